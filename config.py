@@ -1,0 +1,120 @@
+"""Settings, read from environment variables only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(value: str | None, default: int) -> int:
+    if value is None or value == "":
+        return default
+    return int(value)
+
+
+def normalize_database_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain postgres URLs."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+class ConfigError(RuntimeError):
+    """Raised at start-up when the environment is not usable."""
+
+
+class Config:
+    """Configuration built from an environment mapping."""
+
+    TESTING = False
+
+    def __init__(self, env: dict[str, str] | None = None):
+        env = dict(os.environ if env is None else env)
+        self.ENV = env.get("APP_ENV", "development")
+        self.PRODUCTION = self.ENV == "production"
+        secret = env.get("SECRET_KEY", "")
+        if not secret:
+            if self.PRODUCTION:
+                raise ConfigError(
+                    "SECRET_KEY is not set. Production start-up refuses to run without it: "
+                    "set SECRET_KEY to a long random string (e.g. `python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))'`)."
+                )
+            secret = "dev-only-secret-key-do-not-use-in-production"
+        self.SECRET_KEY = secret
+        # Keys that encrypt WeChat secrets at rest; the first encrypts, all decrypt (rotation).
+        self.DATA_ENCRYPTION_KEYS = [
+            k.strip() for k in env.get("DATA_ENCRYPTION_KEYS", "").split(",") if k.strip()
+        ]
+        instance = Path(env.get("INSTANCE_PATH", BASE_DIR / "instance"))
+        self.INSTANCE_PATH = str(instance)
+        self.SQLALCHEMY_DATABASE_URI = normalize_database_url(
+            env.get("DATABASE_URL", f"sqlite:///{instance / 'app.db'}")
+        )
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
+            self.SQLALCHEMY_ENGINE_OPTIONS.update(
+                pool_size=_int(env.get("DB_POOL_SIZE"), 10),
+                max_overflow=_int(env.get("DB_MAX_OVERFLOW"), 20),
+            )
+        self.REDIS_URL = env.get("REDIS_URL") or None
+        # Without Redis, jobs run inline right after the commit that enqueued them.
+        self.JOBS_INLINE = _bool(env.get("JOBS_INLINE"), default=self.REDIS_URL is None)
+        self.WECHAT_API_BASE = env.get("WECHAT_API_BASE", "http://127.0.0.1:5000/sandbox/wechat")
+        self.WECHAT_PAY_API_BASE = env.get(
+            "WECHAT_PAY_API_BASE", self.WECHAT_API_BASE.rstrip("/") + "/pay"
+        )
+        self.WECHAT_TIMEOUT = float(env.get("WECHAT_TIMEOUT", "5"))
+        self.PUBLIC_URL = env.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+        self.SANDBOX_ENABLED = _bool(
+            env.get("WECHAT_SANDBOX"), default="/sandbox/" in self.WECHAT_API_BASE
+        )
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _bool(env.get("SECURE_COOKIES"), default=self.PRODUCTION)
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.PERMANENT_SESSION_LIFETIME = _int(env.get("SESSION_LIFETIME_SECONDS"), 8 * 3600)
+        self.WTF_CSRF_ENABLED = True
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.MAX_CONTENT_LENGTH = _int(env.get("MAX_CONTENT_LENGTH"), 16 * 1024 * 1024)
+        self.BABEL_DEFAULT_LOCALE = env.get("DEFAULT_LOCALE", "zh")
+        self.BABEL_DEFAULT_TIMEZONE = "UTC"
+        self.LANGUAGES = ["zh", "en"]
+        self.LOGIN_MAX_FAILURES = _int(env.get("LOGIN_MAX_FAILURES"), 5)
+        self.LOGIN_LOCK_SECONDS = _int(env.get("LOGIN_LOCK_SECONDS"), 15 * 60)
+        self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO")
+        self.LOG_JSON = _bool(env.get("LOG_JSON"), default=True)
+        self.PROMETHEUS_MULTIPROC_DIR = env.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in dir(self) if k.isupper()}
+
+
+class TestConfig(Config):
+    """Configuration for the test suite: PostgreSQL and Redis from the environment."""
+
+    TESTING = True
+
+    def __init__(self, env: dict[str, str] | None = None):
+        env = dict(os.environ if env is None else env)
+        env.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/wmb_test")
+        env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+        env.setdefault("SECRET_KEY", "test-secret-key")
+        env.setdefault("WECHAT_SANDBOX", "1")
+        env.setdefault("LOG_JSON", "0")
+        env.setdefault("LOG_LEVEL", "WARNING")
+        super().__init__(env)
+        self.TESTING = True
+        self.JOBS_INLINE = _bool(env.get("JOBS_INLINE"), default=False)

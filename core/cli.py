@@ -1,0 +1,110 @@
+"""Command line: workers, the scheduler, the outbox relay, platform admins, the demo."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from core.audit import Actor, acting_as
+from core.db import db
+
+rq_cli = AppGroup("rq", help="Background job workers and the scheduler.")
+admin_cli = AppGroup("platform-admin", help="Platform operators.")
+
+# Steps of `flask demo`, in order; each package adds its own. Each step is idempotent.
+DEMO_STEPS: list[tuple[int, Callable[[], list[str]]]] = []
+
+CLI_ACTOR = Actor("cli", None, "command line")
+
+
+def demo_step(order: int):
+    """Register a function as a step of `flask demo`; it returns lines to print."""
+
+    def decorate(fn):
+        DEMO_STEPS.append((order, fn))
+        DEMO_STEPS.sort(key=lambda s: s[0])
+        return fn
+
+    return decorate
+
+
+@rq_cli.command("worker")
+@click.argument("queues", nargs=-1)
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+def worker(queues: tuple[str, ...], burst: bool) -> None:
+    """Run a worker on the given queues (default: high, default, low)."""
+    from rq import Queue, SimpleWorker
+
+    from core.jobs import QUEUES
+    from core.redis import get_redis
+
+    if current_app.config.get("JOBS_INLINE"):
+        click.echo("REDIS_URL is not set: jobs run inline in the web process.", err=True)
+        sys.exit(2)
+    conn = get_redis()
+    qs = [Queue(name, connection=conn) for name in (queues or QUEUES)]
+    w = SimpleWorker(qs, connection=conn)
+    w.push_exc_handler(_cleanup_session)
+    w.work(burst=burst, with_scheduler=False)
+
+
+def _cleanup_session(job, *exc_info):
+    db.session.remove()
+    return True
+
+
+@rq_cli.command("scheduler")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between ticks.")
+def scheduler(interval: float) -> None:
+    """Relay the outbox and enqueue periodic jobs, forever."""
+    from app import periodic_jobs
+    from core.scheduler import run_forever
+
+    run_forever(periodic_jobs(), interval=interval)
+
+
+@rq_cli.command("relay")
+def relay() -> None:
+    """Relay due outbox rows to the queues once."""
+    from core.jobs import relay as do_relay
+
+    click.echo(f"relayed {do_relay()} jobs")
+
+
+@admin_cli.command("create")
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+def create_platform_admin(username: str, password: str) -> None:
+    """Create a platform admin, or reset their password."""
+    from core.auth import PlatformAdmin
+
+    if len(password) < 8:
+        raise click.BadParameter("at least 8 characters", param_hint="--password")
+    with acting_as(CLI_ACTOR):
+        admin = PlatformAdmin.by_username(username) or PlatformAdmin(username=username)
+        admin.set_password(password)
+        db.session.add(admin)
+        db.session.commit()
+    click.echo(f"platform admin {username} ready")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(rq_cli)
+    app.cli.add_command(admin_cli)
+
+    @app.cli.command("demo")
+    def demo() -> None:
+        """Create (or refresh) the demo brand and print how to use it."""
+        from core.jobs import relay_committed
+
+        lines: list[str] = []
+        with acting_as(CLI_ACTOR):
+            for _, step in DEMO_STEPS:
+                lines.extend(step())
+                db.session.commit()
+                relay_committed()
+        click.echo("\n".join(lines))

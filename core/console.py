@@ -1,0 +1,240 @@
+"""The console shell: login, navigation, dashboard, brand switch, audit log and failed jobs.
+
+Packages add their pages to the console with their own blueprints under ``/console`` and
+list them in the navigation with ``nav_item()``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zoneinfo
+from collections.abc import Callable
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import or_, select
+from werkzeug.security import check_password_hash, generate_password_hash
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+from core import audit, jobs, ratelimit
+from core.auth import BRAND_PICKER, has_role, roles_required
+from core.db import db
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+
+_DUMMY_HASH = generate_password_hash("timing-equaliser")
+
+
+@dataclasses.dataclass(frozen=True)
+class NavItem:
+    endpoint: str
+    label: object
+    roles: tuple[str, ...]
+    order: int
+
+
+NAV: list[NavItem] = []
+_AUTHENTICATORS: list[Callable] = []
+
+
+def nav_item(endpoint: str, label, *, roles: tuple[str, ...], order: int = 50) -> None:
+    """Show a page in the console navigation to the given roles."""
+    if any(n.endpoint == endpoint for n in NAV):
+        return
+    NAV.append(NavItem(endpoint, label, roles, order))
+    NAV.sort(key=lambda n: n.order)
+
+
+def register_authenticator(fn: Callable) -> None:
+    """``fn(brand_slug, account)`` returns a console user (or None) to check a password on."""
+    _AUTHENTICATORS.append(fn)
+
+
+@bp.app_context_processor
+def _console_globals():
+    if not current_user or not getattr(current_user, "is_authenticated", False):
+        return {"nav_items": [], "has_role": has_role}
+    items = [n for n in NAV if has_role(*n.roles)]
+    return {"nav_items": items, "has_role": has_role}
+
+
+@bp.app_template_filter("brand_time")
+def brand_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A UTC timestamp shown in the current brand's time zone (g.brand_tz)."""
+    if value is None:
+        return ""
+    tz = zoneinfo.ZoneInfo(g.get("brand_tz") or "Asia/Shanghai")
+    return value.astimezone(tz).strftime(fmt)
+
+
+class LoginForm(FlaskForm):
+    brand = StringField(_l("Brand code"), validators=[Optional(), Length(max=40)])
+    account = StringField(_l("Phone or username"), validators=[DataRequired(), Length(max=80)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+
+
+def _find_user(brand_slug: str, account: str):
+    for fn in _AUTHENTICATORS:
+        user = fn(brand_slug, account)
+        if user is not None:
+            return user
+    return None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        brand_slug = (form.brand.data or "").strip().lower()
+        account = form.account.data.strip()
+        ident = f"{brand_slug}:{account}"
+        ip = request.remote_addr or "-"
+        cfg = current_app.config
+        limit, window = cfg["LOGIN_MAX_FAILURES"], cfg["LOGIN_LOCK_SECONDS"]
+        if (
+            ratelimit.count(None, "login-fail", ident) >= limit
+            or ratelimit.count(None, "login-fail-ip", ip) >= limit * 4
+        ):
+            form.password.errors.append(
+                _l("Too many failed attempts. Try again in %(minutes)d minutes.",
+                   minutes=max(1, window // 60))
+            )
+            status = 429
+        else:
+            user = _find_user(brand_slug, account)
+            if user is not None and getattr(user, "active", True) and user.check_password(
+                form.password.data
+            ):
+                ratelimit.clear(None, "login-fail", ident)
+                session.clear()
+                login_user(user)
+                session.permanent = True
+                if user.is_platform_admin:
+                    return redirect(url_for(BRAND_PICKER))
+                return redirect(_safe_next() or url_for("console.dashboard"))
+            if user is None:
+                check_password_hash(_DUMMY_HASH, form.password.data)
+            ratelimit.hit(None, "login-fail", ident, limit=limit, window=window)
+            ratelimit.hit(None, "login-fail-ip", ip, limit=limit * 4, window=window)
+            form.password.errors.append(_l("Wrong brand code, account or password."))
+            status = 401
+    elif request.method == "POST":
+        status = 400
+    return render_template("core/login.html", form=form), status
+
+
+def _safe_next() -> str | None:
+    nxt = request.args.get("next", "")
+    if nxt.startswith("/console") and not nxt.startswith("//"):
+        return nxt
+    return None
+
+
+@bp.post("/logout")
+def logout():
+    logout_user()
+    session.clear()
+    return redirect(url_for("console.login"))
+
+
+@bp.get("/")
+@roles_required("brand_admin", "store_manager", "guide")
+def dashboard():
+    return render_template("core/dashboard.html")
+
+
+@bp.get("/audit")
+@roles_required("brand_admin")
+def audit_log():
+    q = (request.args.get("q") or "").strip()
+    stmt = (
+        select(audit.AuditLog)
+        .where(audit.AuditLog.brand_id == g.brand_id)
+        .order_by(audit.AuditLog.id.desc())
+    )
+    if q:
+        stmt = stmt.where(
+            or_(audit.AuditLog.object_type.contains(q), audit.AuditLog.actor_label.contains(q),
+                audit.AuditLog.action.contains(q))
+        )
+    page = db.paginate(stmt, per_page=30, error_out=False)
+    return render_template("core/audit.html", page=page, q=q)
+
+
+class RetryForm(FlaskForm):
+    pass
+
+
+@bp.route("/jobs", methods=["GET"])
+@roles_required("brand_admin")
+def failed_jobs():
+    status = request.args.get("status", jobs.FAILED)
+    if status not in (jobs.FAILED, jobs.RETRY, jobs.PENDING, jobs.QUEUED, jobs.DONE):
+        abort(400)
+    stmt = (
+        select(jobs.OutboxJob)
+        .where(jobs.OutboxJob.status == status, _job_scope())
+        .order_by(jobs.OutboxJob.id.desc())
+    )
+    page = db.paginate(stmt, per_page=30, error_out=False)
+    return render_template(
+        "core/jobs.html", page=page, status=status, form=RetryForm(), counts=_job_counts()
+    )
+
+
+def _job_scope():
+    if current_user.is_platform_admin:
+        return or_(jobs.OutboxJob.brand_id == g.brand_id, jobs.OutboxJob.brand_id.is_(None))
+    return jobs.OutboxJob.brand_id == g.brand_id
+
+
+def _job_counts() -> dict[str, int]:
+    from sqlalchemy import func
+
+    rows = db.session.execute(
+        select(jobs.OutboxJob.status, func.count()).where(_job_scope())
+        .group_by(jobs.OutboxJob.status)
+    ).all()
+    return dict(rows)
+
+
+@bp.post("/jobs/<int:job_id>/retry")
+@roles_required("brand_admin")
+def retry_job(job_id: int):
+    form = RetryForm()
+    if not form.validate_on_submit():
+        abort(400)
+    row = db.session.execute(
+        select(jobs.OutboxJob).where(jobs.OutboxJob.id == job_id, _job_scope())
+    ).scalar_one_or_none()
+    if row is None:
+        abort(404)
+    if not jobs.retry_failed(row.id):
+        flash(_l("Only failed jobs can be retried."), "error")
+        return redirect(url_for("console.failed_jobs"))
+    audit.record(action="retry", object_type="outbox_job", object_id=row.id,
+                 brand_id=row.brand_id)
+    db.session.commit()
+    flash(_l("Job sent again."), "success")
+    return redirect(url_for("console.failed_jobs"))
+
+
+nav_item("console.dashboard", _l("Dashboard"),
+         roles=("brand_admin", "store_manager", "guide"), order=0)
+nav_item("console.audit_log", _l("Audit log"), roles=("brand_admin",), order=90)
+nav_item("console.failed_jobs", _l("Jobs"), roles=("brand_admin",), order=95)

@@ -1,0 +1,23 @@
+"""Platform housekeeping jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import delete
+
+from core.db import db, utcnow
+from core.jobs import DONE, OutboxJob, job
+
+KEEP_DONE = dt.timedelta(days=7)
+
+
+@job("low", timeout=300, retries=1)
+def purge_finished_jobs() -> int:
+    """Delete outbox rows that finished successfully more than a week ago."""
+    result = db.session.execute(
+        delete(OutboxJob)
+        .where(OutboxJob.status == DONE, OutboxJob.finished_at < utcnow() - KEEP_DONE)
+        .execution_options(all_brands=True)
+    )
+    return result.rowcount

@@ -1,0 +1,214 @@
+"""Operations on brands, stores and staff. Services flush; the caller commits."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from sqlalchemy import func, or_, select
+
+from core.db import db
+from core.errors import Conflict, NotFound, ValidationError
+from core.tenancy import use_brand
+from core.validators import CODE_RE, SLUG_RE, is_mobile, is_timezone, normalize_phone
+from org.models import ROLES, Brand, Staff, Store
+
+MIN_PASSWORD = 8
+
+
+def _check_aes_key(value: str | None, field: str) -> None:
+    if not value:
+        return
+    try:
+        raw = base64.b64decode(value + "=", validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(value) != 43 or len(raw) != 32:
+        raise ValidationError("EncodingAESKey must be 43 characters of base64", field=field)
+
+
+def create_brand(
+    *, slug: str, name: str, appid: str | None = None, secret: str | None = None,
+    token: str | None = None, aes_key: str | None = None, mp_appid: str | None = None,
+    mp_secret: str | None = None, timezone: str = "Asia/Shanghai",
+) -> Brand:
+    """Create a brand (tenant)."""
+    slug = (slug or "").strip().lower()
+    if not SLUG_RE.match(slug):
+        raise ValidationError("slug: 2-40 lowercase letters, digits or dashes", field="slug")
+    if not (name or "").strip():
+        raise ValidationError("name is required", field="name")
+    if not is_timezone(timezone):
+        raise ValidationError("unknown time zone", field="timezone")
+    _check_aes_key(aes_key, "aes_key")
+    if Brand.by_slug(slug) is not None:
+        raise Conflict("a brand with this slug exists", field="slug")
+    brand = Brand(slug=slug, name=name.strip(), appid=appid or None, secret=secret or None,
+                  token=token or None, aes_key=aes_key or None, mp_appid=mp_appid or None,
+                  mp_secret=mp_secret or None, timezone=timezone, settings={})
+    db.session.add(brand)
+    db.session.flush()
+    return brand
+
+
+def update_brand_credentials(*, brand: Brand, **changes: str | None) -> Brand:
+    """Change WeChat credentials; a new EncodingAESKey keeps the old one as the previous key."""
+    allowed = {"name", "appid", "secret", "token", "aes_key", "mp_appid", "mp_secret",
+               "timezone", "mch_id", "pay_key"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationError(f"unknown fields: {', '.join(sorted(unknown))}")
+    if "aes_key" in changes and changes["aes_key"]:
+        _check_aes_key(changes["aes_key"], "aes_key")
+        if brand.aes_key and changes["aes_key"] != brand.aes_key:
+            brand.previous_aes_key = brand.aes_key
+    if "timezone" in changes and not is_timezone(changes["timezone"] or ""):
+        raise ValidationError("unknown time zone", field="timezone")
+    for key, value in changes.items():
+        if value is None or value == "":
+            continue  # blank secret fields in a form mean "keep the current value"
+        setattr(brand, key, value)
+    db.session.flush()
+    return brand
+
+
+def list_brands() -> list[Brand]:
+    return list(db.session.execute(select(Brand).order_by(Brand.slug)).scalars())
+
+
+def _store_fields(code: str, name: str, city: str) -> tuple[str, str, str]:
+    code, name, city = (code or "").strip(), (name or "").strip(), (city or "").strip()
+    if not CODE_RE.match(code):
+        raise ValidationError("store code: 1-40 letters, digits, - or _", field="code")
+    if not name:
+        raise ValidationError("store name is required", field="name")
+    if not city:
+        raise ValidationError("city is required", field="city")
+    return code, name, city
+
+
+def create_store(
+    *, code: str, name: str, city: str, region: str = "", address: str = ""
+) -> Store:
+    """Create a store in the current brand."""
+    code, name, city = _store_fields(code, name, city)
+    if Store.by_code(code) is not None:
+        raise Conflict("a store with this code exists", field="code")
+    store = Store(code=code, name=name, city=city, region=(region or "").strip(),
+                  address=(address or "").strip())
+    db.session.add(store)
+    db.session.flush()
+    return store
+
+
+def update_store(
+    *, store: Store, code: str, name: str, city: str, region: str = "", address: str = "",
+    active: bool = True,
+) -> Store:
+    """Change a store's details."""
+    code, name, city = _store_fields(code, name, city)
+    other = Store.by_code(code)
+    if other is not None and other.id != store.id:
+        raise Conflict("a store with this code exists", field="code")
+    store.code, store.name, store.city = code, name, city
+    store.region, store.address, store.active = (region or "").strip(), (address or "").strip(), active
+    db.session.flush()
+    return store
+
+
+def search_stores(*, q: str = "", store_id: int | None = None):
+    """A select of the current brand's stores, optionally filtered by text or one store."""
+    stmt = select(Store).order_by(Store.code)
+    if store_id is not None:
+        stmt = stmt.where(Store.id == store_id)
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.where(or_(Store.code.ilike(like), Store.name.ilike(like),
+                              Store.city.ilike(like), Store.region.ilike(like)))
+    return stmt
+
+
+def _staff_fields(name: str, phone: str, role: str, store_id: int | None) -> tuple:
+    name = (name or "").strip()
+    phone = normalize_phone(phone)
+    if not name:
+        raise ValidationError("name is required", field="name")
+    if not is_mobile(phone):
+        raise ValidationError("not a valid mobile number", field="phone")
+    if role not in ROLES:
+        raise ValidationError("unknown role", field="role")
+    if role in ("store_manager", "guide") and store_id is None:
+        raise ValidationError("store managers and guides belong to a store", field="store_id")
+    if store_id is not None and db.session.get(Store, store_id) is None:
+        raise NotFound("no such store", field="store_id")
+    if role == "brand_admin":
+        store_id = None
+    return name, phone, role, store_id
+
+
+def create_staff(
+    *, name: str, phone: str, role: str, password: str, store_id: int | None = None
+) -> Staff:
+    """Add a staff member to the current brand."""
+    name, phone, role, store_id = _staff_fields(name, phone, role, store_id)
+    if len(password or "") < MIN_PASSWORD:
+        raise ValidationError(f"password: at least {MIN_PASSWORD} characters", field="password")
+    if Staff.by_phone(phone) is not None:
+        raise Conflict("a staff member with this phone exists", field="phone")
+    staff = Staff(name=name, phone=phone, role=role, store_id=store_id)
+    staff.set_password(password)
+    db.session.add(staff)
+    db.session.flush()
+    return staff
+
+
+def update_staff(
+    *, staff: Staff, name: str, phone: str, role: str, store_id: int | None, active: bool,
+    password: str | None = None,
+) -> Staff:
+    """Change a staff member; an empty password keeps the current one."""
+    name, phone, role, store_id = _staff_fields(name, phone, role, store_id)
+    other = Staff.by_phone(phone)
+    if other is not None and other.id != staff.id:
+        raise Conflict("a staff member with this phone exists", field="phone")
+    if password:
+        if len(password) < MIN_PASSWORD:
+            raise ValidationError(f"password: at least {MIN_PASSWORD} characters",
+                                  field="password")
+        staff.set_password(password)
+    staff.name, staff.phone, staff.role, staff.store_id, staff.active = (
+        name, phone, role, store_id, active)
+    db.session.flush()
+    return staff
+
+
+def search_staff(*, q: str = "", store_id: int | None = None, staff_id: int | None = None,
+                 role: str | None = None):
+    """A select of the current brand's staff, filtered by text, store, person or role."""
+    stmt = select(Staff).order_by(Staff.role, Staff.name)
+    if store_id is not None:
+        stmt = stmt.where(Staff.store_id == store_id)
+    if staff_id is not None:
+        stmt = stmt.where(Staff.id == staff_id)
+    if role:
+        stmt = stmt.where(Staff.role == role)
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.where(or_(Staff.name.ilike(like), Staff.phone.ilike(like)))
+    return stmt
+
+
+def count_by_role() -> dict[str, int]:
+    rows = db.session.execute(select(Staff.role, func.count()).group_by(Staff.role)).all()
+    return dict(rows)
+
+
+def find_login(brand_slug: str, phone: str) -> Staff | None:
+    """The staff member who logs in with this brand code and phone."""
+    if not brand_slug:
+        return None
+    brand = Brand.by_slug(brand_slug)
+    if brand is None or not brand.active:
+        return None
+    with use_brand(brand.id):
+        return Staff.by_phone(normalize_phone(phone))

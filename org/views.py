@@ -1,0 +1,273 @@
+"""Console pages for brands, stores and staff."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from core.auth import PLATFORM_ADMIN, PlatformAdmin, register_user_loader, roles_required
+from core.console import nav_item, register_authenticator
+from core.db import db
+from core.errors import AppError
+from core.tenancy import get_or_404
+from org import services
+from org.forms import ROLE_LABELS, BrandForm, EmptyForm, StaffForm, StoreForm
+from org.models import Brand, Staff, Store
+
+bp = Blueprint("org", __name__, url_prefix="/console")
+
+
+def _load_staff(ident: int) -> Staff | None:
+    return db.session.execute(
+        select(Staff).where(Staff.id == ident).execution_options(all_brands=True)
+    ).scalar_one_or_none()
+
+
+register_user_loader("s", _load_staff)
+register_authenticator(lambda slug, account: services.find_login(slug, account))
+register_authenticator(
+    lambda slug, account: PlatformAdmin.by_username(account) if not slug else None
+)
+
+
+@bp.before_app_request
+def _brand_timezone():
+    bid = g.get("brand_id")
+    if bid is not None:
+        brand = db.session.get(Brand, bid)
+        g.brand_tz = brand.timezone if brand else None
+
+
+@bp.app_context_processor
+def _org_globals():
+    return {"roles_label": lambda role: ROLE_LABELS.get(role, role)}
+
+
+def _form_error(form, exc: AppError) -> None:
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None:
+        field.errors = list(field.errors) + [exc.message]
+    else:
+        flash(exc.message, "error")
+
+
+def _store_scope() -> int | None:
+    """The one store a store manager or guide may see; None for brand-wide roles."""
+    if current_user.is_platform_admin or current_user.role == "brand_admin":
+        return None
+    return current_user.store_id
+
+
+# --- brands (platform admin) ---------------------------------------------------------------
+
+@bp.route("/brands", methods=["GET", "POST"])
+@roles_required(PLATFORM_ADMIN, need_brand=False)
+def brands():
+    form = EmptyForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        brand = db.session.get(Brand, request.form.get("brand_id", type=int) or 0)
+        if brand is None:
+            abort(404)
+        session["brand_id"] = brand.id
+        flash(_l("Now working on %(name)s.", name=brand.name), "success")
+        return redirect(url_for("console.dashboard"))
+    q = (request.args.get("q") or "").strip()
+    stmt = select(Brand).order_by(Brand.slug)
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.where(Brand.slug.ilike(like) | Brand.name.ilike(like))
+    page = db.paginate(stmt, per_page=50, error_out=False)
+    return render_template("org/brands.html", page=page, q=q, form=form)
+
+
+@bp.route("/brand", methods=["GET", "POST"])
+@roles_required("brand_admin")
+def brand_settings():
+    brand = db.session.get(Brand, g.brand_id)
+    form = BrandForm(obj=brand if request.method == "GET" else None)
+    if request.method == "GET":
+        for secret_field in ("secret", "token", "aes_key", "mp_secret"):
+            getattr(form, secret_field).data = ""
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.update_brand_credentials(
+                brand=brand, name=form.name.data, timezone=form.timezone.data.strip(),
+                appid=form.appid.data.strip(), secret=form.secret.data,
+                token=form.token.data, aes_key=form.aes_key.data,
+                mp_appid=form.mp_appid.data.strip(), mp_secret=form.mp_secret.data,
+            )
+            db.session.commit()
+            flash(_l("Saved."), "success")
+            return redirect(url_for("org.brand_settings"))
+        except AppError as exc:
+            db.session.rollback()
+            _form_error(form, exc)
+            status = exc.status
+    elif request.method == "POST":
+        status = 400
+    return render_template("org/brand_form.html", form=form, brand=brand), status
+
+
+# --- stores --------------------------------------------------------------------------------
+
+@bp.get("/stores")
+@roles_required("brand_admin", "store_manager")
+def stores():
+    q = (request.args.get("q") or "").strip()
+    page = db.paginate(services.search_stores(q=q, store_id=_store_scope()), per_page=20,
+                       error_out=False)
+    return render_template("org/stores.html", page=page, q=q)
+
+
+@bp.route("/stores/new", methods=["GET", "POST"])
+@roles_required("brand_admin")
+def store_new():
+    form = StoreForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.create_store(code=form.code.data, name=form.name.data, city=form.city.data,
+                                  region=form.region.data or "", address=form.address.data or "")
+            db.session.commit()
+            flash(_l("Store created."), "success")
+            return redirect(url_for("org.stores"))
+        except AppError as exc:
+            db.session.rollback()
+            _form_error(form, exc)
+            status = exc.status
+    elif request.method == "POST":
+        status = 400
+    return render_template("org/store_form.html", form=form, store=None), status
+
+
+@bp.route("/stores/<int:store_id>", methods=["GET", "POST"])
+@roles_required("brand_admin", "store_manager")
+def store_edit(store_id: int):
+    store = get_or_404(Store, store_id)
+    scope = _store_scope()
+    if scope is not None and scope != store.id:
+        abort(404)
+    form = StoreForm(obj=store)
+    can_edit = scope is None
+    status = 200
+    if request.method == "POST":
+        if not can_edit:
+            abort(403)
+        if form.validate_on_submit():
+            try:
+                services.update_store(store=store, code=form.code.data, name=form.name.data,
+                                      city=form.city.data, region=form.region.data or "",
+                                      address=form.address.data or "", active=form.active.data)
+                db.session.commit()
+                flash(_l("Saved."), "success")
+                return redirect(url_for("org.stores"))
+            except AppError as exc:
+                db.session.rollback()
+                _form_error(form, exc)
+                status = exc.status
+        else:
+            status = 400
+    staff = db.session.execute(services.search_staff(store_id=store.id)).scalars().all()
+    return render_template("org/store_form.html", form=form, store=store, staff=staff,
+                           can_edit=can_edit), status
+
+
+# --- staff ---------------------------------------------------------------------------------
+
+def _staff_form(form: StaffForm, *, editing: Staff | None) -> StaffForm:
+    scope = _store_scope()
+    if scope is None:
+        form.role.choices = [(k, v) for k, v in ROLE_LABELS.items()]
+        stores = db.session.execute(services.search_stores()).scalars().all()
+        form.store_id.choices = [("", "—")] + [(s.id, f"{s.code} {s.name}") for s in stores]
+    else:  # a store manager manages the guides of their own store
+        form.role.choices = [("guide", ROLE_LABELS["guide"])]
+        store = db.session.get(Store, scope)
+        form.store_id.choices = [(store.id, f"{store.code} {store.name}")]
+    return form
+
+
+@bp.get("/staff")
+@roles_required("brand_admin", "store_manager")
+def staff_list():
+    q = (request.args.get("q") or "").strip()
+    role = request.args.get("role") or None
+    if role is not None and role not in ROLE_LABELS:
+        abort(400)
+    stmt = services.search_staff(q=q, store_id=_store_scope(), role=role)
+    page = db.paginate(stmt, per_page=20, error_out=False)
+    return render_template("org/staff.html", page=page, q=q, role=role, roles=ROLE_LABELS)
+
+
+@bp.route("/staff/new", methods=["GET", "POST"])
+@roles_required("brand_admin", "store_manager")
+def staff_new():
+    form = _staff_form(StaffForm(), editing=None)
+    status = 200
+    if form.validate_on_submit():
+        if not form.password.data:
+            form.password.errors.append(_l("A password is required."))
+            status = 400
+        else:
+            try:
+                services.create_staff(name=form.name.data, phone=form.phone.data,
+                                      role=form.role.data, store_id=form.store_id.data,
+                                      password=form.password.data)
+                db.session.commit()
+                flash(_l("Staff member added."), "success")
+                return redirect(url_for("org.staff_list"))
+            except AppError as exc:
+                db.session.rollback()
+                _form_error(form, exc)
+                status = exc.status
+    elif request.method == "POST":
+        status = 400
+    return render_template("org/staff_form.html", form=form, staff=None), status
+
+
+@bp.route("/staff/<int:staff_id>", methods=["GET", "POST"])
+@roles_required("brand_admin", "store_manager")
+def staff_edit(staff_id: int):
+    staff = get_or_404(Staff, staff_id)
+    scope = _store_scope()
+    if scope is not None and (staff.store_id != scope or staff.role != "guide"):
+        abort(404)
+    form = _staff_form(StaffForm(obj=staff), editing=staff)
+    if request.method == "GET":
+        form.password.data = ""
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.update_staff(staff=staff, name=form.name.data, phone=form.phone.data,
+                                  role=form.role.data, store_id=form.store_id.data,
+                                  active=form.active.data, password=form.password.data or None)
+            db.session.commit()
+            flash(_l("Saved."), "success")
+            return redirect(url_for("org.staff_list"))
+        except AppError as exc:
+            db.session.rollback()
+            _form_error(form, exc)
+            status = exc.status
+    elif request.method == "POST":
+        status = 400
+    return render_template("org/staff_form.html", form=form, staff=staff), status
+
+
+@bp.get("/me")
+@roles_required("brand_admin", "store_manager", "guide")
+def profile():
+    if current_user.is_platform_admin:
+        return redirect(url_for("org.brands"))
+    return render_template("org/profile.html", staff=current_user)
+
+
+nav_item("org.stores", _l("Stores"), roles=("brand_admin", "store_manager"), order=10)
+nav_item("org.staff_list", _l("Staff"), roles=("brand_admin", "store_manager"), order=20)
+nav_item("org.profile", _l("My profile"), roles=("store_manager", "guide"), order=80)
+nav_item("org.brand_settings", _l("Brand settings"), roles=("brand_admin",), order=85)
+nav_item("org.brands", _l("Brands"), roles=(PLATFORM_ADMIN,), order=99)

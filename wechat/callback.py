@@ -1,0 +1,7 @@
+"""Inbound WeChat callback (to be built)."""
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    return None

@@ -1,0 +1,7 @@
+"""The WeChat sandbox (to be built)."""
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    return None
