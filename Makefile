@@ -21,7 +21,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP) translations ## Create the virtualenv and install everything
 
 translations: $(STAMP) ## Compile the message catalogs
-	@for d in $(CATALOGS); do $(BIN)/pybabel compile -q -d $$d -f || exit 1; done
+	@for d in $(CATALOGS); do $(BIN)/pybabel compile -d $$d -f || exit 1; done
 
 run: install ## Migrate, load the demo brand and serve http://127.0.0.1:5000 (no services needed)
 	mkdir -p instance

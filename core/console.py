@@ -7,6 +7,7 @@ list them in the navigation with ``nav_item()``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import zoneinfo
 from collections.abc import Callable
 
@@ -70,6 +71,12 @@ def _console_globals():
         return {"nav_items": [], "has_role": has_role}
     items = [n for n in NAV if has_role(*n.roles)]
     return {"nav_items": items, "has_role": has_role}
+
+
+@bp.app_template_filter("readable_json")
+def readable_json(value) -> str:
+    """JSON for people: Chinese stays readable (autoescaping still applies)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
 @bp.app_template_filter("brand_time")

@@ -18,9 +18,9 @@ class AppError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None):
+    def __init__(self, message, *, field: str | None = None, code: str | None = None):
         super().__init__(message)
-        self.message = message
+        self.message = str(message)
         self.field = field
         if code:
             self.code = code

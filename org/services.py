@@ -7,6 +7,8 @@ import binascii
 
 from sqlalchemy import func, or_, select
 
+from flask_babel import lazy_gettext as _l
+
 from core.db import db
 from core.errors import Conflict, NotFound, ValidationError
 from core.tenancy import use_brand
@@ -24,7 +26,7 @@ def _check_aes_key(value: str | None, field: str) -> None:
     except (binascii.Error, ValueError):
         raw = b""
     if len(value) != 43 or len(raw) != 32:
-        raise ValidationError("EncodingAESKey must be 43 characters of base64", field=field)
+        raise ValidationError(_l("EncodingAESKey must be 43 characters of base64"), field=field)
 
 
 def create_brand(
@@ -35,14 +37,14 @@ def create_brand(
     """Create a brand (tenant)."""
     slug = (slug or "").strip().lower()
     if not SLUG_RE.match(slug):
-        raise ValidationError("slug: 2-40 lowercase letters, digits or dashes", field="slug")
+        raise ValidationError(_l("slug: 2-40 lowercase letters, digits or dashes"), field="slug")
     if not (name or "").strip():
-        raise ValidationError("name is required", field="name")
+        raise ValidationError(_l("name is required"), field="name")
     if not is_timezone(timezone):
-        raise ValidationError("unknown time zone", field="timezone")
+        raise ValidationError(_l("unknown time zone"), field="timezone")
     _check_aes_key(aes_key, "aes_key")
     if Brand.by_slug(slug) is not None:
-        raise Conflict("a brand with this slug exists", field="slug")
+        raise Conflict(_l("a brand with this slug exists"), field="slug")
     brand = Brand(slug=slug, name=name.strip(), appid=appid or None, secret=secret or None,
                   token=token or None, aes_key=aes_key or None, mp_appid=mp_appid or None,
                   mp_secret=mp_secret or None, timezone=timezone, settings={})
@@ -57,13 +59,13 @@ def update_brand_credentials(*, brand: Brand, **changes: str | None) -> Brand:
                "timezone", "mch_id", "pay_key"}
     unknown = set(changes) - allowed
     if unknown:
-        raise ValidationError(f"unknown fields: {', '.join(sorted(unknown))}")
+        raise ValidationError("unknown fields: " + ", ".join(sorted(unknown)))
     if "aes_key" in changes and changes["aes_key"]:
         _check_aes_key(changes["aes_key"], "aes_key")
         if brand.aes_key and changes["aes_key"] != brand.aes_key:
             brand.previous_aes_key = brand.aes_key
     if "timezone" in changes and not is_timezone(changes["timezone"] or ""):
-        raise ValidationError("unknown time zone", field="timezone")
+        raise ValidationError(_l("unknown time zone"), field="timezone")
     for key, value in changes.items():
         if value is None or value == "":
             continue  # blank secret fields in a form mean "keep the current value"
@@ -79,11 +81,11 @@ def list_brands() -> list[Brand]:
 def _store_fields(code: str, name: str, city: str) -> tuple[str, str, str]:
     code, name, city = (code or "").strip(), (name or "").strip(), (city or "").strip()
     if not CODE_RE.match(code):
-        raise ValidationError("store code: 1-40 letters, digits, - or _", field="code")
+        raise ValidationError(_l("store code: 1-40 letters, digits, - or _"), field="code")
     if not name:
-        raise ValidationError("store name is required", field="name")
+        raise ValidationError(_l("store name is required"), field="name")
     if not city:
-        raise ValidationError("city is required", field="city")
+        raise ValidationError(_l("city is required"), field="city")
     return code, name, city
 
 
@@ -93,7 +95,7 @@ def create_store(
     """Create a store in the current brand."""
     code, name, city = _store_fields(code, name, city)
     if Store.by_code(code) is not None:
-        raise Conflict("a store with this code exists", field="code")
+        raise Conflict(_l("a store with this code exists"), field="code")
     store = Store(code=code, name=name, city=city, region=(region or "").strip(),
                   address=(address or "").strip())
     db.session.add(store)
@@ -109,7 +111,7 @@ def update_store(
     code, name, city = _store_fields(code, name, city)
     other = Store.by_code(code)
     if other is not None and other.id != store.id:
-        raise Conflict("a store with this code exists", field="code")
+        raise Conflict(_l("a store with this code exists"), field="code")
     store.code, store.name, store.city = code, name, city
     store.region, store.address, store.active = (region or "").strip(), (address or "").strip(), active
     db.session.flush()
@@ -132,15 +134,15 @@ def _staff_fields(name: str, phone: str, role: str, store_id: int | None) -> tup
     name = (name or "").strip()
     phone = normalize_phone(phone)
     if not name:
-        raise ValidationError("name is required", field="name")
+        raise ValidationError(_l("name is required"), field="name")
     if not is_mobile(phone):
-        raise ValidationError("not a valid mobile number", field="phone")
+        raise ValidationError(_l("not a valid mobile number"), field="phone")
     if role not in ROLES:
-        raise ValidationError("unknown role", field="role")
+        raise ValidationError(_l("unknown role"), field="role")
     if role in ("store_manager", "guide") and store_id is None:
-        raise ValidationError("store managers and guides belong to a store", field="store_id")
+        raise ValidationError(_l("store managers and guides belong to a store"), field="store_id")
     if store_id is not None and db.session.get(Store, store_id) is None:
-        raise NotFound("no such store", field="store_id")
+        raise NotFound(_l("no such store"), field="store_id")
     if role == "brand_admin":
         store_id = None
     return name, phone, role, store_id
@@ -152,9 +154,9 @@ def create_staff(
     """Add a staff member to the current brand."""
     name, phone, role, store_id = _staff_fields(name, phone, role, store_id)
     if len(password or "") < MIN_PASSWORD:
-        raise ValidationError(f"password: at least {MIN_PASSWORD} characters", field="password")
+        raise ValidationError(_l("Password: at least %(n)d characters.", n=MIN_PASSWORD), field="password")
     if Staff.by_phone(phone) is not None:
-        raise Conflict("a staff member with this phone exists", field="phone")
+        raise Conflict(_l("a staff member with this phone exists"), field="phone")
     staff = Staff(name=name, phone=phone, role=role, store_id=store_id)
     staff.set_password(password)
     db.session.add(staff)
@@ -170,10 +172,10 @@ def update_staff(
     name, phone, role, store_id = _staff_fields(name, phone, role, store_id)
     other = Staff.by_phone(phone)
     if other is not None and other.id != staff.id:
-        raise Conflict("a staff member with this phone exists", field="phone")
+        raise Conflict(_l("a staff member with this phone exists"), field="phone")
     if password:
         if len(password) < MIN_PASSWORD:
-            raise ValidationError(f"password: at least {MIN_PASSWORD} characters",
+            raise ValidationError(_l("Password: at least %(n)d characters.", n=MIN_PASSWORD),
                                   field="password")
         staff.set_password(password)
     staff.name, staff.phone, staff.role, staff.store_id, staff.active = (

@@ -97,9 +97,9 @@ def brand_settings():
         try:
             services.update_brand_credentials(
                 brand=brand, name=form.name.data, timezone=form.timezone.data.strip(),
-                appid=form.appid.data.strip(), secret=form.secret.data,
+                appid=(form.appid.data or "").strip(), secret=form.secret.data,
                 token=form.token.data, aes_key=form.aes_key.data,
-                mp_appid=form.mp_appid.data.strip(), mp_secret=form.mp_secret.data,
+                mp_appid=(form.mp_appid.data or "").strip(), mp_secret=form.mp_secret.data,
             )
             db.session.commit()
             flash(_l("Saved."), "success")

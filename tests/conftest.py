@@ -6,12 +6,14 @@ suites can run side by side on one machine.
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import os
 import socket
 
 import psycopg
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from app import create_app
@@ -40,10 +42,25 @@ def make_config(**overrides) -> TestConfig:
     return TestConfig(env)
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose requests run as they would in production: each in its own app
+    context, never inside the test's own (which would share ``g``, the database session and
+    the current brand between the test and the request)."""
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+def build_app(**overrides):
+    application = create_app(make_config(**overrides))
+    application.test_client_class = IsolatedClient
+    return application
+
+
 @pytest.fixture(scope="session")
 def app():
     _recreate_database()
-    application = create_app(make_config())
+    application = build_app()
     with application.app_context():
         db.create_all()
     yield application

@@ -1,0 +1,61 @@
+"""Keep each package's Chinese catalog in step with its source.
+
+    python scripts/i18n.py update [PKG ...]  # extract messages, merge into <pkg>/translations/zh
+    python scripts/i18n.py check             # exit 1 when a message has no translation
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ["core", "org", "wechat", "members", "points", "coupons"]
+
+
+def _paths(pkg: str) -> list[str]:
+    out = [pkg]
+    if (ROOT / "templates" / pkg).is_dir():
+        out.append(f"templates/{pkg}")
+    return out
+
+
+def update(packages: list[str]) -> None:
+    for pkg in packages or PACKAGES:
+        if not (ROOT / pkg).is_dir():
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            pot = Path(tmp) / "messages.pot"
+            subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F",
+                            "babel.cfg", "-k", "_l", "-k", "lazy_gettext", "-o", str(pot),
+                            *_paths(pkg)], cwd=ROOT, check=True, capture_output=True)
+            po = ROOT / pkg / "translations" / "zh" / "LC_MESSAGES" / "messages.po"
+            action = "update" if po.exists() else "init"
+            subprocess.run([sys.executable, "-m", "babel.messages.frontend", action, "-i",
+                            str(pot), "-d", str(ROOT / pkg / "translations"), "-l", "zh",
+                            *(["--no-fuzzy-matching"] if action == "update" else [])],
+                           cwd=ROOT, check=True, capture_output=True)
+
+
+def check() -> int:
+    missing = 0
+    for po in sorted(ROOT.glob("*/translations/zh/LC_MESSAGES/messages.po")):
+        with po.open("rb") as fh:
+            catalog = read_po(fh)
+        for msg in catalog:
+            if msg.id and not msg.string:
+                print(f"{po.relative_to(ROOT)}: untranslated: {msg.id!r}")
+                missing += 1
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1] if len(sys.argv) > 1 else "check"
+    if cmd == "update":
+        update(sys.argv[2:])
+        sys.exit(0)
+    sys.exit(check())
