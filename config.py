@@ -50,7 +50,7 @@ class Config:
                     "set SECRET_KEY to a long random string (e.g. `python -c 'import secrets; "
                     "print(secrets.token_urlsafe(48))'`)."
                 )
-            secret = "dev-only-secret-key-do-not-use-in-production"
+            secret = "dev-only-secret-key-do-not-use-in-production"  # noqa: S105 - refused in production
         self.SECRET_KEY = secret
         # Keys that encrypt WeChat secrets at rest; the first encrypts, all decrypt (rotation).
         self.DATA_ENCRYPTION_KEYS = [

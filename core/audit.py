@@ -83,13 +83,19 @@ def _jsonable(value):
 
 def _snapshot(obj, keys) -> dict:
     secret = obj.__audit_secret__
-    return {k: ("***" if k in secret and getattr(obj, k) else _jsonable(getattr(obj, k)))
-            for k in keys}
+    return {
+        k: ("***" if k in secret and getattr(obj, k) else _jsonable(getattr(obj, k))) for k in keys
+    }
 
 
 def record(
-    *, action: str, object_type: str, object_id: str | int | None, before: dict | None = None,
-    after: dict | None = None, brand_id: int | None = None,
+    *,
+    action: str,
+    object_type: str,
+    object_id: str | int | None,
+    before: dict | None = None,
+    after: dict | None = None,
+    brand_id: int | None = None,
 ) -> AuditLog | None:
     """Write an audit entry for something that is not a plain row change (login, export)."""
     actor = _actor.get()
@@ -97,10 +103,15 @@ def record(
         return None
     entry = AuditLog(
         brand_id=brand_id if brand_id is not None else current_brand_id(),
-        actor_kind=actor.kind, actor_id=actor.id, actor_label=actor.label, ip=actor.ip,
-        action=action, object_type=object_type,
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+        actor_label=actor.label,
+        ip=actor.ip,
+        action=action,
+        object_type=object_type,
         object_id=None if object_id is None else str(object_id),
-        before=before, after=after,
+        before=before,
+        after=after,
     )
     db.session.add(entry)
     return entry
@@ -127,15 +138,27 @@ def _audit_changes(session: Session, flush_context) -> None:
     if not entries:
         return
     now = utcnow()
-    session.connection().execute(insert(AuditLog.__table__), [
-        {
-            "brand_id": getattr(obj, "brand_id", None) if obj.__tablename__ != "brand" else obj.id,
-            "actor_kind": actor.kind, "actor_id": actor.id, "actor_label": actor.label,
-            "ip": actor.ip, "action": action, "object_type": obj.__tablename__,
-            "object_id": _ident(obj), "before": before, "after": after, "created_at": now,
-        }
-        for action, obj, before, after in entries
-    ])
+    session.connection().execute(
+        insert(AuditLog.__table__),
+        [
+            {
+                "brand_id": getattr(obj, "brand_id", None)
+                if obj.__tablename__ != "brand"
+                else obj.id,
+                "actor_kind": actor.kind,
+                "actor_id": actor.id,
+                "actor_label": actor.label,
+                "ip": actor.ip,
+                "action": action,
+                "object_type": obj.__tablename__,
+                "object_id": _ident(obj),
+                "before": before,
+                "after": after,
+                "created_at": now,
+            }
+            for action, obj, before, after in entries
+        ],
+    )
 
 
 def _columns(obj) -> dict:

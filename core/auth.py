@@ -75,9 +75,7 @@ class PlatformAdmin(IdMixin, TimestampMixin, UserMixin, db.Model):
 
     @classmethod
     def by_username(cls, username: str) -> PlatformAdmin | None:
-        return db.session.execute(
-            select(cls).where(cls.username == username)
-        ).scalar_one_or_none()
+        return db.session.execute(select(cls).where(cls.username == username)).scalar_one_or_none()
 
 
 register_user_loader("p", lambda ident: db.session.get(PlatformAdmin, ident))

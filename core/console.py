@@ -118,14 +118,18 @@ def login():
             or ratelimit.count(None, "login-fail-ip", ip) >= limit * 4
         ):
             form.password.errors.append(
-                _l("Too many failed attempts. Try again in %(minutes)d minutes.",
-                   minutes=max(1, window // 60))
+                _l(
+                    "Too many failed attempts. Try again in %(minutes)d minutes.",
+                    minutes=max(1, window // 60),
+                )
             )
             status = 429
         else:
             user = _find_user(brand_slug, account)
-            if user is not None and getattr(user, "active", True) and user.check_password(
-                form.password.data
+            if (
+                user is not None
+                and getattr(user, "active", True)
+                and user.check_password(form.password.data)
             ):
                 ratelimit.clear(None, "login-fail", ident)
                 session.clear()
@@ -176,8 +180,11 @@ def audit_log():
     )
     if q:
         stmt = stmt.where(
-            or_(audit.AuditLog.object_type.contains(q), audit.AuditLog.actor_label.contains(q),
-                audit.AuditLog.action.contains(q))
+            or_(
+                audit.AuditLog.object_type.contains(q),
+                audit.AuditLog.actor_label.contains(q),
+                audit.AuditLog.action.contains(q),
+            )
         )
     page = db.paginate(stmt, per_page=30, error_out=False)
     return render_template("core/audit.html", page=page, q=q)
@@ -214,7 +221,8 @@ def _job_counts() -> dict[str, int]:
     from sqlalchemy import func
 
     rows = db.session.execute(
-        select(jobs.OutboxJob.status, func.count()).where(_job_scope())
+        select(jobs.OutboxJob.status, func.count())
+        .where(_job_scope())
         .group_by(jobs.OutboxJob.status)
     ).all()
     return dict(rows)
@@ -234,14 +242,14 @@ def retry_job(job_id: int):
     if not jobs.retry_failed(row.id):
         flash(_l("Only failed jobs can be retried."), "error")
         return redirect(url_for("console.failed_jobs"))
-    audit.record(action="retry", object_type="outbox_job", object_id=row.id,
-                 brand_id=row.brand_id)
+    audit.record(action="retry", object_type="outbox_job", object_id=row.id, brand_id=row.brand_id)
     db.session.commit()
     flash(_l("Job sent again."), "success")
     return redirect(url_for("console.failed_jobs"))
 
 
-nav_item("console.dashboard", _l("Dashboard"),
-         roles=("brand_admin", "store_manager", "guide"), order=0)
+nav_item(
+    "console.dashboard", _l("Dashboard"), roles=("brand_admin", "store_manager", "guide"), order=0
+)
 nav_item("console.audit_log", _l("Audit log"), roles=("brand_admin",), order=90)
 nav_item("console.failed_jobs", _l("Jobs"), roles=("brand_admin",), order=95)

@@ -58,9 +58,10 @@ def wants_json() -> bool:
     if request.path.startswith(("/api/", "/healthz", "/metrics")) or request.is_json:
         return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes[
-        "text/html"
-    ]
+    return (
+        best == "application/json"
+        and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    )
 
 
 def init_app(app: Flask) -> None:
@@ -74,19 +75,23 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         db.session.rollback()
-        body = {"error": {"code": exc.name.lower().replace(" ", "_"), "message": exc.description,
-                          "field": None}}
+        body = {
+            "error": {
+                "code": exc.name.lower().replace(" ", "_"),
+                "message": exc.description,
+                "field": None,
+            }
+        }
         if wants_json():
             return jsonify(body), exc.code
-        return render_template(
-            "core/error.html", code=exc.code, message=exc.description
-        ), exc.code
+        return render_template("core/error.html", code=exc.code, message=exc.description), exc.code
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         db.session.rollback()
         log.exception("unhandled error")
         if wants_json():
-            return jsonify({"error": {"code": "internal", "message": "internal error",
-                                      "field": None}}), 500
+            return jsonify(
+                {"error": {"code": "internal", "message": "internal error", "field": None}}
+            ), 500
         return render_template("core/error.html", code=500, message="Internal error"), 500

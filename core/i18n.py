@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, has_request_context, request
 from flask_babel import Babel, get_locale
 
 from config import BASE_DIR
@@ -15,6 +15,10 @@ CATALOGS = ("core", "org", "wechat", "members", "points", "coupons")
 
 def select_locale() -> str:
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    if not has_request_context():  # CLI commands and jobs use the default locale
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     lang = request.args.get("lang") or request.cookies.get("lang")
     if lang in languages:
         return lang
@@ -31,6 +35,12 @@ def init_app(app: Flask) -> None:
     def _remember_lang(response):
         lang = request.args.get("lang")
         if lang in app.config["LANGUAGES"]:
-            response.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="Lax",
-                                httponly=True, secure=app.config["SESSION_COOKIE_SECURE"])
+            response.set_cookie(
+                "lang",
+                lang,
+                max_age=365 * 24 * 3600,
+                samesite="Lax",
+                httponly=True,
+                secure=app.config["SESSION_COOKIE_SECURE"],
+            )
         return response

@@ -154,8 +154,10 @@ def enqueue(
             from sqlalchemy.dialects.postgresql import insert as pg_insert
         else:
             from sqlalchemy.dialects.sqlite import insert as pg_insert
-        stmt = pg_insert(OutboxJob).values(**values).on_conflict_do_nothing(
-            index_elements=["dedupe_key"]
+        stmt = (
+            pg_insert(OutboxJob)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
         )
     row_id = db.session.execute(stmt.returning(OutboxJob.id)).scalar()
     if row_id is not None and not delay:

@@ -19,9 +19,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
-REQUESTS = Counter(
-    "wmb_http_requests_total", "HTTP requests", ["method", "endpoint", "status"]
-)
+REQUESTS = Counter("wmb_http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
 LATENCY = Histogram(
     "wmb_http_request_duration_seconds",
     "HTTP request latency",

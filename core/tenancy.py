@@ -15,8 +15,14 @@ from collections.abc import Iterator
 
 from flask import abort
 from sqlalchemy import ForeignKey, event
-from sqlalchemy.orm import Mapped, ORMExecuteState, Session, declared_attr, mapped_column
-from sqlalchemy.orm import with_loader_criteria
+from sqlalchemy.orm import (
+    Mapped,
+    ORMExecuteState,
+    Session,
+    declared_attr,
+    mapped_column,
+    with_loader_criteria,
+)
 
 from core.db import BigId, db
 

@@ -17,9 +17,14 @@ ROLE_LABELS = {
 
 
 class StoreForm(FlaskForm):
-    code = StringField(_l("Store code"), validators=[
-        DataRequired(), Length(max=40),
-        Regexp(CODE_RE, message=_l("Letters, digits, - or _ only."))])
+    code = StringField(
+        _l("Store code"),
+        validators=[
+            DataRequired(),
+            Length(max=40),
+            Regexp(CODE_RE, message=_l("Letters, digits, - or _ only.")),
+        ],
+    )
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     city = StringField(_l("City"), validators=[DataRequired(), Length(max=60)])
     region = StringField(_l("Region"), validators=[Optional(), Length(max=60)])
@@ -29,8 +34,13 @@ class StoreForm(FlaskForm):
 
 class StaffForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
-    phone = StringField(_l("Mobile"), validators=[
-        DataRequired(), Regexp(PHONE_RE, message=_l("Enter an 11-digit mainland mobile number."))])
+    phone = StringField(
+        _l("Mobile"),
+        validators=[
+            DataRequired(),
+            Regexp(PHONE_RE, message=_l("Enter an 11-digit mainland mobile number.")),
+        ],
+    )
     role = SelectField(_l("Role"), choices=[])
     store_id = SelectField(_l("Store"), coerce=lambda v: int(v) if v else None, choices=[])
     password = PasswordField(_l("Password"), validators=[Optional(), Length(min=8, max=200)])
@@ -45,8 +55,9 @@ class BrandForm(FlaskForm):
     token = PasswordField(_l("Token"), validators=[Optional(), Length(min=3, max=32)])
     aes_key = PasswordField(_l("EncodingAESKey"), validators=[Optional(), Length(min=43, max=43)])
     mp_appid = StringField(_l("Mini-program AppID"), validators=[Optional(), Length(max=64)])
-    mp_secret = PasswordField(_l("Mini-program AppSecret"),
-                              validators=[Optional(), Length(max=128)])
+    mp_secret = PasswordField(
+        _l("Mini-program AppSecret"), validators=[Optional(), Length(max=128)]
+    )
 
 
 class EmptyForm(FlaskForm):

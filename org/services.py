@@ -5,9 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 
-from sqlalchemy import func, or_, select
-
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, or_, select
 
 from core.db import db
 from core.errors import Conflict, NotFound, ValidationError
@@ -30,9 +29,16 @@ def _check_aes_key(value: str | None, field: str) -> None:
 
 
 def create_brand(
-    *, slug: str, name: str, appid: str | None = None, secret: str | None = None,
-    token: str | None = None, aes_key: str | None = None, mp_appid: str | None = None,
-    mp_secret: str | None = None, timezone: str = "Asia/Shanghai",
+    *,
+    slug: str,
+    name: str,
+    appid: str | None = None,
+    secret: str | None = None,
+    token: str | None = None,
+    aes_key: str | None = None,
+    mp_appid: str | None = None,
+    mp_secret: str | None = None,
+    timezone: str = "Asia/Shanghai",
 ) -> Brand:
     """Create a brand (tenant)."""
     slug = (slug or "").strip().lower()
@@ -45,9 +51,18 @@ def create_brand(
     _check_aes_key(aes_key, "aes_key")
     if Brand.by_slug(slug) is not None:
         raise Conflict(_l("a brand with this slug exists"), field="slug")
-    brand = Brand(slug=slug, name=name.strip(), appid=appid or None, secret=secret or None,
-                  token=token or None, aes_key=aes_key or None, mp_appid=mp_appid or None,
-                  mp_secret=mp_secret or None, timezone=timezone, settings={})
+    brand = Brand(
+        slug=slug,
+        name=name.strip(),
+        appid=appid or None,
+        secret=secret or None,
+        token=token or None,
+        aes_key=aes_key or None,
+        mp_appid=mp_appid or None,
+        mp_secret=mp_secret or None,
+        timezone=timezone,
+        settings={},
+    )
     db.session.add(brand)
     db.session.flush()
     return brand
@@ -55,8 +70,18 @@ def create_brand(
 
 def update_brand_credentials(*, brand: Brand, **changes: str | None) -> Brand:
     """Change WeChat credentials; a new EncodingAESKey keeps the old one as the previous key."""
-    allowed = {"name", "appid", "secret", "token", "aes_key", "mp_appid", "mp_secret",
-               "timezone", "mch_id", "pay_key"}
+    allowed = {
+        "name",
+        "appid",
+        "secret",
+        "token",
+        "aes_key",
+        "mp_appid",
+        "mp_secret",
+        "timezone",
+        "mch_id",
+        "pay_key",
+    }
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationError("unknown fields: " + ", ".join(sorted(unknown)))
@@ -89,22 +114,31 @@ def _store_fields(code: str, name: str, city: str) -> tuple[str, str, str]:
     return code, name, city
 
 
-def create_store(
-    *, code: str, name: str, city: str, region: str = "", address: str = ""
-) -> Store:
+def create_store(*, code: str, name: str, city: str, region: str = "", address: str = "") -> Store:
     """Create a store in the current brand."""
     code, name, city = _store_fields(code, name, city)
     if Store.by_code(code) is not None:
         raise Conflict(_l("a store with this code exists"), field="code")
-    store = Store(code=code, name=name, city=city, region=(region or "").strip(),
-                  address=(address or "").strip())
+    store = Store(
+        code=code,
+        name=name,
+        city=city,
+        region=(region or "").strip(),
+        address=(address or "").strip(),
+    )
     db.session.add(store)
     db.session.flush()
     return store
 
 
 def update_store(
-    *, store: Store, code: str, name: str, city: str, region: str = "", address: str = "",
+    *,
+    store: Store,
+    code: str,
+    name: str,
+    city: str,
+    region: str = "",
+    address: str = "",
     active: bool = True,
 ) -> Store:
     """Change a store's details."""
@@ -113,7 +147,11 @@ def update_store(
     if other is not None and other.id != store.id:
         raise Conflict(_l("a store with this code exists"), field="code")
     store.code, store.name, store.city = code, name, city
-    store.region, store.address, store.active = (region or "").strip(), (address or "").strip(), active
+    store.region, store.address, store.active = (
+        (region or "").strip(),
+        (address or "").strip(),
+        active,
+    )
     db.session.flush()
     return store
 
@@ -125,8 +163,14 @@ def search_stores(*, q: str = "", store_id: int | None = None):
         stmt = stmt.where(Store.id == store_id)
     if q:
         like = f"%{q}%"
-        stmt = stmt.where(or_(Store.code.ilike(like), Store.name.ilike(like),
-                              Store.city.ilike(like), Store.region.ilike(like)))
+        stmt = stmt.where(
+            or_(
+                Store.code.ilike(like),
+                Store.name.ilike(like),
+                Store.city.ilike(like),
+                Store.region.ilike(like),
+            )
+        )
     return stmt
 
 
@@ -154,7 +198,9 @@ def create_staff(
     """Add a staff member to the current brand."""
     name, phone, role, store_id = _staff_fields(name, phone, role, store_id)
     if len(password or "") < MIN_PASSWORD:
-        raise ValidationError(_l("Password: at least %(n)d characters.", n=MIN_PASSWORD), field="password")
+        raise ValidationError(
+            _l("Password: at least %(n)d characters.", n=MIN_PASSWORD), field="password"
+        )
     if Staff.by_phone(phone) is not None:
         raise Conflict(_l("a staff member with this phone exists"), field="phone")
     staff = Staff(name=name, phone=phone, role=role, store_id=store_id)
@@ -165,7 +211,13 @@ def create_staff(
 
 
 def update_staff(
-    *, staff: Staff, name: str, phone: str, role: str, store_id: int | None, active: bool,
+    *,
+    staff: Staff,
+    name: str,
+    phone: str,
+    role: str,
+    store_id: int | None,
+    active: bool,
     password: str | None = None,
 ) -> Staff:
     """Change a staff member; an empty password keeps the current one."""
@@ -175,17 +227,28 @@ def update_staff(
         raise Conflict(_l("a staff member with this phone exists"), field="phone")
     if password:
         if len(password) < MIN_PASSWORD:
-            raise ValidationError(_l("Password: at least %(n)d characters.", n=MIN_PASSWORD),
-                                  field="password")
+            raise ValidationError(
+                _l("Password: at least %(n)d characters.", n=MIN_PASSWORD), field="password"
+            )
         staff.set_password(password)
     staff.name, staff.phone, staff.role, staff.store_id, staff.active = (
-        name, phone, role, store_id, active)
+        name,
+        phone,
+        role,
+        store_id,
+        active,
+    )
     db.session.flush()
     return staff
 
 
-def search_staff(*, q: str = "", store_id: int | None = None, staff_id: int | None = None,
-                 role: str | None = None):
+def search_staff(
+    *,
+    q: str = "",
+    store_id: int | None = None,
+    staff_id: int | None = None,
+    role: str | None = None,
+):
     """A select of the current brand's staff, filtered by text, store, person or role."""
     stmt = select(Staff).order_by(Staff.role, Staff.name)
     if store_id is not None:

@@ -62,6 +62,7 @@ def _store_scope() -> int | None:
 
 # --- brands (platform admin) ---------------------------------------------------------------
 
+
 @bp.route("/brands", methods=["GET", "POST"])
 @roles_required(PLATFORM_ADMIN, need_brand=False)
 def brands():
@@ -96,10 +97,15 @@ def brand_settings():
     if form.validate_on_submit():
         try:
             services.update_brand_credentials(
-                brand=brand, name=form.name.data, timezone=form.timezone.data.strip(),
-                appid=(form.appid.data or "").strip(), secret=form.secret.data,
-                token=form.token.data, aes_key=form.aes_key.data,
-                mp_appid=(form.mp_appid.data or "").strip(), mp_secret=form.mp_secret.data,
+                brand=brand,
+                name=form.name.data,
+                timezone=form.timezone.data.strip(),
+                appid=(form.appid.data or "").strip(),
+                secret=form.secret.data,
+                token=form.token.data,
+                aes_key=form.aes_key.data,
+                mp_appid=(form.mp_appid.data or "").strip(),
+                mp_secret=form.mp_secret.data,
             )
             db.session.commit()
             flash(_l("Saved."), "success")
@@ -115,12 +121,14 @@ def brand_settings():
 
 # --- stores --------------------------------------------------------------------------------
 
+
 @bp.get("/stores")
 @roles_required("brand_admin", "store_manager")
 def stores():
     q = (request.args.get("q") or "").strip()
-    page = db.paginate(services.search_stores(q=q, store_id=_store_scope()), per_page=20,
-                       error_out=False)
+    page = db.paginate(
+        services.search_stores(q=q, store_id=_store_scope()), per_page=20, error_out=False
+    )
     return render_template("org/stores.html", page=page, q=q)
 
 
@@ -131,8 +139,13 @@ def store_new():
     status = 200
     if form.validate_on_submit():
         try:
-            services.create_store(code=form.code.data, name=form.name.data, city=form.city.data,
-                                  region=form.region.data or "", address=form.address.data or "")
+            services.create_store(
+                code=form.code.data,
+                name=form.name.data,
+                city=form.city.data,
+                region=form.region.data or "",
+                address=form.address.data or "",
+            )
             db.session.commit()
             flash(_l("Store created."), "success")
             return redirect(url_for("org.stores"))
@@ -160,9 +173,15 @@ def store_edit(store_id: int):
             abort(403)
         if form.validate_on_submit():
             try:
-                services.update_store(store=store, code=form.code.data, name=form.name.data,
-                                      city=form.city.data, region=form.region.data or "",
-                                      address=form.address.data or "", active=form.active.data)
+                services.update_store(
+                    store=store,
+                    code=form.code.data,
+                    name=form.name.data,
+                    city=form.city.data,
+                    region=form.region.data or "",
+                    address=form.address.data or "",
+                    active=form.active.data,
+                )
                 db.session.commit()
                 flash(_l("Saved."), "success")
                 return redirect(url_for("org.stores"))
@@ -173,11 +192,13 @@ def store_edit(store_id: int):
         else:
             status = 400
     staff = db.session.execute(services.search_staff(store_id=store.id)).scalars().all()
-    return render_template("org/store_form.html", form=form, store=store, staff=staff,
-                           can_edit=can_edit), status
+    return render_template(
+        "org/store_form.html", form=form, store=store, staff=staff, can_edit=can_edit
+    ), status
 
 
 # --- staff ---------------------------------------------------------------------------------
+
 
 def _staff_form(form: StaffForm, *, editing: Staff | None) -> StaffForm:
     scope = _store_scope()
@@ -215,9 +236,13 @@ def staff_new():
             status = 400
         else:
             try:
-                services.create_staff(name=form.name.data, phone=form.phone.data,
-                                      role=form.role.data, store_id=form.store_id.data,
-                                      password=form.password.data)
+                services.create_staff(
+                    name=form.name.data,
+                    phone=form.phone.data,
+                    role=form.role.data,
+                    store_id=form.store_id.data,
+                    password=form.password.data,
+                )
                 db.session.commit()
                 flash(_l("Staff member added."), "success")
                 return redirect(url_for("org.staff_list"))
@@ -243,9 +268,15 @@ def staff_edit(staff_id: int):
     status = 200
     if form.validate_on_submit():
         try:
-            services.update_staff(staff=staff, name=form.name.data, phone=form.phone.data,
-                                  role=form.role.data, store_id=form.store_id.data,
-                                  active=form.active.data, password=form.password.data or None)
+            services.update_staff(
+                staff=staff,
+                name=form.name.data,
+                phone=form.phone.data,
+                role=form.role.data,
+                store_id=form.store_id.data,
+                active=form.active.data,
+                password=form.password.data or None,
+            )
             db.session.commit()
             flash(_l("Saved."), "success")
             return redirect(url_for("org.staff_list"))

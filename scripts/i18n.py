@@ -1,7 +1,7 @@
 """Keep each package's Chinese catalog in step with its source.
 
-    python scripts/i18n.py update [PKG ...]  # extract messages, merge into <pkg>/translations/zh
-    python scripts/i18n.py check             # exit 1 when a message has no translation
+python scripts/i18n.py update [PKG ...]  # extract messages, merge into <pkg>/translations/zh
+python scripts/i18n.py check             # exit 1 when a message has no translation
 """
 
 from __future__ import annotations
@@ -30,15 +30,46 @@ def update(packages: list[str]) -> None:
             continue
         with tempfile.TemporaryDirectory() as tmp:
             pot = Path(tmp) / "messages.pot"
-            subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F",
-                            "babel.cfg", "-k", "_l", "-k", "lazy_gettext", "-o", str(pot),
-                            *_paths(pkg)], cwd=ROOT, check=True, capture_output=True)
+            subprocess.run(  # noqa: S603 - fixed argv, no user input
+                [
+                    sys.executable,
+                    "-m",
+                    "babel.messages.frontend",
+                    "extract",
+                    "-F",
+                    "babel.cfg",
+                    "-k",
+                    "_l",
+                    "-k",
+                    "lazy_gettext",
+                    "-o",
+                    str(pot),
+                    *_paths(pkg),
+                ],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
             po = ROOT / pkg / "translations" / "zh" / "LC_MESSAGES" / "messages.po"
             action = "update" if po.exists() else "init"
-            subprocess.run([sys.executable, "-m", "babel.messages.frontend", action, "-i",
-                            str(pot), "-d", str(ROOT / pkg / "translations"), "-l", "zh",
-                            *(["--no-fuzzy-matching"] if action == "update" else [])],
-                           cwd=ROOT, check=True, capture_output=True)
+            subprocess.run(  # noqa: S603
+                [
+                    sys.executable,
+                    "-m",
+                    "babel.messages.frontend",
+                    action,
+                    "-i",
+                    str(pot),
+                    "-d",
+                    str(ROOT / pkg / "translations"),
+                    "-l",
+                    "zh",
+                    *(["--no-fuzzy-matching"] if action == "update" else []),
+                ],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
 
 
 def check() -> int:

@@ -44,8 +44,10 @@ def test_post_without_csrf_token_is_refused_and_writes_nothing(client, ctx):
     assert r.status_code == 400
     assert count(Store, b) == 0
     token = f.csrf_token(client, "/console/stores/new")
-    r = client.post("/console/stores/new", data={"code": "X1", "name": "门店", "city": "上海",
-                                                 "csrf_token": token + "tampered"})
+    r = client.post(
+        "/console/stores/new",
+        data={"code": "X1", "name": "门店", "city": "上海", "csrf_token": token + "tampered"},
+    )
     assert r.status_code == 400
     assert count(Store, b) == 0
 
@@ -53,8 +55,9 @@ def test_post_without_csrf_token_is_refused_and_writes_nothing(client, ctx):
 def test_login_without_csrf_is_refused(client, ctx):
     b = f.brand()
     admin = f.staff(b)
-    r = client.post("/console/login", data={"brand": b.slug, "account": admin.phone,
-                                            "password": f.PASSWORD})
+    r = client.post(
+        "/console/login", data={"brand": b.slug, "account": admin.phone, "password": f.PASSWORD}
+    )
     assert r.status_code == 400
     assert client.get("/console/stores").status_code == 302  # still logged out
 
@@ -76,9 +79,15 @@ def test_wrong_passwords_are_throttled(app, client, ctx):
 def test_unknown_account_and_disabled_staff_cannot_log_in(client, ctx):
     b = f.brand()
     admin = f.staff(b)
-    r = client.post("/console/login", data={
-        "brand": "nope", "account": admin.phone, "password": f.PASSWORD,
-        "csrf_token": f.csrf_token(client, "/console/login")})
+    r = client.post(
+        "/console/login",
+        data={
+            "brand": "nope",
+            "account": admin.phone,
+            "password": f.PASSWORD,
+            "csrf_token": f.csrf_token(client, "/console/login"),
+        },
+    )
     assert r.status_code == 401
     with use_brand(b.id):
         db.session.get(Staff, admin.id).active = False
@@ -120,17 +129,35 @@ def test_each_role_sees_exactly_what_it_may(app, ctx):
     assert c.get("/console/audit").status_code == 403
     assert c.get("/console/brand").status_code == 403
     token = f.csrf_token(c, f"/console/stores/{s1.id}")
-    r = c.post(f"/console/stores/{s1.id}", data={"code": "S-ONE", "name": "改名", "city": "x",
-                                                 "csrf_token": token})
+    r = c.post(
+        f"/console/stores/{s1.id}",
+        data={"code": "S-ONE", "name": "改名", "city": "x", "csrf_token": token},
+    )
     assert r.status_code == 403
     # a manager adds a guide to their own store, and only a guide
-    r = c.post("/console/staff/new", data={
-        "name": "新导购", "phone": "13911112222", "role": "brand_admin", "store_id": s1.id,
-        "password": "long-enough-1", "csrf_token": token})
+    r = c.post(
+        "/console/staff/new",
+        data={
+            "name": "新导购",
+            "phone": "13911112222",
+            "role": "brand_admin",
+            "store_id": s1.id,
+            "password": "long-enough-1",
+            "csrf_token": token,
+        },
+    )
     assert r.status_code == 400
-    r = c.post("/console/staff/new", data={
-        "name": "新导购", "phone": "13911112222", "role": "guide", "store_id": s1.id,
-        "password": "long-enough-1", "csrf_token": token})
+    r = c.post(
+        "/console/staff/new",
+        data={
+            "name": "新导购",
+            "phone": "13911112222",
+            "role": "guide",
+            "store_id": s1.id,
+            "password": "long-enough-1",
+            "csrf_token": token,
+        },
+    )
     assert r.status_code == 302
     with use_brand(b.id):
         new = Staff.by_phone("13911112222")
@@ -149,12 +176,18 @@ def test_platform_admin_switches_brand(app, runner, ctx):
     a, b = f.brand(name="甲品牌"), f.brand(name="乙品牌")
     f.store(a, code="S-AAA")
     f.store(b, code="S-BBB")
-    assert runner.invoke(args=["platform-admin", "create", "--username", "ops",
-                               "--password", "ops-password-1"]).exit_code == 0
+    assert (
+        runner.invoke(
+            args=["platform-admin", "create", "--username", "ops", "--password", "ops-password-1"]
+        ).exit_code
+        == 0
+    )
     c = app.test_client()
     token = f.csrf_token(c, "/console/login")
-    r = c.post("/console/login", data={"brand": "", "account": "ops",
-                                       "password": "ops-password-1", "csrf_token": token})
+    r = c.post(
+        "/console/login",
+        data={"brand": "", "account": "ops", "password": "ops-password-1", "csrf_token": token},
+    )
     assert r.status_code == 302 and r.headers["Location"].endswith("/console/brands")
     assert c.get("/console/stores").status_code == 302  # no brand chosen yet
     page = c.get("/console/brands").get_data(as_text=True)
@@ -206,28 +239,58 @@ def test_bad_input_on_every_form_shows_an_error_and_writes_nothing(app, ctx):
         assert r.status_code in (400, 409), data
         assert 'class="error"' in r.get_data(as_text=True)
     assert count(Store, b) == 1
-    r = c.post(f"/console/stores/{s.id}", data={"code": "", "name": "x", "city": "y",
-                                                "csrf_token": token})
+    r = c.post(
+        f"/console/stores/{s.id}", data={"code": "", "name": "x", "city": "y", "csrf_token": token}
+    )
     assert r.status_code == 400
     with use_brand(b.id):
         assert db.session.get(Store, s.id).name == s.name
 
     bad_staff = [
         {"name": "甲", "phone": "12345", "role": "guide", "store_id": s.id, "password": "x" * 9},
-        {"name": "甲", "phone": "13900000001", "role": "guide", "store_id": "",
-         "password": "x" * 9},
-        {"name": "甲", "phone": "13900000001", "role": "boss", "store_id": s.id,
-         "password": "x" * 9},
-        {"name": "甲", "phone": "13900000001", "role": "guide", "store_id": s.id,
-         "password": "short"},
-        {"name": "甲", "phone": "13900000001", "role": "guide", "store_id": s.id,
-         "password": ""},
-        {"name": "", "phone": "13900000001", "role": "guide", "store_id": s.id,
-         "password": "x" * 9},
-        {"name": "甲", "phone": admin.phone, "role": "guide", "store_id": s.id,
-         "password": "x" * 9},
-        {"name": "甲", "phone": "13900000001", "role": "guide", "store_id": 999999,
-         "password": "x" * 9},
+        {
+            "name": "甲",
+            "phone": "13900000001",
+            "role": "guide",
+            "store_id": "",
+            "password": "x" * 9,
+        },
+        {
+            "name": "甲",
+            "phone": "13900000001",
+            "role": "boss",
+            "store_id": s.id,
+            "password": "x" * 9,
+        },
+        {
+            "name": "甲",
+            "phone": "13900000001",
+            "role": "guide",
+            "store_id": s.id,
+            "password": "short",
+        },
+        {"name": "甲", "phone": "13900000001", "role": "guide", "store_id": s.id, "password": ""},
+        {
+            "name": "",
+            "phone": "13900000001",
+            "role": "guide",
+            "store_id": s.id,
+            "password": "x" * 9,
+        },
+        {
+            "name": "甲",
+            "phone": admin.phone,
+            "role": "guide",
+            "store_id": s.id,
+            "password": "x" * 9,
+        },
+        {
+            "name": "甲",
+            "phone": "13900000001",
+            "role": "guide",
+            "store_id": 999999,
+            "password": "x" * 9,
+        },
     ]
     before = count(Staff, b)
     for data in bad_staff:
@@ -235,11 +298,19 @@ def test_bad_input_on_every_form_shows_an_error_and_writes_nothing(app, ctx):
         assert 400 <= r.status_code < 500, data
     assert count(Staff, b) == before
 
-    r = c.post("/console/brand", data={"name": "品牌", "timezone": "Mars/Olympus",
-                                       "csrf_token": token})
+    r = c.post(
+        "/console/brand", data={"name": "品牌", "timezone": "Mars/Olympus", "csrf_token": token}
+    )
     assert r.status_code == 400
-    r = c.post("/console/brand", data={"name": "品牌", "timezone": "Asia/Shanghai",
-                                       "aes_key": "!" * 43, "csrf_token": token})
+    r = c.post(
+        "/console/brand",
+        data={
+            "name": "品牌",
+            "timezone": "Asia/Shanghai",
+            "aes_key": "!" * 43,
+            "csrf_token": token,
+        },
+    )
     assert r.status_code == 400
     db.session.expire_all()
     from org.models import Brand
@@ -254,19 +325,38 @@ def test_changes_are_in_the_audit_log(app, ctx):
     c = app.test_client()
     f.login(c, b, admin)
     token = f.csrf_token(c, "/console/stores/new")
-    c.post("/console/stores/new", data={"code": "S-9", "name": "旧名", "city": "上海",
-                                        "csrf_token": token})
+    c.post(
+        "/console/stores/new",
+        data={"code": "S-9", "name": "旧名", "city": "上海", "csrf_token": token},
+    )
     with use_brand(b.id):
         store = Store.by_code("S-9")
-    c.post(f"/console/stores/{store.id}", data={"code": "S-9", "name": "新名", "city": "上海",
-                                                "active": "y", "csrf_token": token})
-    c.post(f"/console/staff/{admin.id}", data={
-        "name": admin.name, "phone": admin.phone, "role": "brand_admin", "store_id": "",
-        "active": "y", "password": "a-new-password", "csrf_token": token})
-    entries = db.session.execute(
-        select(AuditLog).where(AuditLog.brand_id == b.id).order_by(AuditLog.id)).scalars().all()
+    c.post(
+        f"/console/stores/{store.id}",
+        data={"code": "S-9", "name": "新名", "city": "上海", "active": "y", "csrf_token": token},
+    )
+    c.post(
+        f"/console/staff/{admin.id}",
+        data={
+            "name": admin.name,
+            "phone": admin.phone,
+            "role": "brand_admin",
+            "store_id": "",
+            "active": "y",
+            "password": "a-new-password",
+            "csrf_token": token,
+        },
+    )
+    entries = (
+        db.session.execute(select(AuditLog).where(AuditLog.brand_id == b.id).order_by(AuditLog.id))
+        .scalars()
+        .all()
+    )
     assert [(e.action, e.object_type) for e in entries] == [
-        ("create", "store"), ("update", "store"), ("update", "staff")]
+        ("create", "store"),
+        ("update", "store"),
+        ("update", "staff"),
+    ]
     assert entries[0].actor_label == admin.display_name
     assert entries[1].before == {"name": "旧名"} and entries[1].after == {"name": "新名"}
     assert entries[2].after == {"password_hash": "***(changed)"}

@@ -29,8 +29,16 @@ def record_effect(marker: str, store_id: int | None = None) -> None:
     if store_id is not None:
         store = db.session.get(Store, store_id)
         seen = store.name if store else None
-    db.session.add(AuditLog(actor_kind="system", actor_label="test", action="effect",
-                            object_type="marker", object_id=marker, after={"seen": seen}))
+    db.session.add(
+        AuditLog(
+            actor_kind="system",
+            actor_label="test",
+            action="effect",
+            object_type="marker",
+            object_id=marker,
+            after={"seen": seen},
+        )
+    )
 
 
 FAILURES: dict[str, int] = {}
@@ -46,8 +54,7 @@ def flaky(marker: str, fail_times: int) -> None:
 
 
 def effects(marker: str) -> list[AuditLog]:
-    return list(db.session.execute(
-        select(AuditLog).where(AuditLog.object_id == marker)).scalars())
+    return list(db.session.execute(select(AuditLog).where(AuditLog.object_id == marker)).scalars())
 
 
 def _free_port() -> int:
@@ -65,9 +72,20 @@ class RedisProcess:
 
     def start(self):
         self.proc = subprocess.Popen(
-            [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                shutil.which("redis-server"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         client = redis.Redis(port=self.port)
         for _ in range(100):
             try:
@@ -106,7 +124,8 @@ def work_burst(application) -> None:
 
         conn = get_redis()
         SimpleWorker([Queue(q, connection=conn) for q in jobs.QUEUES], connection=conn).work(
-            burst=True)
+            burst=True
+        )
 
 
 def test_job_survives_redis_down_between_commit_and_relay(queued_app, own_redis):
@@ -155,7 +174,8 @@ def test_job_delivered_twice_has_one_effect(queued_app):
         jobs.relay_committed()
         # the same job handed to the queue a second time (a relay that died before marking)
         Queue("default", connection=__import__("core.redis").redis.get_redis()).enqueue_call(
-            "core.jobs.run_outbox_job", args=(row_id,))
+            "core.jobs.run_outbox_job", args=(row_id,)
+        )
         db.session.remove()
     work_burst(queued_app)
     with queued_app.app_context():

@@ -15,8 +15,11 @@ from tests import factories as f
 
 
 def _brand_scoped_models():
-    return {m.class_.__tablename__: m.class_ for m in db.Model.registry.mappers
-            if issubclass(m.class_, BrandScoped)}
+    return {
+        m.class_.__tablename__: m.class_
+        for m in db.Model.registry.mappers
+        if issubclass(m.class_, BrandScoped)
+    }
 
 
 def _object_for(arg: str, brand_b, models) -> int | None:
@@ -26,8 +29,9 @@ def _object_for(arg: str, brand_b, models) -> int | None:
         db.session.commit()
         return row_id
     name = arg.removesuffix("_id")
-    candidates = [cls for table, cls in models.items()
-                  if table == name or table.endswith("_" + name)]
+    candidates = [
+        cls for table, cls in models.items() if table == name or table.endswith("_" + name)
+    ]
     for cls in candidates:
         with use_brand(brand_b.id):
             obj = db.session.execute(select(cls).limit(1)).scalar_one_or_none()
@@ -52,8 +56,9 @@ def test_every_object_url_of_another_brand_answers_404(app, client, runner, ctx)
     models = _brand_scoped_models()
     checked, unbuildable = [], []
     for rule in app.url_map.iter_rules():
-        int_args = [a for a, conv in rule._converters.items()
-                    if type(conv).__name__ == "IntegerConverter"]
+        int_args = [
+            a for a, conv in rule._converters.items() if type(conv).__name__ == "IntegerConverter"
+        ]
         if not int_args or set(rule.arguments) != set(int_args):
             continue
         values = {a: _object_for(a, brand_b, models) for a in int_args}
@@ -104,9 +109,16 @@ def test_queries_only_see_the_current_brand(ctx):
 def test_secrets_are_encrypted_at_rest(ctx):
     from sqlalchemy import text
 
-    f.brand(slug="enc", appid="wx1", secret="the-app-secret", token="tok123",
-            aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")
-    raw = db.session.execute(text("SELECT secret, token, aes_key FROM brand WHERE slug='enc'")).one()
+    f.brand(
+        slug="enc",
+        appid="wx1",
+        secret="the-app-secret",
+        token="tok123",
+        aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    )
+    raw = db.session.execute(
+        text("SELECT secret, token, aes_key FROM brand WHERE slug='enc'")
+    ).one()
     assert "the-app-secret" not in raw.secret
     assert raw.token != "tok123"
     assert "abcdefghij" not in raw.aes_key
