@@ -22,13 +22,17 @@ def _brand_scoped_models():
     }
 
 
+# URL arguments whose name does not say their table.
+ARG_TABLES = {"rule_id": "wechat_keyword"}
+
+
 def _object_for(arg: str, brand_b, models) -> int | None:
     """An id of brand B's object for a URL argument such as ``store_id``."""
     if arg == "job_id":
         row_id = jobs.enqueue("tests.core.test_jobs.record_effect", "x", brand_id=brand_b.id)
         db.session.commit()
         return row_id
-    name = arg.removesuffix("_id")
+    name = ARG_TABLES.get(arg) or arg.removesuffix("_id")
     candidates = [
         cls for table, cls in models.items() if table == name or table.endswith("_" + name)
     ]

@@ -1,0 +1,149 @@
+"""Shared pieces of the benchmarks: gunicorn servers, wrk runs, a scratch database."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+VENV_BIN = Path(sys.executable).parent
+PG_ADMIN = os.environ.get("WMB_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BENCH_DB = os.environ.get("WMB_BENCH_DB", "wmb_bench")
+BENCH_REDIS_DB = os.environ.get("WMB_BENCH_REDIS_DB", "13")
+
+# Both sides of every comparison run under exactly these settings.
+GUNICORN_WORKERS = 2
+GUNICORN_THREADS = 4
+GUNICORN_ARGS = [
+    "--workers",
+    str(GUNICORN_WORKERS),
+    "--worker-class",
+    "gthread",
+    "--threads",
+    str(GUNICORN_THREADS),
+    "--backlog",
+    "2048",
+    "--log-level",
+    "warning",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_env(**extra: str) -> dict[str, str]:
+    """Environment of the app under test: its own PostgreSQL database and Redis db."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}",
+        REDIS_URL=f"redis://127.0.0.1:6379/{BENCH_REDIS_DB}",
+        SECRET_KEY="bench-secret-key",
+        APP_ENV="bench",
+        LOG_JSON="0",
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+
+
+def flush_redis() -> None:
+    import redis
+
+    redis.Redis.from_url(f"redis://127.0.0.1:6379/{BENCH_REDIS_DB}").flushdb()
+
+
+@contextlib.contextmanager
+def gunicorn(app_spec: str, *, env: dict[str, str], ready_path: str = "/") -> Iterator[str]:
+    """Serve ``app_spec`` under gunicorn with the shared settings; yields the base URL."""
+    port = free_port()
+    log = open(OUT / f"gunicorn-{port}.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "gunicorn"), *GUNICORN_ARGS, "--bind", f"127.0.0.1:{port}", app_spec],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base + ready_path, proc)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def _wait_ready(url: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {proc.returncode}; see {OUT}")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()  # noqa: S310 - loopback only
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within 30 s")
+
+
+def run_wrk(
+    url: str, *, script: Path, prefix: Path, threads: int, connections: int, duration: int
+) -> dict:
+    """One wrk run; the Lua script prints its summary as a JSON line."""
+    cmd = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{duration}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        url,
+        "--",
+        str(prefix),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=duration + 120)
+    for line in out.stdout.splitlines():
+        if line.startswith("WRKJSON "):
+            return json.loads(line[len("WRKJSON ") :])
+    raise RuntimeError(f"wrk printed no summary:\n{out.stdout}\n{out.stderr}")
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)

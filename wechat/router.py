@@ -1,0 +1,214 @@
+"""The router of inbound WeChat messages and events: a registry other packages fill.
+
+The callback never imports a domain package. Domains register handlers here at import time::
+
+    from wechat import router
+
+    @router.on("event", "subscribe")          # also "SCAN", "CLICK", "user_get_card", ...
+    def on_follow(ctx: router.Context) -> router.Reply | None: ...
+
+    @router.on("text")                        # every text message
+    def on_text(ctx): ...
+
+    router.keyword("积分", points_balance)     # a built-in keyword answered from live data
+
+Keys are ``(msg_type, event)``, compared case-insensitively (WeChat sends ``SCAN`` and
+``subscribe``). ``on("event")`` receives every event, ``on("*")`` every message and event.
+
+Order and priority:
+
+- Every handler registered for a message runs, in ascending ``priority`` (default 100, ties
+  in registration order), so a handler with side effects (bind a member to the store of the
+  scanned QR code) runs even when another one already chose the reply.
+- The first handler that returns a reply wins; later ones see it in ``ctx.reply`` and should
+  return None. The chatbot (greeting, keyword replies, default reply) registers with
+  ``priority=CHATBOT`` (1000), after the domains, so a domain's answer beats the greeting.
+- Text messages and menu CLICK keys are matched by the chatbot: when one of the brand's
+  keyword rules equals the whole text, the brand's matching rules decide (highest priority,
+  then exact before contains, then the oldest); otherwise a built-in keyword registered with
+  ``keyword()`` answers (a handler returning None lets matching go on); then the brand's
+  best "contains" rule; then, for messages but not clicks, the brand's default reply.
+- Handlers run inside the callback's request with the brand set (``use_brand``) and must be
+  fast (WeChat gives up after 5 s): slow work goes to a job, or ``ctx.reply_later()`` sends a
+  customer-service message from a job. They flush, never commit; the callback commits once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+DEFAULT_PRIORITY = 100
+CHATBOT = 1000
+
+Handler = Callable[["Context"], "Reply | None"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TextReply:
+    content: str
+
+
+@dataclasses.dataclass(frozen=True)
+class NewsReply:
+    """A passive news reply; WeChat shows one article."""
+
+    title: str
+    description: str = ""
+    url: str = ""
+    picurl: str = ""
+
+
+Reply = TextReply | NewsReply
+
+
+@dataclasses.dataclass
+class Context:
+    """One inbound message or event, as handlers see it."""
+
+    brand_id: int
+    appid: str
+    openid: str
+    msg_type: str  # lower case: text, image, voice, video, shortvideo, location, link, event
+    event: str | None  # as WeChat sent it: subscribe, SCAN, CLICK, VIEW, user_get_card, ...
+    event_key: str | None
+    create_time: int
+    raw: dict[str, Any]
+    msg_id: str | None = None
+    content: str | None = None
+    # subscribe via a parametric QR code (EventKey "qrscene_<scene>") or SCAN (EventKey "<scene>")
+    scene: str | None = None
+    # the chatbot configuration revision, so the chatbot can cache the brand's rules
+    chatbot_rev: str | None = None
+    reply: Reply | None = None
+    _jobs: int = 0
+
+    @property
+    def event_lower(self) -> str | None:
+        return self.event.lower() if self.event else None
+
+    def reply_later(self, message: dict) -> None:
+        """Send a customer-service message (WeChat's JSON without ``touser``) from a job."""
+        from wechat import jobs
+
+        self._jobs += 1
+        jobs.send_customer_message.enqueue(
+            self.brand_id, self.openid, message, brand_id=self.brand_id
+        )
+
+    def wechatpy_message(self):
+        """The message as a wechatpy object (for handlers that want its typed fields)."""
+        from wechatpy.events import EVENT_TYPES
+        from wechatpy.messages import MESSAGE_TYPES, UnknownMessage
+
+        raw = dict(self.raw)
+        if self.msg_type == "event":
+            name = self.event_lower or ""
+            if name == "subscribe" and self.scene is not None:
+                name, raw["Event"] = "subscribe_scan", "subscribe_scan"
+                raw["EventKey"] = self.scene
+            return EVENT_TYPES.get(name, UnknownMessage)(raw)
+        return MESSAGE_TYPES.get(self.msg_type, UnknownMessage)(raw)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    priority: int
+    seq: int
+    fn: Handler
+
+
+_HANDLERS: dict[tuple[str, str | None], list[_Entry]] = {}
+_KEYWORDS: dict[str, Handler] = {}
+_seq = iter(range(10**9))
+
+
+def _norm(value: str | None) -> str | None:
+    return value.lower() if value else None
+
+
+def on(msg_type: str, event: str | None = None, *, priority: int = DEFAULT_PRIORITY):
+    """Register a handler for a message type (and event); see the module docstring."""
+
+    def decorate(fn: Handler) -> Handler:
+        key = (msg_type.lower(), _norm(event))
+        entries = _HANDLERS.setdefault(key, [])
+        if not any(e.fn is fn for e in entries):  # re-imports must not register twice
+            entries.append(_Entry(priority, next(_seq), fn))
+        return fn
+
+    return decorate
+
+
+def off(fn: Handler) -> None:
+    """Unregister a handler everywhere (for tests and plug-ins that are switched off)."""
+    for entries in _HANDLERS.values():
+        entries[:] = [e for e in entries if e.fn is not fn]
+    for word, handler in list(_KEYWORDS.items()):
+        if handler is fn:
+            del _KEYWORDS[word]
+
+
+def keyword(word: str, handler: Handler) -> None:
+    """Register a built-in keyword (matched exactly, case-insensitively) answered by code."""
+    _KEYWORDS[normalize_text(word)] = handler
+
+
+def builtin_keyword(text: str) -> Handler | None:
+    return _KEYWORDS.get(normalize_text(text))
+
+
+def normalize_text(text: str | None) -> str:
+    return (text or "").strip().casefold()
+
+
+def handlers_for(msg_type: str, event: str | None) -> list[Handler]:
+    keys = [(msg_type, _norm(event)), ("*", None)]
+    if msg_type == "event" and event:
+        keys.append(("event", None))
+    entries = [e for k in keys for e in _HANDLERS.get(k, ())]
+    return [e.fn for e in sorted(entries, key=lambda e: (e.priority, e.seq))]
+
+
+def dispatch(ctx: Context) -> Reply | None:
+    """Run every handler for the message; the first reply wins."""
+    for fn in handlers_for(ctx.msg_type, ctx.event):
+        reply = fn(ctx)
+        if reply is not None and ctx.reply is None:
+            ctx.reply = reply
+    return ctx.reply
+
+
+# --- rendering replies ---------------------------------------------------------------------
+
+# Characters XML 1.0 does not allow; a reply containing one would be rejected by WeChat.
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def cdata(text: str) -> str:
+    """Text in a CDATA section. ``]]>`` is split so the text cannot close it (wechatpy
+    does not do this, which lets a member inject elements into a reply)."""
+    text = _INVALID_XML.sub("", text or "")
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def render(reply: Reply, *, to_user: str, from_user: str, create_time: int | None = None) -> str:
+    """The passive-reply XML of ``reply``."""
+    head = (
+        f"<xml><ToUserName>{cdata(to_user)}</ToUserName>"
+        f"<FromUserName>{cdata(from_user)}</FromUserName>"
+        f"<CreateTime>{int(create_time or time.time())}</CreateTime>"
+    )
+    if isinstance(reply, TextReply):
+        return (
+            head
+            + f"<MsgType><![CDATA[text]]></MsgType><Content>{cdata(reply.content)}</Content></xml>"
+        )
+    return (
+        head + "<MsgType><![CDATA[news]]></MsgType><ArticleCount>1</ArticleCount><Articles><item>"
+        f"<Title>{cdata(reply.title)}</Title><Description>{cdata(reply.description)}</Description>"
+        f"<PicUrl>{cdata(reply.picurl)}</PicUrl><Url>{cdata(reply.url)}</Url></item></Articles></xml>"
+    )
