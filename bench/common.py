@@ -21,7 +21,7 @@ OUT = ROOT / "bench" / "out"
 VENV_BIN = Path(sys.executable).parent
 PG_ADMIN = os.environ.get("WMB_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BENCH_DB = os.environ.get("WMB_BENCH_DB", "wmb_bench")
-BENCH_REDIS_DB = os.environ.get("WMB_BENCH_REDIS_DB", "13")
+BENCH_REDIS_DB = os.environ.get("WMB_BENCH_REDIS_DB", "8")
 
 # Both sides of every comparison run under exactly these settings.
 GUNICORN_WORKERS = 2

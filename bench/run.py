@@ -62,7 +62,22 @@ def _machine() -> str:
     )
 
 
-def render(sections: list[tuple[str, dict]], repeats: int) -> str:
+def _kept_sections(titles: set[str]) -> dict[str, str]:
+    """Sections of the current RESULTS.md by title, except those being measured again."""
+    if not RESULTS.exists():
+        return {}
+    kept, title, lines = {}, None, []
+    for line in [*RESULTS.read_text().splitlines(), "## "]:
+        if line.startswith("## "):
+            if title is not None and title not in titles:
+                kept[title] = "\n".join(lines).rstrip() + "\n"
+            title, lines = line[3:], [line]
+        elif title is not None:
+            lines.append(line)
+    return kept
+
+
+def render(sections: list[tuple[str, dict]], repeats: int, kept: dict[str, str]) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [
         "# Benchmark results",
@@ -72,6 +87,7 @@ def render(sections: list[tuple[str, dict]], repeats: int) -> str:
         " run on the same machine. The app and the load generator share the machine.",
         "",
     ]
+    out += list(kept.values())
     for title, res in sections:
         out += [
             f"## {title}",
@@ -107,7 +123,9 @@ def main() -> int:
         sections.append((mod.TITLE, res))
         for check, measured, ok in res["checks"]:
             print(f"  {check}: {measured} {'ok' if ok else 'NOT MET'}", flush=True)
-    RESULTS.write_text(render(sections, args.repeats))
+    # A run of some benchmarks keeps the other benchmarks' sections as they were.
+    kept = _kept_sections({title for title, _ in sections}) if args.names else {}
+    RESULTS.write_text(render(sections, args.repeats, kept))
     print(f"wrote {RESULTS.relative_to(ROOT)}")
     return 0
 

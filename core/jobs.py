@@ -334,5 +334,8 @@ def outbox_counts() -> dict[str, int]:
 def init_app(app) -> None:
     @app.after_request
     def _relay_after_request(response):
-        relay_committed()
+        # A request that never opened a database session committed no jobs; asking would
+        # create a session just to find that out.
+        if db.session.registry.has():
+            relay_committed()
         return response

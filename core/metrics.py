@@ -66,13 +66,24 @@ def init_app(app: Flask) -> None:
     def _start_timer():
         g._metrics_start = time.perf_counter()
 
+    # (method, rule, status) -> the counter and histogram children; labels() costs a lock
+    # and several lookups per call, and the set of keys is small (routes x methods x codes).
+    children: dict[tuple[str, str, int], tuple] = {}
+
     @app.after_request
     def _record(response):
         start = getattr(g, "_metrics_start", None)
         if start is not None:
             endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-            REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
-            LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - start)
+            k = (request.method, endpoint, response.status_code)
+            pair = children.get(k)
+            if pair is None:
+                pair = children[k] = (
+                    REQUESTS.labels(k[0], endpoint, str(k[2])),
+                    LATENCY.labels(k[0], endpoint),
+                )
+            pair[0].inc()
+            pair[1].observe(time.perf_counter() - start)
         return response
 
     @app.get("/metrics")

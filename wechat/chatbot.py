@@ -2,24 +2,28 @@
 
 Services (keyword-only, flush, never commit) used by the console and the demo, and the router
 handlers that answer from the brand's rules. The callback caches each brand's rules in
-process memory keyed by ``ChatbotSettings.rev``, a random token replaced on every change, so
-an edit takes effect on the next message in every process without a cache TTL.
+process memory keyed by ``ChatbotSettings.rev``, a random token replaced on every change and
+published to Redis when the change is committed (``callback_keys``), so an edit takes effect
+on the next message in every process.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import threading
 import uuid
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 
 from core.db import db, utcnow
 from core.errors import Conflict, ValidationError
 from core.jobs import enqueue
-from wechat import router
+from core.tenancy import current_brand_id
+from wechat import callback_keys, router
 from wechat.models import MATCH_TYPES, REPLY_TYPES, ChatbotSettings, KeywordReply
 
 # WeChat's passive text reply holds at most 2048 bytes.
@@ -33,14 +37,39 @@ def get_settings() -> ChatbotSettings:
     """The current brand's chatbot settings, created empty on first use."""
     row = db.session.execute(select(ChatbotSettings)).scalar_one_or_none()
     if row is None:
-        row = ChatbotSettings(greeting="", default_reply="", menu=None, rev=uuid.uuid4().hex)
+        row = ChatbotSettings(greeting="", default_reply="", menu=None)
         db.session.add(row)
         db.session.flush()
+        _touch(row)
     return row
 
 
+log = logging.getLogger(__name__)
+_REVS = "wmb_chatbot_revs"
+
+
 def _touch(settings: ChatbotSettings | None = None) -> None:
-    (settings or get_settings()).rev = uuid.uuid4().hex
+    settings = settings or get_settings()
+    settings.rev = uuid.uuid4().hex
+    brand_id = settings.brand_id or current_brand_id()
+    if brand_id is not None:
+        db.session.info.setdefault(_REVS, {})[brand_id] = settings.rev
+
+
+@event.listens_for(Session, "after_commit")
+def _publish_revs(session: Session) -> None:
+    revs = session.info.pop(_REVS, None)
+    for brand_id, rev in (revs or {}).items():
+        try:
+            callback_keys.publish_chatbot_rev(brand_id, rev)
+        except Exception:
+            # Callbacks still see the new revision through the database within a few seconds.
+            log.warning("chatbot revision of brand %s not published", brand_id, exc_info=True)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_revs(session: Session) -> None:
+    session.info.pop(_REVS, None)
 
 
 def _check_text(value: str, field: str, *, required: bool = False) -> str:

@@ -55,12 +55,15 @@ class MessageCrypto:
     """Encrypt and decrypt callback messages for one EncodingAESKey and appid."""
 
     def __init__(self, encoding_aes_key: str, appid: str):
-        self._key = decode_aes_key(encoding_aes_key)
-        self._iv = self._key[:16]
+        key = decode_aes_key(encoding_aes_key)
+        self.encoding_aes_key = encoding_aes_key
+        self._algorithm = algorithms.AES(key)
+        self._mode = modes.CBC(key[:16])
         self.appid = appid.encode()
 
     def _cipher(self) -> Cipher:
-        return Cipher(algorithms.AES(self._key), modes.CBC(self._iv))
+        # A Cipher is cheap to build from the kept key objects; its contexts are single-use.
+        return Cipher(self._algorithm, self._mode)
 
     def encrypt(self, message: str | bytes, *, random_prefix: bytes | None = None) -> str:
         """Base64 ciphertext of ``message``; ``random_prefix`` is fixed only for test vectors."""
@@ -112,11 +115,37 @@ def decrypt_with_any(ciphertext: str, keys: Iterable[str | None], appid: str) ->
     raise last or CryptoError("the brand has no EncodingAESKey")
 
 
+def decrypt_with_first(
+    ciphertext: str, cryptos: Iterable[MessageCrypto | CryptoError]
+) -> tuple[bytes, MessageCrypto]:
+    """Like ``decrypt_with_any`` with prepared keys (a CryptoError stands for a bad key)."""
+    last: CryptoError | None = None
+    for crypto in cryptos:
+        if isinstance(crypto, CryptoError):
+            last = crypto
+            continue
+        try:
+            return crypto.decrypt(ciphertext), crypto
+        except CryptoError as exc:
+            last = exc
+    raise last or CryptoError("the brand has no EncodingAESKey")
+
+
 def encrypted_envelope(
-    *, message: str, token: str, aes_key: str, appid: str, nonce: str, timestamp: str
+    *,
+    message: str,
+    token: str,
+    nonce: str,
+    timestamp: str,
+    aes_key: str | None = None,
+    appid: str | None = None,
+    crypto: MessageCrypto | None = None,
 ) -> str:
-    """The safe-mode reply: ``<xml><Encrypt/><MsgSignature/><TimeStamp/><Nonce/></xml>``."""
-    encrypt = MessageCrypto(aes_key, appid).encrypt(message)
+    """The safe-mode reply: ``<xml><Encrypt/><MsgSignature/><TimeStamp/><Nonce/></xml>``,
+    encrypted with ``crypto`` or else with ``aes_key`` and ``appid``."""
+    if crypto is None:
+        crypto = MessageCrypto(aes_key or "", appid or "")
+    encrypt = crypto.encrypt(message)
     sig = sha1_signature(token, timestamp, nonce, encrypt)
     return (
         f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt>"

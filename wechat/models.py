@@ -25,10 +25,17 @@ REPLY_TYPES = ("text", "news")
 
 
 class InboundMessage(IdMixin, BrandScoped, db.Model):
-    """A message or event WeChat posted to the callback (one row per delivery, not per retry)."""
+    """A message or event WeChat posted to the callback (one row per delivery, not per retry).
+
+    Rows of messages answered without the database arrive in batches from a Redis stream
+    (``wechat.inbound``); ``dedupe_key`` (the callback's retry key) makes that idempotent.
+    """
 
     __tablename__ = "wechat_inbound"
-    __table_args__ = (Index("ix_wechat_inbound_brand_openid", "brand_id", "openid", "id"),)
+    __table_args__ = (
+        Index("ix_wechat_inbound_brand_openid", "brand_id", "openid", "id"),
+        UniqueConstraint("brand_id", "dedupe_key"),
+    )
 
     openid: Mapped[str] = mapped_column(String(64))
     msg_type: Mapped[str] = mapped_column(String(32))
@@ -36,6 +43,8 @@ class InboundMessage(IdMixin, BrandScoped, db.Model):
     event_key: Mapped[str | None] = mapped_column(String(255))
     msg_id: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[str] = mapped_column(Text, default="")  # the decrypted XML, truncated
+    # "msg:<MsgId>" or "ev:<openid>:<CreateTime>:<Event>", as in the Redis retry key
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

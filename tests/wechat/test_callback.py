@@ -22,7 +22,7 @@ from tests.wechat.hostile import (
     event_xml,
     text_xml,
 )
-from wechat import chatbot, router
+from wechat import chatbot, inbound, router
 from wechat.models import InboundMessage
 
 OPENID = "oUser000000000000000000000001"
@@ -84,8 +84,15 @@ def seen():
     router.off(record)
 
 
-def rows(brand_id: int) -> list[InboundMessage]:
+def flush_inbound() -> None:
+    """Move the records buffered in Redis into the table, as the periodic job does."""
     db.session.rollback()
+    inbound.flush_inbound()
+    db.session.commit()
+
+
+def rows(brand_id: int) -> list[InboundMessage]:
+    flush_inbound()
     return list(
         db.session.execute(
             select(InboundMessage)
@@ -380,6 +387,7 @@ def test_cdata_terminator_in_a_configured_reply_is_escaped(wx, brand):
 def test_inbound_rows_count_only_handled_messages(wx, brand):
     for i in range(3):
         wx.post_plain(text_xml(OPENID, f"msg {i}", 8000 + i))
+    flush_inbound()
     assert (
         db.session.execute(
             select(func.count()).select_from(InboundMessage).execution_options(all_brands=True)

@@ -13,7 +13,7 @@ from core.redis import get_redis
 from core.tenancy import use_brand
 from tests import factories
 from tests.wechat.hostile import AES_KEY, APPID, OA_ID, TOKEN, FakeWeChat, aes_encrypt, text_xml
-from wechat import chatbot, router
+from wechat import chatbot, inbound, router
 from wechat.callback import MAX_BODY
 from wechat.models import InboundMessage
 
@@ -121,6 +121,8 @@ def _corpus_dedupe_keys() -> list[str]:
 
 def _assert_no_trace(effects):
     db.session.rollback()
+    inbound.flush_inbound()  # what the periodic job would store
+    db.session.commit()
     stored = db.session.execute(select(InboundMessage).execution_options(all_brands=True)).all()
     assert stored == [] and effects == []
     assert _corpus_dedupe_keys() == []

@@ -14,7 +14,7 @@ from core.jobs import relay_committed
 from core.tenancy import use_brand
 from tests import factories as f
 from tests.browser.live import live_server  # noqa: F401 - fixture
-from wechat import chatbot
+from wechat import chatbot, inbound
 from wechat.models import InboundMessage
 from wechat.sandbox import store
 
@@ -109,6 +109,8 @@ class Phone:
 
 
 def _inbound(brand_id: int) -> list[InboundMessage]:
+    inbound.flush_inbound()  # records buffered in Redis, stored as the periodic job does
+    db.session.commit()
     with use_brand(brand_id):
         return list(
             db.session.execute(select(InboundMessage).order_by(InboundMessage.id)).scalars()

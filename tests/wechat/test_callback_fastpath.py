@@ -1,0 +1,206 @@
+"""The callback's fast path: cached brand credentials, the inbound log buffered in Redis and
+flushed in batches, and the transactional path for handlers that use the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select, text
+
+from core.db import db, utcnow
+from core.jobs import OutboxJob, enqueue
+from core.redis import get_redis
+from core.tenancy import use_brand
+from org import services as org
+from tests import factories
+from tests.wechat.hostile import AES_KEY, APPID, OLD_AES_KEY, TOKEN, FakeWeChat, text_xml
+from wechat import callback_keys, chatbot, inbound, jobs, router
+from wechat.models import InboundMessage
+
+OPENID = "oFast0000000000000000000001"
+
+
+@pytest.fixture
+def brand(ctx):
+    b = factories.brand(appid=APPID, token=TOKEN, aes_key=AES_KEY)
+    with use_brand(b.id):
+        chatbot.save_replies(greeting="", default_reply="收到")
+        db.session.commit()
+    return b
+
+
+@pytest.fixture
+def wx(client, brand):
+    return FakeWeChat(client, brand.slug)
+
+
+def stored(brand_id: int) -> list[InboundMessage]:
+    """The rows in the table now, without flushing anything."""
+    db.session.rollback()
+    return list(
+        db.session.execute(
+            select(InboundMessage)
+            .where(InboundMessage.brand_id == brand_id)
+            .order_by(InboundMessage.id)
+            .execution_options(all_brands=True)
+        ).scalars()
+    )
+
+
+def buffered(brand_id: int) -> int:
+    return get_redis().xlen(inbound.stream_key(brand_id))
+
+
+def flush() -> int:
+    db.session.rollback()
+    seen = inbound.flush_inbound()
+    db.session.commit()
+    return seen
+
+
+def content(wx, resp) -> str | None:
+    return wx.open_reply(resp).findtext("Content")
+
+
+def warm(wx) -> None:
+    """A first message: it loads the brand's chatbot rules (a database read)."""
+    assert content(wx, wx.post_aes(text_xml(OPENID, "hello", 1))) == "收到"
+    flush()
+
+
+def test_a_reply_from_cached_rules_is_logged_through_redis_then_stored_once(wx, brand):
+    warm(wx)
+    before = utcnow()
+    assert content(wx, wx.post_aes(text_xml(OPENID, "你好", 7001))) == "收到"
+    assert [r.msg_id for r in stored(brand.id)] == ["1"]  # nothing written by the request...
+    assert buffered(brand.id) == 1  # ...its record waits in Redis
+    assert flush() == 1
+    row = stored(brand.id)[-1]
+    assert (row.openid, row.msg_type, row.msg_id, row.dedupe_key) == (
+        OPENID,
+        "text",
+        "7001",
+        "msg:7001",
+    )
+    assert "<Content><![CDATA[你好]]></Content>" in row.payload
+    assert before - dt.timedelta(seconds=2) <= row.created_at <= utcnow()
+    assert buffered(brand.id) == 0
+    assert flush() == 0 and len(stored(brand.id)) == 2
+
+
+def test_a_flush_that_dies_before_its_commit_loses_nothing(wx, brand):
+    warm(wx)
+    wx.post_aes(text_xml(OPENID, "你好", 7101))
+    inbound.flush_inbound()
+    db.session.rollback()  # the flusher died: rows not committed, entries still in Redis
+    assert buffered(brand.id) == 1
+    assert flush() == 1
+    assert [r.msg_id for r in stored(brand.id)] == ["1", "7101"]
+
+
+def test_records_flushed_twice_are_stored_once(wx, brand):
+    warm(wx)
+    wx.post_aes(text_xml(OPENID, "你好", 7201))
+    [(_id, fields)] = get_redis().xrange(inbound.stream_key(brand.id))
+    # a flusher that committed but died before removing the entries, then a second flusher
+    get_redis().xadd(inbound.stream_key(brand.id), fields)
+    assert flush() == 2
+    assert [r.msg_id for r in stored(brand.id)] == ["1", "7201"]
+    assert buffered(brand.id) == 0
+
+
+def test_a_handler_using_the_database_gets_the_row_in_its_transaction(wx, brand):
+    def remember(ctx):
+        enqueue(jobs.send_customer_message, ctx.brand_id, ctx.openid, {"msgtype": "text"})
+
+    warm(wx)
+    router.on("text", priority=1)(remember)
+    try:
+        assert content(wx, wx.post_aes(text_xml(OPENID, "你好", 7301))) == "收到"
+    finally:
+        router.off(remember)
+    assert [r.msg_id for r in stored(brand.id)] == ["1", "7301"]  # no flush needed
+    assert buffered(brand.id) == 0
+    assert db.session.execute(select(OutboxJob).where(OutboxJob.brand_id == brand.id)).all()
+
+
+def test_a_failing_handler_after_a_database_write_leaves_nothing(wx, brand, app):
+    def broken(ctx):
+        db.session.execute(text("SELECT 1"))
+        raise RuntimeError("boom")
+
+    warm(wx)
+    router.on("text", priority=1)(broken)
+    try:
+        app.config["PROPAGATE_EXCEPTIONS"] = False
+        assert wx.post_aes(text_xml(OPENID, "你好", 7401)).status_code == 500
+    finally:
+        router.off(broken)
+        app.config["PROPAGATE_EXCEPTIONS"] = None
+    flush()
+    assert [r.msg_id for r in stored(brand.id)] == ["1"]
+    retry = wx.post_aes(text_xml(OPENID, "你好", 7401))
+    assert content(wx, retry) == "收到"
+    flush()
+    assert [r.msg_id for r in stored(brand.id)] == ["1", "7401"]
+
+
+def test_a_new_token_is_accepted_as_soon_as_it_is_committed(client, brand, wx):
+    warm(wx)
+    org.update_brand_credentials(brand=brand, token="newtoken2026")
+    db.session.commit()
+    old = wx.post_aes(text_xml(OPENID, "你好", 7501))
+    assert old.status_code == 403
+    new = FakeWeChat(client, brand.slug, token="newtoken2026")
+    assert content(new, new.post_aes(text_xml(OPENID, "你好", 7502))) == "收到"
+    assert new.echo("check").get_data(as_text=True) == "check"
+
+
+def test_a_new_aes_key_works_at_once_and_the_previous_one_still_decrypts(client, ctx):
+    b = factories.brand(appid=APPID, token=TOKEN, aes_key=OLD_AES_KEY)
+    with use_brand(b.id):
+        chatbot.save_replies(greeting="", default_reply="收到")
+        db.session.commit()
+    old = FakeWeChat(client, b.slug, aes_key=OLD_AES_KEY)
+    assert content(old, old.post_aes(text_xml(OPENID, "你好", 7601))) == "收到"
+    org.update_brand_credentials(brand=b, aes_key=AES_KEY)
+    db.session.commit()
+    new = FakeWeChat(client, b.slug, aes_key=AES_KEY)
+    assert content(new, new.post_aes(text_xml(OPENID, "你好", 7602))) == "收到"
+    assert content(old, old.post_aes(text_xml(OPENID, "你好", 7603))) == "收到"
+
+
+def test_a_deactivated_brand_stops_answering(wx, brand):
+    warm(wx)
+    brand.active = False
+    db.session.commit()
+    assert wx.post_aes(text_xml(OPENID, "你好", 7701)).status_code == 404
+
+
+def test_a_brand_recreated_under_the_same_slug_is_not_confused_with_the_old_one(client, ctx):
+    first = factories.brand(slug="reborn", appid=APPID, token=TOKEN, aes_key=AES_KEY).id
+    wx = FakeWeChat(client, "reborn")
+    assert wx.post_aes(text_xml(OPENID, "你好", 7801)).data == b"success"  # no chatbot yet
+    flush()
+    # deleted behind the application's back (as the test suite's TRUNCATE does) and the
+    # Redis db emptied: the cached credentials must not survive
+    db.session.execute(text("DELETE FROM wechat_inbound WHERE brand_id = :b"), {"b": first})
+    db.session.execute(text("DELETE FROM brand WHERE id = :b"), {"b": first})
+    db.session.commit()
+    get_redis().flushdb()
+    second = factories.brand(slug="reborn", appid=APPID, token=TOKEN, aes_key=AES_KEY)
+    assert second.id != first
+    assert wx.post_aes(text_xml(OPENID, "你好", 7802)).data == b"success"
+    flush()
+    assert [r.msg_id for r in stored(second.id)] == ["7802"]
+
+
+def test_credentials_are_cached_between_messages(wx, brand, monkeypatch):
+    warm(wx)
+    loads = []
+    real_load = callback_keys._load
+    monkeypatch.setattr(callback_keys, "_load", lambda slug: loads.append(slug) or real_load(slug))
+    for i in range(5):
+        assert content(wx, wx.post_aes(text_xml(OPENID, "你好", 7900 + i))) == "收到"
+    assert loads == []

@@ -1,0 +1,187 @@
+"""Each brand's callback credentials, cached in the process for a few seconds.
+
+Every callback needs the brand's id, appid, token and EncodingAESKeys; reading them (and
+decrypting the secrets) from the database cost more CPU than everything else the callback
+does. They are kept here per slug for ``TTL`` seconds, with the AES keys already prepared:
+
+- any committed change of a ``Brand`` row (new token, EncodingAESKey, appid, deactivation)
+  clears the brand's generation marker in Redis, which makes every process reload the brand
+  on its next callback; a request whose signature or ciphertext fails with the cached keys
+  checks the marker first, so WeChat's first message (or URL check) with a new token or key
+  is accepted at once. Only when that Redis write fails does a change wait for ``TTL``;
+- during an EncodingAESKey rotation the previous key, which the brand keeps, still decrypts.
+
+Redis keeps, per brand, a hash ``wmb:{b<id>}:wx-cb`` with the generation marker ``gen`` and
+the chatbot's revision ``rev``. The callback reads both in the round trip that sets its retry
+key: a generation other than the one cached (a brand change, Redis flushed) reloads the brand
+from the database; a new chatbot revision, written after every committed chatbot edit, makes
+the chatbot reload its rules at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+import time
+
+from sqlalchemy import bindparam, event, select
+from sqlalchemy.orm import Session, object_session
+
+from core.db import db
+from core.redis import get_redis, key
+from org.models import Brand
+from wechat.crypto import CryptoError, MessageCrypto
+from wechat.models import ChatbotSettings
+
+log = logging.getLogger(__name__)
+
+TTL = 15.0
+_CHANGED = "wmb_brands_changed"
+
+_QUERY = (
+    select(
+        Brand.id,
+        Brand.appid,
+        Brand.token,
+        Brand.aes_key,
+        Brand.previous_aes_key,
+        ChatbotSettings.rev,
+    )
+    .outerjoin(ChatbotSettings, ChatbotSettings.brand_id == Brand.id)
+    .where(Brand.slug == bindparam("slug"), Brand.active.is_(True))
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BrandKeys:
+    """What the callback needs of a brand; ``cryptos``: current then previous key (a
+    CryptoError in place of a key that is not a valid EncodingAESKey)."""
+
+    id: int
+    appid: str
+    token: str
+    aes_keys: tuple[str, ...]
+    cryptos: tuple[MessageCrypto | CryptoError, ...]
+    db_rev: str | None
+    gen: str
+    expires: float
+
+    def same_credentials(self, other: BrandKeys) -> bool:
+        return (self.id, self.appid, self.token, self.aes_keys) == (
+            other.id,
+            other.appid,
+            other.token,
+            other.aes_keys,
+        )
+
+    def chatbot_rev(self, redis_rev: bytes | None) -> str | None:
+        """The revision the chatbot caches its rules by (None: the brand has no chatbot)."""
+        if not redis_rev and self.db_rev is None:
+            return None
+        # Both parts: a revision that Redis missed (written while it was down) still shows
+        # through the database's within TTL.
+        return f"{(redis_rev or b'').decode()}|{self.db_rev or ''}"
+
+
+_CACHE: dict[str, BrandKeys] = {}
+
+
+def hash_key(brand_id: int) -> str:
+    return key(brand_id, "wx-cb")
+
+
+def get(slug: str, *, fresh: bool = False) -> BrandKeys | None:
+    """The active brand ``slug``'s keys, from the cache unless expired or ``fresh``."""
+    keys = _CACHE.get(slug)
+    if keys is not None and not fresh and keys.expires > time.monotonic():
+        return keys
+    keys = _load(slug)
+    if keys is None:
+        _CACHE.pop(slug, None)
+    else:
+        _CACHE[slug] = keys
+    return keys
+
+
+def _prepare(aes_key: str, appid: str) -> MessageCrypto | CryptoError:
+    try:
+        return MessageCrypto(aes_key, appid)
+    except CryptoError as exc:
+        return exc
+
+
+def _load(slug: str) -> BrandKeys | None:
+    # A connection of its own: the request's session stays untouched, so the callback can
+    # tell whether the handlers used the database.
+    with db.engine.connect() as conn:
+        row = conn.execute(_QUERY, {"slug": slug}).first()
+    if row is None:
+        return None
+    brand_id, appid, token, aes_key, previous, rev = row
+    aes_keys = tuple(k for k in (aes_key, previous) if k)
+    pipe = get_redis().pipeline(transaction=False)
+    hk = hash_key(brand_id)
+    pipe.hsetnx(hk, "gen", secrets.token_hex(8))
+    if rev:
+        pipe.hsetnx(hk, "rev", rev)
+    pipe.hget(hk, "gen")
+    gen = pipe.execute()[-1]
+    return BrandKeys(
+        id=brand_id,
+        appid=appid or "",
+        token=token or "",
+        aes_keys=aes_keys,
+        cryptos=tuple(_prepare(k, appid or "") for k in aes_keys) if appid else (),
+        db_rev=rev,
+        gen=gen.decode() if gen else "",
+        expires=time.monotonic() + TTL,
+    )
+
+
+def revalidate(slug: str, keys: BrandKeys) -> BrandKeys | None:
+    """Newer keys of ``slug`` when its generation marker moved on since ``keys`` were
+    loaded (the credentials may have changed), else None."""
+    gen = get_redis().hget(hash_key(keys.id), "gen")
+    if gen is not None and gen.decode() == keys.gen:
+        return None
+    fresh = get(slug, fresh=True)
+    return None if fresh is not None and fresh.same_credentials(keys) else fresh
+
+
+def forget(brand_id: int) -> None:
+    """Make every process reload the brand's credentials on its next callback (call it after
+    committing a credential change)."""
+    get_redis().hdel(hash_key(brand_id), "gen")
+
+
+def publish_chatbot_rev(brand_id: int, rev: str) -> None:
+    """Tell every process the brand's chatbot changed (after the change is committed)."""
+    get_redis().hset(hash_key(brand_id), "rev", rev)
+
+
+def clear() -> None:
+    """Empty this process's cache."""
+    _CACHE.clear()
+
+
+@event.listens_for(Brand, "after_update")
+@event.listens_for(Brand, "after_delete")
+def _brand_changed(_mapper, _connection, target: Brand) -> None:
+    session = object_session(target)
+    if session is not None:
+        session.info.setdefault(_CHANGED, set()).add(target.id)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_committed(session: Session) -> None:
+    for brand_id in session.info.pop(_CHANGED, ()):
+        try:
+            forget(brand_id)
+        except Exception:
+            log.warning("callbacks of brand %s see its change within %ss", brand_id, TTL)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_nothing(session: Session) -> None:
+    session.info.pop(_CHANGED, None)
