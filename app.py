@@ -19,9 +19,26 @@ def periodic_jobs():
     """Every periodic job of the product, in one place."""
     from core import housekeeping
     from core.scheduler import Periodic
+    from coupons import jobs as coupon_jobs
+    from members import jobs as member_jobs
+    from points import jobs as points_jobs
+    from wechat import inbound
 
     return [
         Periodic("outbox-cleanup", housekeeping.purge_finished_jobs, every=3600),
+        # the callback's inbound log, buffered in Redis, persisted in batches
+        Periodic("wechat-inbound-flush", inbound.flush_inbound, every=10),
+        # members: downgrade tiers on their review date, tag members lapsed 90 days
+        Periodic("members-tier-review", member_jobs.review_due_tiers, every=3600),
+        Periodic("members-lapsed-tags", member_jobs.tag_lapsed_members, every=3600),
+        # points: release pending points, expire lots, remind, sync the WeChat card
+        Periodic("points-release", points_jobs.release_all, every=300),
+        Periodic("points-expire", points_jobs.expire_all, every=300),
+        Periodic("points-remind", points_jobs.remind_all, every=3600),
+        Periodic("points-sync", points_jobs.sync_all, every=60),
+        # coupons: expire, remind members of coupons about to expire
+        Periodic("coupons-expire", coupon_jobs.expire_due, every=300),
+        Periodic("coupons-remind", coupon_jobs.remind_expiring, every=3600),
     ]
 
 
@@ -42,7 +59,9 @@ def create_app(config: Config | dict | None = None) -> Flask:
 
     logs.configure(app)
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
+    migrate.init_app(
+        app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True, compare_type=True
+    )
     core_redis.init_app(app)
     csrf.init_app(app)
     i18n.init_app(app)
@@ -67,9 +86,15 @@ def _register_packages(app: Flask) -> None:
     core_cli.init_app(app)
     org_cli.init_app(app)
 
+    import coupons
+    import members
+    import points
     import wechat
 
     wechat.init_app(app)
+    members.init_app(app)
+    points.init_app(app)
+    coupons.init_app(app)
 
 
 def _register_health(app: Flask) -> None:

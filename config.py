@@ -79,6 +79,12 @@ class Config:
         self.SANDBOX_ENABLED = _bool(
             env.get("WECHAT_SANDBOX"), default="/sandbox/" in self.WECHAT_API_BASE
         )
+        # The sandbox mounted in this app is called in-process rather than over HTTP.
+        self.WECHAT_SANDBOX_INPROCESS = _bool(
+            env.get("WECHAT_SANDBOX_INPROCESS"),
+            default=self.SANDBOX_ENABLED
+            and self.WECHAT_API_BASE.startswith(self.PUBLIC_URL + "/sandbox/"),
+        )
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = _bool(env.get("SECURE_COOKIES"), default=self.PRODUCTION)
@@ -97,6 +103,11 @@ class Config:
         self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO")
         self.LOG_JSON = _bool(env.get("LOG_JSON"), default=True)
         self.PROMETHEUS_MULTIPROC_DIR = env.get("PROMETHEUS_MULTIPROC_DIR") or None
+        # Member activation (members.sms, members.posters): SMS provider, per-IP code limit
+        # per hour (raise it behind a proxy or for load tests), a CJK font for QR posters.
+        self.SMS_SENDER = env.get("SMS_SENDER", "sandbox")
+        self.SMS_IP_LIMIT = _int(env.get("SMS_IP_LIMIT"), 20)
+        self.POSTER_FONT = env.get("POSTER_FONT") or None
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in dir(self) if k.isupper()}
@@ -118,3 +129,5 @@ class TestConfig(Config):
         super().__init__(env)
         self.TESTING = True
         self.JOBS_INLINE = _bool(env.get("JOBS_INLINE"), default=False)
+        # Tests reach the sandbox over real HTTP unless a test asks otherwise.
+        self.WECHAT_SANDBOX_INPROCESS = _bool(env.get("WECHAT_SANDBOX_INPROCESS"), default=False)

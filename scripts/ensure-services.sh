@@ -52,6 +52,10 @@ if ! command -v chromium >/dev/null; then
   echo "installing Chromium (browser tests)"
   apt_install chromium
 fi
+if [ -z "$(fc-list :lang=zh 2>/dev/null)" ]; then
+  echo "installing a Chinese font (posters, browser screenshots)"
+  apt_install fonts-wqy-microhei fontconfig
+fi
 if ! command -v wrk >/dev/null && [ "${WMB_NEED_WRK:-0}" = "1" ]; then
   echo "installing wrk (benchmarks)"
   apt_install wrk

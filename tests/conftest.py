@@ -76,6 +76,16 @@ def _clean_state(app):
         db.session.remove()
         tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
         with db.engine.begin() as conn:
+            # A connection a failed test left inside a transaction would block the TRUNCATE
+            # forever: end it, and never wait long for a lock.
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND state LIKE 'idle in transaction%'"
+                )
+            )
+            conn.execute(text("SET LOCAL lock_timeout = '30s'"))
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         from core.redis import get_redis
 

@@ -416,10 +416,16 @@ def match_keyword(
 
 @router.on("event", "subscribe", priority=router.CHATBOT)
 def greet(ctx: router.Context) -> router.Reply | None:
-    if ctx.reply is not None:
-        return None
     greeting = snapshot(ctx.brand_id, ctx.chatbot_rev).greeting
-    return router.TextReply(greeting) if greeting else None
+    if not greeting:
+        return None
+    if ctx.reply is not None:
+        # A domain answered the follow (e.g. a member-card link for a store's QR code): the
+        # one passive reply is theirs, so the greeting follows as a customer-service message
+        # (allowed within a minute of a follow).
+        ctx.reply_later({"msgtype": "text", "text": {"content": greeting}})
+        return None
+    return router.TextReply(greeting)
 
 
 @router.on("text", priority=router.CHATBOT)

@@ -17,6 +17,7 @@ from urllib.parse import quote
 import requests
 from wechatpy.oauth import WeChatOAuth
 
+from wechat import inprocess
 from wechat.gateway_core import (
     NotConfigured,
     OAuthCodeError,
@@ -302,6 +303,7 @@ class _OAuth(WeChatOAuth):
         self.OAUTH_BASE_URL = (
             "https://open.weixin.qq.com/connect/" if is_real_wechat() else base + "/connect/"
         )
+        inprocess.aim(self._http, base)
 
     def _request(self, method, url_or_endpoint, **kwargs):
         kwargs.setdefault("timeout", timeout())

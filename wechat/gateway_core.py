@@ -27,6 +27,7 @@ from core.db import db
 from core.metrics import WECHAT_CALLS
 from core.redis import get_redis, key
 from org.models import Brand
+from wechat import inprocess
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,7 @@ class GatewayClient(WeChatClient):
                 if default and default.startswith(REAL_API_HOST):
                     group.API_BASE_URL = base + "/" + default[len(REAL_API_HOST) :]
         self._token_key = key(brand_id, "wechat", "access_token", appid)
+        inprocess.aim(self._http, base)
 
     @property
     def access_token(self) -> str:
@@ -284,7 +286,9 @@ def client_for(brand_id: int, *, mini_program: bool = False) -> GatewayClient:
     if not appid or not secret:
         kind = "mini-program" if mini_program else "official account"
         raise NotConfigured(f"brand {brand_id} has no {kind} appid/secret")
-    cache_key = (brand_id, appid, secret, api_base(), timeout())
+    # in-process clients are bound to one app object (tests build several apps)
+    app_id = id(current_app._get_current_object()) if inprocess.enabled() else None  # noqa: SLF001
+    cache_key = (brand_id, appid, secret, api_base(), timeout(), app_id)
     client = _clients.get(cache_key)
     if client is None:
         client = GatewayClient(appid, secret, brand_id=brand_id, base=api_base(), timeout=timeout())

@@ -16,6 +16,7 @@ from wechatpy.exceptions import InvalidSignatureException, WeChatPayException
 from wechatpy.pay import WeChatPay
 from wechatpy.pay.utils import dict_to_xml
 
+from wechat import inprocess
 from wechat.gateway_core import (
     NotConfigured,
     RetryableError,
@@ -52,6 +53,7 @@ class _Pay(WeChatPay):
     def __init__(self, *args: Any, base: str, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.API_BASE_URL = base.rstrip("/") + "/"
+        inprocess.aim(self._http, base)
 
 
 def _pay_client(brand_id: int, *, mini_program: bool) -> _Pay:

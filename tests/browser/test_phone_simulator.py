@@ -70,7 +70,10 @@ def test_scan_chat_and_tap_the_menu(page, live_server):
     # scan the QR code of the demo store SH001: the account greets the new follower
     page.locator(".targets li", has_text="SH001").locator(".scan-button").first.click()
     expect(page.locator(".chat .system").first).to_contain_text("SH001")
-    expect(page.locator(".msg.out .bubble").first).to_have_text(want["greeting"])
+    # the passive reply is the member-card link of the store's code; the greeting follows
+    # as a customer-service message
+    expect(page.locator(".msg.out", has_text="激活会员卡")).to_have_count(1)
+    expect(page.locator(".msg.out .bubble", has_text=want["greeting"])).to_have_count(1)
     expect(page.locator("#follow-state")).to_have_attribute("data-following", "yes")
 
     # type a keyword: its reply appears under the green bubble
@@ -79,7 +82,7 @@ def test_scan_chat_and_tap_the_menu(page, live_server):
     page.fill("#message-input", want["keyword"])
     page.click("#send-button")
     expect(page.locator(".msg.in .bubble").last).to_have_text(want["keyword"])
-    expect(page.locator(".msg.out .bubble").nth(1)).to_have_text(want["keyword_reply"])
+    expect(page.locator(".msg.out .bubble").last).to_have_text(want["keyword_reply"])
 
     # tap a menu item: a CLICK event whose key has a keyword reply
     page.click("#mode-toggle")
@@ -87,8 +90,9 @@ def test_scan_chat_and_tap_the_menu(page, live_server):
     if want["menu_nested"]:
         menubar.get_by_role("button", name=want["menu_top"]).click()
     menubar.get_by_role("button", name=want["menu_item"], exact=True).click()
-    expect(page.locator(".msg.out .bubble").nth(2)).to_have_text(want["menu_reply"])
+    expect(page.locator(".msg.out .bubble").last).to_have_text(want["menu_reply"])
     expect(page.locator(".chat .system").last).to_contain_text(want["menu_key"])
-    expect(page.locator(".msg.out")).to_have_count(3)
+    # the card link, the greeting, the keyword's reply and the menu item's reply
+    expect(page.locator(".msg.out")).to_have_count(4)
 
     page.screenshot(path=SCREENSHOT)

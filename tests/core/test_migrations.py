@@ -8,9 +8,9 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from core.db import db
-from tests.conftest import PG_ADMIN, build_app
+from tests.conftest import PG_ADMIN, TEST_DB, build_app
 
-MIGRATE_DB = "wmb_test_migrations"
+MIGRATE_DB = TEST_DB + "_migrations"
 
 
 def _fresh_database() -> str:

@@ -26,6 +26,9 @@ def test_two_schedulers_enqueue_a_period_once(app, ctx):
     assert tick(periodic, now=now) == ["probe"]
     assert tick(periodic, now=now + 1) == []  # another scheduler, same period
     assert tick(periodic, now=now + 61) == ["probe"]
-    rows = db.session.execute(
-        select(jobs.OutboxJob).execution_options(all_brands=True)).scalars().all()
+    rows = (
+        db.session.execute(select(jobs.OutboxJob).execution_options(all_brands=True))
+        .scalars()
+        .all()
+    )
     assert len(rows) == 2

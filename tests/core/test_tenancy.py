@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import re
 
 import pytest
@@ -12,6 +13,7 @@ from core.db import db
 from core.tenancy import BrandScoped, NoBrandContext, use_brand
 from org.models import Staff, Store
 from tests import factories as f
+from tests.conftest import build_app
 
 
 def _brand_scoped_models():
@@ -23,7 +25,7 @@ def _brand_scoped_models():
 
 
 # URL arguments whose name does not say their table.
-ARG_TABLES = {"rule_id": "wechat_keyword"}
+ARG_TABLES = {"rule_id": "wechat_keyword", "tag_id": "tag_definition", "qr_id": "member_qr_code"}
 
 
 def _object_for(arg: str, brand_b, models) -> int | None:
@@ -47,8 +49,18 @@ def _object_for(arg: str, brand_b, models) -> int | None:
 def test_every_object_url_of_another_brand_answers_404(app, client, runner, ctx):
     import tests.core.test_jobs  # noqa: F401 - registers the job used for job_id
 
-    result = runner.invoke(args=["demo"])  # brand B: the demo brand, with all its objects
+    # brand B: the demo brand with all its objects; its WeChat calls (QR codes) go to the
+    # sandbox in-process, as under `make run`
+    nowhere = "http://127.0.0.1:9"
+    seeding = build_app(
+        WECHAT_SANDBOX_INPROCESS="1",
+        PUBLIC_URL=nowhere,
+        WECHAT_API_BASE=nowhere + "/sandbox/wechat",
+    )
+    # (in a fresh context: the CLI would otherwise reuse this test's app context)
+    result = contextvars.Context().run(seeding.test_cli_runner().invoke, args=["demo"])
     assert result.exit_code == 0, result.output
+    assert "QR codes: 9 created" in result.output, result.output
     from org.models import Brand
 
     brand_b = Brand.by_slug("demo")

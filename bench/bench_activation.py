@@ -1,0 +1,319 @@
+"""Member activation under load: concurrent consumers go scan -> OAuth -> phone -> activation
+against the app on gunicorn (its own mounted WeChat sandbox plays WeChat).
+
+Each consumer: a guide QR ``subscribe`` posted to the callback (signed, AES-encrypted, as
+WeChat posts it); the activation page's OAuth round trip (app -> sandbox authorize -> app,
+which redeems the code at the sandbox); the phone step (form, SMS code sent, read from the
+sandbox SMS inbox); the activation POST (SMS check, member, identities, attribution, tier,
+tags, QR statistics, card-activation lookup) followed by the card page. Reported: members
+activated per second over the whole run and the p99 latency of every step.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import re
+import signal
+import statistics
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qs, urlsplit
+
+from bench import common
+
+TITLE = "Member activation (scan -> OAuth -> phone -> activation) on gunicorn"
+CONSUMERS = int(os.environ.get("WMB_BENCH_ACTIVATIONS", "300"))
+CONCURRENCY = int(os.environ.get("WMB_BENCH_ACTIVATION_CONCURRENCY", "16"))
+STEPS = ("scan", "oauth", "phone", "activate")
+SLUG = "benchact"
+APPID, SECRET, TOKEN = "wxbenchact000001", "bench-act-secret", "benchacttoken"
+AES_KEY = base64.b64encode(b"b" * 32).decode()[:43]
+
+
+@contextlib.contextmanager
+def _gunicorn(port: int, env: dict, app_spec: str = "wsgi:app"):
+    """gunicorn with the shared settings on a port chosen first (PUBLIC_URL needs it)."""
+    log = open(common.OUT / f"gunicorn-{port}.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(  # noqa: S603 - fixed command
+        [
+            str(common.VENV_BIN / "gunicorn"),
+            *common.GUNICORN_ARGS,
+            "--bind",
+            f"127.0.0.1:{port}",
+            app_spec,
+        ],
+        cwd=common.ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        common._wait_ready(base + "/", proc)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def _setup(app, base: str) -> tuple[int, str, list[dict]]:
+    """Schema, a brand with a store, a guide and the guide's QR code, sandbox consumers."""
+    from core.db import db
+    from core.tenancy import use_brand
+    from members.models_qr import MemberQrCode
+    from org import services as org
+    from wechat.sandbox import accounts, store
+
+    with app.app_context():
+        db.create_all()
+        brand = org.create_brand(
+            slug=SLUG,
+            name="Bench Activation",
+            appid=APPID,
+            secret=SECRET,
+            token=TOKEN,
+            aes_key=AES_KEY,
+        )
+        db.session.commit()
+        with use_brand(brand.id):
+            s = org.create_store(code="SH001", name="南京西路店", city="上海", region="华东")
+            db.session.flush()
+            guide = org.create_staff(
+                name="小李",
+                phone="13800000001",
+                role="guide",
+                store_id=s.id,
+                password="bench-password-1",
+            )
+            db.session.flush()
+            scene = f"g:{guide.id}"
+            db.session.add(
+                MemberQrCode(
+                    kind="guide",
+                    store_id=s.id,
+                    staff_id=guide.id,
+                    scene=scene,
+                    ticket="bench",
+                    url=base + "/q/bench",
+                )
+            )
+            db.session.commit()
+        accounts.register_account(
+            APPID,
+            SECRET,
+            token=TOKEN,
+            aes_key=AES_KEY,
+            callback_url=f"{base}/wechat/{SLUG}/callback",
+            name="Bench",
+        )
+        consumers = []
+        for i in range(CONSUMERS):
+            c = store.create_consumer(f"c{i}")
+            c["openid"] = store.openid_for(APPID, c["uid"])
+            c["phone"] = f"137{i:08d}"
+            consumers.append(c)
+        return brand.id, scene, consumers
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+
+
+def _one(base: str, account: dict, scene: str, consumer: dict, times: dict) -> None:
+    import requests
+
+    from wechat.sandbox import push
+
+    http = requests.Session()
+    m = f"{base}/m/{SLUG}"
+
+    def step(name, fn):
+        started = time.perf_counter()
+        fn()
+        times[name].append(time.perf_counter() - started)
+
+    def scan():
+        xml = push.build_xml(
+            {
+                "ToUserName": account["original_id"],
+                "FromUserName": consumer["openid"],
+                "CreateTime": int(time.time()),
+                "MsgType": "event",
+                "Event": "subscribe",
+                "EventKey": f"qrscene_{scene}",
+            }
+        )
+        params, body = push.signed_request(account, xml, consumer["openid"])
+        r = http.post(
+            f"{base}/wechat/{SLUG}/callback",
+            params=params,
+            data=body.encode(),
+            headers={"Content-Type": "text/xml"},
+            timeout=10,
+        )
+        assert r.status_code == 200 and "<Encrypt>" in r.text, r.text[:200]
+
+    def oauth():
+        r = http.get(m + "/activate", allow_redirects=False, timeout=10)
+        assert r.status_code == 302, (r.status_code, r.text[:300])
+        url, _, fragment = r.headers["Location"].partition("#")  # ends with #wechat_redirect
+        authorize = f"{url}&uid={consumer['uid']}"
+        r = http.get(authorize, allow_redirects=False, timeout=10)
+        back = urlsplit(r.headers["Location"])
+        q = parse_qs(back.query)
+        r = http.get(
+            m + "/activate/oauth",
+            params={"code": q["code"][0], "state": q["state"][0]},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert r.status_code == 302 and r.headers["Location"].endswith("/activate"), r.text[:300]
+
+    state = {}
+
+    def phone():
+        html = http.get(m + "/activate", timeout=10).text
+        r = http.post(
+            m + "/activate/code",
+            data={"phone": consumer["phone"], "csrf_token": _csrf(html)},
+            timeout=10,
+        )
+        assert r.status_code == 200, r.text[:300]
+        state["csrf"] = _csrf(r.text)
+        state["code"] = http.get(
+            f"{base}/sandbox/sms", params={"phone": consumer["phone"]}, timeout=10
+        ).json()["code"]
+
+    def activate():
+        r = http.post(
+            m + "/activate",
+            data={
+                "phone": consumer["phone"],
+                "code": state["code"],
+                "consent": "yes",
+                "csrf_token": state["csrf"],
+            },
+            allow_redirects=True,
+            timeout=10,
+        )
+        assert r.status_code == 200 and 'id="card-no"' in r.text, r.text[:300]
+
+    for name, fn in (("scan", scan), ("oauth", oauth), ("phone", phone), ("activate", activate)):
+        step(name, fn)
+
+
+def _p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98] * 1000 if len(values) > 1 else 0.0
+
+
+def run(*, repeats: int, log) -> dict:
+    from sqlalchemy import func, select, text
+
+    rates, p99s, raw = [], {s: [] for s in STEPS}, []
+    for rep in range(repeats):
+        common.recreate_database()
+        common.flush_redis()
+        port, sandbox_port = common.free_port(), common.free_port()
+        base = f"http://127.0.0.1:{port}"
+        # WeChat is another service: the sandbox runs in its own gunicorn (the app calling
+        # its own mounted sandbox would wait for its own busy threads).
+        env = common.bench_env(
+            WECHAT_API_BASE=f"http://127.0.0.1:{sandbox_port}/sandbox/wechat",
+            PUBLIC_URL=base,
+            WECHAT_SANDBOX="1",
+            SMS_IP_LIMIT="1000000",
+            PROMETHEUS_MULTIPROC_DIR="",
+        )
+        os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")})
+        from app import create_app
+        from config import Config
+        from core.db import db
+        from core.tenancy import use_brand
+        from members.models import Member
+        from wechat.sandbox import accounts
+
+        app = create_app(Config(env))
+        brand_id, scene, consumers = _setup(app, base)
+        with app.app_context():
+            account = accounts.get_account(APPID)
+        times = {s: [] for s in STEPS}
+        errors: list[str] = []
+        lock = threading.Lock()
+
+        def work(c, base=base, account=account, scene=scene, times=times, errors=errors, lock=lock):
+            try:
+                _one(base, account, scene, c, times)
+            except Exception as exc:  # noqa: BLE001 - counted and reported
+                with lock:
+                    errors.append(repr(exc)[:200])
+
+        sandbox_spec = "wechat.sandbox.server:create_sandbox_app()"
+        with _gunicorn(sandbox_port, env, sandbox_spec), _gunicorn(port, env):
+            started = time.perf_counter()
+            with app.app_context(), ThreadPoolExecutor(CONCURRENCY) as pool:
+                list(pool.map(work, consumers))
+            wall = time.perf_counter() - started
+        with app.app_context(), use_brand(brand_id):
+            members = db.session.scalar(select(func.count()).select_from(Member))
+            guided = db.session.scalar(
+                select(func.count()).select_from(Member).where(Member.guide_id.is_not(None))
+            )
+            db.session.execute(text("SELECT 1"))
+            db.session.remove()
+            db.engine.dispose()
+        rate = members / wall
+        rates.append(rate)
+        for s in STEPS:
+            p99s[s].append(_p99(times[s]))
+        raw.append(
+            {
+                "wall": wall,
+                "members": members,
+                "guided": guided,
+                "errors": errors[:5],
+                "error_count": len(errors),
+                "p99_ms": {s: _p99(times[s]) for s in STEPS},
+                "median_ms": {s: statistics.median(times[s]) * 1000 for s in STEPS if times[s]},
+            }
+        )
+        log(
+            f"  run {rep + 1}: {members}/{CONSUMERS} activated in {wall:.1f} s "
+            f"({rate:.1f}/s), errors {len(errors)}, p99 ms "
+            + ", ".join(f"{s} {raw[-1]['p99_ms'][s]:.0f}" for s in STEPS)
+        )
+    ok = all(r["members"] == CONSUMERS == r["guided"] and not r["error_count"] for r in raw)
+    rows = [("Activations per second", common.median(rates), 0, "higher")]
+    rows += [(f"p99 {s} (ms)", common.median(p99s[s]), 0, "lower") for s in STEPS]
+    return {
+        "rows": rows,
+        "checks": [
+            (
+                "every consumer activated once, with the guide, no errors",
+                f"{raw[-1]['members']}/{CONSUMERS}",
+                ok,
+            )
+        ],
+        "notes": [
+            f"{CONSUMERS} consumers, {CONCURRENCY} at a time (threads of one client process on "
+            "the same machine), gunicorn "
+            f"{common.GUNICORN_WORKERS} workers x {common.GUNICORN_THREADS} threads; "
+            "WeChat's sandbox (OAuth authorize and code exchange) runs in its own gunicorn with "
+            "the same settings on the same machine; the SMS inbox is read from the app.",
+            "scan = the signed, encrypted subscribe event through the callback; oauth = three "
+            "requests (activation page, sandbox authorize, OAuth return with the code "
+            "exchange); phone = form + SMS code + sandbox inbox; activate = the activation POST "
+            "and the card page it redirects to.",
+            "No baseline: the figure is absolute.",
+        ],
+        "raw": raw,
+    }

@@ -1,0 +1,37 @@
+"""Coupons: templates, issuance, codes, redemption (核销) and the points mall.
+
+Other packages use ``coupons.issuance`` (issue, bulk_issue), ``coupons.claims`` (claim,
+create_share, claim_share), ``coupons.redemption`` (redeem, reverse) and ``coupons.mall``
+(exchange). Its periodic jobs (coupons.jobs) are listed in ``app.periodic_jobs()``.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from coupons import hooks, jobs, models, pos_api  # noqa: F401 - register models and jobs
+    from members import activation, merge
+
+    app.register_blueprint(pos_api.bp)
+    app.extensions["csrf"].exempt(pos_api.bp)
+    merge.register_merge_handler(hooks.merge_coupons)
+    activation.register_welcome_gift(jobs.welcome_coupon)
+    from coupons import cli, views_console, views_member, views_staff
+
+    app.register_blueprint(views_console.bp)
+    app.register_blueprint(views_staff.bp)
+    app.register_blueprint(views_member.bp)
+    _center_links()
+    cli.init_app(app)
+
+
+def _center_links() -> None:
+    """Link "my coupons" and the mall from the member's card page (when members offers it)."""
+    from flask_babel import lazy_gettext as _l
+
+    from members.web_member import register_center_slot
+
+    register_center_slot("coupons", _l("My coupons"), "coupons_member.my_coupons", order=20)
+    register_center_slot("mall", _l("Points mall"), "coupons_member.mall_page", order=30)

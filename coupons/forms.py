@@ -1,0 +1,160 @@
+"""Console forms of the coupon engine."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    ValidationError,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+KIND_LABELS = {
+    "cash": _l("Cash off"),
+    "percent": _l("Percentage discount"),
+    "gift": _l("Gift item"),
+    "exchange": _l("Exchange voucher"),
+    "shipping": _l("Free shipping"),
+    "third_party": _l("Third-party codes"),
+}
+
+
+def yuan_to_fen(value: str | None) -> int:
+    """ "12.5" yuan -> 1250 fen; refuses fractions of a fen and negatives."""
+    try:
+        d = Decimal((value or "0").strip() or "0")
+    except InvalidOperation as exc:
+        raise ValidationError(_l("Enter an amount in yuan, e.g. 12.50.")) from exc
+    if d < 0 or d != d.quantize(Decimal("0.01")) or d > Decimal("100000000"):
+        raise ValidationError(_l("Enter an amount in yuan, e.g. 12.50."))
+    return int(d * 100)
+
+
+class YuanField(StringField):
+    """An amount typed in yuan, held in fen (``.fen``)."""
+
+    fen = 0
+
+    def post_validate(self, form, validation_stopped):
+        if not validation_stopped:
+            try:
+                self.fen = yuan_to_fen(self.data)
+            except ValidationError as exc:
+                self.errors.append(str(exc))
+
+
+def _ids(text: str | None) -> list[int]:
+    out = []
+    for part in (text or "").replace("，", ",").split(","):
+        part = part.strip()
+        if part:
+            if not part.isdigit():
+                raise ValidationError(_l("Enter numbers separated by commas."))
+            out.append(int(part))
+    return out
+
+
+class TemplateForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    kind = SelectField(_l("Kind"), choices=list(KIND_LABELS.items()))
+    value = YuanField(_l("Value (yuan)"), default="0")
+    threshold = YuanField(_l("Minimum order (yuan)"), default="0")
+    percent_off = IntegerField(_l("Percent off"), default=0, validators=[NumberRange(0, 99)])
+    cap = YuanField(_l("Maximum discount (yuan, 0 = none)"), default="0")
+    gift_name = StringField(_l("Gift"), validators=[Optional(), Length(max=120)])
+    valid_from = DateTimeLocalField(_l("Valid from"), validators=[Optional()])
+    valid_until = DateTimeLocalField(_l("Valid until"), validators=[Optional()])
+    valid_days = IntegerField(
+        _l("Or valid for N days after issue"), validators=[Optional(), NumberRange(1, 3650)]
+    )
+    store_ids = StringField(_l("Only in stores (ids, comma separated)"), validators=[Optional()])
+    categories = StringField(_l("Only for categories (comma separated)"), validators=[Optional()])
+    product_ids = StringField(
+        _l("Only for products (ids, comma separated)"), validators=[Optional()]
+    )
+    stock = IntegerField(
+        _l("Stock (empty = unlimited)"), validators=[Optional(), NumberRange(0, 10**9)]
+    )
+    per_member_limit = IntegerField(
+        _l("Per member (0 = no limit)"), default=0, validators=[NumberRange(0, 1000)]
+    )
+    per_day_limit = IntegerField(
+        _l("Per member per day (0 = no limit)"), default=0, validators=[NumberRange(0, 1000)]
+    )
+    stackable = BooleanField(_l("Can be combined with other coupons"))
+    shareable = BooleanField(_l("Can be given to a friend"), default=True)
+    active = BooleanField(_l("Offered"), default=True)
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
+
+    def validate_store_ids(self, field):
+        _ids(field.data)
+
+    def validate_valid_days(self, field):
+        if not field.data and not self.valid_until.data:
+            raise ValidationError(_l("Give an end date or a number of days."))
+
+
+class IssueForm(FlaskForm):
+    member_ids = TextAreaField(_l("Member ids (comma separated; empty = the segment below)"))
+    tier_ids = StringField(_l("Tier ids"))
+    store_ids = StringField(_l("Store ids"))
+    tag_ids = StringField(_l("Tag ids"))
+    request_key = StringField(validators=[DataRequired(), Length(max=64)])
+
+    def target(self) -> dict:
+        t: dict = {}
+        if (self.member_ids.data or "").strip():
+            t["member_ids"] = _ids(self.member_ids.data)
+        for name in ("tier_ids", "store_ids", "tag_ids"):
+            ids = _ids(getattr(self, name).data)
+            if ids:
+                t[name] = ids
+        return t
+
+
+class ImportForm(FlaskForm):
+    file = FileField(_l("Codes file (one code a line)"), validators=[FileRequired()])
+
+
+class MallItemForm(FlaskForm):
+    template_id = SelectField(_l("Coupon"), coerce=int)
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=120)])
+    price_points = IntegerField(
+        _l("Price in points"), validators=[DataRequired(), NumberRange(1, 10**8)]
+    )
+    stock = IntegerField(
+        _l("Stock (empty = unlimited)"), validators=[Optional(), NumberRange(0, 10**9)]
+    )
+    per_member_limit = IntegerField(
+        _l("Per member (0 = no limit)"), default=0, validators=[NumberRange(0, 1000)]
+    )
+    tier_ids = StringField(_l("Only for tier ids (empty = everyone)"))
+    active = BooleanField(_l("Offered"), default=True)
+
+    def validate_tier_ids(self, field):
+        _ids(field.data)
+
+
+class PosKeyForm(FlaskForm):
+    store_id = SelectField(_l("Store"), coerce=int)
+    label = StringField(_l("Label"), validators=[Optional(), Length(max=80)])
+
+
+class RedeemForm(FlaskForm):
+    code = StringField(_l("Coupon code"), validators=[DataRequired(), Length(max=64)])
+    order_id = StringField(_l("Order number"), validators=[DataRequired(), Length(max=64)])
+    amount = YuanField(_l("Order amount (yuan)"), validators=[DataRequired()])
+    store_id = SelectField(_l("Store"), coerce=int, validators=[Optional()])
+    request_key = StringField(validators=[DataRequired(), Length(max=64)])
+
+
+parse_ids = _ids

@@ -1,0 +1,217 @@
+"""Activation: a consumer with a confirmed phone becomes (or is found as) a member.
+
+``activate_member`` is safe under concurrency: every call for the same phone or identity
+takes PostgreSQL transaction-level advisory locks on those keys first, so double taps and
+WeChat retries run one after the other and the second finds what the first created. The
+inserts are still ``ON CONFLICT DO NOTHING`` so that writers which take no lock (the
+import) cannot make it fail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from core.db import db, utcnow
+from core.errors import Conflict, NotFound, ValidationError
+from core.tenancy import require_brand_id
+from core.validators import is_mobile, normalize_phone
+from members import _sql, signals, tags, tiers
+from members.identities import (
+    check_identity,
+    create_member_row,
+    insert_identity,
+    lock_key,
+    owner_of,
+)
+from members.merge import merge_members
+from members.models import ACTIVE, Member, MemberAttribution
+from org.models import Staff, Store
+
+WelcomeGift = Callable[[int], None]
+WELCOME_GIFTS: list[WelcomeGift] = []
+
+
+def register_welcome_gift(fn: WelcomeGift) -> WelcomeGift:
+    """Register ``fn(member_id)``, called once when a member is activated.
+
+    It runs inside the activation's transaction and must be idempotent per member (e.g.
+    ``enqueue(grant_gift, member_id, dedupe_key=f"welcome:{member_id}")``). Usable as a
+    decorator.
+    """
+    if fn not in WELCOME_GIFTS:
+        WELCOME_GIFTS.append(fn)
+    return fn
+
+
+def check_phone(phone: str | None) -> str:
+    """A normalised mainland mobile number, or ValidationError."""
+    phone = normalize_phone(phone or "")
+    if not is_mobile(phone):
+        raise ValidationError(_l("invalid mobile phone number"), field="phone")
+    return phone
+
+
+def _check_touch(store_id: int | None, guide_id: int | None) -> tuple[int | None, int | None]:
+    bid = require_brand_id()
+    if store_id is not None:
+        store = db.session.get(Store, store_id)
+        if store is None or store.brand_id != bid:
+            raise ValidationError(_l("unknown store"), field="store_id")
+    if guide_id is not None:
+        guide = db.session.get(Staff, guide_id)
+        if guide is None or guide.brand_id != bid:
+            raise ValidationError(_l("unknown guide"), field="guide_id")
+        if store_id is None:
+            store_id = guide.store_id
+    return store_id, guide_id
+
+
+def activate_member(
+    *,
+    phone: str,
+    oa_openid: str | None = None,
+    mp_openid: str | None = None,
+    unionid: str | None = None,
+    store_id: int | None = None,
+    guide_id: int | None = None,
+    source: str,
+    consent_version: str,
+    scene: str | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[Member, bool]:
+    """Create or find the member of this phone, attach the identities, record the store and
+    guide (first touch kept), merge a phone-less record of the same identities, and on first
+    activation fire ``member_activated`` and the welcome-gift hooks. Returns (member, created).
+    """
+    phone = check_phone(phone)
+    if not (consent_version or "").strip():
+        raise ValidationError(_l("consent to the privacy terms is required"), field="consent")
+    idents = {
+        k: check_identity(k, v)
+        for k, v in (("oa_openid", oa_openid), ("mp_openid", mp_openid), ("unionid", unionid))
+        if v
+    }
+    store_id, guide_id = _check_touch(store_id, guide_id)
+    now = now or utcnow()
+    bid = require_brand_id()
+    _sql.advisory_lock(f"member:{bid}:phone:{phone}", *(lock_key(k, v) for k, v in idents.items()))
+
+    by_phone = db.session.execute(select(Member.id).where(Member.phone == phone)).scalar()
+    holders = {o for k, v in idents.items() if (o := owner_of(k, v)) is not None}
+    holders.discard(by_phone)
+    others = (
+        db.session.execute(select(Member).where(Member.id.in_(holders)).order_by(Member.id))
+        .scalars()
+        .all()
+    )
+    if any(m.phone is not None for m in others):
+        # This WeChat user is bound to a member with another phone number.
+        raise Conflict(_l("this WeChat account is linked to another phone number"), field="phone")
+
+    created = False
+    if by_phone is not None:
+        member_id = by_phone
+    elif others:
+        # A phone-less record (mini-program login, POS) of this person: give it the phone.
+        member_id = others[0].id
+        others = others[1:]
+        member = db.session.get(Member, member_id)
+        member.phone = phone
+        db.session.flush()
+    else:
+        member_id, created = create_member_row(phone=phone, source=source)
+    for other in others:
+        merge_members(kept_id=member_id, merged_id=other.id, reason="same phone at activation")
+    for k, v in idents.items():
+        if insert_identity(member_id, k, v) != member_id:
+            raise Conflict(_l("this identity belongs to another member"), field=k)
+
+    member = db.session.execute(
+        select(Member).where(Member.id == member_id).with_for_update()
+    ).scalar_one()
+    db.session.refresh(member)
+    if member.status != ACTIVE:
+        raise NotFound(_l("no such member"))
+    first_activation = member.activated_at is None
+    _record_touch(member, store_id=store_id, guide_id=guide_id, source=source, scene=scene)
+    if first_activation:
+        member.activated_at = now
+        member.consent_version = consent_version.strip()[:20]
+        member.consented_at = now
+        tiers.assign_base_level(member=member)
+        db.session.flush()
+        tags.apply_system_tag(member_id=member.id, code="activated")
+        for gift in WELCOME_GIFTS:
+            gift(member.id)
+        signals.member_activated.send(
+            bid,
+            member_id=member.id,
+            created=created,
+            store_id=member.store_id,
+            guide_id=member.guide_id,
+            source=source,
+        )
+    elif member.consent_version != consent_version.strip()[:20]:
+        member.consent_version = consent_version.strip()[:20]
+        member.consented_at = now
+    db.session.flush()
+    return member, created
+
+
+def _record_touch(
+    member: Member, *, store_id: int | None, guide_id: int | None, source: str, scene: str | None
+) -> MemberAttribution | None:
+    """First touch fills the member's store and guide; any other touch is history only."""
+    if store_id is None and guide_id is None:
+        return None
+    first = member.store_id is None and member.guide_id is None
+    if first:
+        member.store_id, member.guide_id = store_id, guide_id
+        kind = "first_touch"
+    elif (store_id, guide_id) == (member.store_id, member.guide_id):
+        return None
+    else:
+        kind = "scan"
+    row = MemberAttribution(
+        member_id=member.id,
+        kind=kind,
+        store_id=store_id,
+        guide_id=guide_id,
+        source=source,
+        scene=scene,
+    )
+    db.session.add(row)
+    return row
+
+
+def record_scan(
+    *,
+    member_id: int,
+    store_id: int | None = None,
+    guide_id: int | None = None,
+    source: str = "oa",
+    scene: str | None = None,
+) -> MemberAttribution | None:
+    """An existing member scanned a store or guide code: recorded when it is another one's."""
+    store_id, guide_id = _check_touch(store_id, guide_id)
+    member = db.session.get(Member, member_id)
+    if member is None or member.brand_id != require_brand_id() or member.status != ACTIVE:
+        raise NotFound(_l("no such member"))
+    row = _record_touch(member, store_id=store_id, guide_id=guide_id, source=source, scene=scene)
+    db.session.flush()
+    return row
+
+
+def attributions_of(*, member_id: int) -> list[MemberAttribution]:
+    """A member's store and guide touches, oldest first."""
+    return list(
+        db.session.execute(
+            select(MemberAttribution)
+            .where(MemberAttribution.member_id == member_id)
+            .order_by(MemberAttribution.created_at, MemberAttribution.id)
+        ).scalars()
+    )

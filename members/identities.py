@@ -1,0 +1,161 @@
+"""Channel identities: one member across the official account, mini-program, POS, JD...
+
+Rules when an identity is already attached to another member:
+
+* that member has no phone (it only existed through channel identities): it is the same
+  person as the target member, so it is merged into the target;
+* that member has a phone: two phone-proven people claim one identity; that is a
+  ``Conflict`` for an operator to look at, never a silent move.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from core.db import db, utcnow
+from core.errors import Conflict, NotFound, ValidationError
+from core.tenancy import require_brand_id
+from members import _sql
+from members.merge import merge_members
+from members.models import (
+    ACTIVE,
+    IDENTITY_KINDS,
+    SOURCES,
+    Member,
+    MemberIdentity,
+    card_no_for,
+)
+
+
+def check_identity(kind: str, value: str | None) -> str:
+    """Validate an identity kind and value; returns the stripped value."""
+    if kind not in IDENTITY_KINDS:
+        raise ValidationError(_l("unknown identity kind"), field="kind")
+    value = (value or "").strip()
+    if not value or len(value) > 128:
+        raise ValidationError(_l("identity: 1-128 characters"), field=kind)
+    return value
+
+
+def lock_key(kind: str, value: str) -> str:
+    return f"member:{require_brand_id()}:{kind}:{value}"
+
+
+def find_by_identity(*, kind: str, value: str) -> Member | None:
+    """The active member holding this identity in the current brand, or None."""
+    value = check_identity(kind, value)
+    return db.session.execute(
+        select(Member)
+        .join(MemberIdentity, MemberIdentity.member_id == Member.id)
+        .where(MemberIdentity.kind == kind, MemberIdentity.value == value)
+    ).scalar_one_or_none()
+
+
+def identities_of(*, member_id: int) -> list[MemberIdentity]:
+    """A member's identities."""
+    return list(
+        db.session.execute(
+            select(MemberIdentity)
+            .where(MemberIdentity.member_id == member_id)
+            .order_by(MemberIdentity.kind, MemberIdentity.id)
+        ).scalars()
+    )
+
+
+def owner_of(kind: str, value: str) -> int | None:
+    return db.session.execute(
+        select(MemberIdentity.member_id).where(
+            MemberIdentity.kind == kind, MemberIdentity.value == value
+        )
+    ).scalar_one_or_none()
+
+
+def insert_identity(member_id: int, kind: str, value: str) -> int:
+    """Attach unless already attached (ON CONFLICT); returns the identity's owner id."""
+    db.session.execute(
+        _sql.insert(MemberIdentity)
+        .values(
+            brand_id=require_brand_id(),
+            member_id=member_id,
+            kind=kind,
+            value=value,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["brand_id", "kind", "value"])
+    )
+    return owner_of(kind, value)
+
+
+def attach_identity(*, member_id: int, kind: str, value: str) -> MemberIdentity:
+    """Attach an identity to a member; a phone-less holder is merged in, else Conflict."""
+    value = check_identity(kind, value)
+    _sql.advisory_lock(lock_key(kind, value))
+    member = db.session.get(Member, member_id)
+    if member is None or member.brand_id != require_brand_id() or member.status != ACTIVE:
+        raise NotFound(_l("no such member"))
+    owner = insert_identity(member_id, kind, value)
+    if owner != member_id:
+        holder = db.session.get(Member, owner)
+        if holder.phone is not None:
+            raise Conflict(_l("this identity belongs to another member"), field=kind)
+        merge_members(kept_id=member_id, merged_id=owner, reason=f"same {kind}")
+    return db.session.execute(
+        select(MemberIdentity).where(MemberIdentity.kind == kind, MemberIdentity.value == value)
+    ).scalar_one()
+
+
+def create_member_row(*, phone: str | None, source: str, **fields) -> tuple[int, bool]:
+    """Insert a member (ON CONFLICT on the phone: an existing one is returned, not duplicated).
+
+    Returns (member id, created). The card number derives from the reserved id.
+    """
+    if source not in SOURCES:
+        raise ValidationError(_l("unknown source"), field="source")
+    new_id = _sql.next_id(Member)
+    now = utcnow()
+    values = dict(
+        id=new_id,
+        brand_id=require_brand_id(),
+        phone=phone,
+        card_no=card_no_for(new_id),
+        source=source,
+        status=ACTIVE,
+        name=fields.pop("name", "") or "",
+        gender=fields.pop("gender", "") or "",
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
+    stmt = _sql.insert(Member).values(**values)
+    if phone is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["brand_id", "phone"])
+    created = db.session.execute(stmt.returning(Member.id)).scalar()
+    if created is not None:
+        return created, True
+    existing = db.session.execute(select(Member.id).where(Member.phone == phone)).scalar_one()
+    return existing, False
+
+
+def ensure_identity_member(
+    *, kind: str, value: str, source: str, extra: dict[str, str] | None = None
+) -> tuple[Member, bool]:
+    """The member holding an identity, created phone-less if none (mini-program login,
+    a POS or JD record). ``extra`` identities ({kind: value}, e.g. the unionid) attach too.
+    Concurrency-safe; returns (member, created)."""
+    value = check_identity(kind, value)
+    extra = {k: check_identity(k, v) for k, v in (extra or {}).items() if v}
+    _sql.advisory_lock(lock_key(kind, value), *(lock_key(k, v) for k, v in extra.items()))
+    owner = owner_of(kind, value)
+    if owner is None:
+        # The unionid may already be known through another channel: same person.
+        owner = next((o for k, v in extra.items() if (o := owner_of(k, v)) is not None), None)
+    created = False
+    if owner is None:
+        owner, created = create_member_row(phone=None, source=source)
+    owner = insert_identity(owner, kind, value)
+    for k, v in extra.items():
+        holder = insert_identity(owner, k, v)
+        if holder != owner:
+            raise Conflict(_l("this identity belongs to another member"), field=k)
+    return db.session.get(Member, owner), created

@@ -1,0 +1,48 @@
+"""Jobs of the members package.
+
+Periodic (listed in ``app.periodic_jobs()``):
+
+* ``review_due_tiers``: hourly; applies the yearly tier review of every brand whose review
+  date (brand-local) has come, once per review date.
+* ``tag_lapsed_members``: hourly; sets/clears the ``lapsed_90d`` behaviour tag.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from core.db import db
+from core.jobs import job
+from core.tenancy import use_brand
+from members import importer, tags, tiers
+from org.models import Brand
+
+
+def _brand_ids() -> list[int]:
+    return list(db.session.execute(select(Brand.id).where(Brand.active.is_(True))).scalars())
+
+
+@job("low", timeout=1800, retries=2)
+def review_due_tiers() -> dict[int, int]:
+    """Run the tier review of every brand whose review date has come (idempotent)."""
+    changed = {}
+    for brand_id in _brand_ids():
+        with use_brand(brand_id):
+            changed[brand_id] = tiers.review_tiers()
+    return changed
+
+
+@job("low", timeout=1800, retries=2)
+def tag_lapsed_members() -> dict[int, tuple[int, int]]:
+    """Tag (and untag) members lapsed for 90 brand-local days, in every brand."""
+    out = {}
+    for brand_id in _brand_ids():
+        with use_brand(brand_id):
+            out[brand_id] = tags.tag_lapsed()
+    return out
+
+
+@job("low", timeout=6 * 3600, retries=0)
+def import_members_job(import_id: int) -> None:
+    """Run a console-uploaded import (progress is committed batch by batch)."""
+    importer.run_import(import_id=import_id)

@@ -1,0 +1,322 @@
+"""The tag library and tags on members, with history (services: flush, never commit).
+
+Behaviour tags with ``is_system`` are set by events: ``activated`` on activation,
+``visited_store`` and ``purchased`` on a purchase at a store, ``lapsed_90d`` by the
+periodic job when a member has not bought anything for 90 days (brand-local days).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, func, select
+
+from core.db import db, utcnow
+from core.errors import Forbidden, NotFound, ValidationError
+from core.tenancy import require_brand_id
+from members import _sql
+from members.models import ACTIVE, Member
+from members.models_tags import ADDED, REMOVED, TAG_KINDS, MemberTag, TagDefinition, TagHistory
+from members.models_tiers import PURCHASE, MemberActivity
+from org.models import Brand, Staff
+
+SYSTEM_TAGS = {
+    "activated": "已激活",
+    "visited_store": "到店",
+    "purchased": "已消费",
+    "lapsed_90d": "90天未消费",
+}
+LAPSED_DAYS = 90
+_CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def create_tag(
+    *, kind: str, name: str, code: str | None = None, is_quick: bool = False
+) -> TagDefinition:
+    """Add a tag to the brand's library."""
+    name = (name or "").strip()
+    if kind not in TAG_KINDS:
+        raise ValidationError(_l("unknown tag kind"), field="kind")
+    if not name or len(name) > 60:
+        raise ValidationError(_l("name: 1-60 characters"), field="name")
+    code = (code or "").strip().lower() or f"t-{secrets.token_hex(4)}"
+    if not _CODE_RE.match(code):
+        raise ValidationError(_l("code: lowercase letters, digits, - or _"), field="code")
+    if tag_by_code(code=code) is not None:
+        raise ValidationError(_l("a tag with this code exists"), field="code")
+    tag = TagDefinition(kind=kind, name=name, code=code, is_quick=is_quick, active=True)
+    db.session.add(tag)
+    db.session.flush()
+    return tag
+
+
+def update_tag(
+    *,
+    tag_id: int,
+    name: str | None = None,
+    kind: str | None = None,
+    is_quick: bool | None = None,
+    active: bool | None = None,
+) -> TagDefinition:
+    """Rename, re-kind, (un)mark quick or (de)activate a tag; system tags keep their kind."""
+    tag = get_tag(tag_id=tag_id)
+    if name is not None:
+        name = name.strip()
+        if not name or len(name) > 60:
+            raise ValidationError(_l("name: 1-60 characters"), field="name")
+        tag.name = name
+    if kind is not None and kind != tag.kind:
+        if kind not in TAG_KINDS:
+            raise ValidationError(_l("unknown tag kind"), field="kind")
+        if tag.is_system:
+            raise ValidationError(_l("system tags keep their kind"), field="kind")
+        tag.kind = kind
+    if is_quick is not None:
+        tag.is_quick = is_quick
+    if active is not None:
+        tag.active = active
+    db.session.flush()
+    return tag
+
+
+def get_tag(*, tag_id: int) -> TagDefinition:
+    """A tag of the current brand, or NotFound."""
+    tag = db.session.get(TagDefinition, tag_id)
+    if tag is None or tag.brand_id != require_brand_id():
+        raise NotFound(_l("no such tag"))
+    return tag
+
+
+def tag_by_code(*, code: str) -> TagDefinition | None:
+    """A tag of the current brand by its code."""
+    return db.session.execute(
+        select(TagDefinition).where(TagDefinition.code == code)
+    ).scalar_one_or_none()
+
+
+def list_tags(
+    *, kind: str | None = None, quick_only: bool = False, include_inactive: bool = False
+) -> list[TagDefinition]:
+    """The brand's tag library, by kind then name."""
+    q = select(TagDefinition)
+    if kind:
+        q = q.where(TagDefinition.kind == kind)
+    if quick_only:
+        q = q.where(TagDefinition.is_quick.is_(True))
+    if not include_inactive:
+        q = q.where(TagDefinition.active.is_(True))
+    return list(db.session.execute(q.order_by(TagDefinition.kind, TagDefinition.name)).scalars())
+
+
+def system_tag(*, code: str) -> TagDefinition:
+    """The system behaviour tag ``code``, created on first use (concurrency-safe)."""
+    if code not in SYSTEM_TAGS:
+        raise ValueError(f"unknown system tag {code}")
+    tag = tag_by_code(code=code)
+    if tag is not None:
+        return tag
+    now = utcnow()
+    db.session.execute(
+        _sql.insert(TagDefinition)
+        .values(
+            brand_id=require_brand_id(),
+            kind="behaviour",
+            code=code,
+            name=SYSTEM_TAGS[code],
+            is_quick=False,
+            is_system=True,
+            active=True,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["brand_id", "code"])
+    )
+    return tag_by_code(code=code)
+
+
+def _member(member_id: int) -> Member:
+    member = db.session.get(Member, member_id)
+    if member is None or member.brand_id != require_brand_id() or member.status != ACTIVE:
+        raise NotFound(_l("no such member"))
+    return member
+
+
+def add_tag(
+    *,
+    member_id: int,
+    tag_id: int,
+    staff_id: int | None = None,
+    source: str | None = None,
+    reason: str = "",
+) -> bool:
+    """Put a tag on a member; False when it was already there. History records who and why."""
+    _member(member_id)
+    tag = get_tag(tag_id=tag_id)
+    if not tag.active:
+        raise ValidationError(_l("this tag is inactive"), field="tag_id")
+    source = source or ("staff" if staff_id else "system")
+    added = db.session.execute(
+        _sql.insert(MemberTag)
+        .values(
+            brand_id=require_brand_id(),
+            member_id=member_id,
+            tag_id=tag_id,
+            source=source,
+            staff_id=staff_id,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["member_id", "tag_id"])
+        .returning(MemberTag.id)
+    ).scalar()
+    if added is None:
+        return False
+    _history(member_id, tag_id, ADDED, source, staff_id, reason)
+    return True
+
+
+def remove_tag(
+    *,
+    member_id: int,
+    tag_id: int,
+    staff_id: int | None = None,
+    source: str | None = None,
+    reason: str = "",
+) -> bool:
+    """Take a tag off a member; False when it was not there."""
+    _member(member_id)
+    get_tag(tag_id=tag_id)
+    source = source or ("staff" if staff_id else "system")
+    removed = db.session.execute(
+        delete(MemberTag)
+        .where(MemberTag.member_id == member_id, MemberTag.tag_id == tag_id)
+        .returning(MemberTag.id)
+    ).scalar()
+    if removed is None:
+        return False
+    _history(member_id, tag_id, REMOVED, source, staff_id, reason)
+    return True
+
+
+def _history(member_id, tag_id, action, source, staff_id, reason) -> None:
+    db.session.add(
+        TagHistory(
+            member_id=member_id,
+            tag_id=tag_id,
+            action=action,
+            source=source,
+            staff_id=staff_id,
+            reason=(reason or "")[:200],
+        )
+    )
+    db.session.flush()
+
+
+def _check_guide_may_tag(member: Member, staff_id: int) -> None:
+    staff = db.session.get(Staff, staff_id)
+    if staff is None or staff.brand_id != member.brand_id or not staff.active:
+        raise Forbidden(_l("unknown staff member"))
+    if staff.role == "guide" and member.guide_id != staff.id:
+        raise Forbidden(_l("you may only tag your own customers"))
+    if staff.role == "store_manager" and member.store_id != staff.store_id:
+        raise Forbidden(_l("you may only tag your store's customers"))
+
+
+def quick_tag(*, member_id: int, tag_id: int, staff_id: int, remove: bool = False) -> bool:
+    """A guide's one-tap tag (or untag with ``remove``): quick tags on their own customers only."""
+    member = _member(member_id)
+    _check_guide_may_tag(member, staff_id)
+    tag = get_tag(tag_id=tag_id)
+    if not tag.is_quick or not tag.active:
+        raise ValidationError(_l("not a quick tag"), field="tag_id")
+    if remove:
+        return remove_tag(member_id=member_id, tag_id=tag_id, staff_id=staff_id, reason="quick tag")
+    return add_tag(member_id=member_id, tag_id=tag_id, staff_id=staff_id, reason="quick tag")
+
+
+def apply_system_tag(*, member_id: int, code: str, reason: str = "") -> bool:
+    """Set a system behaviour tag on a member (an event happened)."""
+    tag = system_tag(code=code)
+    return add_tag(member_id=member_id, tag_id=tag.id, source="system", reason=reason or code)
+
+
+def clear_system_tag(*, member_id: int, code: str, reason: str = "") -> bool:
+    """Clear a system behaviour tag if the member has it."""
+    tag = tag_by_code(code=code)
+    if tag is None:
+        return False
+    return remove_tag(member_id=member_id, tag_id=tag.id, source="system", reason=reason or code)
+
+
+def member_tags(*, member_id: int) -> list[TagDefinition]:
+    """The tags on a member."""
+    return list(
+        db.session.execute(
+            select(TagDefinition)
+            .join(MemberTag, MemberTag.tag_id == TagDefinition.id)
+            .where(MemberTag.member_id == member_id)
+            .order_by(TagDefinition.kind, TagDefinition.name)
+        ).scalars()
+    )
+
+
+def tag_history(*, member_id: int, limit: int = 200) -> list[TagHistory]:
+    """A member's tag history, newest first."""
+    return list(
+        db.session.execute(
+            select(TagHistory)
+            .where(TagHistory.member_id == member_id)
+            .order_by(TagHistory.created_at.desc(), TagHistory.id.desc())
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def lapsed_cutoff(*, brand: Brand, now: dt.datetime) -> dt.datetime:
+    """Local midnight LAPSED_DAYS days ago in the brand's time zone, as UTC."""
+    local_day = now.astimezone(brand.tz).date() - dt.timedelta(days=LAPSED_DAYS)
+    return dt.datetime.combine(local_day, dt.time(), tzinfo=brand.tz).astimezone(dt.UTC)
+
+
+def tag_lapsed(*, now: dt.datetime | None = None) -> tuple[int, int]:
+    """Tag members of the current brand whose last purchase (or activation) is 90 days old,
+    untag those who bought since. Set-based; returns (added, removed)."""
+    now = now or utcnow()
+    brand = db.session.get(Brand, require_brand_id())
+    cutoff = lapsed_cutoff(brand=brand, now=now)
+    tag = system_tag(code="lapsed_90d")
+    last_purchase = (
+        select(func.max(MemberActivity.occurred_at))
+        .where(MemberActivity.member_id == Member.id, MemberActivity.kind == PURCHASE)
+        .correlate(Member)
+        .scalar_subquery()
+    )
+    last_touch = func.coalesce(last_purchase, Member.activated_at)
+    has_tag = (
+        select(MemberTag.id)
+        .where(MemberTag.member_id == Member.id, MemberTag.tag_id == tag.id)
+        .correlate(Member)
+        .exists()
+    )
+    to_add = (
+        db.session.execute(
+            select(Member.id).where(Member.status == ACTIVE, last_touch < cutoff, ~has_tag)
+        )
+        .scalars()
+        .all()
+    )
+    to_remove = (
+        db.session.execute(
+            select(Member.id).where(Member.status == ACTIVE, last_touch >= cutoff, has_tag)
+        )
+        .scalars()
+        .all()
+    )
+    reason = f"no purchase for {LAPSED_DAYS} days"
+    for mid in to_add:
+        add_tag(member_id=mid, tag_id=tag.id, source="system", reason=reason)
+    for mid in to_remove:
+        remove_tag(member_id=mid, tag_id=tag.id, source="system", reason="purchased again")
+    return len(to_add), len(to_remove)

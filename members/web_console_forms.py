@@ -1,0 +1,101 @@
+"""Forms of the members console pages and the guide workbench."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, IntegerField, SelectField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from members.models_tags import TAG_KINDS
+
+KIND_LABELS = {
+    "behaviour": _l("Behaviour"),
+    "brand": _l("Brand"),
+    "product": _l("Product"),
+    "platform": _l("Platform"),
+}
+BASIS_LABELS = {"spend": _l("Rolling 12-month spend"), "growth": _l("Rolling 12-month growth")}
+
+
+class EmptyForm(FlaskForm):
+    """A form with only the CSRF token (buttons)."""
+
+
+class ImportForm(FlaskForm):
+    file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose a CSV file."))])
+
+
+class ExportForm(FlaskForm):
+    store_id = SelectField(_l("Store"), coerce=str, validators=[Optional()])
+    tier_id = SelectField(_l("Tier"), coerce=str, validators=[Optional()])
+    tag_id = SelectField(_l("Tag"), coerce=str, validators=[Optional()])
+    full_phones = BooleanField(_l("Include full phone numbers (audited)"))
+
+
+class TagForm(FlaskForm):
+    kind = SelectField(
+        _l("Kind"), choices=[(k, KIND_LABELS[k]) for k in TAG_KINDS], validators=[DataRequired()]
+    )
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)])
+    code = StringField(_l("Code"), validators=[Optional(), Length(max=40)])
+    is_quick = BooleanField(_l("Quick tag (one tap in the guide workbench)"))
+
+
+class TagEditForm(FlaskForm):
+    kind = SelectField(
+        _l("Kind"), choices=[(k, KIND_LABELS[k]) for k in TAG_KINDS], validators=[DataRequired()]
+    )
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)])
+    is_quick = BooleanField(_l("Quick tag"))
+    active = BooleanField(_l("Active"))
+
+
+class LevelForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=40)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)])
+    rank = IntegerField(_l("Rank"), validators=[InputRequired(), NumberRange(min=0, max=1000)])
+    threshold = IntegerField(
+        _l("Threshold (fen of spend, or growth value)"),
+        validators=[InputRequired(), NumberRange(min=0, max=10**12)],
+    )
+    points_multiplier_permille = IntegerField(
+        _l("Points multiplier (per mille, 1000 = x1)"),
+        default=1000,
+        validators=[InputRequired(), NumberRange(min=0, max=100_000)],
+    )
+    birthday_gift = StringField(_l("Birthday gift"), validators=[Optional(), Length(max=200)])
+
+
+class LevelEditForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)])
+    threshold = IntegerField(
+        _l("Threshold"), validators=[InputRequired(), NumberRange(min=0, max=10**12)]
+    )
+    points_multiplier_permille = IntegerField(
+        _l("Points multiplier (per mille)"),
+        validators=[InputRequired(), NumberRange(min=0, max=100_000)],
+    )
+    birthday_gift = StringField(_l("Birthday gift"), validators=[Optional(), Length(max=200)])
+    active = BooleanField(_l("Active"))
+
+
+class TierSettingsForm(FlaskForm):
+    basis = SelectField(
+        _l("Levels reached by"), choices=list(BASIS_LABELS.items()), validators=[DataRequired()]
+    )
+    review_month = IntegerField(
+        _l("Review month"), validators=[InputRequired(), NumberRange(min=1, max=12)]
+    )
+    review_day = IntegerField(
+        _l("Review day"), validators=[InputRequired(), NumberRange(min=1, max=28)]
+    )
+    growth_per_yuan = IntegerField(
+        _l("Growth value per yuan spent"),
+        validators=[InputRequired(), NumberRange(min=0, max=1000)],
+    )
+
+
+class TillCodeForm(FlaskForm):
+    code = StringField(_l("Member code"), validators=[DataRequired(), Length(max=40)])

@@ -1,0 +1,411 @@
+"""Member H5 pages (WeChat's browser, phone first): activation and the member center.
+
+Routes (``<slug>`` is the brand's slug; every page is bound to that one brand):
+
+- ``/m/<slug>/activate``: WeChat OAuth -> phone + SMS code -> consent -> activation;
+  ``/activate/oauth`` (OAuth redirect), ``/activate/code`` (send a code), ``/activate/terms``;
+- ``/m/<slug>/card/activate``: the jump-activation page of the native WeChat member card;
+- ``/m/<slug>/``: the card (tier, card number, rotating till code, store, guide, progress,
+  slots of other packages); ``/till-code`` (JSON), ``/profile``, ``/privacy``,
+  ``/privacy/data.json``, ``/privacy/delete``.
+
+Other packages add a link to the card page with ``register_center_slot``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import secrets
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, RadioField, StringField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from core.audit import Actor, acting_as
+from core.db import db
+from core.errors import AppError
+from core.tenancy import set_brand
+from members import card, privacy, sms, tiers, tillcode
+from members import session as member_session
+from members.identities import find_by_identity
+from members.models import ACTIVE, Member
+from org.models import Brand, Staff, Store
+from wechat import gateway
+
+
+@dataclasses.dataclass(frozen=True)
+class CenterSlot:
+    key: str
+    title: object
+    endpoint: str
+    order: int
+
+
+CENTER_SLOTS: dict[str, CenterSlot] = {}
+
+
+def register_center_slot(key: str, title, endpoint: str, order: int = 50) -> None:
+    """Show a link (points, coupons, games, shop...) on the member's card page.
+
+    ``endpoint`` takes ``brand_slug`` as its only URL argument; ``title`` is a lazy string.
+    """
+    CENTER_SLOTS[key] = CenterSlot(key, title, endpoint, order)
+
+
+def center_slots() -> list[CenterSlot]:
+    return sorted(CENTER_SLOTS.values(), key=lambda s: (s.order, s.key))
+
+
+activate_bp = Blueprint("members_activate", __name__, url_prefix="/m/<brand_slug>")
+center_bp = Blueprint("members_center", __name__, url_prefix="/m/<brand_slug>")
+
+
+def _bind_brand(_endpoint, values):
+    slug = values.pop("brand_slug", None) if values else None
+    brand = Brand.by_slug(slug or "")
+    if brand is None or not brand.active:
+        abort(404)
+    g.brand, g.brand_id, g.brand_tz = brand, brand.id, brand.timezone
+    g._brand_token = set_brand(brand.id)
+
+
+def _add_brand(_endpoint, values):
+    if "brand_slug" not in values and g.get("brand") is not None:
+        values["brand_slug"] = g.brand.slug
+
+
+for _bp in (activate_bp, center_bp):
+    _bp.url_value_preprocessor(_bind_brand)
+    _bp.url_defaults(_add_brand)
+
+
+def _public(endpoint: str, **values) -> str:
+    return current_app.config["PUBLIC_URL"] + url_for(endpoint, **values)
+
+
+def _problem(message, status: int, *, retry: bool = False) -> tuple[str, int]:
+    return render_template("members/activate/problem.html", message=message, retry=retry), status
+
+
+# --- activation -------------------------------------------------------------------------------
+
+
+class PhoneForm(FlaskForm):
+    phone = StringField(_l("Mobile number"), validators=[DataRequired(), Length(max=20)])
+
+
+class ActivateForm(FlaskForm):
+    phone = StringField(_l("Mobile number"), validators=[DataRequired(), Length(max=20)])
+    code = StringField(_l("SMS code"), validators=[DataRequired(), Length(max=6)])
+    consent = StringField(_l("I agree to the privacy terms"))
+
+
+def _state_key() -> str:
+    return f"oauth_state:{g.brand.id}"
+
+
+@activate_bp.get("/activate")
+def start():
+    if member_session.current_member_id() is not None:
+        return redirect(url_for("members_center.card"))
+    if member_session.current_openid() is None:
+        state = secrets.token_urlsafe(16)
+        session[_state_key()] = state
+        try:
+            target = gateway.authorize_url(
+                g.brand.id, _public(".oauth"), scope="snsapi_base", state=state
+            )
+        except gateway.NotConfigured:
+            return _problem(_("This brand cannot sign in with WeChat yet."), 503)
+        return redirect(target)
+    return _render_activate(PhoneForm(), step="phone")
+
+
+def _render_activate(form, *, step: str, status: int = 200, phone: str = ""):
+    html = render_template(
+        "members/activate/start.html",
+        form=form,
+        step=step,
+        phone=phone,
+        sandbox_sms=current_app.config.get("SANDBOX_ENABLED")
+        and (current_app.config.get("SMS_SENDER") or "sandbox") == "sandbox",
+    )
+    return html, status
+
+
+@activate_bp.get("/activate/oauth")
+def oauth():
+    expected = session.pop(_state_key(), None)
+    state, code = request.args.get("state", ""), request.args.get("code", "")
+    if not expected or not secrets.compare_digest(expected, state) or not code:
+        return _problem(
+            _("This sign-in link is not valid any more. Please try again."), 400, retry=True
+        )
+    try:
+        user = gateway.fetch_oauth_user(g.brand.id, code)
+    except gateway.OAuthCodeError:
+        return _problem(
+            _("This sign-in link was already used or has expired. Please try again."),
+            400,
+            retry=True,
+        )
+    except gateway.WeChatError:
+        return _problem(
+            _("WeChat is busy right now. Please try again in a moment."), 503, retry=True
+        )
+    if user.get("is_snapshotuser"):
+        return _problem(_("Please open this page in WeChat (not the preview) to join."), 403)
+    openid, unionid = user["openid"], user.get("unionid")
+    member = find_by_identity(kind="oa_openid", value=openid)
+    known = member is not None and member.status == ACTIVE and member.activated_at is not None
+    member_session.login(
+        brand_id=g.brand.id,
+        openid=openid,
+        unionid=unionid,
+        member_id=member.id if known else None,
+    )
+    return redirect(url_for("members_center.card" if known else ".start"))
+
+
+def _need_openid() -> str:
+    openid = member_session.current_openid()
+    if openid is None:
+        abort(redirect(url_for(".start")))
+    return openid
+
+
+@activate_bp.post("/activate/code")
+def send_code():
+    _need_openid()
+    form = PhoneForm()
+    if not form.validate_on_submit():
+        return _render_activate(form, step="phone", status=400)
+    try:
+        phone = sms.send_code(
+            brand_id=g.brand.id,
+            phone=form.phone.data,
+            ip=request.remote_addr or "",
+            brand_name=g.brand.name,
+        )
+    except AppError as exc:
+        form.phone.errors = [exc.message]
+        return _render_activate(form, step="phone", status=exc.status)
+    return _render_activate(ActivateForm(formdata=None, phone=phone), step="code", phone=phone)
+
+
+@activate_bp.post("/activate")
+def activate():
+    openid = _need_openid()
+    form = ActivateForm()
+    if not form.validate_on_submit():
+        return _render_activate(form, step="code", status=400, phone=form.phone.data or "")
+    if form.consent.data != "yes":
+        form.consent.errors = [_("Please agree to the privacy terms to join.")]
+        return _render_activate(form, step="code", status=400, phone=form.phone.data)
+    try:
+        phone = sms.check_code(brand_id=g.brand.id, phone=form.phone.data, code=form.code.data)
+        member, _created = card.complete_activation(
+            phone=phone,
+            openid=openid,
+            unionid=member_session.current_unionid(),
+            source="oa",
+            consent_version=card.PRIVACY_TERMS_VERSION,
+        )
+    except AppError as exc:
+        db.session.rollback()
+        field = getattr(form, exc.field or "", None) or form.code
+        field.errors = [exc.message]
+        return _render_activate(form, step="code", status=exc.status, phone=form.phone.data)
+    member_id = member.id
+    db.session.commit()
+    member_session.login(
+        brand_id=g.brand.id,
+        openid=openid,
+        unionid=member_session.current_unionid(),
+        member_id=member_id,
+    )
+    return redirect(url_for("members_center.card", welcome=1))
+
+
+@activate_bp.get("/activate/terms")
+def terms():
+    return render_template("members/activate/terms.html", version=card.PRIVACY_TERMS_VERSION)
+
+
+@activate_bp.get("/card/activate")
+def card_activate():
+    """WeChat's jump activation: the form is read back through activatetempinfo."""
+    ticket = request.args.get("activate_ticket", "")
+    encrypt_code = request.args.get("encrypt_code", "")
+    card_id = request.args.get("card_id", "")
+    if not (ticket and encrypt_code and card_id) or max(map(len, (ticket, encrypt_code))) > 512:
+        return _problem(_("This activation link is incomplete."), 400)
+    try:
+        code, openid = card.card_owner(encrypt_code=encrypt_code, card_id=card_id)
+        member, _created = card.native_activate(
+            activate_ticket=ticket, card_id=card_id, code=code, openid=openid
+        )
+    except AppError as exc:
+        db.session.rollback()
+        return _problem(exc.message, exc.status)
+    except gateway.WeChatError:
+        db.session.rollback()
+        return _problem(_("This activation link is not valid any more."), 400)
+    member_id = member.id
+    db.session.commit()
+    member_session.login(brand_id=g.brand.id, openid=openid, member_id=member_id)
+    return redirect(url_for("members_center.card", welcome=1))
+
+
+# --- member center ----------------------------------------------------------------------------
+
+
+def _member() -> Member:
+    mid = member_session.current_member_id()
+    if mid is None:
+        abort(redirect(url_for("members_activate.start")))
+    return db.session.get(Member, mid)
+
+
+@center_bp.get("/", endpoint="card")
+def card_page():
+    member = _member()
+    store = db.session.get(Store, member.store_id) if member.store_id else None
+    guide = db.session.get(Staff, member.guide_id) if member.guide_id else None
+    return render_template(
+        "members/center/card.html",
+        member=member,
+        store=store,
+        guide=guide,
+        progress=tiers.tier_progress(member_id=member.id),
+        till_code=tillcode.make_till_code(member_id=member.id),
+        seconds_left=tillcode.seconds_left(),
+        slots=center_slots(),
+        welcome=request.args.get("welcome") == "1",
+    )
+
+
+@center_bp.get("/till-code")
+def till_code():
+    member = _member()
+    resp = Response(
+        json.dumps(
+            {
+                "code": tillcode.make_till_code(member_id=member.id),
+                "seconds_left": tillcode.seconds_left(),
+            }
+        ),
+        mimetype="application/json",
+    )
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+class ProfileForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=40)])
+    birthday = DateField(_l("Birthday"), validators=[Optional()])
+    gender = RadioField(
+        _l("Gender"),
+        choices=[("", _l("Not telling")), ("f", _l("Female")), ("m", _l("Male"))],
+        default="",
+        validators=[Optional()],
+    )
+
+    def validate_birthday(self, field):
+        if field.data and not dt.date(1900, 1, 1) <= field.data <= dt.date.today():
+            raise ValidationError(_l("Please enter a real birthday."))
+
+    def validate_name(self, field):
+        field.data = (field.data or "").strip()
+        if not field.data or any(ord(c) < 32 for c in field.data):
+            raise ValidationError(_l("Please enter your name."))
+
+
+def _as_member(member: Member):
+    return acting_as(Actor("member", member.id, f"member {member.card_no}"))
+
+
+@center_bp.route("/profile", methods=["GET", "POST"])
+def profile():
+    member = _member()
+    form = ProfileForm(obj=member)
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return render_template("members/center/profile.html", form=form), 400
+        with _as_member(member):
+            member.name = form.name.data
+            member.birthday = form.birthday.data
+            member.gender = form.gender.data or ""
+            db.session.flush()
+        db.session.commit()
+        return redirect(url_for(".profile", saved=1))
+    return render_template(
+        "members/center/profile.html", form=form, saved=request.args.get("saved") == "1"
+    )
+
+
+class DeleteForm(FlaskForm):
+    confirm = StringField(_l("Type DELETE to confirm"))
+
+
+@center_bp.get("/privacy")
+def privacy_page():
+    _member()
+    return render_template(
+        "members/center/privacy.html", form=DeleteForm(), version=card.PRIVACY_TERMS_VERSION
+    )
+
+
+@center_bp.get("/privacy/data.json")
+def privacy_download():
+    member = _member()
+    data = privacy.export_member_data(member_id=member.id)
+    resp = Response(
+        json.dumps(data, ensure_ascii=False, indent=1, default=str),
+        mimetype="application/json",
+    )
+    resp.headers["Content-Disposition"] = f'attachment; filename="member-{member.card_no}.json"'
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@center_bp.post("/privacy/delete")
+def privacy_delete():
+    member = _member()
+    form = DeleteForm()
+    if not form.validate_on_submit() or (form.confirm.data or "").strip().upper() != "DELETE":
+        form.confirm.errors = [_("Type DELETE to confirm.")]
+        html = render_template(
+            "members/center/privacy.html", form=form, version=card.PRIVACY_TERMS_VERSION
+        )
+        return html, 400
+    privacy.delete_member(member_id=member.id, reason="member request (member center)")
+    db.session.commit()
+    member_session.logout(brand_id=g.brand.id)
+    return render_template("members/center/deleted.html")
+
+
+def init_app(app: Flask) -> None:
+    from members import web_qr, wechat_handlers  # noqa: F401 - router handlers, console
+
+    app.register_blueprint(activate_bp)
+    app.register_blueprint(center_bp)
+    app.register_blueprint(web_qr.bp)
+    sms.init_app(app)

@@ -1,0 +1,19 @@
+"""Points: the ledger, earning rules, pending points and expiry.
+
+Other packages use ``points.services`` (earn, spend, refund, adjust, balance, history ...);
+its periodic jobs (points.jobs) are listed in ``app.periodic_jobs()``.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from members import activation, merge
+    from points import cli, demo, hooks, jobs, views  # noqa: F401 - jobs and demo register
+
+    app.register_blueprint(views.bp)
+    cli.init_app(app)
+    merge.register_merge_handler(hooks.merge_accounts)
+    activation.register_welcome_gift(hooks.welcome_gift)

@@ -1,0 +1,131 @@
+"""Reads of the ledger for the member center, the console and other packages."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from sqlalchemy import func, select
+
+from core.db import db, utcnow
+from points.membership import require_member
+from points.models import PointsAccount, PointsEntry, PointsLot
+
+
+@dataclasses.dataclass(frozen=True)
+class Balance:
+    """A member's points right now."""
+
+    member_id: int
+    balance: int  # available to spend
+    pending: int  # earned, locked until the return window closes
+    debt: int  # reversed after being spent; repaid by future earnings first
+    lifetime_earned: int
+    lifetime_spent: int
+    lifetime_expired: int
+
+    @property
+    def net(self) -> int:
+        """Available points minus debt (negative while the member owes points)."""
+        return self.balance - self.debt
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryLine:
+    id: int
+    kind: str
+    points: int
+    reason: str
+    occurred_at: dt.datetime
+    store_id: int | None
+    amount_fen: int | None
+    operator: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryPage:
+    items: list[HistoryLine]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclasses.dataclass(frozen=True)
+class Expiring:
+    expires_at: dt.datetime
+    points: int
+
+
+def _account(member_id: int) -> PointsAccount | None:
+    return db.session.execute(
+        select(PointsAccount).where(PointsAccount.member_id == member_id)
+    ).scalar_one_or_none()
+
+
+def balance(member_id: int) -> Balance:
+    """The member's available, pending and owed points (zeros before any activity)."""
+    require_member(member_id)
+    a = _account(member_id)
+    if a is None:
+        return Balance(member_id, 0, 0, 0, 0, 0, 0)
+    return Balance(
+        member_id,
+        a.balance,
+        a.pending,
+        a.debt,
+        a.lifetime_earned,
+        a.lifetime_spent,
+        a.lifetime_expired,
+    )
+
+
+def history(member_id: int, page: int = 1, *, per_page: int = 20) -> HistoryPage:
+    """The member's entries, newest first, with their reasons."""
+    require_member(member_id)
+    page = max(1, int(page or 1))
+    per_page = min(max(1, per_page), 100)
+    base = select(PointsEntry).where(PointsEntry.member_id == member_id)
+    total = db.session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+    rows = (
+        db.session.execute(
+            base.order_by(PointsEntry.id.desc()).offset((page - 1) * per_page).limit(per_page)
+        )
+        .scalars()
+        .all()
+    )
+    items = [
+        HistoryLine(
+            e.id, e.kind, e.points, e.reason, e.occurred_at, e.store_id, e.amount_fen, e.operator
+        )
+        for e in rows
+    ]
+    return HistoryPage(items, page, per_page, int(total))
+
+
+def expiring_soon(
+    member_id: int, *, within_days: int | None = None, now: dt.datetime | None = None
+) -> list[Expiring]:
+    """Points still held, by expiry time, soonest first (all future expiries if no window)."""
+    require_member(member_id)
+    now = now or utcnow()
+    account = _account(member_id)
+    if account is None:
+        return []
+    stmt = (
+        select(PointsLot.expires_at, func.sum(PointsLot.remaining))
+        .where(
+            PointsLot.account_id == account.id,
+            PointsLot.remaining > 0,
+            PointsLot.expires_at.is_not(None),
+            PointsLot.expires_at > now,
+        )
+        .group_by(PointsLot.expires_at)
+        .order_by(PointsLot.expires_at)
+    )
+    if within_days is not None:
+        stmt = stmt.where(PointsLot.expires_at <= now + dt.timedelta(days=within_days))
+    return [Expiring(at, int(points)) for at, points in db.session.execute(stmt).all()]

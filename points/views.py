@@ -1,0 +1,224 @@
+"""Console pages: earning and expiry rules, bonus campaigns, a member's points, reports."""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from core.auth import roles_required
+from core.console import nav_item
+from core.db import db
+from core.errors import AppError
+from core.tenancy import get_or_404
+from members.models import Member
+from org.models import Store
+from points import charts, queries, reports, rules, services
+from points.forms import POLICY_LABELS, AdjustForm, CampaignForm, SettingsForm
+from points.membership import find_member
+from points.models import PointsCampaign
+
+bp = Blueprint("points", __name__, url_prefix="/console/points")
+
+KIND_LABELS = {
+    "earn": _l("Purchase"),
+    "release": _l("Pending points available"),
+    "spend": _l("Used"),
+    "expire": _l("Expired"),
+    "refund": _l("Refund"),
+    "adjust": _l("Manual adjustment"),
+    "welcome": _l("Welcome gift"),
+    "merge_in": _l("Merged member"),
+    "merge_out": _l("Merged member"),
+}
+
+
+@bp.app_context_processor
+def _points_globals():
+    return {"points_kind_label": lambda kind: KIND_LABELS.get(kind, kind)}
+
+
+def _form_error(form, exc: AppError) -> None:
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None:
+        field.errors = list(field.errors) + [exc.message]
+    else:
+        flash(exc.message, "error")
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@roles_required("brand_admin")
+def settings():
+    current = rules.get_settings()
+    form = SettingsForm(obj=current if request.method == "GET" else None)
+    if request.method == "GET":
+        form.earn_rate.data = Decimal(current.earn_permille) / 1000
+        form.exchange_yuan.data = Decimal(current.exchange_fen) / 100
+    status = 200
+    if form.validate_on_submit():
+        try:
+            rules.update_settings(
+                earn_permille=int(form.earn_rate.data * 1000),
+                pending_days=form.pending_days.data,
+                expiry_policy=form.expiry_policy.data,
+                expiry_months=form.expiry_months.data,
+                points_day=form.points_day.data,
+                remind_days=form.remind_days.data,
+                daily_cap=form.daily_cap.data,
+                exchange_points=form.exchange_points.data,
+                exchange_fen=int(form.exchange_yuan.data * 100),
+                welcome_points=form.welcome_points.data,
+                change_template_id=form.change_template_id.data or "",
+                expiring_template_id=form.expiring_template_id.data or "",
+            )
+            db.session.commit()
+            flash(_l("Saved."), "success")
+            return redirect(url_for("points.settings"))
+        except AppError as exc:
+            db.session.rollback()
+            _form_error(form, exc)
+            status = exc.status
+    elif request.method == "POST":
+        status = 400
+    return render_template("points/settings.html", form=form, policies=POLICY_LABELS), status
+
+
+def _store_choices(form: CampaignForm) -> None:
+    stores = db.session.execute(select(Store).order_by(Store.code)).scalars().all()
+    form.store_id.choices = [("", _l("All stores"))] + [
+        (s.id, f"{s.code} {s.name}") for s in stores
+    ]
+
+
+@bp.get("/campaigns")
+@roles_required("brand_admin")
+def campaigns():
+    rows = (
+        db.session.execute(select(PointsCampaign).order_by(PointsCampaign.start_date.desc()))
+        .scalars()
+        .all()
+    )
+    stores = {s.id: s for s in db.session.execute(select(Store)).scalars()}
+    return render_template("points/campaigns.html", campaigns=rows, stores=stores)
+
+
+@bp.route("/campaigns/new", methods=["GET", "POST"])
+@bp.route("/campaigns/<int:campaign_id>", methods=["GET", "POST"])
+@roles_required("brand_admin")
+def campaign_form(campaign_id: int | None = None):
+    campaign = get_or_404(PointsCampaign, campaign_id) if campaign_id else None
+    form = CampaignForm(obj=campaign if request.method == "GET" else None)
+    _store_choices(form)
+    if request.method == "GET" and campaign is not None:
+        form.multiplier.data = Decimal(campaign.multiplier_permille) / 1000
+        form.weekdays.data = [d for d in range(7) if campaign.weekdays & (1 << d)]
+    status = 200
+    if form.validate_on_submit():
+        try:
+            rules.save_campaign(
+                campaign_id=campaign.id if campaign else None,
+                name=form.name.data,
+                multiplier_permille=int(form.multiplier.data * 1000),
+                start_date=form.start_date.data,
+                end_date=form.end_date.data,
+                weekdays=sum(1 << d for d in form.weekdays.data or []),
+                store_id=form.store_id.data,
+                category=form.category.data,
+                active=form.active.data,
+            )
+            db.session.commit()
+            flash(_l("Saved."), "success")
+            return redirect(url_for("points.campaigns"))
+        except AppError as exc:
+            db.session.rollback()
+            _form_error(form, exc)
+            status = exc.status
+    elif request.method == "POST":
+        status = 400
+    return render_template("points/campaign_form.html", form=form, campaign=campaign), status
+
+
+@bp.get("/members")
+@roles_required("brand_admin")
+def members():
+    q = (request.args.get("q") or "").strip()
+    if q:
+        member = find_member(q)
+        if member is not None:
+            return redirect(url_for("points.member", member_id=member.id))
+        return render_template("points/member_search.html", q=q, not_found=True), 404
+    return render_template("points/member_search.html", q=q, not_found=False)
+
+
+def _member_page(member: Member, form: AdjustForm, status: int = 200):
+    if not form.key.data or status == 200:
+        form.key.data = secrets.token_urlsafe(16)
+    page = request.args.get("page", 1, type=int)
+    return render_template(
+        "points/member.html",
+        member=member,
+        form=form,
+        balance=queries.balance(member.id),
+        history=queries.history(member.id, page),
+        expiring=queries.expiring_soon(member.id),
+    ), status
+
+
+@bp.get("/members/<int:member_id>")
+@roles_required("brand_admin")
+def member(member_id: int):
+    return _member_page(get_or_404(Member, member_id), AdjustForm())
+
+
+@bp.post("/members/<int:member_id>/adjust")
+@roles_required("brand_admin")
+def adjust(member_id: int):
+    member = get_or_404(Member, member_id)
+    form = AdjustForm()
+    if not form.validate_on_submit():
+        return _member_page(member, form, 400)
+    try:
+        services.adjust(
+            member_id=member.id,
+            points=form.points.data,
+            reason=form.reason.data,
+            idempotency_key=f"console:{form.key.data}",
+            operator=current_user.display_name,
+        )
+        db.session.commit()
+    except AppError as exc:
+        db.session.rollback()
+        _form_error(form, exc)
+        return _member_page(member, form, exc.status)
+    flash(_l("Points adjusted."), "success")
+    return redirect(url_for("points.member", member_id=member.id))
+
+
+@bp.get("/report")
+@roles_required("brand_admin")
+def report():
+    months = request.args.get("months", 12, type=int)
+    if months not in (6, 12, 24):
+        abort(400)
+    liability = reports.liability()
+    series = reports.monthly(months=months)
+    return render_template(
+        "points/report.html",
+        liability=liability,
+        series=series,
+        months=months,
+        redemption_chart=charts.bars(
+            [(m.month.strftime("%Y-%m"), m.redemption_permille / 10) for m in series], unit="%"
+        ),
+        liability_chart=charts.line([(m.month.strftime("%Y-%m"), m.outstanding) for m in series]),
+    )
+
+
+nav_item("points.members", _l("Points"), roles=("brand_admin",), order=40)
+nav_item("points.report", _l("Points report"), roles=("brand_admin",), order=41)
+nav_item("points.settings", _l("Points rules"), roles=("brand_admin",), order=42)
+nav_item("points.campaigns", _l("Bonus campaigns"), roles=("brand_admin",), order=43)

@@ -1,0 +1,180 @@
+"""Pages: the member center (my coupons, mall, sharing), the staff redemption page and the
+console, through the real routes, in Chinese."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from core.db import db
+from coupons import claims
+from coupons.models import Coupon, CouponTemplate, MallItem, PosKey, Redemption
+from points import services as points
+from tests import factories
+from tests.coupons.conftest import make_member, make_template
+
+
+def member_login(client, brand, member_id, openid=None):
+    """Sign a member in the way members.session.login does (its signed cookie format)."""
+    with client.session_transaction() as s:
+        s[f"member:{brand.id}"] = {"b": brand.id, "o": openid, "u": None, "m": member_id}
+
+
+def _token(html: str) -> str:
+    m = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+    assert m
+    return m.group(1)
+
+
+def test_my_coupons_shows_qr_and_tabs_in_chinese(client, brand):
+    tpl = make_template(name="满100减20", value_fen=2000, threshold_fen=10000)
+    member = make_member()
+    c = claims.claim(template_id=tpl.id, member_id=member, idempotency_key="a")
+    db.session.commit()
+    assert client.get(f"/m/{brand.slug}/coupons").status_code == 401
+    member_login(client, brand, member)
+    html = client.get(f"/m/{brand.slug}/coupons").get_data(as_text=True)
+    assert "我的优惠券" in html and "可使用" in html and "满100减20" in html
+    assert c.code in html and "<svg" in html and "¥20.00" in html
+    used = client.get(f"/m/{brand.slug}/coupons?tab=used").get_data(as_text=True)
+    assert c.code not in used
+
+
+def test_another_members_session_of_another_brand_sees_nothing(client, brand):
+    other = factories.brand()
+    member_login(client, other, 1)
+    assert client.get(f"/m/{brand.slug}/coupons").status_code == 401
+
+
+def test_mall_exchange_from_the_page_once_per_tap(client, brand):
+    tpl = make_template(name="5元券")
+    item = MallItem(template_id=tpl.id, title="100积分换5元券", price_points=100)
+    db.session.add(item)
+    db.session.commit()
+    member = make_member()
+    points.adjust(member_id=member, points=250, reason="grant", idempotency_key="g")
+    db.session.commit()
+    member_login(client, brand, member)
+    html = client.get(f"/m/{brand.slug}/mall").get_data(as_text=True)
+    assert "积分商城" in html and "100积分换5元券" in html
+    key = re.search(r'name="request_key" value="([^"]+)"', html).group(1)
+    data = {"csrf_token": _token(html), "request_key": key}
+    for _ in range(2):  # a double tap
+        r = client.post(f"/m/{brand.slug}/mall/{item.id}/exchange", data=data)
+        assert r.status_code == 303
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Coupon)) == 1
+    assert points.balance(member).balance == 150
+
+
+def test_share_link_is_taken_by_a_friend(client, brand):
+    tpl = make_template(name="分享券")
+    sharer = make_member()
+    c = claims.claim(template_id=tpl.id, member_id=sharer, idempotency_key="s")
+    db.session.commit()
+    member_login(client, brand, sharer)
+    html = client.get(f"/m/{brand.slug}/coupons").get_data(as_text=True)
+    r = client.post(f"/m/{brand.slug}/coupons/{c.id}/share", data={"csrf_token": _token(html)})
+    assert r.status_code == 200 and "送给好友" in r.get_data(as_text=True)
+    link = re.search(r"/m/[^/]+/coupons/share/[A-Za-z0-9_-]+", r.get_data(as_text=True)).group(0)
+    friend_client = client.application.test_client()
+    member_login(friend_client, brand, None, openid="o_friend_0000000000000009")
+    page = friend_client.get(link).get_data(as_text=True)
+    assert "好友送你一张优惠券" in page
+    r = friend_client.post(link, data={"csrf_token": _token(page)})
+    assert r.status_code == 302
+    db.session.expire_all()
+    got = db.session.scalars(select(Coupon).where(Coupon.source == "share")).one()
+    assert got.member_id != sharer
+
+
+def test_staff_redeems_by_typed_code(client, brand, store):
+    tpl = make_template(threshold_fen=5000, value_fen=500)
+    c = claims.claim(template_id=tpl.id, member_id=make_member(), idempotency_key="x")
+    db.session.commit()
+    guide = factories.staff(brand, "guide", store)
+    factories.login(client, brand, guide)
+    page = client.get("/console/coupons/redeem")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "核销优惠券" in html
+    key = re.search(r'name="request_key"[^>]*value="([^"]+)"', html)
+    form = {
+        "csrf_token": _token(html),
+        "request_key": key.group(1),
+        "code": c.code,
+        "order_id": "A1",
+        "amount": "49.99",
+    }
+    r = client.post("/console/coupons/redeem", data=form)
+    assert r.status_code == 400  # below the 50-yuan threshold
+    assert "订单金额需满" in r.get_data(as_text=True)
+    form["amount"] = "50"
+    assert client.post("/console/coupons/redeem", data=form).status_code == 303
+    red = db.session.scalars(select(Redemption)).one()
+    assert (red.store_id, red.staff_id, red.order_amount_fen) == (store.id, guide.id, 5000)
+    form["amount"] = "-1"
+    assert client.post("/console/coupons/redeem", data=form).status_code == 400
+
+
+def test_console_template_issue_keys_and_report(client, brand, store):
+    admin = factories.staff(brand, "brand_admin")
+    factories.login(client, brand, admin)
+    html = client.get("/console/coupons/templates/new").get_data(as_text=True)
+    assert "新建优惠券" in html
+    r = client.post(
+        "/console/coupons/templates/new",
+        data={
+            "csrf_token": _token(html),
+            "name": "满50减5",
+            "kind": "cash",
+            "value": "5",
+            "threshold": "50",
+            "percent_off": "0",
+            "cap": "0",
+            "valid_days": "7",
+            "per_member_limit": "0",
+            "per_day_limit": "0",
+            "shareable": "y",
+            "active": "y",
+        },
+    )
+    assert r.status_code == 302
+    tpl = db.session.scalars(select(CouponTemplate)).one()
+    assert (tpl.value_fen, tpl.threshold_fen, tpl.valid_days) == (500, 5000, 7)
+    bad = client.post(
+        "/console/coupons/templates/new",
+        data={"csrf_token": _token(html), "name": "x", "kind": "cash", "value": "-5"},
+    )
+    assert bad.status_code == 400
+    members = [make_member() for _ in range(3)]
+    page = client.get(f"/console/coupons/templates/{tpl.id}/issue").get_data(as_text=True)
+    key = re.search(r'name="request_key"[^>]*value="([^"]+)"', page).group(1)
+    data = {
+        "csrf_token": _token(page),
+        "request_key": key,
+        "member_ids": ",".join(map(str, members)),
+    }
+    for _ in range(2):  # a double submit issues once
+        assert (
+            client.post(f"/console/coupons/templates/{tpl.id}/issue", data=data).status_code == 302
+        )
+    assert db.session.scalar(select(func.count()).select_from(Coupon)) == 3
+    keys = client.get("/console/coupons/pos-keys").get_data(as_text=True)
+    r = client.post(
+        "/console/coupons/pos-keys",
+        data={"csrf_token": _token(keys), "store_id": store.id, "label": "1号收银台"},
+    )
+    raw = re.search(r"<code>(wmbpos_[^<]+)</code>", r.get_data(as_text=True)).group(1)
+    row = db.session.scalars(select(PosKey)).one()
+    assert raw not in row.key_hash and row.prefix == raw[:12]
+    report = client.get("/console/coupons/report").get_data(as_text=True)
+    assert "优惠券报表" in report and "<svg" in report and "满50减5" in report
+    assert client.get("/console/coupons/redemptions").status_code == 200
+    assert client.get("/console/coupons/mall").status_code == 200
+
+
+def test_guide_cannot_open_admin_pages(client, brand, store):
+    guide = factories.staff(brand, "guide", store)
+    factories.login(client, brand, guide)
+    assert client.get("/console/coupons/templates").status_code == 403

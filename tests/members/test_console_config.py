@@ -1,0 +1,149 @@
+"""Console configuration: tier levels and settings, the tag library (bad input writes nothing)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from core.db import db
+from members import tags, tiers
+from members.models_tags import TagDefinition
+from members.models_tiers import TierLevel, TierSettings
+from tests import factories as f
+
+
+def levels() -> list[tuple]:
+    db.session.expire_all()
+    rows = db.session.execute(select(TierLevel).order_by(TierLevel.rank)).scalars()
+    return [(lv.code, lv.name, lv.threshold, lv.active) for lv in rows]
+
+
+def test_tier_levels_create_edit_and_bad_input(client, world):
+    w = world
+    f.login(client, w.brand, w.admin)
+    token = f.csrf_token(client, "/console/members/tiers")
+    base = {"csrf_token": token, "points_multiplier_permille": "1000", "birthday_gift": ""}
+    r = client.post(
+        "/console/members/tiers",
+        data={**base, "code": "normal", "name": "普通会员", "rank": "0", "threshold": "0"},
+    )
+    assert r.status_code == 302
+    r = client.post(
+        "/console/members/tiers",
+        data={**base, "code": "gold", "name": "金卡会员", "rank": "2", "threshold": "500000"},
+    )
+    assert r.status_code == 302
+    assert levels() == [("normal", "普通会员", 0, True), ("gold", "金卡会员", 500000, True)]
+    for bad, status in (
+        ({"code": "silver", "name": "银卡", "rank": "1", "threshold": "-5"}, 400),
+        ({"code": "silver", "name": "", "rank": "1", "threshold": "100"}, 400),
+        ({"code": "silver", "name": "银卡", "rank": "x", "threshold": "100"}, 400),
+        ({"code": "gold", "name": "重复", "rank": "5", "threshold": "100"}, 409),
+        ({"code": "other", "name": "同级", "rank": "2", "threshold": "100"}, 409),
+    ):
+        r = client.post("/console/members/tiers", data={**base, **bad})
+        assert r.status_code == status, bad
+        assert 'class="error"' in r.get_data(as_text=True)
+    assert len(levels()) == 2
+
+    gold = db.session.execute(select(TierLevel).where(TierLevel.code == "gold")).scalar_one()
+    p = f"l{gold.id}-"
+    edit = {
+        "csrf_token": token,
+        p + "name": "黑金会员",
+        p + "threshold": "800000",
+        p + "points_multiplier_permille": "2000",
+        p + "birthday_gift": "生日礼盒",
+        p + "active": "y",
+    }
+    assert client.post(f"/console/members/tiers/{gold.id}", data=edit).status_code == 302
+    assert levels()[-1] == ("gold", "黑金会员", 800000, True)
+    bad = {**edit, p + "threshold": "-1"}
+    assert client.post(f"/console/members/tiers/{gold.id}", data=bad).status_code == 400
+    assert levels()[-1] == ("gold", "黑金会员", 800000, True)
+
+
+def test_tier_settings(client, world):
+    f.login(client, world.brand, world.admin)
+    token = f.csrf_token(client, "/console/members/tiers")
+    data = {
+        "csrf_token": token,
+        "basis": "growth",
+        "review_month": "7",
+        "review_day": "1",
+        "growth_per_yuan": "2",
+    }
+    assert client.post("/console/members/tiers/settings", data=data).status_code == 302
+    for bad in ({"review_day": "31"}, {"basis": "points"}, {"review_month": "0"}):
+        r = client.post(
+            "/console/members/tiers/settings",
+            data={**data, **bad, "basis": bad.get("basis", "spend")},
+        )
+        assert r.status_code == 400, bad
+    db.session.expire_all()
+    s = db.session.execute(select(TierSettings)).scalar_one()
+    assert (s.basis, s.review_month, s.growth_per_yuan) == ("growth", 7, 2)
+
+
+def test_tag_library_crud_and_bad_input(client, world):
+    w = world
+    tags.system_tag(code="activated")
+    db.session.commit()
+    f.login(client, w.brand, w.admin)
+    token = f.csrf_token(client, "/console/members/tags")
+    page = client.get("/console/members/tags").get_data(as_text=True)
+    assert "已激活" in page
+    for kind, name in (("behaviour", "需回访"), ("brand", "高意向"), ("product", "敏感肌"),
+                       ("platform", "京东会员")):  # fmt: skip
+        r = client.post(
+            "/console/members/tags",
+            data={"csrf_token": token, "kind": kind, "name": name, "is_quick": "y"},
+        )
+        assert r.status_code == 302
+    assert len(tags.list_tags(quick_only=True)) == 4
+    before = db.session.execute(select(TagDefinition.id)).all()
+    for bad in (
+        {"kind": "weird", "name": "x"},
+        {"kind": "brand", "name": ""},
+        {"kind": "brand", "name": "x", "code": "Bad Code!"},
+        {"kind": "brand", "name": "y" * 61},
+    ):
+        r = client.post("/console/members/tags", data={"csrf_token": token, **bad})
+        assert r.status_code == 400, bad
+    r = client.post(
+        "/console/members/tags",
+        data={"csrf_token": token, "kind": "brand", "name": "dup", "code": "activated"},
+    )
+    assert r.status_code == 400 and "activated" in r.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.execute(select(TagDefinition.id)).all() == before
+
+    tag = tags.tag_by_code(code=tags.list_tags(kind="brand")[0].code)
+    p = f"t{tag.id}-"
+    r = client.post(
+        f"/console/members/tags/{tag.id}",
+        data={
+            "csrf_token": token,
+            p + "kind": "product",
+            p + "name": "很高",
+            p + "active": "y",
+        },
+    )
+    assert r.status_code == 302
+    db.session.expire_all()
+    tag = db.session.get(TagDefinition, tag.id)
+    assert (tag.kind, tag.name, tag.is_quick, tag.active) == ("product", "很高", False, True)
+    system = tags.tag_by_code(code="activated")
+    r = client.post(
+        f"/console/members/tags/{system.id}",
+        data={"csrf_token": token, f"t{system.id}-kind": "brand", f"t{system.id}-name": "x"},
+    )
+    assert r.status_code == 400
+    db.session.expire_all()
+    assert db.session.get(TagDefinition, system.id).kind == "behaviour"
+
+
+def test_config_pages_are_for_admins(client, world):
+    f.login(client, world.brand, world.manager)
+    assert client.get("/console/members/tiers").status_code == 403
+    assert client.get("/console/members/tags").status_code == 403
+    assert tiers.list_levels() == []

@@ -1,0 +1,117 @@
+"""Console export (audited, masked for guides) and CSV import with its progress view."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from sqlalchemy import select
+
+from core import jobs
+from core.db import db
+from members.models import Member, MemberImport
+from tests import factories as f
+from tests.members.test_console import audit_rows, make_member
+
+
+def _csv(body: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+
+
+def test_admin_export_with_full_phones_is_audited(client, world):
+    w = world
+    make_member(w, "13900000001", guide=w.guide, name="林晓")
+    make_member(w, "13900000003", guide=w.other_store_guide, name="李娜")
+    f.login(client, w.brand, w.admin)
+    token = f.csrf_token(client, "/console/members/export")
+    r = client.post(
+        "/console/members/export",
+        data={"csrf_token": token, "store_id": str(w.store.id), "full_phones": "y"},
+    )
+    body = r.get_data()
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    rows = _csv(body)
+    assert rows[0][:3] == ["card_no", "phone", "name"]
+    assert [row[1] for row in rows[1:]] == ["13900000001"]
+    (entry,) = audit_rows("export")
+    assert entry.actor_id == w.admin.id and entry.after["full_phones"] is True
+    assert entry.after["rows"] == 1 and entry.after["segment"]["store_ids"] == [w.store.id]
+
+
+def test_guide_export_is_masked_own_customers_and_audited(client, world):
+    w = world
+    make_member(w, "13900000001", guide=w.guide)
+    make_member(w, "13900000002", guide=w.guide2)
+    f.login(client, w.brand, w.guide)
+    token = f.csrf_token(client, "/console/members/export")
+    r = client.post("/console/members/export", data={"csrf_token": token, "full_phones": "y"})
+    assert r.status_code == 200
+    rows = _csv(r.get_data())
+    assert [row[1] for row in rows[1:]] == ["139****0001"]
+    (entry,) = audit_rows("export")
+    assert entry.actor_id == w.guide.id and entry.after["full_phones"] is False
+
+
+def test_export_bad_filter_writes_nothing(client, world):
+    f.login(client, world.brand, world.admin)
+    token = f.csrf_token(client, "/console/members/export")
+    r = client.post("/console/members/export", data={"csrf_token": token, "store_id": "99999"})
+    assert r.status_code == 400
+    assert audit_rows("export") == []
+
+
+def test_import_upload_runs_as_job_with_progress_and_bad_rows(client, world):
+    w = world
+    f.login(client, w.brand, w.admin)
+    content = (
+        "手机号,姓名,性别,门店编码\n"
+        "13900000011,张伟,男,SH001\n"
+        "12345,坏号码,男,SH001\n"
+        "13900000012,王芳,女,NOPE\n"
+        "13900000013,刘洋,,\n"
+    ).encode("gbk")
+    token = f.csrf_token(client, "/console/members/imports")
+    r = client.post(
+        "/console/members/imports",
+        data={"csrf_token": token, "file": (io.BytesIO(content), "pos.csv")},
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 302
+    imp = db.session.execute(select(MemberImport)).scalar_one()
+    assert r.headers["Location"].endswith(f"/console/members/imports/{imp.id}")
+    progress = client.get(f"/console/members/imports/{imp.id}/progress.json").json
+    assert progress["status"] == "pending" and progress["finished"] is False
+
+    job = db.session.execute(
+        select(jobs.OutboxJob).where(jobs.OutboxJob.func.contains("import_members_job"))
+    ).scalar_one()
+    assert jobs.run_outbox_job(job.id) == "done"
+
+    progress = client.get(f"/console/members/imports/{imp.id}/progress.json").json
+    assert progress["finished"] is True and progress["percent"] == 100
+    assert (progress["inserted"], progress["bad"], progress["processed"]) == (2, 2, 4)
+    html = client.get(f"/console/members/imports/{imp.id}").get_data(as_text=True)
+    assert "invalid phone number" in html and "unknown store code" in html
+    db.session.expire_all()
+    phones = set(db.session.execute(select(Member.phone)).scalars())
+    assert phones == {"13900000011", "13900000013"}
+    assert "pos.csv" in client.get("/console/members/imports").get_data(as_text=True)
+
+
+def test_import_bad_uploads_write_nothing(client, world):
+    f.login(client, world.brand, world.admin)
+    token = f.csrf_token(client, "/console/members/imports")
+    for data in (
+        {"csrf_token": token},
+        {"csrf_token": token, "file": (io.BytesIO(b""), "empty.csv")},
+        {"csrf_token": token, "file": (io.BytesIO(b"phone\n13900000001\n"), "members.xlsx")},
+    ):
+        r = client.post("/console/members/imports", data=data, content_type="multipart/form-data")
+        assert r.status_code == 400
+    assert db.session.execute(select(MemberImport)).first() is None
+    assert db.session.execute(select(jobs.OutboxJob)).first() is None
+
+
+def test_import_pages_are_for_admins(client, world):
+    f.login(client, world.brand, world.manager)
+    assert client.get("/console/members/imports").status_code == 403

@@ -1,0 +1,173 @@
+"""Export of segments, store scoping, phone privacy and PIPL rights."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select, text
+
+from core.audit import AuditLog
+from core.db import db
+from core.errors import Forbidden, NotFound
+from members import access, activation, identities, privacy, tags, tiers
+from members.export import Segment, count_segment, export_members, segment_query
+from members.models import Member, MemberIdentity, card_no_for, card_no_sql
+from members.models_tiers import MemberActivity
+
+UTC = dt.UTC
+
+
+@pytest.fixture
+def people(world):
+    a, _ = activation.activate_member(
+        phone="13800000101", guide_id=world.guide.id, source="oa", consent_version="v1",
+        now=dt.datetime(2026, 3, 1, 2, tzinfo=UTC),
+    )  # fmt: skip
+    b, _ = activation.activate_member(
+        phone="13800000102", guide_id=world.guide2.id, source="oa", consent_version="v1",
+        now=dt.datetime(2026, 3, 31, 17, tzinfo=UTC),  # 1 April in Shanghai
+    )  # fmt: skip
+    c, _ = activation.activate_member(
+        phone="13800000103", guide_id=world.other_store_guide.id, source="oa",
+        consent_version="v1", now=dt.datetime(2026, 4, 5, tzinfo=UTC),
+    )  # fmt: skip
+    a.name = "甲"
+    vip = tags.create_tag(kind="brand", name="VIP", code="vip")
+    tags.add_tag(member_id=a.id, tag_id=vip.id)
+    tags.add_tag(member_id=c.id, tag_id=vip.id)
+    db.session.commit()
+    return a, b, c, vip
+
+
+def parse(chunks) -> list[dict]:
+    data = "".join(chunks)
+    assert data.startswith("\ufeff")
+    return list(csv.DictReader(io.StringIO(data[1:])))
+
+
+def audits(action: str) -> list[AuditLog]:
+    return list(db.session.execute(select(AuditLog).where(AuditLog.action == action)).scalars())
+
+
+def test_export_masks_phones_and_is_audited(world, people):
+    a, b, c, vip = people
+    chunks = export_members(segment=Segment(tag_ids=(vip.id,)), staff=world.admin)
+    db.session.commit()
+    rows = parse(chunks)
+    assert [r["phone"] for r in rows] == ["138****0101", "138****0103"]
+    assert (
+        rows[0]["name"] == "甲"
+        and rows[0]["tags"] == "VIP|已激活"
+        and rows[0]["store_code"] == "SH001"
+    )
+    assert rows[0]["card_no"] == a.card_no
+    entry = audits("export")[0]
+    assert entry.actor_id == world.admin.id
+    assert entry.after["segment"]["tag_ids"] == [vip.id] and entry.after["rows"] == 2
+    assert entry.after["full_phones"] is False
+
+
+def test_full_phones_for_admins_only(world, people):
+    rows = parse(export_members(segment=Segment(), staff=world.admin, full_phones=True))
+    assert {r["phone"] for r in rows} == {"13800000101", "13800000102", "13800000103"}
+    with pytest.raises(Forbidden):
+        export_members(segment=Segment(), staff=world.guide, full_phones=True)
+
+
+def test_segment_filters(world, people):
+    a, b, c, vip = people
+    by_store = Segment(store_ids=(world.store.id,))
+    assert count_segment(segment=by_store) == 2
+    assert count_segment(segment=Segment(city="杭州")) == 1
+    april = Segment(activated_from=dt.date(2026, 4, 1), activated_to=dt.date(2026, 4, 1))
+    got = db.session.execute(segment_query(segment=april)).scalars().all()
+    assert [m.id for m in got] == [b.id]  # local dates, Shanghai
+    tiers.create_level(code="base", name="普通", rank=0, threshold=0)
+    assert count_segment(segment=Segment(tier_ids=(999,))) == 0
+
+
+def test_store_scoping(world, people):
+    a, b, c, _ = people
+    ids = lambda staff: {  # noqa: E731
+        m.id for m in db.session.execute(access.visible_members(staff=staff)).scalars()
+    }
+    assert ids(world.admin) == {a.id, b.id, c.id}
+    assert ids(world.manager) == {a.id, b.id}
+    assert ids(world.guide) == {a.id}
+    assert count_segment(segment=Segment(), staff=world.guide) == 1
+    with pytest.raises(NotFound):
+        access.get_member_for(staff=world.guide, member_id=b.id)
+    with pytest.raises(NotFound):
+        access.get_member_for(staff=world.manager, member_id=c.id)
+    rows = parse(export_members(segment=Segment(), staff=world.guide))
+    assert [r["phone"] for r in rows] == ["138****0101"]
+
+
+def test_viewing_a_full_phone_is_audited(world, people):
+    a = people[0]
+    assert access.display_phone(staff=world.manager, member=a) == "138****0101"
+    assert access.reveal_phone(staff=world.manager, member_id=a.id) == "13800000101"
+    db.session.commit()
+    entry = audits("view_phone")[0]
+    assert (entry.actor_id, entry.object_id) == (world.manager.id, str(a.id))
+    with pytest.raises(Forbidden):
+        access.reveal_phone(staff=world.guide, member_id=a.id)
+
+
+def test_pipl_download_and_delete(world, people):
+    a = people[0]
+    identities.attach_identity(member_id=a.id, kind="oa_openid", value="oPIPL")
+    tiers.record_purchase(
+        member_id=a.id, amount_fen=1234, store_id=world.store.id,
+        occurred_at=dt.datetime.now(UTC), idempotency_key="pipl-1",
+    )  # fmt: skip
+    data = privacy.export_member_data(member_id=a.id)
+    assert data["member"]["phone"] == "13800000101"
+    assert data["identities"][0]["value"] == "oPIPL"
+    assert [x["amount_fen"] for x in data["activity"]] == [1234]
+    assert {t["code"] for t in data["tags"]} >= {"vip", "activated", "purchased"}
+    import json
+
+    json.dumps(data)  # JSON-ready
+
+    privacy.delete_member(member_id=a.id)
+    db.session.commit()
+    db.session.expire_all()
+    gone = db.session.get(Member, a.id)
+    assert (gone.status, gone.phone, gone.name, gone.birthday) == ("deleted", None, "", None)
+    assert (
+        db.session.execute(
+            select(func.count()).select_from(MemberIdentity).where(MemberIdentity.member_id == a.id)
+        ).scalar_one()
+        == 0
+    )
+    assert tags.member_tags(member_id=a.id) == []
+    # The ledger stays, pointing at the anonymous row.
+    assert db.session.execute(
+        select(MemberActivity.amount_fen).where(MemberActivity.member_id == a.id)
+    ).scalars().all() == [1234]
+    entry = audits("delete_member")[0]
+    assert (entry.object_id, entry.actor_kind) == (str(a.id), "member")
+    assert entry.after["removed"]["identities"] == 1
+    # The phone is free: activating again makes a new member.
+    again, created = activation.activate_member(
+        phone="13800000101", source="oa", consent_version="v1"
+    )
+    assert created and again.id != a.id
+
+
+@settings(max_examples=60, deadline=None)
+@given(member_id=st.integers(1, 10**12))
+def test_card_number_same_in_python_and_sql(app, member_id):
+    with app.app_context():
+        sql = db.session.execute(
+            text(f"SELECT {card_no_sql(':id')}".replace(":id", "CAST(:id AS bigint)")),
+            {"id": member_id},
+        ).scalar_one()
+        db.session.remove()
+    assert sql == card_no_for(member_id)

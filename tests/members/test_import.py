@@ -1,0 +1,247 @@
+"""CSV import: validation with line numbers, idempotent re-runs, encodings, volume."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from core.db import db
+from core.jobs import OutboxJob, enqueue, run_outbox_job
+from members import activation, identities, importer, tags
+from members.jobs import import_members_job
+from members.models import Member, MemberIdentity, MemberImport, card_no_for
+from members.models_tags import MemberTag, TagHistory
+from tests import factories
+
+HEADER = ["phone", "name", "gender", "birthday", "store_code", "pos_id", "tags"]
+
+
+def write(tmp_path, rows, *, header=HEADER, encoding="utf-8", name="members.csv") -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    w.writerows(rows)
+    path = tmp_path / name
+    path.write_bytes(buf.getvalue().encode(encoding))
+    return str(path)
+
+
+def counts() -> dict:
+    return {
+        m.__tablename__: db.session.execute(select(func.count()).select_from(m)).scalar_one()
+        for m in (Member, MemberIdentity, MemberTag, TagHistory)
+    }
+
+
+def state() -> list[tuple]:
+    return [
+        (m.id, m.phone, m.name, m.gender, m.birthday, m.store_id, m.updated_at)
+        for m in db.session.execute(select(Member).order_by(Member.id)).scalars()
+    ]
+
+
+@pytest.fixture
+def library(world):
+    t1 = tags.create_tag(kind="brand", name="老客", code="old-customer")
+    t2 = tags.create_tag(kind="product", name="护肤偏好", code="skincare")
+    db.session.commit()
+    return t1, t2
+
+
+def test_bad_rows_are_reported_with_line_and_reason(world, library, tmp_path):
+    rows = [
+        ["13800000001", "张三", "男", "1990-05-01", "SH001", "POS1", "old-customer|护肤偏好"],  # 2
+        ["12345", "bad phone", "", "", "", "", ""],  # 3
+        ["13800000002", "李四", "女", "1990-02-30", "", "", ""],  # 4
+        ["13800000003", "王五", "", "", "XX999", "", ""],  # 5
+        ["13800000004", "赵六", "", "", "", "", "vip"],  # 6
+        ["138 0000 0001", "again", "", "", "", "", ""],  # 7 duplicate of line 2
+        ["13800000005", "钱七", "", "", "", "POS1", ""],  # 8 duplicate POS id
+        ["", "nobody", "", "", "", "", ""],  # 9
+        ["13800000006", "孙八", "x", "", "", "", ""],  # 10
+        ["13800000007", "周九", "F", "2099-01-01", "", "", ""],  # 11 birthday in the future
+        ["+86 13800000008", "吴十", "2", "19851231", "hz001", "", ""],  # 12 ok
+        ["", "POS only", "", "1985/1/2", "", "POS2", ""],  # 13 ok
+    ]
+    imp = importer.import_file(path=write(tmp_path, rows), batch_size=5)
+    assert imp.status == "done"
+    assert (imp.processed, imp.inserted, imp.updated, imp.unchanged, imp.bad) == (12, 3, 0, 0, 9)
+    assert [(e["line"], e["reason"]) for e in imp.errors] == [
+        (3, "invalid phone number '12345'"),
+        (4, "invalid birthday '1990-02-30'"),
+        (5, "unknown store code 'XX999'"),
+        (6, "unknown tag 'vip'"),
+        (7, "phone repeats line 2"),
+        (8, "POS id repeats line 2"),
+        (9, "neither phone nor POS id"),
+        (10, "unknown gender 'x'"),
+        (11, "invalid birthday '2099-01-01'"),
+    ]
+    zhang = Member.by_phone("13800000001")
+    assert (zhang.name, zhang.gender, str(zhang.birthday), zhang.store_id, zhang.source) == (
+        "张三", "m", "1990-05-01", world.store.id, "import",
+    )  # fmt: skip
+    assert zhang.card_no == card_no_for(zhang.id)
+    assert {t.code for t in tags.member_tags(member_id=zhang.id)} == {"old-customer", "skincare"}
+    assert identities.find_by_identity(kind="pos", value="POS1").id == zhang.id
+    wu = Member.by_phone("13800000008")
+    assert (wu.gender, str(wu.birthday), wu.store_id) == ("f", "1985-12-31", world.store2.id)
+    pos_only = identities.find_by_identity(kind="pos", value="POS2")
+    assert pos_only.phone is None and pos_only.name == "POS only"
+    hist = db.session.execute(select(TagHistory)).scalars().all()
+    assert {(h.member_id, h.source, h.reason) for h in hist} == {
+        (zhang.id, "import", f"import #{imp.id}")
+    }
+
+
+def test_rerun_changes_nothing(world, library, tmp_path):
+    rows = [
+        [f"139{i:08d}", f"会员{i}", "男" if i % 2 else "女", "1990-01-01", "SH001", f"P{i}",
+         "old-customer" if i % 3 else ""]
+        for i in range(50)
+    ]  # fmt: skip
+    path = write(tmp_path, rows)
+    first = importer.import_file(path=path, batch_size=7)
+    assert (first.inserted, first.updated, first.unchanged, first.bad) == (50, 0, 0, 0)
+    before, rows_before = counts(), state()
+    second = importer.import_file(path=path, batch_size=7)
+    assert (second.inserted, second.updated, second.unchanged, second.bad) == (0, 0, 50, 0)
+    db.session.expire_all()
+    assert counts() == before
+    assert state() == rows_before
+
+
+def test_existing_members_are_matched_and_updated(world, library, tmp_path):
+    m, _ = activation.activate_member(
+        phone="13800000011", guide_id=world.guide.id, source="oa", consent_version="v1"
+    )
+    pos_member, _ = identities.ensure_identity_member(kind="pos", value="POS-77", source="pos")
+    other, _ = activation.activate_member(phone="13800000013", source="oa", consent_version="v1")
+    identities.attach_identity(member_id=other.id, kind="pos", value="POS-88")
+    db.session.commit()
+    rows = [
+        ["13800000011", "新名字", "", "", "HZ001", "", "skincare"],  # existing by phone
+        ["13800000012", "有卡", "", "", "", "POS-77", ""],  # phone-less POS member gets phone
+        ["13800000014", "冲突", "", "", "", "POS-88", ""],  # POS id of another phone
+    ]
+    imp = importer.import_file(path=write(tmp_path, rows))
+    assert (imp.inserted, imp.updated, imp.unchanged, imp.bad) == (0, 2, 0, 1)
+    assert imp.errors == [
+        {"line": 4, "reason": "POS id 'POS-88' belongs to a member with another phone"}
+    ]
+    db.session.expire_all()
+    m = db.session.get(Member, m.id)
+    assert (m.name, m.store_id) == ("新名字", world.store.id)  # first-touch store kept
+    assert db.session.get(Member, pos_member.id).phone == "13800000012"
+    again = importer.import_file(path=write(tmp_path, rows))
+    assert (again.inserted, again.updated, again.unchanged, again.bad) == (0, 0, 2, 1)
+
+
+def test_gbk_export_with_chinese_header(world, library, tmp_path):
+    header = ["手机号", "姓名", "性别", "生日", "门店编码", "POS会员号", "标签"]
+    rows = [["13800000021", "欧阳娜娜", "女", "1995-06-01", "SH001", "G1", "老客"]]
+    path = write(tmp_path, rows, header=header, encoding="gbk")
+    assert importer.sniff(path) == ("gb18030", 2)
+    imp = importer.import_file(path=path)
+    assert (imp.status, imp.encoding, imp.inserted) == ("done", "gb18030", 1)
+    m = Member.by_phone("13800000021")
+    assert m.name == "欧阳娜娜" and m.gender == "f"
+    assert [t.code for t in tags.member_tags(member_id=m.id)] == ["old-customer"]
+
+
+def test_utf8_bom(world, library, tmp_path):
+    path = write(tmp_path, [["13800000031", "李雷", "m", "", "", "", ""]], encoding="utf-8-sig")
+    imp = importer.import_file(path=path)
+    assert (imp.status, imp.encoding, imp.inserted, imp.bad) == ("done", "utf-8-sig", 1, 0)
+    assert Member.by_phone("13800000031").name == "李雷"
+
+
+def test_broken_encoding_and_bad_header_fail_cleanly(world, library, tmp_path):
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(b"phone,name\n13800000041," + b"\x81\x20\xff\xfe\n")
+    imp = importer.import_file(path=str(broken))
+    assert imp.status == "failed" and "neither UTF-8 nor GBK" in imp.message
+    nohead = write(tmp_path, [["x"]], header=["foo", "bar"], name="nohead.csv")
+    imp = importer.import_file(path=nohead)
+    assert imp.status == "failed" and "phone or a pos_id column" in imp.message
+    assert counts()["member"] == 0
+
+
+def test_twenty_thousand_rows_in_batches_with_progress(world, library, tmp_path):
+    rng = random.Random(4)
+    n = 20_000
+    rows = []
+    for i in range(n):
+        rows.append(
+            [
+                f"13{rng.randint(5, 9)}{i:08d}",
+                f"会员{i}",
+                rng.choice(["男", "女", ""]),
+                f"19{rng.randint(50, 99)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+                rng.choice(["SH001", "HZ001", ""]),
+                f"POS{i:07d}",
+                rng.choice(["", "old-customer", "old-customer|skincare"]),
+            ]
+        )
+    rows[500][0] = "1234"  # one bad row
+    seen = []
+    imp = importer.import_file(
+        path=write(tmp_path, rows), batch_size=4000, on_progress=lambda p: seen.append(p.processed)
+    )
+    assert (imp.status, imp.total_rows, imp.processed) == ("done", n, n)
+    assert (imp.inserted, imp.bad) == (n - 1, 1)
+    assert seen == sorted(seen) and len(seen) >= 6 and seen[-1] == n
+    c = counts()
+    assert c["member"] == n - 1 and c["member_identity"] == n - 1
+    for m in db.session.execute(select(Member).limit(50)).scalars():
+        assert m.card_no == card_no_for(m.id)
+    row = db.session.get(MemberImport, imp.id)
+    assert row.percent == 100
+
+
+def test_cli_import_shows_progress_and_summary(app, world, library, tmp_path):
+    path = write(
+        tmp_path, [["13800000051", "韩梅梅", "f", "", "", "", ""], ["bad", "", "", "", "", "", ""]]
+    )
+    result = app.test_cli_runner().invoke(
+        args=["members", "import", path, "--brand", world.brand.slug]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 rows, 1 inserted, 0 updated, 0 unchanged, 1 bad" in result.output
+    assert "line 3: invalid phone number 'bad'" in result.output
+
+
+def test_import_job_for_the_console(world, library, tmp_path):
+    path = write(tmp_path, [["13800000061", "控制台", "", "", "", "", ""]])
+    imp = importer.create_import(filename="members.csv", path=path)
+    outbox_id = enqueue(import_members_job, imp.id)
+    db.session.commit()
+    assert run_outbox_job(outbox_id) == "done"
+    db.session.expire_all()
+    row = db.session.get(MemberImport, imp.id)
+    assert (row.status, row.inserted) == ("done", 1)
+    assert db.session.get(OutboxJob, outbox_id).status == "done"
+
+
+def test_member_rows_belong_to_a_member_of_their_brand(world, library, tmp_path):
+    # The import relies on the composite keys (brand_id, member_id) -> member(brand_id, id):
+    # an identity or a tag can only hang off a member of its own brand.
+    imp = importer.import_file(path=write(tmp_path, [["13800000071", "甲", "", "", "", "P71", ""]]))
+    assert imp.inserted == 1
+    member_id = Member.by_phone("13800000071").id
+    other = factories.brand()
+    for row in (
+        MemberIdentity(brand_id=other.id, member_id=member_id, kind="pos", value="X1"),
+        MemberTag(brand_id=other.id, member_id=member_id, tag_id=library[0].id),
+        MemberIdentity(brand_id=world.brand.id, member_id=member_id + 1000, kind="pos", value="X2"),
+    ):
+        with pytest.raises(IntegrityError):
+            with db.session.begin_nested():
+                db.session.add(row)
+                db.session.flush()
+    assert counts() == {"member": 1, "member_identity": 1, "member_tag": 0, "tag_history": 0}

@@ -1,0 +1,65 @@
+"""The mini-program API fuzzed from its own OpenAPI document (schemathesis): never a 5xx,
+every answer documented and matching its schema."""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from core.db import db
+from core.tenancy import use_brand
+from members import store_locations
+from tests import factories as f
+from tests.members.test_mp_api import activate
+from tests.wechat import conftest as wechat_fixtures
+
+# The sandbox fixtures of the WeChat tests, shared with this module.
+sandbox = wechat_fixtures.sandbox
+sandbox_url = wechat_fixtures.sandbox_url
+wx_app = wechat_fixtures.wx_app
+wx_client = wechat_fixtures.wx_client
+wx_ctx = wechat_fixtures.wx_ctx
+wx_brand = wechat_fixtures.wx_brand
+wx_consumer = wechat_fixtures.wx_consumer
+
+
+@pytest.fixture
+def mp_schema(wx_app):
+    return schemathesis.openapi.from_wsgi("/api/mp/openapi.json", wx_app)
+
+
+@pytest.fixture
+def mp_member(wx_client, wx_brand, wx_consumer):
+    """An activated member with a session token, and a store on the map."""
+    token, _ = activate(wx_client, wx_brand, wx_consumer)
+    s = f.store(wx_brand, code="SH001")
+    with use_brand(wx_brand.id):
+        store_locations.set_store_location(store_id=s.id, lat=31.2295, lng=121.4556)
+        db.session.commit()
+    return wx_brand, token
+
+
+schema = schemathesis.pytest.from_fixture("mp_schema")
+
+
+@schema.parametrize()
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_mp_api_never_fails(case, mp_member):
+    brand, token = mp_member
+    case.path_parameters = {**(case.path_parameters or {}), "brand_slug": brand.slug}
+    if case.operation.definition.raw.get("security"):
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
+    case.call_and_validate(
+        checks=[not_a_server_error, status_code_conformance, response_schema_conformance]
+    )

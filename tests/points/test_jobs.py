@@ -1,0 +1,164 @@
+"""WeChat sync and notifications by jobs, the merge handler, the welcome gift, the demo."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+
+from core import jobs
+from core.db import db
+from core.tenancy import use_brand
+from members.activation import activate_member
+from members.identities import attach_identity
+from members.merge import merge_members
+from points import rules, services
+from points.models import PointsAccount, PointsEntry, PointsLot
+from tests.points.conftest import T0, check_invariants, make_member
+from wechat.sandbox import store
+
+
+def _templates(brand, consumer):
+    return [
+        m for m in store.messages(brand.appid, consumer["openid"]) if m.get("via") == "template"
+    ]
+
+
+def _sync_rows():
+    return (
+        db.session.execute(
+            select(jobs.OutboxJob).where(jobs.OutboxJob.func == "points.jobs.sync_members")
+        )
+        .scalars()
+        .all()
+    )
+
+
+def test_changes_are_notified_by_a_batched_retried_job(wx_brand, wx_consumer):
+    with use_brand(wx_brand.id):
+        rules.update_settings(pending_days=0, change_template_id="tpl-points")
+        member = make_member()
+        attach_identity(member_id=member, kind="oa_openid", value=wx_consumer["openid"])
+        # Three changes in one request: one job, one message with the sum.
+        for i in range(3):
+            services.earn_for_purchase(member_id=member, amount_fen=10_000, idempotency_key=f"o{i}")
+        db.session.commit()
+        rows = _sync_rows()
+        assert len(rows) == 1
+        # WeChat fails once: the job is retried later and sends one message.
+        store.inject_fault("/cgi-bin/message/template/send", errcode=-1)
+        assert jobs.run_outbox_job(rows[0].id) == "error"
+        db.session.expire_all()
+        assert rows[0].status == jobs.RETRY
+        assert _templates(wx_brand, wx_consumer) == []
+        assert jobs.run_outbox_job(rows[0].id) == "done"
+        sent = _templates(wx_brand, wx_consumer)
+        assert len(sent) == 1
+        assert sent[0]["data"]["keyword1"]["value"] == "+300"
+        assert sent[0]["data"]["keyword2"]["value"] == "300"
+        # A sweep finds nothing left to tell.
+        sweep = jobs.enqueue("points.jobs.sync_members", wx_brand.id, brand_id=wx_brand.id)
+        db.session.commit()
+        assert jobs.run_outbox_job(sweep) == "done"
+        assert len(_templates(wx_brand, wx_consumer)) == 1
+        account = db.session.execute(select(PointsAccount)).scalar_one()
+        assert account.synced_entry_id == account.last_entry_id
+
+
+def test_expiring_points_reminder_sent_once(wx_brand, wx_consumer):
+    from points import jobs as points_jobs
+
+    with use_brand(wx_brand.id):
+        rules.update_settings(
+            pending_days=0, expiry_months=1, remind_days=7, expiring_template_id="tpl-exp"
+        )
+        member = make_member()
+        attach_identity(member_id=member, kind="oa_openid", value=wx_consumer["openid"])
+        now = dt.datetime.now(dt.UTC)
+        services.earn_for_purchase(
+            member_id=member,
+            amount_fen=8_800,
+            occurred_at=now - dt.timedelta(days=27),
+            idempotency_key="o",
+            now=now,
+        )
+        db.session.commit()
+        for _ in range(2):
+            row = jobs.enqueue(points_jobs.remind_brand, wx_brand.id, brand_id=wx_brand.id)
+            db.session.commit()
+            assert jobs.run_outbox_job(row) == "done"
+        sent = [m for m in _templates(wx_brand, wx_consumer) if m["template_id"] == "tpl-exp"]
+        assert len(sent) == 1
+        assert sent[0]["data"]["keyword1"]["value"] == "88"
+
+
+def test_merge_moves_points_with_exact_counts(brand):
+    rules.update_settings(pending_days=0)
+    kept, merged = make_member(), make_member()
+    services.earn_for_purchase(member_id=kept, amount_fen=5_000, idempotency_key="k1", now=T0)
+    services.earn_for_purchase(member_id=merged, amount_fen=7_000, idempotency_key="m1", now=T0)
+    services.earn_for_purchase(member_id=merged, amount_fen=1_000, idempotency_key="m2", now=T0)
+    db.session.commit()
+    record = merge_members(kept_id=kept, merged_id=merged, reason="same phone")
+    db.session.commit()
+    assert record.counts["ledger_accounts"] == 1
+    assert record.counts["ledger_lots"] == 2
+    assert record.counts["ledger_entries"] == 2
+    assert record.counts["ledger_points"] == 80
+    assert services.balance(kept).balance == 130
+    check_invariants(kept)
+    gone = db.session.execute(
+        select(PointsAccount).where(PointsAccount.member_id == merged)
+    ).scalar_one()
+    assert (gone.balance, gone.pending, gone.debt) == (0, 0, 0)
+    lots = db.session.execute(
+        select(func.count()).select_from(PointsLot).where(PointsLot.account_id == gone.id)
+    ).scalar_one()
+    assert lots == 0
+    # The merged member's order can still be refunded: its entry now belongs to the kept one.
+    services.refund(
+        original_key="m1", refunded_fen=7_000, order_total_fen=7_000, idempotency_key="r"
+    )
+    db.session.commit()
+    assert services.balance(kept).balance == 60
+    check_invariants(kept)
+
+
+def test_welcome_points_on_activation(brand):
+    rules.update_settings(welcome_points=100, pending_days=0)
+    db.session.commit()
+    member, created = activate_member(
+        phone="13811112222", source="oa", consent_version="v1", oa_openid="o" + "x" * 27
+    )
+    db.session.commit()
+    assert created
+    again, created = activate_member(
+        phone="13811112222", source="oa", consent_version="v1", oa_openid="o" + "x" * 27
+    )
+    db.session.commit()
+    assert services.balance(member.id).balance == 100
+    kinds = db.session.execute(select(PointsEntry.kind)).scalars().all()
+    assert kinds == ["welcome"]
+
+
+def test_demo_step_is_idempotent(runner, ctx):
+    from core.cli import DEMO_STEPS
+
+    assert any(order == 40 for order, _ in DEMO_STEPS)
+    first = runner.invoke(args=["demo"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(args=["demo"])
+    assert second.exit_code == 0, second.output
+    from org.models import Brand
+
+    brand = Brand.by_slug("demo")
+    with use_brand(brand.id):
+        s = rules.get_settings()
+        assert s.welcome_points == 100
+        counts = db.session.execute(
+            select(PointsEntry.kind, func.count()).group_by(PointsEntry.kind)
+        ).all()
+        for member_id in db.session.execute(select(PointsAccount.member_id)).scalars():
+            check_invariants(member_id)
+    assert "Points:" in second.output
+    assert all(n > 0 for _, n in counts) or counts == []

@@ -1,0 +1,32 @@
+"""The sandbox mounted in the app is reachable in-process (`make run` with no server up)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from core.db import db
+from core.tenancy import use_brand
+from members.models_qr import MemberQrCode
+from org.models import Brand
+from tests.conftest import build_app
+from wechat import gateway
+
+NOWHERE = "http://127.0.0.1:9"  # nothing listens here: any real HTTP call would fail
+
+
+def test_demo_creates_qr_codes_through_the_inprocess_sandbox(app):
+    local = build_app(
+        WECHAT_SANDBOX_INPROCESS="1",
+        PUBLIC_URL=NOWHERE,
+        WECHAT_API_BASE=NOWHERE + "/sandbox/wechat",
+    )
+    result = local.test_cli_runner().invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    with local.app_context():
+        brand = Brand.by_slug("demo")
+        with use_brand(brand.id):
+            codes = db.session.execute(select(MemberQrCode)).scalars().all()
+            assert len(codes) == 3 + 6  # every demo store and guide
+            info = gateway.create_qrcode(brand.id, "probe", permanent=False, expire_seconds=60)
+            assert info["ticket"]
+        db.session.remove()

@@ -1,0 +1,78 @@
+"""Reach the sandbox mounted in this very app without going through the network.
+
+Under ``make run`` the gateway's WeChat API is the sandbox mounted in the same app
+(``WECHAT_API_BASE=http://127.0.0.1:5000/sandbox/wechat``). Calling it over HTTP needs the
+server to be up (it is not while ``flask demo`` runs) and a free server thread for every
+nested call. With ``WECHAT_SANDBOX_INPROCESS`` on, requests for that base are dispatched to
+the app's WSGI callable directly, each in a fresh context (as a separate request would be).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import io
+from urllib.parse import urlsplit
+
+import requests
+from flask import current_app
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+
+class InProcessAdapter(BaseAdapter):
+    """A requests transport that answers from a WSGI app in this process."""
+
+    def __init__(self, wsgi_app):
+        super().__init__()
+        self.wsgi_app = wsgi_app
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+        parts = urlsplit(request.url)
+        body = request.body.encode() if isinstance(request.body, str) else request.body
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+        builder = EnvironBuilder(
+            path=parts.path,
+            query_string=parts.query,
+            method=request.method,
+            headers=headers,
+            data=body or b"",
+            base_url=f"{parts.scheme}://{parts.netloc}",
+        )
+        environ = builder.get_environ()
+        builder.close()
+
+        def call():
+            app_iter, status, resp_headers = run_wsgi_app(self.wsgi_app, environ, buffered=True)
+            try:
+                return status, resp_headers, b"".join(app_iter)
+            finally:
+                if hasattr(app_iter, "close"):
+                    app_iter.close()
+
+        status, resp_headers, content = contextvars.Context().run(call)
+        response = requests.Response()
+        response.status_code = int(status.split(" ", 1)[0])
+        response.reason = status.split(" ", 1)[1] if " " in status else ""
+        response.headers = CaseInsensitiveDict(resp_headers.items())
+        response.raw = io.BytesIO(content)
+        response._content = content  # noqa: SLF001 - the body is already complete
+        response.encoding = requests.utils.get_encoding_from_headers(response.headers)
+        response.url = request.url
+        response.request = request
+        response.connection = self
+        return response
+
+    def close(self) -> None:
+        return None
+
+
+def enabled() -> bool:
+    return bool(current_app.config.get("WECHAT_SANDBOX_INPROCESS"))
+
+
+def aim(session: requests.Session, base: str) -> None:
+    """Route ``session``'s requests for ``base`` into this app when so configured."""
+    if enabled():
+        app = current_app._get_current_object()  # noqa: SLF001
+        session.mount(base.rstrip("/") + "/", InProcessAdapter(app.wsgi_app))
