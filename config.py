@@ -124,6 +124,9 @@ class TestConfig(Config):
         env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
         env.setdefault("SECRET_KEY", "test-secret-key")
         env.setdefault("WECHAT_SANDBOX", "1")
+        # Nothing listens there: a test must point WeChat at its own sandbox server, never at
+        # a development server that happens to run on port 5000.
+        env.setdefault("WECHAT_API_BASE", "http://127.0.0.1:9/sandbox/wechat")
         env.setdefault("LOG_JSON", "0")
         env.setdefault("LOG_LEVEL", "WARNING")
         super().__init__(env)

@@ -34,7 +34,7 @@ from sqlalchemy import func, or_, select
 from core.auth import roles_required
 from core.cli import demo_step
 from core.console import nav_item
-from core.db import db
+from core.db import db, is_postgres
 from core.errors import AppError
 from core.jobs import enqueue
 from core.tenancy import get_or_404
@@ -379,6 +379,8 @@ def demo_import() -> list[str]:
     brand = Brand.by_slug("demo")
     if brand is None:
         return []
+    if not is_postgres():
+        return ["Member import: the importer needs PostgreSQL; demo import skipped"]
     with use_brand(brand.id):
         done = db.session.execute(
             select(MemberImport.id).where(MemberImport.filename == DEMO_IMPORT)

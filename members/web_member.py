@@ -409,3 +409,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(center_bp)
     app.register_blueprint(web_qr.bp)
     sms.init_app(app)
+    if app.config.get("SANDBOX_ENABLED"):
+        from wechat.sandbox import phone
+
+        phone.register_scan_source(web_qr.simulator_targets)

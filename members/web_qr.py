@@ -135,6 +135,18 @@ def posters_zip():
     )
 
 
+def simulator_targets(brand: Brand) -> list[dict]:
+    """The brand's store and guide codes, for the sandbox phone simulator's scan list."""
+    out = []
+    for qr in qrcodes.visible_codes():
+        name, store_name = qrcodes.label_of(qr)
+        store = db.session.get(Store, qr.store_id) if qr.store_id else None
+        code = f" ({store.code})" if store else ""
+        label = f"{name}{code}" if qr.kind == QR_STORE else f"{name} · {store_name}{code}"
+        out.append({"scene": qr.scene, "label": label, "ticket": qr.ticket})
+    return out
+
+
 @demo_step(35)
 def demo_qrcodes() -> list[str]:
     """QR codes for the demo brand's stores and guides (idempotent)."""

@@ -8,6 +8,7 @@ every message the brand pushes (customer-service, template, subscribe, mass) sho
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import (
@@ -27,6 +28,7 @@ from core.db import db
 from core.errors import NotFound, ValidationError
 from core.tenancy import use_brand
 from org.models import Brand, Store
+from wechat.models import ChatbotSettings
 from wechat.sandbox import push, store
 
 bp = Blueprint("sandbox_phone", __name__, url_prefix="/sandbox/phone")
@@ -63,36 +65,59 @@ def _consumer(uid: str | None) -> dict:
     return consumer
 
 
-def scan_targets(brand: Brand) -> list[dict]:
-    """QR codes the sandbox issued for the account, then each store without one.
+# Packages that issue parametric QR codes list them for the simulator (members: store and
+# guide codes), so their labels are readable and they survive a restart of `make run`, whose
+# in-process sandbox forgets the tickets it issued.
+_SCAN_SOURCES: list[Callable[[Brand], list[dict]]] = []
 
-    A store's parametric QR carries the scene ``store:<code>``; the simulator offers it for
-    stores that have no issued code yet, so a fresh brand can be tried at once.
-    """
+
+def register_scan_source(fn: Callable[[Brand], list[dict]]) -> None:
+    """``fn(brand)`` returns ``[{"scene", "label", "ticket"}]`` of the brand's issued codes."""
+    if fn not in _SCAN_SOURCES:
+        _SCAN_SOURCES.append(fn)
+
+
+def scan_targets(brand: Brand) -> list[dict]:
+    """The brand's issued QR codes (from the registered sources and the sandbox's own list),
+    or, for a brand that issued none, a ``store:<code>`` scene per store to try at once."""
+    targets: list[dict] = []
+    for source in _SCAN_SOURCES:
+        with use_brand(brand.id):
+            for t in source(brand):
+                if t.get("ticket") and store.get_qrcode(t["ticket"]) is None:
+                    # a permanent code issued before this sandbox process started
+                    store.save_qrcode(brand.appid, t["ticket"], t["scene"], None)
+                targets.append({**t, "issued": True})
+    known = {t["scene"] for t in targets}
+    for ticket, qr in sorted(store.list_qrcodes(brand.appid).items(), key=lambda i: i[1]["scene"]):
+        scene = str(qr["scene"])
+        if scene in known or store.get_qrcode(ticket) is None:  # listed already, or expired
+            continue
+        targets.append({"ticket": ticket, "scene": scene, "label": scene, "issued": True})
+    if targets:
+        return targets
     with use_brand(brand.id):
         stores = list(
             db.session.execute(
                 select(Store).where(Store.active.is_(True)).order_by(Store.code)
             ).scalars()
         )
-    names = {f"store:{s.code}": f"{s.name} ({s.code})" for s in stores}
-    targets = []
-    for ticket, qr in sorted(store.list_qrcodes(brand.appid).items(), key=lambda i: i[1]["scene"]):
-        if store.get_qrcode(ticket) is None:  # expired
-            continue
-        scene = str(qr["scene"])
-        targets.append(
-            {"ticket": ticket, "scene": scene, "label": names.get(scene, scene), "issued": True}
-        )
-    issued = {t["scene"] for t in targets}
-    for scene, label in names.items():
-        if scene not in issued:
-            targets.append({"ticket": "", "scene": scene, "label": label, "issued": False})
-    return targets
+    return [
+        {"ticket": "", "scene": f"store:{s.code}", "label": f"{s.name} ({s.code})", "issued": False}
+        for s in stores
+    ]
 
 
-def _menu_buttons(appid: str) -> list[dict]:
-    menu = store.get_menu(appid) or {}
+def _menu_buttons(brand: Brand) -> list[dict]:
+    menu = store.get_menu(brand.appid)
+    if menu is None:
+        # `make run`'s in-process sandbox forgets across restarts what was published to it:
+        # show the menu the brand last published, as WeChat would
+        with use_brand(brand.id):
+            settings = db.session.execute(select(ChatbotSettings)).scalar_one_or_none()
+        if settings is not None and settings.menu_status == "published" and settings.menu:
+            menu = settings.menu
+    menu = menu or {}
     return list(menu.get("button") or menu.get("menu", {}).get("button") or [])
 
 
@@ -118,7 +143,7 @@ def page():
     }
     if brand is not None:
         ctx["targets"] = scan_targets(brand)
-        ctx["menu"] = _menu_buttons(brand.appid)
+        ctx["menu"] = _menu_buttons(brand)
         if consumer is not None:
             ctx["openid"] = store.openid_for(brand.appid, consumer["uid"])
             ctx["following"] = store.is_following(brand.appid, ctx["openid"])
@@ -148,7 +173,7 @@ def messages():
     return jsonify(
         messages=store.messages(brand.appid, openid, after=after),
         following=store.is_following(brand.appid, openid),
-        menu=_menu_buttons(brand.appid),
+        menu=_menu_buttons(brand),
     )
 
 
