@@ -108,6 +108,7 @@ class Config:
         self.SMS_SENDER = env.get("SMS_SENDER", "sandbox")
         self.SMS_IP_LIMIT = _int(env.get("SMS_IP_LIMIT"), 20)
         self.POSTER_FONT = env.get("POSTER_FONT") or None
+        self.MP_SESSION_SECONDS = _int(env.get("MP_SESSION_SECONDS"), 2 * 24 * 3600)
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in dir(self) if k.isupper()}

@@ -31,6 +31,12 @@ class CouponNotUsable(Conflict):
     code = "coupon_not_usable"
 
 
+class NotStackable(Conflict):
+    """The order already used a coupon, and this one or that one does not combine."""
+
+    code = "coupon_not_stackable"
+
+
 class BelowThreshold(ValidationError):
     code = "below_threshold"
 

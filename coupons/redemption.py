@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import ratelimit
@@ -24,6 +24,7 @@ from coupons.errors import (
     CouponExpired,
     CouponNotUsable,
     CouponUnavailable,
+    NotStackable,
 )
 from coupons.issuance import check_key
 from coupons.models import (
@@ -180,6 +181,7 @@ def redeem(
     )
     try:
         with db.session.begin_nested():
+            _check_stacking(store_id=store_id, order_id=order_id, template=tpl)
             won = db.session.execute(
                 update(Coupon)
                 .where(
@@ -228,6 +230,42 @@ def redeem(
         raise
     db.session.refresh(coupon)
     return red
+
+
+def _check_stacking(*, store_id: int, order_id: str, template: CouponTemplate) -> None:
+    """Refuse a second coupon on one order unless every coupon on it is stackable.
+
+    Two tills redeeming for the same order at once are serialised by a transaction-scoped
+    advisory lock on the order, so both cannot see "no coupon yet".
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            select(
+                func.pg_advisory_xact_lock(
+                    func.hashtextextended(
+                        f"coupon-order:{require_brand_id()}:{store_id}:{order_id}", 0
+                    )
+                )
+            )
+        )
+    used = (
+        db.session.execute(
+            select(CouponTemplate.stackable)
+            .join(Redemption, Redemption.template_id == CouponTemplate.id)
+            .where(
+                Redemption.store_id == store_id,
+                Redemption.order_id == order_id,
+                Redemption.status == "done",
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if used and not (template.stackable and all(used)):
+        raise NotStackable(
+            _l("This order already used a coupon that cannot be combined with this one."),
+            field="code",
+        )
 
 
 def reverse(

@@ -14,6 +14,9 @@ def init_app(app: Flask) -> None:
     from points import cli, demo, hooks, jobs, views  # noqa: F401 - jobs and demo register
 
     app.register_blueprint(views.bp)
+    from points import views_member
+
+    views_member.init_app(app)
     cli.init_app(app)
     merge.register_merge_handler(hooks.merge_accounts)
     activation.register_welcome_gift(hooks.welcome_gift)
