@@ -2,7 +2,7 @@
 members importer (validate, stage with COPY, set-based merge into members, identities and
 tags), against a raw COPY of the same CSV into a plain table in the same run.
 
-Each import runs in a child process (a fresh interpreter) so its peak memory (ru_maxrss)
+Each import runs in a child process (a fresh interpreter) so its peak memory (VmHWM)
 is the import's own. Run alone: ``python -m bench.bench_member_import [rows]``.
 """
 
@@ -94,8 +94,6 @@ def prepare() -> None:
 
 def child(path: str, mode: str) -> None:
     """Run in a fresh process: the import (or the raw COPY); print figures as JSON."""
-    import resource
-
     app = _app()
     from sqlalchemy import text
 
@@ -141,7 +139,7 @@ def child(path: str, mode: str) -> None:
                 "bad": imp.bad,
             }
         db.engine.dispose()
-    result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["maxrss_mb"] = _peak_rss_mb()
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -170,6 +168,16 @@ def _reset_members() -> None:
             "TRUNCATE member, member_identity, member_tag, tag_history, member_import CASCADE"
         )
         conn.execute("VACUUM ANALYZE")
+
+
+def _peak_rss_mb() -> float:
+    """This process's own peak RSS. Not ru_maxrss: Linux carries it over from the parent
+    across fork and exec, so a child of a large parent would report the parent's peak."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def run(*, repeats: int, log=print, rows: int = ROWS) -> dict:
@@ -238,7 +246,8 @@ def _summarize(copies: list[dict], imports: list[dict], reruns: list[dict], rows
             " in Python (phone, dates, stores, tags, duplicates within the file), COPY into a"
             " temporary staging table, then set-based matching and INSERT/UPDATE into member,"
             " member_identity (POS id), member_tag and tag_history; one commit per batch.",
-            "Peak memory is ru_maxrss of the importing process (interpreter and app included).",
+            "Peak memory is the importing process's own peak RSS (VmHWM; interpreter and app"
+            " included).",
         ],
         "raw": {"copy": copies, "import": imports, "rerun": reruns},
     }
