@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 from core.db import db
 from core.errors import AppError
-from core.tenancy import set_brand
 from coupons import claims, mall, queries
 from coupons.models import Coupon
 from members import session as member_session
-from org.models import Brand
+from members.web_member import member_blueprint
 
-bp = Blueprint("coupons_member", __name__, url_prefix="/m/<brand_slug>")
+bp = member_blueprint(Blueprint("coupons_member", __name__, url_prefix="/m/<brand_slug>"))
 
 
 class ActionForm(FlaskForm):
@@ -37,24 +36,6 @@ def current_member_id() -> int | None:
 def current_openid() -> str | None:
     """The official-account openid of the WeChat user on this page (from the OAuth login)."""
     return member_session.current_openid()
-
-
-@bp.url_value_preprocessor
-def _load_brand(_endpoint, values):
-    slug = values.pop("brand_slug", None) if values else None
-    brand = Brand.by_slug(slug or "")
-    if brand is None or not brand.active:
-        abort(404)
-    g.brand = brand
-    g.brand_id = brand.id
-    g._brand_token = set_brand(brand.id)
-    g.brand_tz = brand.timezone
-
-
-@bp.url_defaults
-def _add_brand(endpoint, values):
-    if "brand_slug" not in values and g.get("brand") is not None:
-        values["brand_slug"] = g.brand.slug
 
 
 def _require_member() -> int:

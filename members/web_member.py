@@ -91,9 +91,17 @@ def _add_brand(_endpoint, values):
         values["brand_slug"] = g.brand.slug
 
 
+def member_blueprint(bp: Blueprint) -> Blueprint:
+    """Bind a ``/m/<brand_slug>`` blueprint to the brand of its URL (404 for an unknown or
+    inactive brand) and fill ``brand_slug`` in its ``url_for`` calls. Other packages' member
+    pages (points, coupons) use it too."""
+    bp.url_value_preprocessor(_bind_brand)
+    bp.url_defaults(_add_brand)
+    return bp
+
+
 for _bp in (activate_bp, center_bp):
-    _bp.url_value_preprocessor(_bind_brand)
-    _bp.url_defaults(_add_brand)
+    member_blueprint(_bp)
 
 
 def _public(endpoint: str, **values) -> str:

@@ -3,31 +3,14 @@ what expires when."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, render_template, request
+from flask import Blueprint, abort, render_template, request
 from flask_babel import lazy_gettext as _l
 
-from core.tenancy import set_brand
 from members import session as member_session
-from members.web_member import register_center_slot
-from org.models import Brand
+from members.web_member import member_blueprint, register_center_slot
 from points import queries
 
-bp = Blueprint("points_member", __name__, url_prefix="/m/<brand_slug>")
-
-
-@bp.url_value_preprocessor
-def _load_brand(_endpoint, values):
-    brand = Brand.by_slug((values or {}).pop("brand_slug", "") or "")
-    if brand is None or not brand.active:
-        abort(404)
-    g.brand, g.brand_id, g.brand_tz = brand, brand.id, brand.timezone
-    g._brand_token = set_brand(brand.id)
-
-
-@bp.url_defaults
-def _add_brand(endpoint, values):
-    if "brand_slug" not in values and g.get("brand") is not None:
-        values["brand_slug"] = g.brand.slug
+bp = member_blueprint(Blueprint("points_member", __name__, url_prefix="/m/<brand_slug>"))
 
 
 @bp.get("/points")
