@@ -11,6 +11,7 @@ from core.db import db
 from core.tenancy import require_brand_id
 from core.validators import normalize_phone
 from members.models import ACTIVE, Member, MemberIdentity, TierLevel
+from members.models_qr import MemberCardCode
 from points.errors import InvalidPoints, UnknownMember
 
 DEFAULT_PERMILLE = 1000
@@ -76,9 +77,12 @@ def wechat_target(member_id: int) -> WeChatTarget:
 
 
 def _card_of(member_id: int) -> tuple[str | None, str | None]:
-    """(card code, card_id) of the member's WeChat member card.
-
-    The members package does not store the WeChat card code yet; until it does, only the
-    template message is sent and the card's bonus is not updated.
-    """
-    return None, None
+    """(card code, card_id) of the member's activated WeChat member card, if they hold one;
+    without one only the template message is sent."""
+    row = db.session.execute(
+        select(MemberCardCode.code, MemberCardCode.card_id)
+        .where(MemberCardCode.member_id == member_id, MemberCardCode.activated_at.is_not(None))
+        .order_by(MemberCardCode.activated_at.desc())
+        .limit(1)
+    ).first()
+    return (row.code, row.card_id) if row else (None, None)

@@ -162,3 +162,35 @@ def test_demo_step_is_idempotent(runner, ctx):
             check_invariants(member_id)
     assert "Points:" in second.output
     assert all(n > 0 for _, n in counts) or counts == []
+
+
+def test_member_card_bonus_follows_the_ledger(wx_brand, wx_consumer):
+    from members.models_qr import MemberCardCode
+    from wechat import gateway
+    from wechat.sandbox import api_mp
+
+    with use_brand(wx_brand.id):
+        rules.update_settings(pending_days=0, change_template_id="tpl-points")
+        member = make_member()
+        attach_identity(member_id=member, kind="oa_openid", value=wx_consumer["openid"])
+        card_id = gateway.create_member_card(
+            wx_brand.id, {"card_type": "MEMBER_CARD", "member_card": {"base_info": {"title": "卡"}}}
+        )
+        code = api_mp.give_card(wx_brand.appid, wx_consumer["openid"], card_id)
+        gateway.activate_member_card(
+            wx_brand.id, code=code, card_id=card_id, membership_number="M1"
+        )
+        db.session.add(
+            MemberCardCode(
+                card_id=card_id,
+                code=code,
+                openid=wx_consumer["openid"],
+                member_id=member,
+                activated_at=T0,
+            )
+        )
+        services.earn_for_purchase(member_id=member, amount_fen=12_300, idempotency_key="c1")
+        db.session.commit()
+        (row,) = _sync_rows()
+        assert jobs.run_outbox_job(row.id) == "done"
+        assert store.get_doc("card_code", wx_brand.appid, code)["bonus"] == 123
