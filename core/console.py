@@ -60,6 +60,15 @@ def nav_item(endpoint: str, label, *, roles: tuple[str, ...], order: int = 50) -
     NAV.sort(key=lambda n: n.order)
 
 
+def form_error(form, exc) -> None:
+    """Show a domain error (core.errors.AppError) on its form field, or as a flash message."""
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None:
+        field.errors = list(field.errors) + [exc.message]
+    else:
+        flash(exc.message, "error")
+
+
 def register_authenticator(fn: Callable) -> None:
     """``fn(brand_slug, account)`` returns a console user (or None) to check a password on."""
     _AUTHENTICATORS.append(fn)

@@ -12,7 +12,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from core.auth import roles_required
-from core.console import nav_item
+from core.console import form_error, nav_item
 from core.db import db
 from core.errors import AppError
 from core.tenancy import get_or_404
@@ -54,14 +54,6 @@ def _to_utc(value: dt.datetime | None) -> dt.datetime | None:
 
 def _to_local(value: dt.datetime | None) -> dt.datetime | None:
     return value.astimezone(_tz()).replace(tzinfo=None) if value else None
-
-
-def _form_error(form, exc: AppError) -> None:
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = list(field.errors) + [exc.message]
-    else:
-        flash(exc.message, "error")
 
 
 @bp.get("/templates")
@@ -170,7 +162,7 @@ def import_codes(template_id: int):
             return redirect(url_for(".templates"))
         except AppError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
             status = exc.status
     elif request.method == "POST":
         status = 400

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from core.auth import roles_required
-from core.console import nav_item
+from core.console import form_error, nav_item
 from core.db import db
 from core.errors import AppError
 from core.tenancy import get_or_404
@@ -26,14 +26,6 @@ ADMIN = ("brand_admin",)
 
 nav_item("members_config.tier_levels", _l("Tiers"), roles=ADMIN, order=22)
 nav_item("members_config.tag_library", _l("Tags"), roles=ADMIN, order=23)
-
-
-def _form_error(form, exc: AppError) -> None:
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = list(field.errors) + [exc.message]
-    else:
-        flash(exc.message, "error")
 
 
 # --- tiers --------------------------------------------------------------------------------------
@@ -78,7 +70,7 @@ def tier_levels():
         db.session.commit()
     except AppError as exc:
         db.session.rollback()
-        _form_error(form, exc)
+        form_error(form, exc)
         return _tiers_page(form=form, status=exc.status)
     flash(_l("Level created."), "success")
     return redirect(url_for("members_config.tier_levels"))
@@ -127,7 +119,7 @@ def tier_settings():
         db.session.commit()
     except AppError as exc:
         db.session.rollback()
-        _form_error(form, exc)
+        form_error(form, exc)
         return _tiers_page(settings_form=form, status=exc.status)
     flash(_l("Saved."), "success")
     return redirect(url_for("members_config.tier_levels"))
@@ -173,7 +165,7 @@ def tag_library():
         db.session.commit()
     except AppError as exc:
         db.session.rollback()
-        _form_error(form, exc)
+        form_error(form, exc)
         return _tags_page(form=form, status=exc.status)
     flash(_l("Tag created."), "success")
     return redirect(url_for("members_config.tag_library"))

@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from core.auth import PLATFORM_ADMIN, PlatformAdmin, register_user_loader, roles_required
-from core.console import nav_item, register_authenticator
+from core.console import form_error, nav_item, register_authenticator
 from core.db import db
 from core.errors import AppError
 from core.tenancy import get_or_404
@@ -43,14 +43,6 @@ def _brand_timezone():
 @bp.app_context_processor
 def _org_globals():
     return {"roles_label": lambda role: ROLE_LABELS.get(role, role)}
-
-
-def _form_error(form, exc: AppError) -> None:
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = list(field.errors) + [exc.message]
-    else:
-        flash(exc.message, "error")
 
 
 def _store_scope() -> int | None:
@@ -112,7 +104,7 @@ def brand_settings():
             return redirect(url_for("org.brand_settings"))
         except AppError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
             status = exc.status
     elif request.method == "POST":
         status = 400
@@ -151,7 +143,7 @@ def store_new():
             return redirect(url_for("org.stores"))
         except AppError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
             status = exc.status
     elif request.method == "POST":
         status = 400
@@ -187,7 +179,7 @@ def store_edit(store_id: int):
                 return redirect(url_for("org.stores"))
             except AppError as exc:
                 db.session.rollback()
-                _form_error(form, exc)
+                form_error(form, exc)
                 status = exc.status
         else:
             status = 400
@@ -248,7 +240,7 @@ def staff_new():
                 return redirect(url_for("org.staff_list"))
             except AppError as exc:
                 db.session.rollback()
-                _form_error(form, exc)
+                form_error(form, exc)
                 status = exc.status
     elif request.method == "POST":
         status = 400
@@ -282,7 +274,7 @@ def staff_edit(staff_id: int):
             return redirect(url_for("org.staff_list"))
         except AppError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
             status = exc.status
     elif request.method == "POST":
         status = 400

@@ -11,7 +11,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from core.auth import roles_required
-from core.console import nav_item
+from core.console import form_error, nav_item
 from core.db import db
 from core.errors import AppError
 from core.tenancy import get_or_404
@@ -40,14 +40,6 @@ KIND_LABELS = {
 @bp.app_context_processor
 def _points_globals():
     return {"points_kind_label": lambda kind: KIND_LABELS.get(kind, kind)}
-
-
-def _form_error(form, exc: AppError) -> None:
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = list(field.errors) + [exc.message]
-    else:
-        flash(exc.message, "error")
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -80,7 +72,7 @@ def settings():
             return redirect(url_for("points.settings"))
         except AppError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
             status = exc.status
     elif request.method == "POST":
         status = 400
@@ -135,7 +127,7 @@ def campaign_form(campaign_id: int | None = None):
             return redirect(url_for("points.campaigns"))
         except AppError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
             status = exc.status
     elif request.method == "POST":
         status = 400
@@ -192,7 +184,7 @@ def adjust(member_id: int):
         db.session.commit()
     except AppError as exc:
         db.session.rollback()
-        _form_error(form, exc)
+        form_error(form, exc)
         return _member_page(member, form, exc.status)
     flash(_l("Points adjusted."), "success")
     return redirect(url_for("points.member", member_id=member.id))

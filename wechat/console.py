@@ -18,7 +18,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from core.auth import roles_required
-from core.console import nav_item
+from core.console import form_error, nav_item
 from core.db import db
 from core.errors import AppError
 from core.tenancy import get_or_404
@@ -72,14 +72,6 @@ def _brand() -> Brand:
     return db.session.get(Brand, g.brand_id)
 
 
-def _form_error(form: FlaskForm, exc: AppError) -> None:
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = list(field.errors) + [exc.message]
-    else:
-        flash(exc.message, "error")
-
-
 # --- greeting and default reply ------------------------------------------------------------
 
 
@@ -99,7 +91,7 @@ def replies():
             return redirect(url_for("wechat_console.replies"))
         except AppError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
             status = exc.status
     elif request.method == "POST":
         status = 400
@@ -160,7 +152,7 @@ def _keyword_page(rule: KeywordReply | None):
             return redirect(url_for("wechat_console.keywords"))
         except AppError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            form_error(form, exc)
             status = exc.status
     elif request.method == "POST":
         status = 400
