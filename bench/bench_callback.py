@@ -156,25 +156,26 @@ def _create_brand_and_keyword() -> None:
 
 
 # Stages of the callback view as (label, file suffix, function, caller or None) in cProfile's
-# terms; shares are of the whole application call (Flask's wsgi_app).
+# terms; shares are of the whole application call (the callback's WSGI front).
 STAGES = [
     ("brand credentials (cached in the process)", "wechat/callback_keys.py", "get", None),
     ("XML parsing (envelope and message)", "wechat/callback.py", "parse_xml", None),
     ("AES decrypt", "wechat/crypto.py", "decrypt_with_first", None),
+    ("router and chatbot (keyword match)", "wechat/router.py", "dispatch", None),
+    ("reply rendering", "wechat/router.py", "render", None),
     (
-        "Redis before the handlers (retry key, credential check)",
+        "Redis, one round trip (credential and chatbot check, retry key, record, reply)",
+        "redis/commands/core.py",
+        "__call__",
+        "_answer_at_once",
+    ),
+    (
+        "Redis, general way (handlers with effects, first message of a process)",
         "wechat/callback.py",
         "_claim",
         None,
     ),
-    ("router and chatbot (keyword match)", "wechat/router.py", "dispatch", None),
-    ("reply rendering", "wechat/router.py", "render", None),
-    (
-        "Redis after the handlers (record to stream, reply kept)",
-        "wechat/callback.py",
-        "_keep",
-        None,
-    ),
+    ("Redis, general way, after the handlers", "wechat/callback.py", "_keep", None),
     ("database (only when a handler used it)", "wechat/inbound.py", "insert_now", None),
     ("AES encrypt and signature of the reply", "wechat/callback.py", "_respond", None),
 ]
@@ -235,9 +236,9 @@ def profile_breakdown(env: dict[str, str], *, count: int = 1000) -> tuple[float,
                 )
         return ct
 
-    total = cumulative("flask/app.py", "wsgi_app")
+    total = cumulative("wechat/callback.py", "__call__")
     view = cumulative("wechat/callback.py", "callback")
-    stages = [("Flask request pipeline around the view (hooks, session, routing)", total - view)]
+    stages = [("WSGI front around the view (app context, request, id, metrics)", total - view)]
     stages += [(label, cumulative(suffix, name, caller)) for label, suffix, name, caller in STAGES]
     stages.append(
         ("rest of the view (arguments, signatures, checks)", view - sum(c for _, c in stages[1:]))

@@ -15,9 +15,7 @@ CATALOGS = ("core", "org", "wechat", "members", "points", "coupons")
 
 def select_locale() -> str:
     languages = current_app.config["LANGUAGES"]
-    if not has_request_context():
-        return current_app.config["BABEL_DEFAULT_LOCALE"]
-    if not has_request_context():  # CLI commands and jobs use the default locale
+    if not has_request_context():  # CLI commands, jobs and the WeChat callback
         return current_app.config["BABEL_DEFAULT_LOCALE"]
     lang = request.args.get("lang") or request.cookies.get("lang")
     if lang in languages:

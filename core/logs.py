@@ -8,14 +8,19 @@ import logging
 import re
 import uuid
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, g, has_app_context, request
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+def request_id(incoming: str) -> str:
+    """The caller's X-Request-ID when it is a sane token, else a new one."""
+    return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = g.get("request_id") if has_request_context() else None
+        record.request_id = g.get("request_id") if has_app_context() else None
         return True
 
 
@@ -52,8 +57,7 @@ def configure(app: Flask) -> None:
 
     @app.before_request
     def _request_id():
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = request_id(request.headers.get("X-Request-ID", ""))
 
     @app.after_request
     def _echo_request_id(response):

@@ -59,6 +59,24 @@ class _LiveCollector:
         yield outbox
 
 
+# (method, rule, status) -> the counter and histogram children; labels() costs a lock
+# and several lookups per call, and the set of keys is small (routes x methods x codes).
+_CHILDREN: dict[tuple[str, str, int], tuple] = {}
+
+
+def record_request(method: str, endpoint: str, status: int, seconds: float) -> None:
+    """Count one answered request of route ``endpoint`` and observe its latency."""
+    k = (method, endpoint, status)
+    pair = _CHILDREN.get(k)
+    if pair is None:
+        pair = _CHILDREN[k] = (
+            REQUESTS.labels(method, endpoint, str(status)),
+            LATENCY.labels(method, endpoint),
+        )
+    pair[0].inc()
+    pair[1].observe(seconds)
+
+
 def init_app(app: Flask) -> None:
     live = _LiveCollector(app)
 
@@ -66,24 +84,14 @@ def init_app(app: Flask) -> None:
     def _start_timer():
         g._metrics_start = time.perf_counter()
 
-    # (method, rule, status) -> the counter and histogram children; labels() costs a lock
-    # and several lookups per call, and the set of keys is small (routes x methods x codes).
-    children: dict[tuple[str, str, int], tuple] = {}
-
     @app.after_request
     def _record(response):
         start = getattr(g, "_metrics_start", None)
         if start is not None:
             endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-            k = (request.method, endpoint, response.status_code)
-            pair = children.get(k)
-            if pair is None:
-                pair = children[k] = (
-                    REQUESTS.labels(k[0], endpoint, str(k[2])),
-                    LATENCY.labels(k[0], endpoint),
-                )
-            pair[0].inc()
-            pair[1].observe(time.perf_counter() - start)
+            record_request(
+                request.method, endpoint, response.status_code, time.perf_counter() - start
+            )
         return response
 
     @app.get("/metrics")

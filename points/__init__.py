@@ -11,7 +11,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from members import activation, merge
-    from points import cli, demo, hooks, jobs, views  # noqa: F401 - jobs and demo register
+    from points import cli, demo, hooks, jobs, views, wechat_keywords  # noqa: F401 - register
 
     app.register_blueprint(views.bp)
     from points import views_member

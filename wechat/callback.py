@@ -23,16 +23,34 @@ with a 4xx (or ``success`` for message types we do not know) and leaves no trace
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import secrets
 import time
+from urllib.parse import parse_qsl
 from xml.parsers import expat
 
-from flask import Blueprint, Flask, Response, request
+from flask import (
+    Blueprint,
+    Flask,
+    Request,
+    Response,
+    current_app,
+    g,
+    has_request_context,
+    request,
+)
+from flask.ctx import RequestContext
+from flask.sessions import NullSession
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.wsgi import get_content_length, get_input_stream
 
 from core.db import db
-from core.redis import get_redis, key
+from core.jobs import relay_committed
+from core.logs import request_id
+from core.metrics import record_request
+from core.redis import get_redis, key, run_script
 from core.tenancy import use_brand
 from wechat import callback_keys, inbound, router
 from wechat.callback_keys import BrandKeys
@@ -92,6 +110,7 @@ MAX_CLOCK_SKEW = 300
 # Card events are retried by WeChat for up to 24 h; their dedupe keys live 25 h.
 CARD_MAX_AGE = 24 * 3600
 IN_FLIGHT = b"-"
+RULE = "/wechat/<slug>/callback"
 SLUG_RE = re.compile(r"^[a-z0-9-]{2,40}$")
 EVENT_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
@@ -100,8 +119,56 @@ class BadMessage(ValueError):
     """The body is not a message WeChat would send."""
 
 
-def _plain(body: str | bytes = "", status: int = 200, mimetype: str = "text/plain") -> Response:
-    return Response(body, status=status, mimetype=mimetype)
+class Answer:
+    """The callback's answer: a status and a short body, served as a WSGI app. (WeChat reads
+    nothing else; a werkzeug Response cost more CPU than encrypting the reply.)"""
+
+    __slots__ = ("status_code", "body", "headers")
+
+    def __init__(self, body: str | bytes, status: int, mimetype: str):
+        self.status_code = status
+        self.body = body.encode() if isinstance(body, str) else body
+        charset = "; charset=utf-8" if mimetype.startswith("text/") or "xml" in mimetype else ""
+        self.headers = [
+            ("Content-Type", mimetype + charset),
+            ("Content-Length", str(len(self.body))),
+        ]
+
+    def __call__(self, environ, start_response):
+        start_response(f"{self.status_code} {HTTP_STATUS_CODES[self.status_code]}", self.headers)
+        return [self.body]
+
+    def response(self) -> Response:
+        """The same answer as a werkzeug Response (for Flask's own route)."""
+        return Response(self.body, status=self.status_code, headers=self.headers)
+
+
+def _plain(body: str | bytes = "", status: int = 200, mimetype: str = "text/plain") -> Answer:
+    return Answer(body, status, mimetype)
+
+
+class WireRequest:
+    """What the callback reads of a request (method, query arguments, body), read straight
+    from the WSGI environ; a werkzeug ``Request`` offers the same and is used on Flask's own
+    route."""
+
+    __slots__ = ("environ", "method", "args")
+
+    def __init__(self, environ: dict):
+        self.environ = environ
+        self.method = environ.get("REQUEST_METHOD", "GET")
+        args: dict[str, str] = {}
+        for name, value in parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True):
+            args.setdefault(name, value)  # the first value, as werkzeug's MultiDict.get
+        self.args = args
+
+    @property
+    def content_length(self) -> int | None:
+        return get_content_length(self.environ)
+
+    @property
+    def stream(self):
+        return get_input_stream(self.environ)
 
 
 # --- strict XML ----------------------------------------------------------------------------
@@ -179,45 +246,62 @@ def _text(msg: dict, name: str, *, max_len: int, required: bool = False) -> str 
 # --- the view ------------------------------------------------------------------------------
 
 
-@bp.route("/wechat/<slug>/callback", methods=["GET", "POST"])
-def callback(slug: str):
-    if request.method == "POST" and (request.content_length or 0) > MAX_BODY:
+@bp.route(RULE, methods=["GET", "POST"])
+def view(slug: str):
+    """The route behind ``CallbackFront`` (which serves it first): for ``url_for`` and for
+    the app without the front."""
+    return callback(request._get_current_object(), slug).response()
+
+
+def callback(req: Request | WireRequest, slug: str) -> Answer:
+    """Answer one delivery of WeChat to the brand ``slug``."""
+    if req.method == "POST" and (req.content_length or 0) > MAX_BODY:
         return _plain("request body too large", 413)
     if not SLUG_RE.match(slug):
         return _plain("not found", 404)
-    return _serve(slug, callback_keys.get(slug), None)
+    return _serve(req, slug, callback_keys.get(slug), None)
 
 
 def _serve(
-    slug: str, keys: BrandKeys | None, body: bytes | None, revalidated: bool = False
-) -> Response:
+    req: Request | WireRequest,
+    slug: str,
+    keys: BrandKeys | None,
+    body: bytes | None,
+    revalidated: bool = False,
+) -> Answer:
     if keys is None:
         return _plain("not found", 404)
-    args = request.args
+    args = req.args
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
     if not keys.token or not signature_matches(args.get("signature"), keys.token, timestamp, nonce):
         if not revalidated and (fresh := callback_keys.revalidate(slug, keys)) is not None:
-            return _serve(slug, fresh, body, True)  # the token has just been changed
+            return _serve(req, slug, fresh, body, True)  # the token has just been changed
         return _plain("bad signature", 403)
-    if request.method == "GET":
+    if req.method == "GET":
         return _plain(args.get("echostr", ""))
     if body is None:
-        body = request.stream.read(MAX_BODY + 1)
+        body = req.stream.read(MAX_BODY + 1)
         if len(body) > MAX_BODY:
             return _plain("request body too large", 413)
-    return _handle_post(slug, keys, body, timestamp, nonce, revalidated)
+    return _handle_post(req, slug, keys, body, timestamp, nonce, revalidated)
 
 
 def _handle_post(
-    slug: str, keys: BrandKeys, body: bytes, timestamp: str, nonce: str, revalidated: bool
-) -> Response:
+    req: Request | WireRequest,
+    slug: str,
+    keys: BrandKeys,
+    body: bytes,
+    timestamp: str,
+    nonce: str,
+    revalidated: bool,
+) -> Answer:
     raw_body, crypto = body, None
     try:
         msg = parse_xml(body)
-        if request.args.get("encrypt_type", "raw").lower() == "aes":
+        if req.args.get("encrypt_type", "raw").lower() == "aes":
             encrypt = _text(msg, "Encrypt", max_len=MAX_BODY, required=True)
             if not signature_matches(
-                request.args.get("msg_signature"), keys.token, timestamp, nonce, encrypt
+                req.args.get("msg_signature"), keys.token, timestamp, nonce, encrypt
             ):
                 return _plain("bad msg_signature", 403)
             if not keys.appid:
@@ -226,7 +310,7 @@ def _handle_post(
                 body, crypto = decrypt_with_first(encrypt, keys.cryptos)
             except CryptoError:
                 if not revalidated and (fresh := callback_keys.revalidate(slug, keys)):
-                    return _serve(slug, fresh, raw_body, True)  # a new EncodingAESKey or appid
+                    return _serve(req, slug, fresh, raw_body, True)  # a new EncodingAESKey or appid
                 raise
             msg = parse_xml(body)
         msg_type = (_text(msg, "MsgType", max_len=32, required=True) or "").lower()
@@ -264,43 +348,29 @@ def _handle_post(
         dedupe_id = f"ev:{openid}:{create_time}:{event or msg_type}"
     dedupe = key(keys.id, "wx-in", dedupe_id)
     ttl = CARD_DEDUPE_TTL if event_lc in CARD_EVENTS else DEDUPE_TTL
-    r = get_redis()
-    first, gen, chatbot_rev = _claim(r, dedupe, ttl, callback_keys.hash_key(keys.id))
-    if gen is None or gen.decode() != keys.gen:
-        # Redis lost the marker, or the brand's credentials were changed: reload them, and
-        # start over with the new ones if they differ from those this message was checked with.
-        fresh = callback_keys.get(slug, fresh=True)
-        if fresh is None or not fresh.same_credentials(keys):
-            if first:
-                r.delete(dedupe)
-            return _serve(slug, fresh, raw_body, True) if fresh is not None else _plain("gone", 404)
-        keys = fresh
-    if not first:
-        # A retry of something already handled (or being handled): same answer, no effect.
-        previous = r.get(dedupe)
-        if not previous or previous == IN_FLIGHT:
-            return _plain("success")
-        return _respond(keys, previous.decode(), crypto)
-
     scene = None
     if event_lc == "subscribe" and event_key and event_key.startswith("qrscene_"):
         scene = event_key[len("qrscene_") :]
     elif event_lc == "scan":
         scene = event_key
-    ctx = router.Context(
-        brand_id=keys.id,
-        appid=keys.appid,
-        openid=openid,
-        msg_type=msg_type,
-        event=event,
-        event_key=event_key,
-        create_time=int(create_time),
-        raw=msg,
-        msg_id=msg_id,
-        content=content,
-        scene=scene,
-        chatbot_rev=keys.chatbot_rev(chatbot_rev),
-    )
+
+    def context(redis_rev: bytes | None, speculative: bool = False) -> router.Context:
+        return router.Context(
+            brand_id=keys.id,
+            appid=keys.appid,
+            openid=openid,
+            msg_type=msg_type,
+            event=event,
+            event_key=event_key,
+            create_time=int(create_time),
+            raw=msg,
+            msg_id=msg_id,
+            content=content,
+            scene=scene,
+            chatbot_rev=keys.chatbot_rev(redis_rev),
+            speculative=speculative,
+        )
+
     record = {
         "brand_id": keys.id,
         "openid": openid,
@@ -312,9 +382,35 @@ def _handle_post(
         "dedupe_key": dedupe_id[:200],
         "ts": now,
     }
+    r = get_redis()
+    scripts = _scripts(r)
+    if scripts is not None and router.is_pure(msg_type, event):
+        answered = _answer_at_once(
+            r, scripts[2], keys, context, record, dedupe, ttl, (openid, to_user), crypto
+        )
+        if answered is not None:
+            return answered
+    first, gen, chatbot_rev = _claim(r, dedupe, ttl, callback_keys.hash_key(keys.id))
+    if gen is None or gen.decode() != keys.gen:
+        # Redis lost the marker, or the brand's credentials were changed: reload them, and
+        # start over with the new ones if they differ from those this message was checked with.
+        fresh = callback_keys.get(slug, fresh=True)
+        if fresh is None or not fresh.same_credentials(keys):
+            if first:
+                r.delete(dedupe)
+            if fresh is None:
+                return _plain("gone", 404)
+            return _serve(req, slug, fresh, raw_body, True)
+        keys = fresh
+    callback_keys.saw_rev(keys.id, chatbot_rev)
+    if not first:
+        # A retry of something already handled (or being handled): same answer, no effect.
+        return _answer_retry(keys, r.get(dedupe), crypto)
+
+    ctx = context(chatbot_rev)
     xml = None
     try:
-        with use_brand(keys.id):
+        with _request_context(req), use_brand(keys.id):
             reply = router.dispatch(ctx)
             if reply is not None:
                 xml = router.render(reply, to_user=openid, from_user=to_user)
@@ -338,6 +434,55 @@ def _handle_post(
     return _respond(keys, xml, crypto)
 
 
+def _answer_at_once(
+    r, script, keys: BrandKeys, context, record: dict, dedupe: str, ttl: int, users, crypto
+) -> Answer | None:
+    """Answer a message whose handlers are all pure in one Redis round trip; None when it
+    has to go the general way.
+
+    The handlers run first, with the chatbot revision this process last saw; then one script
+    checks that the brand's generation marker and chatbot revision are still those, and only
+    then sets the retry key to the reply and buffers the delivery's record. A retry gets the
+    reply kept by the first delivery; a changed brand or chatbot, a brand not seen yet by this
+    process, or a handler with an effect (``router.NotPure``) leaves Redis untouched and
+    returns None.
+    """
+    seen = callback_keys.last_rev(keys.id)
+    if seen is None:
+        return None
+    ctx = context(seen.encode() or None, speculative=True)
+    try:
+        with use_brand(keys.id):
+            reply = router.dispatch(ctx)
+    except router.NotPure:
+        return None
+    finally:
+        if _in_transaction():
+            db.session.rollback()  # what pure handlers read; they wrote nothing
+    openid, to_user = users
+    xml = router.render(reply, to_user=openid, from_user=to_user) if reply is not None else None
+    status, *value = run_script(
+        r,
+        script,
+        [dedupe, callback_keys.hash_key(keys.id), inbound.stream_key(keys.id)],
+        [xml or IN_FLIGHT, ttl, inbound.encode(record), keys.gen, seen],
+    )
+    value = value[0] if value else None
+    if status < 0:
+        callback_keys.saw_rev(keys.id, value)
+        return None
+    if status == 0:
+        return _answer_retry(keys, value, crypto)
+    return _plain("success") if xml is None else _respond(keys, xml, crypto)
+
+
+def _answer_retry(keys: BrandKeys, previous: bytes | None, crypto) -> Answer:
+    """The answer to a retry: the first delivery's reply, or ``success`` while it has none."""
+    if not previous or previous == IN_FLIGHT:
+        return _plain("success")
+    return _respond(keys, previous.decode(), crypto)
+
+
 # --- Redis: one round trip before the handlers, one after ----------------------------------
 
 # Sets the retry key and reads the brand's generation marker and chatbot revision.
@@ -352,15 +497,31 @@ redis.call('XADD', KEYS[1], '*', 'r', ARGV[1])
 if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'XX', 'KEEPTTL') end
 return 1
 """
+# Pure handlers' answer in one round trip (see ``_answer_at_once``): {-1, current revision}
+# when the brand or its chatbot changed, else {1} for a first delivery (reply kept, record
+# buffered) or {0, kept reply} for a retry.
+_AT_ONCE = """
+local v = redis.call('HMGET', KEYS[2], 'gen', 'rev')
+if v[1] ~= ARGV[4] or (v[2] or '') ~= ARGV[5] then return {-1, v[2]} end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  redis.call('XADD', KEYS[3], '*', 'r', ARGV[3])
+  return {1}
+end
+return {0, redis.call('GET', KEYS[1])}
+"""
 _SCRIPTS: dict[int, tuple] = {}
 
 
 def _scripts(r) -> tuple | None:
-    """The two scripts registered on ``r``; None for the in-process fake (it has no Lua)."""
+    """The scripts registered on ``r``; None for the in-process fake (it has no Lua)."""
     found = _SCRIPTS.get(id(r))
     if found is None or found[0] is not r:
         lua = not type(r).__module__.startswith("fakeredis")
-        found = (r, r.register_script(_CLAIM), r.register_script(_KEEP)) if lua else (r,)
+        found = (
+            (r, r.register_script(_CLAIM), r.register_script(_KEEP), r.register_script(_AT_ONCE))
+            if lua
+            else (r,)
+        )
         _SCRIPTS[id(r)] = found
     return found[1:] or None
 
@@ -369,7 +530,7 @@ def _claim(r, dedupe: str, ttl: int, hash_key: str) -> tuple[bool, bytes | None,
     """(whether the retry key was set now, generation marker, chatbot revision)."""
     scripts = _scripts(r)
     if scripts is not None:
-        first, gen, rev = scripts[0](keys=[dedupe, hash_key], args=[IN_FLIGHT, ttl])
+        first, gen, rev = run_script(r, scripts[0], [dedupe, hash_key], [IN_FLIGHT, ttl])
         return bool(first), gen, rev
     pipe = r.pipeline(transaction=False)
     pipe.set(dedupe, IN_FLIGHT, nx=True, ex=ttl)
@@ -383,7 +544,7 @@ def _keep(r, record: dict, dedupe: str, xml: str | None) -> None:
     scripts = _scripts(r)
     if scripts is not None:
         stream = inbound.stream_key(record["brand_id"])
-        scripts[1](keys=[stream, dedupe], args=[inbound.encode(record), xml or ""])
+        run_script(r, scripts[1], [stream, dedupe], [inbound.encode(record), xml or ""])
         return
     pipe = r.pipeline(transaction=False)
     inbound.buffer(pipe, record)
@@ -397,7 +558,7 @@ def _in_transaction() -> bool:
     return db.session.registry.has() and db.session().in_transaction()
 
 
-def _respond(keys: BrandKeys, xml: str, crypto: MessageCrypto | None) -> Response:
+def _respond(keys: BrandKeys, xml: str, crypto: MessageCrypto | None) -> Answer:
     if crypto is None:
         return _plain(xml, mimetype="application/xml")
     envelope = encrypted_envelope(
@@ -410,6 +571,68 @@ def _respond(keys: BrandKeys, xml: str, crypto: MessageCrypto | None) -> Respons
     return _plain(envelope, mimetype="application/xml")
 
 
+# --- the WSGI front ------------------------------------------------------------------------
+
+_PATH_RE = re.compile(r"^/wechat/([^/]+)/callback$")
+
+
+class CallbackFront:
+    """Serves ``/wechat/<slug>/callback`` ahead of Flask's request pipeline; every other
+    request goes on to Flask.
+
+    WeChat's servers are the only callers: no cookie session, no signed-in user, no CSRF
+    token, no locale. Flask's pipeline (URL matching, opening and saving the session,
+    Flask-Login, CSRF, every app-wide hook) cost more CPU than the callback itself, so here
+    the callback runs in an app context with the request passed to it, and does only what
+    it needs of those hooks: the request id (``X-Request-ID`` in and out, in the logs), the
+    request metrics and the hand-over of jobs the handlers committed. Handlers that are not
+    pure run inside a request context (``request`` and ``url_for`` work there as anywhere,
+    with a null session); an exception goes through Flask's ``handle_exception`` (logged,
+    the app's 500 page; raised under TESTING).
+    """
+
+    def __init__(self, app: Flask, wsgi_app):
+        self.app = app
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        found = _PATH_RE.match(environ.get("PATH_INFO", ""))
+        if found is None or environ.get("REQUEST_METHOD") not in ("GET", "POST"):
+            return self.wsgi_app(environ, start_response)
+        started = time.perf_counter()
+        app = self.app
+        with app.app_context():
+            req = WireRequest(environ)
+            g.request_id = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
+            try:
+                response = callback(req, found[1])
+            except Exception as exc:
+                with _request_context(req):
+                    response = app.handle_exception(exc)
+            if db.session.registry.has():
+                relay_committed()
+            if isinstance(response, Answer):
+                response.headers.append(("X-Request-ID", g.request_id))
+            else:
+                response.headers["X-Request-ID"] = g.request_id
+            record_request(req.method, RULE, response.status_code, time.perf_counter() - started)
+            return response(environ, start_response)
+
+
+@contextlib.contextmanager
+def _request_context(req: Request | WireRequest):
+    """A request context for ``req`` (with a null session) unless one is active."""
+    if has_request_context():
+        yield
+        return
+    ctx = RequestContext(current_app._get_current_object(), req.environ, session=NullSession())
+    ctx.push()
+    try:
+        yield
+    finally:
+        ctx.pop()
+
+
 def init_app(app: Flask) -> None:
     from wechat import chatbot  # noqa: F401  (registers the chatbot's router handlers)
 
@@ -417,3 +640,4 @@ def init_app(app: Flask) -> None:
     csrf = app.extensions.get("csrf")
     if csrf is not None:
         csrf.exempt(bp)
+    app.wsgi_app = CallbackFront(app, app.wsgi_app)

@@ -85,6 +85,17 @@ class BrandKeys:
 
 
 _CACHE: dict[str, BrandKeys] = {}
+# brand id -> the chatbot revision this process last read from Redis ("" for none)
+_REVS: dict[int, str] = {}
+
+
+def last_rev(brand_id: int) -> str | None:
+    """The chatbot revision last seen in Redis for the brand (None: not seen yet)."""
+    return _REVS.get(brand_id)
+
+
+def saw_rev(brand_id: int, rev: bytes | None) -> None:
+    _REVS[brand_id] = rev.decode() if rev else ""
 
 
 def hash_key(brand_id: int) -> str:
@@ -163,6 +174,7 @@ def publish_chatbot_rev(brand_id: int, rev: str) -> None:
 def clear() -> None:
     """Empty this process's cache."""
     _CACHE.clear()
+    _REVS.clear()
 
 
 @event.listens_for(Brand, "after_update")

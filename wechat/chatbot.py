@@ -403,7 +403,7 @@ def match_keyword(
         return min(exact + contains, key=_Rule.sort_key).reply
     builtin = router.builtin_keyword(norm)
     if builtin is not None and ctx is not None:
-        reply = builtin(ctx)
+        reply = router.call(builtin, ctx)
         if reply is not None:
             return reply
     if contains:
@@ -428,7 +428,7 @@ def greet(ctx: router.Context) -> router.Reply | None:
     return router.TextReply(greeting)
 
 
-@router.on("text", priority=router.CHATBOT)
+@router.on("text", priority=router.CHATBOT, pure=True)
 def answer_text(ctx: router.Context) -> router.Reply | None:
     if ctx.reply is not None:
         return None
@@ -439,7 +439,7 @@ def answer_text(ctx: router.Context) -> router.Reply | None:
     return reply
 
 
-@router.on("event", "CLICK", priority=router.CHATBOT)
+@router.on("event", "CLICK", priority=router.CHATBOT, pure=True)
 def answer_click(ctx: router.Context) -> router.Reply | None:
     """A CLICK menu item answers with the keyword reply whose keyword is the item's key."""
     if ctx.reply is not None:
@@ -456,4 +456,4 @@ def _default_reply(ctx: router.Context) -> router.Reply | None:
 
 
 for _kind in ("image", "voice", "video", "shortvideo", "location", "link"):
-    router.on(_kind, priority=router.CHATBOT)(_default_reply)
+    router.on(_kind, priority=router.CHATBOT, pure=True)(_default_reply)

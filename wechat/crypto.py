@@ -57,13 +57,12 @@ class MessageCrypto:
     def __init__(self, encoding_aes_key: str, appid: str):
         key = decode_aes_key(encoding_aes_key)
         self.encoding_aes_key = encoding_aes_key
-        self._algorithm = algorithms.AES(key)
-        self._mode = modes.CBC(key[:16])
+        # One Cipher per key: its encryptor and decryptor contexts are single-use.
+        self._cipher_obj = Cipher(algorithms.AES(key), modes.CBC(key[:16]))
         self.appid = appid.encode()
 
     def _cipher(self) -> Cipher:
-        # A Cipher is cheap to build from the kept key objects; its contexts are single-use.
-        return Cipher(self._algorithm, self._mode)
+        return self._cipher_obj
 
     def encrypt(self, message: str | bytes, *, random_prefix: bytes | None = None) -> str:
         """Base64 ciphertext of ``message``; ``random_prefix`` is fixed only for test vectors."""
@@ -80,7 +79,8 @@ class MessageCrypto:
     def decrypt(self, ciphertext: str) -> bytes:
         """The message inside ``ciphertext``; CryptoError unless it is well formed for our appid."""
         try:
-            raw = base64.b64decode(ciphertext, validate=True)
+            # strict: only the base64 alphabet, padding only at the end
+            raw = binascii.a2b_base64(ciphertext.encode("ascii"), strict_mode=True)
         except (binascii.Error, ValueError) as exc:
             raise CryptoError("ciphertext is not base64") from exc
         if not raw or len(raw) % 16:

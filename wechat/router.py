@@ -31,6 +31,12 @@ Order and priority:
 - Handlers run inside the callback's request with the brand set (``use_brand``) and must be
   fast (WeChat gives up after 5 s): slow work goes to a job, or ``ctx.reply_later()`` sends a
   customer-service message from a job. They flush, never commit; the callback commits once.
+- Pure handlers (``pure=True``: they compute a reply and have no effect, like the chatbot's
+  keyword answers) let the callback answer in one Redis round trip: when every handler of a
+  message is pure, it runs them first, then checks for a retry and keeps the reply and the
+  record at once. Anything with an effect met on the way (``reply_later``, a built-in keyword
+  that is not pure, run through ``call``) raises ``NotPure`` and the message is handled the
+  general way: retry check first, then the handlers.
 """
 
 from __future__ import annotations
@@ -45,6 +51,11 @@ DEFAULT_PRIORITY = 100
 CHATBOT = 1000
 
 Handler = Callable[["Context"], "Reply | None"]
+
+
+class NotPure(Exception):  # noqa: N818 - a signal, not an error
+    """A speculative dispatch reached something with an effect: the callback starts over
+    the general way (retry check first, then every handler)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +95,9 @@ class Context:
     # the chatbot configuration revision, so the chatbot can cache the brand's rules
     chatbot_rev: str | None = None
     reply: Reply | None = None
+    # Set while the callback runs pure handlers ahead of its retry check: anything with an
+    # effect (``reply_later``, a handler that is not pure) raises ``NotPure``.
+    speculative: bool = False
     _jobs: int = 0
 
     @property
@@ -94,6 +108,8 @@ class Context:
         """Send a customer-service message (WeChat's JSON without ``touser``) from a job."""
         from wechat import jobs
 
+        if self.speculative:
+            raise NotPure(self.reply_later)
         self._jobs += 1
         jobs.send_customer_message.enqueue(
             self.brand_id, self.openid, message, brand_id=self.brand_id
@@ -123,6 +139,7 @@ class _Entry:
 
 _HANDLERS: dict[tuple[str, str | None], list[_Entry]] = {}
 _KEYWORDS: dict[str, Handler] = {}
+_PURE: set[Handler] = set()
 _seq = iter(range(10**9))
 
 
@@ -130,10 +147,19 @@ def _norm(value: str | None) -> str | None:
     return value.lower() if value else None
 
 
-def on(msg_type: str, event: str | None = None, *, priority: int = DEFAULT_PRIORITY):
-    """Register a handler for a message type (and event); see the module docstring."""
+def on(
+    msg_type: str, event: str | None = None, *, priority: int = DEFAULT_PRIORITY, pure: bool = False
+):
+    """Register a handler for a message type (and event); see the module docstring.
+
+    ``pure=True`` declares that the handler only computes a reply: it may read (cached data,
+    the database) but writes nothing, enqueues nothing and calls nobody. A message whose
+    handlers are all pure is answered before the callback knows whether it is a retry.
+    """
 
     def decorate(fn: Handler) -> Handler:
+        if pure:
+            _PURE.add(fn)
         key = (msg_type.lower(), _norm(event))
         entries = _HANDLERS.setdefault(key, [])
         if not any(e.fn is fn for e in entries):  # re-imports must not register twice
@@ -150,11 +176,29 @@ def off(fn: Handler) -> None:
     for word, handler in list(_KEYWORDS.items()):
         if handler is fn:
             del _KEYWORDS[word]
+    _PURE.discard(fn)
 
 
-def keyword(word: str, handler: Handler) -> None:
-    """Register a built-in keyword (matched exactly, case-insensitively) answered by code."""
+def keyword(word: str, handler: Handler, *, pure: bool = False) -> None:
+    """Register a built-in keyword (matched exactly, case-insensitively) answered by code;
+    ``pure`` as for ``on``."""
     _KEYWORDS[normalize_text(word)] = handler
+    if pure:
+        _PURE.add(handler)
+
+
+def is_pure(msg_type: str, event: str | None) -> bool:
+    """Whether every handler of this message is pure (and there is one)."""
+    handlers = handlers_for(msg_type, event)
+    return bool(handlers) and all(fn in _PURE for fn in handlers)
+
+
+def call(handler: Handler, ctx: Context) -> Reply | None:
+    """Run a handler from inside another one (a built-in keyword from the chatbot): a
+    handler that is not pure ends a speculative dispatch (``NotPure``)."""
+    if ctx.speculative and handler not in _PURE:
+        raise NotPure(handler)
+    return handler(ctx)
 
 
 def builtin_keyword(text: str) -> Handler | None:

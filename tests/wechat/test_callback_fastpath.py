@@ -14,7 +14,15 @@ from core.redis import get_redis
 from core.tenancy import use_brand
 from org import services as org
 from tests import factories
-from tests.wechat.hostile import AES_KEY, APPID, OLD_AES_KEY, TOKEN, FakeWeChat, text_xml
+from tests.wechat.hostile import (
+    AES_KEY,
+    APPID,
+    OLD_AES_KEY,
+    TOKEN,
+    FakeWeChat,
+    answering_brand,
+    text_xml,
+)
 from wechat import callback_keys, chatbot, inbound, jobs, router
 from wechat.models import InboundMessage
 
@@ -23,11 +31,7 @@ OPENID = "oFast0000000000000000000001"
 
 @pytest.fixture
 def brand(ctx):
-    b = factories.brand(appid=APPID, token=TOKEN, aes_key=AES_KEY)
-    with use_brand(b.id):
-        chatbot.save_replies(greeting="", default_reply="收到")
-        db.session.commit()
-    return b
+    return answering_brand()
 
 
 @pytest.fixture
@@ -204,3 +208,107 @@ def test_credentials_are_cached_between_messages(wx, brand, monkeypatch):
     for i in range(5):
         assert content(wx, wx.post_aes(text_xml(OPENID, "你好", 7900 + i))) == "收到"
     assert loads == []
+
+
+# --- pure handlers: one Redis round trip ---------------------------------------------------
+
+
+@pytest.fixture
+def redis_calls(monkeypatch):
+    """The commands sent to Redis from now on, over any connection."""
+    import redis.connection
+
+    sent: list[str] = []
+    real = redis.connection.AbstractConnection.send_command
+
+    def counting(self, *args, **kw):
+        sent.append(str(args[0]).upper())
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", counting)
+    return sent
+
+
+def test_a_keyword_reply_takes_one_redis_round_trip(wx, brand, redis_calls):
+    warm(wx)
+    redis_calls.clear()
+    assert content(wx, wx.post_aes(text_xml(OPENID, "你好", 8001))) == "收到"
+    assert redis_calls == ["EVALSHA"]
+    assert buffered(brand.id) == 1
+    assert flush() == 1 and stored(brand.id)[-1].msg_id == "8001"
+
+
+def test_retries_of_a_keyword_reply_get_its_reply_and_leave_one_record(wx, brand):
+    warm(wx)
+    replies = [content(wx, wx.post_aes(text_xml(OPENID, "你好", 8101))) for _ in range(3)]
+    assert replies == ["收到"] * 3
+    assert buffered(brand.id) == 1
+    flush()
+    assert [r.msg_id for r in stored(brand.id)] == ["1", "8101"]
+
+
+def test_a_chatbot_edit_is_answered_at_once_by_a_process_that_saw_the_old_rules(wx, brand):
+    warm(wx)
+    with use_brand(brand.id):
+        chatbot.save_replies(greeting="", default_reply="改过了")
+        db.session.commit()
+    assert content(wx, wx.post_aes(text_xml(OPENID, "你好", 8201))) == "改过了"
+    assert content(wx, wx.post_aes(text_xml(OPENID, "你好", 8202))) == "改过了"
+    flush()
+    assert [r.msg_id for r in stored(brand.id)] == ["1", "8201", "8202"]
+
+
+def test_a_builtin_keyword_with_an_effect_runs_once_however_often_the_message_comes(wx, brand):
+    ran = []
+
+    def check_in(ctx):
+        ran.append(ctx.msg_id)
+        enqueue(jobs.send_customer_message, ctx.brand_id, ctx.openid, {"msgtype": "text"})
+        return router.TextReply("签到成功")
+
+    warm(wx)
+    router.keyword("签到", check_in)
+    try:
+        replies = [content(wx, wx.post_aes(text_xml(OPENID, "签到", 8301))) for _ in range(3)]
+    finally:
+        router.off(check_in)
+    assert replies == ["签到成功"] * 3
+    assert ran == ["8301"]
+    assert [r.msg_id for r in stored(brand.id)] == ["1", "8301"]  # in the handler's transaction
+    assert (
+        len(db.session.execute(select(OutboxJob).where(OutboxJob.brand_id == brand.id)).all()) == 1
+    )
+
+
+def test_a_pure_handler_that_sends_a_later_message_is_handled_the_general_way(wx, brand):
+    def also_later(ctx):
+        ctx.reply_later({"msgtype": "text", "text": {"content": "稍后"}})
+
+    warm(wx)
+    router.on("text", priority=1, pure=True)(also_later)
+    try:
+        replies = [content(wx, wx.post_aes(text_xml(OPENID, "你好", 8401))) for _ in range(2)]
+    finally:
+        router.off(also_later)
+    assert replies == ["收到", "收到"]
+    assert (
+        len(db.session.execute(select(OutboxJob).where(OutboxJob.brand_id == brand.id)).all()) == 1
+    )
+
+
+def test_the_callback_echoes_the_request_id_and_is_counted(wx, brand):
+    from core.metrics import REQUESTS
+    from wechat.callback import RULE
+
+    warm(wx)
+    counter = REQUESTS.labels("POST", RULE, "200")
+    before = counter._value.get()
+    resp = wx.client.post(
+        f"{wx.path}?{wx.query()}",
+        data=text_xml(OPENID, "你好", 8501),
+        content_type="text/xml",
+        headers={"X-Request-ID": "wx-req-8501"},
+    )
+    assert resp.status_code == 200 and resp.headers["X-Request-ID"] == "wx-req-8501"
+    assert counter._value.get() == before + 1
+    assert wx.client.get(f"{wx.path}?{wx.query()}").headers["X-Request-ID"]  # generated

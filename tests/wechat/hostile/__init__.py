@@ -156,3 +156,18 @@ class FakeWeChat:
         message, appid = aes_decrypt(encrypt, aes_key or self.aes_key)
         assert appid == self.appid.encode()
         return ET.fromstring(message)
+
+
+def answering_brand(default_reply: str = "收到"):
+    """A brand with the callback credentials above whose chatbot answers every message with
+    ``default_reply`` (committed)."""
+    from core.db import db
+    from core.tenancy import use_brand
+    from tests import factories
+    from wechat import chatbot
+
+    b = factories.brand(appid=APPID, token=TOKEN, aes_key=AES_KEY)
+    with use_brand(b.id):
+        chatbot.save_replies(greeting="", default_reply=default_reply)
+        db.session.commit()
+    return b
