@@ -83,8 +83,9 @@ def render(sections: list[tuple[str, dict]], repeats: int, kept: dict[str, str])
         "# Benchmark results",
         "",
         f"Written by `make bench` (bench/run.py) on {now}: {_machine()}.",
-        f"Every figure is the median of {repeats} runs; the baseline is measured in the same"
-        " run on the same machine. The app and the load generator share the machine.",
+        "Every figure is the median of the runs its section states (this time"
+        f" {repeats}); the baseline is measured in the same run on the same machine. The app"
+        " and the load generator share the machine.",
         "",
     ]
     out += list(kept.values())

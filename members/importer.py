@@ -406,7 +406,9 @@ WITH tg AS (
 SELECT DISTINCT member_id FROM tg
 """
 # The rows left unmatched are new members, inserted with their identity, tags and tag
-# history by one statement: ids are drawn once into a materialized CTE (cheaper than
+# history by one statement: ids are drawn (from the sequence's oid, looked up once per
+# import: resolving the sequence by name on every row cost a catalog lookup each) once into
+# a materialized CTE (cheaper than
 # writing them back into the staging table), and the inserts read it. The foreign keys of
 # identities and tags are checked at the end of the statement, when the members exist.
 # No ON CONFLICT: the POS ids were looked up just before (RESOLVE_POS) and are unique
@@ -415,7 +417,7 @@ SELECT DISTINCT member_id FROM tg
 # batch, and re-running the file completes it.
 INSERT_NEW = """
 WITH n AS MATERIALIZED (
-    SELECT nextval(pg_get_serial_sequence('member', 'id')) AS id, s.phone, s.name, s.gender,
+    SELECT nextval({seq}::regclass) AS id, s.phone, s.name, s.gender,
            s.birthday, s.store_id, s.pos_id, s.tag_ids
     FROM member_import_stage s WHERE s.member_id IS NULL
 ), m AS (
@@ -439,6 +441,7 @@ WITH n AS MATERIALIZED (
 )
 SELECT count(*) FROM n
 """.replace("{card_no}", card_no_sql("n.id"))
+MEMBER_SEQ = "SELECT pg_get_serial_sequence('member', 'id')::regclass::oid"
 # Per batch transaction: a lost commit after a crash is redone by re-running the file (it
 # is idempotent), so the import does not wait for each WAL flush; JIT compilation costs
 # more than it saves on these statements.
@@ -521,7 +524,7 @@ def _encode(lines: list[str]) -> bytes:
 
 
 def _apply(
-    conn, brand_id: int, import_id: int, data: bytes, rows: int
+    conn, brand_id: int, import_id: int, data: bytes, rows: int, seq: int
 ) -> tuple[int, int, list[dict]]:
     """Merge one batch of ``rows`` COPY lines; returns (inserted, updated, bad rows found)."""
     bad: list[dict] = []
@@ -549,7 +552,7 @@ def _apply(
         changed.update(conn.execute(text(UPDATE_EXISTING), p).scalars())
         changed.update(conn.execute(text(INSERT_IDENTITIES), p).scalars())
         changed.update(conn.execute(text(INSERT_TAGS), p).scalars())
-    new = conn.execute(text(INSERT_NEW), p).scalar_one()
+    new = conn.execute(text(INSERT_NEW.replace("{seq}", str(int(seq)))), p).scalar_one()
     return new, len(changed), bad
 
 
@@ -587,6 +590,7 @@ def run_import(
         try:
             encoding, lines = sniff(path)
             conn.execute(text(STAGE_DDL))
+            seq = conn.execute(text(MEMBER_SEQ)).scalar_one()
             save("running", encoding=encoding, total_rows=max(0, lines - 1), started_at=utcnow())
             repeats: list[tuple[dict, _Repeated]] = []
             today = utcnow().date()
@@ -600,7 +604,7 @@ def run_import(
 
                 def merge_batch(batch: tuple[list[str], list[dict], int]) -> None:
                     data, good, bad, read = batch
-                    inserted, updated, db_bad = _apply(conn, brand_id, import_id, data, good)
+                    inserted, updated, db_bad = _apply(conn, brand_id, import_id, data, good, seq)
                     bad = sorted(bad + db_bad, key=lambda b: b["line"])
                     state["processed"] += read
                     state["inserted"] += inserted
