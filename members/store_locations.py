@@ -74,6 +74,26 @@ def set_store_location(*, store_id: int, lat: float, lng: float) -> StoreLocatio
     return row
 
 
+def clear_store_location(*, store_id: int) -> bool:
+    """Take a store of the current brand off the map; whether it was on it."""
+    row = db.session.execute(
+        select(StoreLocation).where(StoreLocation.store_id == store_id)
+    ).scalar_one_or_none()
+    if row is None:
+        return False
+    db.session.delete(row)
+    db.session.flush()
+    return True
+
+
+def locations() -> dict[int, tuple[float, float]]:
+    """Every located store of the current brand: store id -> (lat, lng)."""
+    return {
+        row.store_id: (row.lat_e6 / E6, row.lng_e6 / E6)
+        for row in db.session.execute(select(StoreLocation)).scalars()
+    }
+
+
 def location_of(*, store_id: int) -> tuple[float, float] | None:
     """(lat, lng) of a store of the current brand, or None."""
     row = db.session.execute(

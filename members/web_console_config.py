@@ -1,31 +1,36 @@
-"""Console configuration of members: tier levels and settings, the tag library."""
+"""Console configuration of members: tier levels and settings, the tag library, the store map."""
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
 from core.auth import roles_required
 from core.console import form_error, nav_item
 from core.db import db
 from core.errors import AppError
 from core.tenancy import get_or_404
-from members import tags, tiers
+from members import store_locations, tags, tiers
 from members.models_tags import TAG_KINDS, TagDefinition
 from members.models_tiers import TierLevel
 from members.web_console_forms import (
+    EmptyForm,
     LevelEditForm,
     LevelForm,
+    StoreLocationForm,
     TagEditForm,
     TagForm,
     TierSettingsForm,
 )
+from org.models import Store
 
 bp = Blueprint("members_config", __name__, url_prefix="/console/members")
 ADMIN = ("brand_admin",)
 
 nav_item("members_config.tier_levels", _l("Tiers"), roles=ADMIN, order=22)
 nav_item("members_config.tag_library", _l("Tags"), roles=ADMIN, order=23)
+nav_item("members_config.store_locations_page", _l("Store map"), roles=ADMIN, order=24)
 
 
 # --- tiers --------------------------------------------------------------------------------------
@@ -199,3 +204,70 @@ def tag_edit(tag_id: int):
         return _tags_page(status=exc.status)
     flash(_l("Tag saved."), "success")
     return redirect(url_for("members_config.tag_library"))
+
+
+# --- store locations ----------------------------------------------------------------------------
+
+
+def _locations_page(failed: tuple[int, StoreLocationForm] | None = None, status=200):
+    located = store_locations.locations()
+    stores = db.session.execute(select(Store).order_by(Store.code)).scalars().all()
+    forms = {}
+    for store in stores:
+        if failed is not None and failed[0] == store.id:
+            forms[store.id] = failed[1]
+            continue
+        lat, lng = located.get(store.id, (None, None))
+        forms[store.id] = StoreLocationForm(
+            formdata=None, prefix=f"s{store.id}", data={"lat": lat, "lng": lng}
+        )
+    return (
+        render_template(
+            "members/console/store_locations.html",
+            stores=stores,
+            located=located,
+            forms=forms,
+            clear_form=EmptyForm(formdata=None),
+        ),
+        status,
+    )
+
+
+@bp.get("/store-locations")
+@roles_required(*ADMIN)
+def store_locations_page():
+    return _locations_page()
+
+
+@bp.post("/store-locations/<int:store_id>")
+@roles_required(*ADMIN)
+def store_location_set(store_id: int):
+    store = get_or_404(Store, store_id)
+    form = StoreLocationForm(prefix=f"s{store.id}")
+    if not form.validate_on_submit():
+        db.session.rollback()
+        return _locations_page(failed=(store.id, form), status=400)
+    try:
+        store_locations.set_store_location(
+            store_id=store.id, lat=float(form.lat.data), lng=float(form.lng.data)
+        )
+        db.session.commit()
+    except AppError as exc:
+        db.session.rollback()
+        form_error(form, exc)
+        return _locations_page(failed=(store.id, form), status=exc.status)
+    flash(_l("%(store)s is on the map.", store=store.name), "success")
+    return redirect(url_for("members_config.store_locations_page"))
+
+
+@bp.post("/store-locations/<int:store_id>/clear")
+@roles_required(*ADMIN)
+def store_location_clear(store_id: int):
+    store = get_or_404(Store, store_id)
+    if not EmptyForm().validate_on_submit():
+        db.session.rollback()
+        return _locations_page(status=400)
+    store_locations.clear_store_location(store_id=store.id)
+    db.session.commit()
+    flash(_l("%(store)s is off the map.", store=store.name), "success")
+    return redirect(url_for("members_config.store_locations_page"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, DecimalField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from members.models_tags import TAG_KINDS
@@ -17,6 +17,21 @@ KIND_LABELS = {
     "platform": _l("Platform"),
 }
 BASIS_LABELS = {"spend": _l("Rolling 12-month spend"), "growth": _l("Rolling 12-month growth")}
+
+
+class StoreLocationForm(FlaskForm):
+    """A store's place on the map (GCJ-02, as WeChat's maps and wx.getLocation use)."""
+
+    lat = DecimalField(
+        _l("Latitude"),
+        places=6,
+        validators=[InputRequired(), NumberRange(min=-90, max=90)],
+    )
+    lng = DecimalField(
+        _l("Longitude"),
+        places=6,
+        validators=[InputRequired(), NumberRange(min=-180, max=180)],
+    )
 
 
 class EmptyForm(FlaskForm):

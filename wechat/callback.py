@@ -1,18 +1,21 @@
 """Inbound WeChat callback: ``GET/POST /wechat/<brand_slug>/callback``.
 
-The hot path, in order: body size (413 before anything is read), the brand's credentials
-(cached in the process for a few seconds, see ``callback_keys``), the URL signature (403),
-safe-mode ``msg_signature`` and AES decryption with the current then the previous
-EncodingAESKey, a strict XML parse (no DTD, no duplicated tags), one Redis round trip that
-sets the retry key (``SET NX``) and checks the cached credentials, the router's handlers,
-then the record of the delivery:
+Served by ``CallbackFront`` ahead of Flask's request pipeline. The hot path, in order: body
+size (413 before anything is read), the brand's credentials (cached in the process for a few
+seconds, see ``callback_keys``), the URL signature (403), safe-mode ``msg_signature`` and AES
+decryption with the current then the previous EncodingAESKey, a strict XML parse (no DTD, no
+duplicated tags), then one of two ways:
 
-- when a handler used the database (members binding a scan to a store, a job enqueued), its
-  transaction also inserts the ``wechat_inbound`` row and is committed, then the reply is
-  kept on the retry key;
-- when none did (a keyword reply from the chatbot's cached rules), the record goes to a Redis
-  stream in the same round trip that keeps the reply, and ``inbound.flush_inbound`` moves it
-  into the table within seconds.
+- every handler of the message is pure (``router.on(..., pure=True)``: the chatbot's
+  replies): the handlers run, then ONE Redis round trip checks that the brand's credentials
+  and chatbot have not changed, sets the retry key to the reply and appends the delivery's
+  record to a Redis stream, which ``inbound.flush_inbound`` moves into ``wechat_inbound``
+  within seconds (``_answer_at_once``);
+- otherwise (or when that check fails): one round trip sets the retry key (``SET NX``) and
+  reads the credential marker, the handlers run, and the record follows: in the handlers'
+  transaction when they used the database (members binding a scan to a store, a job
+  enqueued), then the reply is kept on the retry key; else to the Redis stream in the round
+  trip that keeps the reply.
 
 Nothing slow happens here: WeChat gives up after 5 s, so slow answers are customer-service
 messages sent by jobs.

@@ -147,3 +147,53 @@ def test_config_pages_are_for_admins(client, world):
     assert client.get("/console/members/tiers").status_code == 403
     assert client.get("/console/members/tags").status_code == 403
     assert tiers.list_levels() == []
+
+
+def test_store_map_places_moves_and_removes_a_store_and_refuses_bad_input(client, world):
+    from members import store_locations
+
+    w = world
+    f.login(client, w.brand, w.admin)
+    page = client.get("/console/members/store-locations")
+    assert page.status_code == 200
+    assert w.store.name in page.get_data(as_text=True)
+    token = f.csrf_token(client, "/console/members/store-locations")
+    url = f"/console/members/store-locations/{w.store.id}"
+    p = f"s{w.store.id}-"
+
+    r = client.post(url, data={"csrf_token": token, p + "lat": "31.2295", p + "lng": "121.4556"})
+    assert r.status_code == 302
+    assert store_locations.location_of(store_id=w.store.id) == (31.2295, 121.4556)
+    # the mini-program's "stores near me" finds it, nearest first
+    near = store_locations.stores_near(lat=31.23, lng=121.46)
+    assert [n.store.id for n in near] == [w.store.id] and near[0].distance_m < 1000
+
+    for lat, lng in (("91", "121"), ("31", "-181"), ("abc", "121"), ("", "121"), ("nan", "1")):
+        r = client.post(url, data={"csrf_token": token, p + "lat": lat, p + "lng": lng})
+        assert r.status_code == 400, (lat, lng)
+    assert client.post(url, data={p + "lat": "1", p + "lng": "1"}).status_code == 400  # no CSRF
+    db.session.expire_all()
+    assert store_locations.location_of(store_id=w.store.id) == (31.2295, 121.4556)
+
+    r = client.post(url, data={"csrf_token": token, p + "lat": "30.259", p + "lng": "120.164"})
+    assert r.status_code == 302
+    assert store_locations.location_of(store_id=w.store.id) == (30.259, 120.164)
+
+    r = client.post(url + "/clear", data={"csrf_token": token})
+    assert r.status_code == 302
+    db.session.expire_all()
+    assert store_locations.location_of(store_id=w.store.id) is None
+    assert store_locations.stores_near(lat=31.23, lng=121.46) == []
+
+
+def test_store_map_is_for_admins_and_for_the_brand_s_own_stores(client, world):
+    other_store = f.store(f.brand(), code="XX001")
+    f.login(client, world.brand, world.manager)
+    assert client.get("/console/members/store-locations").status_code == 403
+    f.login(client, world.brand, world.admin)
+    token = f.csrf_token(client, "/console/members/store-locations")
+    r = client.post(
+        f"/console/members/store-locations/{other_store.id}",
+        data={"csrf_token": token, f"s{other_store.id}-lat": "1", f"s{other_store.id}-lng": "1"},
+    )
+    assert r.status_code == 404
