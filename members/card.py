@@ -154,8 +154,22 @@ def native_activate(
     ``code`` and ``openid`` must come from WeChat (the card event, or card/code/decrypt and
     card/code/get), never from a page's query string.
     """
-    brand_id = require_brand_id()
-    info = gateway.get_activate_info(brand_id, activate_ticket)
+    info = gateway.get_activate_info(require_brand_id(), activate_ticket)
+    return _activate_from_form(info, card_id=card_id, code=code, openid=openid)
+
+
+def native_activate_by_code(*, card_id: str, code: str, openid: str) -> tuple[Member, bool]:
+    """The native path without a ticket (WeChat's own one-tap activation form): the form is
+    read from the card's holder (card/membercard/userinfo/get), who must be ``openid``."""
+    holder = gateway.get_member_card_user(require_brand_id(), card_id=card_id, code=code)
+    if holder.get("openid") != openid:
+        raise ValidationError(_l("the card belongs to someone else"), field="code")
+    return _activate_from_form(
+        holder.get("user_info") or {}, card_id=card_id, code=code, openid=openid
+    )
+
+
+def _activate_from_form(info: dict, *, card_id: str, code: str, openid: str):
     values = form_values(info)
     phone = values.pop("phone", "")
     if not phone:
@@ -175,6 +189,12 @@ def native_activate(
 def native_activate_job(openid: str, card_id: str, code: str, activate_ticket: str) -> None:
     """``submit_membercard_user_info`` with a ticket: activate outside WeChat's 5 s."""
     native_activate(activate_ticket=activate_ticket, card_id=card_id, code=code, openid=openid)
+
+
+@job("high", timeout=30, retries=5)
+def native_activate_by_code_job(openid: str, card_id: str, code: str) -> None:
+    """``submit_membercard_user_info`` without a ticket: activate outside WeChat's 5 s."""
+    native_activate_by_code(card_id=card_id, code=code, openid=openid)
 
 
 def card_owner(*, encrypt_code: str, card_id: str | None) -> tuple[str, str]:

@@ -80,4 +80,7 @@ def on_card_form(ctx: router.Context) -> None:
         )
     else:
         card.record_card_code(openid=ctx.openid, card_id=card_id, code=code)
+        card.native_activate_by_code_job.enqueue(
+            ctx.openid, card_id, code, dedupe_key=f"card-form:{ctx.brand_id}:{card_id}:{code}"
+        )
     return None

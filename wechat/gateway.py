@@ -218,6 +218,12 @@ def get_activate_info(brand_id: int, activate_ticket: str) -> dict:
     )
 
 
+def get_member_card_user(brand_id: int, *, card_id: str, code: str) -> dict:
+    """The holder of a member card code: openid, whether activated, and what they typed into
+    WeChat's activation form (``user_info.common_field_list``; card/membercard/userinfo/get)."""
+    return call(brand_id, "card.userinfo", lambda c: c.card.get_membercard_user_info(card_id, code))
+
+
 def update_member_card_user(brand_id: int, *, code: str, card_id: str, **fields: Any) -> dict:
     """Update bonus/balance (with record_bonus etc.); returns result_bonus, result_balance."""
     return call(

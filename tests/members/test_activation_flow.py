@@ -230,6 +230,55 @@ def test_native_card_form_leads_to_the_same_activation(wx_client, wx_brand, wx_c
         assert db.session.scalar(select(func.count()).select_from(Member)) == 1
 
 
+def test_wechat_s_own_card_form_without_a_ticket_activates_too(
+    wx_client, wx_brand, wx_consumer, shop
+):
+    """One-tap activation inside WeChat: submit_membercard_user_info carries no ticket, the
+    form is read from the card's holder (card/membercard/userinfo/get)."""
+    from wechat import gateway
+
+    card_id = gateway.create_member_card(
+        wx_brand.id, {"card_type": "MEMBER_CARD", "member_card": {"base_info": {"title": "卡"}}}
+    )
+    Phone(wx_client, wx_brand, wx_consumer).scan(shop[2]["store"])
+    code = api_mp.give_card(wx_brand.appid, wx_consumer["openid"], card_id)
+    api_mp.submit_activate_form(
+        wx_brand.appid, wx_consumer["openid"], card_id, {"mobile": "13966667777", "name": "李雷"}
+    )
+    event = {
+        "MsgType": "event",
+        "Event": "submit_membercard_user_info",
+        "CardId": card_id,
+        "UserCardCode": code,
+    }
+    push.deliver(wx_brand.appid, wx_consumer["openid"], event)
+    push.deliver(wx_brand.appid, wx_consumer["openid"], event)  # WeChat's retry: one job
+    assert _run_jobs() == ["done"]  # one activation for the two deliveries...
+    assert _run_jobs() == ["done"]  # ...which queues the card's activation
+    with use_brand(wx_brand.id):
+        member = db.session.execute(select(Member)).scalar_one()
+        assert (member.phone, member.name, member.source) == ("13966667777", "李雷", "card")
+        assert member.store_id == shop[0].id
+    assert store.get_doc("card_code", wx_brand.appid, code)["activated"] is True
+
+
+def test_a_card_code_of_someone_else_activates_nobody(wx_client, wx_brand, wx_consumer, shop):
+    from wechat import gateway
+
+    card_id = gateway.create_member_card(
+        wx_brand.id, {"card_type": "MEMBER_CARD", "member_card": {"base_info": {"title": "卡"}}}
+    )
+    code = api_mp.give_card(wx_brand.appid, "oSomebodyElse0000000000000001", card_id)
+    api_mp.submit_activate_form(
+        wx_brand.appid, "oSomebodyElse0000000000000001", card_id, {"mobile": "13966668888"}
+    )
+    with use_brand(wx_brand.id), pytest.raises(card.ValidationError):
+        card.native_activate_by_code(card_id=card_id, code=code, openid=wx_consumer["openid"])
+    with use_brand(wx_brand.id):
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(Member)) == 0
+
+
 def test_rescan_never_duplicates_and_another_guides_scan_is_recorded(
     wx_client, wx_brand, wx_consumer, shop
 ):

@@ -132,12 +132,26 @@ def encrypt_code(code: str) -> str:
 
 
 def submit_activate_form(appid: str, openid: str, card_id: str, fields: dict) -> str:
-    """The consumer fills the activation form; the activate_ticket WeChat gives the app."""
+    """The consumer fills the activation form; the activate_ticket WeChat gives the app (the
+    form is also what card/membercard/userinfo/get answers for the consumer's card)."""
     ticket = secrets.token_urlsafe(24)
     store.put_doc(
         "card_activate", appid, ticket, {"openid": openid, "card_id": card_id, "fields": fields}
     )
+    store.put_doc("card_form", appid, f"{card_id}:{openid}", {"fields": fields})
     return ticket
+
+
+_FORM_NAMES = {
+    "mobile": "USER_FORM_INFO_FLAG_MOBILE",
+    "name": "USER_FORM_INFO_FLAG_NAME",
+    "birthday": "USER_FORM_INFO_FLAG_BIRTHDAY",
+    "sex": "USER_FORM_INFO_FLAG_SEX",
+}
+
+
+def _form_fields(fields: dict) -> list[dict]:
+    return [{"name": _FORM_NAMES.get(k, k), "value": v} for k, v in fields.items()]
 
 
 def _card_code(appid: str, code: str | None, card_id: str | None) -> dict | None:
@@ -168,14 +182,31 @@ def card_activatetempinfo():
     form = store.get_doc("card_activate", current_appid(), body_json().get("activate_ticket", ""))
     if form is None:
         return err(40097)
-    names = {
-        "mobile": "USER_FORM_INFO_FLAG_MOBILE",
-        "name": "USER_FORM_INFO_FLAG_NAME",
-        "birthday": "USER_FORM_INFO_FLAG_BIRTHDAY",
-        "sex": "USER_FORM_INFO_FLAG_SEX",
-    }
-    common = [{"name": names.get(k, k), "value": v} for k, v in form["fields"].items()]
-    return ok(info={"common_field_list": common, "custom_field_list": []})
+    return ok(info={"common_field_list": _form_fields(form["fields"]), "custom_field_list": []})
+
+
+@bp.post("/card/membercard/userinfo/get")
+def card_userinfo():
+    appid = current_appid()
+    data = body_json()
+    row = _card_code(appid, data.get("code"), data.get("card_id"))
+    if row is None:
+        return err(40056)
+    form = store.get_doc("card_form", appid, f"{row['card_id']}:{row['openid']}") or {}
+    return ok(
+        openid=row["openid"],
+        nickname="",
+        membership_number=row["membership_number"] or "",
+        bonus=row["bonus"],
+        balance=row["balance"],
+        sex="",
+        user_card_status="NORMAL",
+        has_active=bool(row["activated"]),
+        user_info={
+            "common_field_list": _form_fields(form.get("fields") or {}),
+            "custom_field_list": [],
+        },
+    )
 
 
 @bp.post("/card/membercard/updateuser")
