@@ -590,8 +590,9 @@ class CallbackFront:
     it needs of those hooks: the request id (``X-Request-ID`` in and out, in the logs), the
     request metrics and the hand-over of jobs the handlers committed. Handlers that are not
     pure run inside a request context (``request`` and ``url_for`` work there as anywhere,
-    with a null session); an exception goes through Flask's ``handle_exception`` (logged,
-    the app's 500 page; raised under TESTING).
+    with a null session); an exception goes through the app's error handlers as in Flask's
+    own dispatch (an HTTP or domain error gets its 4xx; anything else is logged and gets the
+    500 page, or is raised under TESTING).
     """
 
     def __init__(self, app: Flask, wsgi_app):
@@ -610,8 +611,13 @@ class CallbackFront:
             try:
                 response = callback(req, found[1])
             except Exception as exc:
+                # as Flask's own dispatch: the app's error handlers first (HTTP errors, the
+                # domain's errors), then the 500 path for anything else
                 with _request_context(req):
-                    response = app.handle_exception(exc)
+                    try:
+                        response = app.make_response(app.handle_user_exception(exc))
+                    except Exception as unhandled:
+                        response = app.handle_exception(unhandled)
             if db.session.registry.has():
                 relay_committed()
             if isinstance(response, Answer):

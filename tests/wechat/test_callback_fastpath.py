@@ -312,3 +312,27 @@ def test_the_callback_echoes_the_request_id_and_is_counted(wx, brand):
     assert resp.status_code == 200 and resp.headers["X-Request-ID"] == "wx-req-8501"
     assert counter._value.get() == before + 1
     assert wx.client.get(f"{wx.path}?{wx.query()}").headers["X-Request-ID"]  # generated
+
+
+def test_errors_of_handlers_get_the_app_s_error_answers_and_leave_no_retry_key(wx, brand):
+    from core.errors import NotFound
+
+    def missing(ctx):
+        raise NotFound("no such thing")
+
+    def broken(ctx):
+        raise RuntimeError("boom")
+
+    warm(wx)
+    for handler, status, msg_id in ((missing, 404, 8601), (broken, 500, 8602)):
+        router.on("text", priority=1)(handler)
+        try:
+            resp = wx.post_aes(text_xml(OPENID, "你好", msg_id))
+        finally:
+            router.off(handler)
+        assert resp.status_code == status
+        assert resp.headers["X-Request-ID"]
+        # WeChat's retry is handled afresh, and answered
+        assert content(wx, wx.post_aes(text_xml(OPENID, "你好", msg_id))) == "收到"
+    flush()
+    assert [r.msg_id for r in stored(brand.id)] == ["1", "8601", "8602"]
