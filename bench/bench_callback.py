@@ -165,8 +165,8 @@ STAGES = [
     ("reply rendering", "wechat/router.py", "render", None),
     (
         "Redis, one round trip (credential and chatbot check, retry key, record, reply)",
-        "redis/commands/core.py",
-        "__call__",
+        "core/redis.py",
+        "run_script",
         "_answer_at_once",
     ),
     (
