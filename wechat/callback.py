@@ -389,7 +389,7 @@ def _handle_post(
     scripts = _scripts(r)
     if scripts is not None and router.is_pure(msg_type, event):
         answered = _answer_at_once(
-            r, scripts[2], keys, context, record, dedupe, ttl, (openid, to_user), crypto
+            r, scripts[2], keys, context, record, dedupe, ttl, to_user, crypto
         )
         if answered is not None:
             return answered
@@ -419,7 +419,7 @@ def _handle_post(
                 xml = router.render(reply, to_user=openid, from_user=to_user)
             # Without Lua the Redis is the in-process fake (no REDIS_URL): nothing durable to
             # buffer in, so the row is inserted at once.
-            transactional = _in_transaction() or _scripts(r) is None
+            transactional = _in_transaction() or scripts is None
             if transactional:
                 inbound.insert_now(record)
                 db.session.commit()
@@ -438,7 +438,7 @@ def _handle_post(
 
 
 def _answer_at_once(
-    r, script, keys: BrandKeys, context, record: dict, dedupe: str, ttl: int, users, crypto
+    r, script, keys: BrandKeys, context, record: dict, dedupe: str, ttl: int, to_user: str, crypto
 ) -> Answer | None:
     """Answer a message whose handlers are all pure in one Redis round trip; None when it
     has to go the general way.
@@ -462,8 +462,7 @@ def _answer_at_once(
     finally:
         if _in_transaction():
             db.session.rollback()  # what pure handlers read; they wrote nothing
-    openid, to_user = users
-    xml = router.render(reply, to_user=openid, from_user=to_user) if reply is not None else None
+    xml = router.render(reply, to_user=ctx.openid, from_user=to_user) if reply else None
     status, *value = run_script(
         r,
         script,

@@ -58,11 +58,8 @@ class MessageCrypto:
         key = decode_aes_key(encoding_aes_key)
         self.encoding_aes_key = encoding_aes_key
         # One Cipher per key: its encryptor and decryptor contexts are single-use.
-        self._cipher_obj = Cipher(algorithms.AES(key), modes.CBC(key[:16]))
+        self._cipher = Cipher(algorithms.AES(key), modes.CBC(key[:16]))
         self.appid = appid.encode()
-
-    def _cipher(self) -> Cipher:
-        return self._cipher_obj
 
     def encrypt(self, message: str | bytes, *, random_prefix: bytes | None = None) -> str:
         """Base64 ciphertext of ``message``; ``random_prefix`` is fixed only for test vectors."""
@@ -73,7 +70,7 @@ class MessageCrypto:
         data = prefix + struct.pack(">I", len(body)) + body + self.appid
         pad = BLOCK - len(data) % BLOCK
         data += bytes([pad]) * pad
-        enc = self._cipher().encryptor()
+        enc = self._cipher.encryptor()
         return base64.b64encode(enc.update(data) + enc.finalize()).decode()
 
     def decrypt(self, ciphertext: str) -> bytes:
@@ -85,7 +82,7 @@ class MessageCrypto:
             raise CryptoError("ciphertext is not base64") from exc
         if not raw or len(raw) % 16:
             raise CryptoError("ciphertext length is not a multiple of the block size")
-        dec = self._cipher().decryptor()
+        dec = self._cipher.decryptor()
         data = dec.update(raw) + dec.finalize()
         pad = data[-1]
         if not 1 <= pad <= BLOCK or data[-pad:] != bytes([pad]) * pad:

@@ -140,6 +140,9 @@ class _Entry:
 _HANDLERS: dict[tuple[str, str | None], list[_Entry]] = {}
 _KEYWORDS: dict[str, Handler] = {}
 _PURE: set[Handler] = set()
+# (msg_type, event) -> its handlers in order; every message asks (the callback twice), and
+# registrations change it only at import time and in tests
+_ORDERED: dict[tuple[str, str | None], tuple[Handler, ...]] = {}
 _seq = iter(range(10**9))
 
 
@@ -164,6 +167,7 @@ def on(
         entries = _HANDLERS.setdefault(key, [])
         if not any(e.fn is fn for e in entries):  # re-imports must not register twice
             entries.append(_Entry(priority, next(_seq), fn))
+            _ORDERED.clear()
         return fn
 
     return decorate
@@ -173,6 +177,7 @@ def off(fn: Handler) -> None:
     """Unregister a handler everywhere (for tests and plug-ins that are switched off)."""
     for entries in _HANDLERS.values():
         entries[:] = [e for e in entries if e.fn is not fn]
+    _ORDERED.clear()
     for word, handler in list(_KEYWORDS.items()):
         if handler is fn:
             del _KEYWORDS[word]
@@ -209,12 +214,18 @@ def normalize_text(text: str | None) -> str:
     return (text or "").strip().casefold()
 
 
-def handlers_for(msg_type: str, event: str | None) -> list[Handler]:
-    keys = [(msg_type, _norm(event)), ("*", None)]
-    if msg_type == "event" and event:
-        keys.append(("event", None))
-    entries = [e for k in keys for e in _HANDLERS.get(k, ())]
-    return [e.fn for e in sorted(entries, key=lambda e: (e.priority, e.seq))]
+def handlers_for(msg_type: str, event: str | None) -> tuple[Handler, ...]:
+    key = (msg_type, _norm(event))
+    found = _ORDERED.get(key)
+    if found is None:
+        keys = [key, ("*", None)]
+        if msg_type == "event" and event:
+            keys.append(("event", None))
+        entries = [e for k in keys for e in _HANDLERS.get(k, ())]
+        found = _ORDERED[key] = tuple(
+            e.fn for e in sorted(entries, key=lambda e: (e.priority, e.seq))
+        )
+    return found
 
 
 def dispatch(ctx: Context) -> Reply | None:

@@ -135,11 +135,14 @@ def submit_activate_form(appid: str, openid: str, card_id: str, fields: dict) ->
     """The consumer fills the activation form; the activate_ticket WeChat gives the app (the
     form is also what card/membercard/userinfo/get answers for the consumer's card)."""
     ticket = secrets.token_urlsafe(24)
-    store.put_doc(
-        "card_activate", appid, ticket, {"openid": openid, "card_id": card_id, "fields": fields}
-    )
-    store.put_doc("card_form", appid, f"{card_id}:{openid}", {"fields": fields})
+    form = _form_key(card_id, openid)
+    store.put_doc("card_form", appid, form, {"fields": fields})
+    store.put_doc("card_activate", appid, ticket, {"form": form})
     return ticket
+
+
+def _form_key(card_id: str, openid: str) -> str:
+    return f"{card_id}:{openid}"
 
 
 _FORM_NAMES = {
@@ -179,9 +182,11 @@ def card_activate():
 
 @bp.post("/card/membercard/activatetempinfo/get")
 def card_activatetempinfo():
-    form = store.get_doc("card_activate", current_appid(), body_json().get("activate_ticket", ""))
-    if form is None:
+    appid = current_appid()
+    ticket = store.get_doc("card_activate", appid, body_json().get("activate_ticket", ""))
+    if ticket is None:
         return err(40097)
+    form = store.get_doc("card_form", appid, ticket["form"])
     return ok(info={"common_field_list": _form_fields(form["fields"]), "custom_field_list": []})
 
 
@@ -192,7 +197,7 @@ def card_userinfo():
     row = _card_code(appid, data.get("code"), data.get("card_id"))
     if row is None:
         return err(40056)
-    form = store.get_doc("card_form", appid, f"{row['card_id']}:{row['openid']}") or {}
+    form = store.get_doc("card_form", appid, _form_key(row["card_id"], row["openid"])) or {}
     return ok(
         openid=row["openid"],
         nickname="",
