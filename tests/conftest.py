@@ -126,6 +126,23 @@ def _guarded_connect(self, address):
 
 
 @pytest.fixture(autouse=True)
+def _router_registrations():
+    """Handlers and keywords a test registers (or removes) do not outlive it."""
+    from wechat import router
+
+    handlers = {k: list(v) for k, v in router._HANDLERS.items()}
+    keywords, pure = dict(router._KEYWORDS), set(router._PURE)
+    yield
+    router._HANDLERS.clear()
+    router._HANDLERS.update(handlers)
+    router._KEYWORDS.clear()
+    router._KEYWORDS.update(keywords)
+    router._PURE.clear()
+    router._PURE.update(pure)
+    router._ORDERED.clear()
+
+
+@pytest.fixture(autouse=True)
 def _no_outbound_network(monkeypatch):
     """Any connection outside this machine fails the test: WeChat is faked by the sandbox."""
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
