@@ -92,7 +92,7 @@ def record_card_code(*, openid: str, card_id: str, code: str) -> MemberCardCode:
     )
     row = db.session.execute(select(MemberCardCode).where(MemberCardCode.code == code)).scalar_one()
     member = find_by_identity(kind="oa_openid", value=openid)
-    if member is not None and member.status == ACTIVE and member.activated_at is not None:
+    if member is not None and member.holds_card:
         queue_card_activation(member_id=member.id, openid=openid)
     return row
 

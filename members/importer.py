@@ -406,11 +406,11 @@ WITH tg AS (
 SELECT DISTINCT member_id FROM tg
 """
 # The rows left unmatched are new members, inserted with their identity, tags and tag
-# history by one statement: ids are drawn (from the sequence's oid, looked up once per
-# import: resolving the sequence by name on every row cost a catalog lookup each) once into
-# a materialized CTE (cheaper than
-# writing them back into the staging table), and the inserts read it. The foreign keys of
-# identities and tags are checked at the end of the statement, when the members exist.
+# history by one statement: ids are drawn once into a materialized CTE (cheaper than writing
+# them back into the staging table), and the inserts read it. The sequence is named by its
+# oid, looked up once per import (by name it cost a catalog lookup for every row). The
+# foreign keys of identities and tags are checked at the end of the statement, when the
+# members exist.
 # No ON CONFLICT: the POS ids were looked up just before (RESOLVE_POS) and are unique
 # within the file, and a new member has no tags yet (a row's repeated tags were dropped by
 # the validator); a concurrent writer taking one of the POS ids in between fails the
@@ -524,7 +524,7 @@ def _encode(lines: list[str]) -> bytes:
 
 
 def _apply(
-    conn, brand_id: int, import_id: int, data: bytes, rows: int, seq: int
+    conn, brand_id: int, import_id: int, data: bytes, rows: int, insert_new: str
 ) -> tuple[int, int, list[dict]]:
     """Merge one batch of ``rows`` COPY lines; returns (inserted, updated, bad rows found)."""
     bad: list[dict] = []
@@ -552,7 +552,7 @@ def _apply(
         changed.update(conn.execute(text(UPDATE_EXISTING), p).scalars())
         changed.update(conn.execute(text(INSERT_IDENTITIES), p).scalars())
         changed.update(conn.execute(text(INSERT_TAGS), p).scalars())
-    new = conn.execute(text(INSERT_NEW.replace("{seq}", str(int(seq)))), p).scalar_one()
+    new = conn.execute(text(insert_new), p).scalar_one()
     return new, len(changed), bad
 
 
@@ -591,6 +591,7 @@ def run_import(
             encoding, lines = sniff(path)
             conn.execute(text(STAGE_DDL))
             seq = conn.execute(text(MEMBER_SEQ)).scalar_one()
+            insert_new = INSERT_NEW.replace("{seq}", str(int(seq)))
             save("running", encoding=encoding, total_rows=max(0, lines - 1), started_at=utcnow())
             repeats: list[tuple[dict, _Repeated]] = []
             today = utcnow().date()
@@ -604,7 +605,9 @@ def run_import(
 
                 def merge_batch(batch: tuple[list[str], list[dict], int]) -> None:
                     data, good, bad, read = batch
-                    inserted, updated, db_bad = _apply(conn, brand_id, import_id, data, good, seq)
+                    inserted, updated, db_bad = _apply(
+                        conn, brand_id, import_id, data, good, insert_new
+                    )
                     bad = sorted(bad + db_bad, key=lambda b: b["line"])
                     state["processed"] += read
                     state["inserted"] += inserted

@@ -114,6 +114,11 @@ class Member(IdMixin, TimestampMixin, BrandScoped, Audited, db.Model):
     def is_active(self) -> bool:
         return self.status == ACTIVE
 
+    @property
+    def holds_card(self) -> bool:
+        """An active member who has activated the member card."""
+        return self.status == ACTIVE and self.activated_at is not None
+
     @classmethod
     def by_phone(cls, phone: str) -> Member | None:
         return db.session.execute(select(cls).where(cls.phone == phone)).scalar_one_or_none()

@@ -45,7 +45,7 @@ from core.tenancy import set_brand
 from members import card, privacy, sms, tiers, tillcode
 from members import session as member_session
 from members.identities import find_by_identity
-from members.models import ACTIVE, Member
+from members.models import Member
 from org.models import Brand, Staff, Store
 from wechat import gateway
 
@@ -182,7 +182,7 @@ def oauth():
         return _problem(_("Please open this page in WeChat (not the preview) to join."), 403)
     openid, unionid = user["openid"], user.get("unionid")
     member = find_by_identity(kind="oa_openid", value=openid)
-    known = member is not None and member.status == ACTIVE and member.activated_at is not None
+    known = member is not None and member.holds_card
     member_session.login(
         brand_id=g.brand.id,
         openid=openid,

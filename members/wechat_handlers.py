@@ -12,7 +12,6 @@ from flask_babel import gettext as _
 from core.db import db
 from members import activation, card, qrcodes
 from members.identities import find_by_identity
-from members.models import ACTIVE
 from members.models_qr import EV_FOLLOW, EV_SCAN
 from org.models import Brand
 from wechat import router
@@ -34,7 +33,7 @@ def on_qr_scan(ctx: router.Context) -> router.Reply | None:
         return None  # a plain follow, another brand's scene or an unknown one
     kind = EV_FOLLOW if ctx.event_lower == "subscribe" else EV_SCAN
     member = find_by_identity(kind="oa_openid", value=ctx.openid)
-    active = member is not None and member.status == ACTIVE and member.activated_at is not None
+    active = member is not None and member.holds_card
     qrcodes.record_event(
         qr=qr, kind=kind, openid=ctx.openid, member_id=member.id if active else None
     )

@@ -10,7 +10,6 @@ from flask_babel import gettext as _
 
 from core.db import db
 from members.identities import find_by_identity
-from members.models import ACTIVE
 from org.models import Brand
 from points import queries
 from wechat import router
@@ -20,7 +19,7 @@ WORDS = ("积分", "我的积分")
 
 def points_balance(ctx: router.Context) -> router.Reply:
     member = find_by_identity(kind="oa_openid", value=ctx.openid)
-    if member is None or member.status != ACTIVE or member.activated_at is None:
+    if member is None or not member.holds_card:
         return router.TextReply(
             _("You are not a member yet: scan a store's QR code to activate your member card.")
         )
