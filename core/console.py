@@ -34,6 +34,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from core import audit, jobs, ratelimit
 from core.auth import BRAND_PICKER, has_role, roles_required
 from core.db import db
+from core.errors import AppError
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
@@ -67,6 +68,34 @@ def form_error(form, exc) -> None:
         field.errors = list(field.errors) + [exc.message]
     else:
         flash(exc.message, "error")
+
+
+@dataclasses.dataclass
+class FormOutcome:
+    """What ``save_form`` did: a redirect to return, or the status to render the form with."""
+
+    response: object | None = None
+    status: int = 200
+
+
+def save_form(form, action: Callable[[], object], *, saved, then: Callable[[object], str]):
+    """The tail every console form shares: validate, run one service, commit, flash, redirect.
+
+    ``action`` calls the service and returns its result; ``then(result)`` gives the URL to go
+    to. A domain error rolls back and lands on its form field with the error's status; an
+    invalid POST renders with 400; a GET renders with 200.
+    """
+    if form.validate_on_submit():
+        try:
+            result = action()
+            db.session.commit()
+        except AppError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+            return FormOutcome(status=exc.status)
+        flash(saved, "success")
+        return FormOutcome(response=redirect(then(result)))
+    return FormOutcome(status=400 if request.method == "POST" else 200)
 
 
 def register_authenticator(fn: Callable) -> None:

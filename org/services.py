@@ -174,6 +174,14 @@ def search_stores(*, q: str = "", store_id: int | None = None):
     return stmt
 
 
+def list_stores(*, active_only: bool = False, store_id: int | None = None) -> list[Store]:
+    """The current brand's stores by code (a brand has hundreds, not millions)."""
+    stmt = search_stores(store_id=store_id)
+    if active_only:
+        stmt = stmt.where(Store.active.is_(True))
+    return list(db.session.execute(stmt).scalars())
+
+
 def _staff_fields(name: str, phone: str, role: str, store_id: int | None) -> tuple:
     name = (name or "").strip()
     phone = normalize_phone(phone)

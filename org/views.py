@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from core.auth import PLATFORM_ADMIN, PlatformAdmin, register_user_loader, roles_required
-from core.console import form_error, nav_item, register_authenticator
+from core.console import form_error, nav_item, register_authenticator, save_form
 from core.db import db
 from core.errors import AppError
 from core.tenancy import get_or_404
@@ -128,26 +128,21 @@ def stores():
 @roles_required("brand_admin")
 def store_new():
     form = StoreForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.create_store(
-                code=form.code.data,
-                name=form.name.data,
-                city=form.city.data,
-                region=form.region.data or "",
-                address=form.address.data or "",
-            )
-            db.session.commit()
-            flash(_l("Store created."), "success")
-            return redirect(url_for("org.stores"))
-        except AppError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-            status = exc.status
-    elif request.method == "POST":
-        status = 400
-    return render_template("org/store_form.html", form=form, store=None), status
+    done = save_form(
+        form,
+        lambda: services.create_store(
+            code=form.code.data,
+            name=form.name.data,
+            city=form.city.data,
+            region=form.region.data or "",
+            address=form.address.data or "",
+        ),
+        saved=_l("Store created."),
+        then=lambda _store: url_for("org.stores"),
+    )
+    if done.response:
+        return done.response
+    return render_template("org/store_form.html", form=form, store=None, can_edit=True), done.status
 
 
 @bp.route("/stores/<int:store_id>", methods=["GET", "POST"])
@@ -159,34 +154,28 @@ def store_edit(store_id: int):
         abort(404)
     form = StoreForm(obj=store)
     can_edit = scope is None
-    status = 200
-    if request.method == "POST":
-        if not can_edit:
-            abort(403)
-        if form.validate_on_submit():
-            try:
-                services.update_store(
-                    store=store,
-                    code=form.code.data,
-                    name=form.name.data,
-                    city=form.city.data,
-                    region=form.region.data or "",
-                    address=form.address.data or "",
-                    active=form.active.data,
-                )
-                db.session.commit()
-                flash(_l("Saved."), "success")
-                return redirect(url_for("org.stores"))
-            except AppError as exc:
-                db.session.rollback()
-                form_error(form, exc)
-                status = exc.status
-        else:
-            status = 400
+    if request.method == "POST" and not can_edit:
+        abort(403)
+    done = save_form(
+        form,
+        lambda: services.update_store(
+            store=store,
+            code=form.code.data,
+            name=form.name.data,
+            city=form.city.data,
+            region=form.region.data or "",
+            address=form.address.data or "",
+            active=form.active.data,
+        ),
+        saved=_l("Saved."),
+        then=lambda _store: url_for("org.stores"),
+    )
+    if done.response:
+        return done.response
     staff = db.session.execute(services.search_staff(store_id=store.id)).scalars().all()
     return render_template(
         "org/store_form.html", form=form, store=store, staff=staff, can_edit=can_edit
-    ), status
+    ), done.status
 
 
 # --- staff ---------------------------------------------------------------------------------
