@@ -23,11 +23,8 @@ install: $(STAMP) translations ## Create the virtualenv and install everything
 translations: $(STAMP) ## Compile the message catalogs
 	@for d in $(CATALOGS); do $(BIN)/pybabel compile -d $$d -f || exit 1; done
 
-run: install ## Migrate, load the demo brand and serve http://127.0.0.1:5000 (no services needed)
-	mkdir -p instance
-	$(FLASK) db upgrade
-	$(FLASK) demo
-	$(FLASK) run --host 127.0.0.1 --port 5000
+run: install ## Serve the demo on http://127.0.0.1:5000 with a worker and the scheduler (nothing to install)
+	$(BIN)/python scripts/run.py
 
 worker: install ## Run an RQ worker (needs REDIS_URL)
 	$(FLASK) rq worker

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -58,18 +59,29 @@ class Config:
         ]
         instance = Path(env.get("INSTANCE_PATH", BASE_DIR / "instance"))
         self.INSTANCE_PATH = str(instance)
-        self.SQLALCHEMY_DATABASE_URI = normalize_database_url(
-            env.get("DATABASE_URL", f"sqlite:///{instance / 'app.db'}")
-        )
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
-        if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
-            self.SQLALCHEMY_ENGINE_OPTIONS.update(
-                pool_size=_int(env.get("DB_POOL_SIZE"), 10),
-                max_overflow=_int(env.get("DB_MAX_OVERFLOW"), 20),
+        database_url = env.get("DATABASE_URL", "")
+        if not database_url:
+            raise ConfigError(
+                "DATABASE_URL is not set. `make run` starts an embedded PostgreSQL and sets it; "
+                "otherwise point it at PostgreSQL (postgresql://user@host:5432/dbname)."
             )
-        self.REDIS_URL = env.get("REDIS_URL") or None
-        # Without Redis, jobs run inline right after the commit that enqueued them.
-        self.JOBS_INLINE = _bool(env.get("JOBS_INLINE"), default=self.REDIS_URL is None)
+        self.SQLALCHEMY_DATABASE_URI = normalize_database_url(database_url)
+        if not self.SQLALCHEMY_DATABASE_URI.startswith("postgresql+psycopg://"):
+            raise ConfigError("DATABASE_URL must be a PostgreSQL URL (postgresql://...).")
+        self.SQLALCHEMY_ENGINE_OPTIONS = {
+            "pool_pre_ping": True,
+            "pool_size": _int(env.get("DB_POOL_SIZE"), 10),
+            "max_overflow": _int(env.get("DB_MAX_OVERFLOW"), 20),
+        }
+        self.REDIS_URL = env.get("REDIS_URL", "")
+        if not self.REDIS_URL:
+            raise ConfigError(
+                "REDIS_URL is not set. `make run` starts an embedded Redis and sets it; "
+                "otherwise point it at a Redis server (redis://host:6379/0)."
+            )
+        # Jobs go through the outbox to RQ workers. Inline (run right after the enqueuing
+        # commit, in-process) only where a test asks for it.
+        self.JOBS_INLINE = _bool(env.get("JOBS_INLINE"), default=False)
         self.WECHAT_API_BASE = env.get("WECHAT_API_BASE", "http://127.0.0.1:5000/sandbox/wechat")
         self.WECHAT_PAY_API_BASE = env.get(
             "WECHAT_PAY_API_BASE", self.WECHAT_API_BASE.rstrip("/") + "/pay"
@@ -101,7 +113,8 @@ class Config:
         self.LOGIN_MAX_FAILURES = _int(env.get("LOGIN_MAX_FAILURES"), 5)
         self.LOGIN_LOCK_SECONDS = _int(env.get("LOGIN_LOCK_SECONDS"), 15 * 60)
         self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO")
-        self.LOG_JSON = _bool(env.get("LOG_JSON"), default=True)
+        # Plain lines for a person at a terminal, JSON lines for a log collector.
+        self.LOG_JSON = _bool(env.get("LOG_JSON"), default=not sys.stderr.isatty())
         self.PROMETHEUS_MULTIPROC_DIR = env.get("PROMETHEUS_MULTIPROC_DIR") or None
         # Member activation (members.sms, members.posters): SMS provider, per-IP code limit
         # per hour (raise it behind a proxy or for load tests), a CJK font for QR posters.
@@ -132,6 +145,5 @@ class TestConfig(Config):
         env.setdefault("LOG_LEVEL", "WARNING")
         super().__init__(env)
         self.TESTING = True
-        self.JOBS_INLINE = _bool(env.get("JOBS_INLINE"), default=False)
         # Tests reach the sandbox over real HTTP unless a test asks otherwise.
         self.WECHAT_SANDBOX_INPROCESS = _bool(env.get("WECHAT_SANDBOX_INPROCESS"), default=False)

@@ -35,7 +35,8 @@ def demo_step(order: int):
 @rq_cli.command("worker")
 @click.argument("queues", nargs=-1)
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
-def worker(queues: tuple[str, ...], burst: bool) -> None:
+@click.option("--log-level", default="INFO", show_default=True, help="RQ's own log level.")
+def worker(queues: tuple[str, ...], burst: bool, log_level: str) -> None:
     """Run a worker on the given queues (default: high, default, low)."""
     from rq import Queue, SimpleWorker
 
@@ -43,13 +44,13 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
     from core.redis import get_redis
 
     if current_app.config.get("JOBS_INLINE"):
-        click.echo("REDIS_URL is not set: jobs run inline in the web process.", err=True)
+        click.echo("JOBS_INLINE is on: jobs run in the web process, not in workers.", err=True)
         sys.exit(2)
     conn = get_redis()
     qs = [Queue(name, connection=conn) for name in (queues or QUEUES)]
     w = SimpleWorker(qs, connection=conn)
     w.push_exc_handler(_cleanup_session)
-    w.work(burst=burst, with_scheduler=False)
+    w.work(burst=burst, with_scheduler=False, logging_level=log_level.upper())
 
 
 def _cleanup_session(job, *exc_info):
@@ -61,8 +62,7 @@ def _cleanup_session(job, *exc_info):
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between ticks.")
 def scheduler(interval: float) -> None:
     """Relay the outbox and enqueue periodic jobs, forever."""
-    from app import periodic_jobs
-    from core.scheduler import run_forever
+    from core.scheduler import periodic_jobs, run_forever
 
     run_forever(periodic_jobs(), interval=interval)
 

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, types
+from sqlalchemy import BigInteger, DateTime, MetaData, types
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -17,8 +17,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-# BIGINT on PostgreSQL, INTEGER on SQLite so that autoincrement keeps working there.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+BigId = BigInteger()
 
 
 class Base(DeclarativeBase):
@@ -49,8 +48,6 @@ class UTCDateTime(types.TypeDecorator):
     def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:  # SQLite keeps no offset
-            return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
 
 

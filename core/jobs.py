@@ -23,6 +23,7 @@ from typing import Any
 from flask import current_app, has_app_context
 from rq import Queue
 from sqlalchemy import JSON, Index, Integer, String, Text, event, func, insert, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db import BigId, IdMixin, UTCDateTime, db, utcnow
@@ -149,11 +150,6 @@ def enqueue(
     }
     stmt = insert(OutboxJob).values(**values)
     if dedupe_key is not None:
-        dialect = db.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as pg_insert
         stmt = (
             pg_insert(OutboxJob)
             .values(**values)
@@ -210,8 +206,7 @@ def relay(*, ids: Sequence[int] | None = None, limit: int = 500) -> int:
                 )
             )
         q = q.order_by(OutboxJob.id).limit(limit)
-        if s.get_bind().dialect.name == "postgresql":
-            q = q.with_for_update(skip_locked=True)
+        q = q.with_for_update(skip_locked=True)
         rows = s.execute(q).scalars().all()
         if not rows:
             return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import re
 import uuid
 
@@ -24,6 +25,10 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+# Which of `make run`'s processes (web, worker, scheduler) writes the line.
+PROCESS = os.environ.get("WMB_PROCESS", "")
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out = {
@@ -35,6 +40,8 @@ class JsonFormatter(logging.Formatter):
         rid = getattr(record, "request_id", None)
         if rid:
             out["request_id"] = rid
+        if PROCESS:
+            out["process"] = PROCESS
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)
@@ -46,7 +53,12 @@ def configure(app: Flask) -> None:
     if app.config.get("LOG_JSON"):
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        tag = f"{PROCESS:>9} | " if PROCESS else ""
+        handler.setFormatter(
+            logging.Formatter(
+                tag + "%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+            )
+        )
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_wmb", False):

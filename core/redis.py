@@ -1,4 +1,4 @@
-"""Redis: one client per process, or an in-process stand-in when REDIS_URL is unset."""
+"""Redis: one client per process."""
 
 from __future__ import annotations
 
@@ -13,14 +13,9 @@ _EXT = "wmb_redis"
 
 
 def init_app(app: Flask) -> None:
-    url = app.config.get("REDIS_URL")
-    if url:
-        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
-    else:
-        import fakeredis
-
-        client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-    app.extensions[_EXT] = client
+    app.extensions[_EXT] = redis.Redis.from_url(
+        app.config["REDIS_URL"], socket_timeout=5, socket_connect_timeout=2
+    )
 
 
 def get_redis() -> redis.Redis:

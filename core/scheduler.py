@@ -1,6 +1,7 @@
 """Periodic jobs: one scheduler loop that relays the outbox and enqueues jobs on time.
 
-The list of periodic jobs is declared in one place, ``app.periodic_jobs()``. Several
+The list of periodic jobs is declared in one place, ``app.periodic_jobs()``, which
+``create_app`` hands to ``core.scheduler.init_app``. Several
 scheduler processes may run: each period's slot is claimed in Redis with SET NX, so every
 periodic job is enqueued once per period.
 """
@@ -12,6 +13,8 @@ import logging
 import signal
 import time
 from collections.abc import Callable
+
+from flask import Flask, current_app
 
 from core import jobs
 from core.db import db
@@ -27,6 +30,19 @@ class Periodic:
     name: str
     job: Callable
     every: int
+
+
+_EXT = "wmb_periodic_jobs"
+
+
+def init_app(app: Flask, periodics: Callable[[], list[Periodic]]) -> None:
+    """Give the scheduler the product's periodic jobs (a function returning the list)."""
+    app.extensions[_EXT] = periodics
+
+
+def periodic_jobs() -> list[Periodic]:
+    """The current app's periodic jobs."""
+    return current_app.extensions[_EXT]()
 
 
 def tick(periodics: list[Periodic], now: float | None = None) -> list[str]:

@@ -15,18 +15,26 @@ from core.tenancy import use_brand
 from org.models import Brand, Staff, Store
 from tests.conftest import build_app
 
+ENGINES = {"DATABASE_URL": "postgresql://u@h/db", "REDIS_URL": "redis://h:6379/0"}
+
 
 def test_production_refuses_to_start_without_secret_key():
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         Config({"APP_ENV": "production"})
-    cfg = Config({"APP_ENV": "production", "SECRET_KEY": "s" * 40})
+    cfg = Config({"APP_ENV": "production", "SECRET_KEY": "s" * 40, **ENGINES})
     assert cfg.SESSION_COOKIE_SECURE is True
 
 
-def test_defaults_need_no_external_service():
-    cfg = Config({})
-    assert cfg.SQLALCHEMY_DATABASE_URI.startswith("sqlite:///")
-    assert cfg.REDIS_URL is None and cfg.JOBS_INLINE is True
+def test_one_database_and_one_redis_everywhere():
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        Config({"REDIS_URL": "redis://127.0.0.1:6379/0"})
+    with pytest.raises(ConfigError, match="PostgreSQL"):
+        Config({"DATABASE_URL": "sqlite:///x.db", "REDIS_URL": "redis://127.0.0.1:6379/0"})
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        Config({"DATABASE_URL": "postgresql://u@h/db"})
+    cfg = Config({"DATABASE_URL": "postgres://u@h/db", "REDIS_URL": "redis://h:6379/0"})
+    assert cfg.SQLALCHEMY_DATABASE_URI == "postgresql+psycopg://u@h/db"
+    assert cfg.JOBS_INLINE is False
     assert _TestConfig({}).SQLALCHEMY_DATABASE_URI.startswith("postgresql+psycopg://")
 
 
