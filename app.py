@@ -53,7 +53,7 @@ def create_app(config: Config | dict | None = None) -> Flask:
     app.config.update(config.as_dict() if isinstance(config, Config) else config)
     os.makedirs(app.config.get("INSTANCE_PATH", app.instance_path), exist_ok=True)
 
-    from core import auth, errors, i18n, jobs, logs, metrics, scheduler
+    from core import auth, crypto, errors, guard, i18n, jobs, logs, metrics, scheduler
     from core import redis as core_redis
     from core.db import db
 
@@ -67,12 +67,16 @@ def create_app(config: Config | dict | None = None) -> Flask:
     i18n.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
+    guard.init_app(app)
     metrics.init_app(app)
     jobs.init_app(app)
     scheduler.init_app(app, periodic_jobs)
 
     _register_packages(app)
     _register_health(app)
+    if app.config.get("CHECK_DATA_KEYS"):
+        with app.app_context():
+            crypto.check_keys()
     return app
 
 

@@ -30,6 +30,9 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"  # noqa: S105 - refused in production
+
+
 class ConfigError(RuntimeError):
     """Raised at start-up when the environment is not usable."""
 
@@ -44,14 +47,13 @@ class Config:
         self.ENV = env.get("APP_ENV", "development")
         self.PRODUCTION = self.ENV == "production"
         secret = env.get("SECRET_KEY", "")
-        if not secret:
-            if self.PRODUCTION:
-                raise ConfigError(
-                    "SECRET_KEY is not set. Production start-up refuses to run without it: "
-                    "set SECRET_KEY to a long random string (e.g. `python -c 'import secrets; "
-                    "print(secrets.token_urlsafe(48))'`)."
-                )
-            secret = "dev-only-secret-key-do-not-use-in-production"  # noqa: S105 - refused in production
+        if self.PRODUCTION and (not secret or secret == DEV_SECRET_KEY or len(secret) < 32):
+            raise ConfigError(
+                "SECRET_KEY is not set, too short, or the development value. Production "
+                "start-up refuses to run without a real one: set SECRET_KEY to a long random "
+                "string (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
+            )
+        secret = secret or DEV_SECRET_KEY
         self.SECRET_KEY = secret
         # Keys that encrypt WeChat secrets at rest; the first encrypts, all decrypt (rotation).
         self.DATA_ENCRYPTION_KEYS = [
@@ -112,10 +114,17 @@ class Config:
         self.LANGUAGES = ["zh", "en"]
         self.LOGIN_MAX_FAILURES = _int(env.get("LOGIN_MAX_FAILURES"), 5)
         self.LOGIN_LOCK_SECONDS = _int(env.get("LOGIN_LOCK_SECONDS"), 15 * 60)
+        self.LOGIN_IP_FAILURES_PER_MINUTE = _int(env.get("LOGIN_IP_FAILURES_PER_MINUTE"), 20)
         self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO")
         # Plain lines for a person at a terminal, JSON lines for a log collector.
         self.LOG_JSON = _bool(env.get("LOG_JSON"), default=not sys.stderr.isatty())
         self.PROMETHEUS_MULTIPROC_DIR = env.get("PROMETHEUS_MULTIPROC_DIR") or None
+        # /metrics answers only with this bearer token (without one: only to this machine).
+        self.METRICS_TOKEN = env.get("METRICS_TOKEN", "")
+        if self.PRODUCTION and not self.METRICS_TOKEN:
+            raise ConfigError("METRICS_TOKEN is not set: /metrics would be open to anyone.")
+        # At start-up, decrypt one stored secret to prove DATA_ENCRYPTION_KEYS are right.
+        self.CHECK_DATA_KEYS = _bool(env.get("CHECK_DATA_KEYS"), default=True)
         # Member activation (members.sms, members.posters): SMS provider, per-IP code limit
         # per hour (raise it behind a proxy or for load tests), a CJK font for QR posters.
         self.SMS_SENDER = env.get("SMS_SENDER", "sandbox")
@@ -143,6 +152,7 @@ class TestConfig(Config):
         env.setdefault("WECHAT_API_BASE", "http://127.0.0.1:9/sandbox/wechat")
         env.setdefault("LOG_JSON", "0")
         env.setdefault("LOG_LEVEL", "WARNING")
+        env.setdefault("CHECK_DATA_KEYS", "0")
         super().__init__(env)
         self.TESTING = True
         # Tests reach the sandbox over real HTTP unless a test asks otherwise.

@@ -10,11 +10,12 @@ import functools
 from collections.abc import Callable
 
 from flask import Flask, abort, g, redirect, request, session, url_for
-from flask_login import LoginManager, UserMixin, current_user
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from core import sessions
 from core.audit import Actor, set_actor
 from core.db import IdMixin, TimestampMixin, db
 from core.tenancy import reset_brand, set_brand
@@ -39,9 +40,28 @@ def register_user_loader(prefix: str, loader: Callable[[int], object | None]) ->
 def _load_user(user_id: str):
     prefix, _, ident = user_id.partition(":")
     loader = _LOADERS.get(prefix)
-    if loader is None or not ident.isdigit():
+    if loader is None or not ident.isdigit() or g.get("redis_unavailable"):
+        return None
+    # A cookie is honoured only while its session is recorded (ended by logout, or by a
+    # change to the user's password, role or active flag).
+    if not sessions.is_live(sessions.current_sid(), user_id):
         return None
     return loader(int(ident))
+
+
+def log_in(user) -> None:
+    """Start a console session for ``user`` on a fresh cookie."""
+    session.clear()
+    session[sessions.SESSION_KEY] = sessions.start(user.get_id())
+    login_user(user)
+    session.permanent = True
+
+
+def log_out() -> None:
+    """End the current console session here and on the server."""
+    sessions.end(sessions.current_sid())
+    logout_user()
+    session.clear()
 
 
 class PlatformAdmin(IdMixin, TimestampMixin, UserMixin, db.Model):
@@ -55,6 +75,7 @@ class PlatformAdmin(IdMixin, TimestampMixin, UserMixin, db.Model):
     role = PLATFORM_ADMIN
     store_id = None
     is_platform_admin = True
+    SESSION_FIELDS = ("password_hash",)
 
     def get_id(self) -> str:
         return f"p:{self.id}"

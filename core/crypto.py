@@ -53,3 +53,37 @@ class EncryptedText(types.TypeDecorator):
         if value is None or value == "":
             return value
         return decrypt(value)
+
+
+def check_keys() -> None:
+    """Decrypt one stored secret, so that wrong DATA_ENCRYPTION_KEYS stop the start-up with a
+    clear message instead of failing at the first login. Quiet when nothing is stored yet
+    or the database is not reachable (the health check reports that)."""
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from config import ConfigError
+    from core.db import db
+
+    for table in db.metadata.sorted_tables:
+        for column in table.columns:
+            if not isinstance(column.type, EncryptedText):
+                continue
+            raw = table.c[column.name]
+            stmt = select(raw.cast(Text)).where(raw.isnot(None), raw.cast(Text) != "").limit(1)
+            try:
+                with db.engine.connect() as conn:
+                    value = conn.execute(stmt).scalar()
+            except SQLAlchemyError:
+                return
+            if value is None:
+                continue
+            try:
+                fernet().decrypt(value.encode())
+            except InvalidToken:
+                raise ConfigError(
+                    "DATA_ENCRYPTION_KEYS cannot decrypt the secrets stored in the database "
+                    f"({table.name}.{column.name}). Start with the keys that encrypted them "
+                    "(new key first, old keys after it, when rotating)."
+                ) from None
+            return

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+import redis
+from flask import Flask, g, jsonify, render_template, request
+from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
 from core.db import db
 
 log = logging.getLogger(__name__)
+
+REDIS_RETRY_AFTER = 5
 
 
 class AppError(Exception):
@@ -82,9 +86,27 @@ def init_app(app: Flask) -> None:
                 "field": None,
             }
         }
+        # Allow (405), Retry-After, WWW-Authenticate: what the exception itself would send.
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         if wants_json():
-            return jsonify(body), exc.code
-        return render_template("core/error.html", code=exc.code, message=exc.description), exc.code
+            return jsonify(body), exc.code, headers
+        page = render_template("core/error.html", code=exc.code, message=exc.description)
+        return page, exc.code, headers
+
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    @app.errorhandler(redis.exceptions.TimeoutError)
+    def _redis_down(exc: Exception):
+        """Redis unreachable: 503 with Retry-After; nothing was committed by this request."""
+        db.session.rollback()
+        g.redis_unavailable = True  # the page itself must not ask Redis for the session
+        log.error("redis unavailable: %s", exc)
+        headers = {"Retry-After": str(REDIS_RETRY_AFTER)}
+        message = gettext("The service is briefly unavailable. Please try again shortly.")
+        if wants_json():
+            body = {"error": {"code": "unavailable", "message": message, "field": None}}
+            return jsonify(body), 503, headers
+        # A page of its own: the console's layout would ask Redis for the session again.
+        return render_template("core/unavailable.html", message=message), 503, headers
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

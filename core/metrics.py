@@ -6,10 +6,12 @@ to that directory and /metrics aggregates them.
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import os
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, abort, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -77,6 +79,13 @@ def record_request(method: str, endpoint: str, status: int, seconds: float) -> N
     pair[1].observe(seconds)
 
 
+def _is_loopback(addr: str | None) -> bool:
+    try:
+        return addr is not None and ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return False
+
+
 def init_app(app: Flask) -> None:
     live = _LiveCollector(app)
 
@@ -96,6 +105,13 @@ def init_app(app: Flask) -> None:
 
     @app.get("/metrics")
     def metrics():
+        token = app.config.get("METRICS_TOKEN")
+        if token:
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                abort(404)
+        elif not _is_loopback(request.remote_addr):
+            abort(404)
         registry = CollectorRegistry()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import zoneinfo
+
+import phonenumbers
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
@@ -16,12 +19,20 @@ def is_mobile(value: str) -> bool:
 
 
 def normalize_phone(value: str) -> str:
-    value = (value or "").strip().replace(" ", "").replace("-", "")
-    if value.startswith("+86"):
-        value = value[3:]
-    elif value.startswith("0086"):
-        value = value[4:]
-    return value
+    """A mainland mobile number in its 11-digit form, however it was typed (+86, 0086, 86,
+    spaces, dashes, full-width digits); anything that is not one comes back trimmed."""
+    value = unicodedata.normalize("NFKC", value or "").strip()
+    compact = re.sub(r"[\s\-().]", "", value)
+    if PHONE_RE.match(compact):
+        return compact
+    try:
+        parsed = phonenumbers.parse(compact, "CN")
+    except phonenumbers.NumberParseException:
+        return compact
+    national = str(parsed.national_number)
+    if parsed.country_code == 86 and PHONE_RE.match(national):
+        return national
+    return compact
 
 
 def mask_phone(value: str) -> str:

@@ -79,6 +79,8 @@ class Staff(IdMixin, TimestampMixin, BrandScoped, Audited, UserMixin, db.Model):
     __tablename__ = "staff"
     __table_args__ = (UniqueConstraint("brand_id", "phone"),)
     __audit_secret__ = frozenset({"password_hash"})
+    # A change to any of these ends the user's other console sessions (core.sessions).
+    SESSION_FIELDS = ("password_hash", "role", "store_id", "active")
 
     name: Mapped[str] = mapped_column(String(80))
     phone: Mapped[str] = mapped_column(String(20))

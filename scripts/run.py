@@ -56,9 +56,23 @@ def start_redis() -> tuple[str, subprocess.Popen]:
     data.mkdir(parents=True, exist_ok=True)
     sock = data / "redis.sock"
     proc = subprocess.Popen(  # noqa: S603 - our own binary and arguments
-        [str(binary), "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-         "--dir", str(data), "--save", "60 1", "--appendonly", "no",
-         "--logfile", str(data / "redis.log")],
+        [
+            str(binary),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(data),
+            "--save",
+            "60 1",
+            "--appendonly",
+            "no",
+            "--logfile",
+            str(data / "redis.log"),
+        ],
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )

@@ -20,6 +20,8 @@ from app import create_app
 from config import TestConfig
 from core.db import db
 
+pytest_plugins = ["tests.support.redis_server"]
+
 TEST_DB = os.environ.get("WMB_TEST_DB", "wmb_test")
 REDIS_DB = os.environ.get("WMB_TEST_REDIS_DB", "15")
 PG_ADMIN = os.environ.get("WMB_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

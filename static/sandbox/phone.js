@@ -1,6 +1,14 @@
 // Phone simulator: sends what the consumer does, polls the sandbox chat log, draws bubbles.
 (function () {
   "use strict";
+  // Choosing an account or a consumer reloads the page for it.
+  var selects = document.querySelectorAll("select[data-autosubmit]");
+  for (var i = 0; i < selects.length; i++) {
+    selects[i].addEventListener("change", function (e) { e.target.form.submit(); });
+  }
+})();
+(function () {
+  "use strict";
   var screen = document.getElementById("screen");
   var chat = document.getElementById("chat");
   var bottom = document.getElementById("bottom");

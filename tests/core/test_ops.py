@@ -21,7 +21,7 @@ ENGINES = {"DATABASE_URL": "postgresql://u@h/db", "REDIS_URL": "redis://h:6379/0
 def test_production_refuses_to_start_without_secret_key():
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         Config({"APP_ENV": "production"})
-    cfg = Config({"APP_ENV": "production", "SECRET_KEY": "s" * 40, **ENGINES})
+    cfg = Config({"APP_ENV": "production", "SECRET_KEY": "s" * 40, "METRICS_TOKEN": "t", **ENGINES})
     assert cfg.SESSION_COOKIE_SECURE is True
 
 

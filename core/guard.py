@@ -1,0 +1,127 @@
+"""Request guards in one place: input no view should ever see, and the response headers
+every page carries.
+
+- A NUL byte anywhere in the path answers 404, in the query string, a form field or a JSON
+  body 400: PostgreSQL cannot store it and no legitimate input has one.
+- JSON nested deeper than ``MAX_JSON_DEPTH`` is refused before it is parsed (Python's
+  parser would recurse until RecursionError).
+- Pages get a Content-Security-Policy whose script-src admits only this origin and the
+  per-request nonce (``csp_nonce()`` in templates), and may be framed only by this origin
+  (the phone simulator shows member pages in a frame).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask, g, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import BadRequest, NotFound
+
+MAX_JSON_DEPTH = 32
+
+_OPENERS = frozenset(b"[{")
+_CLOSERS = frozenset(b"]}")
+
+
+def json_depth_exceeds(data: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a JSON text nests arrays/objects deeper than ``limit`` (strings skipped)."""
+    raw = data.encode() if isinstance(data, str) else data
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in _OPENERS:
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in _CLOSERS:
+            depth -= 1
+    return False
+
+
+class GuardedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON with a depth limit on everything it parses (``request.get_json``)."""
+
+    def loads(self, s, **kwargs):
+        if json_depth_exceeds(s):
+            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        return super().loads(s, **kwargs)
+
+
+def _has_nul(values) -> bool:
+    return any("\x00" in v for v in values)
+
+
+def refuse_nul_path(_endpoint, _values) -> None:
+    """First of all URL preprocessors (they load brands by slug): a NUL in the path is 404."""
+    if "\x00" in request.path:
+        raise NotFound()
+
+
+def refuse_bad_input() -> None:
+    """Before every request: NUL bytes and over-deep JSON never reach a view."""
+    if "\x00" in request.path:
+        raise NotFound()
+    args = request.args
+    if "\x00" in request.query_string.decode("latin-1") or _has_nul(args.keys()):
+        raise BadRequest("The request contains a NUL byte.")
+    if _has_nul(args.values()):
+        raise BadRequest("The request contains a NUL byte.")
+    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        if request.is_json:
+            body = request.get_data(cache=True)
+            if b"\x00" in body or b"\\u0000" in body:
+                raise BadRequest("The request contains a NUL byte.")
+            if json_depth_exceeds(body):
+                raise BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
+        elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            form = request.form
+            if _has_nul(form.keys()) or _has_nul(form.values()):
+                raise BadRequest("The request contains a NUL byte.")
+
+
+def csp_nonce() -> str:
+    """This response's script nonce (one per request)."""
+    nonce = g.get("csp_nonce")
+    if nonce is None:
+        nonce = g.csp_nonce = secrets.token_urlsafe(16)
+    return nonce
+
+
+def page_headers(response):
+    """Security headers on every HTML page (JSON APIs need only nosniff)."""
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    if response.mimetype == "text/html":
+        headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; "
+            # res.wx.qq.com: WeChat's JS-SDK, which only WeChat serves
+            f"script-src 'self' 'nonce-{csp_nonce()}' https://res.wx.qq.com; "
+            "style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data: blob:; "
+            "connect-src 'self'; "
+            "object-src 'none'; base-uri 'self'; frame-ancestors 'self'",
+        )
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.json = GuardedJSONProvider(app)
+    app.url_value_preprocessors.setdefault(None, []).insert(0, refuse_nul_path)
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_bad_input)
+    app.after_request(page_headers)
+    app.jinja_env.globals["csp_nonce"] = csp_nonce
