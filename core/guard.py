@@ -12,11 +12,15 @@ every page carries.
 
 from __future__ import annotations
 
+import json
 import secrets
 
 from flask import Flask, g, request
 from flask.json.provider import DefaultJSONProvider
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import BadRequest, NotFound
+
+from core.errors import ValidationError
 
 MAX_JSON_DEPTH = 32
 
@@ -59,8 +63,34 @@ class GuardedJSONProvider(DefaultJSONProvider):
         return super().loads(s, **kwargs)
 
 
-def _has_nul(values) -> bool:
-    return any("\x00" in v for v in values)
+NUL_MESSAGE = "The request contains a NUL byte."
+
+
+def _nul_field(mapping) -> str | None:
+    """The first key of a form or query mapping whose name or value holds a NUL byte."""
+    for name, value in mapping.items(multi=True):
+        if "\x00" in name or "\x00" in value:
+            return name.replace("\x00", "")
+    return None
+
+
+def _nul_path(value, path: str = "") -> str | None:
+    """The dotted path of the first JSON string holding a NUL byte ("" for the root)."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if not isinstance(value, dict | list):
+        return None
+    for k, v in value.items() if isinstance(value, dict) else enumerate(value):
+        if isinstance(k, str) and "\x00" in k:
+            return path
+        found = _nul_path(v, f"{path}.{k}" if path else str(k))
+        if found is not None:
+            return found
+    return None
+
+
+def _refuse_nul(field: str | None) -> None:
+    raise ValidationError(_l(NUL_MESSAGE), field=field or None, code="bad_request")
 
 
 def refuse_nul_path(_endpoint, _values) -> None:
@@ -73,22 +103,24 @@ def refuse_bad_input() -> None:
     """Before every request: NUL bytes and over-deep JSON never reach a view."""
     if "\x00" in request.path:
         raise NotFound()
-    args = request.args
-    if "\x00" in request.query_string.decode("latin-1") or _has_nul(args.keys()):
-        raise BadRequest("The request contains a NUL byte.")
-    if _has_nul(args.values()):
-        raise BadRequest("The request contains a NUL byte.")
-    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-        if request.is_json:
-            body = request.get_data(cache=True)
-            if b"\x00" in body or b"\\u0000" in body:
-                raise BadRequest("The request contains a NUL byte.")
-            if json_depth_exceeds(body):
-                raise BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
-        elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            form = request.form
-            if _has_nul(form.keys()) or _has_nul(form.values()):
-                raise BadRequest("The request contains a NUL byte.")
+    if b"%00" in request.query_string or "\x00" in request.query_string.decode("latin-1"):
+        _refuse_nul(_nul_field(request.args))
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return
+    if request.is_json:
+        body = request.get_data(cache=True)
+        if json_depth_exceeds(body):
+            raise BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
+        if b"\x00" in body or b"\\u0000" in body:
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+            _refuse_nul(_nul_path(parsed) if parsed is not None else None)
+    elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        field = _nul_field(request.form)
+        if field is not None:
+            _refuse_nul(field)
 
 
 def csp_nonce() -> str:
