@@ -1,0 +1,1 @@
+"""Helpers for the tests that are not fixtures: checkers, builders."""
