@@ -184,6 +184,35 @@ def off(fn: Handler) -> None:
     _PURE.discard(fn)
 
 
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """The router's registrations at one moment (see ``snapshot``)."""
+
+    handlers: dict[tuple[str, str | None], tuple[_Entry, ...]]
+    keywords: dict[str, Handler]
+    pure: frozenset[Handler]
+
+
+def snapshot() -> Snapshot:
+    """Every registration now, to be put back by ``restore`` (tests that register handlers)."""
+    return Snapshot(
+        handlers={k: tuple(v) for k, v in _HANDLERS.items()},
+        keywords=dict(_KEYWORDS),
+        pure=frozenset(_PURE),
+    )
+
+
+def restore(saved: Snapshot) -> None:
+    """Put back the registrations of ``saved``: later ones are dropped, removed ones return."""
+    _HANDLERS.clear()
+    _HANDLERS.update({k: list(v) for k, v in saved.handlers.items()})
+    _KEYWORDS.clear()
+    _KEYWORDS.update(saved.keywords)
+    _PURE.clear()
+    _PURE.update(saved.pure)
+    _ORDERED.clear()
+
+
 def keyword(word: str, handler: Handler, *, pure: bool = False) -> None:
     """Register a built-in keyword (matched exactly, case-insensitively) answered by code;
     ``pure`` as for ``on``."""
