@@ -159,7 +159,7 @@ def _create_brand_and_keyword() -> None:
 # terms; shares are of the whole application call (the callback's WSGI front).
 STAGES = [
     ("brand credentials (cached in the process)", "wechat/callback_keys.py", "get", None),
-    ("XML parsing (envelope and message)", "wechat/callback.py", "parse_xml", None),
+    ("XML parsing (envelope and message)", "wechat/wire.py", "parse_xml", None),
     ("AES decrypt", "wechat/crypto.py", "decrypt_with_first", None),
     ("router and chatbot (keyword match)", "wechat/router.py", "dispatch", None),
     ("reply rendering", "wechat/router.py", "render", None),
@@ -167,15 +167,20 @@ STAGES = [
         "Redis, one round trip (credential and chatbot check, retry key, record, reply)",
         "core/redis.py",
         "run_script",
-        "_answer_at_once",
+        "claim_with_reply_if_unchanged",
     ),
     (
         "Redis, general way (handlers with effects, first message of a process)",
-        "wechat/callback.py",
-        "_claim",
+        "wechat/callback_scripts.py",
+        "claim_and_read_markers",
         None,
     ),
-    ("Redis, general way, after the handlers", "wechat/callback.py", "_keep", None),
+    (
+        "Redis, general way, after the handlers",
+        "wechat/callback_scripts.py",
+        "buffer_record_and_keep_reply",
+        None,
+    ),
     ("database (only when a handler used it)", "wechat/inbound.py", "insert_now", None),
     ("AES encrypt and signature of the reply", "wechat/callback.py", "_respond", None),
 ]
@@ -236,7 +241,7 @@ def profile_breakdown(env: dict[str, str], *, count: int = 1000) -> tuple[float,
                 )
         return ct
 
-    total = cumulative("wechat/callback.py", "__call__")
+    total = cumulative("wechat/wire.py", "__call__")
     view = cumulative("wechat/callback.py", "callback")
     stages = [("WSGI front around the view (app context, request, id, metrics)", total - view)]
     stages += [(label, cumulative(suffix, name, caller)) for label, suffix, name, caller in STAGES]

@@ -132,16 +132,9 @@ def _router_registrations():
     """Handlers and keywords a test registers (or removes) do not outlive it."""
     from wechat import router
 
-    handlers = {k: list(v) for k, v in router._HANDLERS.items()}
-    keywords, pure = dict(router._KEYWORDS), set(router._PURE)
+    saved = router.snapshot()
     yield
-    router._HANDLERS.clear()
-    router._HANDLERS.update(handlers)
-    router._KEYWORDS.clear()
-    router._KEYWORDS.update(keywords)
-    router._PURE.clear()
-    router._PURE.update(pure)
-    router._ORDERED.clear()
+    router.restore(saved)
 
 
 @pytest.fixture(autouse=True)

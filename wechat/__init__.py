@@ -1,8 +1,12 @@
 """WeChat: the only package that imports wechatpy.
 
-``gateway`` talks to the WeChat API; ``callback`` receives what WeChat posts and routes it
-to handlers that other packages register; ``sandbox`` fakes WeChat for development, the
-demo and the tests.
+Outbound: ``gateway`` is what domains call (one function per WeChat API), over ``client``
+(wechatpy clients per brand, the shared access token, counters) and ``pay``. Inbound:
+``callback`` answers what WeChat posts (``wire``: request, strict XML, answer, WSGI front;
+``callback_keys``: cached brand credentials; ``callback_scripts``: the retry key in Redis;
+``inbound``: the delivery log) and hands messages to ``router``, where other packages
+register handlers (``events``: typed subscribe-message events). ``sandbox`` fakes WeChat for
+development, the demo and the tests.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import requests
 from wechatpy.oauth import WeChatOAuth
 
 from wechat import inprocess
-from wechat.gateway_core import (
+from wechat.client import (
     NotConfigured,
     OAuthCodeError,
     RetryableError,

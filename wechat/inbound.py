@@ -9,8 +9,7 @@ dies half-way, or two flushers racing, neither lose nor duplicate a record. Mess
 handlers did use the database get their row in that same transaction instead (``insert_now``).
 
 Redis holds the records until they are flushed: run it with appendonly (AOF) so that a Redis
-restart keeps them. Without REDIS_URL (the in-process fake Redis of ``make run``) nothing
-would survive the process, so rows are inserted at once.
+restart keeps them.
 """
 
 from __future__ import annotations
@@ -20,7 +19,8 @@ import json
 import logging
 from typing import Any
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import event, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from core.db import db
@@ -36,29 +36,12 @@ FLUSH_BATCH = 500
 FLUSH_MAX = 50_000
 _ACK = "wmb_inbound_ack"
 _TABLE = InboundMessage.__table__
-_INSERTS: dict[str, Any] = {}
+# INSERT ... ON CONFLICT (brand_id, dedupe_key) DO NOTHING: a record flushed twice is kept once
+_INSERT = pg_insert(_TABLE).on_conflict_do_nothing(index_elements=["brand_id", "dedupe_key"])
 
 
 def stream_key(brand_id: int) -> str:
     return key(brand_id, "wx-inbound")
-
-
-def _insert_stmt():
-    """INSERT ... ON CONFLICT (brand_id, dedupe_key) DO NOTHING, built once per dialect."""
-    dialect = db.session.get_bind().dialect.name
-    stmt = _INSERTS.get(dialect)
-    if stmt is None:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        elif dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        else:  # pragma: no cover - the app runs on PostgreSQL or SQLite
-            dialect_insert = insert
-        stmt = dialect_insert(_TABLE)
-        if hasattr(stmt, "on_conflict_do_nothing"):
-            stmt = stmt.on_conflict_do_nothing(index_elements=["brand_id", "dedupe_key"])
-        _INSERTS[dialect] = stmt
-    return stmt
 
 
 def _row(values: dict[str, Any]) -> dict[str, Any]:
@@ -68,8 +51,8 @@ def _row(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def insert_now(values: dict[str, Any]) -> None:
-    """Insert a record in the current transaction (values as for ``buffer``)."""
-    db.session.execute(_insert_stmt(), [_row(values)])
+    """Insert a record in the current transaction (values as for ``encode``)."""
+    db.session.execute(_INSERT, [_row(values)])
 
 
 def encode(values: dict[str, Any]) -> str:
@@ -79,11 +62,6 @@ def encode(values: dict[str, Any]) -> str:
     and ``ts`` (the Unix time it arrived).
     """
     return json.dumps(values, ensure_ascii=False)
-
-
-def buffer(pipe, values: dict[str, Any]) -> None:
-    """Append a record (see ``encode``) to its brand's stream on a Redis pipeline."""
-    pipe.xadd(stream_key(values["brand_id"]), {"r": encode(values)})
 
 
 @job("low", timeout=120, retries=1)
@@ -115,7 +93,7 @@ def flush_inbound(limit: int = FLUSH_MAX) -> int:
                 except (KeyError, TypeError, ValueError):
                     log.error("dropping a malformed inbound record %s in %s", entry_id, stream)
             if rows:
-                db.session.execute(_insert_stmt(), rows)
+                db.session.execute(_INSERT, rows)
             db.session.info.setdefault(_ACK, []).append((stream, ids))
             seen += len(ids)
             start = "(" + entries[-1][0].decode()

@@ -17,7 +17,7 @@ from wechatpy.pay import WeChatPay
 from wechatpy.pay.utils import dict_to_xml
 
 from wechat import inprocess
-from wechat.gateway_core import (
+from wechat.client import (
     NotConfigured,
     RetryableError,
     WeChatError,

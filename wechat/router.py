@@ -12,6 +12,19 @@ The callback never imports a domain package. Domains register handlers here at i
 
     router.keyword("积分", points_balance)     # a built-in keyword answered from live data
 
+    @router.on("event", "subscribe_msg_popup_event")   # and subscribe_msg_change_event
+    def on_consent(ctx):
+        for choice in ctx.subscribe_choices:  # router.SubscribeChoice, one per template
+            ...  # choice.template_id, choice.status ("accept", "reject", ...), choice.popup_scene
+
+    @router.on("event", "subscribe_msg_sent_event")
+    def on_sent(ctx):
+        for sent in ctx.subscribe_sent:  # router.SubscribeSent(template_id, msg_id, ...)
+            ...
+
+Lists in other events are read from ``ctx.raw`` with ``ctx.items(container, name)``, which
+gives one element as a list of one (``ctx.items("AroundBeacons", "AroundBeacon")``).
+
 Keys are ``(msg_type, event)``, compared case-insensitively (WeChat sends ``SCAN`` and
 ``subscribe``). ``on("event")`` receives every event, ``on("*")`` every message and event.
 
@@ -46,6 +59,9 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any
+
+from wechat.events import SubscribeChoice, SubscribeSent
+from wechat.wire import children
 
 DEFAULT_PRIORITY = 100
 CHATBOT = 1000
@@ -92,6 +108,10 @@ class Context:
     content: str | None = None
     # subscribe via a parametric QR code (EventKey "qrscene_<scene>") or SCAN (EventKey "<scene>")
     scene: str | None = None
+    # subscribe_msg_popup_event / subscribe_msg_change_event: one choice per template, and
+    # subscribe_msg_sent_event: one outcome per message, in WeChat's order (``wechat.events``)
+    subscribe_choices: tuple[SubscribeChoice, ...] = ()
+    subscribe_sent: tuple[SubscribeSent, ...] = ()
     # the chatbot configuration revision, so the chatbot can cache the brand's rules
     chatbot_rev: str | None = None
     reply: Reply | None = None
@@ -103,6 +123,11 @@ class Context:
     @property
     def event_lower(self) -> str | None:
         return self.event.lower() if self.event else None
+
+    def items(self, container: str, name: str) -> list:
+        """The ``<name>`` elements inside the message's ``<container>``, in document order:
+        one element is a list of one (``ctx.items("AroundBeacons", "AroundBeacon")``)."""
+        return children(self.raw.get(container), name)
 
     def reply_later(self, message: dict) -> None:
         """Send a customer-service message (WeChat's JSON without ``touser``) from a job."""
@@ -182,6 +207,35 @@ def off(fn: Handler) -> None:
         if handler is fn:
             del _KEYWORDS[word]
     _PURE.discard(fn)
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """The router's registrations at one moment (see ``snapshot``)."""
+
+    handlers: dict[tuple[str, str | None], tuple[_Entry, ...]]
+    keywords: dict[str, Handler]
+    pure: frozenset[Handler]
+
+
+def snapshot() -> Snapshot:
+    """Every registration now, to be put back by ``restore`` (tests that register handlers)."""
+    return Snapshot(
+        handlers={k: tuple(v) for k, v in _HANDLERS.items()},
+        keywords=dict(_KEYWORDS),
+        pure=frozenset(_PURE),
+    )
+
+
+def restore(saved: Snapshot) -> None:
+    """Put back the registrations of ``saved``: later ones are dropped, removed ones return."""
+    _HANDLERS.clear()
+    _HANDLERS.update({k: list(v) for k, v in saved.handlers.items()})
+    _KEYWORDS.clear()
+    _KEYWORDS.update(saved.keywords)
+    _PURE.clear()
+    _PURE.update(saved.pure)
+    _ORDERED.clear()
 
 
 def keyword(word: str, handler: Handler, *, pure: bool = False) -> None:

@@ -126,7 +126,10 @@ class FakeWeChat:
         compatible: bool = False,
         encrypt: str | None = None,
         msg_signature: str | None = None,
+        envelope_extra: str = "",
     ):
+        """Post ``xml`` in safe mode (or compatible mode); ``envelope_extra`` is put at the
+        end of the envelope (a second ``<Encrypt>``, say)."""
         encrypt = encrypt or aes_encrypt(xml.encode(), aes_key or self.aes_key, appid or self.appid)
         ts, nonce = str(int(time.time())), os.urandom(4).hex()
         q = {
@@ -144,6 +147,7 @@ class FakeWeChat:
                 f"<xml><ToUserName><![CDATA[{OA_ID}]]></ToUserName>"
                 f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
             )
+        body = body.replace("</xml>", envelope_extra + "</xml>")
         return self.client.post(f"{self.path}?{urlencode(q)}", data=body, content_type="text/xml")
 
     def open_reply(self, response, *, aes_key: str | None = None) -> ET.Element:

@@ -1,4 +1,5 @@
-"""Machinery under ``wechat.gateway``: errors, per-brand clients, the shared token, counters.
+"""The WeChat API client under ``wechat.gateway``: errors, one wechatpy client per brand, the
+access token shared through Redis, call counters. Domains call ``wechat.gateway``, not this.
 
 wechatpy 1.8.18 is used for request building but wrapped where it falls short: its hosts
 are hard-coded (so clients are pointed at WECHAT_API_BASE here), it has no token refresh
