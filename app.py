@@ -100,6 +100,15 @@ def _register_packages(app: Flask) -> None:
     members.init_app(app)
     points.init_app(app)
     coupons.init_app(app)
+    if app.config.get("SANDBOX_ENABLED"):
+        _mount_sandbox(app)
+
+
+def _mount_sandbox(app: Flask) -> None:
+    """The fake WeChat API and phone simulator; product code never imports the sandbox."""
+    from wechat import sandbox
+
+    sandbox.init_app(app)
 
 
 def _register_health(app: Flask) -> None:

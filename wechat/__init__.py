@@ -6,7 +6,7 @@ Outbound: ``gateway`` is what domains call (one function per WeChat API), over `
 ``callback_keys``: cached brand credentials; ``callback_scripts``: the retry key in Redis;
 ``inbound``: the delivery log) and hands messages to ``router``, where other packages
 register handlers (``events``: typed subscribe-message events). ``sandbox`` fakes WeChat for
-development, the demo and the tests.
+development, the demo and the tests; only ``app.py`` mounts it (no product module imports it).
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from wechat import callback, console, sandbox
+    from wechat import callback, console
 
     callback.init_app(app)
     console.init_app(app)
-    if app.config.get("SANDBOX_ENABLED"):
-        sandbox.init_app(app)
