@@ -34,8 +34,10 @@ def test_a_server_that_forgot_the_script_gets_it_again(script):
     assert run_script(r, s, ["wmb:test:counter"], ["x"]) == [b"2", b"x"]
 
 
-def test_a_connection_closed_by_the_server_while_idle_is_made_again(script, monkeypatch):
-    r, s = script
+def test_a_connection_closed_by_the_server_while_idle_is_made_again(own_redis, monkeypatch):
+    # A server of the test's own: killing its clients touches nobody else's connections.
+    r = redis.Redis(port=own_redis.port)
+    s = r.register_script(SCRIPT)
     run_script(r, s, ["wmb:test:counter"], ["x"])
     monkeypatch.setattr(core_redis, "IDLE_CHECK", 0.0)  # as if it had been idle for a while
     killed = r.client_kill_filter(_type="normal", skipme=True)
