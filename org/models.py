@@ -19,6 +19,11 @@ ROLES = ("brand_admin", "store_manager", "guide")
 DEFAULT_TZ = "Asia/Shanghai"
 
 
+# plaintext (明文): plain messages only; compatible (兼容): both, for a move to safe mode;
+# safe (安全): AES-encrypted messages only, so a leaked query string cannot forge events.
+MESSAGE_MODES = ("plaintext", "compatible", "safe")
+
+
 class Brand(IdMixin, TimestampMixin, Audited, db.Model):
     """A tenant: one brand with its official account and mini-program credentials."""
 
@@ -39,6 +44,9 @@ class Brand(IdMixin, TimestampMixin, Audited, db.Model):
     mch_id: Mapped[str | None] = mapped_column(String(32))
     pay_key: Mapped[str | None] = mapped_column(EncryptedText)
     timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TZ)
+    # The official account's message encryption mode (消息加解密方式), as set on WeChat's
+    # side: what the callback accepts (MESSAGE_MODES).
+    message_mode: Mapped[str] = mapped_column(String(12), default="safe", server_default="safe")
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 

@@ -12,7 +12,7 @@ from core.db import db
 from core.errors import Conflict, NotFound, ValidationError
 from core.tenancy import use_brand
 from core.validators import CODE_RE, SLUG_RE, is_mobile, is_timezone, normalize_phone
-from org.models import ROLES, Brand, Staff, Store
+from org.models import MESSAGE_MODES, ROLES, Brand, Staff, Store
 
 MIN_PASSWORD = 8
 
@@ -39,8 +39,9 @@ def create_brand(
     mp_appid: str | None = None,
     mp_secret: str | None = None,
     timezone: str = "Asia/Shanghai",
+    message_mode: str | None = None,
 ) -> Brand:
-    """Create a brand (tenant)."""
+    """Create a brand (tenant); its message mode is safe when it has an EncodingAESKey."""
     slug = (slug or "").strip().lower()
     if not SLUG_RE.match(slug):
         raise ValidationError(_l("slug: 2-40 lowercase letters, digits or dashes"), field="slug")
@@ -49,6 +50,8 @@ def create_brand(
     if not is_timezone(timezone):
         raise ValidationError(_l("unknown time zone"), field="timezone")
     _check_aes_key(aes_key, "aes_key")
+    message_mode = message_mode or ("safe" if aes_key else "plaintext")
+    _check_message_mode(message_mode, aes_key)
     if Brand.by_slug(slug) is not None:
         raise Conflict(_l("a brand with this slug exists"), field="slug")
     brand = Brand(
@@ -61,6 +64,7 @@ def create_brand(
         mp_appid=mp_appid or None,
         mp_secret=mp_secret or None,
         timezone=timezone,
+        message_mode=message_mode,
         settings={},
     )
     db.session.add(brand)
@@ -81,6 +85,7 @@ def update_brand_credentials(*, brand: Brand, **changes: str | None) -> Brand:
         "timezone",
         "mch_id",
         "pay_key",
+        "message_mode",
     }
     unknown = set(changes) - allowed
     if unknown:
@@ -89,6 +94,8 @@ def update_brand_credentials(*, brand: Brand, **changes: str | None) -> Brand:
         _check_aes_key(changes["aes_key"], "aes_key")
         if brand.aes_key and changes["aes_key"] != brand.aes_key:
             brand.previous_aes_key = brand.aes_key
+    if changes.get("message_mode"):
+        _check_message_mode(changes["message_mode"], changes.get("aes_key") or brand.aes_key)
     if "timezone" in changes and not is_timezone(changes["timezone"] or ""):
         raise ValidationError(_l("unknown time zone"), field="timezone")
     for key, value in changes.items():
@@ -97,6 +104,15 @@ def update_brand_credentials(*, brand: Brand, **changes: str | None) -> Brand:
         setattr(brand, key, value)
     db.session.flush()
     return brand
+
+
+def _check_message_mode(mode: str, aes_key: str | None) -> None:
+    if mode not in MESSAGE_MODES:
+        raise ValidationError(_l("unknown message mode"), field="message_mode")
+    if mode != "plaintext" and not aes_key:
+        raise ValidationError(
+            _l("compatible and safe mode need the EncodingAESKey"), field="message_mode"
+        )
 
 
 def list_brands() -> list[Brand]:

@@ -282,7 +282,14 @@ def _open(
     """(the message, its XML, the key it was encrypted with): in safe mode the envelope's
     ``msg_signature`` is checked and its ``Encrypt`` decrypted, else the body is the message."""
     msg = parse_xml(body)
-    if args.get("encrypt_type", "raw").lower() != "aes":
+    encrypted = args.get("encrypt_type", "raw").lower() == "aes"
+    # The URL signature does not cover a plaintext body: in safe mode a plaintext post is a
+    # forgery made with a leaked query string, whatever its signature.
+    if keys.message_mode == "safe" and not encrypted:
+        raise _Refused(plain("plaintext refused: the account is in safe mode", 403))
+    if keys.message_mode == "plaintext" and encrypted:
+        raise _Refused(plain("encrypted message refused: the account is in plaintext mode", 403))
+    if not encrypted:
         return msg, body, None
     encrypt = text(msg, "Encrypt", max_len=MAX_BODY, required=True)
     if not signature_matches(args.get("msg_signature"), keys.token, timestamp, nonce, encrypt):

@@ -46,6 +46,7 @@ _QUERY = (
         Brand.token,
         Brand.aes_key,
         Brand.previous_aes_key,
+        Brand.message_mode,
         ChatbotSettings.rev,
     )
     .outerjoin(ChatbotSettings, ChatbotSettings.brand_id == Brand.id)
@@ -62,17 +63,19 @@ class BrandKeys:
     appid: str
     token: str
     aes_keys: tuple[str, ...]
+    message_mode: str
     cryptos: tuple[MessageCrypto | CryptoError, ...]
     db_rev: str | None
     gen: str
     expires: float
 
     def same_credentials(self, other: BrandKeys) -> bool:
-        return (self.id, self.appid, self.token, self.aes_keys) == (
+        return (self.id, self.appid, self.token, self.aes_keys, self.message_mode) == (
             other.id,
             other.appid,
             other.token,
             other.aes_keys,
+            other.message_mode,
         )
 
     def chatbot_rev(self, redis_rev: bytes | None) -> str | None:
@@ -129,7 +132,7 @@ def _load(slug: str) -> BrandKeys | None:
         row = conn.execute(_QUERY, {"slug": slug}).first()
     if row is None:
         return None
-    brand_id, appid, token, aes_key, previous, rev = row
+    brand_id, appid, token, aes_key, previous, message_mode, rev = row
     aes_keys = tuple(k for k in (aes_key, previous) if k)
     pipe = get_redis().pipeline(transaction=False)
     hk = hash_key(brand_id)
@@ -143,6 +146,7 @@ def _load(slug: str) -> BrandKeys | None:
         appid=appid or "",
         token=token or "",
         aes_keys=aes_keys,
+        message_mode=message_mode,
         cryptos=tuple(_prepare(k, appid or "") for k in aes_keys) if appid else (),
         db_rev=rev,
         gen=gen.decode() if gen else "",

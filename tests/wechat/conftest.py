@@ -94,7 +94,9 @@ def wx_brand(wx_ctx):
         mp_appid=f"wxmp{n}",
         mp_secret=f"mpsecret-{n}",
     )
-    brand = factories.brand(**creds)
+    # Compatible mode: the tests post both plaintext and AES; tests/wechat/test_message_mode.py
+    # holds the safe and plaintext modes to what they allow.
+    brand = factories.brand(**creds, message_mode="compatible")
     org_services.update_brand_credentials(brand=brand, mch_id=WX_MCH_ID, pay_key=WX_PAY_KEY)
     db.session.commit()
     public = wx_ctx.config["PUBLIC_URL"]

@@ -30,7 +30,7 @@ OPENID = "oUser000000000000000000000001"
 
 @pytest.fixture
 def brand(ctx):
-    b = factories.brand(appid=APPID, token=TOKEN, aes_key=AES_KEY)
+    b = factories.brand(appid=APPID, token=TOKEN, aes_key=AES_KEY, message_mode="compatible")
     with use_brand(b.id):
         chatbot.save_replies(greeting="欢迎关注！", default_reply="收到，稍后回复您。")
         chatbot.create_keyword(
@@ -171,7 +171,7 @@ def test_compatible_mode_trusts_the_ciphertext_not_the_clear_copy(wx, brand):
 def test_message_encrypted_with_the_previous_key_is_accepted(client, ctx):
     from org import services as org
 
-    b = factories.brand(appid=APPID, token=TOKEN, aes_key=OLD_AES_KEY)
+    b = factories.brand(appid=APPID, token=TOKEN, aes_key=OLD_AES_KEY, message_mode="compatible")
     org.update_brand_credentials(brand=b, aes_key=AES_KEY)  # rotation keeps the old key
     db.session.commit()
     assert b.previous_aes_key == OLD_AES_KEY

@@ -162,7 +162,7 @@ def test_a_new_token_is_accepted_as_soon_as_it_is_committed(client, brand, wx):
 
 
 def test_a_new_aes_key_works_at_once_and_the_previous_one_still_decrypts(client, ctx):
-    b = factories.brand(appid=APPID, token=TOKEN, aes_key=OLD_AES_KEY)
+    b = factories.brand(appid=APPID, token=TOKEN, aes_key=OLD_AES_KEY, message_mode="compatible")
     with use_brand(b.id):
         chatbot.save_replies(greeting="", default_reply="收到")
         db.session.commit()
@@ -183,7 +183,9 @@ def test_a_deactivated_brand_stops_answering(wx, brand):
 
 
 def test_a_brand_recreated_under_the_same_slug_is_not_confused_with_the_old_one(client, ctx):
-    first = factories.brand(slug="reborn", appid=APPID, token=TOKEN, aes_key=AES_KEY).id
+    first = factories.brand(
+        slug="reborn", appid=APPID, token=TOKEN, aes_key=AES_KEY, message_mode="compatible"
+    ).id
     wx = FakeWeChat(client, "reborn")
     assert wx.post_aes(text_xml(OPENID, "你好", 7801)).data == b"success"  # no chatbot yet
     flush()
@@ -193,7 +195,9 @@ def test_a_brand_recreated_under_the_same_slug_is_not_confused_with_the_old_one(
     db.session.execute(text("DELETE FROM brand WHERE id = :b"), {"b": first})
     db.session.commit()
     get_redis().flushdb()
-    second = factories.brand(slug="reborn", appid=APPID, token=TOKEN, aes_key=AES_KEY)
+    second = factories.brand(
+        slug="reborn", appid=APPID, token=TOKEN, aes_key=AES_KEY, message_mode="compatible"
+    )
     assert second.id != first
     assert wx.post_aes(text_xml(OPENID, "你好", 7802)).data == b"success"
     flush()

@@ -85,7 +85,7 @@ PLAIN_CASES = [
 
 @pytest.fixture
 def wx(client, ctx):
-    b = factories.brand(appid=APPID, token=TOKEN, aes_key=AES_KEY)
+    b = factories.brand(appid=APPID, token=TOKEN, aes_key=AES_KEY, message_mode="compatible")
     with use_brand(b.id):
         chatbot.save_replies(greeting="hi", default_reply="default")
         db.session.commit()

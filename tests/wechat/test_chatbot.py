@@ -49,7 +49,7 @@ def rule(
 
 @pytest.fixture
 def brand(ctx):
-    b = factories.brand(appid=APPID, token=TOKEN, aes_key=AES_KEY)
+    b = factories.brand(appid=APPID, token=TOKEN, aes_key=AES_KEY, message_mode="compatible")
     with use_brand(b.id):
         chatbot.save_replies(greeting="hello", default_reply="default answer")
         db.session.commit()

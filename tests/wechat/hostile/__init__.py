@@ -170,7 +170,7 @@ def answering_brand(default_reply: str = "收到"):
     from tests import factories
     from wechat import chatbot
 
-    b = factories.brand(appid=APPID, token=TOKEN, aes_key=AES_KEY)
+    b = factories.brand(appid=APPID, token=TOKEN, aes_key=AES_KEY, message_mode="compatible")
     with use_brand(b.id):
         chatbot.save_replies(greeting="", default_reply=default_reply)
         db.session.commit()
