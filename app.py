@@ -95,6 +95,16 @@ def _register_packages(app: Flask) -> None:
     members.init_app(app)
     points.init_app(app)
     coupons.init_app(app)
+    if app.config.get("SANDBOX_ENABLED"):
+        _wire_sandbox()
+
+
+def _wire_sandbox() -> None:
+    """The phone simulator lists the brand's store and guide QR codes to scan."""
+    from members.activation import qrcodes
+    from wechat.sandbox import phone
+
+    phone.register_scan_source(qrcodes.simulator_targets)
 
 
 def _register_health(app: Flask) -> None:

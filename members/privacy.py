@@ -18,9 +18,18 @@ from core.errors import NotFound
 from core.tenancy import require_brand_id
 from members import signals
 from members.access import record_as
-from members.models import DELETED, Member, MemberAttribution, MemberIdentity, MemberMerge
-from members.models_tags import MemberTag, TagDefinition, TagHistory
-from members.models_tiers import MemberActivity, TierLevel
+from members.models import (
+    DELETED,
+    Member,
+    MemberActivity,
+    MemberAttribution,
+    MemberIdentity,
+    MemberMerge,
+    MemberTag,
+    TagDefinition,
+    TagHistory,
+    TierLevel,
+)
 
 DataExporter = Callable[[int], dict]
 DATA_EXPORTERS: list[DataExporter] = []

@@ -14,10 +14,10 @@ from sqlalchemy import func, select, text
 from core.audit import AuditLog
 from core.db import db
 from core.errors import Forbidden, NotFound
-from members import access, activation, identities, privacy, tags, tiers
+from members import access, activation, identities, privacy
 from members.export import Segment, count_segment, export_members, segment_query
-from members.models import Member, MemberIdentity, card_no_for, card_no_sql
-from members.models_tiers import MemberActivity
+from members.models import Member, MemberActivity, MemberIdentity, card_no_for, card_no_sql
+from members.tiers_tags import tags, tiers
 
 UTC = dt.UTC
 
