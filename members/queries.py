@@ -7,7 +7,6 @@ from sqlalchemy import Select, or_, select
 
 from core.db import db
 from core.validators import normalize_phone
-from members.access import visible_members
 from members.models import (
     Member,
     MemberAttribution,
@@ -17,6 +16,7 @@ from members.models import (
     TagDefinition,
     TierLevel,
 )
+from members.privacy.access import visible_members
 from members.tiers_tags import tags, tiers
 from org.models import Staff, Store
 from org.services import list_stores

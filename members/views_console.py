@@ -1,8 +1,8 @@
 """Console pages of members: the list, a member's detail (with the audited full phone),
 merges, CSV import with its progress view, segment export and the till-code lookup.
 
-Who sees what comes from ``members.access``: store managers their store's members, guides
-their own customers with masked phones; anything else answers 404.
+Who sees what comes from ``members.privacy.access``: store managers their store's members,
+guides their own customers with masked phones; anything else answers 404.
 """
 
 from __future__ import annotations
@@ -33,10 +33,11 @@ from core.db import db
 from core.errors import AppError
 from core.jobs import enqueue
 from core.tenancy import get_or_404
-from members import access, export, identities, imports, queries, tillcode
+from members import identities, imports, queries, tillcode
 from members.forms import KIND_LABELS, EmptyForm, ExportForm, ImportForm, TillCodeForm
 from members.jobs import import_members_job
 from members.models import Member, MemberImport
+from members.privacy import access, export
 from members.tiers_tags import tags, tiers
 
 bp = Blueprint("members_console", __name__, url_prefix="/console/members")

@@ -13,9 +13,10 @@ from core.db import db
 from core.errors import AppError
 from core.tenancy import get_or_404
 from core.validators import mask_phone
-from members import access, queries
+from members import queries
 from members.forms import EmptyForm
 from members.models import Member, TagDefinition
+from members.privacy import access
 from members.tiers_tags import tags
 
 bp = Blueprint("workbench", __name__, url_prefix="/console/workbench")

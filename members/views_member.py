@@ -34,13 +34,14 @@ from flask_babel import gettext as _
 from core.audit import Actor, acting_as
 from core.db import db
 from core.errors import AppError
-from members import privacy, queries, tillcode
+from members import queries, tillcode
 from members import session as member_session
 from members.activation import card, sms
 from members.center import center_slots, member_blueprint
 from members.forms import ActivateForm, DeleteForm, PhoneForm, ProfileForm
 from members.identities import find_by_identity
 from members.models import Member
+from members.privacy import data_rights
 from members.tiers_tags import tiers
 from wechat import gateway
 
@@ -296,7 +297,7 @@ def privacy_page():
 @center_bp.get("/privacy/data.json")
 def privacy_download():
     member = _member()
-    data = privacy.export_member_data(member_id=member.id)
+    data = data_rights.export_member_data(member_id=member.id)
     resp = Response(
         json.dumps(data, ensure_ascii=False, indent=1, default=str),
         mimetype="application/json",
@@ -316,7 +317,7 @@ def privacy_delete():
             "members/member/privacy.html", form=form, version=card.PRIVACY_TERMS_VERSION
         )
         return html, 400
-    privacy.delete_member(member_id=member.id, reason="member request (member center)")
+    data_rights.delete_member(member_id=member.id, reason="member request (member center)")
     db.session.commit()
     member_session.logout(brand_id=g.brand.id)
     return render_template("members/member/deleted.html")

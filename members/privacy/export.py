@@ -15,8 +15,8 @@ from core.db import db
 from core.errors import Forbidden
 from core.tenancy import require_brand_id, use_brand
 from core.validators import mask_phone
-from members.access import may_see_full_phones, record_as, scope_members
 from members.models import ACTIVE, Member, MemberTag, TagDefinition, TierLevel
+from members.privacy.access import may_see_full_phones, record_as, scope_members
 from org.models import Brand, Staff, Store
 from org.services import list_stores
 

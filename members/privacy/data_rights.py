@@ -17,7 +17,6 @@ from core.db import db, model_to_dict, utcnow
 from core.errors import NotFound
 from core.tenancy import require_brand_id
 from members import signals
-from members.access import record_as
 from members.models import (
     DELETED,
     Member,
@@ -30,6 +29,7 @@ from members.models import (
     TagHistory,
     TierLevel,
 )
+from members.privacy.access import record_as
 
 DataExporter = Callable[[int], dict]
 DATA_EXPORTERS: list[DataExporter] = []
