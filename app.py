@@ -105,10 +105,14 @@ def _register_packages(app: Flask) -> None:
 
 
 def _mount_sandbox(app: Flask) -> None:
-    """The fake WeChat API and phone simulator; product code never imports the sandbox."""
+    """The fake WeChat API and phone simulator, wired to what it shows (the brand's store and
+    guide QR codes to scan); product code never imports the sandbox."""
+    from members.activation import qrcodes
     from wechat import sandbox
+    from wechat.sandbox import phone
 
     sandbox.init_app(app)
+    phone.register_scan_source(qrcodes.simulator_targets)
 
 
 def _register_health(app: Flask) -> None:

@@ -70,7 +70,7 @@ def _setup(app, base: str) -> tuple[int, str, list[dict]]:
     """Schema, a brand with a store, a guide and the guide's QR code, sandbox consumers."""
     from core.db import db
     from core.tenancy import use_brand
-    from members.models_qr import MemberQrCode
+    from members.models import MemberQrCode
     from org import services as org
     from wechat.sandbox import accounts, store
 

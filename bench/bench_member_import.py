@@ -77,7 +77,7 @@ def prepare() -> None:
     app = _app()
     from core.db import db
     from core.tenancy import use_brand
-    from members import tags
+    from members.tiers_tags import tags
     from org import services as org
 
     with app.app_context():
@@ -121,13 +121,13 @@ def child(path: str, mode: str) -> None:
                 result = {"seconds": seconds, "rows": rows}
         else:
             from core.tenancy import use_brand
-            from members import importer
+            from members import imports
             from org.models import Brand
 
             brand = Brand.by_slug(SLUG)
             with use_brand(brand.id):
                 started = time.perf_counter()
-                imp = importer.import_file(path=path, batch_size=BATCH)
+                imp = imports.import_file(path=path, batch_size=BATCH)
                 seconds = time.perf_counter() - started
             result = {
                 "seconds": seconds,
@@ -292,7 +292,7 @@ def _summarize(
             f" against the same PostgreSQL database; {len(imports)} runs, medians quoted.",
             "Raw COPY: the CSV streamed by psycopg into a plain table of text columns (no"
             " indexes, no validation).",
-            f"Import: members.importer in batches of {BATCH:,} valid rows: parse and validate"
+            f"Import: members.imports in batches of {BATCH:,} valid rows: parse and validate"
             " in Python (phone, dates, stores, tags, duplicates within the file), COPY into a"
             " temporary staging table, then set-based matching and INSERT/UPDATE into member,"
             " member_identity (POS id), member_tag and tag_history; one commit per batch.",

@@ -31,7 +31,7 @@ def _center_links() -> None:
     """Link "my coupons" and the mall from the member's card page (when members offers it)."""
     from flask_babel import lazy_gettext as _l
 
-    from members.web_member import register_center_slot
+    from members.center import register_center_slot
 
     register_center_slot("coupons", _l("My coupons"), "coupons_member.my_coupons", order=20)
     register_center_slot("mall", _l("Points mall"), "coupons_member.mall_page", order=30)

@@ -19,7 +19,7 @@ from core.errors import AppError
 from coupons import claims, mall, queries
 from coupons.models import Coupon
 from members import session as member_session
-from members.web_member import member_blueprint
+from members.center import member_blueprint
 
 bp = member_blueprint(Blueprint("coupons_member", __name__, url_prefix="/m/<brand_slug>"))
 

@@ -1,11 +1,11 @@
 """Members: one member per brand and phone number, channel identities, activation, tiers,
 tags, the member center and the mini-program API.
 
-Public services live in: ``activation`` (activate_member, record_scan,
-register_welcome_gift), ``identities`` (find_by_identity, attach_identity,
-ensure_identity_member), ``merge`` (merge_members, register_merge_handler), ``tiers``,
-``tags``, ``importer``, ``export``, ``access`` (store scoping, phone privacy) and
-``privacy`` (PIPL download and deletion). Signals: ``members.signals``.
+Other packages change members through ``members.activation`` (activate_member,
+register_welcome_gift), ``members.identities`` (find_by_identity, attach_identity,
+ensure_identity_member) and ``members.merge`` (merge_members, register_merge_handler); their
+member pages use ``members.center`` (member_blueprint, register_center_slot) and
+``members.session``. Signals: ``members.signals``. The map of the package is in the README.
 """
 
 from __future__ import annotations
@@ -14,8 +14,29 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from members import cli, demo, jobs, models  # noqa: F401 - register models, jobs, demo
+    """Register the models, jobs, demo steps, CLI, router handlers and every page of members."""
+    from members import (
+        api,
+        cli,
+        demo,  # noqa: F401 - registers the demo steps
+        jobs,  # noqa: F401 - registers the jobs
+        models,  # noqa: F401 - registers the tables
+        views_console,
+        views_console_config,
+        views_console_qr,
+        views_console_workbench,
+        views_member,
+    )
+    from members.activation import sms, wechat_handlers  # noqa: F401 - router handlers
 
     app.cli.add_command(cli.members_cli)
-    __import__("members.web_console", fromlist=["init_app"]).init_app(app)  # M2b
-    __import__("members.web_member", fromlist=["init_app"]).init_app(app)  # M2a
+    app.register_blueprint(views_console.bp)
+    app.register_blueprint(views_console_config.bp)
+    app.register_blueprint(views_console_qr.bp)
+    app.register_blueprint(views_console_workbench.bp)
+    app.register_blueprint(views_member.activate_bp)
+    app.register_blueprint(views_member.center_bp)
+    app.register_blueprint(api.bp)
+    app.extensions["csrf"].exempt(api.bp)  # bearer tokens, no cookies
+    if app.config.get("SANDBOX_ENABLED") and sms.uses_sandbox_sender(app):
+        app.register_blueprint(sms.sandbox_bp)

@@ -28,12 +28,12 @@ def _brand(slug: str) -> Brand:
 @click.option("--batch-size", default=20_000, show_default=True)
 def import_command(path: str, brand_slug: str, batch_size: int) -> None:
     """Import members from a POS/CRM CSV export (UTF-8 or GBK)."""
-    from members import importer
+    from members import imports
 
     brand = _brand(brand_slug)
     with use_brand(brand.id), acting_as(CLI_ACTOR):
         try:
-            _, lines = importer.sniff(path)
+            _, lines = imports.sniff(path)
         except AppError as exc:
             raise click.ClickException(exc.message) from exc
         with click.progressbar(length=max(0, lines - 1), label="Importing", show_pos=True) as bar:
@@ -43,7 +43,7 @@ def import_command(path: str, brand_slug: str, batch_size: int) -> None:
                 bar.update(imp.processed - seen["n"])
                 seen["n"] = imp.processed
 
-            imp = importer.import_file(path=path, batch_size=batch_size, on_progress=progress)
+            imp = imports.import_file(path=path, batch_size=batch_size, on_progress=progress)
     click.echo(
         f"import #{imp.id} {imp.status}: {imp.processed} rows, {imp.inserted} inserted, "
         f"{imp.updated} updated, {imp.unchanged} unchanged, {imp.bad} bad"
@@ -61,7 +61,7 @@ def import_command(path: str, brand_slug: str, batch_size: int) -> None:
 @click.option("--force", is_flag=True, help="Review even if this year's review already ran.")
 def review_command(brand_slug: str, force: bool) -> None:
     """Apply the yearly tier review now."""
-    from members import tiers
+    from members.tiers_tags import tiers
 
     brand = _brand(brand_slug)
     with use_brand(brand.id), acting_as(CLI_ACTOR):

@@ -1,17 +1,24 @@
-"""`flask demo` step: tiers, a tag library and ~20 members for the demo brand (idempotent)."""
+"""`flask demo` steps of members for the demo brand, all idempotent: tiers, a tag library and
+~20 members; the stores on the map; a small finished POS import; store and guide QR codes."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 
+from flask import current_app
 from sqlalchemy import select
 
 from core.cli import demo_step
 from core.db import db, utcnow
 from core.tenancy import use_brand
-from members import activation, tags, tiers
-from members.models_tiers import TierLevel
+from members import imports, store_locations
+from members.activation import activate_member, qrcodes
+from members.models import MemberImport, TierLevel
+from members.tiers_tags import tags, tiers
 from org.models import Brand, Staff, Store
+from org.services import list_stores
+from wechat import gateway
 
 DEMO_SLUG = "demo"
 DEMO_TIERS = [
@@ -67,7 +74,7 @@ def demo_members() -> list[str]:
         for kind, code, name, quick in DEMO_TAGS:
             if tags.tag_by_code(code=code) is None:
                 tags.create_tag(kind=kind, code=code, name=name, is_quick=quick)
-        stores = list(db.session.execute(select(Store).order_by(Store.code)).scalars())
+        stores = list_stores()
         guides = list(
             db.session.execute(
                 select(Staff).where(Staff.role == "guide").order_by(Staff.phone)
@@ -77,7 +84,7 @@ def demo_members() -> list[str]:
         for i, name in enumerate(DEMO_NAMES):
             guide = guides[i % len(guides)] if guides else None
             store_id = guide.store_id if guide else (stores[i % len(stores)].id if stores else None)
-            member, _ = activation.activate_member(
+            member, _ = activate_member(
                 phone=f"1390000{i + 1:04d}",
                 oa_openid=f"odemo-member-{i + 1:04d}",
                 store_id=store_id,
@@ -112,4 +119,79 @@ def demo_members() -> list[str]:
     return [
         f"Members: {len(DEMO_NAMES)} demo members (phones 13900000001-13900000020), "
         "tiers 普通会员/银卡会员/金卡会员, tag library with quick tags"
+    ]
+
+
+DEMO_COORDS = {
+    "SH001": (31.229500, 121.455600),  # 南京西路
+    "SH002": (31.236000, 121.502000),  # 陆家嘴
+    "HZ001": (30.259000, 120.164000),  # 西湖
+}
+
+
+@demo_step(32)
+def demo_store_locations() -> list[str]:
+    """The demo stores on the map."""
+    brand = Brand.by_slug(DEMO_SLUG)
+    if brand is None:
+        return []
+    placed = 0
+    with use_brand(brand.id):
+        for code, (lat, lng) in DEMO_COORDS.items():
+            store = Store.by_code(code)
+            if store is not None:
+                store_locations.set_store_location(store_id=store.id, lat=lat, lng=lng)
+                placed += 1
+    return [f"Store locations: {placed} demo stores on the map"]
+
+
+DEMO_IMPORT = "demo-pos-export.csv"
+# The POS ids of three demo members (it adds identities, no members) and one bad row.
+DEMO_IMPORT_ROWS = (
+    "手机号,POS会员号,门店编码\n"
+    "13900000001,POS1001,SH001\n"
+    "13900000002,POS1002,\n"
+    "13900000003,POS1003,\n"
+    "1390000100,POS1004,SH001\n"
+)
+
+
+@demo_step(34)
+def demo_import() -> list[str]:
+    """A small POS export for the demo brand (a finished import to look at in the console)."""
+    brand = Brand.by_slug(DEMO_SLUG)
+    if brand is None:
+        return []
+    with use_brand(brand.id):
+        done = db.session.execute(
+            select(MemberImport.id).where(MemberImport.filename == DEMO_IMPORT)
+        ).first()
+        if done is not None:
+            return []
+        path = os.path.join(imports.upload_dir(current_app.config["INSTANCE_PATH"]), DEMO_IMPORT)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(DEMO_IMPORT_ROWS)
+        imp = imports.import_file(path=path, filename=DEMO_IMPORT)
+    return [f"Member import: demo POS export, {imp.updated} updated, {imp.bad} bad row"]
+
+
+@demo_step(35)
+def demo_qrcodes() -> list[str]:
+    """QR codes for the demo brand's stores and guides."""
+    brand = Brand.by_slug(DEMO_SLUG)
+    if brand is None:
+        return ["members: no demo brand, QR codes skipped"]
+    with use_brand(brand.id):
+        try:
+            created = qrcodes.ensure_all()
+        except gateway.WeChatError as exc:
+            db.session.rollback()
+            return [
+                f"QR codes: not created ({exc}); start the app and use Console -> QR codes -> "
+                "Create missing QR codes"
+            ]
+        total = len(qrcodes.visible_codes())
+    return [
+        f"QR codes: {created} created, {total} in all (stores s:<code>, guides g:<id>); "
+        "scan them in the phone simulator, posters under /console/members/qrcodes"
     ]

@@ -10,13 +10,15 @@ Rules when an identity is already attached to another member:
 
 from __future__ import annotations
 
+import hashlib
+
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
 
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, ValidationError
 from core.tenancy import require_brand_id
-from members import _sql
 from members.merge import merge_members
 from members.models import (
     ACTIVE,
@@ -40,6 +42,16 @@ def check_identity(kind: str, value: str | None) -> str:
 
 def lock_key(kind: str, value: str) -> str:
     return f"member:{require_brand_id()}:{kind}:{value}"
+
+
+def _lock_id(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def advisory_lock(*keys: str) -> None:
+    """Serialise transactions on these keys until commit (sorted: no lock-order deadlock)."""
+    for k in sorted(set(keys)):
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(k)})
 
 
 def find_by_identity(*, kind: str, value: str) -> Member | None:
@@ -74,7 +86,7 @@ def owner_of(kind: str, value: str) -> int | None:
 def insert_identity(member_id: int, kind: str, value: str) -> int:
     """Attach unless already attached (ON CONFLICT); returns the identity's owner id."""
     db.session.execute(
-        _sql.insert(MemberIdentity)
+        insert(MemberIdentity)
         .values(
             brand_id=require_brand_id(),
             member_id=member_id,
@@ -90,7 +102,7 @@ def insert_identity(member_id: int, kind: str, value: str) -> int:
 def attach_identity(*, member_id: int, kind: str, value: str) -> MemberIdentity:
     """Attach an identity to a member; a phone-less holder is merged in, else Conflict."""
     value = check_identity(kind, value)
-    _sql.advisory_lock(lock_key(kind, value))
+    advisory_lock(lock_key(kind, value))
     member = db.session.get(Member, member_id)
     if member is None or member.brand_id != require_brand_id() or member.status != ACTIVE:
         raise NotFound(_l("no such member"))
@@ -108,11 +120,14 @@ def attach_identity(*, member_id: int, kind: str, value: str) -> MemberIdentity:
 def create_member_row(*, phone: str | None, source: str, **fields) -> tuple[int, bool]:
     """Insert a member (ON CONFLICT on the phone: an existing one is returned, not duplicated).
 
-    Returns (member id, created). The card number derives from the reserved id.
+    Returns (member id, created).
     """
     if source not in SOURCES:
         raise ValidationError(_l("unknown source"), field="source")
-    new_id = _sql.next_id(Member)
+    # The id is reserved first: the card number derives from it.
+    new_id = db.session.execute(
+        text("SELECT nextval(pg_get_serial_sequence('member', 'id'))")
+    ).scalar_one()
     now = utcnow()
     values = dict(
         id=new_id,
@@ -127,7 +142,7 @@ def create_member_row(*, phone: str | None, source: str, **fields) -> tuple[int,
         updated_at=now,
         **fields,
     )
-    stmt = _sql.insert(Member).values(**values)
+    stmt = insert(Member).values(**values)
     if phone is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=["brand_id", "phone"])
     created = db.session.execute(stmt.returning(Member.id)).scalar()
@@ -145,7 +160,7 @@ def ensure_identity_member(
     Concurrency-safe; returns (member, created)."""
     value = check_identity(kind, value)
     extra = {k: check_identity(k, v) for k, v in (extra or {}).items() if v}
-    _sql.advisory_lock(lock_key(kind, value), *(lock_key(k, v) for k, v in extra.items()))
+    advisory_lock(lock_key(kind, value), *(lock_key(k, v) for k, v in extra.items()))
     owner = owner_of(kind, value)
     if owner is None:
         # The unionid may already be known through another channel: same person.

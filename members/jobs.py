@@ -14,7 +14,8 @@ from sqlalchemy import select
 from core.db import db
 from core.jobs import job
 from core.tenancy import use_brand
-from members import importer, tags, tiers
+from members import imports
+from members.tiers_tags import tags, tiers
 from org.models import Brand
 
 
@@ -45,4 +46,4 @@ def tag_lapsed_members() -> dict[int, tuple[int, int]]:
 @job("low", timeout=6 * 3600, retries=0)
 def import_members_job(import_id: int) -> None:
     """Run a console-uploaded import (progress is committed batch by batch)."""
-    importer.run_import(import_id=import_id)
+    imports.run_import(import_id=import_id)

@@ -22,12 +22,14 @@ from members.models import (
     ACTIVE,
     MERGED,
     Member,
+    MemberActivity,
     MemberAttribution,
     MemberIdentity,
     MemberMerge,
+    MemberTag,
+    TagHistory,
+    TierLevel,
 )
-from members.models_tags import MemberTag, TagHistory
-from members.models_tiers import MemberActivity, TierLevel
 
 MergeHandler = Callable[[int, int], dict]
 MERGE_HANDLERS: list[MergeHandler] = []
@@ -139,23 +141,3 @@ def _fill_blanks(kept: Member, merged: Member) -> None:
         )
         if kept.tier_id is None or ranks.get(merged.tier_id, -1) > ranks.get(kept.tier_id, -1):
             kept.tier_id, kept.tier_since = merged.tier_id, merged.tier_since
-
-
-def merges_of(*, member_id: int) -> list[MemberMerge]:
-    """Merges in which the member was kept or merged, newest first."""
-    return list(
-        db.session.execute(
-            select(MemberMerge)
-            .where((MemberMerge.kept_id == member_id) | (MemberMerge.merged_id == member_id))
-            .order_by(MemberMerge.created_at.desc())
-        ).scalars()
-    )
-
-
-def list_merges(*, limit: int = 50, offset: int = 0) -> list[MemberMerge]:
-    """The brand's merges, newest first (console)."""
-    return list(
-        db.session.execute(
-            select(MemberMerge).order_by(MemberMerge.id.desc()).limit(limit).offset(offset)
-        ).scalars()
-    )

@@ -1,9 +1,8 @@
-"""Store coordinates for "stores near me" (org's Store has none; members owns this table).
+"""Store coordinates for "stores near me" (org's Store has none; members owns the table).
 
 Coordinates are GCJ-02 (what ``wx.getLocation`` returns in China) stored as integer
-micro-degrees, so no float rounding creeps into the table. Distances are great-circle
-(haversine) metres computed in Python: a brand has at most a few thousand stores, and this
-keeps SQLite (``make run``) and PostgreSQL alike.
+micro-degrees (``members.models.StoreLocation``). Distances are great-circle (haversine)
+metres computed in Python: a brand has at most a few thousand stores.
 """
 
 from __future__ import annotations
@@ -12,32 +11,16 @@ import dataclasses
 import math
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select
 
-from core.cli import demo_step
-from core.db import BigId, IdMixin, TimestampMixin, db
+from core.db import db
 from core.errors import NotFound, ValidationError
-from core.tenancy import BrandScoped, require_brand_id, use_brand
-from org.models import Brand, Store
+from core.tenancy import require_brand_id
+from members.models import StoreLocation
+from org.models import Store
 
 EARTH_RADIUS_M = 6_371_000
 E6 = 1_000_000
-
-
-class StoreLocation(IdMixin, TimestampMixin, BrandScoped, db.Model):
-    """Where a store is, in micro-degrees (one row per store)."""
-
-    __tablename__ = "store_location"
-    __table_args__ = (
-        UniqueConstraint("store_id"),
-        CheckConstraint("lat_e6 BETWEEN -90000000 AND 90000000", name="lat_range"),
-        CheckConstraint("lng_e6 BETWEEN -180000000 AND 180000000", name="lng_range"),
-    )
-
-    store_id: Mapped[int] = mapped_column(BigId, ForeignKey("store.id", ondelete="CASCADE"))
-    lat_e6: Mapped[int] = mapped_column(BigInteger)
-    lng_e6: Mapped[int] = mapped_column(BigInteger)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,26 +107,3 @@ def stores_near(*, lat: float, lng: float) -> list[NearbyStore]:
         out.append(NearbyStore(store, slat, slng, distance_m(lat, lng, slat, slng)))
     out.sort(key=lambda n: (n.distance_m, n.store.id))
     return out
-
-
-DEMO_COORDS = {
-    "SH001": (31.229500, 121.455600),  # 南京西路
-    "SH002": (31.236000, 121.502000),  # 陆家嘴
-    "HZ001": (30.259000, 120.164000),  # 西湖
-}
-
-
-@demo_step(32)
-def demo_store_locations() -> list[str]:
-    """The demo stores on the map (idempotent)."""
-    brand = Brand.by_slug("demo")
-    if brand is None:
-        return []
-    placed = 0
-    with use_brand(brand.id):
-        for code, (lat, lng) in DEMO_COORDS.items():
-            store = Store.by_code(code)
-            if store is not None:
-                set_store_location(store_id=store.id, lat=lat, lng=lng)
-                placed += 1
-    return [f"Store locations: {placed} demo stores on the map"]

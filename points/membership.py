@@ -10,8 +10,7 @@ from sqlalchemy import or_, select
 from core.db import db
 from core.tenancy import require_brand_id
 from core.validators import normalize_phone
-from members.models import ACTIVE, Member, MemberIdentity, TierLevel
-from members.models_qr import MemberCardCode
+from members.models import ACTIVE, Member, MemberCardCode, MemberIdentity, TierLevel
 from points.errors import InvalidPoints, UnknownMember
 
 DEFAULT_PERMILLE = 1000

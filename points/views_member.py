@@ -7,7 +7,7 @@ from flask import Blueprint, abort, render_template, request
 from flask_babel import lazy_gettext as _l
 
 from members import session as member_session
-from members.web_member import member_blueprint, register_center_slot
+from members.center import member_blueprint, register_center_slot
 from points import queries
 
 bp = member_blueprint(Blueprint("points_member", __name__, url_prefix="/m/<brand_slug>"))

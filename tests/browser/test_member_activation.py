@@ -10,9 +10,8 @@ from sqlalchemy import select
 
 from core.db import db
 from core.tenancy import use_brand
-from members import sms
-from members.models import Member
-from members.models_qr import MemberQrCode
+from members.activation import sms
+from members.models import Member, MemberQrCode
 from org.models import Brand, Staff, Store
 
 PHONE = "13812345678"

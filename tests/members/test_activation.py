@@ -11,9 +11,17 @@ from core.db import db
 from core.errors import Conflict, ValidationError
 from core.jobs import OutboxJob, enqueue, job
 from core.tenancy import use_brand
-from members import activation, identities, signals, tags
-from members.models import Member, MemberAttribution, MemberIdentity, MemberMerge, luhn_digit
-from members.models_tags import MemberTag
+from members import activation, identities, queries, signals
+from members.activation.services import WELCOME_GIFTS
+from members.models import (
+    Member,
+    MemberAttribution,
+    MemberIdentity,
+    MemberMerge,
+    MemberTag,
+    luhn_digit,
+)
+from members.tiers_tags import tags
 
 CONSENT = "2026-01"
 
@@ -31,7 +39,7 @@ def _welcome(member_id: int) -> None:
 def welcome_hook():
     activation.register_welcome_gift(_welcome)
     yield
-    activation.WELCOME_GIFTS.remove(_welcome)
+    WELCOME_GIFTS.remove(_welcome)
 
 
 def count(model, *where) -> int:
@@ -77,7 +85,7 @@ def test_activation_creates_member_with_card_store_guide_and_gift(world, welcome
         )
     ]
     assert count(OutboxJob, OutboxJob.dedupe_key == f"welcome:{m.id}") == 1
-    att = activation.attributions_of(member_id=m.id)
+    att = queries.attributions_of(member_id=m.id)
     assert [(a.kind, a.guide_id) for a in att] == [("first_touch", world.guide.id)]
 
 
@@ -91,7 +99,7 @@ def test_scan_again_is_not_duplicated_and_other_guide_is_history(world, welcome_
     db.session.commit()
     assert created1 and not created2 and m1.id == m2.id
     assert m2.guide_id == world.guide.id  # first touch kept
-    kinds = [(a.kind, a.guide_id) for a in activation.attributions_of(member_id=m1.id)]
+    kinds = [(a.kind, a.guide_id) for a in queries.attributions_of(member_id=m1.id)]
     assert kinds == [("first_touch", world.guide.id), ("scan", world.guide2.id)]
     assert count(Member) == 1
     assert count(OutboxJob, OutboxJob.func.like("%welcome_gift_job")) == 1

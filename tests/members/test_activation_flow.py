@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 from core.db import db
 from core.jobs import OutboxJob, run_outbox_job
 from core.tenancy import use_brand
-from members import activation, card, qrcodes, sms
-from members.models import Member, MemberAttribution
-from members.models_qr import MemberCardCode, MemberQrEvent
+from members import activation
+from members.activation import card, qrcodes, sms
+from members.activation.services import WELCOME_GIFTS
+from members.models import Member, MemberAttribution, MemberCardCode, MemberQrEvent
 from tests import factories as f
 from tests.wechat.conftest import (  # noqa: F401 - fixtures shared with the WeChat tests
     sandbox,
@@ -118,7 +119,7 @@ def welcome_calls():
 
     activation.register_welcome_gift(gift)
     yield calls
-    activation.WELCOME_GIFTS.remove(gift)
+    WELCOME_GIFTS.remove(gift)
 
 
 def _run_jobs():

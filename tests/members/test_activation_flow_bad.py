@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from core.db import db
 from core.tenancy import use_brand
-from members import sms
+from members.activation import sms
 from members.models import Member
 from tests.members.test_activation_flow import Phone, csrf
 from tests.wechat.conftest import (  # noqa: F401 - fixtures shared with the WeChat tests

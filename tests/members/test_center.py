@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from core.db import db
 from core.tenancy import use_brand
-from members import activation, tillcode, web_member
+from members import activation, center, tillcode
 from members.models import DELETED, Member
 from tests import factories as f
 
@@ -126,10 +126,10 @@ def test_download_my_data_and_delete_my_account(client, world, member):
 
 
 def test_slots_of_other_packages_show_on_the_card(client, world, member):
-    web_member.register_center_slot("privacy-again", "隐私入口", "members_center.privacy_page", 1)
+    center.register_center_slot("privacy-again", "隐私入口", "members_center.privacy_page", 1)
     try:
         sign_in(client, world.brand, member.id)
         html = client.get(f"/m/{world.brand.slug}/").get_data(as_text=True)
         assert 'data-slot="privacy-again"' in html and "隐私入口" in html
     finally:
-        web_member.CENTER_SLOTS.pop("privacy-again")
+        center.CENTER_SLOTS.pop("privacy-again")

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from core.audit import AuditLog
 from core.db import db
 from core.tenancy import use_brand
-from members import activation, merge, tags, tillcode
+from members import activation, merge, tillcode
 from members.identities import ensure_identity_member
+from members.tiers_tags import tags
 from tests import factories as f
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from core.db import db
-from members import tags, tiers
-from members.models_tags import TagDefinition
-from members.models_tiers import TierLevel, TierSettings
+from members.models import TagDefinition, TierLevel, TierSettings
+from members.tiers_tags import tags, tiers
 from tests import factories as f
 
 

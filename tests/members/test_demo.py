@@ -6,9 +6,8 @@ from sqlalchemy import func, select
 
 from core.db import db
 from core.tenancy import use_brand
-from members import tags, tiers
-from members.models import Member
-from members.models_tiers import MemberActivity
+from members.models import Member, MemberActivity
+from members.tiers_tags import tags, tiers
 from org.models import Brand
 
 

@@ -14,10 +14,11 @@ from sqlalchemy import func, select, text
 from core.audit import AuditLog
 from core.db import db
 from core.errors import Forbidden, NotFound
-from members import access, activation, identities, privacy, tags, tiers
-from members.export import Segment, count_segment, export_members, segment_query
-from members.models import Member, MemberIdentity, card_no_for, card_no_sql
-from members.models_tiers import MemberActivity
+from members import activation, identities
+from members.models import Member, MemberActivity, MemberIdentity, card_no_for, card_no_sql
+from members.privacy import access, data_rights
+from members.privacy.export import Segment, count_segment, export_members, segment_query
+from members.tiers_tags import tags, tiers
 
 UTC = dt.UTC
 
@@ -126,7 +127,7 @@ def test_pipl_download_and_delete(world, people):
         member_id=a.id, amount_fen=1234, store_id=world.store.id,
         occurred_at=dt.datetime.now(UTC), idempotency_key="pipl-1",
     )  # fmt: skip
-    data = privacy.export_member_data(member_id=a.id)
+    data = data_rights.export_member_data(member_id=a.id)
     assert data["member"]["phone"] == "13800000101"
     assert data["identities"][0]["value"] == "oPIPL"
     assert [x["amount_fen"] for x in data["activity"]] == [1234]
@@ -135,7 +136,7 @@ def test_pipl_download_and_delete(world, people):
 
     json.dumps(data)  # JSON-ready
 
-    privacy.delete_member(member_id=a.id)
+    data_rights.delete_member(member_id=a.id)
     db.session.commit()
     db.session.expire_all()
     gone = db.session.get(Member, a.id)

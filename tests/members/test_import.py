@@ -12,10 +12,10 @@ from sqlalchemy.exc import IntegrityError
 
 from core.db import db
 from core.jobs import OutboxJob, enqueue, run_outbox_job
-from members import activation, identities, importer, tags
+from members import activation, identities, imports
 from members.jobs import import_members_job
-from members.models import Member, MemberIdentity, MemberImport, card_no_for
-from members.models_tags import MemberTag, TagHistory
+from members.models import Member, MemberIdentity, MemberImport, MemberTag, TagHistory, card_no_for
+from members.tiers_tags import tags
 from tests import factories
 
 HEADER = ["phone", "name", "gender", "birthday", "store_code", "pos_id", "tags"]
@@ -68,7 +68,7 @@ def test_bad_rows_are_reported_with_line_and_reason(world, library, tmp_path):
         ["+86 13800000008", "吴十", "2", "19851231", "hz001", "", ""],  # 12 ok
         ["", "POS only", "", "1985/1/2", "", "POS2", ""],  # 13 ok
     ]
-    imp = importer.import_file(path=write(tmp_path, rows), batch_size=5)
+    imp = imports.import_file(path=write(tmp_path, rows), batch_size=5)
     assert imp.status == "done"
     assert (imp.processed, imp.inserted, imp.updated, imp.unchanged, imp.bad) == (12, 3, 0, 0, 9)
     assert [(e["line"], e["reason"]) for e in imp.errors] == [
@@ -106,10 +106,10 @@ def test_rerun_changes_nothing(world, library, tmp_path):
         for i in range(50)
     ]  # fmt: skip
     path = write(tmp_path, rows)
-    first = importer.import_file(path=path, batch_size=7)
+    first = imports.import_file(path=path, batch_size=7)
     assert (first.inserted, first.updated, first.unchanged, first.bad) == (50, 0, 0, 0)
     before, rows_before = counts(), state()
-    second = importer.import_file(path=path, batch_size=7)
+    second = imports.import_file(path=path, batch_size=7)
     assert (second.inserted, second.updated, second.unchanged, second.bad) == (0, 0, 50, 0)
     db.session.expire_all()
     assert counts() == before
@@ -129,7 +129,7 @@ def test_existing_members_are_matched_and_updated(world, library, tmp_path):
         ["13800000012", "有卡", "", "", "", "POS-77", ""],  # phone-less POS member gets phone
         ["13800000014", "冲突", "", "", "", "POS-88", ""],  # POS id of another phone
     ]
-    imp = importer.import_file(path=write(tmp_path, rows))
+    imp = imports.import_file(path=write(tmp_path, rows))
     assert (imp.inserted, imp.updated, imp.unchanged, imp.bad) == (0, 2, 0, 1)
     assert imp.errors == [
         {"line": 4, "reason": "POS id 'POS-88' belongs to a member with another phone"}
@@ -138,7 +138,7 @@ def test_existing_members_are_matched_and_updated(world, library, tmp_path):
     m = db.session.get(Member, m.id)
     assert (m.name, m.store_id) == ("新名字", world.store.id)  # first-touch store kept
     assert db.session.get(Member, pos_member.id).phone == "13800000012"
-    again = importer.import_file(path=write(tmp_path, rows))
+    again = imports.import_file(path=write(tmp_path, rows))
     assert (again.inserted, again.updated, again.unchanged, again.bad) == (0, 0, 2, 1)
 
 
@@ -146,8 +146,8 @@ def test_gbk_export_with_chinese_header(world, library, tmp_path):
     header = ["手机号", "姓名", "性别", "生日", "门店编码", "POS会员号", "标签"]
     rows = [["13800000021", "欧阳娜娜", "女", "1995-06-01", "SH001", "G1", "老客"]]
     path = write(tmp_path, rows, header=header, encoding="gbk")
-    assert importer.sniff(path) == ("gb18030", 2)
-    imp = importer.import_file(path=path)
+    assert imports.sniff(path) == ("gb18030", 2)
+    imp = imports.import_file(path=path)
     assert (imp.status, imp.encoding, imp.inserted) == ("done", "gb18030", 1)
     m = Member.by_phone("13800000021")
     assert m.name == "欧阳娜娜" and m.gender == "f"
@@ -156,7 +156,7 @@ def test_gbk_export_with_chinese_header(world, library, tmp_path):
 
 def test_utf8_bom(world, library, tmp_path):
     path = write(tmp_path, [["13800000031", "李雷", "m", "", "", "", ""]], encoding="utf-8-sig")
-    imp = importer.import_file(path=path)
+    imp = imports.import_file(path=path)
     assert (imp.status, imp.encoding, imp.inserted, imp.bad) == ("done", "utf-8-sig", 1, 0)
     assert Member.by_phone("13800000031").name == "李雷"
 
@@ -164,10 +164,10 @@ def test_utf8_bom(world, library, tmp_path):
 def test_broken_encoding_and_bad_header_fail_cleanly(world, library, tmp_path):
     broken = tmp_path / "broken.csv"
     broken.write_bytes(b"phone,name\n13800000041," + b"\x81\x20\xff\xfe\n")
-    imp = importer.import_file(path=str(broken))
+    imp = imports.import_file(path=str(broken))
     assert imp.status == "failed" and "neither UTF-8 nor GBK" in imp.message
     nohead = write(tmp_path, [["x"]], header=["foo", "bar"], name="nohead.csv")
-    imp = importer.import_file(path=nohead)
+    imp = imports.import_file(path=nohead)
     assert imp.status == "failed" and "phone or a pos_id column" in imp.message
     assert counts()["member"] == 0
 
@@ -190,7 +190,7 @@ def test_twenty_thousand_rows_in_batches_with_progress(world, library, tmp_path)
         )
     rows[500][0] = "1234"  # one bad row
     seen = []
-    imp = importer.import_file(
+    imp = imports.import_file(
         path=write(tmp_path, rows), batch_size=4000, on_progress=lambda p: seen.append(p.processed)
     )
     assert (imp.status, imp.total_rows, imp.processed) == ("done", n, n)
@@ -218,7 +218,7 @@ def test_cli_import_shows_progress_and_summary(app, world, library, tmp_path):
 
 def test_import_job_for_the_console(world, library, tmp_path):
     path = write(tmp_path, [["13800000061", "控制台", "", "", "", "", ""]])
-    imp = importer.create_import(filename="members.csv", path=path)
+    imp = imports.create_import(filename="members.csv", path=path)
     outbox_id = enqueue(import_members_job, imp.id)
     db.session.commit()
     assert run_outbox_job(outbox_id) == "done"
@@ -231,7 +231,7 @@ def test_import_job_for_the_console(world, library, tmp_path):
 def test_member_rows_belong_to_a_member_of_their_brand(world, library, tmp_path):
     # The import relies on the composite keys (brand_id, member_id) -> member(brand_id, id):
     # an identity or a tag can only hang off a member of its own brand.
-    imp = importer.import_file(path=write(tmp_path, [["13800000071", "甲", "", "", "", "P71", ""]]))
+    imp = imports.import_file(path=write(tmp_path, [["13800000071", "甲", "", "", "", "P71", ""]]))
     assert imp.inserted == 1
     member_id = Member.by_phone("13800000071").id
     other = factories.brand()

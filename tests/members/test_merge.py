@@ -13,10 +13,17 @@ from core.audit import Actor, acting_as
 from core.db import db, utcnow
 from core.errors import Conflict, ValidationError
 from core.tenancy import use_brand
-from members import activation, identities, merge, tags, tiers
-from members.models import Member, MemberAttribution, MemberIdentity, MemberMerge
-from members.models_tags import MemberTag, TagHistory
-from members.models_tiers import MemberActivity
+from members import activation, identities, merge, queries
+from members.models import (
+    Member,
+    MemberActivity,
+    MemberAttribution,
+    MemberIdentity,
+    MemberMerge,
+    MemberTag,
+    TagHistory,
+)
+from members.tiers_tags import tags, tiers
 from tests import factories as f
 
 # Rows a later package (points, say) owns per member, moved by its merge handler.
@@ -130,7 +137,7 @@ def test_merge_keeps_every_count(ctx, points_handler, a, b, points):
         assert record.actor_label == "operator"
         gone = db.session.get(Member, merged.id)
         assert (gone.status, gone.merged_into_id) == ("merged", kept.id)
-        assert merge.merges_of(member_id=kept.id)[0].id == record.id
+        assert queries.merges_of(member_id=kept.id)[0].id == record.id
 
 
 def test_merge_moves_phone_and_fills_blanks(world):

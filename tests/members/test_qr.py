@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from core.db import db
 from core.tenancy import use_brand
-from members import posters, qrcodes
-from members.models_qr import MemberQrCode
+from members.activation import posters, qrcodes
+from members.models import MemberQrCode
 from tests import factories as f
 from tests.members.test_activation_flow import Phone
 from tests.wechat.conftest import (  # noqa: F401 - fixtures shared with the WeChat tests

@@ -6,7 +6,7 @@ import pytest
 
 from core.errors import RateLimited, ValidationError
 from core.redis import get_redis, key
-from members import sms
+from members.activation import sms
 
 
 def test_a_code_is_six_digits_expires_in_five_minutes_and_is_single_use(ctx):

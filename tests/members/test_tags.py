@@ -8,8 +8,9 @@ import pytest
 
 from core.db import db
 from core.errors import Forbidden, NotFound, ValidationError
-from members import activation, tags, tiers
-from members.models_tags import TagHistory
+from members import activation
+from members.models import TagHistory
+from members.tiers_tags import tags, tiers
 
 UTC = dt.UTC
 

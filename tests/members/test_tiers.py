@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from core.db import db
 from core.errors import Conflict, ValidationError
-from members import activation, tiers
+from members import activation
 from members.models import Member
+from members.tiers_tags import tiers
 
 UTC = dt.UTC
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from core.db import db
-from members import tags
-from members.models_tags import MemberTag, TagHistory
+from members.models import MemberTag, TagHistory
+from members.tiers_tags import tags
 from tests import factories as f
 from tests.members.test_console import make_member
 

@@ -165,7 +165,7 @@ def test_demo_step_is_idempotent(runner, ctx):
 
 
 def test_member_card_bonus_follows_the_ledger(wx_brand, wx_consumer):
-    from members.models_qr import MemberCardCode
+    from members.models import MemberCardCode
     from wechat import gateway
     from wechat.sandbox import api_mp
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from core.db import db
 from core.tenancy import use_brand
-from members.models_qr import MemberQrCode
+from members.models import MemberQrCode
 from org.models import Brand
 from tests.conftest import build_app
 from wechat import gateway

@@ -9,19 +9,16 @@ Routes (``<slug>`` is the brand's slug; every page is bound to that one brand):
   slots of other packages); ``/till-code`` (JSON), ``/profile``, ``/privacy``,
   ``/privacy/data.json``, ``/privacy/delete``.
 
-Other packages add a link to the card page with ``register_center_slot``.
+Other packages add a link to the card page with ``members.center.register_center_slot``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import json
 import secrets
 
 from flask import (
     Blueprint,
-    Flask,
     Response,
     abort,
     current_app,
@@ -33,75 +30,25 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import DateField, RadioField, StringField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from core.audit import Actor, acting_as
 from core.db import db
 from core.errors import AppError
-from core.tenancy import set_brand
-from members import card, privacy, sms, tiers, tillcode
+from members import queries, tillcode
 from members import session as member_session
+from members.activation import card, sms
+from members.center import center_slots, member_blueprint
+from members.forms import ActivateForm, DeleteForm, PhoneForm, ProfileForm
 from members.identities import find_by_identity
 from members.models import Member
-from org.models import Brand, Staff, Store
+from members.privacy import data_rights
+from members.tiers_tags import tiers
 from wechat import gateway
 
-
-@dataclasses.dataclass(frozen=True)
-class CenterSlot:
-    key: str
-    title: object
-    endpoint: str
-    order: int
-
-
-CENTER_SLOTS: dict[str, CenterSlot] = {}
-
-
-def register_center_slot(key: str, title, endpoint: str, order: int = 50) -> None:
-    """Show a link (points, coupons, games, shop...) on the member's card page.
-
-    ``endpoint`` takes ``brand_slug`` as its only URL argument; ``title`` is a lazy string.
-    """
-    CENTER_SLOTS[key] = CenterSlot(key, title, endpoint, order)
-
-
-def center_slots() -> list[CenterSlot]:
-    return sorted(CENTER_SLOTS.values(), key=lambda s: (s.order, s.key))
-
-
-activate_bp = Blueprint("members_activate", __name__, url_prefix="/m/<brand_slug>")
-center_bp = Blueprint("members_center", __name__, url_prefix="/m/<brand_slug>")
-
-
-def _bind_brand(_endpoint, values):
-    slug = values.pop("brand_slug", None) if values else None
-    brand = Brand.by_slug(slug or "")
-    if brand is None or not brand.active:
-        abort(404)
-    g.brand, g.brand_id, g.brand_tz = brand, brand.id, brand.timezone
-    g._brand_token = set_brand(brand.id)
-
-
-def _add_brand(_endpoint, values):
-    if "brand_slug" not in values and g.get("brand") is not None:
-        values["brand_slug"] = g.brand.slug
-
-
-def member_blueprint(bp: Blueprint) -> Blueprint:
-    """Bind a ``/m/<brand_slug>`` blueprint to the brand of its URL (404 for an unknown or
-    inactive brand) and fill ``brand_slug`` in its ``url_for`` calls. Other packages' member
-    pages (points, coupons) use it too."""
-    bp.url_value_preprocessor(_bind_brand)
-    bp.url_defaults(_add_brand)
-    return bp
-
-
-for _bp in (activate_bp, center_bp):
-    member_blueprint(_bp)
+activate_bp = member_blueprint(
+    Blueprint("members_activate", __name__, url_prefix="/m/<brand_slug>")
+)
+center_bp = member_blueprint(Blueprint("members_center", __name__, url_prefix="/m/<brand_slug>"))
 
 
 def _public(endpoint: str, **values) -> str:
@@ -109,20 +56,11 @@ def _public(endpoint: str, **values) -> str:
 
 
 def _problem(message, status: int, *, retry: bool = False) -> tuple[str, int]:
-    return render_template("members/activate/problem.html", message=message, retry=retry), status
+    html = render_template("members/member/activate/problem.html", message=message, retry=retry)
+    return html, status
 
 
 # --- activation -------------------------------------------------------------------------------
-
-
-class PhoneForm(FlaskForm):
-    phone = StringField(_l("Mobile number"), validators=[DataRequired(), Length(max=20)])
-
-
-class ActivateForm(FlaskForm):
-    phone = StringField(_l("Mobile number"), validators=[DataRequired(), Length(max=20)])
-    code = StringField(_l("SMS code"), validators=[DataRequired(), Length(max=6)])
-    consent = StringField(_l("I agree to the privacy terms"))
 
 
 def _state_key() -> str:
@@ -148,12 +86,12 @@ def start():
 
 def _render_activate(form, *, step: str, status: int = 200, phone: str = ""):
     html = render_template(
-        "members/activate/start.html",
+        "members/member/activate/start.html",
         form=form,
         step=step,
         phone=phone,
         sandbox_sms=current_app.config.get("SANDBOX_ENABLED")
-        and (current_app.config.get("SMS_SENDER") or "sandbox") == "sandbox",
+        and sms.uses_sandbox_sender(current_app),
     )
     return html, status
 
@@ -254,7 +192,7 @@ def activate():
 
 @activate_bp.get("/activate/terms")
 def terms():
-    return render_template("members/activate/terms.html", version=card.PRIVACY_TERMS_VERSION)
+    return render_template("members/member/activate/terms.html", version=card.PRIVACY_TERMS_VERSION)
 
 
 @activate_bp.get("/card/activate")
@@ -295,10 +233,9 @@ def _member() -> Member:
 @center_bp.get("/", endpoint="card")
 def card_page():
     member = _member()
-    store = db.session.get(Store, member.store_id) if member.store_id else None
-    guide = db.session.get(Staff, member.guide_id) if member.guide_id else None
+    store, guide = queries.home_of(member)
     return render_template(
-        "members/center/card.html",
+        "members/member/card.html",
         member=member,
         store=store,
         guide=guide,
@@ -326,26 +263,6 @@ def till_code():
     return resp
 
 
-class ProfileForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=40)])
-    birthday = DateField(_l("Birthday"), validators=[Optional()])
-    gender = RadioField(
-        _l("Gender"),
-        choices=[("", _l("Not telling")), ("f", _l("Female")), ("m", _l("Male"))],
-        default="",
-        validators=[Optional()],
-    )
-
-    def validate_birthday(self, field):
-        if field.data and not dt.date(1900, 1, 1) <= field.data <= dt.date.today():
-            raise ValidationError(_l("Please enter a real birthday."))
-
-    def validate_name(self, field):
-        field.data = (field.data or "").strip()
-        if not field.data or any(ord(c) < 32 for c in field.data):
-            raise ValidationError(_l("Please enter your name."))
-
-
 def _as_member(member: Member):
     return acting_as(Actor("member", member.id, f"member {member.card_no}"))
 
@@ -356,7 +273,7 @@ def profile():
     form = ProfileForm(obj=member)
     if request.method == "POST":
         if not form.validate_on_submit():
-            return render_template("members/center/profile.html", form=form), 400
+            return render_template("members/member/profile.html", form=form), 400
         with _as_member(member):
             member.name = form.name.data
             member.birthday = form.birthday.data
@@ -365,26 +282,22 @@ def profile():
         db.session.commit()
         return redirect(url_for(".profile", saved=1))
     return render_template(
-        "members/center/profile.html", form=form, saved=request.args.get("saved") == "1"
+        "members/member/profile.html", form=form, saved=request.args.get("saved") == "1"
     )
-
-
-class DeleteForm(FlaskForm):
-    confirm = StringField(_l("Type DELETE to confirm"))
 
 
 @center_bp.get("/privacy")
 def privacy_page():
     _member()
     return render_template(
-        "members/center/privacy.html", form=DeleteForm(), version=card.PRIVACY_TERMS_VERSION
+        "members/member/privacy.html", form=DeleteForm(), version=card.PRIVACY_TERMS_VERSION
     )
 
 
 @center_bp.get("/privacy/data.json")
 def privacy_download():
     member = _member()
-    data = privacy.export_member_data(member_id=member.id)
+    data = data_rights.export_member_data(member_id=member.id)
     resp = Response(
         json.dumps(data, ensure_ascii=False, indent=1, default=str),
         mimetype="application/json",
@@ -401,23 +314,10 @@ def privacy_delete():
     if not form.validate_on_submit() or (form.confirm.data or "").strip().upper() != "DELETE":
         form.confirm.errors = [_("Type DELETE to confirm.")]
         html = render_template(
-            "members/center/privacy.html", form=form, version=card.PRIVACY_TERMS_VERSION
+            "members/member/privacy.html", form=form, version=card.PRIVACY_TERMS_VERSION
         )
         return html, 400
-    privacy.delete_member(member_id=member.id, reason="member request (member center)")
+    data_rights.delete_member(member_id=member.id, reason="member request (member center)")
     db.session.commit()
     member_session.logout(brand_id=g.brand.id)
-    return render_template("members/center/deleted.html")
-
-
-def init_app(app: Flask) -> None:
-    from members import web_qr, wechat_handlers  # noqa: F401 - router handlers, console
-
-    app.register_blueprint(activate_bp)
-    app.register_blueprint(center_bp)
-    app.register_blueprint(web_qr.bp)
-    sms.init_app(app)
-    if app.config.get("SANDBOX_ENABLED"):
-        from wechat.sandbox import phone
-
-        phone.register_scan_source(web_qr.simulator_targets)
+    return render_template("members/member/deleted.html")

@@ -14,9 +14,8 @@ import hashlib
 import json
 import secrets
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, Flask, current_app, g, jsonify, request
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 
 from core import ratelimit
 from core.crypto import encrypt
@@ -25,9 +24,9 @@ from core.errors import AppError, Forbidden, NotFound, RateLimited, ValidationEr
 from core.redis import get_redis, key
 from core.tenancy import reset_brand, set_brand
 from core.validators import mask_phone
-from members import activation, identities, store_locations, tiers, tillcode
-from members.models import ACTIVE, Member
-from members.models_tiers import TierLevel
+from members import identities, queries, store_locations, tillcode
+from members.activation import activate_member
+from members.models import ACTIVE, Member, TierLevel
 from members.openapi import api_operation, openapi_document
 from members.schemas import (
     CardOut,
@@ -45,7 +44,8 @@ from members.schemas import (
     StoresQuery,
     TierOut,
 )
-from org.models import Brand, Staff, Store
+from members.tiers_tags import tiers
+from org.models import Brand
 from wechat import gateway
 
 bp = Blueprint("mp_api", __name__, url_prefix="/api/mp")
@@ -78,10 +78,8 @@ def _brand_from_url(_endpoint, values):
     slug = (values or {}).pop("brand_slug", None)
     if slug is None:
         return
-    brand = db.session.execute(
-        select(Brand).where(Brand.slug == slug, Brand.active.is_(True))
-    ).scalar_one_or_none()
-    if brand is None:
+    brand = Brand.by_slug(slug)
+    if brand is None or not brand.active:
         raise NotFound(_l("unknown brand"))
     g.mp_brand = brand
     g._mp_brand_token = set_brand(brand.id)
@@ -176,9 +174,8 @@ def _tier(level: TierLevel | None) -> TierOut | None:
 
 
 def _profile(member: Member) -> ProfileOut:
-    store = db.session.get(Store, member.store_id) if member.store_id else None
-    guide = db.session.get(Staff, member.guide_id) if member.guide_id else None
-    level = db.session.get(TierLevel, member.tier_id) if member.tier_id else None
+    store, guide = queries.home_of(member)
+    level = queries.tier_of(member)
     return ProfileOut(
         card_no=member.card_no,
         phone=mask_phone(member.phone) if member.phone else None,
@@ -244,7 +241,7 @@ def phone(body: PhoneRequest):
     info = _wechat(gateway.get_phone_number, g.mp_brand.id, body.code)
     if str(info.get("countryCode", "86")) != "86":
         raise ValidationError(_l("only mainland China mobile numbers are supported"), field="code")
-    member, created = activation.activate_member(
+    member, created = activate_member(
         phone=info.get("purePhoneNumber") or info.get("phoneNumber") or "",
         mp_openid=session["openid"],
         unionid=session.get("unionid"),
@@ -354,7 +351,7 @@ def openapi_json():
     return jsonify(doc)
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     """Register the blueprint (CSRF-exempt: bearer tokens, no cookies)."""
     app.register_blueprint(bp)
     csrf = app.extensions.get("csrf")

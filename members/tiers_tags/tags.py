@@ -13,14 +13,23 @@ import secrets
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
 
 from core.db import db, utcnow
 from core.errors import Forbidden, NotFound, ValidationError
 from core.tenancy import require_brand_id
-from members import _sql
-from members.models import ACTIVE, Member
-from members.models_tags import ADDED, REMOVED, TAG_KINDS, MemberTag, TagDefinition, TagHistory
-from members.models_tiers import PURCHASE, MemberActivity
+from members.models import (
+    ACTIVE,
+    ADDED,
+    PURCHASE,
+    REMOVED,
+    TAG_KINDS,
+    Member,
+    MemberActivity,
+    MemberTag,
+    TagDefinition,
+    TagHistory,
+)
 from org.models import Brand, Staff
 
 SYSTEM_TAGS = {
@@ -120,7 +129,7 @@ def system_tag(*, code: str) -> TagDefinition:
         return tag
     now = utcnow()
     db.session.execute(
-        _sql.insert(TagDefinition)
+        insert(TagDefinition)
         .values(
             brand_id=require_brand_id(),
             kind="behaviour",
@@ -159,7 +168,7 @@ def add_tag(
         raise ValidationError(_l("this tag is inactive"), field="tag_id")
     source = source or ("staff" if staff_id else "system")
     added = db.session.execute(
-        _sql.insert(MemberTag)
+        insert(MemberTag)
         .values(
             brand_id=require_brand_id(),
             member_id=member_id,

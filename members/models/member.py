@@ -26,9 +26,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
-    Integer,
     String,
-    Text,
     UniqueConstraint,
     select,
 )
@@ -37,7 +35,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.audit import Audited
 from core.db import BigId, IdMixin, TimestampMixin, UTCDateTime, db, utcnow
 from core.tenancy import BrandScoped
-from members._sql import brand_column, member_key
+from members.models.columns import brand_column, member_key
 
 ACTIVE, MERGED, DELETED = "active", "merged", "deleted"
 STATUSES = (ACTIVE, MERGED, DELETED)
@@ -176,39 +174,3 @@ class MemberAttribution(IdMixin, BrandScoped, db.Model):
     source: Mapped[str] = mapped_column(String(20), default="")
     scene: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class MemberImport(IdMixin, BrandScoped, db.Model):
-    """One run of the CSV import; updated after every batch so a page can show progress."""
-
-    __tablename__ = "member_import"
-
-    filename: Mapped[str] = mapped_column(String(255))
-    path: Mapped[str | None] = mapped_column(Text)  # the uploaded file, for the job variant
-    status: Mapped[str] = mapped_column(String(12), default="pending")
-    encoding: Mapped[str | None] = mapped_column(String(16))
-    total_rows: Mapped[int] = mapped_column(Integer, default=0)
-    processed: Mapped[int] = mapped_column(Integer, default=0)
-    inserted: Mapped[int] = mapped_column(Integer, default=0)
-    updated: Mapped[int] = mapped_column(Integer, default=0)
-    unchanged: Mapped[int] = mapped_column(Integer, default=0)
-    bad: Mapped[int] = mapped_column(Integer, default=0)
-    # The first bad rows: [{"line": n, "reason": "..."}]; ``bad`` counts them all.
-    errors: Mapped[list] = mapped_column(JSON, default=list)
-    message: Mapped[str | None] = mapped_column(Text)
-    created_by: Mapped[int | None] = mapped_column(BigId)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-
-    @property
-    def percent(self) -> int:
-        if self.status == "done":
-            return 100
-        if not self.total_rows:
-            return 0
-        return min(99, self.processed * 100 // self.total_rows)
-
-
-from members.models_tags import MemberTag, TagDefinition, TagHistory  # noqa: E402, F401
-from members.models_tiers import MemberActivity, TierLevel, TierSettings  # noqa: E402, F401

@@ -13,13 +13,12 @@ from sqlalchemy import Select, func, select
 
 from core.db import db
 from core.errors import Forbidden
-from core.tenancy import require_brand_id
+from core.tenancy import require_brand_id, use_brand
 from core.validators import mask_phone
-from members.access import may_see_full_phones, record_as, scope_members
-from members.models import ACTIVE, Member
-from members.models_tags import MemberTag, TagDefinition
-from members.models_tiers import TierLevel
+from members.models import ACTIVE, Member, MemberTag, TagDefinition, TierLevel
+from members.privacy.access import may_see_full_phones, record_as, scope_members
 from org.models import Brand, Staff, Store
+from org.services import list_stores
 
 EXPORT_COLUMNS = (
     "card_no",
@@ -122,11 +121,9 @@ def export_members(
 
 
 def _rows(segment: Segment, staff: Staff | None, full_phones: bool, brand_id: int) -> Iterator[str]:
-    from core.tenancy import use_brand
-
     with use_brand(brand_id):
         brand = db.session.get(Brand, brand_id)
-        stores = {s.id: s for s in db.session.execute(select(Store)).scalars()}
+        stores = {s.id: s for s in list_stores()}
         guides = dict(db.session.execute(select(Staff.id, Staff.name)).all())
         tiers = dict(db.session.execute(select(TierLevel.id, TierLevel.name)).all())
         buf = io.StringIO()

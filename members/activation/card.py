@@ -15,18 +15,19 @@ import datetime as dt
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 
 from core.db import db, utcnow
 from core.errors import ValidationError
 from core.jobs import job
 from core.tenancy import require_brand_id
-from members import _sql, activation, qrcodes
+from members.activation import qrcodes
+from members.activation.services import activate_member
 from members.identities import find_by_identity
-from members.models import ACTIVE, Member
-from members.models_qr import EV_ACTIVATION, MemberCardCode
+from members.models import ACTIVE, EV_ACTIVATION, Member, MemberCardCode
 from wechat import gateway
 
-# The version of the privacy terms shown on templates/members/activate/terms.html.
+# The version of the privacy terms shown on templates/members/member/activate/terms.html.
 PRIVACY_TERMS_VERSION = "2026-01"
 # WeChat's own activation form carries the brand's terms; consent is recorded as such.
 CARD_TERMS_VERSION = "card-" + PRIVACY_TERMS_VERSION
@@ -52,7 +53,7 @@ def complete_activation(
     scanned, count it, fill an empty profile and queue the card activation."""
     qr = qrcodes.last_scanned(openid=openid)
     now = utcnow()
-    member, created = activation.activate_member(
+    member, created = activate_member(
         phone=phone,
         oa_openid=openid,
         unionid=unionid,
@@ -80,7 +81,7 @@ def record_card_code(*, openid: str, card_id: str, code: str) -> MemberCardCode:
     if not (openid and card_id and code) or max(len(openid), len(card_id), len(code)) > 64:
         raise ValidationError(_l("incomplete card event"), field="code")
     db.session.execute(
-        _sql.insert(MemberCardCode)
+        insert(MemberCardCode)
         .values(
             brand_id=require_brand_id(),
             card_id=card_id,

@@ -13,22 +13,25 @@ import datetime as dt
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
 
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, ValidationError
 from core.tenancy import require_brand_id
-from members import _sql, signals, tags
-from members.models import ACTIVE, Member
-from members.models_tiers import (
+from members import signals
+from members.models import (
+    ACTIVE,
     BASIS_GROWTH,
     BASIS_SPEND,
     GROWTH,
     PURCHASE,
     REFUND,
+    Member,
     MemberActivity,
     TierLevel,
     TierSettings,
 )
+from members.tiers_tags import tags
 from org.models import Brand
 
 
@@ -83,7 +86,7 @@ def get_settings(*, now: dt.datetime | None = None) -> TierSettings:
     last = last_review_date(settings=defaults, brand=brand, now=now or utcnow())
     ts = utcnow()
     db.session.execute(
-        _sql.insert(TierSettings)
+        insert(TierSettings)
         .values(
             brand_id=brand.id,
             basis=BASIS_SPEND,
@@ -275,7 +278,7 @@ def _record(
         raise ValidationError(_l("time zone missing"), field="occurred_at")
     _locked_member(member_id)
     new_id = db.session.execute(
-        _sql.insert(MemberActivity)
+        insert(MemberActivity)
         .values(
             brand_id=require_brand_id(),
             member_id=member_id,

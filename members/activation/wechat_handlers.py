@@ -10,9 +10,10 @@ from flask import current_app, url_for
 from flask_babel import gettext as _
 
 from core.db import db
-from members import activation, card, qrcodes
+from members.activation import card, qrcodes
+from members.activation.services import record_scan
 from members.identities import find_by_identity
-from members.models_qr import EV_FOLLOW, EV_SCAN
+from members.models import EV_FOLLOW, EV_SCAN
 from org.models import Brand
 from wechat import router
 
@@ -38,7 +39,7 @@ def on_qr_scan(ctx: router.Context) -> router.Reply | None:
         qr=qr, kind=kind, openid=ctx.openid, member_id=member.id if active else None
     )
     if active:
-        activation.record_scan(
+        record_scan(
             member_id=member.id,
             store_id=qr.store_id,
             guide_id=qr.staff_id,

@@ -6,17 +6,18 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import or_, select
 
 from core.auth import roles_required
 from core.console import nav_item
 from core.db import db
 from core.errors import AppError
+from core.tenancy import get_or_404
 from core.validators import mask_phone
-from members import access, tags
-from members.models import Member
-from members.models_tags import MemberTag, TagDefinition
-from members.web_console_forms import EmptyForm
+from members import queries
+from members.forms import EmptyForm
+from members.models import Member, TagDefinition
+from members.privacy import access
+from members.tiers_tags import tags
 
 bp = Blueprint("workbench", __name__, url_prefix="/console/workbench")
 ROLES = ("guide", "store_manager", "brand_admin")
@@ -25,33 +26,18 @@ PER_PAGE = 20
 nav_item("workbench.customers", _l("Workbench"), roles=("guide", "store_manager"), order=5)
 
 
-def _tags_by_member(member_ids: list[int]) -> dict[int, set[int]]:
-    out: dict[int, set[int]] = {mid: set() for mid in member_ids}
-    if member_ids:
-        for mid, tid in db.session.execute(
-            select(MemberTag.member_id, MemberTag.tag_id).where(MemberTag.member_id.in_(member_ids))
-        ):
-            out[mid].add(tid)
-    return out
-
-
 @bp.get("")
 @roles_required(*ROLES)
 def customers():
-    q = (request.args.get("q") or "").strip()[:80]
-    stmt = access.visible_members(staff=current_user)
-    if q:
-        conds = [Member.name.ilike(f"%{q}%"), Member.card_no == q]
-        if q.isdigit() and len(q) == 4:
-            conds.append(Member.phone.endswith(q))  # guides know customers by the last 4 digits
-        stmt = stmt.where(or_(*conds))
+    q = (request.args.get("q") or "").strip()[: queries.SEARCH_MAX]
+    stmt = queries.search_customers(staff=current_user, q=q)
     page = db.paginate(stmt, per_page=PER_PAGE, error_out=False)
     return render_template(
-        "members/workbench/customers.html",
+        "members/console/workbench/customers.html",
         page=page,
         q=q,
         quick=tags.list_tags(quick_only=True),
-        on=_tags_by_member([m.id for m in page.items]),
+        on=queries.tags_by_member([m.id for m in page.items]),
         masked=lambda m: mask_phone(m.phone) if m.phone else "",
         form=EmptyForm(),
     )
@@ -64,16 +50,15 @@ def customer(member_id: int):
 
 
 def _render_customer(member: Member, status: int = 200):
-    names = dict(db.session.execute(select(TagDefinition.id, TagDefinition.name)).all())
     return render_template(
-        "members/workbench/customer.html",
+        "members/console/workbench/customer.html",
         member=member,
         masked=mask_phone(member.phone) if member.phone else "",
         quick=tags.list_tags(quick_only=True),
-        on=_tags_by_member([member.id])[member.id],
+        on=queries.tags_by_member([member.id])[member.id],
         member_tags=tags.member_tags(member_id=member.id),
         history=tags.tag_history(member_id=member.id, limit=50),
-        tag_names=names,
+        tag_names=queries.tag_names(),
         form=EmptyForm(),
     ), status
 
@@ -82,9 +67,7 @@ def _render_customer(member: Member, status: int = 200):
 @roles_required(*ROLES)
 def toggle_tag(member_id: int, tag_id: int):
     member = access.get_member_for(staff=current_user, member_id=member_id)
-    tag = db.session.get(TagDefinition, tag_id)
-    if tag is None or tag.brand_id != member.brand_id:
-        abort(404)
+    tag = get_or_404(TagDefinition, tag_id)
     if not EmptyForm().validate_on_submit():
         abort(400)
     remove = request.form.get("action") == "remove"

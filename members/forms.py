@@ -1,14 +1,31 @@
-"""Forms of the members console pages and the guide workbench."""
+"""Forms of the members pages: the console, the guide workbench and the member center."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, DecimalField, IntegerField, SelectField, StringField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms import (
+    BooleanField,
+    DateField,
+    DecimalField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+)
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
-from members.models_tags import TAG_KINDS
+from members.models import TAG_KINDS
 
 KIND_LABELS = {
     "behaviour": _l("Behaviour"),
@@ -114,3 +131,40 @@ class TierSettingsForm(FlaskForm):
 
 class TillCodeForm(FlaskForm):
     code = StringField(_l("Member code"), validators=[DataRequired(), Length(max=40)])
+
+
+# --- member center ------------------------------------------------------------------------------
+
+
+class PhoneForm(FlaskForm):
+    phone = StringField(_l("Mobile number"), validators=[DataRequired(), Length(max=20)])
+
+
+class ActivateForm(FlaskForm):
+    phone = StringField(_l("Mobile number"), validators=[DataRequired(), Length(max=20)])
+    code = StringField(_l("SMS code"), validators=[DataRequired(), Length(max=6)])
+    consent = StringField(_l("I agree to the privacy terms"))
+
+
+class ProfileForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=40)])
+    birthday = DateField(_l("Birthday"), validators=[Optional()])
+    gender = RadioField(
+        _l("Gender"),
+        choices=[("", _l("Not telling")), ("f", _l("Female")), ("m", _l("Male"))],
+        default="",
+        validators=[Optional()],
+    )
+
+    def validate_birthday(self, field):
+        if field.data and not dt.date(1900, 1, 1) <= field.data <= dt.date.today():
+            raise ValidationError(_l("Please enter a real birthday."))
+
+    def validate_name(self, field):
+        field.data = (field.data or "").strip()
+        if not field.data or any(ord(c) < 32 for c in field.data):
+            raise ValidationError(_l("Please enter your name."))
+
+
+class DeleteForm(FlaskForm):
+    confirm = StringField(_l("Type DELETE to confirm"))

@@ -19,8 +19,9 @@ from core.db import db, utcnow
 from core.errors import Conflict, NotFound, ValidationError
 from core.tenancy import require_brand_id
 from core.validators import is_mobile, normalize_phone
-from members import _sql, signals, tags, tiers
+from members import signals
 from members.identities import (
+    advisory_lock,
     check_identity,
     create_member_row,
     insert_identity,
@@ -29,6 +30,7 @@ from members.identities import (
 )
 from members.merge import merge_members
 from members.models import ACTIVE, Member, MemberAttribution
+from members.tiers_tags import tags, tiers
 from org.models import Staff, Store
 
 WelcomeGift = Callable[[int], None]
@@ -98,7 +100,7 @@ def activate_member(
     store_id, guide_id = _check_touch(store_id, guide_id)
     now = now or utcnow()
     bid = require_brand_id()
-    _sql.advisory_lock(f"member:{bid}:phone:{phone}", *(lock_key(k, v) for k, v in idents.items()))
+    advisory_lock(f"member:{bid}:phone:{phone}", *(lock_key(k, v) for k, v in idents.items()))
 
     by_phone = db.session.execute(select(Member.id).where(Member.phone == phone)).scalar()
     holders = {o for k, v in idents.items() if (o := owner_of(k, v)) is not None}
@@ -204,14 +206,3 @@ def record_scan(
     row = _record_touch(member, store_id=store_id, guide_id=guide_id, source=source, scene=scene)
     db.session.flush()
     return row
-
-
-def attributions_of(*, member_id: int) -> list[MemberAttribution]:
-    """A member's store and guide touches, oldest first."""
-    return list(
-        db.session.execute(
-            select(MemberAttribution)
-            .where(MemberAttribution.member_id == member_id)
-            .order_by(MemberAttribution.created_at, MemberAttribution.id)
-        ).scalars()
-    )

@@ -32,7 +32,7 @@ from flask_babel import lazy_gettext as _l
 from core import ratelimit
 from core.errors import NotFound, RateLimited, ValidationError
 from core.redis import get_redis, key
-from members.activation import check_phone
+from members.activation.services import check_phone
 
 CODE_TTL = 300
 MAX_WRONG = 5
@@ -74,10 +74,15 @@ def sandbox_last(phone: str) -> dict | None:
     return json.loads(raw) if raw else None
 
 
+def uses_sandbox_sender(app: Flask) -> bool:
+    """Whether codes are kept by the sandbox sender instead of being sent."""
+    return (app.config.get("SMS_SENDER") or "sandbox") == "sandbox"
+
+
 def get_sender() -> SmsSender:
-    spec = current_app.config.get("SMS_SENDER") or "sandbox"
-    if spec == "sandbox":
+    if uses_sandbox_sender(current_app):
         return SandboxSender()
+    spec = current_app.config["SMS_SENDER"]
     module, _, cls = spec.partition(":")
     return getattr(importlib.import_module(module), cls)()
 
@@ -173,10 +178,3 @@ def sandbox_inbox():
     if last is None:
         raise NotFound(_l("no message for this phone"), field="phone")
     return jsonify(last)
-
-
-def init_app(app: Flask) -> None:
-    if app.config.get("SANDBOX_ENABLED") and (app.config.get("SMS_SENDER") or "sandbox") == (
-        "sandbox"
-    ):
-        app.register_blueprint(sandbox_bp)

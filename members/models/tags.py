@@ -1,8 +1,8 @@
 """The tag library (标签库), tags on members and their history.
 
 ``member_tag`` references its member through the composite key ``(brand_id, member_id)``
-(see ``members.models``). ``tag_history`` is an append-only log, written only in the same
-transaction as the ``member_tag`` change it records (``members.tags``, the import; merges
+(see ``members.models.member``). ``tag_history`` is an append-only log, written only in the same
+transaction as the ``member_tag`` change it records (``members.tiers_tags.tags``, the import; merges
 and erasure move or delete both together): that row's keys check the member and the tag,
 so the log carries no keys to ``member`` or ``tag_definition`` of its own — two checks less
 per imported tag, which a million-row import measures in seconds.
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.audit import Audited
 from core.db import BigId, IdMixin, TimestampMixin, UTCDateTime, db, utcnow
 from core.tenancy import BrandScoped
-from members._sql import brand_column, member_key
+from members.models.columns import brand_column, member_key
 
 TAG_KINDS = ("behaviour", "brand", "product", "platform")
 ADDED, REMOVED = "added", "removed"

@@ -17,10 +17,19 @@ from core.db import db, model_to_dict, utcnow
 from core.errors import NotFound
 from core.tenancy import require_brand_id
 from members import signals
-from members.access import record_as
-from members.models import DELETED, Member, MemberAttribution, MemberIdentity, MemberMerge
-from members.models_tags import MemberTag, TagDefinition, TagHistory
-from members.models_tiers import MemberActivity, TierLevel
+from members.models import (
+    DELETED,
+    Member,
+    MemberActivity,
+    MemberAttribution,
+    MemberIdentity,
+    MemberMerge,
+    MemberTag,
+    TagDefinition,
+    TagHistory,
+    TierLevel,
+)
+from members.privacy.access import record_as
 
 DataExporter = Callable[[int], dict]
 DATA_EXPORTERS: list[DataExporter] = []

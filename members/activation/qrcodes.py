@@ -1,4 +1,5 @@
-"""Store and guide QR codes: creation through the gateway, scene lookup, statistics.
+"""Store and guide QR codes: creation through the gateway, scene lookup, statistics, their
+printable posters and the list the sandbox phone simulator scans from.
 
 Scenes are ``s:<store code>`` and ``g:<staff id>`` (WeChat allows 1-64 characters). A scene
 is never trusted on its own: it is resolved in the receiving brand's own QR table, so a
@@ -8,15 +9,17 @@ scene of another brand, or one typed by hand, attributes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 
 from core.db import db, utcnow
 from core.errors import NotFound, ValidationError
 from core.tenancy import require_brand_id
-from members import _sql
-from members.models_qr import (
+from members.activation import posters
+from members.models import (
     EV_ACTIVATION,
     EV_FOLLOW,
     EV_SCAN,
@@ -25,7 +28,8 @@ from members.models_qr import (
     MemberQrCode,
     MemberQrEvent,
 )
-from org.models import Staff, Store
+from org.models import Brand, Staff, Store
+from org.services import list_stores
 from wechat import gateway
 
 # A scan this recent still attributes the activation that follows it.
@@ -78,7 +82,7 @@ def _ensure(kind: str, store_id: int | None, staff_id: int | None, scene: str) -
     qr = gateway.create_qrcode(require_brand_id(), scene, permanent=True)
     # Two operators clicking at once both get a ticket; the scene is the same, one row wins.
     db.session.execute(
-        _sql.insert(MemberQrCode)
+        insert(MemberQrCode)
         .values(
             brand_id=require_brand_id(),
             kind=kind,
@@ -94,18 +98,16 @@ def _ensure(kind: str, store_id: int | None, staff_id: int | None, scene: str) -
     return db.session.execute(select(MemberQrCode).where(MemberQrCode.scene == scene)).scalar_one()
 
 
-def ensure_all(*, store_ids: list[int] | None = None) -> int:
-    """Create the missing codes of every active store and guide (or of these stores only)."""
-    stores = select(Store).where(Store.active.is_(True))
+def ensure_all(*, store_id: int | None = None) -> int:
+    """Create the missing codes of every active store and guide (or of one store's only)."""
     guides = select(Staff).where(Staff.role == "guide", Staff.active.is_(True))
-    if store_ids is not None:
-        stores = stores.where(Store.id.in_(store_ids))
-        guides = guides.where(Staff.store_id.in_(store_ids))
+    if store_id is not None:
+        guides = guides.where(Staff.store_id == store_id)
     have = {
         (q.kind, q.store_id, q.staff_id) for q in db.session.execute(select(MemberQrCode)).scalars()
     }
     created = 0
-    for store in db.session.execute(stores.order_by(Store.code)).scalars():
+    for store in list_stores(active_only=True, store_id=store_id):
         if (QR_STORE, store.id, None) not in have:
             ensure_store_qr(store_id=store.id)
             created += 1
@@ -193,3 +195,47 @@ def label_of(qr: MemberQrCode) -> tuple[str, str]:
         staff = db.session.get(Staff, qr.staff_id) if qr.staff_id else None
         return (staff.name if staff else "?"), (store.name if store else "")
     return (store.name if store else "?"), (store.name if store else "")
+
+
+def _filename(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "qr"
+
+
+def poster_for(qr: MemberQrCode) -> tuple[str, bytes]:
+    """(file name, PNG) of a code's printable poster."""
+    brand = db.session.get(Brand, qr.brand_id)
+    store = db.session.get(Store, qr.store_id) if qr.store_id else None
+    code = store.code if store else ""
+    if qr.kind == QR_GUIDE:
+        guide = db.session.get(Staff, qr.staff_id)
+        title = (str(_l("Guide %(name)s", name=guide.name)), f"Guide #{guide.id}")
+        subtitle = (store.name if store else "", code)
+        name = f"guide-{guide.id}-{code}.png"
+    else:
+        title = (store.name, f"Store {code}")
+        subtitle = (store.city or "", "")
+        name = f"store-{code}.png"
+    png = posters.render_poster(
+        brand=(brand.name, brand.slug),
+        title=title,
+        subtitle=subtitle,
+        call_to_action=(
+            str(_l("Scan with WeChat to join and activate your member card")),
+            "Scan with WeChat to join",
+        ),
+        qr_data=qr.url,
+        footer=qr.scene,
+    )
+    return _filename(name[:-4]) + ".png", png
+
+
+def simulator_targets(brand: Brand) -> list[dict]:
+    """The brand's store and guide codes, for the sandbox phone simulator's scan list."""
+    out = []
+    for qr in visible_codes():
+        name, store_name = label_of(qr)
+        store = db.session.get(Store, qr.store_id) if qr.store_id else None
+        code = f" ({store.code})" if store else ""
+        label = f"{name}{code}" if qr.kind == QR_STORE else f"{name} · {store_name}{code}"
+        out.append({"scene": qr.scene, "label": label, "ticket": qr.ticket})
+    return out

@@ -1,20 +1,20 @@
-"""Console configuration of members: tier levels and settings, the tag library, the store map."""
+"""Console configuration of members: tier levels and settings, the tag library, the store map.
+
+A form that fails is shown again in place with its errors (status 400, or the domain
+error's status); nothing is written.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 
 from core.auth import roles_required
-from core.console import form_error, nav_item
+from core.console import nav_item, save_form
 from core.db import db
-from core.errors import AppError
 from core.tenancy import get_or_404
-from members import store_locations, tags, tiers
-from members.models_tags import TAG_KINDS, TagDefinition
-from members.models_tiers import TierLevel
-from members.web_console_forms import (
+from members import store_locations
+from members.forms import (
     EmptyForm,
     LevelEditForm,
     LevelForm,
@@ -23,7 +23,10 @@ from members.web_console_forms import (
     TagForm,
     TierSettingsForm,
 )
+from members.models import TAG_KINDS, TagDefinition, TierLevel
+from members.tiers_tags import tags, tiers
 from org.models import Store
+from org.services import list_stores
 
 bp = Blueprint("members_config", __name__, url_prefix="/console/members")
 ADMIN = ("brand_admin",)
@@ -36,12 +39,14 @@ nav_item("members_config.store_locations_page", _l("Store map"), roles=ADMIN, or
 # --- tiers --------------------------------------------------------------------------------------
 
 
-def _tiers_page(form=None, settings_form=None, status=200):
-    settings = tiers.get_settings()
+def _tiers_page(form=None, settings_form=None, failed=None, status=200):
+    """The tiers page; ``failed`` is (level id, its edit form) to show with its errors."""
     if settings_form is None:
-        settings_form = TierSettingsForm(obj=settings, formdata=None)
+        settings_form = TierSettingsForm(obj=tiers.get_settings(), formdata=None)
     levels = tiers.list_levels(include_inactive=True)
     edit_forms = {lv.id: LevelEditForm(obj=lv, formdata=None, prefix=f"l{lv.id}") for lv in levels}
+    if failed is not None:
+        edit_forms[failed[0]] = failed[1]
     return (
         render_template(
             "members/console/tiers.html",
@@ -54,31 +59,30 @@ def _tiers_page(form=None, settings_form=None, status=200):
     )
 
 
+def _tiers_url(_result=None) -> str:
+    return url_for("members_config.tier_levels")
+
+
 @bp.route("/tiers", methods=["GET", "POST"])
 @roles_required(*ADMIN)
 def tier_levels():
-    if request.method == "GET":
-        return _tiers_page()
     form = LevelForm()
-    if not form.validate_on_submit():
-        db.session.rollback()
-        return _tiers_page(form=form, status=400)
-    try:
-        tiers.create_level(
+    done = save_form(
+        form,
+        lambda: tiers.create_level(
             code=form.code.data,
             name=form.name.data,
             rank=form.rank.data,
             threshold=form.threshold.data,
             points_multiplier_permille=form.points_multiplier_permille.data,
             birthday_gift=form.birthday_gift.data or "",
-        )
-        db.session.commit()
-    except AppError as exc:
-        db.session.rollback()
-        form_error(form, exc)
-        return _tiers_page(form=form, status=exc.status)
-    flash(_l("Level created."), "success")
-    return redirect(url_for("members_config.tier_levels"))
+        ),
+        saved=_l("Level created."),
+        then=_tiers_url,
+    )
+    if done.response is not None:
+        return done.response
+    return _tiers_page(form=form, status=done.status)
 
 
 @bp.post("/tiers/<int:level_id>")
@@ -86,60 +90,57 @@ def tier_levels():
 def tier_level_edit(level_id: int):
     level = get_or_404(TierLevel, level_id)
     form = LevelEditForm(prefix=f"l{level.id}")
-    if not form.validate_on_submit():
-        flash(_l("Please correct the level's fields."), "error")
-        db.session.rollback()
-        return _tiers_page(status=400)
-    try:
-        tiers.update_level(
+    done = save_form(
+        form,
+        lambda: tiers.update_level(
             level_id=level.id,
             name=form.name.data.strip(),
             threshold=form.threshold.data,
             points_multiplier_permille=form.points_multiplier_permille.data,
             birthday_gift=form.birthday_gift.data or "",
             active=bool(form.active.data),
-        )
-        db.session.commit()
-    except AppError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return _tiers_page(status=exc.status)
-    flash(_l("Level saved."), "success")
-    return redirect(url_for("members_config.tier_levels"))
+        ),
+        saved=_l("Level saved."),
+        then=_tiers_url,
+    )
+    if done.response is not None:
+        return done.response
+    return _tiers_page(failed=(level.id, form), status=done.status)
 
 
 @bp.post("/tiers/settings")
 @roles_required(*ADMIN)
 def tier_settings():
     form = TierSettingsForm()
-    if not form.validate_on_submit():
-        return _tiers_page(settings_form=form, status=400)
-    try:
-        tiers.update_settings(
+    done = save_form(
+        form,
+        lambda: tiers.update_settings(
             basis=form.basis.data,
             review_month=form.review_month.data,
             review_day=form.review_day.data,
             growth_per_yuan=form.growth_per_yuan.data,
-        )
-        db.session.commit()
-    except AppError as exc:
-        db.session.rollback()
-        form_error(form, exc)
-        return _tiers_page(settings_form=form, status=exc.status)
-    flash(_l("Saved."), "success")
-    return redirect(url_for("members_config.tier_levels"))
+        ),
+        saved=_l("Saved."),
+        then=_tiers_url,
+    )
+    if done.response is not None:
+        return done.response
+    return _tiers_page(settings_form=form, status=done.status)
 
 
 # --- tag library --------------------------------------------------------------------------------
 
 
-def _tags_page(form=None, status=200):
+def _tags_page(form=None, failed=None, status=200):
+    """The tag library; ``failed`` is (tag id, its edit form) to show with its errors."""
     library = tags.list_tags(include_inactive=True)
     edit_forms = {
         t.id: TagEditForm(obj=t, formdata=None, prefix=f"t{t.id}")
         for t in library
         if not t.is_system
     }
+    if failed is not None:
+        edit_forms[failed[0]] = failed[1]
     by_kind = {k: [t for t in library if t.kind == k] for k in TAG_KINDS}
     return (
         render_template(
@@ -152,58 +153,53 @@ def _tags_page(form=None, status=200):
     )
 
 
+def _tags_url(_result=None) -> str:
+    return url_for("members_config.tag_library")
+
+
 @bp.route("/tags", methods=["GET", "POST"])
 @roles_required(*ADMIN)
 def tag_library():
-    if request.method == "GET":
-        return _tags_page()
     form = TagForm()
-    if not form.validate_on_submit():
-        return _tags_page(form=form, status=400)
-    try:
-        tags.create_tag(
+    done = save_form(
+        form,
+        lambda: tags.create_tag(
             kind=form.kind.data,
             name=form.name.data,
             code=form.code.data or None,
             is_quick=bool(form.is_quick.data),
-        )
-        db.session.commit()
-    except AppError as exc:
-        db.session.rollback()
-        form_error(form, exc)
-        return _tags_page(form=form, status=exc.status)
-    flash(_l("Tag created."), "success")
-    return redirect(url_for("members_config.tag_library"))
+        ),
+        saved=_l("Tag created."),
+        then=_tags_url,
+    )
+    if done.response is not None:
+        return done.response
+    return _tags_page(form=form, status=done.status)
 
 
 @bp.post("/tags/<int:tag_id>")
 @roles_required(*ADMIN)
 def tag_edit(tag_id: int):
     tag = get_or_404(TagDefinition, tag_id)
-    form = TagEditForm(prefix=f"t{tag.id}")
-    if tag.is_system or not form.validate_on_submit():
-        flash(
-            _l("System tags cannot be edited.")
-            if tag.is_system
-            else _l("Please correct the tag's fields."),
-            "error",
-        )
+    if tag.is_system:
+        flash(_l("System tags cannot be edited."), "error")
         return _tags_page(status=400)
-    try:
-        tags.update_tag(
+    form = TagEditForm(prefix=f"t{tag.id}")
+    done = save_form(
+        form,
+        lambda: tags.update_tag(
             tag_id=tag.id,
             name=form.name.data,
             kind=form.kind.data,
             is_quick=bool(form.is_quick.data),
             active=bool(form.active.data),
-        )
-        db.session.commit()
-    except AppError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return _tags_page(status=exc.status)
-    flash(_l("Tag saved."), "success")
-    return redirect(url_for("members_config.tag_library"))
+        ),
+        saved=_l("Tag saved."),
+        then=_tags_url,
+    )
+    if done.response is not None:
+        return done.response
+    return _tags_page(failed=(tag.id, form), status=done.status)
 
 
 # --- store locations ----------------------------------------------------------------------------
@@ -211,7 +207,7 @@ def tag_edit(tag_id: int):
 
 def _locations_page(failed: tuple[int, StoreLocationForm] | None = None, status=200):
     located = store_locations.locations()
-    stores = db.session.execute(select(Store).order_by(Store.code)).scalars().all()
+    stores = list_stores()
     forms = {}
     for store in stores:
         if failed is not None and failed[0] == store.id:
@@ -233,6 +229,10 @@ def _locations_page(failed: tuple[int, StoreLocationForm] | None = None, status=
     )
 
 
+def _locations_url(_result=None) -> str:
+    return url_for("members_config.store_locations_page")
+
+
 @bp.get("/store-locations")
 @roles_required(*ADMIN)
 def store_locations_page():
@@ -244,20 +244,17 @@ def store_locations_page():
 def store_location_set(store_id: int):
     store = get_or_404(Store, store_id)
     form = StoreLocationForm(prefix=f"s{store.id}")
-    if not form.validate_on_submit():
-        db.session.rollback()
-        return _locations_page(failed=(store.id, form), status=400)
-    try:
-        store_locations.set_store_location(
+    done = save_form(
+        form,
+        lambda: store_locations.set_store_location(
             store_id=store.id, lat=float(form.lat.data), lng=float(form.lng.data)
-        )
-        db.session.commit()
-    except AppError as exc:
-        db.session.rollback()
-        form_error(form, exc)
-        return _locations_page(failed=(store.id, form), status=exc.status)
-    flash(_l("%(store)s is on the map.", store=store.name), "success")
-    return redirect(url_for("members_config.store_locations_page"))
+        ),
+        saved=_l("%(store)s is on the map.", store=store.name),
+        then=_locations_url,
+    )
+    if done.response is not None:
+        return done.response
+    return _locations_page(failed=(store.id, form), status=done.status)
 
 
 @bp.post("/store-locations/<int:store_id>/clear")
@@ -265,9 +262,8 @@ def store_location_set(store_id: int):
 def store_location_clear(store_id: int):
     store = get_or_404(Store, store_id)
     if not EmptyForm().validate_on_submit():
-        db.session.rollback()
         return _locations_page(status=400)
     store_locations.clear_store_location(store_id=store.id)
     db.session.commit()
     flash(_l("%(store)s is off the map.", store=store.name), "success")
-    return redirect(url_for("members_config.store_locations_page"))
+    return redirect(_locations_url())

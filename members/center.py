@@ -1,0 +1,64 @@
+"""What member pages of any package share: ``/m/<brand_slug>`` blueprints bound to the
+brand of their URL, and the links (slots) other packages add to the member's card page.
+
+Points and coupons use both::
+
+    bp = member_blueprint(Blueprint("points_member", __name__, url_prefix="/m/<brand_slug>"))
+    register_center_slot("points", _l("My points"), "points_member.my_points", order=10)
+
+The signed-in member of such a page comes from ``members.session``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from flask import Blueprint, abort, g
+
+from core.tenancy import set_brand
+from org.models import Brand
+
+
+@dataclasses.dataclass(frozen=True)
+class CenterSlot:
+    key: str
+    title: object
+    endpoint: str
+    order: int
+
+
+CENTER_SLOTS: dict[str, CenterSlot] = {}
+
+
+def register_center_slot(key: str, title, endpoint: str, order: int = 50) -> None:
+    """Show a link (points, coupons, games, shop...) on the member's card page.
+
+    ``endpoint`` takes ``brand_slug`` as its only URL argument; ``title`` is a lazy string.
+    """
+    CENTER_SLOTS[key] = CenterSlot(key, title, endpoint, order)
+
+
+def center_slots() -> list[CenterSlot]:
+    return sorted(CENTER_SLOTS.values(), key=lambda s: (s.order, s.key))
+
+
+def _bind_brand(_endpoint, values):
+    slug = values.pop("brand_slug", None) if values else None
+    brand = Brand.by_slug(slug or "")
+    if brand is None or not brand.active:
+        abort(404)
+    g.brand, g.brand_id, g.brand_tz = brand, brand.id, brand.timezone
+    g._brand_token = set_brand(brand.id)
+
+
+def _add_brand(_endpoint, values):
+    if "brand_slug" not in values and g.get("brand") is not None:
+        values["brand_slug"] = g.brand.slug
+
+
+def member_blueprint(bp: Blueprint) -> Blueprint:
+    """Bind a ``/m/<brand_slug>`` blueprint to the brand of its URL (404 for an unknown or
+    inactive brand) and fill ``brand_slug`` in its ``url_for`` calls."""
+    bp.url_value_preprocessor(_bind_brand)
+    bp.url_defaults(_add_brand)
+    return bp

@@ -1,0 +1,95 @@
+"""Console pages of the store and guide QR codes: list with statistics, posters, zip.
+
+Brand admins see every code; a store manager sees the codes of their store and its guides.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from core.auth import roles_required
+from core.console import nav_item
+from core.db import db
+from core.tenancy import get_or_404
+from members.activation import posters, qrcodes
+from members.forms import EmptyForm
+from members.models import QR_GUIDE, QR_STORE, MemberQrCode
+from wechat import gateway
+
+bp = Blueprint("members_qr", __name__, url_prefix="/console/members/qrcodes")
+ROLES = ("brand_admin", "store_manager")
+nav_item("members_qr.index", _l("QR codes"), roles=ROLES, order=42)
+
+
+def _store_scope() -> int | None:
+    if current_user.is_platform_admin or current_user.role == "brand_admin":
+        return None
+    return current_user.store_id or -1
+
+
+def _visible(qr: MemberQrCode) -> MemberQrCode:
+    scope = _store_scope()
+    if scope is not None and qr.store_id != scope:
+        abort(404)
+    return qr
+
+
+@bp.get("")
+@roles_required(*ROLES)
+def index():
+    codes = qrcodes.visible_codes(store_id=_store_scope())
+    rows = [(qr, *qrcodes.label_of(qr)) for qr in codes]
+    stats = qrcodes.stats(qr_ids=[qr.id for qr in codes])
+    return render_template(
+        "members/console/qrcodes.html",
+        rows=rows,
+        stats=stats,
+        form=EmptyForm(),
+        QR_GUIDE=QR_GUIDE,
+    )
+
+
+@bp.post("/create")
+@roles_required(*ROLES)
+def create_missing():
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    scope = _store_scope()
+    try:
+        n = qrcodes.ensure_all(store_id=scope)
+    except gateway.WeChatError as exc:
+        db.session.rollback()
+        flash(_l("WeChat refused to create the QR codes: %(error)s", error=str(exc)), "error")
+        return redirect(url_for(".index"))
+    db.session.commit()
+    flash(_l("%(n)d QR codes created.", n=n), "success")
+    return redirect(url_for(".index"))
+
+
+@bp.get("/<int:qr_id>/poster.png")
+@roles_required(*ROLES)
+def poster(qr_id: int):
+    qr = _visible(get_or_404(MemberQrCode, qr_id))
+    name, png = qrcodes.poster_for(qr)
+    return Response(
+        png,
+        mimetype="image/png",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.get("/posters.zip")
+@roles_required(*ROLES)
+def posters_zip():
+    codes = [qr for qr in qrcodes.visible_codes(store_id=_store_scope()) if qr.kind == QR_STORE]
+    if not codes:
+        flash(_l("No store QR codes yet: create them first."), "error")
+        return redirect(url_for(".index"))
+    data = posters.zip_files([qrcodes.poster_for(qr) for qr in codes])
+    return Response(
+        data,
+        mimetype="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{g.brand_id}-store-posters.zip"'},
+    )
