@@ -13,20 +13,9 @@ from tests.support import layering
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Violations present when the checker was written, as (path, imported): to be fixed, then
-# removed from here. Anything else the checker reports fails the test, and so does an entry
-# here that no longer occurs.
-KNOWN_VIOLATIONS = {
-    ("members/web_member.py", "wechat.sandbox.phone"),
-}
-
-
 def test_the_project_follows_the_layering():
     violations = layering.check(ROOT)
-    new = [str(v) for v in violations if (v.path, v.imported) not in KNOWN_VIOLATIONS]
-    fixed = KNOWN_VIOLATIONS - {(v.path, v.imported) for v in violations}
-    assert not new, "imports against the layering:\n" + "\n".join(new)
-    assert not fixed, f"fixed, remove from KNOWN_VIOLATIONS: {sorted(fixed)}"
+    assert not violations, "imports against the layering:\n" + "\n".join(map(str, violations))
 
 
 def test_every_package_and_template_folder_has_a_layer():
