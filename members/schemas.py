@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 # Printable ASCII only: what wx.login / getPhoneNumber codes are made of.
 WxCode = Annotated[
@@ -32,7 +32,19 @@ def _past_birthday(value: dt.date) -> dt.date:
 
 
 Name = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_clean_text)]
-Birthday = Annotated[dt.date, AfterValidator(_past_birthday)]
+def _date_text(value: object) -> object:
+    # JSON has no date: only "YYYY-MM-DD" is one (a number would be read as a Unix time).
+    if not isinstance(value, str | dt.date):
+        raise ValueError("birthday must be a date written YYYY-MM-DD")
+    return value
+
+
+Birthday = Annotated[
+    dt.date,
+    BeforeValidator(_date_text),
+    AfterValidator(_past_birthday),
+    Field(description="YYYY-MM-DD, from 1900-01-01 to today"),
+]
 
 
 class _In(BaseModel):

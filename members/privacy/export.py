@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 import io
@@ -11,6 +10,7 @@ from collections.abc import Iterator
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
 
+from core.csvsafe import SafeWriter
 from core.db import db
 from core.errors import Forbidden
 from core.tenancy import require_brand_id, use_brand
@@ -127,7 +127,7 @@ def _rows(segment: Segment, staff: Staff | None, full_phones: bool, brand_id: in
         guides = dict(db.session.execute(select(Staff.id, Staff.name)).all())
         tiers = dict(db.session.execute(select(TierLevel.id, TierLevel.name)).all())
         buf = io.StringIO()
-        writer = csv.writer(buf)
+        writer = SafeWriter(buf)  # a member's own name may be a spreadsheet formula
         buf.write("\ufeff")  # Excel opens a UTF-8 CSV correctly only with a BOM
         writer.writerow(EXPORT_COLUMNS)
         base = segment_query(segment=segment, staff=staff)

@@ -172,3 +172,15 @@ def test_card_number_same_in_python_and_sql(app, member_id):
         ).scalar_one()
         db.session.remove()
     assert sql == card_no_for(member_id)
+
+
+@pytest.mark.parametrize(
+    "name", ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1"]
+)
+def test_a_name_that_is_a_formula_is_exported_as_text(world, people, name):
+    a, _b, _c, _vip = people
+    a.name = name
+    db.session.commit()
+    rows = parse(export_members(segment=Segment(), staff=world.admin))
+    exported = next(r["name"] for r in rows if r["card_no"] == a.card_no)
+    assert exported == "'" + name

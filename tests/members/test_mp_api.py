@@ -154,6 +154,8 @@ def test_profile_update_and_validation(wx_client, wx_brand, wx_consumer):
     bad = [
         ({"birthday": tomorrow}, "birthday"),
         ({"birthday": "1990-02-30"}, "birthday"),
+        ({"birthday": 0}, "birthday"),
+        ({"birthday": 1700000000}, "birthday"),
         ({"gender": "x"}, "gender"),
         ({"name": ""}, "name"),
         ({"name": "a\x00b"}, "name"),
