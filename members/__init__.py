@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
     from members import (
         api,
         cli,
+        consent,  # noqa: F401 - router handlers of the subscribe-message events
         demo,  # noqa: F401 - registers the demo steps
         jobs,  # noqa: F401 - registers the jobs
         models,  # noqa: F401 - registers the tables

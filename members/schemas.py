@@ -32,6 +32,8 @@ def _past_birthday(value: dt.date) -> dt.date:
 
 
 Name = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_clean_text)]
+
+
 def _date_text(value: object) -> object:
     # JSON has no date: only "YYYY-MM-DD" is one (a number would be read as a Unix time).
     if not isinstance(value, str | dt.date):

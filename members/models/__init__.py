@@ -6,9 +6,11 @@
 * ``qr``: store and guide QR codes, their scan events, WeChat member-card codes;
 * ``imports``: runs of the CSV import;
 * ``store_location``: store coordinates for "stores near me";
+* ``consent``: subscribe-message consent per template and its history;
 * ``columns``: the brand column and member key the member-owned tables share.
 """
 
+from members.models.consent import SubscribeConsent, SubscribeConsentEvent
 from members.models.imports import MemberImport
 from members.models.member import (
     ACTIVE,
@@ -81,6 +83,8 @@ __all__ = [
     "MemberQrEvent",
     "MemberTag",
     "StoreLocation",
+    "SubscribeConsent",
+    "SubscribeConsentEvent",
     "TagDefinition",
     "TagHistory",
     "TierLevel",

@@ -13,6 +13,7 @@ from tests.support import layering
 
 ROOT = Path(__file__).resolve().parents[2]
 
+
 def test_the_project_follows_the_layering():
     violations = layering.check(ROOT)
     assert not violations, "imports against the layering:\n" + "\n".join(map(str, violations))
