@@ -107,12 +107,15 @@ def _register_packages(app: Flask) -> None:
 def _mount_sandbox(app: Flask) -> None:
     """The fake WeChat API and phone simulator, wired to what it shows (the brand's store and
     guide QR codes to scan); product code never imports the sandbox."""
+    from members import demo as members_demo
     from members.activation import qrcodes
     from wechat import sandbox
+    from wechat.sandbox import demo as sandbox_demo
     from wechat.sandbox import phone
 
     sandbox.init_app(app)
     phone.register_scan_source(qrcodes.simulator_targets)
+    members_demo.use_demo_openids(sandbox_demo.demo_member_openid)
 
 
 def _register_health(app: Flask) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 
 from flask import current_app
 from sqlalchemy import select
@@ -51,6 +52,21 @@ DEMO_MEMBER_TAGS = {0: ["brand-fan", "skincare"], 3: ["high-intent"], 4: ["brand
                     17: ["meituan-member", "needs-follow-up"]}  # fmt: skip
 
 
+def _made_up_openid(_appid: str | None, number: int, _nickname: str) -> str:
+    return f"odemo-member-{number:04d}"
+
+
+# Where a demo member's official-account openid comes from: with the WeChat sandbox mounted,
+# app.py points this at the sandbox, so that the demo members are consumers it knows.
+demo_openid: Callable[[str | None, int, str], str] = _made_up_openid
+
+
+def use_demo_openids(source: Callable[[str | None, int, str], str]) -> None:
+    """``source(appid, member number, nickname)`` gives each demo member's openid."""
+    global demo_openid
+    demo_openid = source
+
+
 @demo_step(30)
 def demo_members() -> list[str]:
     """Tiers 普通/银卡/金卡, a tag library in four kinds and 20 members with purchases."""
@@ -86,7 +102,7 @@ def demo_members() -> list[str]:
             store_id = guide.store_id if guide else (stores[i % len(stores)].id if stores else None)
             member, _ = activate_member(
                 phone=f"1390000{i + 1:04d}",
-                oa_openid=f"odemo-member-{i + 1:04d}",
+                oa_openid=demo_openid(brand.appid, i + 1, name),
                 store_id=store_id,
                 guide_id=guide.id if guide else None,
                 source="demo",

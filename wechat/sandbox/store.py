@@ -38,6 +38,19 @@ def create_consumer(nickname: str) -> dict:
     return consumer
 
 
+def ensure_consumer(uid: str, nickname: str) -> dict:
+    """The consumer ``uid``, created the first time (a demo's fixed people)."""
+    consumer = {
+        "uid": uid,
+        "nickname": nickname,
+        "unionid": "oU" + _digest("union", uid, 26),
+        "created_at": int(time.time()),
+    }
+    r = get_redis()
+    r.hsetnx(_k("consumers"), uid, json.dumps(consumer, ensure_ascii=False))
+    return json.loads(r.hget(_k("consumers"), uid))
+
+
 def list_consumers() -> list[dict]:
     rows = [json.loads(v) for v in get_redis().hvals(_k("consumers"))]
     return sorted(rows, key=lambda c: c["created_at"])
