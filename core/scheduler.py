@@ -59,8 +59,7 @@ def periodic_jobs() -> list[Periodic]:
 def tick(
     periodics: list[Periodic], now: float | None = None, reap_every: float = REAP_EVERY
 ) -> list[str]:
-    """Enqueue the periodic jobs whose slot has come, relay due outbox rows, and now and then
-    send again the jobs of dead workers."""
+    """Enqueue due periodic jobs, relay the outbox, now and then resend dead workers' jobs."""
     now = time.time() if now is None else now
     fired = []
     r = get_redis()
