@@ -96,9 +96,10 @@ def requeue_orphans() -> list[int]:
         )
         present = set(s.execute(by_id.with_only_columns(OutboxJob.id)).scalars())
         rows = s.execute(by_id.with_for_update(skip_locked=True)).scalars().all()
-        # With the rows locked, a note that names another worker belongs to a new run.
+        # Looked at again with the rows locked: a note naming another worker is a new run's.
         settled = [i for i in orphans if i not in present] + [row.id for row in rows]
-        settled = [i for i, (w, _) in jobs.running_jobs(settled).items() if w == orphans[i]]
+        notes = jobs.running_jobs(settled).items()
+        settled = [i for i, (w, alive) in notes if w == orphans[i] and not alive]
         for row in rows:
             if row.id not in settled or row.status != QUEUED:
                 continue
