@@ -11,6 +11,8 @@ from flask.cli import AppGroup
 
 from core.audit import Actor, acting_as
 from core.db import db
+from core.jobs import LIVENESS_TTL
+from core.scheduler import REAP_EVERY
 
 rq_cli = AppGroup("rq", help="Background job workers and the scheduler.")
 admin_cli = AppGroup("platform-admin", help="Platform operators.")
@@ -36,11 +38,18 @@ def demo_step(order: int):
 @click.argument("queues", nargs=-1)
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 @click.option("--log-level", default="INFO", show_default=True, help="RQ's own log level.")
-def worker(queues: tuple[str, ...], burst: bool, log_level: str) -> None:
+@click.option(
+    "--liveness-ttl",
+    type=click.FloatRange(min=0.5),
+    default=LIVENESS_TTL,
+    show_default=True,
+    help="Seconds after which a silent worker counts as dead and its job is sent again.",
+)
+def worker(queues: tuple[str, ...], burst: bool, log_level: str, liveness_ttl: float) -> None:
     """Run a worker on the given queues (default: high, default, low)."""
     from rq import Queue, SimpleWorker
 
-    from core.jobs import QUEUES
+    from core.jobs import QUEUES, WorkerLiveness
     from core.redis import get_redis
 
     if current_app.config.get("JOBS_INLINE"):
@@ -50,7 +59,8 @@ def worker(queues: tuple[str, ...], burst: bool, log_level: str) -> None:
     qs = [Queue(name, connection=conn) for name in (queues or QUEUES)]
     w = SimpleWorker(qs, connection=conn)
     w.push_exc_handler(_cleanup_session)
-    w.work(burst=burst, with_scheduler=False, logging_level=log_level.upper())
+    with WorkerLiveness(conn, w.name, ttl=liveness_ttl):
+        w.work(burst=burst, with_scheduler=False, logging_level=log_level.upper())
 
 
 def _cleanup_session(job, *exc_info):
@@ -60,11 +70,18 @@ def _cleanup_session(job, *exc_info):
 
 @rq_cli.command("scheduler")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between ticks.")
-def scheduler(interval: float) -> None:
-    """Relay the outbox and enqueue periodic jobs, forever."""
+@click.option(
+    "--reap-every",
+    type=click.FloatRange(min=1),
+    default=REAP_EVERY,
+    show_default=True,
+    help="Seconds between two looks for jobs of dead workers.",
+)
+def scheduler(interval: float, reap_every: float) -> None:
+    """Relay the outbox, enqueue periodic jobs and resend dead workers' jobs, forever."""
     from core.scheduler import periodic_jobs, run_forever
 
-    run_forever(periodic_jobs(), interval=interval)
+    run_forever(periodic_jobs(), interval=interval, reap_every=reap_every)
 
 
 @rq_cli.command("relay")

@@ -6,6 +6,12 @@ is committed, and a job is never lost when Redis is down or the process dies aft
 commit: the row stays ``pending`` and the periodic relay sends it later. A job run locks its
 outbox row and marks it ``done`` in the same transaction as its effects, so a job delivered
 twice has one effect. Retries with backoff are scheduled on the row itself.
+
+A worker started by ``flask rq worker`` proves it is alive with a Redis key of a short TTL
+(``WorkerLiveness``) and notes which row it runs; ``core.scheduler.requeue_orphans`` sends a
+row again soon after its worker died (SIGKILL, out of memory, lost machine). RQ's own
+abandoned-job cleanup would take the job timeout plus a minute (a ``SimpleWorker`` sends no
+heartbeat while it runs a job) and knows nothing of the outbox.
 """
 
 from __future__ import annotations
@@ -15,11 +21,15 @@ import datetime as dt
 import functools
 import importlib
 import logging
+import os
+import socket
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import redis
 from flask import current_app, has_app_context
 from rq import Queue
 from sqlalchemy import JSON, Index, Integer, String, Text, event, func, insert, or_, select
@@ -28,7 +38,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db import BigId, IdMixin, UTCDateTime, db, utcnow
 from core.metrics import JOB_SECONDS, JOBS
-from core.redis import get_redis
+from core.redis import get_redis, key
 from core.tenancy import current_brand_id, use_brand
 
 log = logging.getLogger(__name__)
@@ -37,6 +47,8 @@ PENDING, QUEUED, DONE, RETRY, FAILED = "pending", "queued", "done", "retry", "fa
 QUEUES = ("high", "default", "low")
 # A row queued this long ago and still not done was lost by Redis: send it again.
 STALE_QUEUED = dt.timedelta(minutes=15)
+# Seconds a worker's liveness key lives without a refresh (refreshed every quarter of it).
+LIVENESS_TTL = 20.0
 
 
 class OutboxJob(IdMixin, db.Model):
@@ -208,6 +220,12 @@ def relay(*, ids: Sequence[int] | None = None, limit: int = 500) -> int:
         q = q.order_by(OutboxJob.id).limit(limit)
         q = q.with_for_update(skip_locked=True)
         rows = s.execute(q).scalars().all()
+        stale = [row.id for row in rows if row.status == QUEUED]
+        if stale:
+            # A long job that commits as it goes (the member import) no longer holds its
+            # row's lock: it is not lost while a live worker runs it.
+            running = running_jobs(stale)
+            rows = [row for row in rows if not running.get(row.id, ("", False))[1]]
         if not rows:
             return 0
         if not inline:
@@ -254,6 +272,7 @@ def run_outbox_job(outbox_id: int) -> str:
         session.rollback()
         return "skipped"
     name, brand_id, payload = row.func, row.brand_id, row.args or {}
+    noted = _note_running(outbox_id)
     try:
         spec = _spec_of(name)
         with use_brand(brand_id):
@@ -266,10 +285,15 @@ def run_outbox_job(outbox_id: int) -> str:
     except Exception as exc:
         session.rollback()
         _record_failure(outbox_id, name, exc)
+        if noted:
+            _forget_running(outbox_id)
         JOBS.labels(name, "error").inc()
         return "error"
     finally:
         JOB_SECONDS.labels(name).observe(time.perf_counter() - started)
+    # Not in `finally`: a worker stopped mid-job (SystemExit) leaves its note for the reaper.
+    if noted:
+        _forget_running(outbox_id)
     JOBS.labels(name, "done").inc()
     relay_committed()
     return "done"
@@ -293,6 +317,110 @@ def _record_failure(outbox_id: int, name: str, exc: Exception) -> None:
         row.status = RETRY
         row.available_at = utcnow() + dt.timedelta(seconds=spec.delay_for(row.attempts))
     db.session.commit()
+
+
+def _running_key() -> str:
+    return key(None, "outbox", "running")
+
+
+def _alive_key(worker: str) -> str:
+    return key(None, "worker", worker, "alive")
+
+
+class WorkerLiveness:
+    """A worker's proof of life: a Redis key with a short TTL, refreshed by a daemon thread.
+
+    Used as a context manager around the worker's loop. Meanwhile ``run_outbox_job`` notes
+    (one HSET, one HDEL per job) which outbox row this worker runs, so that
+    ``core.scheduler.requeue_orphans`` can send the row again soon after the key expires. A
+    clean exit deletes the key at once.
+    """
+
+    def __init__(self, client: redis.Redis, name: str, ttl: float = LIVENESS_TTL):
+        self.client, self.name, self.ttl = client, name, ttl
+        self.key = _alive_key(name)
+        self.value = f"{socket.gethostname()}:{os.getpid()}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"liveness-{name}", daemon=True)
+
+    def _set(self, **kwargs: bool) -> bool:
+        return bool(self.client.set(self.key, self.value, px=int(self.ttl * 1000), **kwargs))
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.ttl / 4):
+            try:
+                if not self._set(xx=True):
+                    log.warning(
+                        "worker %s: liveness lapsed; its job may have been sent to another worker",
+                        self.name,
+                    )
+                    self._set()
+            except redis.RedisError:
+                log.warning("worker %s: liveness not refreshed", self.name, exc_info=True)
+
+    def __enter__(self) -> WorkerLiveness:
+        global _LIVENESS
+        self._set()
+        self._thread.start()
+        _LIVENESS = self
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _LIVENESS
+        _LIVENESS = None
+        self._stop.set()
+        self._thread.join(self.ttl)
+        try:
+            self.client.delete(self.key)
+        except redis.RedisError:
+            log.warning("worker %s: liveness key left to expire", self.name, exc_info=True)
+
+
+_LIVENESS: WorkerLiveness | None = None
+
+
+def _note_running(outbox_id: int) -> bool:
+    liveness = _LIVENESS
+    if liveness is None:  # not a worker process (tests, inline mode, a plain RQ worker)
+        return False
+    try:
+        liveness.client.hset(_running_key(), str(outbox_id), liveness.name)
+    except redis.RedisError:
+        log.warning("outbox %s: running worker not noted", outbox_id, exc_info=True)
+        return False
+    return True
+
+
+def _forget_running(outbox_id: int) -> None:
+    try:
+        get_redis().hdel(_running_key(), str(outbox_id))
+    except redis.RedisError:
+        log.warning("outbox %s: running note left", outbox_id, exc_info=True)
+
+
+def running_jobs(ids: Sequence[int] | None = None) -> dict[int, tuple[str, bool]]:
+    """Runs noted by workers (of ``ids``, or all): outbox id -> (worker name, worker alive)."""
+    r = get_redis()
+    if ids is not None and not ids:
+        return {}
+    if ids is None:
+        notes = r.hgetall(_running_key()).items()
+    else:
+        notes = zip(ids, r.hmget(_running_key(), [str(i) for i in ids]), strict=True)
+    running = {int(i): w.decode() for i, w in notes if w is not None}
+    workers = sorted(set(running.values()))
+    if not workers:
+        return {}
+    with r.pipeline(transaction=False) as pipe:
+        for worker in workers:
+            pipe.exists(_alive_key(worker))
+        alive = {w for w, n in zip(workers, pipe.execute(), strict=True) if n}
+    return {i: (w, w in alive) for i, w in running.items()}
+
+
+def forget_runs(ids: Sequence[int]) -> None:
+    """Remove the notes of these runs (the reaper settled them)."""
+    get_redis().hdel(_running_key(), *[str(i) for i in ids])
 
 
 def retry_failed(outbox_id: int) -> bool:
