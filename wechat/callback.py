@@ -32,9 +32,11 @@ import re
 import secrets
 import time
 
+import redis
 from flask import Blueprint, Flask, Request, request
 
 from core.db import db
+from core.errors import REDIS_RETRY_AFTER
 from core.redis import get_redis, key
 from core.tenancy import use_brand
 from wechat import callback_keys, events, inbound, router
@@ -63,6 +65,15 @@ from wechat.wire import (
 log = logging.getLogger(__name__)
 
 bp = Blueprint("wechat_callback", __name__)
+
+
+@bp.errorhandler(redis.exceptions.ConnectionError)
+@bp.errorhandler(redis.exceptions.TimeoutError)
+def _redis_down(exc: Exception):
+    """No Redis, no dedupe: answer nothing, with a 503, so that WeChat delivers it again."""
+    db.session.rollback()
+    log.error("wechat callback: redis unavailable: %s", exc)
+    return "", 503, {"Retry-After": str(REDIS_RETRY_AFTER)}
 
 PAYLOAD_KEEP = 4000
 MESSAGE_TYPES = frozenset(
