@@ -141,8 +141,7 @@ def page_headers(response):
         headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; "
-            # res.wx.qq.com: WeChat's JS-SDK, which only WeChat serves
-            f"script-src 'self' 'nonce-{csp_nonce()}' https://res.wx.qq.com; "
+            f"script-src 'self' 'nonce-{csp_nonce()}'; "
             "style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data: blob:; "
             "connect-src 'self'; "
