@@ -75,6 +75,7 @@ def _redis_down(exc: Exception):
     log.error("wechat callback: redis unavailable: %s", exc)
     return "", 503, {"Retry-After": str(REDIS_RETRY_AFTER)}
 
+
 PAYLOAD_KEEP = 4000
 MESSAGE_TYPES = frozenset(
     {

@@ -3,7 +3,7 @@ nothing, and answers again on its own once Redis is back."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core.db import db
 from core.tenancy import use_brand
