@@ -238,16 +238,13 @@ def _check_stacking(*, store_id: int, order_id: str, template: CouponTemplate) -
     Two tills redeeming for the same order at once are serialised by a transaction-scoped
     advisory lock on the order, so both cannot see "no coupon yet".
     """
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(
-            select(
-                func.pg_advisory_xact_lock(
-                    func.hashtextextended(
-                        f"coupon-order:{require_brand_id()}:{store_id}:{order_id}", 0
-                    )
-                )
+    db.session.execute(
+        select(
+            func.pg_advisory_xact_lock(
+                func.hashtextextended(f"coupon-order:{require_brand_id()}:{store_id}:{order_id}", 0)
             )
         )
+    )
     used = (
         db.session.execute(
             select(CouponTemplate.stackable)

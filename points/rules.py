@@ -18,6 +18,7 @@ import zoneinfo
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from core.db import db
 from core.errors import NotFound, ValidationError
@@ -60,13 +61,8 @@ def get_settings() -> PointsSettings:
     row = db.session.execute(select(PointsSettings)).scalar_one_or_none()
     if row is not None:
         return row
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
     # Two first requests may race: the loser's insert is a no-op and it reads the winner's row.
-    stmt = upsert(PointsSettings).values(brand_id=bid)
+    stmt = pg_insert(PointsSettings).values(brand_id=bid)
     db.session.execute(stmt.on_conflict_do_nothing(index_elements=["brand_id"]))
     return db.session.execute(select(PointsSettings)).scalar_one()
 
