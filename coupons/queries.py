@@ -21,6 +21,7 @@ from coupons.models import (
     PosKey,
     Redemption,
 )
+from members.models import Member
 from org.models import Store
 
 TABS = {"available": (AVAILABLE,), "used": (REDEEMED,), "expired": (EXPIRED,)}
@@ -45,6 +46,21 @@ def mall_items() -> list[tuple[MallItem, str]]:
             .order_by(MallItem.sort, MallItem.id)
         ).all()
     )
+
+
+def offered_mall_items(*, member_id: int | None = None) -> list[MallItem]:
+    """The mall's active items; with a member, only those the member's tier may buy."""
+    items = (
+        db.session.execute(
+            select(MallItem).where(MallItem.active.is_(True)).order_by(MallItem.sort, MallItem.id)
+        )
+        .scalars()
+        .all()
+    )
+    if member_id is None:
+        return list(items)
+    tier = db.session.execute(select(Member.tier_id).where(Member.id == member_id)).scalar()
+    return [i for i in items if not i.tier_ids or tier in [int(t) for t in i.tier_ids]]
 
 
 def pos_keys() -> list[tuple[PosKey, Store]]:
