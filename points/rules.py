@@ -23,7 +23,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from core.db import db
 from core.errors import NotFound, ValidationError
 from core.tenancy import require_brand_id
-from org.models import Brand, Store
+from org.models import Brand
+from org.services import list_stores
 from points.models import (
     EXPIRE_MONTHS,
     EXPIRE_NEVER,
@@ -126,9 +127,7 @@ def save_campaign(
         )
     if not 0 <= weekdays < 128:
         raise ValidationError(_l("Unknown weekdays."), field="weekdays")
-    if store_id is not None and db.session.get(Store, store_id) is None:
-        raise NotFound(_l("Unknown store."), field="store_id")
-    if store_id is not None and db.session.get(Store, store_id).brand_id != require_brand_id():
+    if store_id is not None and not list_stores(store_id=store_id):
         raise NotFound(_l("Unknown store."), field="store_id")
     category = (category or "").strip() or None
     if campaign_id is None:
