@@ -83,19 +83,17 @@ def create_app(config: Config | dict | None = None) -> Flask:
 def _register_packages(app: Flask) -> None:
     from core import cli as core_cli
     from core import console
-    from org import cli as org_cli
-    from org import views as org_views
 
     app.register_blueprint(console.bp)
-    app.register_blueprint(org_views.bp)
     core_cli.init_app(app)
-    org_cli.init_app(app)
 
     import coupons
     import members
+    import org
     import points
     import wechat
 
+    org.init_app(app)
     wechat.init_app(app)
     members.init_app(app)
     points.init_app(app)

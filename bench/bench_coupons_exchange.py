@@ -35,7 +35,7 @@ def _setup(env: dict, runs: int = 1) -> list[str]:
     from config import Config
     from core.db import db
     from core.tenancy import use_brand
-    from coupons.models import CouponTemplate, MallItem
+    from coupons import services as coupons
     from members import session as member_session
     from org import services as org
     from points import services as points
@@ -48,11 +48,12 @@ def _setup(env: dict, runs: int = 1) -> list[str]:
         with use_brand(brand.id):
             items = []
             for n in range(HOT_ITEMS):
-                tpl = CouponTemplate(name=f"5元券{n}", kind="cash", value_fen=500, valid_days=30)
-                db.session.add(tpl)
-                db.session.flush()
-                item = MallItem(template_id=tpl.id, title=f"热门{n}", price_points=100)
-                db.session.add(item)
+                tpl = coupons.create_template(
+                    name=f"5元券{n}", kind="cash", value_fen=500, valid_days=30
+                )
+                item = coupons.create_mall_item(
+                    template_id=tpl.id, title=f"热门{n}", price_points=100
+                )
                 items.append(item)
             db.session.execute(
                 text(

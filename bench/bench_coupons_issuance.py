@@ -27,7 +27,7 @@ def _setup(app) -> tuple[int, int]:
 
     from core.db import db
     from core.tenancy import use_brand
-    from coupons.models import CouponTemplate
+    from coupons import services as coupons
     from org import services as org
 
     with app.app_context():
@@ -35,8 +35,7 @@ def _setup(app) -> tuple[int, int]:
         brand = org.create_brand(slug="benchissue", name="Bench Issue")
         db.session.commit()
         with use_brand(brand.id):
-            tpl = CouponTemplate(name="5元券", kind="cash", value_fen=500, valid_days=30)
-            db.session.add(tpl)
+            tpl = coupons.create_template(name="5元券", kind="cash", value_fen=500, valid_days=30)
             db.session.commit()
             db.session.execute(
                 text(

@@ -83,8 +83,9 @@ def save_form(form, action: Callable[[], object], *, saved, then: Callable[[obje
     """The tail every console form shares: validate, run one service, commit, flash, redirect.
 
     ``action`` calls the service and returns its result; ``then(result)`` gives the URL to go
-    to. A domain error rolls back and lands on its form field with the error's status; an
-    invalid POST renders with 400; a GET renders with 200.
+    to. ``saved`` is the message to flash, or ``saved(result)`` gives it (a count, a name). A
+    domain error rolls back and lands on its form field with the error's status; an invalid
+    POST renders with 400; a GET renders with 200.
     """
     if form.validate_on_submit():
         try:
@@ -94,7 +95,7 @@ def save_form(form, action: Callable[[], object], *, saved, then: Callable[[obje
             db.session.rollback()
             form_error(form, exc)
             return FormOutcome(status=exc.status)
-        flash(saved, "success")
+        flash(saved(result) if callable(saved) else saved, "success")
         return FormOutcome(response=redirect(then(result)))
     return FormOutcome(status=400 if request.method == "POST" else 200)
 

@@ -1,8 +1,11 @@
 """Coupons: templates, issuance, codes, redemption (核销) and the points mall.
 
-Other packages use ``coupons.issuance`` (issue, bulk_issue), ``coupons.claims`` (claim,
-create_share, claim_share), ``coupons.redemption`` (redeem, reverse) and ``coupons.mall``
-(exchange). Its periodic jobs (coupons.jobs) are listed in ``app.periodic_jobs()``.
+Other packages change coupon data only through ``coupons.services``: templates and mall items
+(create_template, update_template, create_mall_item, update_mall_item), and, re-exported from
+the modules that hold them, issue / bulk_issue (``issuance``), claim / create_share /
+claim_share (``claims``), redeem / reverse (``redemption``), exchange (``mall``) and POS keys
+(``pos_api``). Reads for pages are in ``coupons.queries``. Its periodic jobs (coupons.jobs)
+are listed in ``app.periodic_jobs()``.
 """
 
 from __future__ import annotations

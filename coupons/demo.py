@@ -9,7 +9,8 @@ from sqlalchemy import select
 from core.cli import demo_step
 from core.db import db
 from core.tenancy import use_brand
-from coupons.models import CouponSettings, CouponTemplate, MallItem
+from coupons import services
+from coupons.models import CouponSettings, CouponTemplate
 from org.models import Brand
 
 DEMO_SLUG = "demo"
@@ -24,8 +25,8 @@ def demo_coupons() -> list[str]:
     with use_brand(brand.id):
         if db.session.execute(select(CouponTemplate.id).limit(1)).first() is not None:
             return ["coupons: already loaded"]
-        cash = CouponTemplate(name="5元现金券", kind="cash", value_fen=500, valid_days=30)
-        welcome = CouponTemplate(
+        cash = services.create_template(name="5元现金券", kind="cash", value_fen=500, valid_days=30)
+        welcome = services.create_template(
             name="新会员满100减20",
             kind="cash",
             value_fen=2000,
@@ -33,7 +34,7 @@ def demo_coupons() -> list[str]:
             valid_days=14,
             per_member_limit=1,
         )
-        percent = CouponTemplate(
+        services.create_template(
             name="全场8折券",
             kind="percent",
             percent_off=20,
@@ -41,9 +42,7 @@ def demo_coupons() -> list[str]:
             valid_until=dt.datetime.now(dt.UTC) + dt.timedelta(days=90),
             stock=1000,
         )
-        db.session.add_all([cash, welcome, percent])
-        db.session.flush()
-        db.session.add(MallItem(template_id=cash.id, title="100积分兑5元现金券", price_points=100))
+        services.create_mall_item(template_id=cash.id, title="100积分兑5元现金券", price_points=100)
         db.session.add(CouponSettings(brand_id=brand.id, welcome_template_id=welcome.id))
         db.session.commit()
     return ["coupons: 3 templates, a welcome coupon and a points-mall item"]

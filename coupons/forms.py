@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
 from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
@@ -63,6 +65,19 @@ def _ids(text: str | None) -> list[int]:
     return out
 
 
+def _words(text: str | None) -> list[str]:
+    return [w.strip() for w in (text or "").split(",") if w.strip()]
+
+
+def _to_utc(value: dt.datetime | None, tz: zoneinfo.ZoneInfo) -> dt.datetime | None:
+    """A time typed in the brand's time zone, in UTC."""
+    return value.replace(tzinfo=tz).astimezone(dt.UTC) if value else None
+
+
+def _to_local(value: dt.datetime | None, tz: zoneinfo.ZoneInfo) -> dt.datetime | None:
+    return value.astimezone(tz).replace(tzinfo=None) if value else None
+
+
 class TemplateForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     kind = SelectField(_l("Kind"), choices=list(KIND_LABELS.items()))
@@ -102,6 +117,42 @@ class TemplateForm(FlaskForm):
         if not field.data and not self.valid_until.data:
             raise ValidationError(_l("Give an end date or a number of days."))
 
+    def fill(self, tpl, tz: zoneinfo.ZoneInfo) -> None:
+        """Show a template's amounts in yuan, its dates in the brand's time and lists as text."""
+        self.value.data = f"{tpl.value_fen / 100:.2f}"
+        self.threshold.data = f"{tpl.threshold_fen / 100:.2f}"
+        self.cap.data = f"{tpl.cap_fen / 100:.2f}"
+        self.valid_from.data = _to_local(tpl.valid_from, tz)
+        self.valid_until.data = _to_local(tpl.valid_until, tz)
+        self.store_ids.data = ",".join(str(i) for i in tpl.store_ids or [])
+        self.categories.data = ",".join(tpl.categories or [])
+        self.product_ids.data = ",".join(str(i) for i in tpl.product_ids or [])
+
+    def values(self, tz: zoneinfo.ZoneInfo) -> dict:
+        """The keyword arguments of ``coupons.services.create_template`` / ``update_template``."""
+        return {
+            "name": self.name.data,
+            "kind": self.kind.data,
+            "value_fen": self.value.fen,
+            "threshold_fen": self.threshold.fen,
+            "percent_off": self.percent_off.data,
+            "cap_fen": self.cap.fen,
+            "gift_name": self.gift_name.data or "",
+            "description": self.description.data or "",
+            "valid_from": _to_utc(self.valid_from.data, tz),
+            "valid_until": _to_utc(self.valid_until.data, tz),
+            "valid_days": self.valid_days.data,
+            "store_ids": _ids(self.store_ids.data),
+            "categories": _words(self.categories.data),
+            "product_ids": _words(self.product_ids.data),
+            "stock": self.stock.data,
+            "per_member_limit": self.per_member_limit.data or 0,
+            "per_day_limit": self.per_day_limit.data or 0,
+            "stackable": bool(self.stackable.data),
+            "shareable": bool(self.shareable.data),
+            "active": bool(self.active.data),
+        }
+
 
 class IssueForm(FlaskForm):
     member_ids = TextAreaField(_l("Member ids (comma separated; empty = the segment below)"))
@@ -109,6 +160,18 @@ class IssueForm(FlaskForm):
     store_ids = StringField(_l("Store ids"))
     tag_ids = StringField(_l("Tag ids"))
     request_key = StringField(validators=[DataRequired(), Length(max=64)])
+
+    def validate_member_ids(self, field):
+        _ids(field.data)
+
+    def validate_tier_ids(self, field):
+        _ids(field.data)
+
+    def validate_store_ids(self, field):
+        _ids(field.data)
+
+    def validate_tag_ids(self, field):
+        _ids(field.data)
 
     def target(self) -> dict:
         t: dict = {}
@@ -143,6 +206,21 @@ class MallItemForm(FlaskForm):
     def validate_tier_ids(self, field):
         _ids(field.data)
 
+    def fill(self, item) -> None:
+        self.tier_ids.data = ",".join(str(t) for t in item.tier_ids or [])
+
+    def values(self) -> dict:
+        """The keyword arguments of ``coupons.services.create_mall_item`` / ``update_mall_item``."""
+        return {
+            "template_id": self.template_id.data,
+            "title": self.title.data,
+            "price_points": self.price_points.data,
+            "stock": self.stock.data,
+            "per_member_limit": self.per_member_limit.data or 0,
+            "tier_ids": _ids(self.tier_ids.data),
+            "active": bool(self.active.data),
+        }
+
 
 class PosKeyForm(FlaskForm):
     store_id = SelectField(_l("Store"), coerce=int)
@@ -155,6 +233,3 @@ class RedeemForm(FlaskForm):
     amount = YuanField(_l("Order amount (yuan)"), validators=[DataRequired()])
     store_id = SelectField(_l("Store"), coerce=int, validators=[Optional()])
     request_key = StringField(validators=[DataRequired(), Length(max=64)])
-
-
-parse_ids = _ids

@@ -13,6 +13,7 @@ import zoneinfo
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
 from core.db import db, utcnow
@@ -89,8 +90,6 @@ def _check_issuable(tpl: CouponTemplate, now: dt.datetime) -> None:
 
 def _bump_counter(template_id: int, member_id: int, period: str, limit: int) -> None:
     """Count one more coupon in this period, or LimitReached (one atomic upsert)."""
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
     stmt = pg_insert(CouponCounter).values(
         brand_id=require_brand_id(),
         template_id=template_id,
@@ -242,8 +241,6 @@ def import_partner_codes(*, template_id: int, lines: list[str], idempotency_key:
     ).scalar()
     if done is not None:
         return 0
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
     bid = require_brand_id()
     added = db.session.execute(
         pg_insert(PartnerCode)

@@ -34,28 +34,13 @@ from coupons import mall_sql as sql
 from coupons.errors import NotEligible, SoldOut
 from coupons.issuance import _bump_counter, brand_tz, check_key, issue, local_day, validity
 from coupons.models import AVAILABLE, THIRD_PARTY, MallItem, MallOrder
-from members.models import ACTIVE, Member
+from members.models import ACTIVE
 from points import services as points
 from points import spending
 from points.spending import fetch_one
 
 # Mall limits live in the coupon counters under a period no template uses.
 MALL_PERIOD = "mall"
-
-
-def list_items(*, member_id: int | None = None) -> list[MallItem]:
-    """Active items, those the member's tier may buy when a member is given."""
-    items = (
-        db.session.execute(
-            select(MallItem).where(MallItem.active.is_(True)).order_by(MallItem.sort, MallItem.id)
-        )
-        .scalars()
-        .all()
-    )
-    if member_id is None:
-        return list(items)
-    tier = db.session.execute(select(Member.tier_id).where(Member.id == member_id)).scalar()
-    return [i for i in items if not i.tier_ids or tier in [int(t) for t in i.tier_ids]]
 
 
 def order_by_key(key: str) -> MallOrder | None:

@@ -112,12 +112,7 @@ class Coupon(IdMixin, BrandScoped, db.Model):
         UniqueConstraint("brand_id", "idempotency_key"),
         Index("ix_coupon_member_status", "member_id", "status"),
         Index("ix_coupon_template", "template_id"),
-        Index(
-            "ix_coupon_due",
-            "valid_until",
-            postgresql_where="status = 'available'",
-            sqlite_where=None,
-        ),
+        Index("ix_coupon_due", "valid_until", postgresql_where="status = 'available'"),
     )
 
     template_id: Mapped[int] = mapped_column(BigId, ForeignKey("coupon_template.id"))

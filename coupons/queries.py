@@ -1,4 +1,5 @@
-"""Reads for pages: a member's coupons, QR images, logs and reports."""
+"""Reads for pages: templates, mall items, POS keys, a member's coupons, QR images, logs and
+reports."""
 
 from __future__ import annotations
 
@@ -16,11 +17,61 @@ from coupons.models import (
     REDEEMED,
     Coupon,
     CouponTemplate,
+    MallItem,
+    PosKey,
     Redemption,
 )
+from members.models import Member
 from org.models import Store
 
 TABS = {"available": (AVAILABLE,), "used": (REDEEMED,), "expired": (EXPIRED,)}
+
+
+def templates(*, active_only: bool = False) -> list[CouponTemplate]:
+    """The brand's coupon templates: newest first, or the offered ones by name."""
+    stmt = select(CouponTemplate)
+    if active_only:
+        stmt = stmt.where(CouponTemplate.active.is_(True)).order_by(CouponTemplate.name)
+    else:
+        stmt = stmt.order_by(CouponTemplate.id.desc())
+    return list(db.session.execute(stmt).scalars())
+
+
+def mall_items() -> list[tuple[MallItem, str]]:
+    """Every mall item with its template's name, in the mall's order."""
+    return list(
+        db.session.execute(
+            select(MallItem, CouponTemplate.name)
+            .join(CouponTemplate, CouponTemplate.id == MallItem.template_id)
+            .order_by(MallItem.sort, MallItem.id)
+        ).all()
+    )
+
+
+def offered_mall_items(*, member_id: int | None = None) -> list[MallItem]:
+    """The mall's active items; with a member, only those the member's tier may buy."""
+    items = (
+        db.session.execute(
+            select(MallItem).where(MallItem.active.is_(True)).order_by(MallItem.sort, MallItem.id)
+        )
+        .scalars()
+        .all()
+    )
+    if member_id is None:
+        return list(items)
+    tier = db.session.execute(select(Member.tier_id).where(Member.id == member_id)).scalar()
+    return [i for i in items if not i.tier_ids or tier in [int(t) for t in i.tier_ids]]
+
+
+def pos_keys() -> list[tuple[PosKey, Store]]:
+    """The POS keys with their stores, newest first."""
+    return list(
+        db.session.execute(
+            select(PosKey, Store)
+            .join(Store, Store.id == PosKey.store_id)
+            .order_by(PosKey.id.desc())
+        ).all()
+    )
 
 
 def member_coupons(

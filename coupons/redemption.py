@@ -37,7 +37,7 @@ from coupons.models import (
     CouponTemplate,
     Redemption,
 )
-from org.models import Store
+from org.services import list_stores
 
 GUESS_LIMIT = 10  # failed lookups per window and source
 GUESS_WINDOW = 600
@@ -162,8 +162,7 @@ def redeem(
     if channel not in ("pos", "staff"):
         raise ValidationError(_l("Unknown channel."), field="channel")
     now = now or utcnow()
-    store = db.session.execute(select(Store).where(Store.id == store_id)).scalar_one_or_none()
-    if store is None:
+    if not list_stores(store_id=store_id):
         raise ValidationError(_l("Unknown store."), field="store")
     coupon = find(code=code, member_id=member_id, guess_ident=guess_ident)
     existing = redemption_by_key(key)
@@ -238,16 +237,13 @@ def _check_stacking(*, store_id: int, order_id: str, template: CouponTemplate) -
     Two tills redeeming for the same order at once are serialised by a transaction-scoped
     advisory lock on the order, so both cannot see "no coupon yet".
     """
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(
-            select(
-                func.pg_advisory_xact_lock(
-                    func.hashtextextended(
-                        f"coupon-order:{require_brand_id()}:{store_id}:{order_id}", 0
-                    )
-                )
+    db.session.execute(
+        select(
+            func.pg_advisory_xact_lock(
+                func.hashtextextended(f"coupon-order:{require_brand_id()}:{store_id}:{order_id}", 0)
             )
         )
+    )
     used = (
         db.session.execute(
             select(CouponTemplate.stackable)

@@ -3,31 +3,22 @@ the points mall and the reports."""
 
 from __future__ import annotations
 
-import datetime as dt
+import hashlib
 import uuid
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
 
 from core.auth import roles_required
-from core.console import form_error, nav_item
+from core.console import nav_item, save_form
 from core.db import db
-from core.errors import AppError
 from core.tenancy import get_or_404
-from coupons import issuance, pos_api, queries
-from coupons.forms import (
-    KIND_LABELS,
-    ImportForm,
-    IssueForm,
-    MallItemForm,
-    PosKeyForm,
-    TemplateForm,
-    parse_ids,
-)
-from coupons.models import CouponTemplate, MallItem, PosKey
-from org.models import Brand, Store
+from coupons import queries, services
+from coupons.forms import KIND_LABELS, ImportForm, IssueForm, MallItemForm, PosKeyForm, TemplateForm
+from coupons.issuance import brand_tz
+from coupons.models import CouponTemplate, MallItem
+from org.services import list_stores
 
 bp = Blueprint("coupons_console", __name__, url_prefix="/console/coupons")
 ADMIN = ("brand_admin",)
@@ -44,23 +35,10 @@ def _globals():
     return {"coupon_kind_label": lambda k: KIND_LABELS.get(k, k)}
 
 
-def _tz():
-    return db.session.get(Brand, g.brand_id).tz
-
-
-def _to_utc(value: dt.datetime | None) -> dt.datetime | None:
-    return value.replace(tzinfo=_tz()).astimezone(dt.UTC) if value else None
-
-
-def _to_local(value: dt.datetime | None) -> dt.datetime | None:
-    return value.astimezone(_tz()).replace(tzinfo=None) if value else None
-
-
 @bp.get("/templates")
 @roles_required(*ADMIN)
 def templates():
-    rows = db.session.execute(select(CouponTemplate).order_by(CouponTemplate.id.desc())).scalars()
-    return render_template("coupons/console/templates.html", rows=list(rows))
+    return render_template("coupons/console/templates.html", rows=queries.templates())
 
 
 @bp.route("/templates/new", methods=["GET", "POST"])
@@ -69,46 +47,19 @@ def templates():
 def template_edit(template_id: int | None = None):
     tpl = get_or_404(CouponTemplate, template_id) if template_id else None
     form = TemplateForm(obj=tpl)
+    tz = brand_tz()
     if request.method == "GET" and tpl is not None:
-        form.value.data = f"{tpl.value_fen / 100:.2f}"
-        form.threshold.data = f"{tpl.threshold_fen / 100:.2f}"
-        form.cap.data = f"{tpl.cap_fen / 100:.2f}"
-        form.valid_from.data = _to_local(tpl.valid_from)
-        form.valid_until.data = _to_local(tpl.valid_until)
-        form.store_ids.data = ",".join(str(i) for i in tpl.store_ids or [])
-        form.categories.data = ",".join(tpl.categories or [])
-        form.product_ids.data = ",".join(str(i) for i in tpl.product_ids or [])
-    status = 200
-    if form.validate_on_submit():
-        tpl = tpl or CouponTemplate()
-        for name in ("name", "kind", "percent_off", "gift_name", "valid_days", "stock"):
-            setattr(tpl, name, getattr(form, name).data)
-        for name in ("per_member_limit", "per_day_limit"):
-            setattr(tpl, name, getattr(form, name).data or 0)
-        for name in ("stackable", "shareable", "active"):
-            setattr(tpl, name, bool(getattr(form, name).data))
-        tpl.description = form.description.data or ""
-        tpl.value_fen, tpl.threshold_fen, tpl.cap_fen = (
-            form.value.fen,
-            form.threshold.fen,
-            form.cap.fen,
-        )
-        tpl.valid_from = _to_utc(form.valid_from.data)
-        tpl.valid_until = None if form.valid_days.data else _to_utc(form.valid_until.data)
-        tpl.store_ids = parse_ids(form.store_ids.data)
-        tpl.categories = [c.strip() for c in (form.categories.data or "").split(",") if c.strip()]
-        tpl.product_ids = [p.strip() for p in (form.product_ids.data or "").split(",") if p.strip()]
-        if tpl.stock is not None and tpl.stock < (tpl.issued or 0):
-            form.stock.errors.append(_l("Stock cannot be below what was already issued."))
-            status = 400
-        else:
-            db.session.add(tpl)
-            db.session.commit()
-            flash(_l("Saved."), "success")
-            return redirect(url_for(".templates"))
-    elif request.method == "POST":
-        status = 400
-    return render_template("coupons/console/template_form.html", form=form, tpl=tpl), status
+        form.fill(tpl, tz)
+
+    def save():
+        if tpl is None:
+            return services.create_template(**form.values(tz))
+        return services.update_template(template=tpl, **form.values(tz))
+
+    done = save_form(form, save, saved=_l("Saved."), then=lambda _tpl: url_for(".templates"))
+    if done.response:
+        return done.response
+    return render_template("coupons/console/template_form.html", form=form, tpl=tpl), done.status
 
 
 @bp.route("/templates/<int:template_id>/issue", methods=["GET", "POST"])
@@ -116,29 +67,36 @@ def template_edit(template_id: int | None = None):
 def issue(template_id: int):
     tpl = get_or_404(CouponTemplate, template_id)
     form = IssueForm()
-    status = 200
-    reach = None
     if request.method == "GET":
         form.request_key.data = uuid.uuid4().hex
-    elif form.validate_on_submit():
-        try:
-            target = form.target()
-            if request.form.get("preview"):
-                reach = issuance.count_target(target=target)
-            else:
-                batch = issuance.bulk_issue(
-                    template_id=tpl.id, target=target, idempotency_key=form.request_key.data
-                )
-                db.session.commit()
-                flash(_l("%(n)d coupons issued.", n=batch.issued), "success")
-                return redirect(url_for(".templates"))
-        except (AppError, ValueError) as exc:
-            db.session.rollback()
-            flash(getattr(exc, "message", str(exc)), "error")
-            status = getattr(exc, "status", 400)
-    else:
-        status = 400
-    return render_template("coupons/console/issue.html", form=form, tpl=tpl, reach=reach), status
+    reach = None
+    if request.form.get("preview") and form.validate_on_submit():
+        reach = services.count_target(target=form.target())
+        return render_template("coupons/console/issue.html", form=form, tpl=tpl, reach=reach)
+    done = save_form(
+        form,
+        lambda: services.bulk_issue(
+            template_id=tpl.id, target=form.target(), idempotency_key=form.request_key.data
+        ),
+        saved=lambda batch: _l("%(n)d coupons issued.", n=batch.issued),
+        then=lambda _batch: url_for(".templates"),
+    )
+    if done.response:
+        return done.response
+    return render_template(
+        "coupons/console/issue.html", form=form, tpl=tpl, reach=reach
+    ), done.status
+
+
+def _read_codes(storage) -> tuple[str, str]:
+    """The text of an uploaded codes file (UTF-8, or GB18030 as Excel on Chinese Windows
+    saves it) and its digest, the same in every process, so the same file is added once."""
+    raw = storage.read()
+    digest = hashlib.sha256(raw).hexdigest()
+    try:
+        return raw.decode("utf-8-sig"), digest
+    except UnicodeDecodeError:
+        return raw.decode("gb18030", errors="replace"), digest
 
 
 @bp.route("/templates/<int:template_id>/codes", methods=["GET", "POST"])
@@ -146,27 +104,22 @@ def issue(template_id: int):
 def import_codes(template_id: int):
     tpl = get_or_404(CouponTemplate, template_id)
     form = ImportForm()
-    status = 200
-    if form.validate_on_submit():
-        raw = form.file.data.read()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = raw.decode("gb18030", errors="replace")
-        try:
-            n = issuance.import_partner_codes(
-                template_id=tpl.id, lines=text.splitlines(), idempotency_key=f"file:{hash(raw)}"
-            )
-            db.session.commit()
-            flash(_l("%(n)d codes added.", n=n), "success")
-            return redirect(url_for(".templates"))
-        except AppError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-            status = exc.status
-    elif request.method == "POST":
-        status = 400
-    return render_template("coupons/console/import.html", form=form, tpl=tpl), status
+
+    def save() -> int:
+        text, digest = _read_codes(form.file.data)
+        return services.import_partner_codes(
+            template_id=tpl.id, lines=text.splitlines(), idempotency_key=f"file:{digest}"
+        )
+
+    done = save_form(
+        form,
+        save,
+        saved=lambda n: _l("%(n)d codes added.", n=n),
+        then=lambda _n: url_for(".templates"),
+    )
+    if done.response:
+        return done.response
+    return render_template("coupons/console/import.html", form=form, tpl=tpl), done.status
 
 
 @bp.get("/redemptions")
@@ -178,12 +131,10 @@ def redemptions():
         else current_user.store_id
     )
     store_id = scope or request.args.get("store_id", type=int)
-    stores = db.session.execute(select(Store).order_by(Store.code)).scalars().all()
-    rows = queries.redemption_log(store_id=store_id)
     return render_template(
         "coupons/console/redemptions.html",
-        rows=rows,
-        stores=stores,
+        rows=queries.redemption_log(store_id=store_id),
+        stores=list_stores(),
         store_id=store_id,
         scoped=scope,
     )
@@ -193,37 +144,29 @@ def redemptions():
 @roles_required(*ADMIN)
 def pos_keys():
     form = PosKeyForm()
-    stores = db.session.execute(select(Store).order_by(Store.code)).scalars().all()
-    form.store_id.choices = [(s.id, f"{s.code} {s.name}") for s in stores]
+    form.store_id.choices = [(s.id, f"{s.code} {s.name}") for s in list_stores()]
     new_key = None
     status = 200
     if form.validate_on_submit():
         if request.form.get("revoke", type=int):
-            pos_api.revoke_key(key_id=request.form.get("revoke", type=int))
+            services.revoke_key(key_id=request.form.get("revoke", type=int))
             db.session.commit()
             flash(_l("Key revoked."), "success")
             return redirect(url_for(".pos_keys"))
-        _row, new_key = pos_api.create_key(store_id=form.store_id.data, label=form.label.data)
+        # No redirect: the new key is shown once, on this page.
+        _row, new_key = services.create_key(store_id=form.store_id.data, label=form.label.data)
         db.session.commit()
     elif request.method == "POST":
         status = 400
-    keys = db.session.execute(
-        select(PosKey, Store).join(Store, Store.id == PosKey.store_id).order_by(PosKey.id.desc())
-    ).all()
     return render_template(
-        "coupons/console/pos_keys.html", form=form, keys=keys, new_key=new_key
+        "coupons/console/pos_keys.html", form=form, keys=queries.pos_keys(), new_key=new_key
     ), status
 
 
 @bp.get("/mall")
 @roles_required(*ADMIN)
 def mall_items():
-    rows = db.session.execute(
-        select(MallItem, CouponTemplate.name)
-        .join(CouponTemplate, CouponTemplate.id == MallItem.template_id)
-        .order_by(MallItem.sort, MallItem.id)
-    ).all()
-    return render_template("coupons/console/mall.html", rows=rows)
+    return render_template("coupons/console/mall.html", rows=queries.mall_items())
 
 
 @bp.route("/mall/new", methods=["GET", "POST"])
@@ -232,39 +175,19 @@ def mall_items():
 def mall_item_edit(item_id: int | None = None):
     item = get_or_404(MallItem, item_id) if item_id else None
     form = MallItemForm(obj=item)
-    tpls = (
-        db.session.execute(
-            select(CouponTemplate)
-            .where(CouponTemplate.active.is_(True))
-            .order_by(CouponTemplate.name)
-        )
-        .scalars()
-        .all()
-    )
-    form.template_id.choices = [(t.id, t.name) for t in tpls]
+    form.template_id.choices = [(t.id, t.name) for t in queries.templates(active_only=True)]
     if request.method == "GET" and item is not None:
-        form.tier_ids.data = ",".join(str(t) for t in item.tier_ids or [])
-    status = 200
-    if form.validate_on_submit():
-        item = item or MallItem()
-        item.template_id = form.template_id.data
-        item.title = form.title.data
-        item.price_points = form.price_points.data
-        item.stock = form.stock.data
-        item.per_member_limit = form.per_member_limit.data or 0
-        item.tier_ids = parse_ids(form.tier_ids.data)
-        item.active = bool(form.active.data)
-        if item.stock is not None and item.stock < (item.sold or 0):
-            form.stock.errors.append(_l("Stock cannot be below what was already exchanged."))
-            status = 400
-        else:
-            db.session.add(item)
-            db.session.commit()
-            flash(_l("Saved."), "success")
-            return redirect(url_for(".mall_items"))
-    elif request.method == "POST":
-        status = 400
-    return render_template("coupons/console/mall_form.html", form=form, item=item), status
+        form.fill(item)
+
+    def save():
+        if item is None:
+            return services.create_mall_item(**form.values())
+        return services.update_mall_item(item=item, **form.values())
+
+    done = save_form(form, save, saved=_l("Saved."), then=lambda _item: url_for(".mall_items"))
+    if done.response:
+        return done.response
+    return render_template("coupons/console/mall_form.html", form=form, item=item), done.status
 
 
 @bp.get("/report")

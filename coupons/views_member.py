@@ -16,7 +16,7 @@ from flask_wtf import FlaskForm
 
 from core.db import db
 from core.errors import AppError
-from coupons import claims, mall, queries
+from coupons import claims, queries, services
 from coupons.models import Coupon
 from members import session as member_session
 from members.center import member_blueprint
@@ -66,7 +66,7 @@ def share(coupon_id: int):
     member_id = _require_member()
     if not ActionForm().validate_on_submit():
         abort(400)
-    s = claims.create_share(coupon_id=coupon_id, member_id=member_id)
+    s = services.create_share(coupon_id=coupon_id, member_id=member_id)
     db.session.commit()
     return render_template("coupons/member/shared.html", share=s)
 
@@ -83,7 +83,7 @@ def take_share(token: str):
         if not openid:
             abort(401)
         try:
-            claims.claim_share(token=token, openid=openid)
+            services.claim_share(token=token, openid=openid)
         except AppError as exc:
             db.session.rollback()
             flash(exc.message, "error")
@@ -103,7 +103,7 @@ def mall_page():
 
     return render_template(
         "coupons/member/mall.html",
-        items=mall.list_items(member_id=member_id),
+        items=queries.offered_mall_items(member_id=member_id),
         balance=points.balance(member_id),
         form=ActionForm(),
         request_key=uuid.uuid4().hex,
@@ -119,7 +119,7 @@ def exchange(item_id: int):
     if not key:
         abort(400)
     try:
-        done = mall.exchange(
+        done = services.exchange(
             item_id=item_id, member_id=member_id, idempotency_key=f"m{member_id}:{key}"
         )
     except AppError as exc:
@@ -139,7 +139,7 @@ def claim(template_id: int):
         abort(400)
     key = (request.form.get("request_key") or uuid.uuid4().hex)[:64]
     try:
-        claims.claim(
+        services.claim(
             template_id=template_id, member_id=member_id, idempotency_key=f"m{member_id}:{key}"
         )
     except AppError as exc:

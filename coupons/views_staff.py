@@ -8,15 +8,14 @@ import uuid
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
 
 from core.auth import roles_required
 from core.console import nav_item
 from core.db import db
 from core.errors import AppError
-from coupons import redemption
+from coupons import services
 from coupons.forms import RedeemForm
-from org.models import Store
+from org.services import list_stores
 
 bp = Blueprint("coupons_staff", __name__, url_prefix="/console/coupons")
 ROLES = ("guide", "store_manager", "brand_admin")
@@ -38,12 +37,7 @@ def _jsapi_config() -> dict | None:
 def redeem():
     form = RedeemForm()
     own_store = current_user.store_id
-    stores = (
-        db.session.execute(select(Store).where(Store.active.is_(True)).order_by(Store.code))
-        .scalars()
-        .all()
-    )
-    form.store_id.choices = [(s.id, f"{s.code} {s.name}") for s in stores]
+    form.store_id.choices = [(s.id, f"{s.code} {s.name}") for s in list_stores(active_only=True)]
     status = 200
     result = None
     if request.method == "GET":
@@ -53,7 +47,7 @@ def redeem():
         try:
             if not store_id:
                 raise AppError(_l("Choose a store."), field="store_id")
-            result = redemption.redeem(
+            result = services.redeem(
                 code=form.code.data,
                 store_id=store_id,
                 order_id=form.order_id.data,

@@ -12,7 +12,7 @@ from core.cli import CLI_ACTOR, demo_step
 from core.db import db
 from core.errors import AppError
 from core.tenancy import use_brand
-from org import services
+from org import queries, services
 from org.models import Brand, Staff, Store
 
 brand_cli = AppGroup("brand", help="Brands (tenants).")
@@ -88,7 +88,7 @@ def brand_create(slug, name, appid, secret, token, aes_key, mp_appid, mp_secret,
 @brand_cli.command("list")
 def brand_list():
     """List brands."""
-    for b in services.list_brands():
+    for b in queries.list_brands():
         click.echo(f"{b.id}\t{b.slug}\t{b.name}\t{b.appid or '-'}\t{b.timezone}")
 
 

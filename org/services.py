@@ -1,4 +1,5 @@
-"""Operations on brands, stores and staff. Services flush; the caller commits."""
+"""Operations on brands, stores and staff, and ``list_stores`` (the one way any package lists
+a brand's stores). Services flush; the caller commits."""
 
 from __future__ import annotations
 
@@ -6,12 +7,11 @@ import base64
 import binascii
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
 
 from core.db import db
 from core.errors import Conflict, NotFound, ValidationError
-from core.tenancy import use_brand
 from core.validators import CODE_RE, SLUG_RE, is_mobile, is_timezone, normalize_phone
+from org import queries
 from org.models import MESSAGE_MODES, ROLES, Brand, Staff, Store
 
 MIN_PASSWORD = 8
@@ -115,10 +115,6 @@ def _check_message_mode(mode: str, aes_key: str | None) -> None:
         )
 
 
-def list_brands() -> list[Brand]:
-    return list(db.session.execute(select(Brand).order_by(Brand.slug)).scalars())
-
-
 def _store_fields(code: str, name: str, city: str) -> tuple[str, str, str]:
     code, name, city = (code or "").strip(), (name or "").strip(), (city or "").strip()
     if not CODE_RE.match(code):
@@ -172,27 +168,9 @@ def update_store(
     return store
 
 
-def search_stores(*, q: str = "", store_id: int | None = None):
-    """A select of the current brand's stores, optionally filtered by text or one store."""
-    stmt = select(Store).order_by(Store.code)
-    if store_id is not None:
-        stmt = stmt.where(Store.id == store_id)
-    if q:
-        like = f"%{q}%"
-        stmt = stmt.where(
-            or_(
-                Store.code.ilike(like),
-                Store.name.ilike(like),
-                Store.city.ilike(like),
-                Store.region.ilike(like),
-            )
-        )
-    return stmt
-
-
 def list_stores(*, active_only: bool = False, store_id: int | None = None) -> list[Store]:
     """The current brand's stores by code (a brand has hundreds, not millions)."""
-    stmt = search_stores(store_id=store_id)
+    stmt = queries.search_stores(store_id=store_id)
     if active_only:
         stmt = stmt.where(Store.active.is_(True))
     return list(db.session.execute(stmt).scalars())
@@ -221,7 +199,9 @@ def create_staff(
 ) -> Staff:
     """Add a staff member to the current brand."""
     name, phone, role, store_id = _staff_fields(name, phone, role, store_id)
-    if len(password or "") < MIN_PASSWORD:
+    if not password:
+        raise ValidationError(_l("A password is required."), field="password")
+    if len(password) < MIN_PASSWORD:
         raise ValidationError(
             _l("Password: at least %(n)d characters.", n=MIN_PASSWORD), field="password"
         )
@@ -264,40 +244,3 @@ def update_staff(
     )
     db.session.flush()
     return staff
-
-
-def search_staff(
-    *,
-    q: str = "",
-    store_id: int | None = None,
-    staff_id: int | None = None,
-    role: str | None = None,
-):
-    """A select of the current brand's staff, filtered by text, store, person or role."""
-    stmt = select(Staff).order_by(Staff.role, Staff.name)
-    if store_id is not None:
-        stmt = stmt.where(Staff.store_id == store_id)
-    if staff_id is not None:
-        stmt = stmt.where(Staff.id == staff_id)
-    if role:
-        stmt = stmt.where(Staff.role == role)
-    if q:
-        like = f"%{q}%"
-        stmt = stmt.where(or_(Staff.name.ilike(like), Staff.phone.ilike(like)))
-    return stmt
-
-
-def count_by_role() -> dict[str, int]:
-    rows = db.session.execute(select(Staff.role, func.count()).group_by(Staff.role)).all()
-    return dict(rows)
-
-
-def find_login(brand_slug: str, phone: str) -> Staff | None:
-    """The staff member who logs in with this brand code and phone."""
-    if not brand_slug:
-        return None
-    brand = Brand.by_slug(brand_slug)
-    if brand is None or not brand.active:
-        return None
-    with use_brand(brand.id):
-        return Staff.by_phone(normalize_phone(phone))

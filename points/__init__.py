@@ -11,11 +11,17 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from members import activation, merge
-    from points import cli, demo, hooks, jobs, views, wechat_keywords  # noqa: F401 - register
+    from points import (  # noqa: F401 - register
+        cli,
+        demo,
+        hooks,
+        jobs,
+        views_console,
+        views_member,
+        wechat_keywords,
+    )
 
-    app.register_blueprint(views.bp)
-    from points import views_member
-
+    app.register_blueprint(views_console.bp)
     views_member.init_app(app)
     cli.init_app(app)
     merge.register_merge_handler(hooks.merge_accounts)

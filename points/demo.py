@@ -10,7 +10,8 @@ from core.cli import demo_step
 from core.db import db, utcnow
 from core.tenancy import use_brand
 from members.models import ACTIVE, Member
-from org.models import Brand, Store
+from org.models import Brand
+from org.services import list_stores
 from points import rules, services
 from points.models import PointsCampaign
 
@@ -25,23 +26,23 @@ def demo_points() -> list[str]:
     if brand is None:
         return []
     with use_brand(brand.id):
-        settings = rules.get_settings()
+        settings = services.get_settings()
         if not settings.change_template_id:
-            rules.update_settings(
+            services.update_settings(
                 change_template_id="demo-points-changed",
                 expiring_template_id="demo-points-expiring",
                 welcome_points=100,
             )
         if db.session.execute(select(PointsCampaign.id).limit(1)).first() is None:
             today = rules.local_day(utcnow(), brand.tz)
-            rules.save_campaign(
+            services.save_campaign(
                 name="周末双倍积分",
                 multiplier_permille=2000,
                 start_date=today,
                 end_date=today + dt.timedelta(days=365),
                 weekdays=(1 << 5) | (1 << 6),
             )
-        store = db.session.execute(select(Store).order_by(Store.code).limit(1)).scalar()
+        store = next(iter(list_stores()), None)
         members = (
             db.session.execute(
                 select(Member).where(Member.status == ACTIVE).order_by(Member.id).limit(20)

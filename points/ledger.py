@@ -22,6 +22,7 @@ from typing import TypeVar
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -65,12 +66,8 @@ def entry_by_key(key: str) -> PointsEntry | None:
 def lock_account(member_id: int) -> PointsAccount:
     """The member's account, created if missing, locked until the transaction ends."""
     bid = require_brand_id()
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
     db.session.execute(
-        upsert(PointsAccount)
+        pg_insert(PointsAccount)
         .values(brand_id=bid, member_id=member_id)
         .on_conflict_do_nothing(index_elements=["brand_id", "member_id"])
     )

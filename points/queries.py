@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from core.db import db, utcnow
 from points.membership import require_member
-from points.models import PointsAccount, PointsEntry, PointsLot
+from points.models import PointsAccount, PointsCampaign, PointsEntry, PointsLot
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,3 +129,12 @@ def expiring_soon(
     if within_days is not None:
         stmt = stmt.where(PointsLot.expires_at <= now + dt.timedelta(days=within_days))
     return [Expiring(at, int(points)) for at, points in db.session.execute(stmt).all()]
+
+
+def campaigns() -> list[PointsCampaign]:
+    """The brand's bonus campaigns, latest start first."""
+    return list(
+        db.session.execute(
+            select(PointsCampaign).order_by(PointsCampaign.start_date.desc())
+        ).scalars()
+    )

@@ -18,11 +18,13 @@ import zoneinfo
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from core.db import db
 from core.errors import NotFound, ValidationError
 from core.tenancy import require_brand_id
-from org.models import Brand, Store
+from org.models import Brand
+from org.services import list_stores
 from points.models import (
     EXPIRE_MONTHS,
     EXPIRE_NEVER,
@@ -60,13 +62,8 @@ def get_settings() -> PointsSettings:
     row = db.session.execute(select(PointsSettings)).scalar_one_or_none()
     if row is not None:
         return row
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
     # Two first requests may race: the loser's insert is a no-op and it reads the winner's row.
-    stmt = upsert(PointsSettings).values(brand_id=bid)
+    stmt = pg_insert(PointsSettings).values(brand_id=bid)
     db.session.execute(stmt.on_conflict_do_nothing(index_elements=["brand_id"]))
     return db.session.execute(select(PointsSettings)).scalar_one()
 
@@ -130,9 +127,7 @@ def save_campaign(
         )
     if not 0 <= weekdays < 128:
         raise ValidationError(_l("Unknown weekdays."), field="weekdays")
-    if store_id is not None and db.session.get(Store, store_id) is None:
-        raise NotFound(_l("Unknown store."), field="store_id")
-    if store_id is not None and db.session.get(Store, store_id).brand_id != require_brand_id():
+    if store_id is not None and not list_stores(store_id=store_id):
         raise NotFound(_l("Unknown store."), field="store_id")
     category = (category or "").strip() or None
     if campaign_id is None:

@@ -1,5 +1,8 @@
 """The points ledger's public operations; the only way other packages change points.
 
+The brand's rules and bonus campaigns are written by ``points.rules`` and re-exported here
+(``get_settings``, ``update_settings``, ``save_campaign``).
+
 All functions work in the current brand (``use_brand``), flush and never commit, and take
 ``now=`` so that tests and replays control the clock. Each mutation has an idempotency key
 (its source event): repeating a call returns the first call's entry and changes nothing.
@@ -28,6 +31,7 @@ from points.models import (
     PointsLot,
 )
 from points.queries import balance, expiring_soon, history
+from points.rules import get_settings, save_campaign, update_settings
 
 __all__ = [
     "IdempotencyConflict",
@@ -38,11 +42,14 @@ __all__ = [
     "balance",
     "earn_for_purchase",
     "expiring_soon",
+    "get_settings",
     "grant_welcome",
     "history",
     "refund",
+    "save_campaign",
     "spend",
     "spend_id",
+    "update_settings",
 ]
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from core.db import db
 from core.tenancy import use_brand
-from coupons.models import CouponTemplate
+from coupons import services
+from coupons.models import CouponTemplate, MallItem
 from members.identities import create_member_row
 from tests import factories
 
@@ -37,6 +38,7 @@ def make_member(phone: str | None = None) -> int:
 
 
 def make_template(**kw) -> CouponTemplate:
+    """A coupon template through the service (5 yuan off, valid for 30 days), committed."""
     now = dt.datetime.now(dt.UTC)
     values = dict(
         name="5元现金券",
@@ -47,10 +49,18 @@ def make_template(**kw) -> CouponTemplate:
         valid_until=now + dt.timedelta(days=30),
     )
     values.update(kw)
-    tpl = CouponTemplate(**values)
-    db.session.add(tpl)
+    tpl = services.create_template(**values)
     db.session.commit()
     return tpl
+
+
+def make_item(tpl: CouponTemplate, **kw) -> MallItem:
+    """A points-mall item for the template through the service (100 points), committed."""
+    values = dict(template_id=tpl.id, title="100积分换5元券", price_points=100)
+    values.update(kw)
+    item = services.create_mall_item(**values)
+    db.session.commit()
+    return item
 
 
 def run_concurrently(app, brand_id: int, n: int, fn) -> list:

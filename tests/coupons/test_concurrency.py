@@ -18,7 +18,7 @@ from coupons.models import (
     PartnerCode,
 )
 from points import services as points
-from tests.coupons.conftest import make_member, make_template, run_concurrently
+from tests.coupons.conftest import make_item, make_member, make_template, run_concurrently
 
 
 def test_100_concurrent_claims_of_stock_10_issue_exactly_10(app, brand):
@@ -80,9 +80,7 @@ def test_one_coupon_redeemed_from_two_tills_at_once_exactly_one_succeeds(app, br
 
 def test_200_concurrent_exchanges_paying_for_50(app, brand):
     tpl = make_template(name="5元券", stock=None)
-    item = MallItem(template_id=tpl.id, title="100积分换5元券", price_points=100)
-    db.session.add(item)
-    db.session.commit()
+    item = make_item(tpl)
     member = make_member()
     points.adjust(member_id=member, points=5000, reason="test grant", idempotency_key="grant")
     db.session.commit()

@@ -17,7 +17,7 @@ from points import rules
 from points import services as points
 from points.errors import InsufficientPoints
 from points.models import PointsEntry, PointsLot
-from tests.coupons.conftest import make_member, make_template, run_concurrently
+from tests.coupons.conftest import make_item, make_member, make_template, run_concurrently
 from tests.points.conftest import account_of, check_invariants
 
 NOW = dt.datetime.now(dt.UTC)
@@ -25,18 +25,6 @@ NOW = dt.datetime.now(dt.UTC)
 
 def _count(model, *where) -> int:
     return db.session.scalar(select(func.count()).select_from(model).where(*where))
-
-
-def _item(tpl, **kw) -> MallItem:
-    item = MallItem(
-        template_id=tpl.id,
-        title=kw.pop("title", "100积分换5元券"),
-        price_points=kw.pop("price_points", 100),
-        **kw,
-    )
-    db.session.add(item)
-    db.session.commit()
-    return item
 
 
 def _earn(member: int, yuan: int, key: str, days_ago: int) -> None:
@@ -51,7 +39,7 @@ def test_exchange_writes_every_row_once_and_takes_earliest_expiring_points(brand
     rules.update_settings(pending_days=0, expiry_months=12)
     db.session.commit()
     tpl = make_template(name="5元券", stock=None, valid_days=7, valid_from=None, valid_until=None)
-    item = _item(tpl)
+    item = make_item(tpl)
     member = make_member()
     _earn(member, 100, "later", days_ago=10)  # expires 10 days after the other
     _earn(member, 80, "sooner", days_ago=20)
@@ -116,7 +104,7 @@ def test_exchange_writes_every_row_once_and_takes_earliest_expiring_points(brand
         1,
     )
     # The key of another exchange is refused, and spends nothing.
-    other = _item(tpl, title="另一个")
+    other = make_item(tpl, title="另一个")
     with pytest.raises(Conflict):
         mall.exchange(item_id=other.id, member_id=member, idempotency_key="k1")
     db.session.rollback()
@@ -127,7 +115,7 @@ def test_expired_points_never_pay_and_a_refusal_writes_nothing(brand):
     rules.update_settings(pending_days=0, expiry_policy="months", expiry_months=1)
     db.session.commit()
     tpl = make_template(stock=None)
-    item = _item(tpl)
+    item = make_item(tpl)
     member = make_member()
     _earn(member, 150, "old", days_ago=45)  # past its expiry, the expiry job has not run yet
     _earn(member, 60, "new", days_ago=1)
@@ -148,7 +136,7 @@ def test_expired_points_never_pay_and_a_refusal_writes_nothing(brand):
 
 def test_concurrent_exchanges_of_an_item_with_stock_5_sell_exactly_5(app, brand):
     tpl = make_template(stock=None)
-    item = _item(tpl, stock=5)
+    item = make_item(tpl, stock=5)
     members = [make_member() for _ in range(30)]
     for m in members:
         points.adjust(member_id=m, points=300, reason="grant", idempotency_key=f"g{m}")
@@ -176,7 +164,7 @@ def test_concurrent_exchanges_of_an_item_with_stock_5_sell_exactly_5(app, brand)
 
 def test_concurrent_exchanges_stop_at_the_templates_stock(app, brand):
     tpl = make_template(stock=3)
-    item = _item(tpl, stock=None)
+    item = make_item(tpl, stock=None)
     members = [make_member() for _ in range(12)]
     for m in members:
         points.adjust(member_id=m, points=100, reason="grant", idempotency_key=f"g{m}")
@@ -199,7 +187,7 @@ def test_concurrent_exchanges_stop_at_the_templates_stock(app, brand):
 
 def test_one_member_tapping_twice_at_once_gets_one_exchange(app, brand):
     tpl = make_template(stock=None)
-    item = _item(tpl)
+    item = make_item(tpl)
     member = make_member()
     points.adjust(member_id=member, points=1000, reason="grant", idempotency_key="g")
     db.session.commit()
@@ -220,7 +208,7 @@ def test_an_exchange_is_three_statements(brand, monkeypatch):
     import psycopg
 
     tpl = make_template(stock=100)
-    item = _item(tpl, stock=100)
+    item = make_item(tpl, stock=100)
     member = make_member()
     points.adjust(member_id=member, points=500, reason="grant", idempotency_key="g")
     db.session.commit()

@@ -22,7 +22,7 @@ from coupons.models import (
     IssueBatch,
 )
 from members import activation
-from tests.coupons.conftest import make_member, make_template
+from tests.coupons.conftest import make_item, make_member, make_template
 
 SH = dt.timezone(dt.timedelta(hours=8))
 
@@ -198,16 +198,13 @@ def test_batch_record_is_kept(brand):
 
 
 def test_mall_item_sold_out_or_limit_spends_no_points(brand):
-    from coupons import mall
+    from coupons import mall, queries
     from coupons.errors import NotEligible
-    from coupons.models import MallItem
     from points import services as points
 
     tpl = make_template()
-    item = MallItem(template_id=tpl.id, title="限量", price_points=100, stock=1, per_member_limit=1)
-    vip = MallItem(template_id=tpl.id, title="VIP", price_points=100, tier_ids=[999999])
-    db.session.add_all([item, vip])
-    db.session.commit()
+    item = make_item(tpl, title="限量", stock=1, per_member_limit=1)
+    vip = make_item(tpl, title="VIP", tier_ids=[999999])
     a, b = make_member(), make_member()
     for m in (a, b):
         points.adjust(member_id=m, points=500, reason="grant", idempotency_key=f"g{m}")
@@ -224,4 +221,4 @@ def test_mall_item_sold_out_or_limit_spends_no_points(brand):
         mall.exchange(item_id=vip.id, member_id=b, idempotency_key="4")
     db.session.rollback()
     assert points.balance(a).balance == 400 and points.balance(b).balance == 500
-    assert [i.id for i in mall.list_items(member_id=b)] == [item.id]
+    assert [i.id for i in queries.offered_mall_items(member_id=b)] == [item.id]

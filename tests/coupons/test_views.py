@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 
 from core.db import db
 from coupons import claims
-from coupons.models import Coupon, CouponTemplate, MallItem, PosKey, Redemption
+from coupons.models import Coupon, CouponTemplate, PosKey, Redemption
 from points import services as points
 from tests import factories
-from tests.coupons.conftest import make_member, make_template
+from tests.coupons.conftest import make_item, make_member, make_template
 
 
 def member_login(client, brand, member_id, openid=None):
@@ -49,9 +49,7 @@ def test_another_members_session_of_another_brand_sees_nothing(client, brand):
 
 def test_mall_exchange_from_the_page_once_per_tap(client, brand):
     tpl = make_template(name="5元券")
-    item = MallItem(template_id=tpl.id, title="100积分换5元券", price_points=100)
-    db.session.add(item)
-    db.session.commit()
+    item = make_item(tpl)
     member = make_member()
     points.adjust(member_id=member, points=250, reason="grant", idempotency_key="g")
     db.session.commit()

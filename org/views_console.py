@@ -5,28 +5,20 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
 
 from core.auth import PLATFORM_ADMIN, PlatformAdmin, register_user_loader, roles_required
-from core.console import form_error, nav_item, register_authenticator, save_form
+from core.console import nav_item, register_authenticator, save_form
 from core.db import db
-from core.errors import AppError
 from core.tenancy import get_or_404
-from org import services
+from org import queries, services
 from org.forms import ROLE_LABELS, BrandForm, EmptyForm, StaffForm, StoreForm
 from org.models import Brand, Staff, Store
 
 bp = Blueprint("org", __name__, url_prefix="/console")
 
 
-def _load_staff(ident: int) -> Staff | None:
-    return db.session.execute(
-        select(Staff).where(Staff.id == ident).execution_options(all_brands=True)
-    ).scalar_one_or_none()
-
-
-register_user_loader("s", _load_staff)
-register_authenticator(lambda slug, account: services.find_login(slug, account))
+register_user_loader("s", queries.staff_any_brand)
+register_authenticator(queries.find_login)
 register_authenticator(
     lambda slug, account: PlatformAdmin.by_username(account) if not slug else None
 )
@@ -69,12 +61,8 @@ def brands():
         flash(_l("Now working on %(name)s.", name=brand.name), "success")
         return redirect(url_for("console.dashboard"))
     q = (request.args.get("q") or "").strip()
-    stmt = select(Brand).order_by(Brand.slug)
-    if q:
-        like = f"%{q}%"
-        stmt = stmt.where(Brand.slug.ilike(like) | Brand.name.ilike(like))
-    page = db.paginate(stmt, per_page=50, error_out=False)
-    return render_template("org/brands.html", page=page, q=q, form=form)
+    page = db.paginate(queries.search_brands(q=q), per_page=50, error_out=False)
+    return render_template("org/console/brands.html", page=page, q=q, form=form)
 
 
 @bp.route("/brand", methods=["GET", "POST"])
@@ -85,30 +73,25 @@ def brand_settings():
     if request.method == "GET":
         for secret_field in ("secret", "token", "aes_key", "mp_secret"):
             getattr(form, secret_field).data = ""
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.update_brand_credentials(
-                brand=brand,
-                name=form.name.data,
-                timezone=form.timezone.data.strip(),
-                appid=(form.appid.data or "").strip(),
-                secret=form.secret.data,
-                token=form.token.data,
-                aes_key=form.aes_key.data,
-                mp_appid=(form.mp_appid.data or "").strip(),
-                mp_secret=form.mp_secret.data,
-            )
-            db.session.commit()
-            flash(_l("Saved."), "success")
-            return redirect(url_for("org.brand_settings"))
-        except AppError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-            status = exc.status
-    elif request.method == "POST":
-        status = 400
-    return render_template("org/brand_form.html", form=form, brand=brand), status
+    done = save_form(
+        form,
+        lambda: services.update_brand_credentials(
+            brand=brand,
+            name=form.name.data,
+            timezone=form.timezone.data.strip(),
+            appid=(form.appid.data or "").strip(),
+            secret=form.secret.data,
+            token=form.token.data,
+            aes_key=form.aes_key.data,
+            mp_appid=(form.mp_appid.data or "").strip(),
+            mp_secret=form.mp_secret.data,
+        ),
+        saved=_l("Saved."),
+        then=lambda _brand: url_for("org.brand_settings"),
+    )
+    if done.response:
+        return done.response
+    return render_template("org/console/brand_form.html", form=form, brand=brand), done.status
 
 
 # --- stores --------------------------------------------------------------------------------
@@ -119,9 +102,9 @@ def brand_settings():
 def stores():
     q = (request.args.get("q") or "").strip()
     page = db.paginate(
-        services.search_stores(q=q, store_id=_store_scope()), per_page=20, error_out=False
+        queries.search_stores(q=q, store_id=_store_scope()), per_page=20, error_out=False
     )
-    return render_template("org/stores.html", page=page, q=q)
+    return render_template("org/console/stores.html", page=page, q=q)
 
 
 @bp.route("/stores/new", methods=["GET", "POST"])
@@ -142,7 +125,9 @@ def store_new():
     )
     if done.response:
         return done.response
-    return render_template("org/store_form.html", form=form, store=None, can_edit=True), done.status
+    return render_template(
+        "org/console/store_form.html", form=form, store=None, can_edit=True
+    ), done.status
 
 
 @bp.route("/stores/<int:store_id>", methods=["GET", "POST"])
@@ -172,9 +157,9 @@ def store_edit(store_id: int):
     )
     if done.response:
         return done.response
-    staff = db.session.execute(services.search_staff(store_id=store.id)).scalars().all()
+    staff = queries.store_staff(store.id)
     return render_template(
-        "org/store_form.html", form=form, store=store, staff=staff, can_edit=can_edit
+        "org/console/store_form.html", form=form, store=store, staff=staff, can_edit=can_edit
     ), done.status
 
 
@@ -185,8 +170,9 @@ def _staff_form(form: StaffForm, *, editing: Staff | None) -> StaffForm:
     scope = _store_scope()
     if scope is None:
         form.role.choices = [(k, v) for k, v in ROLE_LABELS.items()]
-        stores = db.session.execute(services.search_stores()).scalars().all()
-        form.store_id.choices = [("", "—")] + [(s.id, f"{s.code} {s.name}") for s in stores]
+        form.store_id.choices = [("", "—")] + [
+            (s.id, f"{s.code} {s.name}") for s in services.list_stores()
+        ]
     else:  # a store manager manages the guides of their own store
         form.role.choices = [("guide", ROLE_LABELS["guide"])]
         store = db.session.get(Store, scope)
@@ -201,39 +187,30 @@ def staff_list():
     role = request.args.get("role") or None
     if role is not None and role not in ROLE_LABELS:
         abort(400)
-    stmt = services.search_staff(q=q, store_id=_store_scope(), role=role)
+    stmt = queries.search_staff(q=q, store_id=_store_scope(), role=role)
     page = db.paginate(stmt, per_page=20, error_out=False)
-    return render_template("org/staff.html", page=page, q=q, role=role, roles=ROLE_LABELS)
+    return render_template("org/console/staff.html", page=page, q=q, role=role, roles=ROLE_LABELS)
 
 
 @bp.route("/staff/new", methods=["GET", "POST"])
 @roles_required("brand_admin", "store_manager")
 def staff_new():
     form = _staff_form(StaffForm(), editing=None)
-    status = 200
-    if form.validate_on_submit():
-        if not form.password.data:
-            form.password.errors.append(_l("A password is required."))
-            status = 400
-        else:
-            try:
-                services.create_staff(
-                    name=form.name.data,
-                    phone=form.phone.data,
-                    role=form.role.data,
-                    store_id=form.store_id.data,
-                    password=form.password.data,
-                )
-                db.session.commit()
-                flash(_l("Staff member added."), "success")
-                return redirect(url_for("org.staff_list"))
-            except AppError as exc:
-                db.session.rollback()
-                form_error(form, exc)
-                status = exc.status
-    elif request.method == "POST":
-        status = 400
-    return render_template("org/staff_form.html", form=form, staff=None), status
+    done = save_form(
+        form,
+        lambda: services.create_staff(
+            name=form.name.data,
+            phone=form.phone.data,
+            role=form.role.data,
+            store_id=form.store_id.data,
+            password=form.password.data,
+        ),
+        saved=_l("Staff member added."),
+        then=lambda _staff: url_for("org.staff_list"),
+    )
+    if done.response:
+        return done.response
+    return render_template("org/console/staff_form.html", form=form, staff=None), done.status
 
 
 @bp.route("/staff/<int:staff_id>", methods=["GET", "POST"])
@@ -246,28 +223,23 @@ def staff_edit(staff_id: int):
     form = _staff_form(StaffForm(obj=staff), editing=staff)
     if request.method == "GET":
         form.password.data = ""
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.update_staff(
-                staff=staff,
-                name=form.name.data,
-                phone=form.phone.data,
-                role=form.role.data,
-                store_id=form.store_id.data,
-                active=form.active.data,
-                password=form.password.data or None,
-            )
-            db.session.commit()
-            flash(_l("Saved."), "success")
-            return redirect(url_for("org.staff_list"))
-        except AppError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-            status = exc.status
-    elif request.method == "POST":
-        status = 400
-    return render_template("org/staff_form.html", form=form, staff=staff), status
+    done = save_form(
+        form,
+        lambda: services.update_staff(
+            staff=staff,
+            name=form.name.data,
+            phone=form.phone.data,
+            role=form.role.data,
+            store_id=form.store_id.data,
+            active=form.active.data,
+            password=form.password.data or None,
+        ),
+        saved=_l("Saved."),
+        then=lambda _staff: url_for("org.staff_list"),
+    )
+    if done.response:
+        return done.response
+    return render_template("org/console/staff_form.html", form=form, staff=staff), done.status
 
 
 @bp.get("/me")
@@ -275,7 +247,7 @@ def staff_edit(staff_id: int):
 def profile():
     if current_user.is_platform_admin:
         return redirect(url_for("org.brands"))
-    return render_template("org/profile.html", staff=current_user)
+    return render_template("org/console/profile.html", staff=current_user)
 
 
 nav_item("org.stores", _l("Stores"), roles=("brand_admin", "store_manager"), order=10)

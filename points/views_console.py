@@ -5,19 +5,16 @@ from __future__ import annotations
 import secrets
 from decimal import Decimal
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
 
 from core.auth import roles_required
-from core.console import form_error, nav_item
-from core.db import db
-from core.errors import AppError
+from core.console import nav_item, save_form
 from core.tenancy import get_or_404
 from members.models import Member
-from org.models import Store
-from points import charts, queries, reports, rules, services
+from org.services import list_stores
+from points import charts, queries, reports, services
 from points.forms import POLICY_LABELS, AdjustForm, CampaignForm, SettingsForm
 from points.membership import find_member
 from points.models import PointsCampaign
@@ -45,57 +42,45 @@ def _points_globals():
 @bp.route("/settings", methods=["GET", "POST"])
 @roles_required("brand_admin")
 def settings():
-    current = rules.get_settings()
+    current = services.get_settings()
     form = SettingsForm(obj=current if request.method == "GET" else None)
     if request.method == "GET":
         form.earn_rate.data = Decimal(current.earn_permille) / 1000
         form.exchange_yuan.data = Decimal(current.exchange_fen) / 100
-    status = 200
-    if form.validate_on_submit():
-        try:
-            rules.update_settings(
-                earn_permille=int(form.earn_rate.data * 1000),
-                pending_days=form.pending_days.data,
-                expiry_policy=form.expiry_policy.data,
-                expiry_months=form.expiry_months.data,
-                points_day=form.points_day.data,
-                remind_days=form.remind_days.data,
-                daily_cap=form.daily_cap.data,
-                exchange_points=form.exchange_points.data,
-                exchange_fen=int(form.exchange_yuan.data * 100),
-                welcome_points=form.welcome_points.data,
-                change_template_id=form.change_template_id.data or "",
-                expiring_template_id=form.expiring_template_id.data or "",
-            )
-            db.session.commit()
-            flash(_l("Saved."), "success")
-            return redirect(url_for("points.settings"))
-        except AppError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-            status = exc.status
-    elif request.method == "POST":
-        status = 400
-    return render_template("points/settings.html", form=form, policies=POLICY_LABELS), status
-
-
-def _store_choices(form: CampaignForm) -> None:
-    stores = db.session.execute(select(Store).order_by(Store.code)).scalars().all()
-    form.store_id.choices = [("", _l("All stores"))] + [
-        (s.id, f"{s.code} {s.name}") for s in stores
-    ]
+    done = save_form(
+        form,
+        lambda: services.update_settings(
+            earn_permille=int(form.earn_rate.data * 1000),
+            pending_days=form.pending_days.data,
+            expiry_policy=form.expiry_policy.data,
+            expiry_months=form.expiry_months.data,
+            points_day=form.points_day.data,
+            remind_days=form.remind_days.data,
+            daily_cap=form.daily_cap.data,
+            exchange_points=form.exchange_points.data,
+            exchange_fen=int(form.exchange_yuan.data * 100),
+            welcome_points=form.welcome_points.data,
+            change_template_id=form.change_template_id.data or "",
+            expiring_template_id=form.expiring_template_id.data or "",
+        ),
+        saved=_l("Saved."),
+        then=lambda _settings: url_for("points.settings"),
+    )
+    if done.response:
+        return done.response
+    return render_template(
+        "points/console/settings.html", form=form, policies=POLICY_LABELS
+    ), done.status
 
 
 @bp.get("/campaigns")
 @roles_required("brand_admin")
 def campaigns():
-    rows = (
-        db.session.execute(select(PointsCampaign).order_by(PointsCampaign.start_date.desc()))
-        .scalars()
-        .all()
+    return render_template(
+        "points/console/campaigns.html",
+        campaigns=queries.campaigns(),
+        stores={s.id: s for s in list_stores()},
     )
-    stores = {s.id: s for s in db.session.execute(select(Store)).scalars()}
-    return render_template("points/campaigns.html", campaigns=rows, stores=stores)
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
@@ -104,34 +89,33 @@ def campaigns():
 def campaign_form(campaign_id: int | None = None):
     campaign = get_or_404(PointsCampaign, campaign_id) if campaign_id else None
     form = CampaignForm(obj=campaign if request.method == "GET" else None)
-    _store_choices(form)
+    form.store_id.choices = [("", _l("All stores"))] + [
+        (s.id, f"{s.code} {s.name}") for s in list_stores()
+    ]
     if request.method == "GET" and campaign is not None:
         form.multiplier.data = Decimal(campaign.multiplier_permille) / 1000
         form.weekdays.data = [d for d in range(7) if campaign.weekdays & (1 << d)]
-    status = 200
-    if form.validate_on_submit():
-        try:
-            rules.save_campaign(
-                campaign_id=campaign.id if campaign else None,
-                name=form.name.data,
-                multiplier_permille=int(form.multiplier.data * 1000),
-                start_date=form.start_date.data,
-                end_date=form.end_date.data,
-                weekdays=sum(1 << d for d in form.weekdays.data or []),
-                store_id=form.store_id.data,
-                category=form.category.data,
-                active=form.active.data,
-            )
-            db.session.commit()
-            flash(_l("Saved."), "success")
-            return redirect(url_for("points.campaigns"))
-        except AppError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-            status = exc.status
-    elif request.method == "POST":
-        status = 400
-    return render_template("points/campaign_form.html", form=form, campaign=campaign), status
+    done = save_form(
+        form,
+        lambda: services.save_campaign(
+            campaign_id=campaign.id if campaign else None,
+            name=form.name.data,
+            multiplier_permille=int(form.multiplier.data * 1000),
+            start_date=form.start_date.data,
+            end_date=form.end_date.data,
+            weekdays=sum(1 << d for d in form.weekdays.data or []),
+            store_id=form.store_id.data,
+            category=form.category.data,
+            active=form.active.data,
+        ),
+        saved=_l("Saved."),
+        then=lambda _campaign: url_for("points.campaigns"),
+    )
+    if done.response:
+        return done.response
+    return render_template(
+        "points/console/campaign_form.html", form=form, campaign=campaign
+    ), done.status
 
 
 @bp.get("/members")
@@ -142,8 +126,8 @@ def members():
         member = find_member(q)
         if member is not None:
             return redirect(url_for("points.member", member_id=member.id))
-        return render_template("points/member_search.html", q=q, not_found=True), 404
-    return render_template("points/member_search.html", q=q, not_found=False)
+        return render_template("points/console/member_search.html", q=q, not_found=True), 404
+    return render_template("points/console/member_search.html", q=q, not_found=False)
 
 
 def _member_page(member: Member, form: AdjustForm, status: int = 200):
@@ -151,7 +135,7 @@ def _member_page(member: Member, form: AdjustForm, status: int = 200):
         form.key.data = secrets.token_urlsafe(16)
     page = request.args.get("page", 1, type=int)
     return render_template(
-        "points/member.html",
+        "points/console/member.html",
         member=member,
         form=form,
         balance=queries.balance(member.id),
@@ -171,23 +155,21 @@ def member(member_id: int):
 def adjust(member_id: int):
     member = get_or_404(Member, member_id)
     form = AdjustForm()
-    if not form.validate_on_submit():
-        return _member_page(member, form, 400)
-    try:
-        services.adjust(
+    done = save_form(
+        form,
+        lambda: services.adjust(
             member_id=member.id,
             points=form.points.data,
             reason=form.reason.data,
             idempotency_key=f"console:{form.key.data}",
             operator=current_user.display_name,
-        )
-        db.session.commit()
-    except AppError as exc:
-        db.session.rollback()
-        form_error(form, exc)
-        return _member_page(member, form, exc.status)
-    flash(_l("Points adjusted."), "success")
-    return redirect(url_for("points.member", member_id=member.id))
+        ),
+        saved=_l("Points adjusted."),
+        then=lambda _entry: url_for("points.member", member_id=member.id),
+    )
+    if done.response:
+        return done.response
+    return _member_page(member, form, done.status)
 
 
 @bp.get("/report")
@@ -199,7 +181,7 @@ def report():
     liability = reports.liability()
     series = reports.monthly(months=months)
     return render_template(
-        "points/report.html",
+        "points/console/report.html",
         liability=liability,
         series=series,
         months=months,
