@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from core.db import db, utcnow
-from core.errors import Forbidden, ValidationError
+from core.errors import Forbidden, NotFound, ValidationError
 from core.tenancy import use_brand
 from coupons import redemption
 from coupons.models import PosKey
@@ -38,12 +38,14 @@ def create_key(*, store_id: int, label: str = "") -> tuple[PosKey, str]:
     return row, raw
 
 
-def revoke_key(*, key_id: int) -> None:
-    """Stop a key from working."""
+def revoke_key(*, key_id: int) -> PosKey:
+    """Stop a key of the current brand from working (NotFound for any other id)."""
     row = db.session.execute(select(PosKey).where(PosKey.id == key_id)).scalar_one_or_none()
-    if row is not None:
-        row.active = False
-        db.session.flush()
+    if row is None:
+        raise NotFound(_l("No such key."), field="revoke")
+    row.active = False
+    db.session.flush()
+    return row
 
 
 def _authenticate(brand: Brand) -> PosKey:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core.db import db
@@ -21,6 +22,7 @@ from coupons.mall import exchange
 from coupons.models import KINDS, CouponTemplate, MallItem
 from coupons.pos_api import create_key, revoke_key
 from coupons.redemption import redeem, reverse
+from org.models import Store
 
 __all__ = [
     "bulk_issue",
@@ -89,6 +91,24 @@ def _flush_stock(constraint: str, message) -> None:
 BELOW_ISSUED = _l("Stock cannot be below what was already issued.")
 
 
+def _store_scope(store_ids: list[int] | None) -> list[int]:
+    """The stores a coupon is limited to: each one a store of the current brand."""
+    try:
+        ids = sorted({int(i) for i in store_ids or []})
+    except (TypeError, ValueError):
+        raise ValidationError(_l("Choose stores of this brand."), field="store_ids") from None
+    if not ids:
+        return []
+    # brand-scoped: another brand's store is as unknown as a missing one
+    known = set(db.session.execute(select(Store.id).where(Store.id.in_(ids))).scalars())
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise ValidationError(
+            _l("No such store: %(ids)s.", ids=", ".join(map(str, unknown))), field="store_ids"
+        )
+    return ids
+
+
 def _template_values(
     *,
     name: str,
@@ -139,7 +159,7 @@ def _template_values(
         # "N days after issue" wins over a fixed end
         "valid_until": None if valid_days else valid_until,
         "valid_days": valid_days or None,
-        "store_ids": [int(i) for i in store_ids or []],
+        "store_ids": _store_scope(store_ids),
         "categories": [str(c) for c in categories or []],
         "product_ids": [str(p) for p in product_ids or []],
         "per_member_limit": _whole(per_member_limit, "per_member_limit", 0, MAX_LIMIT),

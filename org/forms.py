@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from core.validators import CODE_RE, PHONE_RE
+from core.validators import CODE_RE, PHONE_RE, normalize_phone
 
 ROLE_LABELS = {
     "brand_admin": _l("Brand admin"),
@@ -36,6 +36,8 @@ class StaffForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
     phone = StringField(
         _l("Mobile"),
+        # typed as people type it (+86, spaces, dashes); stored in its 11-digit form
+        filters=[lambda v: normalize_phone(v) if v else v],
         validators=[
             DataRequired(),
             Regexp(PHONE_RE, message=_l("Enter an 11-digit mainland mobile number.")),
@@ -54,6 +56,16 @@ class BrandForm(FlaskForm):
     secret = PasswordField(_l("AppSecret"), validators=[Optional(), Length(max=128)])
     token = PasswordField(_l("Token"), validators=[Optional(), Length(min=3, max=32)])
     aes_key = PasswordField(_l("EncodingAESKey"), validators=[Optional(), Length(min=43, max=43)])
+    message_mode = SelectField(
+        _l("Message encryption mode"),
+        choices=[
+            ("safe", _l("Safe mode (recommended): encrypted messages only")),
+            ("compatible", _l("Compatible mode: plaintext and encrypted, while switching")),
+            ("plaintext", _l("Plaintext mode: no encryption")),
+        ],
+        # left out of a post: the mode stays; any other value is refused by the service
+        validate_choice=False,
+    )
     mp_appid = StringField(_l("Mini-program AppID"), validators=[Optional(), Length(max=64)])
     mp_secret = PasswordField(
         _l("Mini-program AppSecret"), validators=[Optional(), Length(max=128)]

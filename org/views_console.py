@@ -83,6 +83,7 @@ def brand_settings():
             secret=form.secret.data,
             token=form.token.data,
             aes_key=form.aes_key.data,
+            message_mode=form.message_mode.data or None,
             mp_appid=(form.mp_appid.data or "").strip(),
             mp_secret=form.mp_secret.data,
         ),
