@@ -180,6 +180,10 @@ def test_a_lost_redis_answers_503_and_recovers(app, ctx, own_redis):
     served = build_app(REDIS_URL=own_redis.url)
     web = served.test_client()
     assert f.login(web, b, admin).status_code == 302
+    with served.app_context():
+        from members.api import create_session
+
+        mp_token = create_session(brand_id=b.id, openid="o-mp-1", unionid=None, session_key="")
     token = f.csrf_token(web, "/console/stores/new")
     own_redis.stop()
     try:
@@ -200,6 +204,11 @@ def test_a_lost_redis_answers_503_and_recovers(app, ctx, own_redis):
         )
         assert api.status_code == 503 and api.headers["Retry-After"]
         assert api.get_json()["error"]["code"] == "unavailable"
+        mp = anon.get(f"/api/mp/{b.slug}/profile", headers={"Authorization": f"Bearer {mp_token}"})
+        assert mp.status_code == 503 and mp.headers["Retry-After"]
+        assert mp.get_json()["error"]["code"] == "unavailable"
+        mp_login = anon.post(f"/api/mp/{b.slug}/login", json={"code": "a-code-from-wx-login"})
+        assert mp_login.status_code == 503
         assert web.post(
             "/console/stores/new",
             data={"code": "S9", "name": "门店", "city": "上海", "csrf_token": token},
