@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from flask import current_app, has_request_context, request
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import BigInteger, DateTime, MetaData, types
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import BigInteger, DateTime, MetaData, event, types
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -77,3 +78,14 @@ def model_to_dict(obj: Any, exclude: set[str] | frozenset[str] = frozenset()) ->
             val = val.isoformat()
         out[col.key] = val
     return out
+
+
+@event.listens_for(Session, "after_begin")
+def _console_statement_timeout(_session, _transaction, connection) -> None:
+    """A console page's statements may not run away: each transaction of a console request
+    gets CONSOLE_STATEMENT_TIMEOUT_MS (jobs and the callback keep the server's default)."""
+    if not has_request_context() or not request.path.startswith("/console"):
+        return
+    ms = int(current_app.config.get("CONSOLE_STATEMENT_TIMEOUT_MS") or 0)
+    if ms > 0:
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
