@@ -15,11 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _key(entry: str) -> str | None:
-    ctx = re.search(r'^msgctxt (".*")$', entry, re.M)
-    ident = re.search(r'^msgid ((?:".*"\n?)+?)(?=^msgid_plural|^msgstr)', entry, re.M | re.S)
-    if ident is None:
-        return None
-    return (ctx.group(1) if ctx else "") + "|" + ident.group(1)
+    """msgctxt + msgid of an entry (continuation lines included), or None for a non-entry."""
+    key, inside = [], False
+    for line in entry.splitlines():
+        if line.startswith(("msgctxt ", "msgid ")):
+            inside = True
+        elif line.startswith(("msgstr", "msgid_plural")):
+            break
+        if inside and not line.startswith("#"):
+            key.append(line)
+    return "\n".join(key) if key else None
 
 
 def dedupe(path: Path) -> int:
@@ -29,7 +34,7 @@ def dedupe(path: Path) -> int:
     kept, dropped = [], 0
     for entry in entries:
         k = _key(entry)
-        if k is not None and k in seen and k != '|""\n':
+        if k is not None and k in seen and k != 'msgid ""':
             dropped += 1
             continue
         if k is not None:
