@@ -112,10 +112,14 @@ def create_my_qr():
         abort(400)
     try:
         qrcodes.ensure_guide_qr(staff_id=current_user.id)
-    except gateway.WeChatError as exc:
+    except gateway.NotConfigured:
         db.session.rollback()
-        flash(_l("WeChat refused to create the QR codes: %(error)s", error=str(exc)), "error")
-        return redirect(url_for("workbench.my_qr"))
+        flash(_l("The official account is not set up yet: ask your brand admin."), "error")
+        return redirect(url_for("workbench.my_qr")), 303
+    except gateway.WeChatError:
+        db.session.rollback()
+        flash(_l("WeChat could not create the QR code now. Please try again later."), "error")
+        return redirect(url_for("workbench.my_qr")), 303
     db.session.commit()
     flash(_l("Your QR code is ready."), "success")
     return redirect(url_for("workbench.my_qr")), 303

@@ -143,6 +143,7 @@ def test_a_guide_gets_their_own_code_and_poster_only(wx_app, wx_brand):
     s1, _s2, g1, g2 = _setup(wx_brand)
     client = wx_app.test_client()
     f.login(client, wx_brand, g1)
+    assert "/console/workbench/qr" in client.get("/console/workbench").get_data(as_text=True)
     page = client.get("/console/workbench/qr")
     assert page.status_code == 200 and "生成我的二维码" in page.get_data(as_text=True)
     token = f.csrf_token(client, "/console/workbench/qr")
