@@ -21,11 +21,12 @@ def init_app(app: Flask) -> None:
     app.extensions["csrf"].exempt(pos_api.bp)
     merge.register_merge_handler(hooks.merge_coupons)
     activation.register_welcome_gift(jobs.welcome_coupon)
-    from coupons import cli, views_console, views_member, views_staff
+    from coupons import api, cli, views_console, views_member, views_staff
 
     app.register_blueprint(views_console.bp)
     app.register_blueprint(views_staff.bp)
     app.register_blueprint(views_member.bp)
+    api.init_app(app)
     _center_links()
     cli.init_app(app)
 

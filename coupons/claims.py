@@ -73,8 +73,11 @@ def share_by_token(token: str) -> CouponShare:
     return share
 
 
-def claim_share(*, token: str, openid: str, now: dt.datetime | None = None) -> Coupon:
-    """The friend, identified by their own official-account openid, takes the coupon.
+def claim_share(
+    *, token: str, openid: str, kind: str = "oa_openid", now: dt.datetime | None = None
+) -> Coupon:
+    """The friend, identified by their own openid (official account, or ``mp_openid`` in the
+    mini-program), takes the coupon.
 
     A new friend becomes a member (phone-less until they activate their card). The sharer's
     coupon is closed and the friend gets a new coupon with a new code: the sharer saw the old
@@ -82,7 +85,8 @@ def claim_share(*, token: str, openid: str, now: dt.datetime | None = None) -> C
     """
     now = now or utcnow()
     share = share_by_token(token)
-    friend, created = identities.ensure_identity_member(kind="oa_openid", value=openid, source="oa")
+    source = "mp" if kind == "mp_openid" else "oa"
+    friend, created = identities.ensure_identity_member(kind=kind, value=openid, source=source)
     if share.status == "claimed":
         if share.friend_id == friend.id and share.new_coupon_id:
             return db.session.get(Coupon, share.new_coupon_id)

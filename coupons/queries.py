@@ -171,3 +171,12 @@ def store_report() -> list[dict]:
         }
         for r in rows
     ]
+
+
+def member_coupon(*, member_id: int, coupon_id: int) -> tuple[Coupon, CouponTemplate] | None:
+    """One of the member's coupons with its template (None for anybody else's)."""
+    return db.session.execute(
+        select(Coupon, CouponTemplate)
+        .join(CouponTemplate, CouponTemplate.id == Coupon.template_id)
+        .where(Coupon.id == coupon_id, Coupon.member_id == member_id)
+    ).one_or_none()

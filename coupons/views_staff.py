@@ -1,11 +1,12 @@
-"""The staff redemption page (核销): scan the member's coupon QR with WeChat's JSAPI
-``scanQRCode`` inside WeChat, or type the code."""
+"""The staff redemption page (核销): scan the coupon's QR code with WeChat's JSAPI
+``scanQRCode`` inside WeChat, with the camera in any other browser (the vendored jsQR reader,
+static/coupons/redeem.js), or type the code. The chosen store is remembered in the session."""
 
 from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -32,6 +33,10 @@ def _jsapi_config() -> dict | None:
         return None
 
 
+def _store_key() -> str:
+    return f"redeem_store:{g.brand_id}"
+
+
 @bp.route("/redeem", methods=["GET", "POST"])
 @roles_required(*ROLES)
 def redeem():
@@ -42,6 +47,9 @@ def redeem():
     result = None
     if request.method == "GET":
         form.request_key.data = uuid.uuid4().hex
+        remembered = session.get(_store_key())
+        if remembered in {value for value, _label in form.store_id.choices}:
+            form.store_id.data = remembered
     elif form.validate_on_submit():
         store_id = own_store or form.store_id.data
         try:
@@ -58,6 +66,8 @@ def redeem():
                 guess_ident=f"staff:{current_user.get_id()}",
             )
             db.session.commit()
+            if not own_store:
+                session[_store_key()] = store_id
             flash(_l("Redeemed. Discount: ¥%(y)s", y=f"{result.discount_fen / 100:.2f}"), "success")
             return redirect(url_for(".redeem"), 303)
         except AppError as exc:

@@ -37,7 +37,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views_console_workbench.bp)
     app.register_blueprint(views_member.activate_bp)
     app.register_blueprint(views_member.center_bp)
-    app.register_blueprint(api.bp)
-    app.extensions["csrf"].exempt(api.bp)  # bearer tokens, no cookies
+    api.init_app(app)  # bearer tokens, no cookies: CSRF-exempt
     if app.config.get("SANDBOX_ENABLED") and sms.uses_sandbox_sender(app):
         app.register_blueprint(sms.sandbox_bp)

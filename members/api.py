@@ -18,6 +18,7 @@ from flask import Blueprint, Flask, current_app, g, jsonify, request
 from flask_babel import lazy_gettext as _l
 
 from core import ratelimit
+from core.api import api_operation, openapi_document
 from core.crypto import encrypt
 from core.db import db
 from core.errors import AppError, Forbidden, NotFound, RateLimited, ValidationError
@@ -27,7 +28,6 @@ from core.validators import mask_phone
 from members import identities, queries, store_locations, tillcode
 from members.activation import activate_member
 from members.models import ACTIVE, Member, TierLevel
-from members.openapi import api_operation, openapi_document
 from members.schemas import (
     CardOut,
     GuideBrief,
@@ -43,6 +43,7 @@ from members.schemas import (
     StoresPage,
     StoresQuery,
     TierOut,
+    TillCodeOut,
 )
 from members.tiers_tags import tiers
 from org.models import Brand
@@ -73,7 +74,6 @@ class WeChatUnavailable(AppError):
 # --- brand context and sessions ---------------------------------------------------------------
 
 
-@bp.url_value_preprocessor
 def _brand_from_url(_endpoint, values):
     slug = (values or {}).pop("brand_slug", None)
     if slug is None:
@@ -85,11 +85,26 @@ def _brand_from_url(_endpoint, values):
     g._mp_brand_token = set_brand(brand.id)
 
 
-@bp.teardown_request
 def _reset_brand(_exc):
     token = g.pop("_mp_brand_token", None)
     if token is not None:
         reset_brand(token)
+
+
+def mp_blueprint(bp: Blueprint) -> Blueprint:
+    """Bind a mini-program API blueprint (``/api/mp/<brand_slug>/...`` routes) to the brand of
+    its URL; other packages add their operations to the API this way::
+
+        bp = mp_blueprint(Blueprint("points_mp", __name__, url_prefix="/api/mp/<brand_slug>"))
+
+    and document them with ``core.api.api_operation("mp", ...)``; register with ``init_app``.
+    """
+    bp.url_value_preprocessor(_brand_from_url)
+    bp.teardown_request(_reset_brand)
+    return bp
+
+
+mp_blueprint(bp)
 
 
 def _session_seconds() -> int:
@@ -133,6 +148,11 @@ def _member_of(session: dict) -> Member | None:
     if member is None or member.status != ACTIVE:
         return None
     return member
+
+
+def current_member() -> Member:
+    """The activated member of the request's session (401 without one, 403 before activation)."""
+    return _activated_member(current_session())
 
 
 def _activated_member(session: dict) -> Member:
@@ -195,6 +215,7 @@ def _profile(member: Member) -> ProfileOut:
 
 @bp.post("/<brand_slug>/login")
 @api_operation(
+    "mp",
     "post",
     f"{PREFIX}/login",
     summary="Log in with the wx.login() code",
@@ -229,6 +250,7 @@ def login(body: LoginRequest):
 
 @bp.post("/<brand_slug>/phone")
 @api_operation(
+    "mp",
     "post",
     f"{PREFIX}/phone",
     summary="Confirm the phone number (getPhoneNumber code) and activate the member card",
@@ -255,7 +277,12 @@ def phone(body: PhoneRequest):
 
 @bp.get("/<brand_slug>/profile")
 @api_operation(
-    "get", f"{PREFIX}/profile", summary="The member's profile", response=ProfileOut, errors=(403,)
+    "mp",
+    "get",
+    f"{PREFIX}/profile",
+    summary="The member's profile",
+    response=ProfileOut,
+    errors=(403,),
 )
 def profile():
     return _profile(_activated_member(current_session()))
@@ -263,6 +290,7 @@ def profile():
 
 @bp.patch("/<brand_slug>/profile")
 @api_operation(
+    "mp",
     "patch",
     f"{PREFIX}/profile",
     summary="Change name, gender or birthday (omitted or null fields stay as they are)",
@@ -283,6 +311,7 @@ def update_profile(body: ProfilePatch):
 
 @bp.get("/<brand_slug>/card")
 @api_operation(
+    "mp",
     "get",
     f"{PREFIX}/card",
     summary="The member card: tier, progress and the rotating till code",
@@ -307,8 +336,27 @@ def card():
     )
 
 
+@bp.get("/<brand_slug>/till-code")
+@api_operation(
+    "mp",
+    "get",
+    f"{PREFIX}/till-code",
+    summary="The rotating member code the till scans (Code 128 barcode or QR code)",
+    response=TillCodeOut,
+    errors=(403,),
+)
+def till_code():
+    member = current_member()
+    return TillCodeOut(
+        card_no=member.card_no,
+        till_code=tillcode.make_till_code(member_id=member.id),
+        refresh_in=tillcode.seconds_left(),
+    )
+
+
 @bp.get("/<brand_slug>/stores")
 @api_operation(
+    "mp",
     "get",
     f"{PREFIX}/stores",
     summary="The brand's stores nearest a location",
@@ -338,6 +386,7 @@ def stores(query: StoresQuery):
 @bp.get("/openapi.json")
 def openapi_json():
     doc = openapi_document(
+        "mp",
         title="Mini-program API",
         version="1.0.0",
         path_params={
@@ -351,9 +400,9 @@ def openapi_json():
     return jsonify(doc)
 
 
-def init_app(app: Flask) -> None:
-    """Register the blueprint (CSRF-exempt: bearer tokens, no cookies)."""
-    app.register_blueprint(bp)
+def init_app(app: Flask, blueprint: Blueprint = bp) -> None:
+    """Register a mini-program API blueprint (CSRF-exempt: bearer tokens, no cookies)."""
+    app.register_blueprint(blueprint)
     csrf = app.extensions.get("csrf")
     if csrf is not None:
-        csrf.exempt(bp)
+        csrf.exempt(blueprint)

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from core import api
+
 # Printable ASCII only: what wx.login / getPhoneNumber codes are made of.
 WxCode = Annotated[
     str,
@@ -60,14 +62,9 @@ class _Out(BaseModel):
 # --- errors -------------------------------------------------------------------------------------
 
 
-class ErrorBody(_Out):
-    code: str = Field(description="Machine-readable error code, e.g. invalid, invalid_session")
-    message: str
-    field: str | None = Field(description="The request field at fault, if any")
-
-
-class ErrorResponse(_Out):
-    error: ErrorBody
+# The error body is core's, shared by every JSON API.
+ErrorBody = api.ErrorBody
+ErrorResponse = api.ErrorResponse
 
 
 # --- login and phone ----------------------------------------------------------------------------
@@ -147,6 +144,12 @@ class CardOut(_Out):
     progress: ProgressOut
     till_code: str = Field(description="18-digit member code for the till (CODE128 barcode)")
     till_code_refresh_in: int = Field(description="Seconds until a new till code is due")
+
+
+class TillCodeOut(_Out):
+    card_no: str
+    till_code: str = Field(description="18-digit member code for the till (Code 128 barcode)")
+    refresh_in: int = Field(description="Seconds until a new till code is due")
 
 
 # --- stores -------------------------------------------------------------------------------------

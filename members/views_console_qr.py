@@ -1,6 +1,7 @@
 """Console pages of the store and guide QR codes: list with statistics, posters, zip.
 
-Brand admins see every code; a store manager sees the codes of their store and its guides.
+Brand admins see every code; a store manager sees the codes of their store and its guides; a
+guide sees only their own code (from the workbench, ``workbench.my_qr``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ def _store_scope() -> int | None:
 
 
 def _visible(qr: MemberQrCode) -> MemberQrCode:
+    if not current_user.is_platform_admin and current_user.role == "guide":
+        if qr.kind != QR_GUIDE or qr.staff_id != current_user.id:
+            abort(404)
+        return qr
     scope = _store_scope()
     if scope is not None and qr.store_id != scope:
         abort(404)
@@ -69,7 +74,7 @@ def create_missing():
 
 
 @bp.get("/<int:qr_id>/poster.png")
-@roles_required(*ROLES)
+@roles_required(*ROLES, "guide")
 def poster(qr_id: int):
     qr = _visible(get_or_404(MemberQrCode, qr_id))
     name, png = qrcodes.poster_for(qr)

@@ -1,5 +1,6 @@
 """The guide workbench (导购工作台): a phone-first page of the guide's own customers, with
-one-tap quick tags and their history. Phones are always masked here."""
+one-tap quick tags and their history, and the guide's own QR code and poster. Phones are always
+masked here."""
 
 from __future__ import annotations
 
@@ -14,16 +15,19 @@ from core.errors import AppError
 from core.tenancy import get_or_404
 from core.validators import mask_phone
 from members import queries
+from members.activation import qrcodes
 from members.forms import EmptyForm
 from members.models import Member, TagDefinition
 from members.privacy import access
 from members.tiers_tags import tags
+from wechat import gateway
 
 bp = Blueprint("workbench", __name__, url_prefix="/console/workbench")
 ROLES = ("guide", "store_manager", "brand_admin")
 PER_PAGE = 20
 
 nav_item("workbench.customers", _l("Workbench"), roles=("guide", "store_manager"), order=5)
+nav_item("workbench.my_qr", _l("My QR code"), roles=("guide",), order=6)
 
 
 @bp.get("")
@@ -89,3 +93,33 @@ def toggle_tag(member_id: int, tag_id: int):
     if back == "list":
         return redirect(url_for("workbench.customers")), 303
     return redirect(url_for("workbench.customer", member_id=member.id)), 303
+
+
+@bp.get("/qr")
+@roles_required("guide")
+def my_qr():
+    return render_template(
+        "members/console/workbench/qr.html",
+        qr=qrcodes.guide_qr_of(staff_id=current_user.id),
+        form=EmptyForm(),
+    )
+
+
+@bp.post("/qr")
+@roles_required("guide")
+def create_my_qr():
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        qrcodes.ensure_guide_qr(staff_id=current_user.id)
+    except gateway.NotConfigured:
+        db.session.rollback()
+        flash(_l("The official account is not set up yet: ask your brand admin."), "error")
+        return redirect(url_for("workbench.my_qr")), 303
+    except gateway.WeChatError:
+        db.session.rollback()
+        flash(_l("WeChat could not create the QR code now. Please try again later."), "error")
+        return redirect(url_for("workbench.my_qr")), 303
+    db.session.commit()
+    flash(_l("Your QR code is ready."), "success")
+    return redirect(url_for("workbench.my_qr")), 303

@@ -12,6 +12,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from members import activation, merge
     from points import (  # noqa: F401 - register
+        api,
         cli,
         demo,
         hooks,
@@ -23,6 +24,7 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(views_console.bp)
     views_member.init_app(app)
+    api.init_app(app)
     cli.init_app(app)
     merge.register_merge_handler(hooks.merge_accounts)
     activation.register_welcome_gift(hooks.welcome_gift)

@@ -138,3 +138,47 @@ def campaigns() -> list[PointsCampaign]:
             select(PointsCampaign).order_by(PointsCampaign.start_date.desc())
         ).scalars()
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Pending:
+    available_at: dt.datetime
+    points: int
+
+
+def pending_points(member_id: int) -> list[Pending]:
+    """Earned points still locked (the return window), by the time they become available."""
+    require_member(member_id)
+    account = _account(member_id)
+    if account is None:
+        return []
+    stmt = (
+        select(PointsLot.available_at, func.sum(PointsLot.remaining))
+        .where(
+            PointsLot.account_id == account.id,
+            PointsLot.released.is_(False),
+            PointsLot.remaining > 0,
+        )
+        .group_by(PointsLot.available_at)
+        .order_by(PointsLot.available_at)
+    )
+    return [Pending(at, int(points)) for at, points in db.session.execute(stmt).all()]
+
+
+def history_before(
+    member_id: int, *, before_id: int | None = None, limit: int = 20
+) -> list[HistoryLine]:
+    """The member's entries older than ``before_id``, newest first (keyset pagination)."""
+    require_member(member_id)
+    stmt = select(PointsEntry).where(PointsEntry.member_id == member_id)
+    if before_id is not None:
+        stmt = stmt.where(PointsEntry.id < before_id)
+    rows = db.session.execute(
+        stmt.order_by(PointsEntry.id.desc()).limit(min(max(1, limit), 100))
+    ).scalars()
+    return [
+        HistoryLine(
+            e.id, e.kind, e.points, e.reason, e.occurred_at, e.store_id, e.amount_fen, e.operator
+        )
+        for e in rows
+    ]

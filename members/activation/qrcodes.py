@@ -75,6 +75,16 @@ def ensure_guide_qr(*, staff_id: int) -> MemberQrCode:
     return _ensure(QR_GUIDE, staff.store_id, staff.id, scene_for(kind=QR_GUIDE, staff=staff))
 
 
+def guide_qr_of(*, staff_id: int) -> MemberQrCode | None:
+    """The guide's QR code, if it was created."""
+    return db.session.execute(
+        select(MemberQrCode)
+        .where(MemberQrCode.kind == QR_GUIDE, MemberQrCode.staff_id == staff_id)
+        .order_by(MemberQrCode.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
 def _ensure(kind: str, store_id: int | None, staff_id: int | None, scene: str) -> MemberQrCode:
     found = _existing(kind, store_id, staff_id)
     if found is not None:

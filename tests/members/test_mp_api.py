@@ -259,6 +259,20 @@ def test_openapi_document(wx_client):
         "/api/mp/{brand_slug}/profile",
         "/api/mp/{brand_slug}/card",
         "/api/mp/{brand_slug}/stores",
+        "/api/mp/{brand_slug}/till-code",
+        # registered by points and coupons into the same document
+        "/api/mp/{brand_slug}/points",
+        "/api/mp/{brand_slug}/points/pending",
+        "/api/mp/{brand_slug}/points/history",
+        "/api/mp/{brand_slug}/points/expiring",
+        "/api/mp/{brand_slug}/coupons",
+        "/api/mp/{brand_slug}/coupons/{coupon_id}",
+        "/api/mp/{brand_slug}/coupons/claim/{template_id}",
+        "/api/mp/{brand_slug}/coupons/{coupon_id}/share",
+        "/api/mp/{brand_slug}/coupons/share/{token}",
+        "/api/mp/{brand_slug}/coupons/share/{token}/take",
+        "/api/mp/{brand_slug}/mall",
+        "/api/mp/{brand_slug}/mall/{item_id}/exchange",
     }
     assert set(paths["/api/mp/{brand_slug}/profile"]) == {"get", "patch"}
     login_op = paths["/api/mp/{brand_slug}/login"]["post"]

@@ -1,5 +1,6 @@
 """The mini-program API fuzzed from its own OpenAPI document (schemathesis): never a 5xx,
-every answer documented and matching its schema."""
+every answer documented and matching its schema. The document holds the operations of every
+package (members, points, coupons and the mall), so they are all fuzzed here."""
 
 from __future__ import annotations
 
@@ -11,11 +12,16 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from sqlalchemy import select
 
 from core.db import db
 from core.tenancy import use_brand
+from coupons import services as coupons
 from members import store_locations
+from members.models import Member
+from points import services as points
 from tests import factories as f
+from tests.coupons.conftest import make_item, make_template
 from tests.members.test_mp_api import activate
 from tests.wechat import conftest as wechat_fixtures
 
@@ -36,11 +42,19 @@ def mp_schema(wx_app):
 
 @pytest.fixture
 def mp_member(wx_client, wx_brand, wx_consumer):
-    """An activated member with a session token, and a store on the map."""
+    """An activated member with a session token, a store on the map, points, a coupon (shared)
+    and a mall item."""
     token, _ = activate(wx_client, wx_brand, wx_consumer)
     s = f.store(wx_brand, code="SH001")
     with use_brand(wx_brand.id):
         store_locations.set_store_location(store_id=s.id, lat=31.2295, lng=121.4556)
+        db.session.commit()
+        member_id = db.session.execute(select(Member.id)).scalar_one()
+        points.adjust(member_id=member_id, points=500, reason="测试", idempotency_key="fuzz")
+        tpl = make_template()
+        make_item(tpl)
+        coupon = coupons.claim(template_id=tpl.id, member_id=member_id, idempotency_key="fuzz")
+        coupons.create_share(coupon_id=coupon.id, member_id=member_id)
         db.session.commit()
     return wx_brand, token
 

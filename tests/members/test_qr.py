@@ -137,3 +137,36 @@ def test_stats_count_scans_follows_and_activations(wx_client, wx_brand, wx_consu
     phone.activate("13912345678")
     with use_brand(wx_brand.id):
         assert qrcodes.stats(qr_ids=[qr.id])[qr.id]["activations"] == 1
+
+
+def test_a_guide_gets_their_own_code_and_poster_only(wx_app, wx_brand):
+    s1, _s2, g1, g2 = _setup(wx_brand)
+    client = wx_app.test_client()
+    f.login(client, wx_brand, g1)
+    assert "/console/workbench/qr" in client.get("/console/workbench").get_data(as_text=True)
+    page = client.get("/console/workbench/qr")
+    assert page.status_code == 200 and "生成我的二维码" in page.get_data(as_text=True)
+    token = f.csrf_token(client, "/console/workbench/qr")
+    assert client.post("/console/workbench/qr", data={"csrf_token": token}).status_code == 303
+    html = client.get("/console/workbench/qr").get_data(as_text=True)
+    assert "下载我的海报" in html
+    with use_brand(wx_brand.id):
+        mine = qrcodes.guide_qr_of(staff_id=g1.id)
+        assert mine is not None and mine.scene == f"g:{g1.id}" and mine.store_id == s1.id
+        theirs = qrcodes.ensure_guide_qr(staff_id=g2.id)
+        store_qr = qrcodes.ensure_store_qr(store_id=s1.id)
+        db.session.commit()
+    assert f"/console/members/qrcodes/{mine.id}/poster.png" in html
+    r = client.get(f"/console/members/qrcodes/{mine.id}/poster.png")
+    assert r.status_code == 200 and r.mimetype == "image/png"
+    img = Image.open(io.BytesIO(r.data))
+    assert img.size == (posters.WIDTH, posters.HEIGHT)
+    # Another guide's poster, and even their own store's: not theirs to see.
+    assert client.get(f"/console/members/qrcodes/{theirs.id}/poster.png").status_code == 404
+    assert client.get(f"/console/members/qrcodes/{store_qr.id}/poster.png").status_code == 404
+    assert client.get("/console/members/qrcodes").status_code == 403
+    # The page is a guide's: others do not have it.
+    admin = wx_app.test_client()
+    f.login(admin, wx_brand, f.staff(wx_brand, "brand_admin"))
+    assert admin.get("/console/workbench/qr").status_code == 403
+    assert admin.get(f"/console/members/qrcodes/{theirs.id}/poster.png").status_code == 200

@@ -1,9 +1,12 @@
-"""A small bridge between Flask views and pydantic: request validation and the OpenAPI 3.1
-document, both from the same models.
+"""The JSON API layer every package shares: pydantic validates requests and responses, and the
+OpenAPI 3.1 documents are built from the same models.
 
-A view decorated with ``@api_operation(...)`` receives ``body=`` / ``query=`` as validated
-model instances, returns a response model (or ``(model, status)``), and is listed in the
-document built by ``openapi_document()``.
+A view decorated with ``@api_operation(document, method, path, ...)`` receives ``body=`` /
+``query=`` as validated model instances, returns a response model (or ``(model, status)``),
+and is listed in the document named ``document`` (``"mp"`` for the mini-program). Any package
+registers its operations this way; ``openapi_document()`` collects them all, so the package
+that serves the document never imports the others. pydantic's errors become 400s in the
+``{"error": {"code", "message", "field"}}`` format, their messages in the request's language.
 """
 
 from __future__ import annotations
@@ -13,23 +16,75 @@ import functools
 from collections.abc import Callable
 
 from flask import jsonify, request
-from pydantic import BaseModel
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 from pydantic.json_schema import models_json_schema
 
-from core.errors import ValidationError
-from members.schemas import ErrorResponse
+from core.errors import NotFound, ValidationError
 
 REF = "#/components/schemas/{model}"
+MAX_ID = 2**63 - 1  # BIGINT: a larger id in a URL is simply not found
 ERROR_TEXT = {
     400: "Invalid input",
     401: "Missing, invalid or expired session token",
     403: "Not allowed (e.g. the member card is not activated yet)",
-    404: "Unknown brand",
+    404: "Unknown brand or object",
     409: "Conflict with existing data",
+    429: "Too many requests",
     502: "WeChat answered an unexpected error",
     503: "WeChat is unavailable; try again",
 }
+
+# pydantic's error types, by what the person has to fix; %(field)s names the field.
+MESSAGES = {
+    "missing": _l("%(field)s is required."),
+    "extra_forbidden": _l("%(field)s is not an accepted field."),
+    "string_too_short": _l("%(field)s is too short."),
+    "string_too_long": _l("%(field)s is too long."),
+    "too_short": _l("%(field)s has too few items."),
+    "too_long": _l("%(field)s has too many items."),
+    "string_pattern_mismatch": _l("%(field)s is not in the expected format."),
+    "string_type": _l("%(field)s must be text."),
+    "string_unicode": _l("%(field)s must be text."),
+    "int_type": _l("%(field)s must be a whole number."),
+    "int_parsing": _l("%(field)s must be a whole number."),
+    "int_from_float": _l("%(field)s must be a whole number."),
+    "float_type": _l("%(field)s must be a number."),
+    "float_parsing": _l("%(field)s must be a number."),
+    "finite_number": _l("%(field)s must be a finite number."),
+    "greater_than": _l("%(field)s is too small."),
+    "greater_than_equal": _l("%(field)s is too small."),
+    "less_than": _l("%(field)s is too large."),
+    "less_than_equal": _l("%(field)s is too large."),
+    "literal_error": _l("%(field)s is not one of the allowed values."),
+    "enum": _l("%(field)s is not one of the allowed values."),
+    "bool_type": _l("%(field)s must be true or false."),
+    "bool_parsing": _l("%(field)s must be true or false."),
+    "date_type": _l("%(field)s must be a date written YYYY-MM-DD."),
+    "date_parsing": _l("%(field)s must be a date written YYYY-MM-DD."),
+    "date_from_datetime_parsing": _l("%(field)s must be a date written YYYY-MM-DD."),
+    "date_from_datetime_inexact": _l("%(field)s must be a date written YYYY-MM-DD."),
+    "list_type": _l("%(field)s must be a list."),
+    "model_type": _l("%(field)s must be an object."),
+    "dict_type": _l("%(field)s must be an object."),
+}
+FALLBACK = _l("%(field)s is not valid.")
+
+
+class ErrorBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(description="Machine-readable error code, e.g. invalid, invalid_session")
+    message: str = Field(description="For the person, in the request's language")
+    field: str | None = Field(description="The request field at fault, if any")
+
+
+class ErrorResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    error: ErrorBody
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,16 +101,21 @@ class Operation:
     operation_id: str
 
 
-OPERATIONS: list[Operation] = []
+OPERATIONS: dict[str, list[Operation]] = {}
 
 
-def _first_error(exc: PydanticError) -> ValidationError:
+def validation_error(exc: PydanticError) -> ValidationError:
+    """pydantic's first error as ours: the field's dotted path and a message by error type."""
     err = exc.errors(include_url=False)[0]
+    kind = err.get("type", "")
+    if kind == "json_invalid" or (
+        kind in ("model_type", "model_attributes_type") and not err.get("loc")
+    ):
+        return ValidationError(gettext("The body must be a JSON object."), field=None)
     loc = [str(p) for p in err.get("loc", ()) if p != "__root__"]
-    message = err.get("msg", "invalid")
-    if err.get("type") == "json_invalid":
-        return ValidationError("the body must be a JSON object", field=None)
-    return ValidationError(message, field=".".join(loc) or None)
+    field = ".".join(loc) or None
+    message = MESSAGES.get(kind, FALLBACK)
+    return ValidationError(str(message) % {"field": field or gettext("The input")}, field=field)
 
 
 def parse_body(model: type[BaseModel]) -> BaseModel:
@@ -63,7 +123,7 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
     try:
         return model.model_validate_json(request.get_data() or b"")
     except PydanticError as exc:
-        raise _first_error(exc) from None
+        raise validation_error(exc) from None
 
 
 def parse_query(model: type[BaseModel]) -> BaseModel:
@@ -71,10 +131,11 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
     try:
         return model.model_validate(request.args.to_dict(flat=True))
     except PydanticError as exc:
-        raise _first_error(exc) from None
+        raise validation_error(exc) from None
 
 
 def api_operation(
+    document: str,
     method: str,
     path: str,
     *,
@@ -86,13 +147,13 @@ def api_operation(
     auth: bool = True,
     errors: tuple[int, ...] = (400,),
 ) -> Callable:
-    """Validate a view's input with pydantic and list it in the OpenAPI document."""
+    """Validate a view's input with pydantic and list it in the OpenAPI ``document``."""
 
     def decorate(view: Callable) -> Callable:
         errs = (
             set(errors) | {404} | ({401} if auth else set()) | ({400} if body or query else set())
         )
-        OPERATIONS.append(
+        OPERATIONS.setdefault(document, []).append(
             Operation(
                 method.lower(),
                 path,
@@ -109,6 +170,8 @@ def api_operation(
 
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
+            if any(isinstance(v, int) and v > MAX_ID for v in kwargs.values()):
+                raise NotFound(gettext("Not found."))
             if body is not None:
                 kwargs["body"] = parse_body(body)
             if query is not None:
@@ -139,20 +202,28 @@ def _query_parameters(model: type[BaseModel]) -> list[dict]:
     return params
 
 
-def openapi_document(*, title: str, version: str, path_params: dict[str, dict]) -> dict:
-    """The OpenAPI 3.1 document of every registered operation."""
+def openapi_document(
+    document: str, *, title: str, version: str, path_params: dict[str, dict]
+) -> dict:
+    """The OpenAPI 3.1 document of every operation registered into ``document``."""
+    operations = OPERATIONS.get(document, [])
     models: list[tuple[type[BaseModel], str]] = [(ErrorResponse, "serialization")]
-    for op in OPERATIONS:
+    for op in operations:
         models.append((op.response, "serialization"))
         if op.body is not None:
             models.append((op.body, "validation"))
     refs, defs = models_json_schema(list(dict.fromkeys(models)), ref_template=REF)
     paths: dict[str, dict] = {}
-    for op in OPERATIONS:
+    for op in operations:
         params = [
             {"name": name, "in": "path", "required": True, "schema": schema}
             for name, schema in path_params.items()
             if "{" + name + "}" in op.path
+        ]
+        params += [
+            {"name": name, "in": "path", "required": True, "schema": _path_schema(name)}
+            for name in _path_names(op.path)
+            if name not in path_params
         ]
         if op.query is not None:
             params += _query_parameters(op.query)
@@ -195,3 +266,14 @@ def openapi_document(*, title: str, version: str, path_params: dict[str, dict]) 
             },
         },
     }
+
+
+def _path_names(path: str) -> list[str]:
+    return [p[1:-1] for p in path.split("/") if p.startswith("{") and p.endswith("}")]
+
+
+def _path_schema(name: str) -> dict:
+    """``..._id`` parts are row ids (Flask's ``int`` converter); the others tokens."""
+    if name.endswith("_id"):
+        return {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+    return {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
