@@ -19,14 +19,6 @@ _phones = itertools.count(1)
 
 
 @pytest.fixture
-def brand(ctx):
-    """A brand (Asia/Shanghai), current for the whole test."""
-    b = factories.brand()
-    with use_brand(b.id):
-        yield b
-
-
-@pytest.fixture
 def store(brand):
     return factories.store(brand)
 

@@ -1,8 +1,6 @@
 """The H5 activation end to end over the WeChat sandbox: scan -> OAuth -> SMS -> consent ->
 member with store and guide, welcome hook, card activation job; and the bad inputs."""
 
-# ruff: noqa: F811 - pytest fixtures imported from tests.wechat.conftest are parameters
-
 from __future__ import annotations
 
 import re
@@ -20,15 +18,6 @@ from members.activation import card, qrcodes, sms
 from members.activation.services import WELCOME_GIFTS
 from members.models import Member, MemberAttribution, MemberCardCode, MemberQrEvent
 from tests import factories as f
-from tests.wechat.conftest import (  # noqa: F401 - fixtures shared with the WeChat tests
-    sandbox,
-    sandbox_url,
-    wx_app,
-    wx_brand,
-    wx_client,
-    wx_consumer,
-    wx_ctx,
-)
 from wechat.sandbox import api_mp, oauth, push, store
 
 

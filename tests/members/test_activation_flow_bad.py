@@ -1,7 +1,5 @@
 """Bad input on the activation path: phones, SMS codes, OAuth codes, snapshot users, consent."""
 
-# ruff: noqa: F811 - pytest fixtures imported from tests.wechat.conftest are parameters
-
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -11,15 +9,6 @@ from core.tenancy import use_brand
 from members.activation import sms
 from members.models import Member
 from tests.members.test_activation_flow import Phone, csrf
-from tests.wechat.conftest import (  # noqa: F401 - fixtures shared with the WeChat tests
-    sandbox,
-    sandbox_url,
-    wx_app,
-    wx_brand,
-    wx_client,
-    wx_consumer,
-    wx_ctx,
-)
 from wechat.sandbox import store
 
 

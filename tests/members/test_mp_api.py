@@ -12,17 +12,7 @@ from core.tenancy import use_brand
 from members import store_locations, tillcode
 from members.models import Member, MemberIdentity
 from tests import factories as f
-from tests.wechat import conftest as wechat_fixtures
 from wechat.sandbox.api_mp import issue_js_code, issue_phone_code
-
-# The sandbox fixtures of the WeChat tests, shared with this module.
-sandbox = wechat_fixtures.sandbox
-sandbox_url = wechat_fixtures.sandbox_url
-wx_app = wechat_fixtures.wx_app
-wx_client = wechat_fixtures.wx_client
-wx_ctx = wechat_fixtures.wx_ctx
-wx_brand = wechat_fixtures.wx_brand
-wx_consumer = wechat_fixtures.wx_consumer
 
 CONSENT = "2026-01"
 

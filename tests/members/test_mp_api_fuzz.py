@@ -17,16 +17,6 @@ from core.tenancy import use_brand
 from members import store_locations
 from tests import factories as f
 from tests.members.test_mp_api import activate
-from tests.wechat import conftest as wechat_fixtures
-
-# The sandbox fixtures of the WeChat tests, shared with this module.
-sandbox = wechat_fixtures.sandbox
-sandbox_url = wechat_fixtures.sandbox_url
-wx_app = wechat_fixtures.wx_app
-wx_client = wechat_fixtures.wx_client
-wx_ctx = wechat_fixtures.wx_ctx
-wx_brand = wechat_fixtures.wx_brand
-wx_consumer = wechat_fixtures.wx_consumer
 
 
 @pytest.fixture

@@ -9,29 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from core.db import db
-from core.tenancy import use_brand
 from members.identities import create_member_row
 from points.models import PointsAccount, PointsEntry, PointsLot
-from tests import factories
-from tests.wechat.conftest import (  # noqa: F401 - fixtures shared with the WeChat tests
-    sandbox,
-    sandbox_url,
-    wx_app,
-    wx_brand,
-    wx_consumer,
-    wx_ctx,
-)
 
 _phones = itertools.count(1)
 T0 = dt.datetime(2026, 3, 10, 4, 0, tzinfo=dt.UTC)  # 12:00 in Shanghai
-
-
-@pytest.fixture
-def brand(ctx):
-    """A brand (Asia/Shanghai), current for the whole test."""
-    b = factories.brand()
-    with use_brand(b.id):
-        yield b
 
 
 def make_member(phone: str | None = None) -> int:

@@ -12,7 +12,7 @@ from core.db import db
 from core.redis import get_redis
 from core.tenancy import use_brand
 from tests import factories
-from tests.wechat.hostile import (
+from tests.support.wechat import (
     AES_KEY,
     APPID,
     OA_ID,
@@ -159,7 +159,7 @@ def test_compatible_mode_uses_the_ciphertext_and_encrypts_the_reply(wx, brand):
 
 def test_compatible_mode_trusts_the_ciphertext_not_the_clear_copy(wx, brand):
     encrypted = FakeWeChat(wx.client, brand.slug)
-    from tests.wechat.hostile import aes_encrypt
+    from tests.support.wechat import aes_encrypt
 
     enc = aes_encrypt(text_xml(OPENID, "会员", 2003).encode(), AES_KEY, APPID)
     resp = encrypted.post_aes(

@@ -14,7 +14,7 @@ from core.redis import get_redis
 from core.tenancy import use_brand
 from org import services as org
 from tests import factories
-from tests.wechat.hostile import (
+from tests.support.wechat import (
     AES_KEY,
     APPID,
     OLD_AES_KEY,

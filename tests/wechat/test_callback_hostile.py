@@ -12,7 +12,7 @@ from core.db import db
 from core.redis import get_redis
 from core.tenancy import use_brand
 from tests import factories
-from tests.wechat.hostile import AES_KEY, APPID, OA_ID, TOKEN, FakeWeChat, aes_encrypt, text_xml
+from tests.support.wechat import AES_KEY, APPID, OA_ID, TOKEN, FakeWeChat, aes_encrypt, text_xml
 from wechat import chatbot, inbound, router
 from wechat.callback import MAX_BODY
 from wechat.models import InboundMessage
@@ -228,7 +228,7 @@ def test_a_body_just_under_the_limit_is_accepted(wx, effects):
 
 
 def test_a_replayed_request_with_an_old_timestamp_is_refused(wx, effects):
-    from tests.wechat.hostile import sign
+    from tests.support.wechat import sign
 
     old = str(int(time.time()) - 3600)
     nonce = "replay01"

@@ -11,7 +11,7 @@ from core.db import db, utcnow
 from core.errors import AppError
 from core.tenancy import use_brand
 from tests import factories
-from tests.wechat.hostile import AES_KEY, APPID, TOKEN, FakeWeChat, text_xml
+from tests.support.wechat import AES_KEY, APPID, TOKEN, FakeWeChat, text_xml
 from wechat import chatbot, router
 
 OPENID = "oChat0000000000000000000001"

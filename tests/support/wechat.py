@@ -1,5 +1,7 @@
-"""Test tooling for the callback: a stand-in for WeChat's servers that signs and encrypts
-requests, an independent decryptor of our replies, and the corpus of hostile payloads.
+"""Signed WeChat posts for the callback: a stand-in for WeChat's servers that signs and
+encrypts requests (``FakeWeChat``, ``sign``, ``aes_encrypt``, ``text_xml``, ``event_xml``), an
+independent decryptor of our replies, and a brand answering on these credentials
+(``answering_brand``). The hostile payloads are in tests/wechat/test_callback_hostile.py.
 
 The AES code here is written on ``cryptography`` directly, independently of wechat.crypto
 and of wechatpy, so that a bug shared by both sides cannot hide.
