@@ -16,7 +16,7 @@ from core.db import db
 from core.tenancy import use_brand
 from members import store_locations
 from tests import factories as f
-from tests.members.test_mp_api import activate
+from tests.support.mini_program import activate
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from core.tenancy import use_brand
 from members.activation import posters, qrcodes
 from members.models import MemberQrCode
 from tests import factories as f
-from tests.members.test_activation_flow import Phone
+from tests.support.member_h5 import Phone
 from wechat.sandbox import store
 
 

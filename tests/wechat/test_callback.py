@@ -33,33 +33,12 @@ def brand(ctx):
     b = factories.brand(appid=APPID, token=TOKEN, aes_key=AES_KEY, message_mode="compatible")
     with use_brand(b.id):
         chatbot.save_replies(greeting="欢迎关注！", default_reply="收到，稍后回复您。")
-        chatbot.create_keyword(
-            keyword="会员",
-            match="exact",
-            priority=0,
-            reply_type="text",
-            text="回复手机号即可入会",
-            title="",
-            description="",
-            url="",
-            picurl="",
-            starts_at=None,
-            ends_at=None,
-            active=True,
-        )
-        chatbot.create_keyword(
-            keyword="MENU_STORES",
-            match="exact",
-            priority=0,
-            reply_type="news",
-            text="",
+        factories.keyword("会员", text="回复手机号即可入会")
+        factories.keyword(
+            "MENU_STORES",
             title="门店列表",
             description="离你最近的门店",
             url="https://example.com/stores",
-            picurl="",
-            starts_at=None,
-            ends_at=None,
-            active=True,
         )
         db.session.commit()
     return b
@@ -365,20 +344,7 @@ def test_cdata_terminator_in_member_text_cannot_inject_elements(wx):
 
 def test_cdata_terminator_in_a_configured_reply_is_escaped(wx, brand):
     with use_brand(brand.id):
-        chatbot.create_keyword(
-            keyword="code",
-            match="exact",
-            priority=0,
-            reply_type="text",
-            text="a]]>b<c>&d",
-            title="",
-            description="",
-            url="",
-            picurl="",
-            starts_at=None,
-            ends_at=None,
-            active=True,
-        )
+        factories.keyword("code", text="a]]>b<c>&d")
         db.session.commit()
     reply = wx.open_reply(wx.post_aes(text_xml(OPENID, "code", 7002)))
     assert reply.findtext("Content") == "a]]>b<c>&d"

@@ -46,20 +46,7 @@ def brand(live_server):
         with use_brand(b.id):
             chatbot.save_replies(greeting=GREETING, default_reply="")
             for word, text in (("积分规则", "每消费1元积1分"), ("会员卡", "点击领取会员卡")):
-                chatbot.create_keyword(
-                    keyword=word,
-                    match="exact",
-                    priority=0,
-                    reply_type="text",
-                    text=text,
-                    title="",
-                    description="",
-                    url="",
-                    picurl="",
-                    starts_at=None,
-                    ends_at=None,
-                    active=True,
-                )
+                f.keyword(word, text=text)
             chatbot.save_menu(menu=MENU)
             chatbot.publish_menu(brand_id=b.id)
             db.session.commit()
@@ -76,7 +63,7 @@ class Phone:
         self.http = requests.Session()
         page = self.http.get(f"{base}/sandbox/phone", params={"brand": brand_slug})
         assert page.status_code == 200
-        self.csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text)[1]
+        self.csrf = f.csrf(page.text)
         created = self.http.post(
             f"{base}/sandbox/phone/consumers",
             data={"nickname": "小明", "brand": brand_slug, "csrf_token": self.csrf},
