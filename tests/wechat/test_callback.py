@@ -17,12 +17,12 @@ from tests.support.wechat import (
     APPID,
     OA_ID,
     OLD_AES_KEY,
-    TOKEN,
     FakeWeChat,
+    answering_brand,
     event_xml,
     text_xml,
 )
-from wechat import chatbot, inbound, router
+from wechat import inbound, router
 from wechat.models import InboundMessage
 
 OPENID = "oUser000000000000000000000001"
@@ -30,9 +30,8 @@ OPENID = "oUser000000000000000000000001"
 
 @pytest.fixture
 def brand(ctx):
-    b = factories.brand(appid=APPID, token=TOKEN, aes_key=AES_KEY, message_mode="compatible")
+    b = answering_brand("收到，稍后回复您。", greeting="欢迎关注！")
     with use_brand(b.id):
-        chatbot.save_replies(greeting="欢迎关注！", default_reply="收到，稍后回复您。")
         factories.keyword("会员", text="回复手机号即可入会")
         factories.keyword(
             "MENU_STORES",
@@ -150,14 +149,11 @@ def test_compatible_mode_trusts_the_ciphertext_not_the_clear_copy(wx, brand):
 def test_message_encrypted_with_the_previous_key_is_accepted(client, ctx):
     from org import services as org
 
-    b = factories.brand(appid=APPID, token=TOKEN, aes_key=OLD_AES_KEY, message_mode="compatible")
+    b = answering_brand("默认回复", aes_key=OLD_AES_KEY)
     org.update_brand_credentials(brand=b, aes_key=AES_KEY)  # rotation keeps the old key
     db.session.commit()
     assert b.previous_aes_key == OLD_AES_KEY
     wx = FakeWeChat(client, b.slug)
-    with use_brand(b.id):
-        chatbot.save_replies(greeting="", default_reply="默认回复")
-        db.session.commit()
     old = wx.post_aes(text_xml(OPENID, "你好", 3001), aes_key=OLD_AES_KEY)
     assert wx.open_reply(old, aes_key=OLD_AES_KEY).findtext("Content") == "默认回复"
     new = wx.post_aes(text_xml(OPENID, "你好", 3002), aes_key=AES_KEY)

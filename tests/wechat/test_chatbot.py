@@ -11,7 +11,7 @@ from core.db import db, utcnow
 from core.errors import AppError
 from core.tenancy import use_brand
 from tests import factories
-from tests.support.wechat import AES_KEY, APPID, TOKEN, FakeWeChat, text_xml
+from tests.support.wechat import APPID, FakeWeChat, answering_brand, text_xml
 from wechat import chatbot, router
 
 OPENID = "oChat0000000000000000000001"
@@ -19,10 +19,7 @@ OPENID = "oChat0000000000000000000001"
 
 @pytest.fixture
 def brand(ctx):
-    b = factories.brand(appid=APPID, token=TOKEN, aes_key=AES_KEY, message_mode="compatible")
-    with use_brand(b.id):
-        chatbot.save_replies(greeting="hello", default_reply="default answer")
-        db.session.commit()
+    b = answering_brand("default answer", greeting="hello")
     with use_brand(b.id):
         yield b
 
