@@ -7,8 +7,6 @@ import shutil
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.browser.live import live_server  # noqa: F401 - fixture
-
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -30,7 +28,7 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_server):  # noqa: F811
+def page(browser, live_server):
     context = browser.new_context(
         base_url=live_server.url, locale="zh-CN", viewport={"width": 1280, "height": 900}
     )

@@ -49,20 +49,7 @@ def brand(live_server):
         url = _authorize_url(live_server.url)
         with use_brand(b.id):
             chatbot.save_replies(greeting="欢迎！", default_reply="")
-            chatbot.create_keyword(
-                keyword="会员中心",
-                match="exact",
-                priority=0,
-                reply_type="news",
-                text="",
-                title="进入会员中心",
-                description="查看积分和优惠券",
-                url=url,
-                picurl="",
-                starts_at=None,
-                ends_at=None,
-                active=True,
-            )
+            f.keyword("会员中心", title="进入会员中心", description="查看积分和优惠券", url=url)
             chatbot.save_menu(menu={"button": [{"type": "view", "name": "我的", "url": url}]})
             chatbot.publish_menu(brand_id=b.id)
             db.session.commit()

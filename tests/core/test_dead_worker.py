@@ -23,8 +23,8 @@ from core import jobs
 from core.db import db, utcnow
 from core.redis import get_redis, key
 from core.scheduler import DEAD_WORKER_RUNS, requeue_orphans, tick
-from tests.conftest import DATABASE_URL, REDIS_URL
 from tests.core.test_jobs import effects, record_effect
+from tests.support.apps import DATABASE_URL, REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 TTL = 1.5  # the workers' liveness TTL in these tests (20 s by default)

@@ -11,7 +11,7 @@ from core.tenancy import use_brand
 from org import services as org
 from org.models import Staff
 from tests import factories as f
-from tests.conftest import build_app
+from tests.support.apps import build_app
 
 
 def _admin_and_client(client):

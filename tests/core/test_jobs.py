@@ -19,7 +19,7 @@ from core.db import db
 from core.tenancy import use_brand
 from org.models import Store
 from tests import factories as f
-from tests.conftest import make_config
+from tests.support.apps import make_config
 
 
 @jobs.job("default", timeout=30, retries=2, backoff=(0, 0))

@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from core.db import db
-from tests.conftest import PG_ADMIN, TEST_DB, build_app
+from tests.support.apps import PG_ADMIN, TEST_DB, build_app
 
 MIGRATE_DB = TEST_DB + "_migrations"
 

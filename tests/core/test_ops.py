@@ -13,7 +13,7 @@ from config import TestConfig as _TestConfig
 from core.db import db
 from core.tenancy import use_brand
 from org.models import Brand, Staff, Store
-from tests.conftest import build_app
+from tests.support.apps import build_app
 
 ENGINES = {"DATABASE_URL": "postgresql://u@h/db", "REDIS_URL": "redis://h:6379/0"}
 

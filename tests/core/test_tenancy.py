@@ -13,7 +13,7 @@ from core.db import db
 from core.tenancy import BrandScoped, NoBrandContext, use_brand
 from org.models import Staff, Store
 from tests import factories as f
-from tests.conftest import build_app
+from tests.support.apps import build_app
 
 
 def _brand_scoped_models():

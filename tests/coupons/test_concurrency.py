@@ -18,12 +18,13 @@ from coupons.models import (
     PartnerCode,
 )
 from points import services as points
-from tests.coupons.conftest import make_item, make_member, make_template, run_concurrently
+from tests import factories
+from tests.support.concurrency import run_concurrently
 
 
 def test_100_concurrent_claims_of_stock_10_issue_exactly_10(app, brand):
-    tpl = make_template(stock=10)
-    members = [make_member() for _ in range(100)]
+    tpl = factories.coupon_template(stock=10)
+    members = [factories.member().id for _ in range(100)]
     results = run_concurrently(
         app,
         brand.id,
@@ -46,8 +47,8 @@ def test_one_coupon_redeemed_from_two_tills_at_once_exactly_one_succeeds(app, br
     from tests import factories
 
     other_store = factories.store(brand)
-    tpl = make_template()
-    member = make_member()
+    tpl = factories.coupon_template()
+    member = factories.member().id
     coupon = issuance.issue(
         template_id=tpl.id, member_id=member, source="claim", idempotency_key="k1"
     )
@@ -79,9 +80,9 @@ def test_one_coupon_redeemed_from_two_tills_at_once_exactly_one_succeeds(app, br
 
 
 def test_200_concurrent_exchanges_paying_for_50(app, brand):
-    tpl = make_template(name="5元券", stock=None)
-    item = make_item(tpl)
-    member = make_member()
+    tpl = factories.coupon_template(name="5元券", stock=None)
+    item = factories.mall_item(tpl)
+    member = factories.member().id
     points.adjust(member_id=member, points=5000, reason="test grant", idempotency_key="grant")
     db.session.commit()
 
@@ -126,13 +127,13 @@ def test_200_concurrent_exchanges_paying_for_50(app, brand):
 
 
 def test_partner_codes_are_handed_out_once_each_under_concurrency(app, brand):
-    tpl = make_template(name="视频会员7天", kind="third_party", stock=None)
+    tpl = factories.coupon_template(name="视频会员7天", kind="third_party", stock=None)
     n = issuance.import_partner_codes(
         template_id=tpl.id, lines=[f"PARTNER-{i:04d}" for i in range(20)], idempotency_key="f1"
     )
     db.session.commit()
     assert n == 20
-    members = [make_member() for _ in range(40)]
+    members = [factories.member().id for _ in range(40)]
     results = run_concurrently(
         app,
         brand.id,
@@ -159,8 +160,8 @@ def test_partner_codes_are_handed_out_once_each_under_concurrency(app, brand):
 
 
 def test_concurrent_per_member_limit_holds(app, brand):
-    tpl = make_template(per_member_limit=2)
-    member = make_member()
+    tpl = factories.coupon_template(per_member_limit=2)
+    member = factories.member().id
     results = run_concurrently(
         app,
         brand.id,

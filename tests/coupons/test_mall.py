@@ -17,8 +17,9 @@ from points import rules
 from points import services as points
 from points.errors import InsufficientPoints
 from points.models import PointsEntry, PointsLot
-from tests.coupons.conftest import make_item, make_member, make_template, run_concurrently
-from tests.points.conftest import account_of, check_invariants
+from tests import factories
+from tests.support.concurrency import run_concurrently
+from tests.support.points import account_of, check_invariants
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -38,9 +39,11 @@ def _earn(member: int, yuan: int, key: str, days_ago: int) -> None:
 def test_exchange_writes_every_row_once_and_takes_earliest_expiring_points(brand):
     rules.update_settings(pending_days=0, expiry_months=12)
     db.session.commit()
-    tpl = make_template(name="5元券", stock=None, valid_days=7, valid_from=None, valid_until=None)
-    item = make_item(tpl)
-    member = make_member()
+    tpl = factories.coupon_template(
+        name="5元券", stock=None, valid_days=7, valid_from=None, valid_until=None
+    )
+    item = factories.mall_item(tpl)
+    member = factories.member().id
     _earn(member, 100, "later", days_ago=10)  # expires 10 days after the other
     _earn(member, 80, "sooner", days_ago=20)
 
@@ -104,7 +107,7 @@ def test_exchange_writes_every_row_once_and_takes_earliest_expiring_points(brand
         1,
     )
     # The key of another exchange is refused, and spends nothing.
-    other = make_item(tpl, title="另一个")
+    other = factories.mall_item(tpl, title="另一个")
     with pytest.raises(Conflict):
         mall.exchange(item_id=other.id, member_id=member, idempotency_key="k1")
     db.session.rollback()
@@ -114,9 +117,9 @@ def test_exchange_writes_every_row_once_and_takes_earliest_expiring_points(brand
 def test_expired_points_never_pay_and_a_refusal_writes_nothing(brand):
     rules.update_settings(pending_days=0, expiry_policy="months", expiry_months=1)
     db.session.commit()
-    tpl = make_template(stock=None)
-    item = make_item(tpl)
-    member = make_member()
+    tpl = factories.coupon_template(stock=None)
+    item = factories.mall_item(tpl)
+    member = factories.member().id
     _earn(member, 150, "old", days_ago=45)  # past its expiry, the expiry job has not run yet
     _earn(member, 60, "new", days_ago=1)
     with pytest.raises(InsufficientPoints):
@@ -135,9 +138,9 @@ def test_expired_points_never_pay_and_a_refusal_writes_nothing(brand):
 
 
 def test_concurrent_exchanges_of_an_item_with_stock_5_sell_exactly_5(app, brand):
-    tpl = make_template(stock=None)
-    item = make_item(tpl, stock=5)
-    members = [make_member() for _ in range(30)]
+    tpl = factories.coupon_template(stock=None)
+    item = factories.mall_item(tpl, stock=5)
+    members = [factories.member().id for _ in range(30)]
     for m in members:
         points.adjust(member_id=m, points=300, reason="grant", idempotency_key=f"g{m}")
     db.session.commit()
@@ -163,9 +166,9 @@ def test_concurrent_exchanges_of_an_item_with_stock_5_sell_exactly_5(app, brand)
 
 
 def test_concurrent_exchanges_stop_at_the_templates_stock(app, brand):
-    tpl = make_template(stock=3)
-    item = make_item(tpl, stock=None)
-    members = [make_member() for _ in range(12)]
+    tpl = factories.coupon_template(stock=3)
+    item = factories.mall_item(tpl, stock=None)
+    members = [factories.member().id for _ in range(12)]
     for m in members:
         points.adjust(member_id=m, points=100, reason="grant", idempotency_key=f"g{m}")
     db.session.commit()
@@ -186,9 +189,9 @@ def test_concurrent_exchanges_stop_at_the_templates_stock(app, brand):
 
 
 def test_one_member_tapping_twice_at_once_gets_one_exchange(app, brand):
-    tpl = make_template(stock=None)
-    item = make_item(tpl)
-    member = make_member()
+    tpl = factories.coupon_template(stock=None)
+    item = factories.mall_item(tpl)
+    member = factories.member().id
     points.adjust(member_id=member, points=1000, reason="grant", idempotency_key="g")
     db.session.commit()
     results = run_concurrently(
@@ -207,9 +210,9 @@ def test_an_exchange_is_three_statements(brand, monkeypatch):
     """The hot path (see coupons.mall): read, account lock, one statement for the rest."""
     import psycopg
 
-    tpl = make_template(stock=100)
-    item = make_item(tpl, stock=100)
-    member = make_member()
+    tpl = factories.coupon_template(stock=100)
+    item = factories.mall_item(tpl, stock=100)
+    member = factories.member().id
     points.adjust(member_id=member, points=500, reason="grant", idempotency_key="g")
     db.session.commit()
     mall.exchange(item_id=item.id, member_id=member, idempotency_key="warm")  # sync job queued

@@ -9,19 +9,10 @@ from core.tenancy import use_brand
 from coupons.models import Coupon, MallOrder
 from members.models import Member
 from points import services as points
-from tests.coupons.conftest import make_item, make_template
-from tests.members.test_mp_api import activate, api, bearer, login
-from tests.wechat import conftest as wechat_fixtures
+from tests import factories as f
+from tests.support.mini_program import activate, api, bearer, login
 from wechat.sandbox import store as sandbox_store
 from wechat.sandbox.api_mp import issue_js_code
-
-sandbox = wechat_fixtures.sandbox
-sandbox_url = wechat_fixtures.sandbox_url
-wx_app = wechat_fixtures.wx_app
-wx_client = wechat_fixtures.wx_client
-wx_ctx = wechat_fixtures.wx_ctx
-wx_brand = wechat_fixtures.wx_brand
-wx_consumer = wechat_fixtures.wx_consumer
 
 KEY = "0123456789abcdef"
 
@@ -85,7 +76,7 @@ def test_validation_messages_are_chinese_and_name_the_field(wx_client, wx_brand,
 def test_coupons_list_detail_claim(wx_client, wx_brand, wx_consumer):
     token, _ = activate(wx_client, wx_brand, wx_consumer)
     with use_brand(wx_brand.id):
-        tpl = make_template()
+        tpl = f.coupon_template()
     r = wx_client.post(
         api(wx_brand, f"coupons/claim/{tpl.id}"),
         json={"idempotency_key": KEY},
@@ -119,7 +110,7 @@ def test_coupons_list_detail_claim(wx_client, wx_brand, wx_consumer):
 def test_share_and_take(wx_client, wx_brand, wx_consumer):
     token, _ = activate(wx_client, wx_brand, wx_consumer)
     with use_brand(wx_brand.id):
-        tpl = make_template()
+        tpl = f.coupon_template()
     coupon = wx_client.post(
         api(wx_brand, f"coupons/claim/{tpl.id}"), json={"idempotency_key": KEY},
         headers=bearer(token),
@@ -154,7 +145,7 @@ def test_mall_exchange_retried_gives_one_coupon(wx_client, wx_brand, wx_consumer
     mid = _member_id(wx_brand)
     _give_points(wx_brand, mid, 250)
     with use_brand(wx_brand.id):
-        item = make_item(make_template(), stock=5)
+        item = f.mall_item(f.coupon_template(), stock=5)
     r = wx_client.get(api(wx_brand, "mall"), headers=bearer(token))
     assert r.status_code == 200 and r.json["balance"] == 250
     assert [(i["id"], i["stock_left"]) for i in r.json["items"]] == [(item.id, 5)]

@@ -14,7 +14,6 @@ from coupons.models import AVAILABLE, REDEEMED, Coupon, Redemption
 from coupons.pos_api import create_key
 from coupons.redemption import GUESS_LIMIT
 from tests import factories
-from tests.coupons.conftest import make_member, make_template
 
 
 @pytest.fixture
@@ -25,9 +24,12 @@ def till(brand, store):
 
 
 def _coupon(**tpl_kw) -> Coupon:
-    tpl = make_template(**tpl_kw)
+    tpl = factories.coupon_template(**tpl_kw)
     c = issuance.issue(
-        template_id=tpl.id, member_id=make_member(), source="claim", idempotency_key=f"k{tpl.id}"
+        template_id=tpl.id,
+        member_id=factories.member().id,
+        source="claim",
+        idempotency_key=f"k{tpl.id}",
     )
     db.session.commit()
     return c

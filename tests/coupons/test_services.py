@@ -22,7 +22,7 @@ from coupons.models import (
     IssueBatch,
 )
 from members import activation
-from tests.coupons.conftest import make_item, make_member, make_template
+from tests import factories
 
 SH = dt.timezone(dt.timedelta(hours=8))
 
@@ -38,8 +38,8 @@ def test_codes_are_well_formed_unique_and_checked():
 
 
 def test_bulk_codes_made_in_sql_pass_the_same_check(brand):
-    members = [make_member() for _ in range(50)]
-    tpl = make_template(stock=100)
+    members = [factories.member().id for _ in range(50)]
+    tpl = factories.coupon_template(stock=100)
     batch = issuance.bulk_issue(
         template_id=tpl.id, target={"member_ids": members}, idempotency_key="push-1"
     )
@@ -59,8 +59,8 @@ def test_bulk_codes_made_in_sql_pass_the_same_check(brand):
 
 
 def test_bulk_issue_over_stock_issues_nothing(brand):
-    members = [make_member() for _ in range(5)]
-    tpl = make_template(stock=4)
+    members = [factories.member().id for _ in range(5)]
+    tpl = factories.coupon_template(stock=4)
     with pytest.raises(SoldOut):
         issuance.bulk_issue(template_id=tpl.id, target={}, idempotency_key="too-many")
     db.session.rollback()
@@ -69,8 +69,10 @@ def test_bulk_issue_over_stock_issues_nothing(brand):
 
 
 def test_per_day_limit_follows_the_brand_time_zone(brand):
-    tpl = make_template(per_day_limit=1, valid_until=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
-    member = make_member()
+    tpl = factories.coupon_template(
+        per_day_limit=1, valid_until=dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    )
+    member = factories.member().id
     # 23:30 and 23:50 Shanghai time on March 10: the same local day.
     late = dt.datetime(2026, 3, 10, 23, 30, tzinfo=SH)
     claims.claim(template_id=tpl.id, member_id=member, idempotency_key="a", now=late)
@@ -95,17 +97,21 @@ def test_per_day_limit_follows_the_brand_time_zone(brand):
 
 
 def test_valid_n_days_after_issue_ends_at_local_midnight(brand):
-    tpl = make_template(valid_days=7, valid_from=None, valid_until=None)
+    tpl = factories.coupon_template(valid_days=7, valid_from=None, valid_until=None)
     at = dt.datetime(2026, 3, 10, 23, 30, tzinfo=SH)
     c = issuance.issue(
-        template_id=tpl.id, member_id=make_member(), source="claim", idempotency_key="v", now=at
+        template_id=tpl.id,
+        member_id=factories.member().id,
+        source="claim",
+        idempotency_key="v",
+        now=at,
     )
     assert c.valid_until == dt.datetime(2026, 3, 17, 0, 0, tzinfo=SH)
 
 
 def test_claim_replay_returns_the_same_coupon(brand):
-    tpl = make_template(stock=5)
-    member = make_member()
+    tpl = factories.coupon_template(stock=5)
+    member = factories.member().id
     a = claims.claim(template_id=tpl.id, member_id=member, idempotency_key="tap")
     b = claims.claim(template_id=tpl.id, member_id=member, idempotency_key="tap")
     db.session.commit()
@@ -115,8 +121,8 @@ def test_claim_replay_returns_the_same_coupon(brand):
 
 
 def test_share_is_claimed_once_and_the_friend_becomes_a_member(brand):
-    tpl = make_template()
-    sharer = make_member()
+    tpl = factories.coupon_template()
+    sharer = factories.member().id
     coupon = claims.claim(template_id=tpl.id, member_id=sharer, idempotency_key="s")
     share = claims.create_share(coupon_id=coupon.id, member_id=sharer)
     assert claims.create_share(coupon_id=coupon.id, member_id=sharer).id == share.id
@@ -142,7 +148,7 @@ def test_share_is_claimed_once_and_the_friend_becomes_a_member(brand):
 
 
 def test_welcome_coupon_is_granted_once_on_activation(brand):
-    tpl = make_template(name="新人券")
+    tpl = factories.coupon_template(name="新人券")
     db.session.add(CouponSettings(brand_id=brand.id, welcome_template_id=tpl.id))
     db.session.commit()
     member, created = activation.activate_member(
@@ -157,8 +163,8 @@ def test_welcome_coupon_is_granted_once_on_activation(brand):
 
 
 def test_expiry_job_retried_has_one_effect(brand):
-    tpl = make_template()
-    c = claims.claim(template_id=tpl.id, member_id=make_member(), idempotency_key="e")
+    tpl = factories.coupon_template()
+    c = claims.claim(template_id=tpl.id, member_id=factories.member().id, idempotency_key="e")
     c.valid_until = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     db.session.commit()
     assert jobs.expire_due() == 1
@@ -170,9 +176,9 @@ def test_expiry_job_retried_has_one_effect(brand):
 
 
 def test_reminder_job_queues_one_message_per_member(app, brand):
-    tpl = make_template()
+    tpl = factories.coupon_template()
     db.session.add(CouponSettings(brand_id=brand.id, remind_days=3, remind_template_id="TPL1"))
-    member = make_member()
+    member = factories.member().id
     for i in range(2):
         c = claims.claim(template_id=tpl.id, member_id=member, idempotency_key=f"r{i}")
         c.valid_until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
@@ -190,8 +196,8 @@ def test_reminder_job_queues_one_message_per_member(app, brand):
 
 
 def test_batch_record_is_kept(brand):
-    tpl = make_template()
-    make_member()
+    tpl = factories.coupon_template()
+    factories.member()
     issuance.bulk_issue(template_id=tpl.id, target={}, idempotency_key="all")
     db.session.commit()
     assert db.session.scalar(select(IssueBatch.status)) == "done"
@@ -202,10 +208,10 @@ def test_mall_item_sold_out_or_limit_spends_no_points(brand):
     from coupons.errors import NotEligible
     from points import services as points
 
-    tpl = make_template()
-    item = make_item(tpl, title="限量", stock=1, per_member_limit=1)
-    vip = make_item(tpl, title="VIP", tier_ids=[999999])
-    a, b = make_member(), make_member()
+    tpl = factories.coupon_template()
+    item = factories.mall_item(tpl, title="限量", stock=1, per_member_limit=1)
+    vip = factories.mall_item(tpl, title="VIP", tier_ids=[999999])
+    a, b = factories.member().id, factories.member().id
     for m in (a, b):
         points.adjust(member_id=m, points=500, reason="grant", idempotency_key=f"g{m}")
     db.session.commit()

@@ -7,7 +7,7 @@ import pytest
 from core.db import db
 from coupons import issuance, redemption
 from coupons.errors import NotStackable
-from tests.coupons.conftest import make_member, make_template
+from tests import factories
 
 
 def _coupon(template, member_id, key):
@@ -32,9 +32,9 @@ def _redeem(coupon, store, order_id):
 
 
 def test_stackable_coupons_combine_and_others_do_not(brand, store):
-    member = make_member()
-    stackable = make_template(name="可叠加券", stackable=True)
-    single = make_template(name="不可叠加券", stackable=False)
+    member = factories.member().id
+    stackable = factories.coupon_template(name="可叠加券", stackable=True)
+    single = factories.coupon_template(name="不可叠加券", stackable=False)
     a, b = _coupon(stackable, member, "a"), _coupon(stackable, member, "b")
     c, d = _coupon(single, member, "c"), _coupon(single, member, "d")
 

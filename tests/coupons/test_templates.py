@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import pytest
 
@@ -12,7 +11,6 @@ from core.errors import NotFound, ValidationError
 from coupons import services
 from coupons.models import CouponTemplate, MallItem
 from tests import factories
-from tests.coupons.conftest import make_item, make_member, make_template
 
 UNTIL = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 
@@ -49,10 +47,13 @@ def test_create_template_checks_its_fields(brand):
 
 
 def test_stock_cannot_go_below_what_was_issued(brand):
-    tpl = make_template(stock=5)
+    tpl = factories.coupon_template(stock=5)
     for i in range(3):
         services.issue(
-            template_id=tpl.id, member_id=make_member(), source="console", idempotency_key=f"i{i}"
+            template_id=tpl.id,
+            member_id=factories.member().id,
+            source="console",
+            idempotency_key=f"i{i}",
         )
     db.session.commit()
     with pytest.raises(ValidationError) as exc:
@@ -69,7 +70,7 @@ def test_stock_cannot_go_below_what_was_issued(brand):
 
 def test_stock_check_holds_against_an_issue_committed_since_the_read(brand):
     """The page read ``issued`` before another request issued one: the table still refuses."""
-    tpl = make_template(stock=5)
+    tpl = factories.coupon_template(stock=5)
     assert tpl.issued == 0  # read now, in this session's transaction
     with db.engine.begin() as other:  # another request's transaction, committed
         other.execute(
@@ -86,12 +87,12 @@ def test_mall_item_for_a_known_template_and_stock_not_below_sold(brand):
         services.create_mall_item(template_id=999999, title="x", price_points=100)
     assert exc.value.field == "template_id"
     db.session.rollback()
-    tpl = make_template()
+    tpl = factories.coupon_template()
     with pytest.raises(ValidationError) as exc:
         services.create_mall_item(template_id=tpl.id, title="x", price_points=0)
     assert exc.value.field == "price_points"
     db.session.rollback()
-    item = make_item(tpl, stock=10, sort=3)
+    item = factories.mall_item(tpl, stock=10, sort=3)
     db.session.execute(MallItem.__table__.update().where(MallItem.id == item.id).values(sold=4))
     db.session.commit()
     values = {"template_id": tpl.id, "title": "新标题", "price_points": 120}
@@ -105,14 +106,10 @@ def test_mall_item_for_a_known_template_and_stock_not_below_sold(brand):
     assert (item.title, item.stock, item.tier_ids, item.sort) == ("新标题", 4, [1, 2], 3)
 
 
-def _token(html: str) -> str:
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
-
-
 def test_console_edit_shows_the_stock_error_on_its_field(client, brand):
-    tpl = make_template(name="限量券", stock=2, valid_days=7, valid_until=None)
+    tpl = factories.coupon_template(name="限量券", stock=2, valid_days=7, valid_until=None)
     services.issue(
-        template_id=tpl.id, member_id=make_member(), source="console", idempotency_key="a"
+        template_id=tpl.id, member_id=factories.member().id, source="console", idempotency_key="a"
     )
     db.session.commit()
     factories.login(client, brand, factories.staff(brand, "brand_admin"))
@@ -120,7 +117,7 @@ def test_console_edit_shows_the_stock_error_on_its_field(client, brand):
     html = client.get(url).get_data(as_text=True)
     assert 'value="5.00"' in html
     form = {
-        "csrf_token": _token(html),
+        "csrf_token": factories.csrf(html),
         "name": "限量券",
         "kind": "cash",
         "value": "5",
@@ -143,11 +140,11 @@ def test_console_edit_shows_the_stock_error_on_its_field(client, brand):
 
 
 def test_console_mall_item_new_and_edit(client, brand):
-    tpl = make_template(name="5元券")
+    tpl = factories.coupon_template(name="5元券")
     factories.login(client, brand, factories.staff(brand, "brand_admin"))
     html = client.get("/console/coupons/mall/new").get_data(as_text=True)
     form = {
-        "csrf_token": _token(html),
+        "csrf_token": factories.csrf(html),
         "template_id": tpl.id,
         "title": "100积分换5元券",
         "price_points": "100",

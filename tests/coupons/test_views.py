@@ -12,28 +12,15 @@ from coupons import claims
 from coupons.models import Coupon, CouponTemplate, PosKey, Redemption
 from points import services as points
 from tests import factories
-from tests.coupons.conftest import make_item, make_member, make_template
-
-
-def member_login(client, brand, member_id, openid=None):
-    """Sign a member in the way members.session.login does (its signed cookie format)."""
-    with client.session_transaction() as s:
-        s[f"member:{brand.id}"] = {"b": brand.id, "o": openid, "u": None, "m": member_id}
-
-
-def _token(html: str) -> str:
-    m = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
-    assert m
-    return m.group(1)
 
 
 def test_my_coupons_shows_qr_and_tabs_in_chinese(client, brand):
-    tpl = make_template(name="满100减20", value_fen=2000, threshold_fen=10000)
-    member = make_member()
+    tpl = factories.coupon_template(name="满100减20", value_fen=2000, threshold_fen=10000)
+    member = factories.member().id
     c = claims.claim(template_id=tpl.id, member_id=member, idempotency_key="a")
     db.session.commit()
     assert client.get(f"/m/{brand.slug}/coupons").status_code == 401
-    member_login(client, brand, member)
+    factories.sign_in_member(client, brand, member)
     html = client.get(f"/m/{brand.slug}/coupons").get_data(as_text=True)
     assert "我的优惠券" in html and "可使用" in html and "满100减20" in html
     assert c.code in html and "<svg" in html and "¥20.00" in html
@@ -43,21 +30,21 @@ def test_my_coupons_shows_qr_and_tabs_in_chinese(client, brand):
 
 def test_another_members_session_of_another_brand_sees_nothing(client, brand):
     other = factories.brand()
-    member_login(client, other, 1)
+    factories.sign_in_member(client, other, 1)
     assert client.get(f"/m/{brand.slug}/coupons").status_code == 401
 
 
 def test_mall_exchange_from_the_page_once_per_tap(client, brand):
-    tpl = make_template(name="5元券")
-    item = make_item(tpl)
-    member = make_member()
+    tpl = factories.coupon_template(name="5元券")
+    item = factories.mall_item(tpl)
+    member = factories.member().id
     points.adjust(member_id=member, points=250, reason="grant", idempotency_key="g")
     db.session.commit()
-    member_login(client, brand, member)
+    factories.sign_in_member(client, brand, member)
     html = client.get(f"/m/{brand.slug}/mall").get_data(as_text=True)
     assert "积分商城" in html and "100积分换5元券" in html
     key = re.search(r'name="request_key" value="([^"]+)"', html).group(1)
-    data = {"csrf_token": _token(html), "request_key": key}
+    data = {"csrf_token": factories.csrf(html), "request_key": key}
     for _ in range(2):  # a double tap
         r = client.post(f"/m/{brand.slug}/mall/{item.id}/exchange", data=data)
         assert r.status_code == 303
@@ -67,20 +54,22 @@ def test_mall_exchange_from_the_page_once_per_tap(client, brand):
 
 
 def test_share_link_is_taken_by_a_friend(client, brand):
-    tpl = make_template(name="分享券")
-    sharer = make_member()
+    tpl = factories.coupon_template(name="分享券")
+    sharer = factories.member().id
     c = claims.claim(template_id=tpl.id, member_id=sharer, idempotency_key="s")
     db.session.commit()
-    member_login(client, brand, sharer)
+    factories.sign_in_member(client, brand, sharer)
     html = client.get(f"/m/{brand.slug}/coupons").get_data(as_text=True)
-    r = client.post(f"/m/{brand.slug}/coupons/{c.id}/share", data={"csrf_token": _token(html)})
+    r = client.post(
+        f"/m/{brand.slug}/coupons/{c.id}/share", data={"csrf_token": factories.csrf(html)}
+    )
     assert r.status_code == 200 and "送给好友" in r.get_data(as_text=True)
     link = re.search(r"/m/[^/]+/coupons/share/[A-Za-z0-9_-]+", r.get_data(as_text=True)).group(0)
     friend_client = client.application.test_client()
-    member_login(friend_client, brand, None, openid="o_friend_0000000000000009")
+    factories.sign_in_member(friend_client, brand, None, openid="o_friend_0000000000000009")
     page = friend_client.get(link).get_data(as_text=True)
     assert "好友送你一张优惠券" in page
-    r = friend_client.post(link, data={"csrf_token": _token(page)})
+    r = friend_client.post(link, data={"csrf_token": factories.csrf(page)})
     assert r.status_code == 302
     db.session.expire_all()
     got = db.session.scalars(select(Coupon).where(Coupon.source == "share")).one()
@@ -88,8 +77,8 @@ def test_share_link_is_taken_by_a_friend(client, brand):
 
 
 def test_staff_redeems_by_typed_code(client, brand, store):
-    tpl = make_template(threshold_fen=5000, value_fen=500)
-    c = claims.claim(template_id=tpl.id, member_id=make_member(), idempotency_key="x")
+    tpl = factories.coupon_template(threshold_fen=5000, value_fen=500)
+    c = claims.claim(template_id=tpl.id, member_id=factories.member().id, idempotency_key="x")
     db.session.commit()
     guide = factories.staff(brand, "guide", store)
     factories.login(client, brand, guide)
@@ -98,7 +87,7 @@ def test_staff_redeems_by_typed_code(client, brand, store):
     assert page.status_code == 200 and "核销优惠券" in html
     key = re.search(r'name="request_key"[^>]*value="([^"]+)"', html)
     form = {
-        "csrf_token": _token(html),
+        "csrf_token": factories.csrf(html),
         "request_key": key.group(1),
         "code": c.code,
         "order_id": "A1",
@@ -123,7 +112,7 @@ def test_console_template_issue_keys_and_report(client, brand, store):
     r = client.post(
         "/console/coupons/templates/new",
         data={
-            "csrf_token": _token(html),
+            "csrf_token": factories.csrf(html),
             "name": "满50减5",
             "kind": "cash",
             "value": "5",
@@ -142,14 +131,14 @@ def test_console_template_issue_keys_and_report(client, brand, store):
     assert (tpl.value_fen, tpl.threshold_fen, tpl.valid_days) == (500, 5000, 7)
     bad = client.post(
         "/console/coupons/templates/new",
-        data={"csrf_token": _token(html), "name": "x", "kind": "cash", "value": "-5"},
+        data={"csrf_token": factories.csrf(html), "name": "x", "kind": "cash", "value": "-5"},
     )
     assert bad.status_code == 400
-    members = [make_member() for _ in range(3)]
+    members = [factories.member().id for _ in range(3)]
     page = client.get(f"/console/coupons/templates/{tpl.id}/issue").get_data(as_text=True)
     key = re.search(r'name="request_key"[^>]*value="([^"]+)"', page).group(1)
     data = {
-        "csrf_token": _token(page),
+        "csrf_token": factories.csrf(page),
         "request_key": key,
         "member_ids": ",".join(map(str, members)),
     }
@@ -161,7 +150,7 @@ def test_console_template_issue_keys_and_report(client, brand, store):
     keys = client.get("/console/coupons/pos-keys").get_data(as_text=True)
     r = client.post(
         "/console/coupons/pos-keys",
-        data={"csrf_token": _token(keys), "store_id": store.id, "label": "1号收银台"},
+        data={"csrf_token": factories.csrf(keys), "store_id": store.id, "label": "1号收银台"},
     )
     raw = re.search(r"<code>(wmbpos_[^<]+)</code>", r.get_data(as_text=True)).group(1)
     row = db.session.scalars(select(PosKey)).one()

@@ -1,13 +1,7 @@
 """The H5 activation end to end over the WeChat sandbox: scan -> OAuth -> SMS -> consent ->
 member with store and guide, welcome hook, card activation job; and the bad inputs."""
 
-# ruff: noqa: F811 - pytest fixtures imported from tests.wechat.conftest are parameters
-
 from __future__ import annotations
-
-import re
-import time
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import func, select
@@ -20,81 +14,8 @@ from members.activation import card, qrcodes, sms
 from members.activation.services import WELCOME_GIFTS
 from members.models import Member, MemberAttribution, MemberCardCode, MemberQrEvent
 from tests import factories as f
-from tests.wechat.conftest import (  # noqa: F401 - fixtures shared with the WeChat tests
-    sandbox,
-    sandbox_url,
-    wx_app,
-    wx_brand,
-    wx_client,
-    wx_consumer,
-    wx_ctx,
-)
-from wechat.sandbox import api_mp, oauth, push, store
-
-
-def csrf(html: str) -> str:
-    m = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
-        r'name="csrf_token" value="([^"]+)"', html
-    )
-    assert m, html[:500]
-    return m.group(1)
-
-
-class Phone:
-    """A sandbox consumer using the brand's H5 pages through a test client."""
-
-    def __init__(self, client, brand, consumer):
-        self.client, self.brand, self.consumer = client, brand, consumer
-        self.openid = consumer["openid"]
-        self.base = f"/m/{brand.slug}"
-        self.events = 0
-
-    def _time(self) -> int:
-        # WeChat dedupes events by sender + CreateTime: two scans in one second are one.
-        self.events += 1
-        return int(time.time()) + self.events
-
-    def scan(self, qr, following=True):
-        if following:
-            fields = {
-                "MsgType": "event",
-                "Event": "SCAN",
-                "EventKey": qr.scene,
-                "CreateTime": self._time(),
-            }
-            return push.deliver(self.brand.appid, self.openid, fields)
-        store.set_following(self.brand.appid, self.openid, False)
-        return push.follow(self.brand.appid, self.openid, scene=qr.scene, ticket=qr.ticket)
-
-    def oauth_code(self, *, snapshot=False):
-        r = self.client.get(self.base + "/activate")
-        assert r.status_code == 302, r.get_data(as_text=True)
-        target = urlsplit(r.headers["Location"])
-        assert target.path.endswith("/connect/oauth2/authorize")
-        state = parse_qs(target.query)["state"][0]
-        code = oauth.authorize_code(
-            self.brand.appid, self.consumer["uid"], "snsapi_base", snapshot=snapshot
-        )
-        return code, state
-
-    def sign_in(self, **kw):
-        code, state = self.oauth_code(**kw)
-        return self.client.get(f"{self.base}/activate/oauth?code={code}&state={state}")
-
-    def request_code(self, phone):
-        html = self.client.get(self.base + "/activate").get_data(as_text=True)
-        return self.client.post(
-            self.base + "/activate/code", data={"phone": phone, "csrf_token": csrf(html)}
-        )
-
-    def activate(self, phone, code=None, consent="yes"):
-        html = self.client.get(self.base + "/activate").get_data(as_text=True)
-        if code is None:
-            code = sms.sandbox_last(phone)["code"]
-        return self.client.post(
-            self.base + "/activate",
-            data={"phone": phone, "code": code, "consent": consent, "csrf_token": csrf(html)},
-        )
+from tests.support.member_h5 import Phone
+from wechat.sandbox import api_mp, push, store
 
 
 @pytest.fixture

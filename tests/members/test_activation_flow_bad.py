@@ -1,7 +1,5 @@
 """Bad input on the activation path: phones, SMS codes, OAuth codes, snapshot users, consent."""
 
-# ruff: noqa: F811 - pytest fixtures imported from tests.wechat.conftest are parameters
-
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -10,16 +8,8 @@ from core.db import db
 from core.tenancy import use_brand
 from members.activation import sms
 from members.models import Member
-from tests.members.test_activation_flow import Phone, csrf
-from tests.wechat.conftest import (  # noqa: F401 - fixtures shared with the WeChat tests
-    sandbox,
-    sandbox_url,
-    wx_app,
-    wx_brand,
-    wx_client,
-    wx_consumer,
-    wx_ctx,
-)
+from tests import factories as f
+from tests.support.member_h5 import Phone
 from wechat.sandbox import store
 
 
@@ -112,7 +102,7 @@ def test_a_snapshot_page_user_is_refused(wx_client, wx_brand, wx_consumer):
     r = wx_client.get(phone.base + "/activate")
     assert r.status_code == 302 and "oauth2/authorize" in r.headers["Location"]
     html = wx_client.get(f"/m/{wx_brand.slug}/activate/terms").get_data(as_text=True)
-    token = csrf(html) if "csrf_token" in html else ""
+    token = f.csrf(html) if "csrf_token" in html else ""
     r = wx_client.post(
         phone.base + "/activate/code", data={"phone": "13912345678", "csrf_token": token}
     )

@@ -10,36 +10,18 @@ from sqlalchemy import select
 
 from core.db import db
 from core.tenancy import use_brand
-from members import activation, center, tillcode
+from members import center, tillcode
 from members.models import DELETED, Member
 from tests import factories as f
 
 
-def sign_in(client, brand, member_id, openid="o-test"):
-    """What the OAuth + activation pages leave in the signed session cookie."""
-    with client.session_transaction() as s:
-        s[f"member:{brand.id}"] = {"b": brand.id, "o": openid, "u": None, "m": member_id}
-
-
-def token(html: str) -> str:
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
-
-
 @pytest.fixture
 def member(world):
-    m, _ = activation.activate_member(
-        phone="13912345678",
-        oa_openid="o-test",
-        guide_id=world.guide.id,
-        source="oa",
-        consent_version="2026-01",
-    )
-    db.session.commit()
-    return m
+    return f.member(phone="13912345678", activated=True, openid="o-test", guide=world.guide)
 
 
 def test_card_page_shows_card_till_code_store_guide(client, world, member):
-    sign_in(client, world.brand, member.id)
+    f.sign_in_member(client, world.brand, member.id)
     html = client.get(f"/m/{world.brand.slug}/").get_data(as_text=True)
     assert member.card_no in html and world.store.name in html and world.guide.name in html
     assert "结账时出示此会员码" in html and "我的门店" in html
@@ -60,7 +42,7 @@ def test_nobody_signed_in_goes_to_the_activation(client, world):
 
 def test_a_session_is_bound_to_one_brand(client, world, member):
     other = f.brand()
-    sign_in(client, world.brand, member.id)
+    f.sign_in_member(client, world.brand, member.id)
     assert client.get(f"/m/{world.brand.slug}/").status_code == 200
     assert client.get(f"/m/{other.slug}/").status_code == 302
     # brand A's data copied under brand B's key is still refused (the brand is inside)
@@ -70,7 +52,7 @@ def test_a_session_is_bound_to_one_brand(client, world, member):
 
 
 def test_a_tampered_session_cookie_signs_nobody_in(client, world, member):
-    sign_in(client, world.brand, member.id)
+    f.sign_in_member(client, world.brand, member.id)
     cookie = client.get_cookie("session")
     assert cookie is not None
     payload, _, rest = cookie.value.partition(".")
@@ -80,7 +62,7 @@ def test_a_tampered_session_cookie_signs_nobody_in(client, world, member):
 
 
 def test_profile_edit_is_validated(client, world, member):
-    sign_in(client, world.brand, member.id)
+    f.sign_in_member(client, world.brand, member.id)
     url = f"/m/{world.brand.slug}/profile"
     html = client.get(url).get_data(as_text=True)
     assert "个人资料" in html
@@ -92,11 +74,16 @@ def test_profile_edit_is_validated(client, world, member):
         {"name": "x" * 41, "birthday": "", "gender": ""},
     ]
     for data in bad:
-        r = client.post(url, data={**data, "csrf_token": token(html)})
+        r = client.post(url, data={**data, "csrf_token": f.csrf(html)})
         assert r.status_code == 400, data
     r = client.post(
         url,
-        data={"name": " 林晓 ", "birthday": "1992-03-04", "gender": "f", "csrf_token": token(html)},
+        data={
+            "name": " 林晓 ",
+            "birthday": "1992-03-04",
+            "gender": "f",
+            "csrf_token": f.csrf(html),
+        },
     )
     assert r.status_code == 302
     with use_brand(world.brand.id):
@@ -106,7 +93,7 @@ def test_profile_edit_is_validated(client, world, member):
 
 
 def test_download_my_data_and_delete_my_account(client, world, member):
-    sign_in(client, world.brand, member.id)
+    f.sign_in_member(client, world.brand, member.id)
     base = f"/m/{world.brand.slug}"
     r = client.get(base + "/privacy/data.json")
     assert r.status_code == 200 and "attachment" in r.headers["Content-Disposition"]
@@ -114,9 +101,11 @@ def test_download_my_data_and_delete_my_account(client, world, member):
     assert data["member"]["phone"] == "13912345678"
     html = client.get(base + "/privacy").get_data(as_text=True)
     assert "注销我的账户" in html
-    r = client.post(base + "/privacy/delete", data={"confirm": "no", "csrf_token": token(html)})
+    r = client.post(base + "/privacy/delete", data={"confirm": "no", "csrf_token": f.csrf(html)})
     assert r.status_code == 400
-    r = client.post(base + "/privacy/delete", data={"confirm": "DELETE", "csrf_token": token(html)})
+    r = client.post(
+        base + "/privacy/delete", data={"confirm": "DELETE", "csrf_token": f.csrf(html)}
+    )
     assert r.status_code == 200 and "已注销" in r.get_data(as_text=True)
     db.session.expire_all()
     with use_brand(world.brand.id):
@@ -128,7 +117,7 @@ def test_download_my_data_and_delete_my_account(client, world, member):
 def test_slots_of_other_packages_show_on_the_card(client, world, member):
     center.register_center_slot("privacy-again", "隐私入口", "members_center.privacy_page", 1)
     try:
-        sign_in(client, world.brand, member.id)
+        f.sign_in_member(client, world.brand, member.id)
         html = client.get(f"/m/{world.brand.slug}/").get_data(as_text=True)
         assert 'data-slot="privacy-again"' in html and "隐私入口" in html
     finally:

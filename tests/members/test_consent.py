@@ -12,7 +12,7 @@ from core.db import db
 from core.tenancy import use_brand
 from members import consent
 from members.models import SubscribeConsentEvent
-from tests.wechat.hostile import OA_ID, FakeWeChat, answering_brand
+from tests.support.wechat import OA_ID, FakeWeChat, answering_brand
 
 OPENID = "otFpruAK8D-E6EfStSYonYSBZ8_4"
 T_A = "VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc"

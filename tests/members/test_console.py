@@ -17,27 +17,16 @@ from members.tiers_tags import tags
 from tests import factories as f
 
 
-def make_member(w, phone: str, *, guide=None, store=None, name: str = ""):
-    member, _ = activation.activate_member(
-        phone=phone,
-        guide_id=guide.id if guide else None,
-        store_id=store.id if store else None,
-        source="oa",
-        consent_version="2026-01",
-    )
-    member.name = name
-    db.session.commit()
-    return member
-
-
 @pytest.fixture
 def people(world):
     """Members of store 1 (guide's and guide2's customers) and of store 2."""
     w = world
     return {
-        "own": make_member(w, "13900000001", guide=w.guide, name="林晓"),
-        "colleague": make_member(w, "13900000002", guide=w.guide2, name="王芳"),
-        "other_store": make_member(w, "13900000003", guide=w.other_store_guide, name="李娜"),
+        "own": f.member(phone="13900000001", activated=True, guide=w.guide, name="林晓"),
+        "colleague": f.member(phone="13900000002", activated=True, guide=w.guide2, name="王芳"),
+        "other_store": f.member(
+            phone="13900000003", activated=True, guide=w.other_store_guide, name="李娜"
+        ),
     }
 
 

@@ -11,7 +11,7 @@ from core import jobs
 from core.db import db
 from members.models import Member, MemberImport
 from tests import factories as f
-from tests.members.test_console import audit_rows, make_member
+from tests.members.test_console import audit_rows
 
 
 def _csv(body: bytes) -> list[list[str]]:
@@ -20,8 +20,8 @@ def _csv(body: bytes) -> list[list[str]]:
 
 def test_admin_export_with_full_phones_is_audited(client, world):
     w = world
-    make_member(w, "13900000001", guide=w.guide, name="林晓")
-    make_member(w, "13900000003", guide=w.other_store_guide, name="李娜")
+    f.member(phone="13900000001", activated=True, guide=w.guide, name="林晓")
+    f.member(phone="13900000003", activated=True, guide=w.other_store_guide, name="李娜")
     f.login(client, w.brand, w.admin)
     token = f.csrf_token(client, "/console/members/export")
     r = client.post(
@@ -40,8 +40,8 @@ def test_admin_export_with_full_phones_is_audited(client, world):
 
 def test_guide_export_is_masked_own_customers_and_audited(client, world):
     w = world
-    make_member(w, "13900000001", guide=w.guide)
-    make_member(w, "13900000002", guide=w.guide2)
+    f.member(phone="13900000001", activated=True, guide=w.guide)
+    f.member(phone="13900000002", activated=True, guide=w.guide2)
     f.login(client, w.brand, w.guide)
     token = f.csrf_token(client, "/console/members/export")
     r = client.post("/console/members/export", data={"csrf_token": token, "full_phones": "y"})

@@ -12,46 +12,8 @@ from core.tenancy import use_brand
 from members import store_locations, tillcode
 from members.models import Member, MemberIdentity
 from tests import factories as f
-from tests.wechat import conftest as wechat_fixtures
+from tests.support.mini_program import CONSENT, activate, api, bearer, login
 from wechat.sandbox.api_mp import issue_js_code, issue_phone_code
-
-# The sandbox fixtures of the WeChat tests, shared with this module.
-sandbox = wechat_fixtures.sandbox
-sandbox_url = wechat_fixtures.sandbox_url
-wx_app = wechat_fixtures.wx_app
-wx_client = wechat_fixtures.wx_client
-wx_ctx = wechat_fixtures.wx_ctx
-wx_brand = wechat_fixtures.wx_brand
-wx_consumer = wechat_fixtures.wx_consumer
-
-CONSENT = "2026-01"
-
-
-def api(brand, path: str) -> str:
-    return f"/api/mp/{brand.slug}/{path}"
-
-
-def login(client, brand, consumer) -> dict:
-    code = issue_js_code(brand.mp_appid, consumer["uid"])
-    r = client.post(api(brand, "login"), json={"code": code})
-    assert r.status_code == 200, r.json
-    return r.json
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def activate(client, brand, consumer, phone="13912345678") -> tuple[str, dict]:
-    token = login(client, brand, consumer)["token"]
-    code = issue_phone_code(brand.mp_appid, consumer["uid"], phone)
-    r = client.post(
-        api(brand, "phone"),
-        json={"code": code, "consent_version": CONSENT},
-        headers=bearer(token),
-    )
-    assert r.status_code == 200, r.json
-    return token, r.json
 
 
 def test_login_round_trip_and_code_single_use(wx_client, wx_brand, wx_consumer):

@@ -21,18 +21,7 @@ from members import store_locations
 from members.models import Member
 from points import services as points
 from tests import factories as f
-from tests.coupons.conftest import make_item, make_template
-from tests.members.test_mp_api import activate
-from tests.wechat import conftest as wechat_fixtures
-
-# The sandbox fixtures of the WeChat tests, shared with this module.
-sandbox = wechat_fixtures.sandbox
-sandbox_url = wechat_fixtures.sandbox_url
-wx_app = wechat_fixtures.wx_app
-wx_client = wechat_fixtures.wx_client
-wx_ctx = wechat_fixtures.wx_ctx
-wx_brand = wechat_fixtures.wx_brand
-wx_consumer = wechat_fixtures.wx_consumer
+from tests.support.mini_program import activate
 
 
 @pytest.fixture
@@ -51,8 +40,8 @@ def mp_member(wx_client, wx_brand, wx_consumer):
         db.session.commit()
         member_id = db.session.execute(select(Member.id)).scalar_one()
         points.adjust(member_id=member_id, points=500, reason="测试", idempotency_key="fuzz")
-        tpl = make_template()
-        make_item(tpl)
+        tpl = f.coupon_template()
+        f.mall_item(tpl)
         coupon = coupons.claim(template_id=tpl.id, member_id=member_id, idempotency_key="fuzz")
         coupons.create_share(coupon_id=coupon.id, member_id=member_id)
         db.session.commit()

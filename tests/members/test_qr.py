@@ -1,7 +1,5 @@
 """Store and guide QR codes: creation through the gateway, posters, zip, stats, scoping."""
 
-# ruff: noqa: F811 - pytest fixtures imported from tests.wechat.conftest are parameters
-
 from __future__ import annotations
 
 import io
@@ -15,16 +13,7 @@ from core.tenancy import use_brand
 from members.activation import posters, qrcodes
 from members.models import MemberQrCode
 from tests import factories as f
-from tests.members.test_activation_flow import Phone
-from tests.wechat.conftest import (  # noqa: F401 - fixtures shared with the WeChat tests
-    sandbox,
-    sandbox_url,
-    wx_app,
-    wx_brand,
-    wx_client,
-    wx_consumer,
-    wx_ctx,
-)
+from tests.support.member_h5 import Phone
 from wechat.sandbox import store
 
 

@@ -8,26 +8,15 @@ import pytest
 
 from core.db import db
 from core.errors import Forbidden, NotFound, ValidationError
-from members import activation
 from members.models import TagHistory
 from members.tiers_tags import tags, tiers
+from tests import factories as f
 
 UTC = dt.UTC
 
 
 def codes(member_id) -> set[str]:
     return {t.code for t in tags.member_tags(member_id=member_id)}
-
-
-def member(world, phone="13800005555", guide=None, now=None):
-    m, _ = activation.activate_member(
-        phone=phone,
-        guide_id=(guide or world.guide).id,
-        source="oa",
-        consent_version="v1",
-        now=now,
-    )
-    return m
 
 
 def test_library_crud(world):
@@ -49,7 +38,7 @@ def test_library_crud(world):
 
 
 def test_automatic_behaviour_tags_and_history(world):
-    m = member(world)
+    m = f.member(activated=True, guide=world.guide)
     assert codes(m.id) == {"activated"}
     tiers.record_purchase(
         member_id=m.id,
@@ -66,7 +55,7 @@ def test_automatic_behaviour_tags_and_history(world):
 
 def test_lapsed_90_days_in_brand_time_zone(world):
     # Bought at 2026-01-01 01:00 Shanghai (2025-12-31 17:00 UTC).
-    m = member(world, now=dt.datetime(2025, 12, 1, tzinfo=UTC))
+    m = f.member(activated=True, guide=world.guide, now=dt.datetime(2025, 12, 1, tzinfo=UTC))
     tiers.record_purchase(
         member_id=m.id,
         amount_fen=1000,
@@ -96,9 +85,9 @@ def test_lapsed_90_days_in_brand_time_zone(world):
 def test_guide_quick_tags_only_own_customers(world):
     quick = tags.create_tag(kind="brand", name="高意向", code="hi", is_quick=True)
     plain = tags.create_tag(kind="brand", name="粉丝", code="fan")
-    mine = member(world, "13800006666", guide=world.guide)
-    theirs = member(world, "13800007777", guide=world.guide2)
-    other_store = member(world, "13800008888", guide=world.other_store_guide)
+    mine = f.member(phone="13800006666", activated=True, guide=world.guide)
+    theirs = f.member(phone="13800007777", activated=True, guide=world.guide2)
+    other_store = f.member(phone="13800008888", activated=True, guide=world.other_store_guide)
 
     assert tags.quick_tag(member_id=mine.id, tag_id=quick.id, staff_id=world.guide.id)
     assert not tags.quick_tag(member_id=mine.id, tag_id=quick.id, staff_id=world.guide.id)

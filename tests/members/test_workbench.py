@@ -8,13 +8,12 @@ from core.db import db
 from members.models import MemberTag, TagHistory
 from members.tiers_tags import tags
 from tests import factories as f
-from tests.members.test_console import make_member
 
 
 def test_guide_sees_own_customers_masked_and_quick_tags(client, world):
     w = world
-    own = make_member(w, "13900000001", guide=w.guide, name="林晓")
-    other = make_member(w, "13900000002", guide=w.guide2, name="王芳")
+    own = f.member(phone="13900000001", activated=True, guide=w.guide, name="林晓")
+    other = f.member(phone="13900000002", activated=True, guide=w.guide2, name="王芳")
     quick = tags.create_tag(kind="brand", name="高意向", is_quick=True)
     tags.create_tag(kind="product", name="护肤偏好")  # not a quick tag
     db.session.commit()
@@ -56,7 +55,7 @@ def test_guide_sees_own_customers_masked_and_quick_tags(client, world):
 
 def test_non_quick_tag_and_missing_csrf_write_nothing(client, world):
     w = world
-    own = make_member(w, "13900000001", guide=w.guide)
+    own = f.member(phone="13900000001", activated=True, guide=w.guide)
     plain = tags.create_tag(kind="product", name="护肤偏好")
     quick = tags.create_tag(kind="brand", name="高意向", is_quick=True)
     db.session.commit()
@@ -76,8 +75,8 @@ def test_non_quick_tag_and_missing_csrf_write_nothing(client, world):
 
 def test_store_manager_workbench_shows_the_store_only(client, world):
     w = world
-    make_member(w, "13900000001", guide=w.guide, name="林晓")
-    make_member(w, "13900000003", guide=w.other_store_guide, name="李娜")
+    f.member(phone="13900000001", activated=True, guide=w.guide, name="林晓")
+    f.member(phone="13900000003", activated=True, guide=w.other_store_guide, name="李娜")
     f.login(client, w.brand, w.manager)
     html = client.get("/console/workbench").get_data(as_text=True)
     assert "林晓" in html and "李娜" not in html and "13900000001" not in html

@@ -12,7 +12,7 @@ from core.tenancy import use_brand
 from points import rules, services
 from points.errors import InsufficientPoints
 from points.models import PointsEntry, PointsLot
-from tests.points.conftest import T0, check_invariants
+from tests.support.points import T0, check_invariants
 
 
 def test_200_concurrent_spends_on_a_balance_for_50(app, brand, member):

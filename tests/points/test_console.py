@@ -12,7 +12,7 @@ from core.tenancy import use_brand
 from points import rules, services
 from points.models import PointsCampaign, PointsEntry
 from tests import factories
-from tests.points.conftest import T0, make_member
+from tests.support.points import T0
 
 
 def _admin(client, brand):
@@ -66,15 +66,15 @@ def test_adjustment_without_reason_or_beyond_balance_writes_nothing(client, bran
 
 def test_member_search_by_card_or_phone(client, brand):
     _admin(client, brand)
-    member = make_member("13912345678")
+    member = factories.member(phone="13912345678").id
     resp = client.get("/console/points/members?q=13912345678")
     assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/members/{member}")
     other = factories.brand()
     with use_brand(other.id):
-        make_member("13900000000")
+        factories.member(phone="13900000000")
     assert client.get("/console/points/members?q=13900000000").status_code == 404
     with use_brand(other.id):
-        stranger = make_member()
+        stranger = factories.member().id
     assert client.get(f"/console/points/members/{stranger}").status_code == 404
 
 

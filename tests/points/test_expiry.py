@@ -12,7 +12,7 @@ from points import jobs as points_jobs
 from points import rules, services
 from points.expiry import expire_due
 from points.models import PointsEntry
-from tests.points.conftest import T0, check_invariants
+from tests.support.points import T0, check_invariants
 
 
 def _setup(**settings):

@@ -14,7 +14,8 @@ from members.identities import attach_identity
 from members.merge import merge_members
 from points import rules, services
 from points.models import PointsAccount, PointsEntry, PointsLot
-from tests.points.conftest import T0, check_invariants, make_member
+from tests import factories
+from tests.support.points import T0, check_invariants
 from wechat.sandbox import store
 
 
@@ -37,7 +38,7 @@ def _sync_rows():
 def test_changes_are_notified_by_a_batched_retried_job(wx_brand, wx_consumer):
     with use_brand(wx_brand.id):
         rules.update_settings(pending_days=0, change_template_id="tpl-points")
-        member = make_member()
+        member = factories.member().id
         attach_identity(member_id=member, kind="oa_openid", value=wx_consumer["openid"])
         # Three changes in one request: one job, one message with the sum.
         for i in range(3):
@@ -72,7 +73,7 @@ def test_expiring_points_reminder_sent_once(wx_brand, wx_consumer):
         rules.update_settings(
             pending_days=0, expiry_months=1, remind_days=7, expiring_template_id="tpl-exp"
         )
-        member = make_member()
+        member = factories.member().id
         attach_identity(member_id=member, kind="oa_openid", value=wx_consumer["openid"])
         now = dt.datetime.now(dt.UTC)
         services.earn_for_purchase(
@@ -94,7 +95,7 @@ def test_expiring_points_reminder_sent_once(wx_brand, wx_consumer):
 
 def test_merge_moves_points_with_exact_counts(brand):
     rules.update_settings(pending_days=0)
-    kept, merged = make_member(), make_member()
+    kept, merged = factories.member().id, factories.member().id
     services.earn_for_purchase(member_id=kept, amount_fen=5_000, idempotency_key="k1", now=T0)
     services.earn_for_purchase(member_id=merged, amount_fen=7_000, idempotency_key="m1", now=T0)
     services.earn_for_purchase(member_id=merged, amount_fen=1_000, idempotency_key="m2", now=T0)
@@ -171,7 +172,7 @@ def test_member_card_bonus_follows_the_ledger(wx_brand, wx_consumer):
 
     with use_brand(wx_brand.id):
         rules.update_settings(pending_days=0, change_template_id="tpl-points")
-        member = make_member()
+        member = factories.member().id
         attach_identity(member_id=member, kind="oa_openid", value=wx_consumer["openid"])
         card_id = gateway.create_member_card(
             wx_brand.id, {"card_type": "MEMBER_CARD", "member_card": {"base_info": {"title": "卡"}}}

@@ -15,7 +15,7 @@ from points.errors import IdempotencyConflict, InsufficientPoints, InvalidPoints
 from points.expiry import release_due
 from points.models import PointsEntry, PointsLot
 from tests import factories
-from tests.points.conftest import T0, check_invariants, make_member
+from tests.support.points import T0, check_invariants
 
 
 def _no_pending():
@@ -68,7 +68,7 @@ def test_same_idempotency_key_has_one_effect(member):
     assert services.balance(member).balance == 70
     with pytest.raises(IdempotencyConflict):
         services.spend(member_id=member, points=5, reason="mall", idempotency_key="order-7")
-    other = make_member()
+    other = factories.member().id
     with pytest.raises(IdempotencyConflict):
         services.spend(member_id=other, points=5, reason="mall", idempotency_key="x-1")
     check_invariants(member)
@@ -105,7 +105,7 @@ def test_unknown_member_and_another_brands_member(brand, member):
         services.earn_for_purchase(member_id=999_999, amount_fen=100, idempotency_key="k1")
     other_brand = factories.brand()
     with use_brand(other_brand.id):
-        stranger = make_member()
+        stranger = factories.member().id
     with pytest.raises(UnknownMember):
         services.earn_for_purchase(member_id=stranger, amount_fen=100, idempotency_key="k2")
     with pytest.raises(UnknownMember):

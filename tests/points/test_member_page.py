@@ -7,12 +7,7 @@ import datetime as dt
 from core.db import utcnow
 from points import services
 from points.expiry import release_due
-from tests.points.conftest import make_member
-
-
-def sign_in(client, brand, member_id):
-    with client.session_transaction() as s:
-        s[f"member:{brand.id}"] = {"b": brand.id, "o": "o-test", "u": None, "m": member_id}
+from tests import factories
 
 
 def test_member_sees_balance_pending_history_and_expiry(app, brand, member):
@@ -34,10 +29,10 @@ def test_member_sees_balance_pending_history_and_expiry(app, brand, member):
     from core.db import db
 
     db.session.commit()
-    other = make_member()
+    other = factories.member().id
     client = app.test_client()
     assert client.get(f"/m/{brand.slug}/points").status_code == 401
-    sign_in(client, brand, member)
+    factories.sign_in_member(client, brand, member)
     page = client.get(f"/m/{brand.slug}/points").get_data(as_text=True)
     assert 'data-testid="balance">170<' in page  # 200 earned and released, 30 spent
     assert "50" in page and "积分" in page  # 50 pending from the second purchase
@@ -45,13 +40,13 @@ def test_member_sees_balance_pending_history_and_expiry(app, brand, member):
     assert "积分商城兑换" in page
     assert 'data-testid="expiring"' in page
     # the other member sees their own (empty) account, not this one
-    sign_in(client, brand, other)
+    factories.sign_in_member(client, brand, other)
     page = client.get(f"/m/{brand.slug}/points").get_data(as_text=True)
     assert 'data-testid="balance">0<' in page
 
 
 def test_card_page_links_to_points(app, brand, member):
     client = app.test_client()
-    sign_in(client, brand, member)
+    factories.sign_in_member(client, brand, member)
     page = client.get(f"/m/{brand.slug}/").get_data(as_text=True)
     assert f"/m/{brand.slug}/points" in page

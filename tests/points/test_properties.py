@@ -19,7 +19,8 @@ from points import ledger, rules, services
 from points.errors import InsufficientPoints
 from points.expiry import expire_due, release_due
 from points.models import PointsEntry, PointsLot
-from tests.points.conftest import T0, check_invariants, make_member
+from tests import factories
+from tests.support.points import T0, check_invariants
 
 steps = st.lists(
     st.one_of(
@@ -67,7 +68,7 @@ def _conservation(member_id):
 def test_random_sequences_keep_the_ledger_exact(brand, ops):
     rules.update_settings(pending_days=3, expiry_policy="months", expiry_months=1)
     db.session.commit()
-    member = make_member()
+    member = factories.member().id
     ledger.lock_account(member)  # an empty account, so every step can be checked
     db.session.commit()
     now = T0

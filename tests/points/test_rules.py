@@ -11,7 +11,7 @@ from core.errors import ValidationError
 from members.models import Member, TierLevel
 from points import rules, services
 from tests import factories
-from tests.points.conftest import T0, check_invariants
+from tests.support.points import T0, check_invariants
 
 
 @pytest.fixture

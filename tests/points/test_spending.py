@@ -14,7 +14,8 @@ from core.jobs import OutboxJob
 from points import rules, services
 from points.errors import InsufficientPoints, UnknownMember
 from points.models import PointsEntry, PointsLot
-from tests.points.conftest import T0, check_invariants, make_member
+from tests import factories
+from tests.support.points import T0, check_invariants
 
 
 def _earn(member: int, yuan: int, key: str, days_before: int) -> None:
@@ -90,6 +91,6 @@ def test_an_inactive_member_cannot_spend(member):
     with pytest.raises(UnknownMember):
         services.spend(member_id=member, points=10, reason="mall", idempotency_key="s", now=T0)
     db.session.rollback()
-    other = make_member()
+    other = factories.member().id
     with pytest.raises(InsufficientPoints):  # no account yet: nothing to spend
         services.spend(member_id=other, points=10, reason="mall", idempotency_key="s2", now=T0)

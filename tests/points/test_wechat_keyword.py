@@ -8,7 +8,7 @@ from core.db import db
 from core.tenancy import use_brand
 from members.activation import activate_member
 from points import rules, services
-from tests.wechat.hostile import FakeWeChat, answering_brand, text_xml
+from tests.support.wechat import FakeWeChat, answering_brand, text_xml
 
 OPENID = "oPoints000000000000000000001"
 

@@ -12,17 +12,17 @@ from core.db import db
 from core.redis import get_redis
 from core.tenancy import use_brand
 from tests import factories
-from tests.wechat.hostile import (
+from tests.support.wechat import (
     AES_KEY,
     APPID,
     OA_ID,
     OLD_AES_KEY,
-    TOKEN,
     FakeWeChat,
+    answering_brand,
     event_xml,
     text_xml,
 )
-from wechat import chatbot, inbound, router
+from wechat import inbound, router
 from wechat.models import InboundMessage
 
 OPENID = "oUser000000000000000000000001"
@@ -30,36 +30,14 @@ OPENID = "oUser000000000000000000000001"
 
 @pytest.fixture
 def brand(ctx):
-    b = factories.brand(appid=APPID, token=TOKEN, aes_key=AES_KEY, message_mode="compatible")
+    b = answering_brand("收到，稍后回复您。", greeting="欢迎关注！")
     with use_brand(b.id):
-        chatbot.save_replies(greeting="欢迎关注！", default_reply="收到，稍后回复您。")
-        chatbot.create_keyword(
-            keyword="会员",
-            match="exact",
-            priority=0,
-            reply_type="text",
-            text="回复手机号即可入会",
-            title="",
-            description="",
-            url="",
-            picurl="",
-            starts_at=None,
-            ends_at=None,
-            active=True,
-        )
-        chatbot.create_keyword(
-            keyword="MENU_STORES",
-            match="exact",
-            priority=0,
-            reply_type="news",
-            text="",
+        factories.keyword("会员", text="回复手机号即可入会")
+        factories.keyword(
+            "MENU_STORES",
             title="门店列表",
             description="离你最近的门店",
             url="https://example.com/stores",
-            picurl="",
-            starts_at=None,
-            ends_at=None,
-            active=True,
         )
         db.session.commit()
     return b
@@ -159,7 +137,7 @@ def test_compatible_mode_uses_the_ciphertext_and_encrypts_the_reply(wx, brand):
 
 def test_compatible_mode_trusts_the_ciphertext_not_the_clear_copy(wx, brand):
     encrypted = FakeWeChat(wx.client, brand.slug)
-    from tests.wechat.hostile import aes_encrypt
+    from tests.support.wechat import aes_encrypt
 
     enc = aes_encrypt(text_xml(OPENID, "会员", 2003).encode(), AES_KEY, APPID)
     resp = encrypted.post_aes(
@@ -171,14 +149,11 @@ def test_compatible_mode_trusts_the_ciphertext_not_the_clear_copy(wx, brand):
 def test_message_encrypted_with_the_previous_key_is_accepted(client, ctx):
     from org import services as org
 
-    b = factories.brand(appid=APPID, token=TOKEN, aes_key=OLD_AES_KEY, message_mode="compatible")
+    b = answering_brand("默认回复", aes_key=OLD_AES_KEY)
     org.update_brand_credentials(brand=b, aes_key=AES_KEY)  # rotation keeps the old key
     db.session.commit()
     assert b.previous_aes_key == OLD_AES_KEY
     wx = FakeWeChat(client, b.slug)
-    with use_brand(b.id):
-        chatbot.save_replies(greeting="", default_reply="默认回复")
-        db.session.commit()
     old = wx.post_aes(text_xml(OPENID, "你好", 3001), aes_key=OLD_AES_KEY)
     assert wx.open_reply(old, aes_key=OLD_AES_KEY).findtext("Content") == "默认回复"
     new = wx.post_aes(text_xml(OPENID, "你好", 3002), aes_key=AES_KEY)
@@ -365,20 +340,7 @@ def test_cdata_terminator_in_member_text_cannot_inject_elements(wx):
 
 def test_cdata_terminator_in_a_configured_reply_is_escaped(wx, brand):
     with use_brand(brand.id):
-        chatbot.create_keyword(
-            keyword="code",
-            match="exact",
-            priority=0,
-            reply_type="text",
-            text="a]]>b<c>&d",
-            title="",
-            description="",
-            url="",
-            picurl="",
-            starts_at=None,
-            ends_at=None,
-            active=True,
-        )
+        factories.keyword("code", text="a]]>b<c>&d")
         db.session.commit()
     reply = wx.open_reply(wx.post_aes(text_xml(OPENID, "code", 7002)))
     assert reply.findtext("Content") == "a]]>b<c>&d"

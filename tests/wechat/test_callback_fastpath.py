@@ -14,7 +14,7 @@ from core.redis import get_redis
 from core.tenancy import use_brand
 from org import services as org
 from tests import factories
-from tests.wechat.hostile import (
+from tests.support.wechat import (
     AES_KEY,
     APPID,
     OLD_AES_KEY,
@@ -162,10 +162,7 @@ def test_a_new_token_is_accepted_as_soon_as_it_is_committed(client, brand, wx):
 
 
 def test_a_new_aes_key_works_at_once_and_the_previous_one_still_decrypts(client, ctx):
-    b = factories.brand(appid=APPID, token=TOKEN, aes_key=OLD_AES_KEY, message_mode="compatible")
-    with use_brand(b.id):
-        chatbot.save_replies(greeting="", default_reply="收到")
-        db.session.commit()
+    b = answering_brand(aes_key=OLD_AES_KEY)
     old = FakeWeChat(client, b.slug, aes_key=OLD_AES_KEY)
     assert content(old, old.post_aes(text_xml(OPENID, "你好", 7601))) == "收到"
     org.update_brand_credentials(brand=b, aes_key=AES_KEY)

@@ -10,10 +10,17 @@ from sqlalchemy import select
 
 from core.db import db
 from core.redis import get_redis
-from core.tenancy import use_brand
-from tests import factories
-from tests.wechat.hostile import AES_KEY, APPID, OA_ID, TOKEN, FakeWeChat, aes_encrypt, text_xml
-from wechat import chatbot, inbound, router
+from tests.support.wechat import (
+    AES_KEY,
+    APPID,
+    OA_ID,
+    TOKEN,
+    FakeWeChat,
+    aes_encrypt,
+    answering_brand,
+    text_xml,
+)
+from wechat import inbound, router
 from wechat.callback import MAX_BODY
 from wechat.models import InboundMessage
 
@@ -85,11 +92,7 @@ PLAIN_CASES = [
 
 @pytest.fixture
 def wx(client, ctx):
-    b = factories.brand(appid=APPID, token=TOKEN, aes_key=AES_KEY, message_mode="compatible")
-    with use_brand(b.id):
-        chatbot.save_replies(greeting="hi", default_reply="default")
-        db.session.commit()
-    return FakeWeChat(client, b.slug)
+    return FakeWeChat(client, answering_brand("default", greeting="hi").slug)
 
 
 @pytest.fixture
@@ -228,7 +231,7 @@ def test_a_body_just_under_the_limit_is_accepted(wx, effects):
 
 
 def test_a_replayed_request_with_an_old_timestamp_is_refused(wx, effects):
-    from tests.wechat.hostile import sign
+    from tests.support.wechat import sign
 
     old = str(int(time.time()) - 3600)
     nonce = "replay01"

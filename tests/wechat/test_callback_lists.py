@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 
-from tests.wechat.hostile import OA_ID, FakeWeChat, answering_brand, text_xml
+from tests.support.wechat import OA_ID, FakeWeChat, answering_brand, text_xml
 from wechat import router
 from wechat.events import SubscribeChoice, SubscribeSent
 from wechat.wire import BadMessage, parse_xml

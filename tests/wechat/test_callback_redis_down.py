@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from core.db import db
 from core.tenancy import use_brand
-from tests.conftest import build_app
-from tests.wechat.hostile import FakeWeChat, answering_brand, text_xml
+from tests.support.apps import build_app
+from tests.support.wechat import FakeWeChat, answering_brand, text_xml
 from wechat.models import InboundMessage
 
 

@@ -11,48 +11,15 @@ from core.db import db, utcnow
 from core.errors import AppError
 from core.tenancy import use_brand
 from tests import factories
-from tests.wechat.hostile import AES_KEY, APPID, TOKEN, FakeWeChat, text_xml
+from tests.support.wechat import APPID, FakeWeChat, answering_brand, text_xml
 from wechat import chatbot, router
 
 OPENID = "oChat0000000000000000000001"
 
 
-def rule(
-    keyword,
-    *,
-    match="exact",
-    priority=0,
-    text=None,
-    starts_at=None,
-    ends_at=None,
-    active=True,
-    **news,
-):
-    fields = dict(
-        keyword=keyword,
-        match=match,
-        priority=priority,
-        reply_type="text",
-        text=text or f"reply to {keyword}",
-        title="",
-        description="",
-        url="",
-        picurl="",
-        starts_at=starts_at,
-        ends_at=ends_at,
-        active=active,
-    )
-    if news:
-        fields.update(reply_type="news", text="", **news)
-    return chatbot.create_keyword(**fields)
-
-
 @pytest.fixture
 def brand(ctx):
-    b = factories.brand(appid=APPID, token=TOKEN, aes_key=AES_KEY, message_mode="compatible")
-    with use_brand(b.id):
-        chatbot.save_replies(greeting="hello", default_reply="default answer")
-        db.session.commit()
+    b = answering_brand("default answer", greeting="hello")
     with use_brand(b.id):
         yield b
 
@@ -65,31 +32,31 @@ def answer(text: str, now=None) -> str | None:
 
 
 def test_exact_match_ignores_case_and_surrounding_space(brand):
-    rule("VIP")
+    factories.keyword("VIP")
     db.session.commit()
     assert answer("  vip ") == "reply to VIP"
     assert answer("vip please") is None
 
 
 def test_contains_match(brand):
-    rule("积分", match="contains")
+    factories.keyword("积分", match="contains")
     db.session.commit()
     assert answer("我的积分还有多少") == "reply to 积分"
     assert answer("积") is None
 
 
 def test_higher_priority_contains_rule_wins(brand):
-    rule("会员", match="contains", priority=1, text="low")
-    rule("会员卡", match="contains", priority=9, text="high")
+    factories.keyword("会员", match="contains", priority=1, text="low")
+    factories.keyword("会员卡", match="contains", priority=9, text="high")
     db.session.commit()
     assert answer("怎么领会员卡") == "high"
     assert answer("会员") == "low"  # exact hit on 会员; 会员卡 does not match the text
 
 
 def test_equal_priority_prefers_exact_then_the_older_rule(brand):
-    rule("优惠券", match="contains", priority=5, text="contains 优惠券")
-    rule("优惠", match="contains", priority=5, text="contains 优惠 (newer)")
-    rule("领优惠券", match="exact", priority=5, text="exact")
+    factories.keyword("优惠券", match="contains", priority=5, text="contains 优惠券")
+    factories.keyword("优惠", match="contains", priority=5, text="contains 优惠 (newer)")
+    factories.keyword("领优惠券", match="exact", priority=5, text="exact")
     db.session.commit()
     assert answer("领优惠券") == "exact"
     assert answer("有优惠券吗") == "contains 优惠券"
@@ -97,8 +64,10 @@ def test_equal_priority_prefers_exact_then_the_older_rule(brand):
 
 def test_active_window_and_switch(brand):
     now = utcnow()
-    rule("早鸟", starts_at=now + dt.timedelta(hours=1), ends_at=now + dt.timedelta(hours=2))
-    rule("停用", active=False)
+    factories.keyword(
+        "早鸟", starts_at=now + dt.timedelta(hours=1), ends_at=now + dt.timedelta(hours=2)
+    )
+    factories.keyword("停用", active=False)
     db.session.commit()
     assert answer("早鸟", now=now) is None
     assert answer("早鸟", now=now + dt.timedelta(hours=1)) == "reply to 早鸟"
@@ -112,7 +81,7 @@ def test_builtin_keyword_beats_contains_rules_but_not_exact_rules(brand):
 
     router.keyword("积分", points)
     try:
-        rule("积", match="contains", priority=99, text="contains rule")
+        factories.keyword("积", match="contains", priority=99, text="contains rule")
         db.session.commit()
         ctx = router.Context(
             brand_id=brand.id,
@@ -126,7 +95,7 @@ def test_builtin_keyword_beats_contains_rules_but_not_exact_rules(brand):
         )
         snap = chatbot.snapshot(brand.id, chatbot.get_settings().rev)
         assert chatbot.match_keyword(snap, "积分", ctx).content == "o1 的积分：120"
-        rule("积分", priority=100, text="brand's own text")
+        factories.keyword("积分", priority=100, text="brand's own text")
         db.session.commit()
         snap = chatbot.snapshot(brand.id, chatbot.get_settings().rev)
         assert chatbot.match_keyword(snap, "积分", ctx).content == "brand's own text"
@@ -141,7 +110,7 @@ def test_edits_reach_the_callback_at_once(brand, client):
         return wx.open_reply(resp).findtext("Content")
 
     assert content(wx.post_aes(text_xml(OPENID, "营业时间", 1))) == "default answer"
-    r = rule("营业时间", text="10:00-22:00")
+    r = factories.keyword("营业时间", text="10:00-22:00")
     db.session.commit()
     assert content(wx.post_aes(text_xml(OPENID, "营业时间", 2))) == "10:00-22:00"
     chatbot.update_keyword(
@@ -167,7 +136,7 @@ def test_edits_reach_the_callback_at_once(brand, client):
 
 
 def test_news_rule_reaches_the_member_as_one_article(brand, client):
-    rule(
+    factories.keyword(
         "新品",
         title="春季新品",
         description="抢先看",
@@ -197,33 +166,19 @@ def test_news_rule_reaches_the_member_as_one_article(brand, client):
     ],
 )
 def test_bad_keyword_rules_are_refused(brand, fields, field):
-    base = dict(
-        keyword="k",
-        match="exact",
-        priority=0,
-        reply_type="text",
-        text="t",
-        title="",
-        description="",
-        url="",
-        picurl="",
-        starts_at=None,
-        ends_at=None,
-        active=True,
-    )
     with pytest.raises(AppError) as err:
-        chatbot.create_keyword(**{**base, **fields})
+        factories.keyword(**{"keyword": "k", "text": "t", **fields})
     assert err.value.field == field
 
 
 def test_window_end_before_start_and_duplicates_are_refused(brand):
     now = utcnow()
     with pytest.raises(AppError) as err:
-        rule("a", starts_at=now, ends_at=now)
+        factories.keyword("a", starts_at=now, ends_at=now)
     assert err.value.field == "ends_at"
-    rule("Hello")
+    factories.keyword("Hello")
     with pytest.raises(AppError) as err:
-        rule("hello")
+        factories.keyword("hello")
     assert err.value.status == 409
 
 

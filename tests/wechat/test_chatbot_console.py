@@ -8,7 +8,6 @@ from core.db import db
 from core.jobs import OutboxJob
 from core.tenancy import use_brand
 from tests import factories
-from wechat import chatbot
 from wechat.models import ChatbotSettings, KeywordReply
 
 
@@ -118,15 +117,7 @@ def test_duplicate_keyword_is_a_clear_error(client, ctx):
 def test_another_brands_keyword_is_404(client, ctx):
     other = factories.brand()
     with use_brand(other.id):
-        theirs = chatbot.create_keyword(
-            **{
-                **{k: v for k, v in KEYWORD.items()},
-                "priority": 0,
-                "active": True,
-                "starts_at": None,
-                "ends_at": None,
-            }
-        )
+        theirs = factories.keyword(KEYWORD["keyword"], text=KEYWORD["text"])
         db.session.commit()
         theirs_id = theirs.id
     _admin(client)

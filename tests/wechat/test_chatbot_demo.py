@@ -9,7 +9,7 @@ from core.jobs import OutboxJob
 from core.tenancy import use_brand
 from org.cli import DEMO_CREDENTIALS
 from org.models import Brand
-from tests.wechat.hostile import FakeWeChat, event_xml, text_xml
+from tests.support.wechat import FakeWeChat, event_xml, text_xml
 from wechat import chatbot
 from wechat.models import KeywordReply
 

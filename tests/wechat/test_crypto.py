@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.wechat.hostile import aes_decrypt, aes_encrypt, sign
+from tests.support.wechat import aes_decrypt, aes_encrypt, sign
 from wechat.crypto import (
     CryptoError,
     MessageCrypto,

@@ -22,7 +22,7 @@ CUSTOM_SEND = "/cgi-bin/message/custom/send"
 def _process_calls(sandbox_url, brand_id, openid, barrier, threads, results):
     """One worker process: ``threads`` first calls started at the same instant."""
     from app import create_app
-    from tests.conftest import make_config
+    from tests.support.apps import make_config
     from wechat import gateway as gw
 
     app = create_app(make_config(WECHAT_API_BASE=sandbox_url))

@@ -8,7 +8,7 @@ from core.db import db
 from core.tenancy import use_brand
 from members.models import MemberQrCode
 from org.models import Brand
-from tests.conftest import build_app
+from tests.support.apps import build_app
 from wechat import gateway
 
 NOWHERE = "http://127.0.0.1:9"  # nothing listens here: any real HTTP call would fail

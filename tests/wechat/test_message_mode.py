@@ -9,7 +9,7 @@ from core.db import db
 from core.tenancy import use_brand
 from org import services as org
 from tests import factories
-from tests.wechat.hostile import AES_KEY, APPID, TOKEN, FakeWeChat, event_xml, text_xml
+from tests.support.wechat import AES_KEY, APPID, TOKEN, FakeWeChat, event_xml, text_xml
 from wechat.models import InboundMessage
 
 

@@ -6,7 +6,7 @@ import pytest
 import requests
 from wechatpy.pay.utils import calculate_signature
 
-from tests.wechat.conftest import WX_MCH_ID, WX_PAY_KEY
+from tests.support.wechat_sandbox import WX_MCH_ID, WX_PAY_KEY
 from wechat import gateway
 from wechat.sandbox import pay as sandbox_pay
 from wechat.sandbox import store

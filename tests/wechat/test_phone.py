@@ -13,7 +13,6 @@ from core.db import db
 from core.jobs import relay_committed
 from core.tenancy import use_brand
 from tests import factories as f
-from tests.browser.live import live_server  # noqa: F401 - fixture
 from wechat import chatbot, inbound
 from wechat.models import InboundMessage
 from wechat.sandbox import store
@@ -39,7 +38,7 @@ MENU = {
 
 
 @pytest.fixture
-def brand(live_server):  # noqa: F811
+def brand(live_server):
     """A brand with a greeting, two keyword replies and a published menu."""
     with live_server.app.app_context():
         b = f.brand(slug="phonebrand", name="手机品牌", **CREDENTIALS)
@@ -47,20 +46,7 @@ def brand(live_server):  # noqa: F811
         with use_brand(b.id):
             chatbot.save_replies(greeting=GREETING, default_reply="")
             for word, text in (("积分规则", "每消费1元积1分"), ("会员卡", "点击领取会员卡")):
-                chatbot.create_keyword(
-                    keyword=word,
-                    match="exact",
-                    priority=0,
-                    reply_type="text",
-                    text=text,
-                    title="",
-                    description="",
-                    url="",
-                    picurl="",
-                    starts_at=None,
-                    ends_at=None,
-                    active=True,
-                )
+                f.keyword(word, text=text)
             chatbot.save_menu(menu=MENU)
             chatbot.publish_menu(brand_id=b.id)
             db.session.commit()
@@ -77,7 +63,7 @@ class Phone:
         self.http = requests.Session()
         page = self.http.get(f"{base}/sandbox/phone", params={"brand": brand_slug})
         assert page.status_code == 200
-        self.csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text)[1]
+        self.csrf = f.csrf(page.text)
         created = self.http.post(
             f"{base}/sandbox/phone/consumers",
             data={"nickname": "小明", "brand": brand_slug, "csrf_token": self.csrf},
@@ -117,7 +103,7 @@ def _inbound(brand_id: int) -> list[InboundMessage]:
         )
 
 
-def test_page_offers_accounts_consumers_and_store_codes(live_server, brand):  # noqa: F811
+def test_page_offers_accounts_consumers_and_store_codes(live_server, brand):
     phone = Phone(live_server.url, brand.slug)
     html = phone.http.get(
         f"{live_server.url}/sandbox/phone", params={"brand": brand.slug, "consumer": phone.consumer}
@@ -129,7 +115,7 @@ def test_page_offers_accounts_consumers_and_store_codes(live_server, brand):  # 
     assert 'class="phone"' in html
 
 
-def test_scanning_follows_with_qrscene_then_sends_scan(live_server, brand, ctx):  # noqa: F811
+def test_scanning_follows_with_qrscene_then_sends_scan(live_server, brand, ctx):
     phone = Phone(live_server.url, brand.slug)
     r = phone.act("scan", "store:SH001")
     assert r.status_code == 200 and r.json()["following"] is True
@@ -151,7 +137,7 @@ def test_scanning_follows_with_qrscene_then_sends_scan(live_server, brand, ctx):
     assert chat[2]["event"] == "SCAN" and chat[2]["eventKey"] == "store:SH001"
 
 
-def test_issued_qr_code_is_listed_and_scanned_by_ticket(live_server, brand, ctx):  # noqa: F811
+def test_issued_qr_code_is_listed_and_scanned_by_ticket(live_server, brand, ctx):
     base = f"{live_server.url}/sandbox/wechat"
     token = requests.get(
         f"{base}/cgi-bin/token",
@@ -185,7 +171,7 @@ def test_issued_qr_code_is_listed_and_scanned_by_ticket(live_server, brand, ctx)
     assert f"<Ticket><![CDATA[{ticket}]]></Ticket>" in _inbound(brand.id)[0].payload
 
 
-def test_text_and_menu_click_get_keyword_replies(live_server, brand, ctx):  # noqa: F811
+def test_text_and_menu_click_get_keyword_replies(live_server, brand, ctx):
     phone = Phone(live_server.url, brand.slug)
     phone.act("follow")
     assert phone.act("text", "积分规则").json()["reply"]["Content"] == "每消费1元积1分"
@@ -203,7 +189,7 @@ def test_text_and_menu_click_get_keyword_replies(live_server, brand, ctx):  # no
     assert replies == [GREETING, "每消费1元积1分", "点击领取会员卡"]
 
 
-def test_pushed_messages_show_in_the_chat(live_server, brand):  # noqa: F811
+def test_pushed_messages_show_in_the_chat(live_server, brand):
     phone = Phone(live_server.url, brand.slug)
     phone.act("follow")
     seen = phone.messages()["messages"][-1]["seq"]
@@ -228,7 +214,7 @@ def test_pushed_messages_show_in_the_chat(live_server, brand):  # noqa: F811
     assert [(m["via"], m["content"]) for m in new] == [("customer_service", "积分到账")]
 
 
-def test_bad_requests_are_refused(live_server, brand):  # noqa: F811
+def test_bad_requests_are_refused(live_server, brand):
     phone = Phone(live_server.url, brand.slug)
     assert phone.act("dance", "x").status_code == 400
     assert phone.act("text", "").status_code == 400
@@ -247,7 +233,7 @@ def test_bad_requests_are_refused(live_server, brand):  # noqa: F811
     assert phone.messages()["messages"] == []
 
 
-def test_links_open_as_the_chosen_consumer(live_server, brand):  # noqa: F811
+def test_links_open_as_the_chosen_consumer(live_server, brand):
     phone = Phone(live_server.url, brand.slug)
     r = phone.http.get(
         f"{live_server.url}/sandbox/phone/open",

@@ -1,6 +1,6 @@
 """Fixtures for anything that talks to WeChat: a live sandbox and an app pointed at it.
 
-Fixtures (use them from any test under tests/):
+A pytest plugin (listed in tests/conftest.py): use the fixtures from any test under tests/.
 - ``sandbox`` (session): the standalone sandbox server (``wechat.sandbox.server``) running in
   a thread on a random loopback port; ``sandbox.api_base`` is its WECHAT_API_BASE.
 - ``sandbox_url`` (session): that base URL, e.g. ``http://127.0.0.1:PORT/sandbox/wechat``.
@@ -33,7 +33,7 @@ from werkzeug.serving import make_server
 from core.db import db
 from org import services as org_services
 from tests import factories
-from tests.conftest import build_app, make_config
+from tests.support.apps import build_app, make_config
 from wechat.sandbox import accounts, store
 from wechat.sandbox.server import SandboxServer, create_sandbox_app
 

@@ -1,5 +1,7 @@
-"""Test tooling for the callback: a stand-in for WeChat's servers that signs and encrypts
-requests, an independent decryptor of our replies, and the corpus of hostile payloads.
+"""Signed WeChat posts for the callback: a stand-in for WeChat's servers that signs and
+encrypts requests (``FakeWeChat``, ``sign``, ``aes_encrypt``, ``text_xml``, ``event_xml``), an
+independent decryptor of our replies, and a brand answering on these credentials
+(``answering_brand``). The hostile payloads are in tests/wechat/test_callback_hostile.py.
 
 The AES code here is written on ``cryptography`` directly, independently of wechat.crypto
 and of wechatpy, so that a bug shared by both sides cannot hide.
@@ -162,16 +164,16 @@ class FakeWeChat:
         return ET.fromstring(message)
 
 
-def answering_brand(default_reply: str = "收到"):
-    """A brand with the callback credentials above whose chatbot answers every message with
-    ``default_reply`` (committed)."""
+def answering_brand(default_reply: str = "收到", *, greeting: str = "", aes_key: str = AES_KEY):
+    """A brand with the callback credentials above (in compatible mode) whose chatbot answers
+    every message with ``default_reply`` and a follow with ``greeting`` (committed)."""
     from core.db import db
     from core.tenancy import use_brand
     from tests import factories
     from wechat import chatbot
 
-    b = factories.brand(appid=APPID, token=TOKEN, aes_key=AES_KEY, message_mode="compatible")
+    b = factories.brand(appid=APPID, token=TOKEN, aes_key=aes_key, message_mode="compatible")
     with use_brand(b.id):
-        chatbot.save_replies(greeting="", default_reply=default_reply)
+        chatbot.save_replies(greeting=greeting, default_reply=default_reply)
         db.session.commit()
     return b

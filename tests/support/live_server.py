@@ -3,7 +3,7 @@
 The app's WeChat API base is its own mounted sandbox and PUBLIC_URL is the server itself, so
 the sandbox posts messages to the app's callback and the app calls the sandbox, all over HTTP.
 Jobs run inline. It shares the test database and Redis db with the ``app`` fixture, so the
-suite's cleanup wipes it between tests too.
+suite's cleanup wipes it between tests too. A pytest plugin (listed in tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from tests.conftest import build_app
+from tests.support.apps import build_app
 
 
 @dataclasses.dataclass
