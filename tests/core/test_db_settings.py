@@ -6,7 +6,7 @@ from flask import Blueprint
 from sqlalchemy import text
 
 from core.db import db
-from tests.conftest import build_app
+from tests.support.apps import build_app
 
 
 def test_every_connection_runs_without_jit_and_bounds_idle_transactions(ctx):

@@ -38,7 +38,7 @@ def test_a_saved_cookie_is_dead_after_logout(app, client, ctx):
     _admin_and_client(client)
     saved = _cookie(client)
     assert _replay(app, saved).status_code == 200
-    token = f.csrf_token(client, "/console/")
+    token = f.csrf(client, "/console/")
     assert client.post("/console/logout", data={"csrf_token": token}).status_code == 302
     r = _replay(app, saved)
     assert r.status_code == 302 and "/console/login" in r.headers["Location"]
@@ -80,7 +80,7 @@ def test_password_role_and_deactivation_end_every_session_of_that_user(app, clie
 
 
 def _login(client, b, account, password):
-    token = f.csrf_token(client, "/console/login")
+    token = f.csrf(client, "/console/login")
     return client.post(
         "/console/login",
         data={"brand": b.slug, "account": account, "password": password, "csrf_token": token},
@@ -130,7 +130,7 @@ def test_nul_bytes_get_a_4xx_and_never_a_500(client, ctx):
     for path in ("/console/stores?q=a%00b", "/console/staff?q=%00", "/console/audit?q=x%00"):
         assert client.get(path).status_code == 400, path
     anon = client.application.test_client()
-    token = f.csrf_token(anon, "/console/login")
+    token = f.csrf(anon, "/console/login")
     r = anon.post(
         "/console/login",
         data={"brand": b.slug, "account": "138\x000000000", "password": "x", "csrf_token": token},
@@ -155,7 +155,7 @@ def test_deeply_nested_json_is_refused_everywhere(client, ctx):
 def test_next_with_control_characters_is_ignored_after_login(client, ctx):
     b = f.brand()
     admin = f.staff(b)
-    token = f.csrf_token(client, "/console/login")
+    token = f.csrf(client, "/console/login")
     r = client.post(
         "/console/login?next=/console/staff%0D%0ASet-Cookie:%20x=1",
         data={"brand": b.slug, "account": admin.phone, "password": f.PASSWORD, "csrf_token": token},
@@ -184,7 +184,7 @@ def test_a_lost_redis_answers_503_and_recovers(app, ctx, own_redis):
         from members.api import create_session
 
         mp_token = create_session(brand_id=b.id, openid="o-mp-1", unionid=None, session_key="")
-    token = f.csrf_token(web, "/console/stores/new")
+    token = f.csrf(web, "/console/stores/new")
     own_redis.stop()
     try:
         page = web.get("/console/staff")

@@ -58,7 +58,7 @@ def test_the_console_names_the_store_field(client, ctx):
     foreign = f.store(theirs)
     admin = f.staff(ours)
     f.login(client, ours, admin)
-    token = f.csrf_token(client, "/console/coupons/templates/new")
+    token = f.csrf(client, "/console/coupons/templates/new")
     r = client.post(
         "/console/coupons/templates/new",
         data={
@@ -88,7 +88,7 @@ def test_revoking_another_brands_pos_key_is_a_404_and_changes_nothing(client, ct
         db.session.commit()
         key_id = key.id
     f.login(client, ours, admin)
-    token = f.csrf_token(client, "/console/coupons/pos-keys")
+    token = f.csrf(client, "/console/coupons/pos-keys")
     r = client.post(
         "/console/coupons/pos-keys",
         data={"csrf_token": token, "store_id": our_store.id, "revoke": key_id},

@@ -15,7 +15,7 @@ def test_the_message_mode_is_chosen_in_the_console_and_checked(client, ctx):
     f.login(client, b, admin)
     page = client.get("/console/brand").get_data(as_text=True)
     assert "消息加解密方式" in page and "安全模式（推荐）" in page
-    token = f.csrf_token(client, "/console/brand")
+    token = f.csrf(client, "/console/brand")
     base = {"name": b.name, "timezone": "Asia/Shanghai", "csrf_token": token}
     # safe mode without an EncodingAESKey is refused, on that field
     r = client.post("/console/brand", data={**base, "message_mode": "safe"})
@@ -39,7 +39,7 @@ def test_a_staff_phone_may_be_typed_with_spaces_and_a_country_code(client, ctx):
     admin = f.staff(b)
     shop = f.store(b)
     f.login(client, b, admin)
-    token = f.csrf_token(client, "/console/staff/new")
+    token = f.csrf(client, "/console/staff/new")
     r = client.post(
         "/console/staff/new",
         data={
