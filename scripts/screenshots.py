@@ -26,11 +26,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("INSTANCE_PATH", str(ROOT / "instance" / "screenshots"))
-sys.path.insert(0, str(ROOT))
-
-import run  # noqa: E402 - scripts/run.py: the embedded engines, read INSTANCE_PATH above
-
 BRAND = "demo"
 ADMIN_PHONE, PASSWORD = "13800000000", "demo-pass-2026"
 MEMBER_PHONE = "13900000005"
@@ -177,6 +172,10 @@ def main() -> int:
     parser.add_argument("--out", default=os.environ.get("SCREENSHOTS_DIR", "screenshots"))
     parser.add_argument("--only", choices=("console", "member", "sandbox"))
     args = parser.parse_args()
+    os.environ.setdefault("INSTANCE_PATH", str(ROOT / "instance" / "screenshots"))
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import run  # scripts/run.py: the embedded engines (reads INSTANCE_PATH when imported)
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     run.INSTANCE.mkdir(parents=True, exist_ok=True)
