@@ -7,7 +7,7 @@ FLASK := $(BIN)/flask --app app
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 CATALOGS := $(wildcard */translations)
 
-.PHONY: help install translations run worker scheduler test lint format bench services clean
+.PHONY: help install translations run worker scheduler test lint format bench screenshots services clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,10 @@ format: $(STAMP) ## Format the code
 bench: install services ## Run the benchmarks and rewrite bench/RESULTS.md
 	WMB_NEED_WRK=1 bash scripts/ensure-services.sh
 	$(BIN)/python bench/run.py
+
+screenshots: install ## PNGs of the demo's console (1366x900) and member pages (390x844, WeChat) in screenshots/
+	@command -v chromium >/dev/null || { echo "chromium is missing: make services installs it"; exit 1; }
+	$(BIN)/python scripts/screenshots.py --out $${SCREENSHOTS_DIR:-screenshots}
 
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) instance

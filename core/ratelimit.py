@@ -10,9 +10,10 @@ def hit(brand_id: int | None, name: str, ident: str, *, limit: int, window: int)
     r = get_redis()
     k = key(brand_id, "rl", name, ident)
     pipe = r.pipeline()
+    # SET NX EX opens the window; not EXPIRE NX, which the Redis 6.2 of `make run` lacks.
+    pipe.set(k, 0, ex=window, nx=True)
     pipe.incr(k)
-    pipe.expire(k, window, nx=True)
-    count, _ = pipe.execute()
+    _, count = pipe.execute()
     return int(count) <= limit
 
 

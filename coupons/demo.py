@@ -43,6 +43,13 @@ def demo_coupons() -> list[str]:
             stock=1000,
         )
         services.create_mall_item(template_id=cash.id, title="100积分兑5元现金券", price_points=100)
-        db.session.add(CouponSettings(brand_id=brand.id, welcome_template_id=welcome.id))
+        db.session.add(
+            CouponSettings(
+                brand_id=brand.id,
+                welcome_template_id=welcome.id,
+                remind_days=3,
+                remind_template_id="demo-coupons-expiring",
+            )
+        )
         db.session.commit()
     return ["coupons: 3 templates, a welcome coupon and a points-mall item"]

@@ -8,12 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from flask_babel import ngettext
 from sqlalchemy import select, text
 
 from core.db import db, utcnow
 from core.jobs import enqueue, job
 from coupons.errors import LimitReached, SoldOut
 from coupons.models import CouponSettings, CouponTemplate
+from wechat import notice
 
 log = logging.getLogger(__name__)
 EXPIRE_BATCH = 50_000
@@ -103,12 +105,12 @@ def send_reminder(member_id: int, coupon_ids: list[int]) -> str:
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo(tz.scalar() or "Asia/Shanghai")
-    data = {
-        "first": {"value": f"您有 {len(rows)} 张优惠券即将过期"},
-        "keyword1": {"value": tpl.name},
-        "keyword2": {"value": first.valid_until.astimezone(zone).strftime("%Y-%m-%d %H:%M")},
-        "remark": {"value": "请尽快到店使用"},
-    }
+    # WeChat shows only the keywords: the coupon, when it expires, how many are expiring.
+    data = notice.keywords(
+        tpl.name,
+        first.valid_until.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+        ngettext("%(num)d coupon", "%(num)d coupons", len(rows)),
+    )
     gateway.send_template(
         s.brand_id,
         openid,

@@ -12,7 +12,6 @@ import logging
 import secrets
 import time
 
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -20,9 +19,10 @@ from core.db import db, utcnow
 from core.jobs import enqueue, job
 from core.redis import get_redis, key
 from core.tenancy import use_brand
-from points import expiry, rules
+from points import expiry, queries, rules
 from points.membership import wechat_target
 from points.models import PointsAccount, PointsEntry, PointsLot
+from wechat import notice
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -134,12 +134,9 @@ def remind_brand(brand_id: int) -> int:
             if not settings.expiring_template_id or not target.openid:
                 continue
             day = r["expires_at"].astimezone(tz).strftime("%Y-%m-%d")
-            data = {
-                "first": {"value": _("Some of your points expire soon.")},
-                "keyword1": {"value": str(r["points"])},
-                "keyword2": {"value": day},
-                "remark": {"value": _("Use them in the points mall before they expire.")},
-            }
+            # WeChat shows only the keywords: points expiring, the day, the balance left.
+            balance = queries.balance(r["member_id"]).balance
+            data = notice.keywords(r["points"], day, balance)
             try:
                 gateway.send_template(
                     brand_id,
@@ -175,12 +172,15 @@ _LABELS = {
 }
 
 
+def _label(entries: list[PointsEntry]) -> str:
+    return str(_LABELS.get(entries[-1].kind, _l("Points changed")))
+
+
 def _record_line(entries: list[PointsEntry]) -> str:
     change = sum(e.points for e in entries if e.kind != "release")
     if not change:
         change = sum(e.points for e in entries)
-    last = entries[-1]
-    label = str(_LABELS.get(last.kind, _l("Points changed")))
+    label = _label(entries)
     return f"{label} {change:+d}" if change else label
 
 
@@ -268,12 +268,8 @@ def _push(brand_id, gateway, settings, account, entries, target) -> None:
                 brand_id,
                 target.openid,
                 settings.change_template_id,
-                {
-                    "first": {"value": line},
-                    "keyword1": {"value": f"{change:+d}"},
-                    "keyword2": {"value": str(account.balance)},
-                    "remark": {"value": _("Pending: %(pending)d", pending=account.pending)},
-                },
+                # WeChat shows only the keywords: change, balance, reason, pending points.
+                notice.keywords(f"{change:+d}", account.balance, _label(entries), account.pending),
                 client_msg_id=f"pts-{account.id}-{account.last_entry_id}",
             )
     except gateway.RetryableError:

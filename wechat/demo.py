@@ -39,7 +39,7 @@ def _keywords(public_url: str) -> list[dict]:
             "priority": 10,
             "reply_type": "text",
             "text": "加入会员：点击菜单「会员中心」→「立即入会」，填写手机号即可领取会员卡，"
-            "消费即可累积积分。",
+            "消费即可累积积分。入会后在「我的会员卡」查看积分和优惠券。",
         },
         {
             **base,
@@ -57,8 +57,8 @@ def _keywords(public_url: str) -> list[dict]:
             "priority": 5,
             "reply_type": "news",
             "title": "本月会员专享：满300减50",
-            "description": "会员到店消费满300元立减50元，点击查看详情。",
-            "url": f"{public_url}/",
+            "description": "会员到店消费满300元立减50元，点击进入会员中心查看。",
+            "url": f"{public_url}/m/{DEMO_SLUG}/",
             "picurl": "",
         },
         {
@@ -81,12 +81,14 @@ def _keywords(public_url: str) -> list[dict]:
 
 
 def _menu(public_url: str) -> dict:
+    center = f"{public_url}/m/{DEMO_SLUG}"
     return {
         "button": [
             {
                 "name": "会员中心",
                 "sub_button": [
-                    {"type": "view", "name": "我的会员卡", "url": f"{public_url}/"},
+                    {"type": "view", "name": "我的会员卡", "url": f"{center}/"},
+                    {"type": "view", "name": "立即入会", "url": f"{center}/activate"},
                     {"type": "click", "name": "如何入会", "key": "会员"},
                 ],
             },

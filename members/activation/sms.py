@@ -18,6 +18,7 @@ transactional and go at any hour.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import importlib
@@ -26,13 +27,15 @@ import secrets
 import time
 from typing import Protocol
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 
 from core import ratelimit
+from core.db import db
 from core.errors import NotFound, RateLimited, ValidationError
 from core.redis import get_redis, key
 from members.activation.services import check_phone
+from org.models import Brand
 
 CODE_TTL = 300
 MAX_WRONG = 5
@@ -173,8 +176,23 @@ sandbox_bp = Blueprint("members_sandbox_sms", __name__, url_prefix="/sandbox/sms
 
 @sandbox_bp.get("")
 def sandbox_inbox():
-    """The last SMS the sandbox sender kept for ``?phone=`` (development only)."""
-    last = sandbox_last((request.args.get("phone") or "").strip())
+    """The last SMS the sandbox sender kept for ``?phone=`` (development only): JSON for
+    programs, a phone's messages screen for a browser."""
+    phone = (request.args.get("phone") or "").strip()
+    last = sandbox_last(phone) if phone else None
+    wants = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    if request.args.get("format") != "json" and wants == "text/html":
+        return _inbox_page(phone, last), 200 if last or not phone else 404
     if last is None:
         raise NotFound(_l("no message for this phone"), field="phone")
     return jsonify(last)
+
+
+def _inbox_page(phone: str, last: dict | None) -> str:
+    ctx: dict = {"phone": phone, "message": last}
+    if last:
+        brand = db.session.get(Brand, last.get("brand_id"))
+        when = dt.datetime.fromtimestamp(last["at"], dt.UTC)
+        ctx["sent_at"] = (brand.local(when) if brand else when).strftime("%Y-%m-%d %H:%M")
+        ctx["before"], _, ctx["after"] = last["text"].partition(last["code"])
+    return render_template("members/sandbox/sms.html", **ctx)

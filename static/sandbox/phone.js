@@ -93,6 +93,35 @@
     return c;
   }
 
+  // A template or subscribe message as WeChat's service-notice card: the template's title,
+  // the date, one line per keyword (its name from the template when known). WeChat shows
+  // no first/remark line since May 2023, and never the template id or the field keys.
+  function serviceNotice(m, type) {
+    var data = m.data || {};
+    var labels = m.labels || {};
+    var c = el("div", "card notice" + (pick(m, ["url", "page"]) ? " link" : ""));
+    c.appendChild(el("div", "card-title", m.title || T[type]));
+    var when = m.at ? new Date(m.at * 1000) : new Date();
+    c.appendChild(el("div", "notice-date", fmt(T.date, {
+      month: when.getMonth() + 1, day: when.getDate() })));
+    var dl = el("dl", "notice-fields");
+    Object.keys(data).forEach(function (k) {
+      if (k === "first" || k === "remark") return;
+      var v = data[k] && typeof data[k] === "object" ? data[k].value : data[k];
+      var line = el("div", "notice-field");
+      if (labels[k]) line.appendChild(el("dt", null, labels[k]));
+      line.appendChild(el("dd", null, v == null ? "" : String(v)));
+      dl.appendChild(line);
+    });
+    c.appendChild(dl);
+    var url = pick(m, ["url", "page"]);
+    if (url) {
+      c.dataset.url = url;
+      c.appendChild(el("div", "card-foot", T.details + " ›"));
+    }
+    return c;
+  }
+
   function eventText(m) {
     var ev = (m.event || "").toString();
     var key = m.eventKey || m.EventKey || "";
@@ -128,17 +157,7 @@
       return;
     }
     if (type === "template" || type === "subscribe") {
-      var data = m.data || {};
-      var title = pick(m, ["title", "template_title", "template_id"]) || T[type];
-      var c = card(title, null, pick(m, ["url", "page"]), null);
-      var dl = el("dl");
-      Object.keys(data).forEach(function (k) {
-        var v = data[k] && typeof data[k] === "object" ? data[k].value : data[k];
-        dl.appendChild(el("dt", null, k));
-        dl.appendChild(el("dd", null, v == null ? "" : String(v)));
-      });
-      c.insertBefore(dl, c.querySelector(".card-foot"));
-      return row("out", c, type === "template" ? "template" : "subscribe");
+      return row("out", serviceNotice(m, type), type);
     }
     if (type === "miniprogrampage") {
       var mp = m.miniprogrampage || m;
@@ -201,10 +220,26 @@
     var target = screen.dataset.openUrl + "?consumer=" + encodeURIComponent(consumer) +
       "&url=" + encodeURIComponent(url);
     document.getElementById("browser-frame").src = target;
-    document.getElementById("browser-title").textContent = url;
+    document.getElementById("browser-title").textContent = T.loading;
     document.getElementById("browser-newtab").href = target;
     browser.hidden = false;
   }
+
+  // WeChat's in-app browser titles the page it shows: follow every navigation in the frame.
+  var frame = document.getElementById("browser-frame");
+  frame.addEventListener("load", function () {
+    var title = document.getElementById("browser-title");
+    var doc = null, loc = null;
+    try {
+      doc = frame.contentDocument;
+      loc = frame.contentWindow.location;
+    } catch (e) { /* another origin: only its address is known to the frame element */ }
+    if (loc && loc.href === "about:blank") return;
+    var name = doc && doc.title ? doc.title.trim() : "";
+    title.textContent = name || (loc ? loc.host : "");
+    title.title = loc ? loc.href : "";
+    if (loc) document.getElementById("browser-newtab").href = loc.href;
+  });
 
   document.getElementById("browser-close").addEventListener("click", function () {
     document.getElementById("browser").hidden = true;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import func, select
 
@@ -55,8 +56,13 @@ def test_changes_are_notified_by_a_batched_retried_job(wx_brand, wx_consumer):
         assert jobs.run_outbox_job(rows[0].id) == "done"
         sent = _templates(wx_brand, wx_consumer)
         assert len(sent) == 1
-        assert sent[0]["data"]["keyword1"]["value"] == "+300"
-        assert sent[0]["data"]["keyword2"]["value"] == "300"
+        # WeChat shows no first/remark: what the member needs is in the keywords.
+        assert sent[0]["data"] == {
+            "keyword1": {"value": "+300"},
+            "keyword2": {"value": "300"},
+            "keyword3": {"value": "获得积分"},
+            "keyword4": {"value": "0"},
+        }
         # A sweep finds nothing left to tell.
         sweep = jobs.enqueue("points.jobs.sync_members", wx_brand.id, brand_id=wx_brand.id)
         db.session.commit()
@@ -91,6 +97,9 @@ def test_expiring_points_reminder_sent_once(wx_brand, wx_consumer):
         sent = [m for m in _templates(wx_brand, wx_consumer) if m["template_id"] == "tpl-exp"]
         assert len(sent) == 1
         assert sent[0]["data"]["keyword1"]["value"] == "88"
+        assert "first" not in sent[0]["data"] and "remark" not in sent[0]["data"]
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", sent[0]["data"]["keyword2"]["value"])
+        assert sent[0]["data"]["keyword3"]["value"] == "88"  # the balance left
 
 
 def test_merge_moves_points_with_exact_counts(brand):

@@ -109,7 +109,7 @@ def test_page_offers_accounts_consumers_and_store_codes(live_server, brand):
         f"{live_server.url}/sandbox/phone", params={"brand": brand.slug, "consumer": phone.consumer}
     ).text
     assert "手机品牌" in html and "小明" in html
-    assert 'data-scene="store:SH001"' in html and "南京西路店 (SH001)" in html
+    assert 'data-scene="s:SH001"' in html and "南京西路店 (SH001)" in html
     # the published menu is drawn from what the sandbox received from the gateway
     assert 'data-key="会员卡"' in html and 'data-url="http://127.0.0.1:1/shop"' in html
     assert 'class="phone"' in html
@@ -117,16 +117,16 @@ def test_page_offers_accounts_consumers_and_store_codes(live_server, brand):
 
 def test_scanning_follows_with_qrscene_then_sends_scan(live_server, brand, ctx):
     phone = Phone(live_server.url, brand.slug)
-    r = phone.act("scan", "store:SH001")
+    r = phone.act("scan", "s:SH001")
     assert r.status_code == 200 and r.json()["following"] is True
     assert r.json()["reply"]["Content"] == GREETING
-    r = phone.act("scan", "store:SH001")
+    r = phone.act("scan", "s:SH001")
     assert r.status_code == 200
 
     rows = _inbound(brand.id)
     assert [(m.event, m.event_key) for m in rows] == [
-        ("subscribe", "qrscene_store:SH001"),
-        ("SCAN", "store:SH001"),
+        ("subscribe", "qrscene_s:SH001"),
+        ("SCAN", "s:SH001"),
     ]
     openid = store.openid_for(brand.appid, phone.consumer)
     assert {m.openid for m in rows} == {openid}
@@ -134,7 +134,7 @@ def test_scanning_follows_with_qrscene_then_sends_scan(live_server, brand, ctx):
     chat = phone.messages()["messages"]
     assert [(m["direction"], m["msgtype"]) for m in chat[:2]] == [("in", "event"), ("out", "text")]
     assert chat[1]["content"] == GREETING
-    assert chat[2]["event"] == "SCAN" and chat[2]["eventKey"] == "store:SH001"
+    assert chat[2]["event"] == "SCAN" and chat[2]["eventKey"] == "s:SH001"
 
 
 def test_issued_qr_code_is_listed_and_scanned_by_ticket(live_server, brand, ctx):
@@ -152,7 +152,7 @@ def test_issued_qr_code_is_listed_and_scanned_by_ticket(live_server, brand, ctx)
         params={"access_token": token},
         json={
             "action_name": "QR_LIMIT_STR_SCENE",
-            "action_info": {"scene": {"scene_str": "store:SH001"}},
+            "action_info": {"scene": {"scene_str": "s:SH001"}},
         },
     ).json()["ticket"]
 
@@ -161,12 +161,12 @@ def test_issued_qr_code_is_listed_and_scanned_by_ticket(live_server, brand, ctx)
         f"{live_server.url}/sandbox/phone", params={"brand": brand.slug, "consumer": phone.consumer}
     ).text
     assert f'data-ticket="{ticket}"' in html
-    assert html.count('data-scene="store:SH001"') == 1  # the issued code replaces the fallback
+    assert html.count('data-scene="s:SH001"') == 1  # the issued code replaces the fallback
 
-    assert phone.act("scan", "store:SH001", ticket=ticket).status_code == 200
+    assert phone.act("scan", "s:SH001", ticket=ticket).status_code == 200
     assert phone.act("scan", "", ticket="no-such-ticket").status_code == 400
     assert [(m.event, m.event_key) for m in _inbound(brand.id)] == [
-        ("subscribe", "qrscene_store:SH001")
+        ("subscribe", "qrscene_s:SH001")
     ]
     assert f"<Ticket><![CDATA[{ticket}]]></Ticket>" in _inbound(brand.id)[0].payload
 

@@ -16,7 +16,8 @@ from urllib.parse import quote
 import qrcode
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from wechat.sandbox import accounts, push, store
+from wechat import notice
+from wechat.sandbox import accounts, push, store, templates
 
 bp = Blueprint("wechat_sandbox_api", __name__, url_prefix="/sandbox/wechat")
 
@@ -39,6 +40,7 @@ ERRMSG = {
     42001: "access_token expired",
     43004: "require subscribe",
     43101: "user refuse to accept the msg",
+    47003: "argument invalid!",
     45009: "reach max api daily quota limit",
     45011: "api minute-quota reach limit  mustslower  retry next minute",
     46003: "menu no exist",
@@ -279,7 +281,9 @@ def template_send():
             "via": "template",
             "msgtype": "template",
             "template_id": data["template_id"],
-            "data": data.get("data") or {},
+            # What the member sees since May 2023: no first/remark, values cut at 20.
+            "data": notice.as_shown(data.get("data") or {}),
+            **templates.layout(appid, data["template_id"]),
             "url": data.get("url"),
             "miniprogram": data.get("miniprogram"),
             "msgid": msgid,
@@ -303,6 +307,9 @@ def _subscribe_send(miniprogram: bool):
     template_id = data.get("template_id")
     if not template_id:
         return err(40037)
+    too_long = notice.too_long_subscribe_value(data.get("data") or {})
+    if too_long:
+        return err(47003, f"argument invalid! data.{too_long}.value invalid")
     if not store.take_subscription(appid, openid, template_id):
         return err(43101)
     store.record_message(

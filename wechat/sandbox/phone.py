@@ -79,7 +79,7 @@ def register_scan_source(fn: Callable[[Brand], list[dict]]) -> None:
 
 def scan_targets(brand: Brand) -> list[dict]:
     """The brand's issued QR codes (from the registered sources and the sandbox's own list),
-    or, for a brand that issued none, a ``store:<code>`` scene per store to try at once."""
+    or, for a brand that issued none, an ``s:<code>`` scene per store to try at once."""
     targets: list[dict] = []
     for source in _SCAN_SOURCES:
         with use_brand(brand.id):
@@ -103,7 +103,7 @@ def scan_targets(brand: Brand) -> list[dict]:
             ).scalars()
         )
     return [
-        {"ticket": "", "scene": f"store:{s.code}", "label": f"{s.name} ({s.code})", "issued": False}
+        {"ticket": "", "scene": f"s:{s.code}", "label": f"{s.name} ({s.code})", "issued": False}
         for s in stores
     ]
 
