@@ -9,27 +9,19 @@ from core.tenancy import use_brand
 from coupons import claims, jobs
 from coupons.models import CouponSettings
 from members.identities import attach_identity
-from tests.coupons.conftest import make_member, make_template
-from tests.wechat.conftest import (  # noqa: F401 - fixtures shared with the WeChat tests
-    sandbox,
-    sandbox_url,
-    wx_app,
-    wx_brand,
-    wx_consumer,
-    wx_ctx,
-)
+from tests import factories as f
 from wechat.sandbox import store
 
 NAME = "会员专享满三百减五十元超值优惠券春季特别版"  # 21 characters
 
 
-def test_reminder_says_which_coupon_when_and_how_many(wx_brand, wx_consumer):  # noqa: F811
+def test_reminder_says_which_coupon_when_and_how_many(wx_brand, wx_consumer):
     with use_brand(wx_brand.id):
-        tpl = make_template(name=NAME)
+        tpl = f.coupon_template(name=NAME)
         db.session.add(
             CouponSettings(brand_id=wx_brand.id, remind_days=3, remind_template_id="TPL-EXP")
         )
-        member = make_member()
+        member = f.member().id
         attach_identity(member_id=member, kind="oa_openid", value=wx_consumer["openid"])
         ids = []
         for i in range(2):
