@@ -1,7 +1,9 @@
 """The console shell: login, navigation, dashboard, brand switch, audit log and failed jobs.
 
 Packages add their pages to the console with their own blueprints under ``/console`` and
-list them in the navigation with ``nav_item()``.
+list them in the sidebar with ``nav_item(endpoint, label, group=..., roles=...)``, ``group``
+being one of NAV_GROUPS. The base template (templates/core/base.html) draws the sidebar of
+the current role, the breadcrumb (home / group / item / page title) and the flashes.
 """
 
 from __future__ import annotations
