@@ -1,7 +1,9 @@
 """The console shell: login, navigation, dashboard, brand switch, audit log and failed jobs.
 
 Packages add their pages to the console with their own blueprints under ``/console`` and
-list them in the navigation with ``nav_item()``.
+list them in the sidebar with ``nav_item(endpoint, label, group=..., roles=...)``, ``group``
+being one of NAV_GROUPS. The base template (templates/core/base.html) draws the sidebar of
+the current role, the breadcrumb (home / group / item / page title) and the flashes.
 """
 
 from __future__ import annotations
@@ -42,24 +44,75 @@ bp = Blueprint("console", __name__, url_prefix="/console")
 _DUMMY_HASH = generate_password_hash("timing-equaliser")
 
 
+# The sidebar's groups, in the order operators read them. Packages put their pages into one
+# of these; a later package (shop, guides, games, campaigns) adds its group here once.
+NAV_GROUPS: dict[str, object] = {
+    "overview": _l("Overview"),
+    "members": _l("Members"),
+    "points": _l("Points"),
+    "coupons": _l("Coupons"),
+    "marketing": _l("Marketing"),
+    "stores": _l("Stores & guides"),
+    "wechat": _l("Official account"),
+    "settings": _l("Settings & logs"),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class NavItem:
     endpoint: str
     label: object
     roles: tuple[str, ...]
     order: int
+    group: str
+
+
+@dataclasses.dataclass(frozen=True)
+class NavGroup:
+    key: str
+    label: object
+    items: tuple[NavItem, ...]
 
 
 NAV: list[NavItem] = []
 _AUTHENTICATORS: list[Callable] = []
 
 
-def nav_item(endpoint: str, label, *, roles: tuple[str, ...], order: int = 50) -> None:
-    """Show a page in the console navigation to the given roles."""
+def nav_item(endpoint: str, label, *, group: str, roles: tuple[str, ...], order: int = 50) -> None:
+    """Show a page in the sidebar's ``group`` (a key of NAV_GROUPS) to the given roles."""
+    if group not in NAV_GROUPS:
+        raise ValueError(f"unknown console navigation group {group!r}")
     if any(n.endpoint == endpoint for n in NAV):
         return
-    NAV.append(NavItem(endpoint, label, roles, order))
+    NAV.append(NavItem(endpoint, label, roles, order, group))
     NAV.sort(key=lambda n: n.order)
+
+
+def nav_groups(items: list[NavItem]) -> list[NavGroup]:
+    """The given items under their groups, groups in NAV_GROUPS order, empty groups left out."""
+    groups = []
+    for key, label in NAV_GROUPS.items():
+        members = tuple(n for n in items if n.group == key)
+        if members:
+            groups.append(NavGroup(key, label, members))
+    return groups
+
+
+def current_nav_item(items: list[NavItem]) -> NavItem | None:
+    """The sidebar item this request belongs to: its own page, else the item whose URL is the
+    longest prefix of this path (a store's edit page belongs to 门店)."""
+    if request.url_rule is None:
+        return None
+    for n in items:
+        if n.endpoint == request.endpoint:
+            return n
+    best, best_len = None, 0
+    path = request.path.rstrip("/") + "/"
+    for n in items:
+        prefix = url_for(n.endpoint).rstrip("/") + "/"
+        if prefix != "/console/" and path.startswith(prefix) and len(prefix) > best_len:
+            best, best_len = n, len(prefix)
+    return best
 
 
 def form_error(form, exc) -> None:
@@ -108,9 +161,15 @@ def register_authenticator(fn: Callable) -> None:
 @bp.app_context_processor
 def _console_globals():
     if not current_user or not getattr(current_user, "is_authenticated", False):
-        return {"nav_items": [], "has_role": has_role}
+        return {"nav_items": [], "nav_groups": [], "nav_current": None, "has_role": has_role}
     items = [n for n in NAV if has_role(*n.roles)]
-    return {"nav_items": items, "has_role": has_role}
+    return {
+        "nav_items": items,
+        "nav_groups": nav_groups(items),
+        "nav_current": current_nav_item(items),
+        "nav_group_label": NAV_GROUPS.get,
+        "has_role": has_role,
+    }
 
 
 @bp.app_template_filter("readable_json")
@@ -309,7 +368,11 @@ def retry_job(job_id: int):
 
 
 nav_item(
-    "console.dashboard", _l("Dashboard"), roles=("brand_admin", "store_manager", "guide"), order=0
+    "console.dashboard",
+    _l("Dashboard"),
+    group="overview",
+    roles=("brand_admin", "store_manager", "guide"),
+    order=0,
 )
-nav_item("console.audit_log", _l("Audit log"), roles=("brand_admin",), order=90)
-nav_item("console.failed_jobs", _l("Jobs"), roles=("brand_admin",), order=95)
+nav_item("console.audit_log", _l("Audit log"), group="settings", roles=("brand_admin",), order=90)
+nav_item("console.failed_jobs", _l("Jobs"), group="settings", roles=("brand_admin",), order=95)

@@ -7,6 +7,7 @@ import logging
 import redis
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from core.db import db
@@ -14,6 +15,68 @@ from core.db import db
 log = logging.getLogger(__name__)
 
 REDIS_RETRY_AFTER = 5
+
+# What a person sees on an error page: a title and what to do, in the page's language, never
+# Werkzeug's English descriptions. JSON bodies keep their own messages.
+ERROR_TEXTS: dict[int, tuple[object, object]] = {
+    400: (
+        _l("Request not accepted"),
+        _l("The request could not be processed. Go back and try again."),
+    ),
+    403: (
+        _l("Not allowed"),
+        _l("Your account may not open this page. Ask your brand administrator for access."),
+    ),
+    404: (
+        _l("Page not found"),
+        _l("This page does not exist or has been removed. Check the address or use the menu."),
+    ),
+    405: (
+        _l("Action not supported"),
+        _l("This page does not support that action. Go back and try again."),
+    ),
+    429: (_l("Too many requests"), _l("You are going a little fast. Wait a moment and try again.")),
+    500: (
+        _l("Something went wrong"),
+        _l("An unexpected error occurred and has been logged. Please try again later."),
+    ),
+    503: (
+        _l("Service unavailable"),
+        _l("The service is briefly unavailable. Please try again shortly."),
+    ),
+}
+
+# Path prefixes whose error pages use another shell (the member center registers "/m/").
+_ERROR_PAGES: list[tuple[str, str]] = []
+
+
+def register_error_page(prefix: str, template: str) -> None:
+    """Render errors under ``prefix`` with ``template`` (given code, title and message)."""
+    if (prefix, template) not in _ERROR_PAGES:
+        _ERROR_PAGES.append((prefix, template))
+
+
+def error_text(code: int) -> tuple[str, str]:
+    """The title and message an error page shows for an HTTP status."""
+    if code not in ERROR_TEXTS:
+        code = 500 if code >= 500 else 400
+    title, message = ERROR_TEXTS[code]
+    return str(title), str(message)
+
+
+def render_error(code: int, message: str | None = None) -> str:
+    """The HTML error page for this request's area (console, member center, ...)."""
+    title, default = error_text(code)
+    context = {"code": code, "title": title, "message": message or default}
+    for prefix, template in _ERROR_PAGES:
+        if request.path.startswith(prefix):
+            try:
+                return render_template(template, **context)
+            except Exception:
+                # The area's shell itself failed (no brand for its header): a bare page, not a 500.
+                log.exception("error page %s failed", template)
+                return render_template("core/unavailable.html", **context)
+    return render_template("core/error.html", **context)
 
 
 class AppError(Exception):
@@ -74,7 +137,7 @@ def init_app(app: Flask) -> None:
         db.session.rollback()
         if wants_json():
             return jsonify(exc.to_dict()), exc.status
-        return render_template("core/error.html", code=exc.status, message=exc.message), exc.status
+        return render_error(exc.status, exc.message), exc.status
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
@@ -90,8 +153,7 @@ def init_app(app: Flask) -> None:
         headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         if wants_json():
             return jsonify(body), exc.code, headers
-        page = render_template("core/error.html", code=exc.code, message=exc.description)
-        return page, exc.code, headers
+        return render_error(exc.code), exc.code, headers
 
     @app.errorhandler(redis.exceptions.ConnectionError)
     @app.errorhandler(redis.exceptions.TimeoutError)
@@ -116,4 +178,4 @@ def init_app(app: Flask) -> None:
             return jsonify(
                 {"error": {"code": "internal", "message": "internal error", "field": None}}
             ), 500
-        return render_template("core/error.html", code=500, message="Internal error"), 500
+        return render_error(500), 500

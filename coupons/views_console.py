@@ -23,11 +23,13 @@ from org.services import list_stores
 bp = Blueprint("coupons_console", __name__, url_prefix="/console/coupons")
 ADMIN = ("brand_admin",)
 MANAGERS = ("brand_admin", "store_manager")
-nav_item("coupons_console.templates", _l("Coupons"), roles=ADMIN, order=61)
-nav_item("coupons_console.redemptions", _l("Redemption log"), roles=MANAGERS, order=62)
-nav_item("coupons_console.mall_items", _l("Points mall"), roles=ADMIN, order=63)
-nav_item("coupons_console.pos_keys", _l("POS API keys"), roles=ADMIN, order=64)
-nav_item("coupons_console.report", _l("Coupon report"), roles=ADMIN, order=65)
+nav_item("coupons_console.templates", _l("Coupons"), group="coupons", roles=ADMIN, order=59)
+nav_item(
+    "coupons_console.redemptions", _l("Redemption log"), group="coupons", roles=MANAGERS, order=62
+)
+nav_item("coupons_console.mall_items", _l("Points mall"), group="points", roles=ADMIN, order=43)
+nav_item("coupons_console.pos_keys", _l("POS API keys"), group="settings", roles=ADMIN, order=86)
+nav_item("coupons_console.report", _l("Coupon report"), group="coupons", roles=ADMIN, order=65)
 
 
 @bp.app_context_processor

@@ -20,7 +20,7 @@ from org.services import list_stores
 
 bp = Blueprint("coupons_staff", __name__, url_prefix="/console/coupons")
 ROLES = ("guide", "store_manager", "brand_admin")
-nav_item("coupons_staff.redeem", _l("Redeem a coupon"), roles=ROLES, order=60)
+nav_item("coupons_staff.redeem", _l("Redeem a coupon"), group="coupons", roles=ROLES, order=60)
 
 
 def _jsapi_config() -> dict | None:

@@ -15,6 +15,7 @@ import dataclasses
 
 from flask import Blueprint, abort, g
 
+from core.errors import register_error_page
 from core.tenancy import set_brand
 from org.models import Brand
 
@@ -28,6 +29,9 @@ class CenterSlot:
 
 
 CENTER_SLOTS: dict[str, CenterSlot] = {}
+
+# A member who meets an error sees it in the member center's own shell, not the console's.
+register_error_page("/m/", "members/member/error.html")
 
 
 def register_center_slot(key: str, title, endpoint: str, order: int = 50) -> None:

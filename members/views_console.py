@@ -46,11 +46,13 @@ MANAGERS = ("brand_admin", "store_manager")
 ADMIN = ("brand_admin",)
 PER_PAGE = 20
 
-nav_item("members_console.members", _l("Members"), roles=ALL, order=20)
-nav_item("members_console.till_code", _l("Member code"), roles=ALL, order=21)
-nav_item("members_console.imports", _l("Member import"), roles=ADMIN, order=24)
-nav_item("members_console.export_segment", _l("Member export"), roles=MANAGERS, order=25)
-nav_item("members_console.merges", _l("Merges"), roles=ADMIN, order=26)
+nav_item("members_console.members", _l("Members"), group="members", roles=ALL, order=20)
+nav_item("members_console.till_code", _l("Member code"), group="members", roles=ALL, order=21)
+nav_item("members_console.imports", _l("Member import"), group="members", roles=ADMIN, order=27)
+nav_item(
+    "members_console.export_segment", _l("Member export"), group="members", roles=MANAGERS, order=28
+)
+nav_item("members_console.merges", _l("Merges"), group="members", roles=ADMIN, order=29)
 
 
 @bp.app_context_processor

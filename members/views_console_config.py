@@ -31,9 +31,11 @@ from org.services import list_stores
 bp = Blueprint("members_config", __name__, url_prefix="/console/members")
 ADMIN = ("brand_admin",)
 
-nav_item("members_config.tier_levels", _l("Tiers"), roles=ADMIN, order=22)
-nav_item("members_config.tag_library", _l("Tags"), roles=ADMIN, order=23)
-nav_item("members_config.store_locations_page", _l("Store map"), roles=ADMIN, order=24)
+nav_item("members_config.tier_levels", _l("Tiers"), group="members", roles=ADMIN, order=22)
+nav_item("members_config.tag_library", _l("Tags"), group="members", roles=ADMIN, order=23)
+nav_item(
+    "members_config.store_locations_page", _l("Store map"), group="stores", roles=ADMIN, order=15
+)
 
 
 # --- tiers --------------------------------------------------------------------------------------

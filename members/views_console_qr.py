@@ -21,7 +21,7 @@ from wechat import gateway
 
 bp = Blueprint("members_qr", __name__, url_prefix="/console/members/qrcodes")
 ROLES = ("brand_admin", "store_manager")
-nav_item("members_qr.index", _l("QR codes"), roles=ROLES, order=42)
+nav_item("members_qr.index", _l("QR codes"), group="marketing", roles=ROLES, order=72)
 
 
 def _store_scope() -> int | None:

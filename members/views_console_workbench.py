@@ -26,8 +26,14 @@ bp = Blueprint("workbench", __name__, url_prefix="/console/workbench")
 ROLES = ("guide", "store_manager", "brand_admin")
 PER_PAGE = 20
 
-nav_item("workbench.customers", _l("Workbench"), roles=("guide", "store_manager"), order=5)
-nav_item("workbench.my_qr", _l("My QR code"), roles=("guide",), order=6)
+nav_item(
+    "workbench.customers",
+    _l("Workbench"),
+    group="stores",
+    roles=("guide", "store_manager"),
+    order=5,
+)
+nav_item("workbench.my_qr", _l("My QR code"), group="stores", roles=("guide",), order=6)
 
 
 @bp.get("")

@@ -30,6 +30,7 @@ def _brand_timezone():
     if bid is not None:
         brand = db.session.get(Brand, bid)
         g.brand_tz = brand.timezone if brand else None
+        g.brand_name = brand.name if brand else None
 
 
 @bp.app_context_processor
@@ -251,8 +252,16 @@ def profile():
     return render_template("org/console/profile.html", staff=current_user)
 
 
-nav_item("org.stores", _l("Stores"), roles=("brand_admin", "store_manager"), order=10)
-nav_item("org.staff_list", _l("Staff"), roles=("brand_admin", "store_manager"), order=20)
-nav_item("org.profile", _l("My profile"), roles=("store_manager", "guide"), order=80)
-nav_item("org.brand_settings", _l("Brand settings"), roles=("brand_admin",), order=85)
-nav_item("org.brands", _l("Brands"), roles=(PLATFORM_ADMIN,), order=99)
+nav_item(
+    "org.stores", _l("Stores"), group="stores", roles=("brand_admin", "store_manager"), order=10
+)
+nav_item(
+    "org.staff_list", _l("Staff"), group="stores", roles=("brand_admin", "store_manager"), order=20
+)
+nav_item(
+    "org.profile", _l("My profile"), group="settings", roles=("store_manager", "guide"), order=80
+)
+nav_item(
+    "org.brand_settings", _l("Brand settings"), group="settings", roles=("brand_admin",), order=85
+)
+nav_item("org.brands", _l("Brands"), group="settings", roles=(PLATFORM_ADMIN,), order=99)

@@ -192,7 +192,9 @@ def report():
     )
 
 
-nav_item("points.members", _l("Points"), roles=("brand_admin",), order=40)
-nav_item("points.report", _l("Points report"), roles=("brand_admin",), order=41)
-nav_item("points.settings", _l("Points rules"), roles=("brand_admin",), order=42)
-nav_item("points.campaigns", _l("Bonus campaigns"), roles=("brand_admin",), order=43)
+nav_item("points.members", _l("Points"), group="points", roles=("brand_admin",), order=40)
+nav_item("points.report", _l("Points report"), group="points", roles=("brand_admin",), order=44)
+nav_item("points.settings", _l("Points rules"), group="points", roles=("brand_admin",), order=41)
+nav_item(
+    "points.campaigns", _l("Bonus campaigns"), group="marketing", roles=("brand_admin",), order=70
+)

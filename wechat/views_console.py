@@ -287,9 +287,17 @@ def menu_publish():
     return redirect(url_for("wechat_console.menu"))
 
 
-nav_item("wechat_console.replies", _l("Auto replies"), roles=("brand_admin",), order=60)
-nav_item("wechat_console.keywords", _l("Keyword replies"), roles=("brand_admin",), order=61)
-nav_item("wechat_console.menu", _l("Custom menu"), roles=("brand_admin",), order=62)
+nav_item(
+    "wechat_console.replies", _l("Auto replies"), group="wechat", roles=("brand_admin",), order=75
+)
+nav_item(
+    "wechat_console.keywords",
+    _l("Keyword replies"),
+    group="wechat",
+    roles=("brand_admin",),
+    order=76,
+)
+nav_item("wechat_console.menu", _l("Custom menu"), group="wechat", roles=("brand_admin",), order=77)
 
 
 def init_app(app: Flask) -> None:

@@ -1,0 +1,146 @@
+"""The console shell in the browser: the sidebar each role sees, and error pages in Chinese.
+
+The demo brand's admin, a store manager and a guide log in; each sees the sidebar groups of
+the pages their role may use, every link there opens (no 403), and the page they are on is
+marked. Error pages of the console and of the member center speak Chinese, with none of
+Werkzeug's English, and a member never sees the console's header.
+"""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.browser import walk_console as console
+from tests.browser.walk import WECHAT_UA, Walker
+
+ALL_GROUPS = ["概况", "会员", "积分", "优惠券", "营销", "门店与导购", "公众号", "设置与日志"]
+MANAGER = "13800000101"
+GUIDE = "13800000201"
+ENGLISH_WORD = re.compile(r"[A-Za-z]{3,}")
+
+
+def _log_in(w: Walker, phone: str) -> None:
+    page = w.page
+    w.open("/console/login")
+    page.get_by_label("品牌代码").fill(console.BRAND)
+    page.get_by_label("手机号或用户名").fill(phone)
+    page.get_by_label("密码").fill(console.PASSWORD)
+    w.submit(page.get_by_role("button", name="登录"))
+    expect(page).to_have_url(re.compile(r"/console/$"))
+
+
+def _groups(w: Walker) -> list[str]:
+    return w.page.locator("aside.sidebar .nav-group-title").all_inner_texts()
+
+
+def _every_link_opens(w: Walker) -> list[str]:
+    """Each sidebar link answers 2xx and is then the one marked as the current page."""
+    links = w.page.locator("aside.sidebar nav.nav a")
+    items = [
+        (links.nth(i).get_attribute("href"), links.nth(i).inner_text())
+        for i in range(links.count())
+    ]
+    for href, label in items:
+        w.open(href)
+        current = w.page.locator("aside.sidebar a[aria-current=page]")
+        expect(current).to_have_count(1)
+        expect(current).to_have_text(label)
+    return [label for _href, label in items]
+
+
+def test_sidebar_per_role(browser, live_server):
+    live_server.invoke("demo")
+    w = console.console(browser, live_server)
+    try:
+        console.log_in(w)
+        assert _groups(w) == ALL_GROUPS
+        admin_labels = _every_link_opens(w)
+        assert {"门店", "积分规则", "自动回复", "操作日志"} <= set(admin_labels)
+
+        # A page under a sidebar item marks that item, and the breadcrumb names the way there.
+        w.open("/console/stores")
+        w.follow(w.page.get_by_role("link", name="新建门店"))
+        expect(w.page.locator("aside.sidebar a[aria-current=page]")).to_have_text("门店")
+        crumb = w.page.locator("nav.breadcrumb")
+        expect(crumb).to_contain_text("门店与导购")
+        expect(crumb.get_by_role("link", name="门店")).to_have_count(1)
+        w.check()
+    finally:
+        w.context.close()
+
+    for phone, groups, absent in [
+        (MANAGER, ["概况", "会员", "优惠券", "营销", "门店与导购", "设置与日志"], "积分规则"),
+        (GUIDE, ["概况", "会员", "优惠券", "门店与导购", "设置与日志"], "门店"),
+    ]:
+        w = console.console(browser, live_server)
+        try:
+            _log_in(w, phone)
+            assert _groups(w) == groups
+            labels = _every_link_opens(w)
+            assert absent not in labels and "操作日志" not in labels
+            assert set(labels) < set(admin_labels) | {"个人资料", "导购工作台"}
+            w.check()
+        finally:
+            w.context.close()
+
+
+def _only_4xx(w: Walker) -> None:
+    """The browser reports each 4xx answer; anything else (a 5xx, a script error) fails."""
+    assert all("status of 40" in p for p in w.problems), w.problems
+    w.problems.clear()
+
+
+def _assert_chinese(text: str) -> None:
+    english = ENGLISH_WORD.findall(text)
+    assert not english, f"English on an error page: {english}\n{text}"
+
+
+def test_error_pages_speak_chinese(browser, live_server):
+    live_server.invoke("demo")
+    w = console.console(browser, live_server)
+    page = w.page
+    try:
+        response = page.goto("/console/no-such-page")
+        assert response.status == 404
+        _assert_chinese(page.locator("main").inner_text())
+        expect(page.locator("main h1")).to_have_text("页面不存在")
+        _only_4xx(w)
+
+        _log_in(w, GUIDE)
+        response = page.goto("/console/audit")
+        assert response.status == 403
+        _assert_chinese(page.locator("main").inner_text())
+        expect(page.locator("main h1")).to_have_text("无权访问")
+        expect(page.locator("aside.sidebar")).to_be_visible()
+        w.shot("error-403")
+
+        response = page.goto("/console/logout")
+        assert response.status == 405
+        _assert_chinese(page.locator("main").inner_text())
+
+        response = page.goto("/console/members/999999")
+        assert response.status == 404
+        _assert_chinese(page.locator("main").inner_text())
+        _only_4xx(w)
+    finally:
+        w.context.close()
+
+    context = browser.new_context(
+        base_url=live_server.url,
+        locale="zh-CN",
+        viewport={"width": 390, "height": 844},
+        user_agent=WECHAT_UA,
+    )
+    try:
+        phone = context.new_page()
+        for path in [f"/m/{console.BRAND}/no-such-page", "/m/no-such-brand/"]:
+            response = phone.goto(path)
+            assert response.status == 404, path
+            _assert_chinese(phone.locator("main").inner_text())
+            expect(phone.locator("main h1")).to_have_text("页面不存在")
+            expect(phone.locator(".topbar, .sidebar")).to_have_count(0)
+            expect(phone.locator("text=后台")).to_have_count(0)
+    finally:
+        context.close()
