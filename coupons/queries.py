@@ -8,7 +8,7 @@ import io
 import qrcode
 import qrcode.image.svg
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import Date, cast, func, select
 
 from core.db import db, utcnow
 from coupons.models import (
@@ -171,3 +171,64 @@ def store_report() -> list[dict]:
         }
         for r in rows
     ]
+
+
+# --- the data overview (core.overview); every figure is one SQL aggregate ---------------------
+
+
+def overview_counts(*, period, store_id: int | None) -> dict[str, int]:
+    """Coupons issued (to all or one store's members) and redeemed (at all stores or that one),
+    in the period and the one before it."""
+    cur, prev = Coupon.issued_day >= period.start, Coupon.issued_day < period.start
+    issued = select(
+        func.count().filter(cur).label("issued"), func.count().filter(prev).label("issued_prev")
+    ).where(Coupon.issued_day >= period.prev_start, Coupon.issued_day < period.end)
+    if store_id is not None:
+        issued = issued.where(
+            Coupon.member_id.in_(
+                select(Member.id).where(Member.store_id == store_id).scalar_subquery()
+            )
+        )
+    s, e, p = period.utc(period.start), period.utc(period.end), period.utc(period.prev_start)
+    redeemed = select(
+        func.count().filter(Redemption.created_at >= s).label("redeemed"),
+        func.count().filter(Redemption.created_at < s).label("redeemed_prev"),
+    ).where(Redemption.status == "done", Redemption.created_at >= p, Redemption.created_at < e)
+    if store_id is not None:
+        redeemed = redeemed.where(Redemption.store_id == store_id)
+    out = dict(db.session.execute(issued).one()._mapping)
+    out.update(db.session.execute(redeemed).one()._mapping)
+    return {k: int(v) for k, v in out.items()}
+
+
+def overview_daily(*, period, store_id: int | None) -> list[tuple]:
+    """(brand-calendar day, coupons issued, coupons redeemed) over the period's trend days."""
+    out: dict = {}
+    issued = (
+        select(Coupon.issued_day, func.count())
+        .where(Coupon.issued_day >= period.trend_start, Coupon.issued_day < period.end)
+        .group_by(Coupon.issued_day)
+    )
+    if store_id is not None:
+        issued = issued.where(
+            Coupon.member_id.in_(
+                select(Member.id).where(Member.store_id == store_id).scalar_subquery()
+            )
+        )
+    for d, n in db.session.execute(issued).all():
+        out.setdefault(d, [0, 0])[0] = int(n)
+    day = cast(func.timezone(period.tz.key, Redemption.created_at), Date)
+    redeemed = (
+        select(day, func.count())
+        .where(
+            Redemption.status == "done",
+            Redemption.created_at >= period.utc(period.trend_start),
+            Redemption.created_at < period.utc(period.end),
+        )
+        .group_by(day)
+    )
+    if store_id is not None:
+        redeemed = redeemed.where(Redemption.store_id == store_id)
+    for d, n in db.session.execute(redeemed).all():
+        out.setdefault(d, [0, 0])[1] = int(n)
+    return [(d, *v) for d, v in out.items()]

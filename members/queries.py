@@ -3,11 +3,12 @@ guide workbench and the member card. Everything here works in the current brand.
 
 from __future__ import annotations
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Date, Select, and_, cast, func, or_, select
 
 from core.db import db
 from core.validators import normalize_phone
 from members.models import (
+    MERGED,
     Member,
     MemberAttribution,
     MemberImport,
@@ -166,3 +167,66 @@ def home_of(member: Member) -> tuple[Store | None, Staff | None]:
 def tier_of(member: Member) -> TierLevel | None:
     """The member's tier level, if any."""
     return db.session.get(TierLevel, member.tier_id) if member.tier_id else None
+
+
+# --- the data overview (core.overview); every figure is one SQL aggregate ---------------------
+
+
+def overview_counts(*, period, store_id: int | None) -> dict[str, int]:
+    """New members and card activations in the period and in the one before it."""
+    s, e, p = period.utc(period.start), period.utc(period.end), period.utc(period.prev_start)
+
+    def between(col, lo, hi):
+        return func.count().filter(col >= lo, col < hi)
+
+    row = db.session.execute(
+        select(
+            between(Member.created_at, s, e).label("new"),
+            between(Member.created_at, p, s).label("new_prev"),
+            between(Member.activated_at, s, e).label("activated"),
+            between(Member.activated_at, p, s).label("activated_prev"),
+        )
+        .select_from(Member)
+        .where(
+            Member.status != MERGED,
+            or_(
+                and_(Member.created_at >= p, Member.created_at < e),
+                and_(Member.activated_at >= p, Member.activated_at < e),
+            ),
+            *([Member.store_id == store_id] if store_id is not None else []),
+        )
+    ).one()
+    return {k: int(v) for k, v in row._mapping.items()}
+
+
+def overview_daily(*, period, store_id: int | None) -> list[tuple]:
+    """(brand-calendar day, new members, activations) over the period's trend days."""
+    lo, hi, tz = period.utc(period.trend_start), period.utc(period.end), period.tz.key
+    scope = [Member.status != MERGED]
+    if store_id is not None:
+        scope.append(Member.store_id == store_id)
+    out: dict = {}
+    for col, idx in ((Member.created_at, 0), (Member.activated_at, 1)):
+        day = cast(func.timezone(tz, col), Date)
+        rows = db.session.execute(
+            select(day, func.count()).where(col >= lo, col < hi, *scope).group_by(day)
+        ).all()
+        for d, n in rows:
+            out.setdefault(d, [0, 0])[idx] = int(n)
+    return [(d, *v) for d, v in out.items()]
+
+
+def overview_new_by(*, period, store_id: int | None, by: str, limit: int = 10) -> list[tuple]:
+    """New members of the period by channel (source), store or guide: (key, count), top first."""
+    col = {"source": Member.source, "store": Member.store_id, "guide": Member.guide_id}[by]
+    s, e = period.utc(period.start), period.utc(period.end)
+    stmt = (
+        select(col, func.count())
+        .where(Member.status != MERGED, Member.created_at >= s, Member.created_at < e)
+        .group_by(col)
+        .order_by(func.count().desc(), col)
+        .limit(limit)
+    )
+    if store_id is not None:
+        stmt = stmt.where(Member.store_id == store_id)
+    return [(k, int(n)) for k, n in db.session.execute(stmt).all()]
