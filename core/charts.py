@@ -42,10 +42,12 @@ def _axes(
     title: str,
     unit: str,
     stack: bool,
+    horizontal: bool = False,
 ) -> dict:
     rows = list(rows)
     spec: dict = {
         "color": PALETTE,
+        "animationDuration": 400,
         "tooltip": {"trigger": "axis"},
         "grid": {"left": 48, "right": 24, "top": 48 if title else 32, "bottom": 32},
         "xAxis": {"type": "category", "data": [str(_get(r, x)) for r in rows]},
@@ -58,10 +60,15 @@ def _axes(
         spec["legend"] = {"top": 0, "right": 0}
     if unit:
         spec["yAxis"]["axisLabel"] = {"formatter": "{value}" + unit}
+    if horizontal:  # long names (coupons, stores) read best down the side
+        spec["xAxis"], spec["yAxis"] = spec["yAxis"], spec["xAxis"]
+        spec["yAxis"]["inverse"] = True
+        spec["grid"]["left"] = 8
+        spec["grid"]["containLabel"] = True
+        spec["tooltip"]["axisPointer"] = {"type": "shadow"}
     for key, name in series:
         s = {"name": name, "type": kind, "data": [_number(_get(r, key)) for r in rows]}
         if kind == "line":
-            s["smooth"] = True
             s["showSymbol"] = len(rows) <= 31
         if stack:
             s["stack"] = "total"
@@ -89,9 +96,20 @@ def bars(
     title: str = "",
     unit: str = "",
     stack: bool = False,
+    horizontal: bool = False,
 ) -> dict:
-    """A bar chart: ``x`` names the label column, ``series`` (column, name) pairs."""
-    return _axes(rows, x=x, series=series, kind="bar", title=title, unit=unit, stack=stack)
+    """A bar chart: ``x`` names the label column, ``series`` (column, name) pairs; with
+    ``horizontal`` the labels run down the side."""
+    return _axes(
+        rows,
+        x=x,
+        series=series,
+        kind="bar",
+        title=title,
+        unit=unit,
+        stack=stack,
+        horizontal=horizontal,
+    )
 
 
 def pie(rows: Iterable, *, name, value, title: str = "") -> dict:
@@ -99,6 +117,7 @@ def pie(rows: Iterable, *, name, value, title: str = "") -> dict:
     data = [{"name": str(_get(r, name)), "value": _number(_get(r, value))} for r in rows]
     spec: dict = {
         "color": PALETTE,
+        "animationDuration": 400,
         "tooltip": {"trigger": "item", "formatter": "{b}: {c} ({d}%)"},
         "legend": {"type": "scroll", "orient": "vertical", "right": 0, "top": "middle"},
         "series": [

@@ -59,7 +59,7 @@ def section(*, period: overview.Period, scope: overview.Scope) -> overview.Secti
     by_guide = queries.overview_new_by(period=period, store_id=scope.store_id, by="guide")
     if by_guide:
         names = queries.names_of(store_ids=[], guide_ids=[k for k, _n in by_guide])
-        rows = [(names["guides"].get(k, _("No guide")), n) for k, n in by_guide]
+        rows = [(names["guides"].get(k, ""), n) for k, n in by_guide]
         specs.append(charts.bars(rows, x=0, series=[(1, _("New members"))], title=_("By guide")))
     return overview.Section(_l("Members"), figures, specs, key="members")
 

@@ -229,4 +229,6 @@ def overview_new_by(*, period, store_id: int | None, by: str, limit: int = 10) -
     )
     if store_id is not None:
         stmt = stmt.where(Member.store_id == store_id)
+    if by == "guide":  # members no guide won are nobody's figure
+        stmt = stmt.where(Member.guide_id.is_not(None))
     return [(k, int(n)) for k, n in db.session.execute(stmt).all()]

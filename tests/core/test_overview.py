@@ -96,8 +96,8 @@ def _coupon(template, member_id, *, issued, redeemed_at=None, store=None, status
         )
 
 
-@pytest.fixture
-def world(ctx):
+def build_world() -> dict:
+    """Two brands: the first with two stores, a manager and a guide of the first store."""
     a, b = factories.brand(), factories.brand()
     s1, s2, t1 = factories.store(a), factories.store(a), factories.store(b)
     admin = factories.staff(a)
@@ -139,13 +139,17 @@ def world(ctx):
     return {"brand": a, "admin": admin, "manager": manager, "guide": guide}
 
 
+@pytest.fixture
+def world(ctx):
+    return build_world()
+
+
 def figures(client, period: str) -> dict[str, int]:
     r = client.get(f"/console/?period={period}")
     assert r.status_code == 200
     html = r.get_data(as_text=True)
     return {
-        k: int(v)
-        for k, v in re.findall(r'data-figure="(\w+)".*?data-value="(-?\d+)"', html, re.S)
+        k: int(v) for k, v in re.findall(r'data-figure="(\w+)".*?data-value="(-?\d+)"', html, re.S)
     }
 
 
