@@ -43,6 +43,11 @@ class Period:
     def trend_start(self) -> dt.date:
         return self.end - dt.timedelta(days=max(self.days, TREND_MIN_DAYS))
 
+    @property
+    def window_start(self) -> dt.date:
+        """The first day any figure or trend of the page needs."""
+        return min(self.prev_start, self.trend_start)
+
     def utc(self, day: dt.date) -> dt.datetime:
         """The UTC instant a brand-calendar day starts."""
         local = dt.datetime.combine(day, dt.time(), tzinfo=self.tz)
@@ -117,6 +122,13 @@ def build(*, period: Period, scope: Scope) -> list[Section]:
         if section is not None:
             sections.append(section)
     return sections
+
+
+def totals(rows, period: Period, column: int) -> tuple[int, int]:
+    """A column of per-day rows (day first) summed over the period and over the one before."""
+    cur = sum(int(r[column] or 0) for r in rows if period.start <= r[0] < period.end)
+    prev = sum(int(r[column] or 0) for r in rows if period.prev_start <= r[0] < period.start)
+    return cur, prev
 
 
 def daily(rows, days: list[dt.date], *columns: str) -> list[dict]:

@@ -15,22 +15,22 @@ def _rate(redeemed: int, issued: int) -> int:
 
 def section(*, period: overview.Period, scope: overview.Scope) -> overview.Section:
     """Coupons issued and redeemed, the redemption rate, and their trend."""
-    c = queries.overview_counts(period=period, store_id=scope.store_id)
+    days = queries.overview_daily(period=period, store_id=scope.store_id)
+    issued, issued_prev = overview.totals(days, period, 1)
+    redeemed, redeemed_prev = overview.totals(days, period, 2)
     figures = [
-        overview.Figure(_l("Coupons issued"), c["issued"], c["issued_prev"], key="coupons_issued"),
-        overview.Figure(
-            _l("Coupons redeemed"), c["redeemed"], c["redeemed_prev"], key="coupons_redeemed"
-        ),
+        overview.Figure(_l("Coupons issued"), issued, issued_prev, key="coupons_issued"),
+        overview.Figure(_l("Coupons redeemed"), redeemed, redeemed_prev, key="coupons_redeemed"),
         overview.Figure(
             _l("Coupon redemption rate"),
-            _rate(c["redeemed"], c["issued"]),
-            _rate(c["redeemed_prev"], c["issued_prev"]),
+            _rate(redeemed, issued),
+            _rate(redeemed_prev, issued_prev),
             unit="%",
             key="redemption_rate",
         ),
     ]
     trend = overview.daily(
-        queries.overview_daily(period=period, store_id=scope.store_id),
+        days,
         period.trend_days(),
         "issued",
         "redeemed",

@@ -173,40 +173,18 @@ def store_report() -> list[dict]:
     ]
 
 
-# --- the data overview (core.overview); every figure is one SQL aggregate ---------------------
-
-
-def overview_counts(*, period, store_id: int | None) -> dict[str, int]:
-    """Coupons issued (to all or one store's members) and redeemed (at all stores or that one),
-    in the period and the one before it."""
-    cur, prev = Coupon.issued_day >= period.start, Coupon.issued_day < period.start
-    issued = select(
-        func.count().filter(cur).label("issued"), func.count().filter(prev).label("issued_prev")
-    ).where(Coupon.issued_day >= period.prev_start, Coupon.issued_day < period.end)
-    if store_id is not None:
-        issued = issued.where(
-            Coupon.member_id.in_(
-                select(Member.id).where(Member.store_id == store_id).scalar_subquery()
-            )
-        )
-    s, e, p = period.utc(period.start), period.utc(period.end), period.utc(period.prev_start)
-    redeemed = select(
-        func.count().filter(Redemption.created_at >= s).label("redeemed"),
-        func.count().filter(Redemption.created_at < s).label("redeemed_prev"),
-    ).where(Redemption.status == "done", Redemption.created_at >= p, Redemption.created_at < e)
-    if store_id is not None:
-        redeemed = redeemed.where(Redemption.store_id == store_id)
-    out = dict(db.session.execute(issued).one()._mapping)
-    out.update(db.session.execute(redeemed).one()._mapping)
-    return {k: int(v) for k, v in out.items()}
+# --- the data overview (core.overview) ------------------------------------------------------
+# Each function is one SQL aggregate returning per-day rows (never coupons); a later rollup
+# table answers the same shapes.
 
 
 def overview_daily(*, period, store_id: int | None) -> list[tuple]:
-    """(brand-calendar day, coupons issued, coupons redeemed) over the period's trend days."""
+    """(brand-calendar day, coupons issued, coupons redeemed) per day of the period's window:
+    issued to all or one store's members, redeemed at all stores or that one."""
     out: dict = {}
     issued = (
         select(Coupon.issued_day, func.count())
-        .where(Coupon.issued_day >= period.trend_start, Coupon.issued_day < period.end)
+        .where(Coupon.issued_day >= period.window_start, Coupon.issued_day < period.end)
         .group_by(Coupon.issued_day)
     )
     if store_id is not None:
@@ -222,7 +200,7 @@ def overview_daily(*, period, store_id: int | None) -> list[tuple]:
         select(day, func.count())
         .where(
             Redemption.status == "done",
-            Redemption.created_at >= period.utc(period.trend_start),
+            Redemption.created_at >= period.utc(period.window_start),
             Redemption.created_at < period.utc(period.end),
         )
         .group_by(day)
@@ -231,4 +209,4 @@ def overview_daily(*, period, store_id: int | None) -> list[tuple]:
         redeemed = redeemed.where(Redemption.store_id == store_id)
     for d, n in db.session.execute(redeemed).all():
         out.setdefault(d, [0, 0])[1] = int(n)
-    return [(d, *v) for d, v in out.items()]
+    return [(d, *v) for d, v in sorted(out.items())]

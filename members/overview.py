@@ -23,19 +23,14 @@ SOURCE_LABELS = {
 
 def section(*, period: overview.Period, scope: overview.Scope) -> overview.Section:
     """New members and card activations, their trend, and where new members came from."""
-    c = queries.overview_counts(period=period, store_id=scope.store_id)
+    days = queries.overview_daily(period=period, store_id=scope.store_id)
+    new, new_prev = overview.totals(days, period, 1)
+    activated, activated_prev = overview.totals(days, period, 2)
     figures = [
-        overview.Figure(_l("New members"), c["new"], c["new_prev"], key="new_members"),
-        overview.Figure(
-            _l("Card activations"), c["activated"], c["activated_prev"], key="activations"
-        ),
+        overview.Figure(_l("New members"), new, new_prev, key="new_members"),
+        overview.Figure(_l("Card activations"), activated, activated_prev, key="activations"),
     ]
-    trend = overview.daily(
-        queries.overview_daily(period=period, store_id=scope.store_id),
-        period.trend_days(),
-        "new",
-        "activated",
-    )
+    trend = overview.daily(days, period.trend_days(), "new", "activated")
     specs = [
         charts.line(
             trend,
@@ -44,22 +39,18 @@ def section(*, period: overview.Period, scope: overview.Scope) -> overview.Secti
             title=_("New members per day"),
         )
     ]
-    by_source = queries.overview_new_by(period=period, store_id=scope.store_id, by="source")
-    if by_source:
-        rows = [(str(SOURCE_LABELS.get(k, _("Other"))), n) for k, n in by_source]
+    by = queries.overview_new_by(period=period, store_id=scope.store_id)
+    if by["source"]:
+        rows = [(str(SOURCE_LABELS.get(k, _("Other"))), n) for k, n in by["source"]]
         specs.append(charts.pie(rows, name=0, value=1, title=_("New members by channel")))
-    if scope.store_id is None:
-        by_store = queries.overview_new_by(period=period, store_id=None, by="store")
-        if by_store:
-            names = queries.names_of(store_ids=[k for k, _n in by_store], guide_ids=[])
-            rows = [(names["stores"].get(k, _("No store")), n) for k, n in by_store]
-            specs.append(
-                charts.bars(rows, x=0, series=[(1, _("New members"))], title=_("By store"))
-            )
-    by_guide = queries.overview_new_by(period=period, store_id=scope.store_id, by="guide")
-    if by_guide:
-        names = queries.names_of(store_ids=[], guide_ids=[k for k, _n in by_guide])
-        rows = [(names["guides"].get(k, ""), n) for k, n in by_guide]
+    names = queries.names_of(
+        store_ids=[k for k, _n in by["store"]], guide_ids=[k for k, _n in by["guide"]]
+    )
+    if by["store"] and scope.store_id is None:
+        rows = [(names["stores"].get(k, _("No store")), n) for k, n in by["store"]]
+        specs.append(charts.bars(rows, x=0, series=[(1, _("New members"))], title=_("By store")))
+    if by["guide"]:
+        rows = [(names["guides"].get(k, ""), n) for k, n in by["guide"]]
         specs.append(charts.bars(rows, x=0, series=[(1, _("New members"))], title=_("By guide")))
     return overview.Section(_l("Members"), figures, specs, key="members")
 

@@ -11,31 +11,27 @@ from points import queries
 
 def section(*, period: overview.Period, scope: overview.Scope) -> overview.Section:
     """Active members, points issued and spent, the outstanding liability, and their trend."""
-    f = queries.overview_flows(period=period, store_id=scope.store_id)
+    days = queries.overview_daily(period=period, store_id=scope.store_id)
+    active, active_prev = queries.overview_active(period=period, store_id=scope.store_id)
     outstanding = queries.overview_outstanding(store_id=scope.store_id)
+    net, _net_prev = overview.totals(days, period, 3)
     figures = [
         overview.Figure(
             _l("Active members"),
-            f["active"],
-            f["active_prev"],
+            active,
+            active_prev,
             hint=_l("earned or spent points"),
             key="active_members",
         ),
-        overview.Figure(_l("Points issued"), f["issued"], f["issued_prev"], key="points_issued"),
-        overview.Figure(_l("Points spent"), f["spent"], f["spent_prev"], key="points_spent"),
         overview.Figure(
-            _l("Outstanding points"),
-            outstanding,
-            outstanding - f["net"],
-            key="points_outstanding",
+            _l("Points issued"), *overview.totals(days, period, 1), key="points_issued"
+        ),
+        overview.Figure(_l("Points spent"), *overview.totals(days, period, 2), key="points_spent"),
+        overview.Figure(
+            _l("Outstanding points"), outstanding, outstanding - net, key="points_outstanding"
         ),
     ]
-    trend = overview.daily(
-        queries.overview_daily(period=period, store_id=scope.store_id),
-        period.trend_days(),
-        "issued",
-        "spent",
-    )
+    trend = overview.daily([r[:3] for r in days], period.trend_days(), "issued", "spent")
     spec = charts.bars(
         trend,
         x="day",

@@ -150,7 +150,9 @@ def campaigns() -> list[PointsCampaign]:
     )
 
 
-# --- the data overview (core.overview); every figure is one SQL aggregate ---------------------
+# --- the data overview (core.overview) ------------------------------------------------------
+# Each function is one SQL aggregate over the (brand_id, local_day) index returning per-day
+# rows or totals (never entries); a later rollup table answers the same shapes.
 
 ISSUING_KINDS = (EARN, WELCOME, ADJUST)
 ACTIVE_KINDS = (EARN, SPEND)
@@ -164,48 +166,41 @@ def _store_members(stmt, member_col, store_id: int | None):
     )
 
 
-def overview_flows(*, period, store_id: int | None) -> dict[str, int]:
-    """Points issued and spent, active members and the net change of the outstanding points,
-    in the period and the one before it (entries found by the brand-day index)."""
-    cur = PointsEntry.local_day >= period.start
-    prev = PointsEntry.local_day < period.start
+def overview_daily(*, period, store_id: int | None) -> list[tuple]:
+    """(brand-calendar day, points issued, points spent, net change of the outstanding points)
+    per day of the period's window."""
     issuing = PointsEntry.kind.in_(ISSUING_KINDS) & (PointsEntry.points > 0)
-    spending = PointsEntry.kind == SPEND
-    active = PointsEntry.kind.in_(ACTIVE_KINDS)
     net = PointsEntry.delta_balance + PointsEntry.delta_pending
+    stmt = (
+        select(
+            PointsEntry.local_day,
+            func.coalesce(func.sum(PointsEntry.points).filter(issuing), 0),
+            func.coalesce(func.sum(-PointsEntry.points).filter(PointsEntry.kind == SPEND), 0),
+            func.coalesce(func.sum(net), 0),
+        )
+        .where(PointsEntry.local_day >= period.window_start, PointsEntry.local_day < period.end)
+        .group_by(PointsEntry.local_day)
+        .order_by(PointsEntry.local_day)
+    )
+    return list(db.session.execute(_store_members(stmt, PointsEntry.member_id, store_id)).all())
 
-    def total(expr, *conds):
-        return func.coalesce(func.sum(expr).filter(*conds), 0)
 
+def overview_active(*, period, store_id: int | None) -> tuple[int, int]:
+    """Members who earned or spent points in the period, and in the one before it."""
+    cur = PointsEntry.local_day >= period.start
     stmt = select(
-        total(PointsEntry.points, cur, issuing).label("issued"),
-        total(PointsEntry.points, prev, issuing).label("issued_prev"),
-        total(-PointsEntry.points, cur, spending).label("spent"),
-        total(-PointsEntry.points, prev, spending).label("spent_prev"),
-        func.count(distinct(PointsEntry.member_id)).filter(cur, active).label("active"),
-        func.count(distinct(PointsEntry.member_id)).filter(prev, active).label("active_prev"),
-        total(net, cur).label("net"),
-    ).where(PointsEntry.local_day >= period.prev_start, PointsEntry.local_day < period.end)
-    row = db.session.execute(_store_members(stmt, PointsEntry.member_id, store_id)).one()
-    return {k: int(v) for k, v in row._mapping.items()}
+        func.count(distinct(PointsEntry.member_id)).filter(cur),
+        func.count(distinct(PointsEntry.member_id)).filter(~cur),
+    ).where(
+        PointsEntry.local_day >= period.prev_start,
+        PointsEntry.local_day < period.end,
+        PointsEntry.kind.in_(ACTIVE_KINDS),
+    )
+    cur_n, prev_n = db.session.execute(_store_members(stmt, PointsEntry.member_id, store_id)).one()
+    return int(cur_n), int(prev_n)
 
 
 def overview_outstanding(*, store_id: int | None) -> int:
     """Points the brand owes right now (available plus pending) to all or one store's members."""
     stmt = select(func.coalesce(func.sum(PointsAccount.balance + PointsAccount.pending), 0))
     return int(db.session.scalar(_store_members(stmt, PointsAccount.member_id, store_id)))
-
-
-def overview_daily(*, period, store_id: int | None) -> list[tuple]:
-    """(brand-calendar day, points issued, points spent) over the period's trend days."""
-    issuing = PointsEntry.kind.in_(ISSUING_KINDS) & (PointsEntry.points > 0)
-    stmt = (
-        select(
-            PointsEntry.local_day,
-            func.coalesce(func.sum(PointsEntry.points).filter(issuing), 0),
-            func.coalesce(func.sum(-PointsEntry.points).filter(PointsEntry.kind == SPEND), 0),
-        )
-        .where(PointsEntry.local_day >= period.trend_start, PointsEntry.local_day < period.end)
-        .group_by(PointsEntry.local_day)
-    )
-    return list(db.session.execute(_store_members(stmt, PointsEntry.member_id, store_id)).all())
