@@ -33,15 +33,16 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from core import audit, jobs, ratelimit
+from core import audit, charts, jobs, overview, ratelimit
 from core.auth import BRAND_PICKER, has_role, log_in, log_out, roles_required
-from core.db import db
+from core.db import db, utcnow
 from core.errors import AppError
 from core.validators import is_mobile, normalize_phone
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
 _DUMMY_HASH = generate_password_hash("timing-equaliser")
+PERIOD_LABELS = {"today": _l("Today"), "7d": _l("Last 7 days"), "30d": _l("Last 30 days")}
 
 
 # The sidebar's groups, in the order operators read them. Packages put their pages into one
@@ -172,6 +173,9 @@ def _console_globals():
     }
 
 
+bp.add_app_template_global(charts.render, "chart")
+
+
 @bp.app_template_filter("readable_json")
 def readable_json(value) -> str:
     """JSON for people: Chinese stays readable (autoescaping still applies)."""
@@ -285,7 +289,23 @@ def logout():
 @bp.get("/")
 @roles_required("brand_admin", "store_manager", "guide")
 def dashboard():
-    return render_template("core/dashboard.html")
+    key = request.args.get("period", "7d")
+    if key not in overview.PERIODS:
+        key = "7d"
+    tz = zoneinfo.ZoneInfo(g.get("brand_tz") or "Asia/Shanghai")
+    period = overview.make_period(key, now=utcnow(), tz=tz)
+    brand_wide = current_user.is_platform_admin or current_user.role == "brand_admin"
+    store_id = None if brand_wide else current_user.store_id
+    sections = []
+    if brand_wide or store_id is not None:
+        sections = overview.build(period=period, scope=overview.Scope(store_id=store_id))
+    return render_template(
+        "core/dashboard.html",
+        sections=sections,
+        period=period,
+        period_labels=PERIOD_LABELS,
+        store_wide=not brand_wide,
+    )
 
 
 @bp.get("/audit")

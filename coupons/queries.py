@@ -8,7 +8,7 @@ import io
 import qrcode
 import qrcode.image.svg
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import Date, cast, func, select
 
 from core.db import db, utcnow
 from coupons.models import (
@@ -180,3 +180,42 @@ def member_coupon(*, member_id: int, coupon_id: int) -> tuple[Coupon, CouponTemp
         .join(CouponTemplate, CouponTemplate.id == Coupon.template_id)
         .where(Coupon.id == coupon_id, Coupon.member_id == member_id)
     ).one_or_none()
+
+
+# --- the data overview (core.overview) ------------------------------------------------------
+# Each function is one SQL aggregate returning per-day rows (never coupons); a later rollup
+# table answers the same shapes.
+
+
+def overview_daily(*, period, store_id: int | None) -> list[tuple]:
+    """(brand-calendar day, coupons issued, coupons redeemed) per day of the period's window:
+    issued to all or one store's members, redeemed at all stores or that one."""
+    out: dict = {}
+    issued = (
+        select(Coupon.issued_day, func.count())
+        .where(Coupon.issued_day >= period.window_start, Coupon.issued_day < period.end)
+        .group_by(Coupon.issued_day)
+    )
+    if store_id is not None:
+        issued = issued.where(
+            Coupon.member_id.in_(
+                select(Member.id).where(Member.store_id == store_id).scalar_subquery()
+            )
+        )
+    for d, n in db.session.execute(issued).all():
+        out.setdefault(d, [0, 0])[0] = int(n)
+    day = cast(func.timezone(period.tz.key, Redemption.created_at), Date)
+    redeemed = (
+        select(day, func.count())
+        .where(
+            Redemption.status == "done",
+            Redemption.created_at >= period.utc(period.window_start),
+            Redemption.created_at < period.utc(period.end),
+        )
+        .group_by(day)
+    )
+    if store_id is not None:
+        redeemed = redeemed.where(Redemption.store_id == store_id)
+    for d, n in db.session.execute(redeemed).all():
+        out.setdefault(d, [0, 0])[1] = int(n)
+    return [(d, *v) for d, v in sorted(out.items())]

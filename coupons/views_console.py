@@ -7,9 +7,11 @@ import hashlib
 import uuid
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from core import charts
 from core.auth import roles_required
 from core.console import nav_item, save_form
 from core.db import db
@@ -200,5 +202,16 @@ def report():
     if request.args.get("format") == "json":
         return {"templates": per_template, "stores": per_store}
     return render_template(
-        "coupons/console/report.html", per_template=per_template, per_store=per_store
+        "coupons/console/report.html",
+        per_template=per_template,
+        per_store=per_store,
+        template_chart=charts.bars(
+            per_template,
+            x="name",
+            series=[("issued", _("Issued")), ("redeemed", _("Redeemed"))],
+            horizontal=True,
+        ),
+        store_chart=charts.bars(
+            per_store, x="name", series=[("redeemed", _("Redeemed"))], horizontal=True
+        ),
     )

@@ -3,11 +3,12 @@ guide workbench and the member card. Everything here works in the current brand.
 
 from __future__ import annotations
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Date, Select, and_, case, cast, func, or_, select, tuple_
 
 from core.db import db
 from core.validators import normalize_phone
 from members.models import (
+    MERGED,
     Member,
     MemberAttribution,
     MemberImport,
@@ -166,3 +167,62 @@ def home_of(member: Member) -> tuple[Store | None, Staff | None]:
 def tier_of(member: Member) -> TierLevel | None:
     """The member's tier level, if any."""
     return db.session.get(TierLevel, member.tier_id) if member.tier_id else None
+
+
+# --- the data overview (core.overview) ------------------------------------------------------
+# Each function is one SQL aggregate returning per-day or per-group rows (never member rows);
+# a later rollup table answers the same shapes from a few rows per day.
+
+
+def overview_daily(*, period, store_id: int | None) -> list[tuple]:
+    """(brand-calendar day, new members, card activations) per day of the period's window, in
+    one pass over the members created or activated in it."""
+    lo, hi, tz = period.utc(period.window_start), period.utc(period.end), period.tz.key
+    created_in = and_(Member.created_at >= lo, Member.created_at < hi)
+    activated_in = and_(Member.activated_at >= lo, Member.activated_at < hi)
+    created = case((created_in, cast(func.timezone(tz, Member.created_at), Date)))
+    activated = case((activated_in, cast(func.timezone(tz, Member.activated_at), Date)))
+    stmt = (
+        select(created, activated, func.count())
+        .where(Member.status != MERGED, or_(created_in, activated_in))
+        .group_by(created, activated)
+    )
+    if store_id is not None:
+        stmt = stmt.where(Member.store_id == store_id)
+    out: dict = {}
+    for c_day, a_day, n in db.session.execute(stmt).all():
+        if c_day is not None:
+            out.setdefault(c_day, [0, 0])[0] += int(n)
+        if a_day is not None:
+            out.setdefault(a_day, [0, 0])[1] += int(n)
+    return [(d, *v) for d, v in sorted(out.items())]
+
+
+def overview_new_by(*, period, store_id: int | None, limit: int = 10) -> dict[str, list[tuple]]:
+    """The period's new members by channel (source), store and guide, top ``limit`` of each,
+    in one pass (GROUPING SETS)."""
+    s, e = period.utc(period.start), period.utc(period.end)
+    which = func.grouping(Member.source, Member.store_id, Member.guide_id)
+    stmt = (
+        select(which, Member.source, Member.store_id, Member.guide_id, func.count())
+        .where(Member.status != MERGED, Member.created_at >= s, Member.created_at < e)
+        .group_by(
+            func.grouping_sets(
+                tuple_(Member.source), tuple_(Member.store_id), tuple_(Member.guide_id)
+            )
+        )
+    )
+    if store_id is not None:
+        stmt = stmt.where(Member.store_id == store_id)
+    # grouping() sets a bit for each column left out of the row's set: 3 = by source ...
+    sets = {3: ("source", 1), 5: ("store", 2), 6: ("guide", 3)}
+    out: dict[str, list[tuple]] = {"source": [], "store": [], "guide": []}
+    for row in db.session.execute(stmt).all():
+        name, col = sets[row[0]]
+        if name == "guide" and row[col] is None:
+            continue  # members no guide won are nobody's figure
+        out[name].append((row[col], int(row[4])))
+    for rows in out.values():
+        rows.sort(key=lambda r: (-r[1], str(r[0])))
+        del rows[limit:]
+    return out

@@ -17,6 +17,7 @@ def init_app(app: Flask) -> None:
         demo,
         hooks,
         jobs,
+        overview,
         views_console,
         views_member,
         wechat_keywords,

@@ -5,11 +5,21 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import distinct, func, select
 
 from core.db import db, utcnow
+from members.models import Member
 from points.membership import require_member
-from points.models import PointsAccount, PointsCampaign, PointsEntry, PointsLot
+from points.models import (
+    ADJUST,
+    EARN,
+    SPEND,
+    WELCOME,
+    PointsAccount,
+    PointsCampaign,
+    PointsEntry,
+    PointsLot,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,3 +192,59 @@ def history_before(
         )
         for e in rows
     ]
+
+
+# --- the data overview (core.overview) ------------------------------------------------------
+# Each function is one SQL aggregate over the (brand_id, local_day) index returning per-day
+# rows or totals (never entries); a later rollup table answers the same shapes.
+
+ISSUING_KINDS = (EARN, WELCOME, ADJUST)
+ACTIVE_KINDS = (EARN, SPEND)
+
+
+def _store_members(stmt, member_col, store_id: int | None):
+    if store_id is None:
+        return stmt
+    return stmt.where(
+        member_col.in_(select(Member.id).where(Member.store_id == store_id).scalar_subquery())
+    )
+
+
+def overview_daily(*, period, store_id: int | None) -> list[tuple]:
+    """(brand-calendar day, points issued, points spent, net change of the outstanding points)
+    per day of the period's window."""
+    issuing = PointsEntry.kind.in_(ISSUING_KINDS) & (PointsEntry.points > 0)
+    net = PointsEntry.delta_balance + PointsEntry.delta_pending
+    stmt = (
+        select(
+            PointsEntry.local_day,
+            func.coalesce(func.sum(PointsEntry.points).filter(issuing), 0),
+            func.coalesce(func.sum(-PointsEntry.points).filter(PointsEntry.kind == SPEND), 0),
+            func.coalesce(func.sum(net), 0),
+        )
+        .where(PointsEntry.local_day >= period.window_start, PointsEntry.local_day < period.end)
+        .group_by(PointsEntry.local_day)
+        .order_by(PointsEntry.local_day)
+    )
+    return list(db.session.execute(_store_members(stmt, PointsEntry.member_id, store_id)).all())
+
+
+def overview_active(*, period, store_id: int | None) -> tuple[int, int]:
+    """Members who earned or spent points in the period, and in the one before it."""
+    cur = PointsEntry.local_day >= period.start
+    stmt = select(
+        func.count(distinct(PointsEntry.member_id)).filter(cur),
+        func.count(distinct(PointsEntry.member_id)).filter(~cur),
+    ).where(
+        PointsEntry.local_day >= period.prev_start,
+        PointsEntry.local_day < period.end,
+        PointsEntry.kind.in_(ACTIVE_KINDS),
+    )
+    cur_n, prev_n = db.session.execute(_store_members(stmt, PointsEntry.member_id, store_id)).one()
+    return int(cur_n), int(prev_n)
+
+
+def overview_outstanding(*, store_id: int | None) -> int:
+    """Points the brand owes right now (available plus pending) to all or one store's members."""
+    stmt = select(func.coalesce(func.sum(PointsAccount.balance + PointsAccount.pending), 0))
+    return int(db.session.scalar(_store_members(stmt, PointsAccount.member_id, store_id)))

@@ -6,15 +6,17 @@ import secrets
 from decimal import Decimal
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from core import charts
 from core.auth import roles_required
 from core.console import nav_item, save_form
 from core.tenancy import get_or_404
 from members.models import Member
 from org.services import list_stores
-from points import charts, queries, reports, services
+from points import queries, reports, services
 from points.forms import POLICY_LABELS, AdjustForm, CampaignForm, SettingsForm
 from points.membership import find_member
 from points.models import PointsCampaign
@@ -186,9 +188,16 @@ def report():
         series=series,
         months=months,
         redemption_chart=charts.bars(
-            [(m.month.strftime("%Y-%m"), m.redemption_permille / 10) for m in series], unit="%"
+            [(m.month.strftime("%Y-%m"), m.redemption_permille / 10) for m in series],
+            x=0,
+            series=[(1, _("Redemption rate"))],
+            unit="%",
         ),
-        liability_chart=charts.line([(m.month.strftime("%Y-%m"), m.outstanding) for m in series]),
+        liability_chart=charts.line(
+            [(m.month.strftime("%Y-%m"), m.outstanding) for m in series],
+            x=0,
+            series=[(1, _("Outstanding points"))],
+        ),
     )
 
 
