@@ -171,3 +171,11 @@ def store_report() -> list[dict]:
         }
         for r in rows
     ]
+
+
+def usable_count(member_id: int) -> int:
+    """How many coupons the member can use now (the figure on the member's card page)."""
+    stmt = select(func.count(Coupon.id)).where(
+        Coupon.member_id == member_id, Coupon.status == AVAILABLE, Coupon.valid_until > utcnow()
+    )
+    return int(db.session.execute(stmt).scalar_one())

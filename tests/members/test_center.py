@@ -113,10 +113,12 @@ def test_download_my_data_and_delete_my_account(client, world, member):
     data = json.loads(r.get_data(as_text=True))
     assert data["member"]["phone"] == "13912345678"
     html = client.get(base + "/privacy").get_data(as_text=True)
-    assert "注销我的账户" in html
-    r = client.post(base + "/privacy/delete", data={"confirm": "no", "csrf_token": token(html)})
-    assert r.status_code == 400
-    r = client.post(base + "/privacy/delete", data={"confirm": "DELETE", "csrf_token": token(html)})
+    assert "注销我的账户" in html and "请输入“注销”以确认" in html and "DELETE" not in html
+    for wrong in ("no", "DELETE"):
+        data = {"confirm": wrong, "csrf_token": token(html)}
+        r = client.post(base + "/privacy/delete", data=data)
+        assert r.status_code == 400 and "请输入“注销”以确认" in r.get_data(as_text=True)
+    r = client.post(base + "/privacy/delete", data={"confirm": " 注销 ", "csrf_token": token(html)})
     assert r.status_code == 200 and "已注销" in r.get_data(as_text=True)
     db.session.expire_all()
     with use_brand(world.brand.id):
