@@ -3,10 +3,12 @@
 Routes (``<slug>`` is the brand's slug; every page is bound to that one brand):
 
 - ``/m/<slug>/activate``: WeChat OAuth -> phone + SMS code -> consent -> activation;
-  ``/activate/oauth`` (OAuth redirect), ``/activate/code`` (send a code), ``/activate/terms``;
+  ``/activate/oauth`` (OAuth redirect), ``/activate/code`` (send a code, then back to
+  ``/activate``: the code step lives in the session, so a reload keeps it), ``/activate/terms``;
 - ``/m/<slug>/card/activate``: the jump-activation page of the native WeChat member card;
-- ``/m/<slug>/``: the card (tier, card number, rotating till code, store, guide, progress,
-  slots of other packages); ``/till-code`` (JSON), ``/profile``, ``/privacy``,
+- ``/m/<slug>/``: the card (tier, card number, figures and links of other packages' slots,
+  the rotating till code as Code 128 and QR, store, guide, tier progress); ``/till-code``
+  (JSON: the code and both images), ``/profile``, ``/privacy``,
   ``/privacy/data.json``, ``/privacy/delete``.
 
 Other packages add a link to the card page with ``members.center.register_center_slot``.
