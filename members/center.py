@@ -4,14 +4,20 @@ brand of their URL, and the links (slots) other packages add to the member's car
 Points and coupons use both::
 
     bp = member_blueprint(Blueprint("points_member", __name__, url_prefix="/m/<brand_slug>"))
-    register_center_slot("points", _l("My points"), "points_member.my_points", order=10)
+    register_center_slot(
+        "points", _l("My points"), "points_member.my_points", order=10,
+        figure=lambda member_id: queries.balance(member_id).balance,
+    )
 
+A slot with a ``figure`` also shows that number (points balance, usable coupons) at the top
+of the card page: the members package shows figures of higher packages without importing them.
 The signed-in member of such a page comes from ``members.session``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from flask import Blueprint, abort, g
 
@@ -26,6 +32,8 @@ class CenterSlot:
     title: object
     endpoint: str
     order: int
+    figure: Callable[[int], int] | None = None
+    figure_label: object = None
 
 
 CENTER_SLOTS: dict[str, CenterSlot] = {}
@@ -34,16 +42,30 @@ CENTER_SLOTS: dict[str, CenterSlot] = {}
 register_error_page("/m/", "members/member/error.html")
 
 
-def register_center_slot(key: str, title, endpoint: str, order: int = 50) -> None:
+def register_center_slot(
+    key: str,
+    title,
+    endpoint: str,
+    order: int = 50,
+    *,
+    figure: Callable[[int], int] | None = None,
+    figure_label=None,
+) -> None:
     """Show a link (points, coupons, games, shop...) on the member's card page.
 
     ``endpoint`` takes ``brand_slug`` as its only URL argument; ``title`` is a lazy string.
+    ``figure(member_id)``, if given, is a number shown on the card under ``figure_label``.
     """
-    CENTER_SLOTS[key] = CenterSlot(key, title, endpoint, order)
+    CENTER_SLOTS[key] = CenterSlot(key, title, endpoint, order, figure, figure_label or title)
 
 
 def center_slots() -> list[CenterSlot]:
     return sorted(CENTER_SLOTS.values(), key=lambda s: (s.order, s.key))
+
+
+def center_figures(member_id: int) -> list[tuple[CenterSlot, int]]:
+    """The figures the slots give for this member (points balance, usable coupons...)."""
+    return [(s, s.figure(member_id)) for s in center_slots() if s.figure is not None]
 
 
 def _bind_brand(_endpoint, values):

@@ -3,10 +3,12 @@
 Routes (``<slug>`` is the brand's slug; every page is bound to that one brand):
 
 - ``/m/<slug>/activate``: WeChat OAuth -> phone + SMS code -> consent -> activation;
-  ``/activate/oauth`` (OAuth redirect), ``/activate/code`` (send a code), ``/activate/terms``;
+  ``/activate/oauth`` (OAuth redirect), ``/activate/code`` (send a code, then back to
+  ``/activate``: the code step lives in the session, so a reload keeps it), ``/activate/terms``;
 - ``/m/<slug>/card/activate``: the jump-activation page of the native WeChat member card;
-- ``/m/<slug>/``: the card (tier, card number, rotating till code, store, guide, progress,
-  slots of other packages); ``/till-code`` (JSON), ``/profile``, ``/privacy``,
+- ``/m/<slug>/``: the card (tier, card number, figures and links of other packages' slots,
+  the rotating till code as Code 128 and QR, store, guide, tier progress); ``/till-code``
+  (JSON: the code and both images), ``/profile``, ``/privacy``,
   ``/privacy/data.json``, ``/privacy/delete``.
 
 Other packages add a link to the card page with ``members.center.register_center_slot``.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 
 from flask import (
     Blueprint,
@@ -34,10 +37,11 @@ from flask_babel import gettext as _
 from core.audit import Actor, acting_as
 from core.db import db
 from core.errors import AppError
-from members import queries, tillcode
+from members import barcode, queries, tillcode
 from members import session as member_session
 from members.activation import card, sms
-from members.center import center_slots, member_blueprint
+from members.activation.services import check_phone
+from members.center import center_figures, center_slots, member_blueprint
 from members.forms import ActivateForm, DeleteForm, PhoneForm, ProfileForm
 from members.identities import find_by_identity
 from members.models import Member
@@ -67,6 +71,33 @@ def _state_key() -> str:
     return f"oauth_state:{g.brand.id}"
 
 
+# The code step lives in the server-side session, so reopening the page keeps it.
+RESEND_SECONDS = sms.PHONE_LIMITS[0][1]
+
+
+def _sent_key() -> str:
+    return f"sms_sent:{g.brand.id}"
+
+
+def _same_phone(normalised: str, typed: str | None) -> bool:
+    try:
+        return check_phone(typed) == normalised
+    except AppError:
+        return False
+
+
+def _code_step() -> tuple[str, int] | None:
+    """(phone, seconds until a new code may be sent) while a sent code can still be used."""
+    sent = session.get(_sent_key())
+    if not sent:
+        return None
+    age = int(time.time()) - int(sent.get("t", 0))
+    if not 0 <= age < sms.CODE_TTL:
+        session.pop(_sent_key(), None)
+        return None
+    return sent["p"], max(0, RESEND_SECONDS - age)
+
+
 @activate_bp.get("/activate")
 def start():
     if member_session.current_member_id() is not None:
@@ -81,15 +112,24 @@ def start():
         except gateway.NotConfigured:
             return _problem(_("This brand cannot sign in with WeChat yet."), 503)
         return redirect(target)
+    if request.args.get("change") == "1":
+        session.pop(_sent_key(), None)
+        return redirect(url_for(".start"))
+    step = _code_step()
+    if step is not None:
+        return _render_activate(ActivateForm(formdata=None, phone=step[0]), step="code")
     return _render_activate(PhoneForm(), step="phone")
 
 
 def _render_activate(form, *, step: str, status: int = 200, phone: str = ""):
+    code_step = _code_step() if step == "code" else None
+    phone = phone or (code_step[0] if code_step else "")
     html = render_template(
         "members/member/activate/start.html",
         form=form,
         step=step,
         phone=phone,
+        resend_in=code_step[1] if code_step and code_step[0] == phone else 0,
         sandbox_sms=current_app.config.get("SANDBOX_ENABLED")
         and sms.uses_sandbox_sender(current_app),
     )
@@ -151,9 +191,18 @@ def send_code():
             brand_name=g.brand.name,
         )
     except AppError as exc:
+        step = _code_step()
+        resend = step is not None and _same_phone(step[0], form.phone.data)
+        if resend and exc.code == "rate_limited":
+            # A resend inside the minute (the button's countdown was skipped): stay on the
+            # code step, whose button counts down again.
+            again = ActivateForm(formdata=None, phone=step[0])
+            again.phone.errors = [exc.message]
+            return _render_activate(again, step="code", status=exc.status, phone=step[0])
         form.phone.errors = [exc.message]
         return _render_activate(form, step="phone", status=exc.status)
-    return _render_activate(ActivateForm(formdata=None, phone=phone), step="code", phone=phone)
+    session[_sent_key()] = {"p": phone, "t": int(time.time())}
+    return redirect(url_for(".start"), 303)
 
 
 @activate_bp.post("/activate")
@@ -181,6 +230,7 @@ def activate():
         return _render_activate(form, step="code", status=exc.status, phone=form.phone.data)
     member_id = member.id
     db.session.commit()
+    session.pop(_sent_key(), None)
     member_session.login(
         brand_id=g.brand.id,
         openid=openid,
@@ -234,14 +284,18 @@ def _member() -> Member:
 def card_page():
     member = _member()
     store, guide = queries.home_of(member)
+    code = tillcode.make_till_code(member_id=member.id)
     return render_template(
         "members/member/card.html",
         member=member,
         store=store,
         guide=guide,
         progress=tiers.tier_progress(member_id=member.id),
-        till_code=tillcode.make_till_code(member_id=member.id),
+        till_code=code,
+        barcode=barcode.code128_svg(code),
+        qrcode=barcode.qr_svg(code),
         seconds_left=tillcode.seconds_left(),
+        figures=center_figures(member.id),
         slots=center_slots(),
         welcome=request.args.get("welcome") == "1",
     )
@@ -250,11 +304,14 @@ def card_page():
 @center_bp.get("/till-code")
 def till_code():
     member = _member()
+    code = tillcode.make_till_code(member_id=member.id)
     resp = Response(
         json.dumps(
             {
-                "code": tillcode.make_till_code(member_id=member.id),
+                "code": code,
                 "seconds_left": tillcode.seconds_left(),
+                "barcode": str(barcode.code128_svg(code)),
+                "qrcode": str(barcode.qr_svg(code)),
             }
         ),
         mimetype="application/json",
@@ -286,11 +343,19 @@ def profile():
     )
 
 
+def confirm_word() -> str:
+    """The word a member types to delete the account (注销 in the Chinese UI)."""
+    return _("DELETE")
+
+
 @center_bp.get("/privacy")
 def privacy_page():
     _member()
     return render_template(
-        "members/member/privacy.html", form=DeleteForm(), version=card.PRIVACY_TERMS_VERSION
+        "members/member/privacy.html",
+        form=DeleteForm(),
+        version=card.PRIVACY_TERMS_VERSION,
+        confirm_word=confirm_word(),
     )
 
 
@@ -311,10 +376,13 @@ def privacy_download():
 def privacy_delete():
     member = _member()
     form = DeleteForm()
-    if not form.validate_on_submit() or (form.confirm.data or "").strip().upper() != "DELETE":
-        form.confirm.errors = [_("Type DELETE to confirm.")]
+    if not form.validate_on_submit() or (form.confirm.data or "").strip() != confirm_word():
+        form.confirm.errors = [_("Please type %(word)s to confirm.", word=confirm_word())]
         html = render_template(
-            "members/member/privacy.html", form=form, version=card.PRIVACY_TERMS_VERSION
+            "members/member/privacy.html",
+            form=form,
+            version=card.PRIVACY_TERMS_VERSION,
+            confirm_word=confirm_word(),
         )
         return html, 400
     data_rights.delete_member(member_id=member.id, reason="member request (member center)")

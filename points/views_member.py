@@ -12,6 +12,26 @@ from points import queries
 
 bp = member_blueprint(Blueprint("points_member", __name__, url_prefix="/m/<brand_slug>"))
 
+# Reasons the system writes are codes: the line's kind already says them, or a word does.
+_REASON_WORDS = {"mall": _l("Points mall")}
+_SYSTEM_REASONS = {"purchase", "refund", "welcome", "release", "expire", "merge", "demo"}
+
+
+def member_reason(line) -> str:
+    """What a history line tells the member beside its kind: never a code, and never an
+    operator's own note on an adjustment."""
+    reason = (line.reason or "").strip()
+    if reason in _REASON_WORDS:
+        return str(_REASON_WORDS[reason])
+    if not reason or reason in _SYSTEM_REASONS or line.kind == "adjust":
+        return ""
+    return reason
+
+
+@bp.context_processor
+def _member_helpers():
+    return {"member_reason": member_reason}
+
 
 @bp.get("/points")
 def my_points():
@@ -29,4 +49,11 @@ def my_points():
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
-    register_center_slot("points", _l("My points"), "points_member.my_points", order=10)
+    register_center_slot(
+        "points",
+        _l("My points"),
+        "points_member.my_points",
+        order=10,
+        figure=lambda member_id: queries.balance(member_id).balance,
+        figure_label=_l("Points"),
+    )

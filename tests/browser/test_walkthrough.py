@@ -148,7 +148,7 @@ def test_member_opens_every_page_of_the_member_center(browser, live_server):
         expect(m.page.locator("main")).to_contain_text("5元现金券")
 
         m.open(f"/m/{BRAND}/privacy")
-        m.page.get_by_label("输入 DELETE 以确认").fill("DELETE")
+        m.page.get_by_label("请输入“注销”以确认").fill("注销")
         m.submit(m.page.get_by_role("button", name="注销我的账户"))
         m.open(f"/m/{BRAND}/activate")  # signed out: the activation page again
         expect(m.page.get_by_label("手机号")).to_be_editable()

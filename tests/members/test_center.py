@@ -100,11 +100,13 @@ def test_download_my_data_and_delete_my_account(client, world, member):
     data = json.loads(r.get_data(as_text=True))
     assert data["member"]["phone"] == "13912345678"
     html = client.get(base + "/privacy").get_data(as_text=True)
-    assert "注销我的账户" in html
-    r = client.post(base + "/privacy/delete", data={"confirm": "no", "csrf_token": f.csrf(html)})
-    assert r.status_code == 400
+    assert "注销我的账户" in html and "请输入“注销”以确认" in html and "DELETE" not in html
+    for wrong in ("no", "DELETE"):
+        data = {"confirm": wrong, "csrf_token": f.csrf(html)}
+        r = client.post(base + "/privacy/delete", data=data)
+        assert r.status_code == 400 and "请输入“注销”以确认" in r.get_data(as_text=True)
     r = client.post(
-        base + "/privacy/delete", data={"confirm": "DELETE", "csrf_token": f.csrf(html)}
+        base + "/privacy/delete", data={"confirm": " 注销 ", "csrf_token": f.csrf(html)}
     )
     assert r.status_code == 200 and "已注销" in r.get_data(as_text=True)
     db.session.expire_all()

@@ -55,8 +55,11 @@ class Phone:
 
     def request_code(self, phone):
         html = self.client.get(self.base + "/activate").get_data(as_text=True)
+        # A sent code redirects to the activation page, which shows the code step.
         return self.client.post(
-            self.base + "/activate/code", data={"phone": phone, "csrf_token": f.csrf(html)}
+            self.base + "/activate/code",
+            data={"phone": phone, "csrf_token": f.csrf(html)},
+            follow_redirects=True,
         )
 
     def activate(self, phone, code=None, consent="yes"):
