@@ -6,7 +6,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from tests.conftest import DATABASE_URL, REDIS_URL
+from tests.support.apps import DATABASE_URL, REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 
