@@ -86,5 +86,10 @@ class AdjustForm(FlaskForm):
         _l("Points (negative to deduct)"),
         validators=[InputRequired(), NumberRange(min=-1_000_000, max=1_000_000)],
     )
-    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=500)])
+    reason = TextAreaField(
+        _l("Reason shown to the member"), validators=[DataRequired(), Length(max=500)]
+    )
+    note = TextAreaField(
+        _l("Internal note (console only)"), validators=[Optional(), Length(max=500)]
+    )
     key = StringField(validators=[DataRequired(), Length(max=80)])

@@ -8,11 +8,14 @@ from decimal import Decimal
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from flask_wtf import FlaskForm
 
 from core.auth import roles_required
 from core.console import nav_item, save_form
+from core.db import db
 from core.tenancy import get_or_404
 from members.models import Member
+from members.privacy import access
 from org.services import list_stores
 from points import charts, queries, reports, services
 from points.forms import POLICY_LABELS, AdjustForm, CampaignForm, SettingsForm
@@ -130,7 +133,9 @@ def members():
     return render_template("points/console/member_search.html", q=q, not_found=False)
 
 
-def _member_page(member: Member, form: AdjustForm, status: int = 200):
+def _member_page(
+    member: Member, form: AdjustForm, status: int = 200, *, full_phone: str | None = None
+):
     if not form.key.data or status == 200:
         form.key.data = secrets.token_urlsafe(16)
     page = request.args.get("page", 1, type=int)
@@ -138,8 +143,12 @@ def _member_page(member: Member, form: AdjustForm, status: int = 200):
         "points/console/member.html",
         member=member,
         form=form,
+        phone=full_phone or access.display_phone(staff=current_user, member=member),
+        full_phone=full_phone is not None,
+        may_reveal=access.may_see_full_phones(staff=current_user) and bool(member.phone),
+        reveal_form=FlaskForm(),
         balance=queries.balance(member.id),
-        history=queries.history(member.id, page),
+        history=queries.history(member.id, page, with_notes=True),
         expiring=queries.expiring_soon(member.id),
     ), status
 
@@ -148,6 +157,18 @@ def _member_page(member: Member, form: AdjustForm, status: int = 200):
 @roles_required("brand_admin")
 def member(member_id: int):
     return _member_page(get_or_404(Member, member_id), AdjustForm())
+
+
+@bp.post("/members/<int:member_id>/phone")
+@roles_required("brand_admin")
+def reveal_phone(member_id: int):
+    """The full phone number, shown once on this page; the view is in the audit log."""
+    member = get_or_404(Member, member_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    phone = access.reveal_phone(staff=current_user, member_id=member.id)
+    db.session.commit()
+    return _member_page(member, AdjustForm(), full_phone=phone)
 
 
 @bp.post("/members/<int:member_id>/adjust")
@@ -161,6 +182,7 @@ def adjust(member_id: int):
             member_id=member.id,
             points=form.points.data,
             reason=form.reason.data,
+            note=form.note.data or "",
             idempotency_key=f"console:{form.key.data}",
             operator=current_user.display_name,
         ),
