@@ -149,7 +149,8 @@ def test_points_member_page_masks_the_phone_and_reveal_is_audited(client, brand)
     member = make_member("13912345678")
     html = client.get(f"/console/points/members/{member}").get_data(as_text=True)
     assert "13912345678" not in html and "139****5678" in html
-    assert db.session.execute(select(AuditLog).where(AuditLog.action == "view_phone")).first() is None
+    seen = select(AuditLog).where(AuditLog.action == "view_phone")
+    assert db.session.execute(seen).first() is None
     token = factories.csrf_token(client, f"/console/points/members/{member}")
     assert client.post(f"/console/points/members/{member}/phone").status_code == 400
     resp = client.post(f"/console/points/members/{member}/phone", data={"csrf_token": token})
