@@ -20,6 +20,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from core.pickers import PickerField
+
 KIND_LABELS = {
     "cash": _l("Cash off"),
     "percent": _l("Percentage discount"),
@@ -54,17 +56,6 @@ class YuanField(StringField):
                 self.errors.append(str(exc))
 
 
-def _ids(text: str | None) -> list[int]:
-    out = []
-    for part in (text or "").replace("，", ",").split(","):
-        part = part.strip()
-        if part:
-            if not part.isdigit():
-                raise ValidationError(_l("Enter numbers separated by commas."))
-            out.append(int(part))
-    return out
-
-
 def _words(text: str | None) -> list[str]:
     return [w.strip() for w in (text or "").split(",") if w.strip()]
 
@@ -91,7 +82,11 @@ class TemplateForm(FlaskForm):
     valid_days = IntegerField(
         _l("Or valid for N days after issue"), validators=[Optional(), NumberRange(1, 3650)]
     )
-    store_ids = StringField(_l("Only in stores (ids, comma separated)"), validators=[Optional()])
+    store_ids = PickerField(
+        _l("Only in stores (empty = every store)"),
+        kind="stores",
+        unknown=_l("No such store: %(ids)s."),
+    )
     categories = StringField(_l("Only for categories (comma separated)"), validators=[Optional()])
     product_ids = StringField(
         _l("Only for products (ids, comma separated)"), validators=[Optional()]
@@ -110,9 +105,6 @@ class TemplateForm(FlaskForm):
     active = BooleanField(_l("Offered"), default=True)
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
 
-    def validate_store_ids(self, field):
-        _ids(field.data)
-
     def validate_valid_days(self, field):
         if not field.data and not self.valid_until.data:
             raise ValidationError(_l("Give an end date or a number of days."))
@@ -124,7 +116,6 @@ class TemplateForm(FlaskForm):
         self.cap.data = f"{tpl.cap_fen / 100:.2f}"
         self.valid_from.data = _to_local(tpl.valid_from, tz)
         self.valid_until.data = _to_local(tpl.valid_until, tz)
-        self.store_ids.data = ",".join(str(i) for i in tpl.store_ids or [])
         self.categories.data = ",".join(tpl.categories or [])
         self.product_ids.data = ",".join(str(i) for i in tpl.product_ids or [])
 
@@ -142,7 +133,7 @@ class TemplateForm(FlaskForm):
             "valid_from": _to_utc(self.valid_from.data, tz),
             "valid_until": _to_utc(self.valid_until.data, tz),
             "valid_days": self.valid_days.data,
-            "store_ids": _ids(self.store_ids.data),
+            "store_ids": list(self.store_ids.data or []),
             "categories": _words(self.categories.data),
             "product_ids": _words(self.product_ids.data),
             "stock": self.stock.data,
@@ -155,30 +146,17 @@ class TemplateForm(FlaskForm):
 
 
 class IssueForm(FlaskForm):
-    member_ids = TextAreaField(_l("Member ids (comma separated; empty = the segment below)"))
-    tier_ids = StringField(_l("Tier ids"))
-    store_ids = StringField(_l("Store ids"))
-    tag_ids = StringField(_l("Tag ids"))
+    member_ids = PickerField(_l("Members (empty = the segment below)"), kind="members")
+    tier_ids = PickerField(_l("Tiers"), kind="tiers")
+    store_ids = PickerField(_l("Home stores"), kind="stores")
+    tag_ids = PickerField(_l("Tags"), kind="tags")
     request_key = StringField(validators=[DataRequired(), Length(max=64)])
 
-    def validate_member_ids(self, field):
-        _ids(field.data)
-
-    def validate_tier_ids(self, field):
-        _ids(field.data)
-
-    def validate_store_ids(self, field):
-        _ids(field.data)
-
-    def validate_tag_ids(self, field):
-        _ids(field.data)
-
     def target(self) -> dict:
+        """The members to issue to: picked members, or the segment of tiers, stores, tags."""
         t: dict = {}
-        if (self.member_ids.data or "").strip():
-            t["member_ids"] = _ids(self.member_ids.data)
-        for name in ("tier_ids", "store_ids", "tag_ids"):
-            ids = _ids(getattr(self, name).data)
+        for name in ("member_ids", "tier_ids", "store_ids", "tag_ids"):
+            ids = list(getattr(self, name).data or [])
             if ids:
                 t[name] = ids
         return t
@@ -200,14 +178,11 @@ class MallItemForm(FlaskForm):
     per_member_limit = IntegerField(
         _l("Per member (0 = no limit)"), default=0, validators=[NumberRange(0, 1000)]
     )
-    tier_ids = StringField(_l("Only for tier ids (empty = everyone)"))
+    tier_ids = PickerField(_l("Only for tiers (empty = everyone)"), kind="tiers")
     active = BooleanField(_l("Offered"), default=True)
 
-    def validate_tier_ids(self, field):
-        _ids(field.data)
-
     def fill(self, item) -> None:
-        self.tier_ids.data = ",".join(str(t) for t in item.tier_ids or [])
+        self.tier_ids.data = list(item.tier_ids or [])
 
     def values(self) -> dict:
         """The keyword arguments of ``coupons.services.create_mall_item`` / ``update_mall_item``."""
@@ -217,7 +192,7 @@ class MallItemForm(FlaskForm):
             "price_points": self.price_points.data,
             "stock": self.stock.data,
             "per_member_limit": self.per_member_limit.data or 0,
-            "tier_ids": _ids(self.tier_ids.data),
+            "tier_ids": list(self.tier_ids.data or []),
             "active": bool(self.active.data),
         }
 

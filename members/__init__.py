@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
         demo,  # noqa: F401 - registers the demo steps
         jobs,  # noqa: F401 - registers the jobs
         models,  # noqa: F401 - registers the tables
+        pickers,  # noqa: F401 - members, tiers and tags in the console's pickers
         views_console,
         views_console_config,
         views_console_qr,

@@ -18,6 +18,13 @@ IMPORT_CSV = "手机号,姓名,门店编码\n13911112222,走查导入一,SH001\n
 PARTNER_CODES = "WALK-PARTNER-0001\nWALK-PARTNER-0002\nWALK-PARTNER-0003\n"
 
 
+def pick(page, label: str, text: str) -> None:
+    """Search a picker (core/pickers.py) by its label and pick the option named ``text``."""
+    page.get_by_label(label).fill(text)
+    page.get_by_role("option", name=text).click()
+    expect(page.locator(".picker-chip", has_text=text).first).to_be_visible()
+
+
 def console(browser, live_server) -> Walker:
     """The console as the brand admin sees it, on a laptop screen."""
     context = browser.new_context(
@@ -198,7 +205,7 @@ def coupons(w: Walker, gold_tier_id: str) -> None:
 
     row = page.locator("tr", has_text="走查满60减10")
     w.follow(row.get_by_role("link", name="发放"))
-    page.get_by_label("等级 ID").fill(gold_tier_id)
+    pick(page, "会员等级", "金卡会员")
     w.submit(page.get_by_role("button", name="预览人数"))
     reach = page.locator("main p.card")
     expect(reach).to_contain_text(re.compile(r"\d+"))
@@ -218,7 +225,7 @@ def coupons(w: Walker, gold_tier_id: str) -> None:
     w.follow(page.get_by_role("link", name="300积分兑满60减10券"))
     page.get_by_label("标题").fill("250积分兑满60减10券")
     page.get_by_label("所需积分").fill("250")
-    page.get_by_label("限定等级 ID").fill(gold_tier_id)
+    pick(page, "限定等级", "金卡会员")
     w.submit(page.get_by_role("button", name="保存"))
     w.saved("250积分兑满60减10券")
 
