@@ -21,15 +21,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from core.pickers import PickerField
-
-KIND_LABELS = {
-    "cash": _l("Cash off"),
-    "percent": _l("Percentage discount"),
-    "gift": _l("Gift item"),
-    "exchange": _l("Exchange voucher"),
-    "shipping": _l("Free shipping"),
-    "third_party": _l("Third-party codes"),
-}
+from coupons.labels import KIND
 
 
 def yuan_to_fen(value: str | None) -> int:
@@ -71,7 +63,7 @@ def _to_local(value: dt.datetime | None, tz: zoneinfo.ZoneInfo) -> dt.datetime |
 
 class TemplateForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
-    kind = SelectField(_l("Kind"), choices=list(KIND_LABELS.items()))
+    kind = SelectField(_l("Kind"), choices=list(KIND.items()))
     value = YuanField(_l("Value (yuan)"), default="0")
     threshold = YuanField(_l("Minimum order (yuan)"), default="0")
     percent_off = IntegerField(_l("Percent off"), default=0, validators=[NumberRange(0, 99)])

@@ -25,14 +25,9 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from members.labels import TAG_KIND
 from members.models import TAG_KINDS
 
-KIND_LABELS = {
-    "behaviour": _l("Behaviour"),
-    "brand": _l("Brand"),
-    "product": _l("Product"),
-    "platform": _l("Platform"),
-}
 BASIS_LABELS = {"spend": _l("Rolling 12-month spend"), "growth": _l("Rolling 12-month growth")}
 
 
@@ -68,7 +63,7 @@ class ExportForm(FlaskForm):
 
 class TagForm(FlaskForm):
     kind = SelectField(
-        _l("Kind"), choices=[(k, KIND_LABELS[k]) for k in TAG_KINDS], validators=[DataRequired()]
+        _l("Kind"), choices=[(k, TAG_KIND[k]) for k in TAG_KINDS], validators=[DataRequired()]
     )
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)])
     code = StringField(_l("Code"), validators=[Optional(), Length(max=40)])
@@ -77,7 +72,7 @@ class TagForm(FlaskForm):
 
 class TagEditForm(FlaskForm):
     kind = SelectField(
-        _l("Kind"), choices=[(k, KIND_LABELS[k]) for k in TAG_KINDS], validators=[DataRequired()]
+        _l("Kind"), choices=[(k, TAG_KIND[k]) for k in TAG_KINDS], validators=[DataRequired()]
     )
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)])
     is_quick = BooleanField(_l("Quick tag"))

@@ -16,6 +16,7 @@ def init_app(app: Flask) -> None:
         demo,
         hooks,
         jobs,
+        labels,  # noqa: F401 - Chinese names of the package's codes
         views_console,
         views_member,
         wechat_keywords,

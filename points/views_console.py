@@ -13,6 +13,7 @@ from flask_wtf import FlaskForm
 from core.auth import roles_required
 from core.console import nav_item, save_form
 from core.db import db
+from core.labels import label
 from core.tenancy import get_or_404
 from members.models import Member
 from members.privacy import access
@@ -24,22 +25,10 @@ from points.models import PointsCampaign
 
 bp = Blueprint("points", __name__, url_prefix="/console/points")
 
-KIND_LABELS = {
-    "earn": _l("Purchase"),
-    "release": _l("Pending points available"),
-    "spend": _l("Used"),
-    "expire": _l("Expired"),
-    "refund": _l("Refund"),
-    "adjust": _l("Manual adjustment"),
-    "welcome": _l("Welcome gift"),
-    "merge_in": _l("Merged member"),
-    "merge_out": _l("Merged member"),
-}
-
 
 @bp.app_context_processor
 def _points_globals():
-    return {"points_kind_label": lambda kind: KIND_LABELS.get(kind, kind)}
+    return {"points_kind_label": lambda kind: label(kind, "points_kind")}
 
 
 @bp.route("/settings", methods=["GET", "POST"])

@@ -15,7 +15,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from wechat import callback, console
+    from wechat import callback, console, labels  # noqa: F401 - labels: names of jobs
 
     callback.init_app(app)
     console.init_app(app)
