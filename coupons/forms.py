@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -20,32 +19,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from core.formfields import YuanField, fen_to_yuan, yuan_to_fen  # noqa: F401 - re-exported
 from core.pickers import PickerField
 from coupons.labels import KIND
-
-
-def yuan_to_fen(value: str | None) -> int:
-    """ "12.5" yuan -> 1250 fen; refuses fractions of a fen and negatives."""
-    try:
-        d = Decimal((value or "0").strip() or "0")
-    except InvalidOperation as exc:
-        raise ValidationError(_l("Enter an amount in yuan, e.g. 12.50.")) from exc
-    if d < 0 or d != d.quantize(Decimal("0.01")) or d > Decimal("100000000"):
-        raise ValidationError(_l("Enter an amount in yuan, e.g. 12.50."))
-    return int(d * 100)
-
-
-class YuanField(StringField):
-    """An amount typed in yuan, held in fen (``.fen``)."""
-
-    fen = 0
-
-    def post_validate(self, form, validation_stopped):
-        if not validation_stopped:
-            try:
-                self.fen = yuan_to_fen(self.data)
-            except ValidationError as exc:
-                self.errors.append(str(exc))
 
 
 def _words(text: str | None) -> list[str]:
@@ -103,9 +79,9 @@ class TemplateForm(FlaskForm):
 
     def fill(self, tpl, tz: zoneinfo.ZoneInfo) -> None:
         """Show a template's amounts in yuan, its dates in the brand's time and lists as text."""
-        self.value.data = f"{tpl.value_fen / 100:.2f}"
-        self.threshold.data = f"{tpl.threshold_fen / 100:.2f}"
-        self.cap.data = f"{tpl.cap_fen / 100:.2f}"
+        self.value.data = fen_to_yuan(tpl.value_fen)
+        self.threshold.data = fen_to_yuan(tpl.threshold_fen)
+        self.cap.data = fen_to_yuan(tpl.cap_fen)
         self.valid_from.data = _to_local(tpl.valid_from, tz)
         self.valid_until.data = _to_local(tpl.valid_until, tz)
         self.categories.data = ",".join(tpl.categories or [])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from decimal import Decimal
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
@@ -13,6 +12,7 @@ from flask_wtf import FlaskForm
 from core.auth import roles_required
 from core.console import nav_item, save_form
 from core.db import db
+from core.formfields import fen_to_yuan, permille_to_times
 from core.labels import label
 from core.tenancy import get_or_404
 from members.models import Member
@@ -37,12 +37,12 @@ def settings():
     current = services.get_settings()
     form = SettingsForm(obj=current if request.method == "GET" else None)
     if request.method == "GET":
-        form.earn_rate.data = Decimal(current.earn_permille) / 1000
-        form.exchange_yuan.data = Decimal(current.exchange_fen) / 100
+        form.earn_rate.data = permille_to_times(current.earn_permille)
+        form.exchange_yuan.data = fen_to_yuan(current.exchange_fen)
     done = save_form(
         form,
         lambda: services.update_settings(
-            earn_permille=int(form.earn_rate.data * 1000),
+            earn_permille=form.earn_rate.permille,
             pending_days=form.pending_days.data,
             expiry_policy=form.expiry_policy.data,
             expiry_months=form.expiry_months.data,
@@ -50,7 +50,7 @@ def settings():
             remind_days=form.remind_days.data,
             daily_cap=form.daily_cap.data,
             exchange_points=form.exchange_points.data,
-            exchange_fen=int(form.exchange_yuan.data * 100),
+            exchange_fen=form.exchange_yuan.fen,
             welcome_points=form.welcome_points.data,
             change_template_id=form.change_template_id.data or "",
             expiring_template_id=form.expiring_template_id.data or "",
@@ -85,14 +85,14 @@ def campaign_form(campaign_id: int | None = None):
         (s.id, f"{s.code} {s.name}") for s in list_stores()
     ]
     if request.method == "GET" and campaign is not None:
-        form.multiplier.data = Decimal(campaign.multiplier_permille) / 1000
+        form.multiplier.data = permille_to_times(campaign.multiplier_permille)
         form.weekdays.data = [d for d in range(7) if campaign.weekdays & (1 << d)]
     done = save_form(
         form,
         lambda: services.save_campaign(
             campaign_id=campaign.id if campaign else None,
             name=form.name.data,
-            multiplier_permille=int(form.multiplier.data * 1000),
+            multiplier_permille=form.multiplier.permille,
             start_date=form.start_date.data,
             end_date=form.end_date.data,
             weekdays=sum(1 << d for d in form.weekdays.data or []),
