@@ -120,6 +120,7 @@ def readable_json(value) -> str:
 
 
 bp.add_app_template_filter(labels.label, "label")
+bp.add_app_template_filter(audit_view.mask_phones, "mask_phones")
 
 
 @bp.app_template_filter("brand_time")

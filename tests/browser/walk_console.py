@@ -379,9 +379,10 @@ def everyday_tools(w: Walker) -> None:
     )
 
     w.open("/console/audit")
-    page.get_by_role("searchbox").fill("store")
+    page.get_by_role("searchbox").fill("门店")
     w.follow(page.get_by_role("button", name="搜索"))
-    expect(page.locator("tbody")).to_contain_text("store")
+    expect(page.locator("tbody")).to_contain_text("门店")
+    expect(page.locator("tbody")).to_contain_text("→")
 
     w.open("/console/wechat/keywords")
     w.submit(page.locator("tr", has_text="走查回复").get_by_role("button", name="删除"))
