@@ -67,9 +67,12 @@ def search(kind: str):
 class PickerField(SelectMultipleField):
     """Ids picked from a kind's search; refuses ids of another brand (or none at all)."""
 
-    def __init__(self, label=None, validators=None, *, kind: str, unknown=None, **kwargs):
-        super().__init__(label, validators, coerce=int, choices=[], **kwargs)
+    def __init__(
+        self, label=None, validators=None, *, kind: str, unknown=None, placeholder=None, **kw
+    ):
+        super().__init__(label, validators, coerce=int, choices=[], **kw)
         self.kind = kind
+        self.placeholder = placeholder
         self.unknown = unknown  # message for ids not of this brand, given %(ids)s
 
     def _picker(self) -> Picker:
@@ -105,7 +108,7 @@ class PickerField(SelectMultipleField):
 
     def __call__(self, **kwargs):
         kwargs.setdefault("data-picker", url_for("pickers.search", kind=self.kind))
-        kwargs.setdefault("data-placeholder", str(_l("Type to search")))
+        kwargs.setdefault("data-placeholder", str(self.placeholder or _l("Type to search")))
         kwargs.setdefault("data-remove", str(_l("Remove")))
         kwargs.setdefault("data-empty", str(_l("Nothing found")))
         return super().__call__(**kwargs)

@@ -114,7 +114,11 @@ class TemplateForm(FlaskForm):
 
 
 class IssueForm(FlaskForm):
-    member_ids = PickerField(_l("Members (empty = the segment below)"), kind="members")
+    member_ids = PickerField(
+        _l("Members (empty = the segment below)"),
+        kind="members",
+        placeholder=_l("Name, card number or whole phone number"),
+    )
     tier_ids = PickerField(_l("Tiers"), kind="tiers")
     store_ids = PickerField(_l("Home stores"), kind="stores")
     tag_ids = PickerField(_l("Tags"), kind="tags")

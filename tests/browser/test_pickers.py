@@ -65,6 +65,8 @@ def test_issue_to_a_picked_tier_and_store(browser, live_server):
         expect(page.get_by_role("option")).to_have_text("金卡会员")
         page.get_by_role("option", name="金卡会员").click()
         pick(page, "所属门店", "SH101")
+        page.get_by_label("标签").fill("")
+        w.shot("issue-picking")
         expect(page.locator(".picker-chip", has_text="SH101 上海静安店")).to_be_visible()
         # a chip can be taken back, and picked again
         page.get_by_role("button", name=re.compile("移除 金卡会员")).click()
