@@ -19,6 +19,7 @@
     var list = el("ul", "picker-results");
     var timer = null;
     var seq = 0;
+    var quiet = false;
 
     input.type = "search";
     input.autocomplete = "off";
@@ -67,10 +68,16 @@
       drawChips();
       close();
       input.value = "";
-      input.focus();
+      if (document.activeElement !== input) {
+        quiet = true; // back in the box after a pick: no list until the user types
+        input.focus();
+      }
     }
 
     function close() {
+      // A search still waiting (typed just before the pick) must not reopen the list.
+      clearTimeout(timer);
+      seq++;
       list.hidden = true;
       list.textContent = "";
       input.setAttribute("aria-expanded", "false");
@@ -124,7 +131,13 @@
       clearTimeout(timer);
       timer = setTimeout(search, 200);
     });
-    input.addEventListener("focus", search);
+    input.addEventListener("focus", function () {
+      if (quiet) {
+        quiet = false;
+        return;
+      }
+      search();
+    });
     input.addEventListener("blur", function () {
       setTimeout(close, 150);
     });
