@@ -82,9 +82,10 @@ def create_app(config: Config | dict | None = None) -> Flask:
 
 def _register_packages(app: Flask) -> None:
     from core import cli as core_cli
-    from core import console
+    from core import console, pickers
 
     app.register_blueprint(console.bp)
+    app.register_blueprint(pickers.bp)
     core_cli.init_app(app)
 
     import coupons

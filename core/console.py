@@ -33,7 +33,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from core import audit, charts, jobs, overview, ratelimit
+from core import audit, audit_view, charts, jobs, jobs_view, labels, overview, ratelimit
 from core.auth import BRAND_PICKER, has_role, log_in, log_out, roles_required
 from core.db import db, utcnow
 from core.errors import AppError
@@ -182,6 +182,10 @@ def readable_json(value) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
+bp.add_app_template_filter(labels.label, "label")
+bp.add_app_template_filter(audit_view.mask_phones, "mask_phones")
+
+
 @bp.app_template_filter("brand_time")
 def brand_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A UTC timestamp shown in the current brand's time zone (g.brand_tz)."""
@@ -318,15 +322,20 @@ def audit_log():
         .order_by(audit.AuditLog.id.desc())
     )
     if q:
+        # Operators search by the Chinese names they see: match those to the codes too.
+        objects = [c for c, name in labels.TABLES.get("audit_object", {}).items() if q in str(name)]
+        actions = [c for c, name in labels.TABLES.get("audit_action", {}).items() if q in str(name)]
         stmt = stmt.where(
             or_(
                 audit.AuditLog.object_type.contains(q),
                 audit.AuditLog.actor_label.contains(q),
                 audit.AuditLog.action.contains(q),
+                audit.AuditLog.object_type.in_(objects),
+                audit.AuditLog.action.in_(actions),
             )
         )
     page = db.paginate(stmt, per_page=30, error_out=False)
-    return render_template("core/audit.html", page=page, q=q)
+    return render_template("core/audit.html", page=page, q=q, view=audit_view)
 
 
 class RetryForm(FlaskForm):
@@ -346,7 +355,12 @@ def failed_jobs():
     )
     page = db.paginate(stmt, per_page=30, error_out=False)
     return render_template(
-        "core/jobs.html", page=page, status=status, form=RetryForm(), counts=_job_counts()
+        "core/jobs.html",
+        page=page,
+        status=status,
+        form=RetryForm(),
+        counts=_job_counts(),
+        view=jobs_view,
     )
 
 

@@ -21,7 +21,7 @@ def init_app(app: Flask) -> None:
     app.extensions["csrf"].exempt(pos_api.bp)
     merge.register_merge_handler(hooks.merge_coupons)
     activation.register_welcome_gift(jobs.welcome_coupon)
-    from coupons import api, cli, views_console, views_member, views_staff
+    from coupons import api, cli, pickers, views_console, views_member, views_staff  # noqa: F401
 
     app.register_blueprint(views_console.bp)
     app.register_blueprint(views_staff.bp)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -20,49 +19,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-KIND_LABELS = {
-    "cash": _l("Cash off"),
-    "percent": _l("Percentage discount"),
-    "gift": _l("Gift item"),
-    "exchange": _l("Exchange voucher"),
-    "shipping": _l("Free shipping"),
-    "third_party": _l("Third-party codes"),
-}
-
-
-def yuan_to_fen(value: str | None) -> int:
-    """ "12.5" yuan -> 1250 fen; refuses fractions of a fen and negatives."""
-    try:
-        d = Decimal((value or "0").strip() or "0")
-    except InvalidOperation as exc:
-        raise ValidationError(_l("Enter an amount in yuan, e.g. 12.50.")) from exc
-    if d < 0 or d != d.quantize(Decimal("0.01")) or d > Decimal("100000000"):
-        raise ValidationError(_l("Enter an amount in yuan, e.g. 12.50."))
-    return int(d * 100)
-
-
-class YuanField(StringField):
-    """An amount typed in yuan, held in fen (``.fen``)."""
-
-    fen = 0
-
-    def post_validate(self, form, validation_stopped):
-        if not validation_stopped:
-            try:
-                self.fen = yuan_to_fen(self.data)
-            except ValidationError as exc:
-                self.errors.append(str(exc))
-
-
-def _ids(text: str | None) -> list[int]:
-    out = []
-    for part in (text or "").replace("，", ",").split(","):
-        part = part.strip()
-        if part:
-            if not part.isdigit():
-                raise ValidationError(_l("Enter numbers separated by commas."))
-            out.append(int(part))
-    return out
+from core.formfields import YuanField, fen_to_yuan, yuan_to_fen  # noqa: F401 - re-exported
+from core.pickers import PickerField
+from coupons.labels import KIND
 
 
 def _words(text: str | None) -> list[str]:
@@ -80,7 +39,7 @@ def _to_local(value: dt.datetime | None, tz: zoneinfo.ZoneInfo) -> dt.datetime |
 
 class TemplateForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
-    kind = SelectField(_l("Kind"), choices=list(KIND_LABELS.items()))
+    kind = SelectField(_l("Kind"), choices=list(KIND.items()))
     value = YuanField(_l("Value (yuan)"), default="0")
     threshold = YuanField(_l("Minimum order (yuan)"), default="0")
     percent_off = IntegerField(_l("Percent off"), default=0, validators=[NumberRange(0, 99)])
@@ -91,7 +50,11 @@ class TemplateForm(FlaskForm):
     valid_days = IntegerField(
         _l("Or valid for N days after issue"), validators=[Optional(), NumberRange(1, 3650)]
     )
-    store_ids = StringField(_l("Only in stores (ids, comma separated)"), validators=[Optional()])
+    store_ids = PickerField(
+        _l("Only in stores (empty = every store)"),
+        kind="stores",
+        unknown=_l("No such store: %(ids)s."),
+    )
     categories = StringField(_l("Only for categories (comma separated)"), validators=[Optional()])
     product_ids = StringField(
         _l("Only for products (ids, comma separated)"), validators=[Optional()]
@@ -110,21 +73,17 @@ class TemplateForm(FlaskForm):
     active = BooleanField(_l("Offered"), default=True)
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
 
-    def validate_store_ids(self, field):
-        _ids(field.data)
-
     def validate_valid_days(self, field):
         if not field.data and not self.valid_until.data:
             raise ValidationError(_l("Give an end date or a number of days."))
 
     def fill(self, tpl, tz: zoneinfo.ZoneInfo) -> None:
         """Show a template's amounts in yuan, its dates in the brand's time and lists as text."""
-        self.value.data = f"{tpl.value_fen / 100:.2f}"
-        self.threshold.data = f"{tpl.threshold_fen / 100:.2f}"
-        self.cap.data = f"{tpl.cap_fen / 100:.2f}"
+        self.value.data = fen_to_yuan(tpl.value_fen)
+        self.threshold.data = fen_to_yuan(tpl.threshold_fen)
+        self.cap.data = fen_to_yuan(tpl.cap_fen)
         self.valid_from.data = _to_local(tpl.valid_from, tz)
         self.valid_until.data = _to_local(tpl.valid_until, tz)
-        self.store_ids.data = ",".join(str(i) for i in tpl.store_ids or [])
         self.categories.data = ",".join(tpl.categories or [])
         self.product_ids.data = ",".join(str(i) for i in tpl.product_ids or [])
 
@@ -142,7 +101,7 @@ class TemplateForm(FlaskForm):
             "valid_from": _to_utc(self.valid_from.data, tz),
             "valid_until": _to_utc(self.valid_until.data, tz),
             "valid_days": self.valid_days.data,
-            "store_ids": _ids(self.store_ids.data),
+            "store_ids": list(self.store_ids.data or []),
             "categories": _words(self.categories.data),
             "product_ids": _words(self.product_ids.data),
             "stock": self.stock.data,
@@ -155,30 +114,21 @@ class TemplateForm(FlaskForm):
 
 
 class IssueForm(FlaskForm):
-    member_ids = TextAreaField(_l("Member ids (comma separated; empty = the segment below)"))
-    tier_ids = StringField(_l("Tier ids"))
-    store_ids = StringField(_l("Store ids"))
-    tag_ids = StringField(_l("Tag ids"))
+    member_ids = PickerField(
+        _l("Members (empty = the segment below)"),
+        kind="members",
+        placeholder=_l("Name, card number or whole phone number"),
+    )
+    tier_ids = PickerField(_l("Tiers"), kind="tiers")
+    store_ids = PickerField(_l("Home stores"), kind="stores")
+    tag_ids = PickerField(_l("Tags"), kind="tags")
     request_key = StringField(validators=[DataRequired(), Length(max=64)])
 
-    def validate_member_ids(self, field):
-        _ids(field.data)
-
-    def validate_tier_ids(self, field):
-        _ids(field.data)
-
-    def validate_store_ids(self, field):
-        _ids(field.data)
-
-    def validate_tag_ids(self, field):
-        _ids(field.data)
-
     def target(self) -> dict:
+        """The members to issue to: picked members, or the segment of tiers, stores, tags."""
         t: dict = {}
-        if (self.member_ids.data or "").strip():
-            t["member_ids"] = _ids(self.member_ids.data)
-        for name in ("tier_ids", "store_ids", "tag_ids"):
-            ids = _ids(getattr(self, name).data)
+        for name in ("member_ids", "tier_ids", "store_ids", "tag_ids"):
+            ids = list(getattr(self, name).data or [])
             if ids:
                 t[name] = ids
         return t
@@ -200,14 +150,11 @@ class MallItemForm(FlaskForm):
     per_member_limit = IntegerField(
         _l("Per member (0 = no limit)"), default=0, validators=[NumberRange(0, 1000)]
     )
-    tier_ids = StringField(_l("Only for tier ids (empty = everyone)"))
+    tier_ids = PickerField(_l("Only for tiers (empty = everyone)"), kind="tiers")
     active = BooleanField(_l("Offered"), default=True)
 
-    def validate_tier_ids(self, field):
-        _ids(field.data)
-
     def fill(self, item) -> None:
-        self.tier_ids.data = ",".join(str(t) for t in item.tier_ids or [])
+        self.tier_ids.data = list(item.tier_ids or [])
 
     def values(self) -> dict:
         """The keyword arguments of ``coupons.services.create_mall_item`` / ``update_mall_item``."""
@@ -217,7 +164,7 @@ class MallItemForm(FlaskForm):
             "price_points": self.price_points.data,
             "stock": self.stock.data,
             "per_member_limit": self.per_member_limit.data or 0,
-            "tier_ids": _ids(self.tier_ids.data),
+            "tier_ids": list(self.tier_ids.data or []),
             "active": bool(self.active.data),
         }
 

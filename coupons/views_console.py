@@ -15,9 +15,10 @@ from core import charts
 from core.auth import roles_required
 from core.console import nav_item, save_form
 from core.db import db
+from core.labels import label
 from core.tenancy import get_or_404
 from coupons import queries, services
-from coupons.forms import KIND_LABELS, ImportForm, IssueForm, MallItemForm, PosKeyForm, TemplateForm
+from coupons.forms import ImportForm, IssueForm, MallItemForm, PosKeyForm, TemplateForm
 from coupons.issuance import brand_tz
 from coupons.models import CouponTemplate, MallItem
 from org.services import list_stores
@@ -36,7 +37,7 @@ nav_item("coupons_console.report", _l("Coupon report"), group="coupons", roles=A
 
 @bp.app_context_processor
 def _globals():
-    return {"coupon_kind_label": lambda k: KIND_LABELS.get(k, k)}
+    return {"coupon_kind_label": lambda k: label(k, "coupon_kind")}
 
 
 @bp.get("/templates")

@@ -21,8 +21,10 @@ def init_app(app: Flask) -> None:
         consent,  # noqa: F401 - router handlers of the subscribe-message events
         demo,  # noqa: F401 - registers the demo steps
         jobs,  # noqa: F401 - registers the jobs
+        labels,  # noqa: F401 - Chinese names of the package's codes
         models,  # noqa: F401 - registers the tables
         overview,  # noqa: F401 - registers the overview section
+        pickers,  # noqa: F401 - members, tiers and tags in the console's pickers
         views_console,
         views_console_config,
         views_console_qr,

@@ -25,14 +25,10 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from core.formfields import TimesField, fen_to_yuan, yuan_to_fen
+from members.labels import TAG_KIND
 from members.models import TAG_KINDS
 
-KIND_LABELS = {
-    "behaviour": _l("Behaviour"),
-    "brand": _l("Brand"),
-    "product": _l("Product"),
-    "platform": _l("Platform"),
-}
 BASIS_LABELS = {"spend": _l("Rolling 12-month spend"), "growth": _l("Rolling 12-month growth")}
 
 
@@ -68,7 +64,7 @@ class ExportForm(FlaskForm):
 
 class TagForm(FlaskForm):
     kind = SelectField(
-        _l("Kind"), choices=[(k, KIND_LABELS[k]) for k in TAG_KINDS], validators=[DataRequired()]
+        _l("Kind"), choices=[(k, TAG_KIND[k]) for k in TAG_KINDS], validators=[DataRequired()]
     )
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)])
     code = StringField(_l("Code"), validators=[Optional(), Length(max=40)])
@@ -77,38 +73,48 @@ class TagForm(FlaskForm):
 
 class TagEditForm(FlaskForm):
     kind = SelectField(
-        _l("Kind"), choices=[(k, KIND_LABELS[k]) for k in TAG_KINDS], validators=[DataRequired()]
+        _l("Kind"), choices=[(k, TAG_KIND[k]) for k in TAG_KINDS], validators=[DataRequired()]
     )
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)])
     is_quick = BooleanField(_l("Quick tag"))
     active = BooleanField(_l("Active"))
 
 
+class ThresholdField(StringField):
+    """A tier threshold as the basis reads it: yuan of spend (held in fen) or growth value."""
+
+    def value(self, basis: str) -> int:
+        """The stored threshold: fen for the spend basis, the growth value otherwise."""
+        if basis == "spend":
+            return yuan_to_fen(self.data)
+        text = (self.data or "").strip()
+        if not text.isdigit() or int(text) > 10**12:
+            raise ValidationError(_l("Enter a whole growth value."))
+        return int(text)
+
+    def show(self, stored: int, basis: str) -> None:
+        self.data = fen_to_yuan(stored) if basis == "spend" else str(stored)
+
+
 class LevelForm(FlaskForm):
     code = StringField(_l("Code"), validators=[DataRequired(), Length(max=40)])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)])
     rank = IntegerField(_l("Rank"), validators=[InputRequired(), NumberRange(min=0, max=1000)])
-    threshold = IntegerField(
-        _l("Threshold (fen of spend, or growth value)"),
-        validators=[InputRequired(), NumberRange(min=0, max=10**12)],
+    threshold = ThresholdField(
+        _l("Threshold (yuan of spend, or growth value)"), validators=[InputRequired()]
     )
-    points_multiplier_permille = IntegerField(
-        _l("Points multiplier (per mille, 1000 = x1)"),
-        default=1000,
-        validators=[InputRequired(), NumberRange(min=0, max=100_000)],
+    points_multiplier = TimesField(
+        _l("Points multiplier (×, 1 = normal)"), default="1", validators=[InputRequired()]
     )
     birthday_gift = StringField(_l("Birthday gift"), validators=[Optional(), Length(max=200)])
 
 
 class LevelEditForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)])
-    threshold = IntegerField(
-        _l("Threshold"), validators=[InputRequired(), NumberRange(min=0, max=10**12)]
+    threshold = ThresholdField(
+        _l("Threshold (yuan of spend, or growth value)"), validators=[InputRequired()]
     )
-    points_multiplier_permille = IntegerField(
-        _l("Points multiplier (per mille)"),
-        validators=[InputRequired(), NumberRange(min=0, max=100_000)],
-    )
+    points_multiplier = TimesField(_l("Points multiplier (×)"), validators=[InputRequired()])
     birthday_gift = StringField(_l("Birthday gift"), validators=[Optional(), Length(max=200)])
     active = BooleanField(_l("Active"))
 

@@ -32,9 +32,10 @@ from core.console import nav_item, save_form
 from core.db import db
 from core.errors import AppError
 from core.jobs import enqueue
+from core.labels import label
 from core.tenancy import get_or_404
 from members import identities, imports, queries, tillcode
-from members.forms import KIND_LABELS, EmptyForm, ExportForm, ImportForm, TillCodeForm
+from members.forms import EmptyForm, ExportForm, ImportForm, TillCodeForm
 from members.jobs import import_members_job
 from members.models import Member, MemberImport
 from members.privacy import access, export
@@ -57,7 +58,7 @@ nav_item("members_console.merges", _l("Merges"), group="members", roles=ADMIN, o
 
 @bp.app_context_processor
 def _globals():
-    return {"tag_kind_label": lambda k: KIND_LABELS.get(k, k)}
+    return {"tag_kind_label": lambda k: label(k, "tag_kind")}
 
 
 def _int_arg(name: str) -> int | None:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import lazy_gettext as _l
+from wtforms import ValidationError
 
 from core.auth import roles_required
 from core.console import nav_item, save_form
 from core.db import db
+from core.errors import ValidationError as FormValidationError
+from core.formfields import permille_to_times
 from core.tenancy import get_or_404
 from members import store_locations
 from members.forms import (
@@ -46,7 +49,12 @@ def _tiers_page(form=None, settings_form=None, failed=None, status=200):
     if settings_form is None:
         settings_form = TierSettingsForm(obj=tiers.get_settings(), formdata=None)
     levels = tiers.list_levels(include_inactive=True)
-    edit_forms = {lv.id: LevelEditForm(obj=lv, formdata=None, prefix=f"l{lv.id}") for lv in levels}
+    basis = tiers.get_settings().basis
+    edit_forms = {}
+    for lv in levels:
+        ef = edit_forms[lv.id] = LevelEditForm(obj=lv, formdata=None, prefix=f"l{lv.id}")
+        ef.threshold.show(lv.threshold, basis)
+        ef.points_multiplier.data = permille_to_times(lv.points_multiplier_permille)
     if failed is not None:
         edit_forms[failed[0]] = failed[1]
     return (
@@ -59,6 +67,14 @@ def _tiers_page(form=None, settings_form=None, failed=None, status=200):
         ),
         status,
     )
+
+
+def _threshold(form) -> int:
+    """The typed threshold in the brand's basis (fen of spend or growth value)."""
+    try:
+        return form.threshold.value(tiers.get_settings().basis)
+    except ValidationError as exc:
+        raise FormValidationError(str(exc), field="threshold") from exc
 
 
 def _tiers_url(_result=None) -> str:
@@ -75,8 +91,8 @@ def tier_levels():
             code=form.code.data,
             name=form.name.data,
             rank=form.rank.data,
-            threshold=form.threshold.data,
-            points_multiplier_permille=form.points_multiplier_permille.data,
+            threshold=_threshold(form),
+            points_multiplier_permille=form.points_multiplier.permille,
             birthday_gift=form.birthday_gift.data or "",
         ),
         saved=_l("Level created."),
@@ -97,8 +113,8 @@ def tier_level_edit(level_id: int):
         lambda: tiers.update_level(
             level_id=level.id,
             name=form.name.data.strip(),
-            threshold=form.threshold.data,
-            points_multiplier_permille=form.points_multiplier_permille.data,
+            threshold=_threshold(form),
+            points_multiplier_permille=form.points_multiplier.permille,
             birthday_gift=form.birthday_gift.data or "",
             active=bool(form.active.data),
         ),

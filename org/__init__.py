@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def init_app(app: Flask) -> None:
-    from org import cli, views_console
+    from org import cli, labels, pickers, views_console  # noqa: F401 - labels, pickers register
 
     app.register_blueprint(views_console.bp)
     cli.init_app(app)

@@ -8,12 +8,9 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField, TextA
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from core.validators import CODE_RE, PHONE_RE, normalize_phone
+from org.labels import ROLE
 
-ROLE_LABELS = {
-    "brand_admin": _l("Brand admin"),
-    "store_manager": _l("Store manager"),
-    "guide": _l("Guide"),
-}
+ROLE_LABELS = ROLE  # the table lives in org/labels.py
 
 
 class StoreForm(FlaskForm):

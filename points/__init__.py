@@ -17,6 +17,7 @@ def init_app(app: Flask) -> None:
         demo,
         hooks,
         jobs,
+        labels,  # noqa: F401 - Chinese names of the package's codes
         overview,
         views_console,
         views_member,

@@ -7,7 +7,6 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
-    DecimalField,
     IntegerField,
     SelectField,
     SelectMultipleField,
@@ -15,6 +14,8 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from core.formfields import TimesField, YuanField
 
 POLICY_LABELS = {
     "months": _l("N months after earning"),
@@ -38,9 +39,7 @@ def _whole(low: int, high: int):
 
 
 class SettingsForm(FlaskForm):
-    earn_rate = DecimalField(
-        _l("Points per yuan"), places=3, validators=[InputRequired(), NumberRange(min=0, max=100)]
-    )
+    earn_rate = TimesField(_l("Points per yuan"), validators=[InputRequired()], high=100_000)
     pending_days = IntegerField(_l("Pending days (return window)"), validators=_whole(0, 90))
     expiry_policy = SelectField(_l("Points expire"), choices=list(POLICY_LABELS.items()))
     expiry_months = IntegerField(_l("Months of validity"), validators=_whole(1, 120))
@@ -48,11 +47,7 @@ class SettingsForm(FlaskForm):
     remind_days = IntegerField(_l("Reminder days before expiry"), validators=_whole(0, 60))
     daily_cap = IntegerField(_l("Daily cap per member (0: none)"), validators=_whole(0, 10_000_000))
     exchange_points = IntegerField(_l("Exchange rate: points"), validators=_whole(1, 1_000_000))
-    exchange_yuan = DecimalField(
-        _l("Exchange rate: worth (yuan)"),
-        places=2,
-        validators=[InputRequired(), NumberRange(min=0, max=1_000_000)],
-    )
+    exchange_yuan = YuanField(_l("Exchange rate: worth (yuan)"), validators=[InputRequired()])
     welcome_points = IntegerField(
         _l("Welcome points for new members"), validators=_whole(0, 1_000_000)
     )
@@ -66,10 +61,11 @@ class SettingsForm(FlaskForm):
 
 class CampaignForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
-    multiplier = DecimalField(
+    multiplier = TimesField(
         _l("Multiplier (2 = double points)"),
-        places=3,
-        validators=[InputRequired(), NumberRange(min=1.001, max=100)],
+        validators=[InputRequired()],
+        low=1001,
+        high=100_000,
     )
     start_date = DateField(_l("First day"), validators=[InputRequired()])
     end_date = DateField(_l("Last day"), validators=[InputRequired()])
@@ -86,5 +82,10 @@ class AdjustForm(FlaskForm):
         _l("Points (negative to deduct)"),
         validators=[InputRequired(), NumberRange(min=-1_000_000, max=1_000_000)],
     )
-    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=500)])
+    reason = TextAreaField(
+        _l("Reason shown to the member"), validators=[DataRequired(), Length(max=500)]
+    )
+    note = TextAreaField(
+        _l("Internal note (console only)"), validators=[Optional(), Length(max=500)]
+    )
     key = StringField(validators=[DataRequired(), Length(max=80)])

@@ -156,7 +156,8 @@ class PointsEntry(IdMixin, BrandScoped, db.Model):
     delta_balance: Mapped[int] = mapped_column(BigInteger, default=0)
     delta_pending: Mapped[int] = mapped_column(BigInteger, default=0)
     delta_debt: Mapped[int] = mapped_column(BigInteger, default=0)
-    reason: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text, default="")  # what the member sees
+    note: Mapped[str | None] = mapped_column(Text)  # an operator's note, console only
     amount_fen: Mapped[int | None] = mapped_column(BigInteger)  # purchase / refunded amount
     store_id: Mapped[int | None] = mapped_column(BigId)
     category: Mapped[str | None] = mapped_column(String(60))

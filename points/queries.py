@@ -50,6 +50,7 @@ class HistoryLine:
     store_id: int | None
     amount_fen: int | None
     operator: str | None
+    note: str | None = None  # an operator's internal note: console pages only
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,8 +94,10 @@ def balance(member_id: int) -> Balance:
     )
 
 
-def history(member_id: int, page: int = 1, *, per_page: int = 20) -> HistoryPage:
-    """The member's entries, newest first, with their reasons."""
+def history(
+    member_id: int, page: int = 1, *, per_page: int = 20, with_notes: bool = False
+) -> HistoryPage:
+    """The member's entries, newest first, with their reasons (and, for the console, notes)."""
     require_member(member_id)
     page = max(1, int(page or 1))
     per_page = min(max(1, per_page), 100)
@@ -109,7 +112,15 @@ def history(member_id: int, page: int = 1, *, per_page: int = 20) -> HistoryPage
     )
     items = [
         HistoryLine(
-            e.id, e.kind, e.points, e.reason, e.occurred_at, e.store_id, e.amount_fen, e.operator
+            e.id,
+            e.kind,
+            e.points,
+            e.reason,
+            e.occurred_at,
+            e.store_id,
+            e.amount_fen,
+            e.operator,
+            e.note if with_notes else None,
         )
         for e in rows
     ]

@@ -347,9 +347,12 @@ def adjust(
     reason: str,
     idempotency_key: str,
     operator: str | None = None,
+    note: str | None = None,
     now: dt.datetime | None = None,
 ) -> PointsEntry:
-    """An operator's manual change (positive: a new lot; negative: from the balance)."""
+    """An operator's manual change (positive: a new lot; negative: from the balance).
+
+    ``reason`` is what the member reads in their history; ``note`` stays in the console."""
     key = ledger.check_key(idempotency_key)
     ledger.check_points(points, allow_negative=True)
     reason = (reason or "").strip()
@@ -357,6 +360,9 @@ def adjust(
         raise ValidationError(_l("A reason is required."), field="reason")
     if len(reason) > 500:
         raise ValidationError(_l("At most 500 characters."), field="reason")
+    note = (note or "").strip() or None
+    if note and len(note) > 500:
+        raise ValidationError(_l("At most 500 characters."), field="note")
     now = _aware(now, "now")
     member = require_member(member_id)
 
@@ -377,6 +383,7 @@ def adjust(
                 settings=rules.get_settings(),
                 tz=rules.brand_tz(),
                 reason=reason,
+                note=note,
                 operator=operator,
             )
         else:
@@ -387,13 +394,14 @@ def adjust(
                 points=-points,
                 reason=reason,
                 now=now,
+                note=note,
                 operator=operator,
             )
         audit.record(
             action="points_adjust",
             object_type="member",
             object_id=member.id,
-            after={"points": points, "reason": reason, "entry_id": entry.id},
+            after={"points": points, "reason": reason, "note": note, "entry_id": entry.id},
         )
         return entry
 

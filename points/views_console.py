@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import secrets
-from decimal import Decimal
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from flask_wtf import FlaskForm
 
 from core import charts
 from core.auth import roles_required
 from core.console import nav_item, save_form
+from core.db import db
+from core.formfields import fen_to_yuan, permille_to_times
+from core.labels import label
 from core.tenancy import get_or_404
 from members.models import Member
+from members.privacy import access
 from org.services import list_stores
 from points import queries, reports, services
 from points.forms import POLICY_LABELS, AdjustForm, CampaignForm, SettingsForm
@@ -23,22 +27,10 @@ from points.models import PointsCampaign
 
 bp = Blueprint("points", __name__, url_prefix="/console/points")
 
-KIND_LABELS = {
-    "earn": _l("Purchase"),
-    "release": _l("Pending points available"),
-    "spend": _l("Used"),
-    "expire": _l("Expired"),
-    "refund": _l("Refund"),
-    "adjust": _l("Manual adjustment"),
-    "welcome": _l("Welcome gift"),
-    "merge_in": _l("Merged member"),
-    "merge_out": _l("Merged member"),
-}
-
 
 @bp.app_context_processor
 def _points_globals():
-    return {"points_kind_label": lambda kind: KIND_LABELS.get(kind, kind)}
+    return {"points_kind_label": lambda kind: label(kind, "points_kind")}
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -47,12 +39,12 @@ def settings():
     current = services.get_settings()
     form = SettingsForm(obj=current if request.method == "GET" else None)
     if request.method == "GET":
-        form.earn_rate.data = Decimal(current.earn_permille) / 1000
-        form.exchange_yuan.data = Decimal(current.exchange_fen) / 100
+        form.earn_rate.data = permille_to_times(current.earn_permille)
+        form.exchange_yuan.data = fen_to_yuan(current.exchange_fen)
     done = save_form(
         form,
         lambda: services.update_settings(
-            earn_permille=int(form.earn_rate.data * 1000),
+            earn_permille=form.earn_rate.permille,
             pending_days=form.pending_days.data,
             expiry_policy=form.expiry_policy.data,
             expiry_months=form.expiry_months.data,
@@ -60,7 +52,7 @@ def settings():
             remind_days=form.remind_days.data,
             daily_cap=form.daily_cap.data,
             exchange_points=form.exchange_points.data,
-            exchange_fen=int(form.exchange_yuan.data * 100),
+            exchange_fen=form.exchange_yuan.fen,
             welcome_points=form.welcome_points.data,
             change_template_id=form.change_template_id.data or "",
             expiring_template_id=form.expiring_template_id.data or "",
@@ -95,14 +87,14 @@ def campaign_form(campaign_id: int | None = None):
         (s.id, f"{s.code} {s.name}") for s in list_stores()
     ]
     if request.method == "GET" and campaign is not None:
-        form.multiplier.data = Decimal(campaign.multiplier_permille) / 1000
+        form.multiplier.data = permille_to_times(campaign.multiplier_permille)
         form.weekdays.data = [d for d in range(7) if campaign.weekdays & (1 << d)]
     done = save_form(
         form,
         lambda: services.save_campaign(
             campaign_id=campaign.id if campaign else None,
             name=form.name.data,
-            multiplier_permille=int(form.multiplier.data * 1000),
+            multiplier_permille=form.multiplier.permille,
             start_date=form.start_date.data,
             end_date=form.end_date.data,
             weekdays=sum(1 << d for d in form.weekdays.data or []),
@@ -132,7 +124,9 @@ def members():
     return render_template("points/console/member_search.html", q=q, not_found=False)
 
 
-def _member_page(member: Member, form: AdjustForm, status: int = 200):
+def _member_page(
+    member: Member, form: AdjustForm, status: int = 200, *, full_phone: str | None = None
+):
     if not form.key.data or status == 200:
         form.key.data = secrets.token_urlsafe(16)
     page = request.args.get("page", 1, type=int)
@@ -140,8 +134,12 @@ def _member_page(member: Member, form: AdjustForm, status: int = 200):
         "points/console/member.html",
         member=member,
         form=form,
+        phone=full_phone or access.display_phone(staff=current_user, member=member),
+        full_phone=full_phone is not None,
+        may_reveal=access.may_see_full_phones(staff=current_user) and bool(member.phone),
+        reveal_form=FlaskForm(),
         balance=queries.balance(member.id),
-        history=queries.history(member.id, page),
+        history=queries.history(member.id, page, with_notes=True),
         expiring=queries.expiring_soon(member.id),
     ), status
 
@@ -150,6 +148,18 @@ def _member_page(member: Member, form: AdjustForm, status: int = 200):
 @roles_required("brand_admin")
 def member(member_id: int):
     return _member_page(get_or_404(Member, member_id), AdjustForm())
+
+
+@bp.post("/members/<int:member_id>/phone")
+@roles_required("brand_admin")
+def reveal_phone(member_id: int):
+    """The full phone number, shown once on this page; the view is in the audit log."""
+    member = get_or_404(Member, member_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    phone = access.reveal_phone(staff=current_user, member_id=member.id)
+    db.session.commit()
+    return _member_page(member, AdjustForm(), full_phone=phone)
 
 
 @bp.post("/members/<int:member_id>/adjust")
@@ -163,6 +173,7 @@ def adjust(member_id: int):
             member_id=member.id,
             points=form.points.data,
             reason=form.reason.data,
+            note=form.note.data or "",
             idempotency_key=f"console:{form.key.data}",
             operator=current_user.display_name,
         ),

@@ -18,12 +18,12 @@ _SYSTEM_REASONS = {"purchase", "refund", "welcome", "release", "expire", "merge"
 
 
 def member_reason(line) -> str:
-    """What a history line tells the member beside its kind: never a code, and never an
-    operator's own note on an adjustment."""
+    """What a history line tells the member beside its kind: never a code. An operator's
+    adjustment shows its member-facing reason; the internal note (``note``) never shows."""
     reason = (line.reason or "").strip()
     if reason in _REASON_WORDS:
         return str(_REASON_WORDS[reason])
-    if not reason or reason in _SYSTEM_REASONS or line.kind == "adjust":
+    if not reason or reason in _SYSTEM_REASONS:
         return ""
     return reason
 

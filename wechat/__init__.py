@@ -15,7 +15,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from wechat import callback, views_console
+    from wechat import callback, labels, views_console  # noqa: F401 - labels: names of jobs
 
     callback.init_app(app)
     views_console.init_app(app)

@@ -15,6 +15,7 @@ from core.db import db
 from core.errors import Forbidden
 from core.tenancy import require_brand_id, use_brand
 from core.validators import mask_phone
+from members.labels import GENDER, MEMBER_SOURCE
 from members.models import ACTIVE, Member, MemberTag, TagDefinition, TierLevel
 from members.privacy.access import may_see_full_phones, record_as, scope_members
 from org.models import Brand, Staff, Store
@@ -35,7 +36,41 @@ EXPORT_COLUMNS = (
     "source",
     "activated_at",
 )
+# The header row, in the operator's language (the codes above are the columns' keys).
+EXPORT_HEADERS = {
+    "card_no": _l("Card number"),
+    "phone": _l("Phone"),
+    "name": _l("Member name"),
+    "gender": _l("Gender"),
+    "birthday": _l("Birthday"),
+    "store_code": _l("Store code"),
+    "store_name": _l("Store name"),
+    "city": _l("City"),
+    "guide": _l("Guide"),
+    "tier": _l("Tier"),
+    "tags": _l("Tags"),
+    "source": _l("Source"),
+    "activated_at": _l("Activated"),
+}
 CHUNK = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class _Names:
+    """The header and the code names of an export, translated before streaming starts
+    (the stream may run after the request's locale is gone)."""
+
+    header: tuple[str, ...]
+    genders: dict[str, str]
+    sources: dict[str, str]
+
+    @classmethod
+    def now(cls) -> _Names:
+        return cls(
+            header=tuple(str(EXPORT_HEADERS[c]) for c in EXPORT_COLUMNS),
+            genders={k: str(v) for k, v in GENDER.items()},
+            sources={k: str(v) for k, v in MEMBER_SOURCE.items()},
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,10 +152,12 @@ def export_members(
             "rows": count_segment(segment=segment, staff=staff),
         },
     )
-    return _rows(segment, staff, full_phones, require_brand_id())
+    return _rows(segment, staff, full_phones, require_brand_id(), _Names.now())
 
 
-def _rows(segment: Segment, staff: Staff | None, full_phones: bool, brand_id: int) -> Iterator[str]:
+def _rows(
+    segment: Segment, staff: Staff | None, full_phones: bool, brand_id: int, names: _Names
+) -> Iterator[str]:
     with use_brand(brand_id):
         brand = db.session.get(Brand, brand_id)
         stores = {s.id: s for s in list_stores()}
@@ -129,7 +166,7 @@ def _rows(segment: Segment, staff: Staff | None, full_phones: bool, brand_id: in
         buf = io.StringIO()
         writer = SafeWriter(buf)  # a member's own name may be a spreadsheet formula
         buf.write("\ufeff")  # Excel opens a UTF-8 CSV correctly only with a BOM
-        writer.writerow(EXPORT_COLUMNS)
+        writer.writerow(names.header)
         base = segment_query(segment=segment, staff=staff)
         last = 0
         while True:
@@ -153,7 +190,7 @@ def _rows(segment: Segment, staff: Staff | None, full_phones: bool, brand_id: in
                         m.card_no,
                         phone if full_phones else (mask_phone(phone) if phone else ""),
                         m.name,
-                        m.gender,
+                        names.genders.get(m.gender or "", m.gender or ""),
                         m.birthday.isoformat() if m.birthday else "",
                         store.code if store else "",
                         store.name if store else "",
@@ -161,7 +198,7 @@ def _rows(segment: Segment, staff: Staff | None, full_phones: bool, brand_id: in
                         guides.get(m.guide_id, ""),
                         tiers.get(m.tier_id, ""),
                         "|".join(tag_names.get(m.id, [])),
-                        m.source,
+                        names.sources.get(m.source, m.source),
                         brand.local(m.activated_at).strftime("%Y-%m-%d %H:%M")
                         if m.activated_at
                         else "",

@@ -18,6 +18,13 @@ IMPORT_CSV = "手机号,姓名,门店编码\n13911112222,走查导入一,SH001\n
 PARTNER_CODES = "WALK-PARTNER-0001\nWALK-PARTNER-0002\nWALK-PARTNER-0003\n"
 
 
+def pick(page, label: str, text: str) -> None:
+    """Search a picker (core/pickers.py) by its label and pick the option named ``text``."""
+    page.get_by_label(label).fill(text)
+    page.get_by_role("option", name=text).click()
+    expect(page.locator(".picker-chip", has_text=text).first).to_be_visible()
+
+
 def console(browser, live_server) -> Walker:
     """The console as the brand admin sees it, on a laptop screen."""
     context = browser.new_context(
@@ -94,8 +101,8 @@ def tiers(w: Walker) -> str:
     new.get_by_label("编码").fill("platinum")
     new.get_by_label("名称").fill("铂金会员")
     new.get_by_label("级别").fill("3")
-    new.get_by_label("门槛").fill("1000000")
-    new.get_by_label("积分倍率").fill("2000")
+    new.get_by_label("门槛").fill("10000.00")
+    new.get_by_label("积分倍率").fill("2")
     new.get_by_label("生日礼").fill("专属生日礼盒")
     w.submit(new.get_by_role("button", name="添加等级"))
     w.saved("platinum")
@@ -198,7 +205,7 @@ def coupons(w: Walker, gold_tier_id: str) -> None:
 
     row = page.locator("tr", has_text="走查满60减10")
     w.follow(row.get_by_role("link", name="发放"))
-    page.get_by_label("等级 ID").fill(gold_tier_id)
+    pick(page, "会员等级", "金卡会员")
     w.submit(page.get_by_role("button", name="预览人数"))
     reach = page.locator("main p.card")
     expect(reach).to_contain_text(re.compile(r"\d+"))
@@ -218,7 +225,7 @@ def coupons(w: Walker, gold_tier_id: str) -> None:
     w.follow(page.get_by_role("link", name="300积分兑满60减10券"))
     page.get_by_label("标题").fill("250积分兑满60减10券")
     page.get_by_label("所需积分").fill("250")
-    page.get_by_label("限定等级 ID").fill(gold_tier_id)
+    pick(page, "限定等级", "金卡会员")
     w.submit(page.get_by_role("button", name="保存"))
     w.saved("250积分兑满60减10券")
 
@@ -372,9 +379,10 @@ def everyday_tools(w: Walker) -> None:
     )
 
     w.open("/console/audit")
-    page.get_by_role("searchbox").fill("store")
+    page.get_by_role("searchbox").fill("门店")
     w.follow(page.get_by_role("button", name="搜索"))
-    expect(page.locator("tbody")).to_contain_text("store")
+    expect(page.locator("tbody")).to_contain_text("门店")
+    expect(page.locator("tbody")).to_contain_text("→")
 
     w.open("/console/wechat/keywords")
     w.submit(page.locator("tr", has_text="走查回复").get_by_role("button", name="删除"))

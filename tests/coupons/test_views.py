@@ -165,3 +165,35 @@ def test_guide_cannot_open_admin_pages(client, brand, store):
     guide = factories.staff(brand, "guide", store)
     factories.login(client, brand, guide)
     assert client.get("/console/coupons/templates").status_code == 403
+
+
+def test_template_amounts_in_yuan_round_trip_to_fen(client, brand, store):
+    admin = factories.staff(brand, "brand_admin")
+    factories.login(client, brand, admin)
+    html = client.get("/console/coupons/templates/new").get_data(as_text=True)
+    data = {
+        "csrf_token": _token(html),
+        "name": "满88减12.5",
+        "kind": "cash",
+        "value": "12.50",
+        "threshold": "88.8",
+        "percent_off": "0",
+        "cap": "0",
+        "valid_days": "7",
+        "per_member_limit": "0",
+        "per_day_limit": "0",
+        "store_ids": [str(store.id)],
+        "active": "y",
+    }
+    refused = client.post("/console/coupons/templates/new", data=dict(data, value="12.505"))
+    assert refused.status_code == 400 and "12.50" in refused.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(CouponTemplate)) == 0
+    assert client.post("/console/coupons/templates/new", data=data).status_code == 302
+    tpl = db.session.scalars(select(CouponTemplate)).one()
+    assert (tpl.value_fen, tpl.threshold_fen, tpl.store_ids) == (1250, 8880, [store.id])
+    page = client.get(f"/console/coupons/templates/{tpl.id}").get_data(as_text=True)
+    assert 'value="12.50"' in page and 'value="88.80"' in page
+    # the store scope is a picker: the chosen store shows by its code and name, selected
+    assert re.search(rf'<option selected value="{store.id}">{store.code} ', page) or re.search(
+        rf'<option value="{store.id}" selected>', page
+    ), page[page.find("store_ids") - 200 : page.find("store_ids") + 600]

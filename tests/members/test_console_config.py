@@ -20,7 +20,7 @@ def test_tier_levels_create_edit_and_bad_input(client, world):
     w = world
     f.login(client, w.brand, w.admin)
     token = f.csrf_token(client, "/console/members/tiers")
-    base = {"csrf_token": token, "points_multiplier_permille": "1000", "birthday_gift": ""}
+    base = {"csrf_token": token, "points_multiplier": "1", "birthday_gift": ""}
     r = client.post(
         "/console/members/tiers",
         data={**base, "code": "normal", "name": "普通会员", "rank": "0", "threshold": "0"},
@@ -28,7 +28,7 @@ def test_tier_levels_create_edit_and_bad_input(client, world):
     assert r.status_code == 302
     r = client.post(
         "/console/members/tiers",
-        data={**base, "code": "gold", "name": "金卡会员", "rank": "2", "threshold": "500000"},
+        data={**base, "code": "gold", "name": "金卡会员", "rank": "2", "threshold": "5000"},
     )
     assert r.status_code == 302
     assert levels() == [("normal", "普通会员", 0, True), ("gold", "金卡会员", 500000, True)]
@@ -49,8 +49,8 @@ def test_tier_levels_create_edit_and_bad_input(client, world):
     edit = {
         "csrf_token": token,
         p + "name": "黑金会员",
-        p + "threshold": "800000",
-        p + "points_multiplier_permille": "2000",
+        p + "threshold": "8000.00",  # yuan of spend, kept in fen
+        p + "points_multiplier": "2",
         p + "birthday_gift": "生日礼盒",
         p + "active": "y",
     }
@@ -58,7 +58,12 @@ def test_tier_levels_create_edit_and_bad_input(client, world):
     assert levels()[-1] == ("gold", "黑金会员", 800000, True)
     bad = {**edit, p + "threshold": "-1"}
     assert client.post(f"/console/members/tiers/{gold.id}", data=bad).status_code == 400
+    bad = {**edit, p + "threshold": "8000.005"}  # a fraction of a fen is refused, not rounded
+    assert client.post(f"/console/members/tiers/{gold.id}", data=bad).status_code == 400
     assert levels()[-1] == ("gold", "黑金会员", 800000, True)
+    page = client.get("/console/members/tiers").get_data(as_text=True)
+    assert 'value="8000.00"' in page and 'value="2"' in page  # shown as typed: 元 and 倍
+    assert db.session.get(TierLevel, gold.id).points_multiplier_permille == 2000
 
 
 def test_tier_settings(client, world):

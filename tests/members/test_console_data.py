@@ -31,7 +31,7 @@ def test_admin_export_with_full_phones_is_audited(client, world):
     body = r.get_data()
     assert r.status_code == 200 and r.mimetype == "text/csv"
     rows = _csv(body)
-    assert rows[0][:3] == ["card_no", "phone", "name"]
+    assert rows[0][:3] == ["卡号", "手机号", "姓名"]  # the header in the operator's language
     assert [row[1] for row in rows[1:]] == ["13900000001"]
     (entry,) = audit_rows("export")
     assert entry.actor_id == w.admin.id and entry.after["full_phones"] is True

@@ -17,7 +17,14 @@ from core.errors import Forbidden, NotFound
 from members import activation, identities
 from members.models import Member, MemberActivity, MemberIdentity, card_no_for, card_no_sql
 from members.privacy import access, data_rights
-from members.privacy.export import Segment, count_segment, export_members, segment_query
+from members.privacy.export import (
+    EXPORT_COLUMNS,
+    EXPORT_HEADERS,
+    Segment,
+    count_segment,
+    export_members,
+    segment_query,
+)
 from members.tiers_tags import tags, tiers
 
 UTC = dt.UTC
@@ -46,9 +53,13 @@ def people(world):
 
 
 def parse(chunks) -> list[dict]:
+    """The rows keyed by column code (the file's header is in Chinese)."""
     data = "".join(chunks)
     assert data.startswith("\ufeff")
-    return list(csv.DictReader(io.StringIO(data[1:])))
+    reader = csv.reader(io.StringIO(data[1:]))
+    header = next(reader)
+    assert header == [str(EXPORT_HEADERS[c]) for c in EXPORT_COLUMNS]
+    return [dict(zip(EXPORT_COLUMNS, row, strict=True)) for row in reader]
 
 
 def audits(action: str) -> list[AuditLog]:
@@ -184,3 +195,15 @@ def test_a_name_that_is_a_formula_is_exported_as_text(world, people, name):
     rows = parse(export_members(segment=Segment(), staff=world.admin))
     exported = next(r["name"] for r in rows if r["card_no"] == a.card_no)
     assert exported == "'" + name
+
+
+def test_export_speaks_chinese(world, people):
+    a, _b, _c, _vip = people
+    a.gender = "f"
+    db.session.commit()
+    data = "".join(export_members(segment=Segment(), staff=world.admin))
+    header = data[1:].splitlines()[0]
+    assert header.startswith("卡号,手机号,姓名,性别") and "card_no" not in header
+    rows = parse([data])
+    mine = next(r for r in rows if r["card_no"] == a.card_no)
+    assert mine["gender"] == "女" and mine["source"] == "公众号"

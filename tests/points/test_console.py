@@ -142,3 +142,49 @@ def test_report_shows_liability(client, brand, member):
     assert 'id="liability-points">2000<' in html
     assert 'id="liability-value">¥100.00<' in html
     assert html.count("data-echart=") == 2 and "积分负债" in html
+
+
+def test_points_member_page_masks_the_phone_and_reveal_is_audited(client, brand):
+    _admin(client, brand)
+    member = factories.member(phone="13912345678").id
+    html = client.get(f"/console/points/members/{member}").get_data(as_text=True)
+    assert "13912345678" not in html and "139****5678" in html
+    seen = select(AuditLog).where(AuditLog.action == "view_phone")
+    assert db.session.execute(seen).first() is None
+    token = factories.csrf_token(client, f"/console/points/members/{member}")
+    assert client.post(f"/console/points/members/{member}/phone").status_code == 400
+    resp = client.post(f"/console/points/members/{member}/phone", data={"csrf_token": token})
+    assert resp.status_code == 200 and "13912345678" in resp.get_data(as_text=True)
+    row = db.session.execute(select(AuditLog).where(AuditLog.action == "view_phone")).scalar_one()
+    assert row.object_id == str(member)
+    # a store manager has no points pages; another brand's member is a 404
+    other = factories.brand()
+    with use_brand(other.id):
+        stranger = factories.member(phone="13900000001").id
+    resp = client.post(f"/console/points/members/{stranger}/phone", data={"csrf_token": token})
+    assert resp.status_code == 404
+
+
+def test_adjustment_note_stays_in_the_console_and_the_member_sees_the_reason(
+    app, client, brand, member
+):
+    _admin(client, brand)
+    html = client.get(f"/console/points/members/{member}").get_data(as_text=True)
+    token = factories.csrf_token(client, f"/console/points/members/{member}")
+    key = re.search(r'name="key"[^>]*value="([^"]+)"', html).group(1)
+    data = {
+        "csrf_token": token,
+        "points": "50",
+        "reason": "门店活动补发积分",
+        "note": "投诉单 #8812，店长王确认",
+        "key": key,
+    }
+    assert client.post(f"/console/points/members/{member}/adjust", data=data).status_code == 302
+    entry = db.session.execute(select(PointsEntry)).scalar_one()
+    assert entry.reason == "门店活动补发积分" and entry.note == "投诉单 #8812，店长王确认"
+    console = client.get(f"/console/points/members/{member}").get_data(as_text=True)
+    assert "门店活动补发积分" in console and "投诉单 #8812" in console
+    phone = app.test_client()
+    factories.sign_in_member(phone, brand, member)
+    page = phone.get(f"/m/{brand.slug}/points").get_data(as_text=True)
+    assert "门店活动补发积分" in page and "投诉单" not in page
