@@ -172,7 +172,7 @@ def test_template_amounts_in_yuan_round_trip_to_fen(client, brand, store):
     factories.login(client, brand, admin)
     html = client.get("/console/coupons/templates/new").get_data(as_text=True)
     data = {
-        "csrf_token": _token(html),
+        "csrf_token": factories.csrf(html),
         "name": "满88减12.5",
         "kind": "cash",
         "value": "12.50",
