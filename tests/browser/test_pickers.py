@@ -18,7 +18,6 @@ from org.models import Staff, Store
 from tests import factories as f
 from tests.browser.walk import Walker
 from tests.browser.walk_console import pick
-from tests.coupons.conftest import make_template
 
 
 def _brand_with_members(app):
@@ -39,7 +38,7 @@ def _brand_with_members(app):
                 m = db.session.get(Member, member_id)
                 m.tier_id, m.store_id = tier.id, store.id
                 ids[(tier.code, store.code)] = member_id
-            tpl = make_template(name="选择器测试券")
+            tpl = f.coupon_template(name="选择器测试券")
             db.session.commit()
             return {"slug": b.slug, "id": b.id, "admin": admin.phone}, admin.id, ids, tpl.id
 
