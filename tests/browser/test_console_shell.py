@@ -80,7 +80,7 @@ def test_sidebar_per_role(browser, live_server):
             assert _groups(w) == groups
             labels = _every_link_opens(w)
             assert absent not in labels and "操作日志" not in labels
-            assert set(labels) < set(admin_labels) | {"个人资料", "导购工作台"}
+            assert set(labels) < set(admin_labels) | {"个人资料", "导购工作台", "我的二维码"}
             w.check()
         finally:
             w.context.close()
