@@ -5,7 +5,11 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
+
+# What a page shows after a round trip through the sandbox (a scan, a reply polled into the
+# chat) can take several seconds on a loaded 2-core machine: wait up to 15 s, not 5.
+expect.set_options(timeout=15_000)
 
 CHROMIUM_ARGS = [
     "--headless",
