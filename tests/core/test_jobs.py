@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import threading
-import time
 
 import pytest
-import redis
 from rq import Queue, SimpleWorker
 from sqlalchemy import func, select
 
@@ -55,58 +50,6 @@ def flaky(marker: str, fail_times: int) -> None:
 
 def effects(marker: str) -> list[AuditLog]:
     return list(db.session.execute(select(AuditLog).where(AuditLog.object_id == marker)).scalars())
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisProcess:
-    """A Redis server of the test's own, so it can be stopped and started again."""
-
-    def __init__(self):
-        self.port = _free_port()
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            [
-                shutil.which("redis-server"),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port)
-        for _ in range(100):
-            try:
-                if client.ping():
-                    return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis did not start")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-@pytest.fixture
-def own_redis():
-    server = RedisProcess()
-    server.start()
-    yield server
-    if server.proc.poll() is None:
-        server.stop()
 
 
 @pytest.fixture
