@@ -27,6 +27,16 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 
+# Extensions the schema's indexes use (pg_trgm: trigram search on names and phones). Trusted
+# extensions, so the database owner may create them; migrations create them the same way.
+EXTENSIONS = ("pg_trgm",)
+
+
+@event.listens_for(Base.metadata, "before_create")
+def _create_extensions(target, connection, **kw) -> None:
+    for name in EXTENSIONS:
+        connection.exec_driver_sql(f"CREATE EXTENSION IF NOT EXISTS {name}")
+
 
 def utcnow() -> dt.datetime:
     """The current time, timezone-aware, in UTC."""

@@ -87,6 +87,26 @@ class Member(IdMixin, TimestampMixin, BrandScoped, Audited, db.Model):
         UniqueConstraint("brand_id", "card_no"),
         # Target of the composite keys of identities and tags; also serves brand lookups.
         UniqueConstraint("brand_id", "id"),
+        # Console search: trigram indexes serve name and phone fragments of three or more
+        # characters; one- and two-character names go to the prefix index.
+        Index(
+            "ix_member_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_member_phone_trgm",
+            "phone",
+            postgresql_using="gin",
+            postgresql_ops={"phone": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_member_brand_name_prefix",
+            "brand_id",
+            "name",
+            postgresql_ops={"name": "text_pattern_ops"},
+        ),
     )
 
     brand_id: Mapped[int] = brand_column(references_brand=True)
