@@ -26,6 +26,7 @@ def periodic_jobs():
 
     return [
         Periodic("outbox-cleanup", housekeeping.purge_finished_jobs, every=3600),
+        Periodic("exports-cleanup", housekeeping.purge_expired_exports, every=600),
         # the callback's inbound log, buffered in Redis, persisted in batches
         Periodic("wechat-inbound-flush", inbound.flush_inbound, every=10),
         # members: downgrade tiers on their review date, tag members lapsed 90 days
@@ -82,10 +83,11 @@ def create_app(config: Config | dict | None = None) -> Flask:
 
 def _register_packages(app: Flask) -> None:
     from core import cli as core_cli
-    from core import console, pickers
+    from core import console, exports_view, pickers
 
     app.register_blueprint(console.bp)
     app.register_blueprint(pickers.bp)
+    app.register_blueprint(exports_view.bp)
     core_cli.init_app(app)
 
     import coupons

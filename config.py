@@ -61,6 +61,9 @@ class Config:
         ]
         instance = Path(env.get("INSTANCE_PATH", BASE_DIR / "instance"))
         self.INSTANCE_PATH = str(instance)
+        # Files written by export jobs, downloadable for EXPORT_TTL_HOURS after they are done.
+        self.EXPORTS_DIR = env.get("EXPORTS_DIR") or str(instance / "exports")
+        self.EXPORT_TTL_HOURS = float(env.get("EXPORT_TTL_HOURS") or 24)
         database_url = env.get("DATABASE_URL", "")
         if not database_url:
             raise ConfigError(

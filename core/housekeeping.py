@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import delete
 
+from core import exports
 from core.db import db, utcnow
 from core.jobs import DONE, OutboxJob, job
 
@@ -21,3 +22,9 @@ def purge_finished_jobs() -> int:
         .execution_options(all_brands=True)
     )
     return result.rowcount
+
+
+@job("low", timeout=300, retries=1)
+def purge_expired_exports() -> int:
+    """Delete the files and rows of exports past their expiry, in every brand."""
+    return exports.purge_expired()

@@ -70,4 +70,10 @@ register_labels(
         "limit": _l("At most"),
     },
 )
-register_labels("job", {"core.housekeeping.purge_finished_jobs": _l("Clean up finished jobs")})
+register_labels(
+    "job",
+    {
+        "core.housekeeping.purge_finished_jobs": _l("Clean up finished jobs"),
+        "core.housekeeping.purge_expired_exports": _l("Delete expired exports"),
+    },
+)

@@ -7,12 +7,8 @@ guides their own customers with masked phones; anything else answers 404.
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Iterable
-
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -21,12 +17,12 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from core import exports_view
 from core.auth import roles_required
 from core.console import nav_item, save_form
 from core.db import db
@@ -218,6 +214,8 @@ def _export_form() -> ExportForm:
 @bp.route("/export", methods=["GET", "POST"])
 @roles_required(*ALL)
 def export_segment():
+    """The export form: a POST queues the export (a job writes the file) and comes back here,
+    where "my recent exports" follows its progress and offers the download."""
     form = _export_form()
     status = 200
     if form.validate_on_submit():
@@ -229,28 +227,24 @@ def export_segment():
         staff = current_user._get_current_object()
         full = bool(form.full_phones.data) and access.may_see_full_phones(staff=staff)
         try:
-            chunks = export.export_members(segment=segment, staff=staff, full_phones=full)
+            export.request_member_export(segment=segment, staff=staff, full_phones=full)
+            db.session.commit()
         except AppError as exc:
             db.session.rollback()
             flash(exc.message, "error")
             status = exc.status
         else:
-            db.session.commit()  # the audit entry is kept even if the download is cancelled
-            return _send_csv(chunks, "members.csv")
+            flash(_l("Export queued. It appears below when ready."), "success")
+            return redirect(url_for("members_console.export_segment"))
     elif request.method == "POST":
         status = 400
-    count = export.count_segment(segment=export.Segment(), staff=current_user)
-    return render_template("members/console/export.html", form=form, count=count), status
-
-
-def _send_csv(chunks: Iterable[str], filename: str) -> Response:
-    """Spool the CSV to a temporary file (memory stays bounded for big segments) while this
-    request's session and brand are still there, then stream the file."""
-    tmp = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - closed by send_file
-    for chunk in chunks:
-        tmp.write(chunk.encode("utf-8"))
-    tmp.seek(0)
-    return send_file(tmp, mimetype="text/csv", as_attachment=True, download_name=filename)
+    reach = export.reach(segment=export.Segment(), staff=current_user)
+    return render_template(
+        "members/console/export.html",
+        form=form,
+        reach=reach,
+        recent=exports_view.recent_items(kind=export.KIND),
+    ), status
 
 
 # --- till code ------------------------------------------------------------------------------------

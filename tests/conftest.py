@@ -25,9 +25,10 @@ pytest_plugins = [
 
 
 @pytest.fixture(scope="session")
-def app():
+def app(tmp_path_factory):
     recreate_database()
-    application = build_app()
+    # Export files go to a folder of the run's own, not the instance folder.
+    application = build_app(EXPORTS_DIR=tmp_path_factory.mktemp("exports"))
     with application.app_context():
         db.create_all()
     yield application

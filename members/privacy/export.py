@@ -1,26 +1,37 @@
-"""Segments of members and their CSV export (streamed, phones masked, audited)."""
+"""Segments of members and their CSV export, written by a background job (``core.exports``).
+
+The job streams the rows out of PostgreSQL with ``COPY (SELECT ...) TO STDOUT (FORMAT csv)``
+straight into the file: no ORM object and no Python tuple per row. Names of stores, guides
+and tiers are joined in SQL (each neutralised once per store, staff or tier), a member's
+tags are aggregated in SQL (``string_agg`` ordered by name), the labels (gender, source) and
+the brand-local activation time are computed in SQL, and every text cell is neutralised
+against spreadsheet formulas in SQL (``core.csvsafe.safe_cell_sql``, the same rule as
+``SafeWriter``). Phones are masked unless the staff may see them. The export is audited when
+asked for and when downloaded (``core.exports``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import io
-from collections.abc import Iterator
+from typing import BinaryIO
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, String, case, cast, func, literal, select, true
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-from core.csvsafe import SafeWriter
+from core import audit, exports
+from core.csvsafe import SafeWriter, safe_cell_sql
 from core.db import db
 from core.errors import Forbidden
-from core.tenancy import require_brand_id, use_brand
-from core.validators import mask_phone
+from core.tenancy import require_brand_id
 from members.labels import GENDER, MEMBER_SOURCE
 from members.models import ACTIVE, Member, MemberTag, TagDefinition, TierLevel
-from members.privacy.access import may_see_full_phones, record_as, scope_members
+from members.privacy.access import may_see_full_phones, scope_members
 from org.models import Brand, Staff, Store
-from org.services import list_stores
 
+KIND = "members"
 EXPORT_COLUMNS = (
     "card_no",
     "phone",
@@ -52,13 +63,13 @@ EXPORT_HEADERS = {
     "source": _l("Source"),
     "activated_at": _l("Activated"),
 }
-CHUNK = 1000
+# Progress is committed every CHUNK rows.
+CHUNK = 50_000
 
 
 @dataclasses.dataclass(frozen=True)
 class _Names:
-    """The header and the code names of an export, translated before streaming starts
-    (the stream may run after the request's locale is gone)."""
+    """The header and the code names of an export, in the language of the page that asked."""
 
     header: tuple[str, ...]
     genders: dict[str, str]
@@ -93,14 +104,29 @@ class Segment:
             out[k] = list(out[k])
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Segment:
+        day = lambda v: dt.date.fromisoformat(v) if v else None  # noqa: E731
+        return cls(
+            store_ids=tuple(int(i) for i in data.get("store_ids") or ()),
+            tier_ids=tuple(int(i) for i in data.get("tier_ids") or ()),
+            tag_ids=tuple(int(i) for i in data.get("tag_ids") or ()),
+            city=data.get("city") or None,
+            activated_from=day(data.get("activated_from")),
+            activated_to=day(data.get("activated_to")),
+        )
+
 
 def _local_midnight(day: dt.date, brand: Brand) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=brand.tz).astimezone(dt.UTC)
 
 
-def segment_query(*, segment: Segment, staff: Staff | None = None) -> Select:
-    """Active members matching ``segment`` (and visible to ``staff`` when given), by id."""
-    q = select(Member).where(Member.status == ACTIVE)
+def _filtered(q: Select, segment: Segment, staff: Staff | None) -> Select:
+    """``q`` (a SELECT over member) restricted to the current brand's active members in
+    ``segment`` that ``staff`` may see. The brand is spelled out: the export's COPY runs
+    below the ORM, where no tenancy hook adds it."""
+    brand_id = require_brand_id()
+    q = q.where(Member.brand_id == brand_id, Member.status == ACTIVE)
     if segment.store_ids:
         q = q.where(Member.store_id.in_(segment.store_ids))
     if segment.tier_ids:
@@ -112,9 +138,15 @@ def segment_query(*, segment: Segment, staff: Staff | None = None) -> Select:
             .exists()
         )
     if segment.city:
-        q = q.where(Member.store_id.in_(select(Store.id).where(Store.city == segment.city.strip())))
+        q = q.where(
+            Member.store_id.in_(
+                select(Store.id).where(
+                    Store.brand_id == brand_id, Store.city == segment.city.strip()
+                )
+            )
+        )
     if segment.activated_from or segment.activated_to:
-        brand = db.session.get(Brand, require_brand_id())
+        brand = db.session.get(Brand, brand_id)
         if segment.activated_from:
             q = q.where(Member.activated_at >= _local_midnight(segment.activated_from, brand))
         if segment.activated_to:
@@ -122,90 +154,170 @@ def segment_query(*, segment: Segment, staff: Staff | None = None) -> Select:
             q = q.where(Member.activated_at < end)
     if staff is not None:
         q = scope_members(q, staff=staff)
-    return q.order_by(Member.id)
+    return q
+
+
+def segment_query(*, segment: Segment, staff: Staff | None = None) -> Select:
+    """Active members matching ``segment`` (and visible to ``staff`` when given), by id."""
+    return _filtered(select(Member), segment, staff).order_by(Member.id)
 
 
 def count_segment(*, segment: Segment, staff: Staff | None = None) -> int:
-    """How many members a segment holds."""
-    sub = segment_query(segment=segment, staff=staff).order_by(None).subquery()
+    """How many members a segment holds (a full count: for jobs, not for page views)."""
+    sub = _filtered(select(Member.id), segment, staff).subquery()
     return db.session.execute(select(func.count()).select_from(sub)).scalar_one()
 
 
-def export_members(
-    *, segment: Segment, staff: Staff | None, full_phones: bool = False
-) -> Iterator[str]:
-    """Record the export in the audit log now, and return the CSV as a stream of chunks.
+def reach(*, segment: Segment, staff: Staff | None = None):
+    """How many members a segment holds, counted up to ``core.paging.CAP`` (for pages)."""
+    from core.paging import capped_count
 
-    The caller commits (so the audit entry stays even if the download is cancelled), then
-    streams the iterator. Phones are masked unless ``full_phones`` and the staff may see them.
-    """
-    if full_phones and staff is not None and not may_see_full_phones(staff=staff):
+    return capped_count(_filtered(select(Member.id), segment, staff))
+
+
+def request_member_export(*, segment: Segment, staff: Staff, full_phones: bool = False):
+    """Queue an export of ``segment`` as ``staff`` sees it (audited; flushes, the caller
+    commits). Guides get masked phones only: asking for full ones is refused."""
+    if full_phones and not may_see_full_phones(staff=staff):
         raise Forbidden(_l("guides see masked phone numbers only"))
-    record_as(
-        staff,
-        action="export",
-        object_type="member",
-        object_id=None,
-        after={
-            "segment": segment.as_dict(),
-            "full_phones": full_phones,
-            "rows": count_segment(segment=segment, staff=staff),
-        },
+    stamp = dt.datetime.now(db.session.get(Brand, require_brand_id()).tz)
+    actor = audit.current_actor() or audit.Actor("staff", staff.id, staff.display_name)
+    with audit.acting_as(actor):
+        return exports.request_export(
+            kind=KIND,
+            params={"segment": segment.as_dict(), "full_phones": bool(full_phones)},
+            requested_by=staff.get_id(),
+            requested_by_label=staff.display_name,
+            filename=f"members-{stamp:%Y%m%d-%H%M}.csv",
+        )
+
+
+def _requester(requested_by: str) -> Staff | None:
+    """The staff an export is for (None: a platform admin, who sees the brand as its admin
+    does). A staff member gone or deactivated since gets nothing."""
+    prefix, _, ident = requested_by.partition(":")
+    if prefix == "p":
+        return None
+    staff = db.session.get(Staff, int(ident)) if prefix == "s" and ident.isdigit() else None
+    if staff is None or staff.brand_id != require_brand_id() or not staff.active:
+        raise Forbidden(_l("The staff member who asked for this export can no longer see it."))
+    return staff
+
+
+def _export_select(segment: Segment, staff: Staff | None, full_phones: bool, names: _Names):
+    """The export's rows as one SELECT of text columns, in the order of EXPORT_COLUMNS."""
+    brand_id = require_brand_id()
+    brand = db.session.get(Brand, brand_id)
+    safe = safe_cell_sql
+    stores = (
+        select(
+            Store.id,
+            safe(Store.code).label("code"),
+            safe(Store.name).label("name"),
+            safe(Store.city).label("city"),
+        )
+        .where(Store.brand_id == brand_id)
+        .cte("s")
+        .prefix_with("MATERIALIZED")
     )
-    return _rows(segment, staff, full_phones, require_brand_id(), _Names.now())
+    guides = (
+        select(Staff.id, safe(Staff.name).label("name"))
+        .where(Staff.brand_id == brand_id)
+        .cte("g")
+        .prefix_with("MATERIALIZED")
+    )
+    levels = (
+        select(TierLevel.id, safe(TierLevel.name).label("name"))
+        .where(TierLevel.brand_id == brand_id)
+        .cte("t")
+        .prefix_with("MATERIALIZED")
+    )
+    tags = (
+        select(
+            func.string_agg(
+                TagDefinition.name, aggregate_order_by(literal("|"), TagDefinition.name)
+            ).label("names")
+        )
+        .select_from(MemberTag)
+        .join(TagDefinition, TagDefinition.id == MemberTag.tag_id)
+        .where(MemberTag.member_id == Member.id, MemberTag.brand_id == Member.brand_id)
+        .lateral("tg")
+    )
+    if full_phones:
+        phone: ColumnElement = safe(Member.phone)
+    else:
+        phone = case(
+            (
+                func.length(Member.phone) == 11,
+                func.left(Member.phone, 3) + "****" + func.right(Member.phone, 4),
+            ),
+            (Member.phone.is_not(None), literal("***")),
+        )
+    columns = (
+        Member.card_no,
+        phone,
+        safe(Member.name),
+        _labelled(Member.gender, names.genders),
+        func.to_char(Member.birthday, "YYYY-MM-DD"),
+        stores.c.code,
+        stores.c.name,
+        stores.c.city,
+        guides.c.name,
+        levels.c.name,
+        safe(tags.c.names),
+        _labelled(Member.source, names.sources),
+        func.to_char(func.timezone(brand.timezone, Member.activated_at), "YYYY-MM-DD HH24:MI"),
+    )
+    q = (
+        select(*columns)
+        .select_from(Member)
+        .outerjoin(stores, stores.c.id == Member.store_id)
+        .outerjoin(guides, guides.c.id == Member.guide_id)
+        .outerjoin(levels, levels.c.id == Member.tier_id)
+        .outerjoin(tags, true())
+    )
+    return _filtered(q, segment, staff).order_by(Member.id)
 
 
-def _rows(
-    segment: Segment, staff: Staff | None, full_phones: bool, brand_id: int, names: _Names
-) -> Iterator[str]:
-    with use_brand(brand_id):
-        brand = db.session.get(Brand, brand_id)
-        stores = {s.id: s for s in list_stores()}
-        guides = dict(db.session.execute(select(Staff.id, Staff.name)).all())
-        tiers = dict(db.session.execute(select(TierLevel.id, TierLevel.name)).all())
-        buf = io.StringIO()
-        writer = SafeWriter(buf)  # a member's own name may be a spreadsheet formula
-        buf.write("\ufeff")  # Excel opens a UTF-8 CSV correctly only with a BOM
-        writer.writerow(names.header)
-        base = segment_query(segment=segment, staff=staff)
-        last = 0
-        while True:
-            members = db.session.execute(base.where(Member.id > last).limit(CHUNK)).scalars().all()
-            if not members:
-                break
-            last = members[-1].id
-            tag_names: dict[int, list[str]] = {}
-            for mid, name in db.session.execute(
-                select(MemberTag.member_id, TagDefinition.name)
-                .join(TagDefinition, TagDefinition.id == MemberTag.tag_id)
-                .where(MemberTag.member_id.in_([m.id for m in members]))
-                .order_by(TagDefinition.name)
-            ):
-                tag_names.setdefault(mid, []).append(name)
-            for m in members:
-                store = stores.get(m.store_id)
-                phone = m.phone or ""
-                writer.writerow(
-                    (
-                        m.card_no,
-                        phone if full_phones else (mask_phone(phone) if phone else ""),
-                        m.name,
-                        names.genders.get(m.gender or "", m.gender or ""),
-                        m.birthday.isoformat() if m.birthday else "",
-                        store.code if store else "",
-                        store.name if store else "",
-                        store.city if store else "",
-                        guides.get(m.guide_id, ""),
-                        tiers.get(m.tier_id, ""),
-                        "|".join(tag_names.get(m.id, [])),
-                        names.sources.get(m.source, m.source),
-                        brand.local(m.activated_at).strftime("%Y-%m-%d %H:%M")
-                        if m.activated_at
-                        else "",
-                    )
-                )
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate()
-        if buf.tell():
-            yield buf.getvalue()
+def _labelled(column, table: dict[str, str]) -> ColumnElement:
+    """A code shown by its label; a code without one as itself (neutralised)."""
+    if not table:
+        return safe_cell_sql(column)
+    return case(
+        {code: cast(literal(text), String) for code, text in table.items()},
+        value=column,
+        else_=safe_cell_sql(column),
+    )
+
+
+def write_members_csv(export: exports.ExportFile, out: BinaryIO, progress) -> int:
+    """The export job's writer: the CSV (UTF-8 with a BOM, which Excel needs) into ``out``."""
+    params = export.params or {}
+    segment = Segment.from_dict(params.get("segment") or {})
+    staff = _requester(export.requested_by)
+    full = bool(params.get("full_phones")) and (staff is None or may_see_full_phones(staff=staff))
+    names = _Names.now()
+    progress(0, count_segment(segment=segment, staff=staff))
+    head = io.StringIO()
+    SafeWriter(head, lineterminator="\n").writerow(names.header)
+    out.write(("\ufeff" + head.getvalue()).encode("utf-8"))
+
+    conn = db.session.connection()
+    stmt = _export_select(segment, staff, full, names).compile(
+        dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    rows = 0
+    with (
+        conn.connection.driver_connection.cursor() as cur,
+        cur.copy(f"COPY ({stmt.string}) TO STDOUT (FORMAT csv)", stmt.params) as copy,
+    ):
+        for data in copy:  # one row per message
+            out.write(data)
+            rows += 1
+            if rows % CHUNK == 0:
+                progress(rows)
+    progress(rows)
+    return rows
+
+
+exports.register_export(KIND, label=_l("Members"), write=write_members_csv)

@@ -1,4 +1,4 @@
-"""Export of segments, store scoping, phone privacy and PIPL rights."""
+"""Export of segments (a job writing the CSV), store scoping, phone privacy and PIPL rights."""
 
 from __future__ import annotations
 
@@ -22,10 +22,11 @@ from members.privacy.export import (
     EXPORT_HEADERS,
     Segment,
     count_segment,
-    export_members,
+    request_member_export,
     segment_query,
 )
 from members.tiers_tags import tags, tiers
+from tests.support.exports import export_row, export_text, run_export_jobs
 
 UTC = dt.UTC
 
@@ -52,9 +53,16 @@ def people(world):
     return a, b, c, vip
 
 
-def parse(chunks) -> list[dict]:
+def export_members(*, segment: Segment, staff, full_phones: bool = False) -> str:
+    """Queue the export as ``staff``, run its job as a worker would; the file's text."""
+    row = request_member_export(segment=segment, staff=staff, full_phones=full_phones)
+    db.session.commit()
+    assert run_export_jobs() == ["done"]
+    return export_text(row.id)
+
+
+def parse(data: str) -> list[dict]:
     """The rows keyed by column code (the file's header is in Chinese)."""
-    data = "".join(chunks)
     assert data.startswith("\ufeff")
     reader = csv.reader(io.StringIO(data[1:]))
     header = next(reader)
@@ -68,9 +76,7 @@ def audits(action: str) -> list[AuditLog]:
 
 def test_export_masks_phones_and_is_audited(world, people):
     a, b, c, vip = people
-    chunks = export_members(segment=Segment(tag_ids=(vip.id,)), staff=world.admin)
-    db.session.commit()
-    rows = parse(chunks)
+    rows = parse(export_members(segment=Segment(tag_ids=(vip.id,)), staff=world.admin))
     assert [r["phone"] for r in rows] == ["138****0101", "138****0103"]
     assert (
         rows[0]["name"] == "甲"
@@ -79,16 +85,34 @@ def test_export_masks_phones_and_is_audited(world, people):
     )
     assert rows[0]["card_no"] == a.card_no
     entry = audits("export")[0]
-    assert entry.actor_id == world.admin.id
-    assert entry.after["segment"]["tag_ids"] == [vip.id] and entry.after["rows"] == 2
+    assert entry.actor_id == world.admin.id and entry.object_type == "export_file"
+    assert entry.after["segment"]["tag_ids"] == [vip.id]
     assert entry.after["full_phones"] is False
+    done = export_row(int(entry.object_id))
+    assert (done.rows_done, done.rows_expected, done.percent) == (2, 2, 100)
 
 
 def test_full_phones_for_admins_only(world, people):
     rows = parse(export_members(segment=Segment(), staff=world.admin, full_phones=True))
     assert {r["phone"] for r in rows} == {"13800000101", "13800000102", "13800000103"}
     with pytest.raises(Forbidden):
-        export_members(segment=Segment(), staff=world.guide, full_phones=True)
+        request_member_export(segment=Segment(), staff=world.guide, full_phones=True)
+
+
+def test_a_manager_who_lost_the_right_gets_masked_phones_and_a_removed_one_nothing(world, people):
+    """The job applies the requester's rights as they are when it runs."""
+    row = request_member_export(segment=Segment(), staff=world.manager, full_phones=True)
+    db.session.commit()
+    world.manager.role = "guide"
+    db.session.commit()
+    run_export_jobs()
+    assert {r["phone"] for r in parse(export_text(row.id))} == set()  # a guide of no one
+    row = request_member_export(segment=Segment(), staff=world.admin, full_phones=True)
+    db.session.commit()
+    world.admin.active = False
+    db.session.commit()
+    assert run_export_jobs() == ["error"]
+    assert export_row(row.id).status == "failed"
 
 
 def test_segment_filters(world, people):
@@ -201,9 +225,9 @@ def test_export_speaks_chinese(world, people):
     a, _b, _c, _vip = people
     a.gender = "f"
     db.session.commit()
-    data = "".join(export_members(segment=Segment(), staff=world.admin))
+    data = export_members(segment=Segment(), staff=world.admin)
     header = data[1:].splitlines()[0]
     assert header.startswith("卡号,手机号,姓名,性别") and "card_no" not in header
-    rows = parse([data])
+    rows = parse(data)
     mine = next(r for r in rows if r["card_no"] == a.card_no)
     assert mine["gender"] == "女" and mine["source"] == "公众号"
