@@ -289,7 +289,7 @@ def purge_expired(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
 register_labels(
     "export_status",
     {
-        QUEUED: _l("Waiting"),
+        QUEUED: _l("Waiting to start"),
         RUNNING: _l("Exporting"),
         DONE: _l("Ready to download"),
         FAILED: _l("Export failed"),

@@ -14,7 +14,7 @@ def run_export_jobs() -> list[str]:
         select(jobs.OutboxJob.id)
         .where(
             jobs.OutboxJob.func == exports.run_export.spec.name,
-            jobs.OutboxJob.status == jobs.PENDING,
+            jobs.OutboxJob.status.in_((jobs.PENDING, jobs.QUEUED)),
         )
         .order_by(jobs.OutboxJob.id)
         .execution_options(all_brands=True)
