@@ -293,8 +293,12 @@ def members(w: Walker) -> None:
     w.open("/console/members/export")
     page.get_by_label("门店").select_option(label="SH001 上海南京西路店")
     page.get_by_label("包含完整手机号").check()
+    w.submit(page.get_by_role("button", name="导出 CSV"))
+    w.saved("我最近的导出")
+    latest = page.locator("#recent-exports tr[data-export]").first
+    expect(latest.locator("[data-k=status_label]")).to_have_text("可下载")
     with page.expect_download() as download:
-        page.get_by_role("button", name="下载 CSV").click()
+        latest.get_by_role("link", name="下载").click()
     with open(download.value.path(), encoding="utf-8-sig") as fh:
         csv = fh.read()
     assert "13911112222" in csv, csv[:500]
