@@ -65,6 +65,8 @@ EXPORT_HEADERS = {
 }
 # Progress is committed every CHUNK rows.
 CHUNK = 50_000
+# Up to this many members, tags are looked up member by member (see _export_select).
+PER_MEMBER_TAGS_UP_TO = 100_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,8 +206,19 @@ def _requester(requested_by: str) -> Staff | None:
     return staff
 
 
-def _export_select(segment: Segment, staff: Staff | None, full_phones: bool, names: _Names):
-    """The export's rows as one SELECT of text columns, in the order of EXPORT_COLUMNS."""
+def _export_select(
+    segment: Segment,
+    staff: Staff | None,
+    full_phones: bool,
+    names: _Names,
+    *,
+    per_member_tags: bool,
+):
+    """The export's rows as one SELECT of text columns, in the order of EXPORT_COLUMNS.
+
+    ``per_member_tags``: look each member's tags up (cheap for a small segment of a big
+    brand) rather than aggregate all of the brand's tags in one pass (4x faster per member
+    once the segment is a good part of the brand)."""
     brand_id = require_brand_id()
     brand = db.session.get(Brand, brand_id)
     safe = safe_cell_sql
@@ -232,17 +245,29 @@ def _export_select(segment: Segment, staff: Staff | None, full_phones: bool, nam
         .cte("t")
         .prefix_with("MATERIALIZED")
     )
-    tags = (
-        select(
-            func.string_agg(
-                TagDefinition.name, aggregate_order_by(literal("|"), TagDefinition.name)
-            ).label("names")
+    names_of_tags = func.string_agg(
+        TagDefinition.name, aggregate_order_by(literal("|"), TagDefinition.name)
+    ).label("names")
+    if per_member_tags:
+        # A few members: each one's tags through the (member_id, tag_id) index.
+        tags = (
+            select(names_of_tags)
+            .select_from(MemberTag)
+            .join(TagDefinition, TagDefinition.id == MemberTag.tag_id)
+            .where(MemberTag.member_id == Member.id, MemberTag.brand_id == Member.brand_id)
+            .lateral("tg")
         )
-        .select_from(MemberTag)
-        .join(TagDefinition, TagDefinition.id == MemberTag.tag_id)
-        .where(MemberTag.member_id == Member.id, MemberTag.brand_id == Member.brand_id)
-        .lateral("tg")
-    )
+        tags_on = true()
+    else:
+        # Many: the brand's tags aggregated in member order, merged with the members.
+        tags = (
+            select(MemberTag.member_id, names_of_tags)
+            .join(TagDefinition, TagDefinition.id == MemberTag.tag_id)
+            .where(MemberTag.brand_id == brand_id)
+            .group_by(MemberTag.member_id)
+            .subquery("tg")
+        )
+        tags_on = tags.c.member_id == Member.id
     if full_phones:
         phone: ColumnElement = safe(Member.phone)
     else:
@@ -274,7 +299,7 @@ def _export_select(segment: Segment, staff: Staff | None, full_phones: bool, nam
         .outerjoin(stores, stores.c.id == Member.store_id)
         .outerjoin(guides, guides.c.id == Member.guide_id)
         .outerjoin(levels, levels.c.id == Member.tier_id)
-        .outerjoin(tags, true())
+        .outerjoin(tags, tags_on)
     )
     return _filtered(q, segment, staff).order_by(Member.id)
 
@@ -297,15 +322,16 @@ def write_members_csv(export: exports.ExportFile, out: BinaryIO, progress) -> in
     staff = _requester(export.requested_by)
     full = bool(params.get("full_phones")) and (staff is None or may_see_full_phones(staff=staff))
     names = _Names.now()
-    progress(0, count_segment(segment=segment, staff=staff))
+    expected = count_segment(segment=segment, staff=staff)
+    progress(0, expected)
     head = io.StringIO()
     SafeWriter(head, lineterminator="\n").writerow(names.header)
     out.write(("\ufeff" + head.getvalue()).encode("utf-8"))
 
     conn = db.session.connection()
-    stmt = _export_select(segment, staff, full, names).compile(
-        dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
-    )
+    stmt = _export_select(
+        segment, staff, full, names, per_member_tags=expected <= PER_MEMBER_TAGS_UP_TO
+    ).compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     rows = 0
     with (
         conn.connection.driver_connection.cursor() as cur,

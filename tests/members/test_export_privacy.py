@@ -231,3 +231,25 @@ def test_export_speaks_chinese(world, people):
     rows = parse(data)
     mine = next(r for r in rows if r["card_no"] == a.card_no)
     assert mine["gender"] == "女" and mine["source"] == "公众号"
+
+
+def test_tags_looked_up_per_member_or_aggregated_for_the_brand_give_the_same_file(
+    world, people, monkeypatch
+):
+    """Small segments look tags up member by member, large ones aggregate the brand's tags
+    in one pass: the files are the same."""
+    from members.privacy import export
+
+    a, b, c, vip = people
+    odd = tags.create_tag(kind="brand", name="=会员日", code="odd")
+    tags.add_tag(member_id=b.id, tag_id=odd.id)
+    tags.add_tag(member_id=b.id, tag_id=vip.id)
+    db.session.commit()
+    per_member = export_members(segment=Segment(), staff=world.admin)
+    monkeypatch.setattr(export, "PER_MEMBER_TAGS_UP_TO", 0)
+    aggregated = export_members(segment=Segment(), staff=world.admin)
+    assert aggregated == per_member
+    mine = next(r for r in parse(aggregated) if r["card_no"] == b.card_no)
+    assert mine["tags"] == "'=会员日|VIP|已激活"
+    guide_only = parse(export_members(segment=Segment(), staff=world.guide))
+    assert [r["card_no"] for r in guide_only] == [a.card_no]
