@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Select, String, case, cast, func, literal, select, true
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-from core import audit, exports
+from core import audit, exports, paging
 from core.csvsafe import SafeWriter, safe_cell_sql
 from core.db import db
 from core.errors import Forbidden
@@ -170,11 +170,9 @@ def count_segment(*, segment: Segment, staff: Staff | None = None) -> int:
     return db.session.execute(select(func.count()).select_from(sub)).scalar_one()
 
 
-def reach(*, segment: Segment, staff: Staff | None = None):
+def reach(*, segment: Segment, staff: Staff | None = None) -> paging.CappedCount:
     """How many members a segment holds, counted up to ``core.paging.CAP`` (for pages)."""
-    from core.paging import capped_count
-
-    return capped_count(_filtered(select(Member.id), segment, staff))
+    return paging.capped_count(_filtered(select(Member.id), segment, staff))
 
 
 def request_member_export(*, segment: Segment, staff: Staff, full_phones: bool = False):
