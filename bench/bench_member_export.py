@@ -30,9 +30,8 @@ TIERS = [
     ("gold", "金卡会员", 2),
     ("vip", "=黑卡", 3),
 ]
-TAGS = [("brand", f"t{i}", name) for i, name in enumerate(
-    ["老客", "护肤偏好", "京东会员", "高客单", "母婴", "彩妆", "+积分达人", "沉睡", "新客", "生日月"]
-)]  # fmt: skip
+TAG_NAMES = "老客 护肤偏好 京东会员 高客单 母婴 彩妆 +积分达人 沉睡 新客 生日月".split()
+TAGS = [("brand", f"t{i}", name) for i, name in enumerate(TAG_NAMES)]
 # The member columns the raw COPY reads: the export's columns before names, labels, tags,
 # masking, time zones and formula neutralisation.
 RAW_COLUMNS = (
@@ -134,7 +133,8 @@ def _fill(conn, brand_id: int, n: int) -> None:
     conn.execute(
         "INSERT INTO staff (brand_id, name, phone, role, store_id, password_hash, active,"
         " created_at, updated_at)"
-        " SELECT %(b)s, '导购' || s.code || '-' || g, '139' || lpad((s.id * 100 + g)::text, 8, '0'),"
+        " SELECT %(b)s, '导购' || s.code || '-' || g,"
+        " '139' || lpad((s.id * 100 + g)::text, 8, '0'),"
         " 'guide', s.id, '', true, now(), now()"
         " FROM store s CROSS JOIN generate_series(1, %(g)s) g WHERE s.brand_id = %(b)s",
         {"b": brand_id, "g": GUIDES_PER_STORE},
@@ -164,8 +164,8 @@ def _fill(conn, brand_id: int, n: int) -> None:
                (ARRAY['oa', 'mp', 'card', 'pos', 'import'])[1 + i %% 5],
                'active',
                tl.a[1 + (i / 7) %% cardinality(tl.a)],
-               CASE WHEN i %% 3 = 0 THEN NULL
-                    ELSE timestamptz '2024-01-01 00:00+00' + (i %% 60000) * interval '13 minutes' END,
+               CASE WHEN i %% 3 = 0 THEN NULL ELSE
+                 timestamptz '2024-01-01 00:00+00' + (i %% 60000) * interval '13 minutes' END,
                now(), now()
         FROM generate_series(1, %(n)s) i, st, gd, tl
         """,

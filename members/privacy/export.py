@@ -2,12 +2,13 @@
 
 The job streams the rows out of PostgreSQL with ``COPY (SELECT ...) TO STDOUT (FORMAT csv)``
 straight into the file: no ORM object and no Python tuple per row. Names of stores, guides
-and tiers are joined in SQL (each neutralised once per store, staff or tier), a member's
-tags are aggregated in SQL (``string_agg`` ordered by name), the labels (gender, source) and
-the brand-local activation time are computed in SQL, and every text cell is neutralised
-against spreadsheet formulas in SQL (``core.csvsafe.safe_cell_sql``, the same rule as
-``SafeWriter``). Phones are masked unless the staff may see them. The export is audited when
-asked for and when downloaded (``core.exports``).
+and tiers are looked up in SQL (from JSON objects of the few stores, staff and tiers, each
+name neutralised once), a member's tags are aggregated in SQL (``string_agg`` ordered by
+name), the labels (gender, source) and the brand-local activation time are computed in SQL,
+and every other text cell is neutralised against spreadsheet formulas in SQL
+(``core.csvsafe.safe_cell_sql``, the same rule as ``SafeWriter``). Phones are masked unless
+the staff may see them. The export is audited when asked for and when downloaded
+(``core.exports``).
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import json
 from typing import BinaryIO
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Select, String, case, cast, func, literal, select, true
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 
 from core import audit, exports, paging
-from core.csvsafe import SafeWriter, safe_cell_sql
+from core.csvsafe import SafeWriter, safe_cell, safe_cell_sql
 from core.db import db
 from core.errors import Forbidden
 from core.tenancy import require_brand_id
@@ -30,6 +32,7 @@ from members.labels import GENDER, MEMBER_SOURCE
 from members.models import ACTIVE, Member, MemberTag, TagDefinition, TierLevel
 from members.privacy.access import may_see_full_phones, scope_members
 from org.models import Brand, Staff, Store
+from org.services import list_stores
 
 KIND = "members"
 EXPORT_COLUMNS = (
@@ -220,28 +223,24 @@ def _export_select(
     brand_id = require_brand_id()
     brand = db.session.get(Brand, brand_id)
     safe = safe_cell_sql
-    stores = (
-        select(
-            Store.id,
-            safe(Store.code).label("code"),
-            safe(Store.name).label("name"),
-            safe(Store.city).label("city"),
+    # Stores, guides and tiers are few: their names go into the statement as JSON objects
+    # (id -> neutralised name) and each row looks them up, instead of joining them: joins
+    # made PostgreSQL hash and then sort the brand's members.
+    stores = list_stores()
+    store_code = _lookup({s.id: s.code for s in stores})
+    store_name = _lookup({s.id: s.name for s in stores})
+    store_city = _lookup({s.id: s.city for s in stores})
+    guide_name = _lookup(
+        dict(
+            db.session.execute(select(Staff.id, Staff.name).where(Staff.brand_id == brand_id)).all()
         )
-        .where(Store.brand_id == brand_id)
-        .cte("s")
-        .prefix_with("MATERIALIZED")
     )
-    guides = (
-        select(Staff.id, safe(Staff.name).label("name"))
-        .where(Staff.brand_id == brand_id)
-        .cte("g")
-        .prefix_with("MATERIALIZED")
-    )
-    levels = (
-        select(TierLevel.id, safe(TierLevel.name).label("name"))
-        .where(TierLevel.brand_id == brand_id)
-        .cte("t")
-        .prefix_with("MATERIALIZED")
+    tier_name = _lookup(
+        dict(
+            db.session.execute(
+                select(TierLevel.id, TierLevel.name).where(TierLevel.brand_id == brand_id)
+            ).all()
+        )
     )
     names_of_tags = func.string_agg(
         TagDefinition.name, aggregate_order_by(literal("|"), TagDefinition.name)
@@ -282,24 +281,24 @@ def _export_select(
         safe(Member.name),
         _labelled(Member.gender, names.genders),
         func.to_char(Member.birthday, "YYYY-MM-DD"),
-        stores.c.code,
-        stores.c.name,
-        stores.c.city,
-        guides.c.name,
-        levels.c.name,
+        store_code(Member.store_id),
+        store_name(Member.store_id),
+        store_city(Member.store_id),
+        guide_name(Member.guide_id),
+        tier_name(Member.tier_id),
         safe(tags.c.names),
         _labelled(Member.source, names.sources),
         func.to_char(func.timezone(brand.timezone, Member.activated_at), "YYYY-MM-DD HH24:MI"),
     )
-    q = (
-        select(*columns)
-        .select_from(Member)
-        .outerjoin(stores, stores.c.id == Member.store_id)
-        .outerjoin(guides, guides.c.id == Member.guide_id)
-        .outerjoin(levels, levels.c.id == Member.tier_id)
-        .outerjoin(tags, tags_on)
-    )
+    q = select(*columns).select_from(Member).outerjoin(tags, tags_on)
     return _filtered(q, segment, staff).order_by(Member.id)
+
+
+def _lookup(names: dict[int, str]):
+    """``fn(id_column)``: the name of that id (neutralised), from a JSON object in the
+    statement; NULL for no id."""
+    table = cast(literal(json.dumps({str(k): safe_cell(v) for k, v in names.items()})), JSONB)
+    return lambda column: table.op("->>", return_type=String)(cast(column, String))
 
 
 def _labelled(column, table: dict[str, str]) -> ColumnElement:

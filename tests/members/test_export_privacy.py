@@ -253,3 +253,19 @@ def test_tags_looked_up_per_member_or_aggregated_for_the_brand_give_the_same_fil
     assert mine["tags"] == "'=会员日|VIP|已激活"
     guide_only = parse(export_members(segment=Segment(), staff=world.guide))
     assert [r["card_no"] for r in guide_only] == [a.card_no]
+
+
+def test_store_guide_and_tier_names_that_are_formulas_are_exported_as_text(world, people):
+    a, _b, _c, _vip = people
+    world.store.name = "=SUM(1+1)"
+    world.guide.name = "+导购"
+    level = tiers.create_level(code="odd", name="@金卡", rank=5, threshold=0)
+    a.tier_id = level.id
+    db.session.commit()
+    mine = next(
+        r
+        for r in parse(export_members(segment=Segment(), staff=world.admin))
+        if r["card_no"] == a.card_no
+    )
+    assert (mine["store_name"], mine["guide"], mine["tier"]) == ("'=SUM(1+1)", "'+导购", "'@金卡")
+    assert mine["store_code"] == "SH001" and mine["city"] == "上海"
