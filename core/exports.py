@@ -261,10 +261,25 @@ def _remove(path: str) -> None:
         pass
 
 
+def _remove_stale_partials(now: dt.datetime) -> None:
+    """Partial files a killed worker left behind (its export was written again since)."""
+    base = exports_dir()
+    if not os.path.isdir(base):
+        return
+    cutoff = (now - dt.timedelta(days=1)).timestamp()
+    for folder in os.scandir(base):
+        if not folder.is_dir():
+            continue
+        for entry in os.scandir(folder.path):
+            if entry.name.endswith(".part") and entry.stat().st_mtime < cutoff:
+                _remove(entry.path)
+
+
 def purge_expired(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
     """Delete expired exports of every brand: their files, then their rows (flushes; the
     job commits). Returns how many were removed."""
     now = now or utcnow()
+    _remove_stale_partials(now)
     rows = db.session.execute(
         select(ExportFile.id, ExportFile.path)
         .where(ExportFile.expires_at <= now)

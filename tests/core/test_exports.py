@@ -117,9 +117,17 @@ def test_an_expired_export_answers_404_and_housekeeping_deletes_it(client, ctx, 
                if e["id"] == export_id]  # fmt: skip
     assert (item["status_label"], item["download_url"]) == ("已过期", None)
 
+    stale = os.path.join(os.path.dirname(path), "99-dead.csv.part")  # a killed worker's
+    fresh = os.path.join(os.path.dirname(path), "98-running.csv.part")  # a running job's
+    for partial in (stale, fresh):
+        with open(partial, "wb") as fh:
+            fh.write(b"1\n")
+    old = (utcnow() - dt.timedelta(days=2)).timestamp()
+    os.utime(stale, (old, old))
     assert housekeeping.purge_expired_exports() == 1
     db.session.commit()
     assert not os.path.exists(path)
+    assert not os.path.exists(stale) and os.path.exists(fresh)
     left = select(exports.ExportFile.id).execution_options(all_brands=True)
     assert list(db.session.execute(left).scalars()) == [kept_id]
     assert os.path.isfile(exports.file_path(export_row(kept_id)))  # not expired: kept
