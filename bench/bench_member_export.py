@@ -385,8 +385,9 @@ def _summarize(runs: dict[int, dict[str, list[dict]]]) -> dict:
             "Job: what a worker runs for an export of the whole brand by its admin with full"
             " phone numbers: core.jobs.run_outbox_job on the queued export (a count for the"
             " progress bar, then COPY (SELECT ...) TO STDOUT with the store, guide and tier"
-            " names joined, tags aggregated with string_agg, labels, brand-local times and"
-            " formula neutralisation in SQL, streamed into the file; progress committed every"
+            " names looked up from JSON objects in the statement, tags aggregated with"
+            " string_agg, labels, brand-local times and formula neutralisation in SQL,"
+            " streamed into the file; progress committed every"
             " 50,000 rows on a second connection). Seconds are the job's, from the worker"
             " taking it to the file being complete.",
             "Raw COPY: COPY (SELECT the member columns, ids instead of names, no tags, labels"
