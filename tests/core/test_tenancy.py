@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
 import re
 
 import pytest
 from sqlalchemy import select
 
-from core import jobs
-from core.db import db
+from core import exports, jobs
+from core.db import db, utcnow
 from core.tenancy import BrandScoped, NoBrandContext, use_brand
 from org.models import Staff, Store
 from tests import factories as f
@@ -34,6 +35,20 @@ def _object_for(arg: str, brand_b, models) -> int | None:
         row_id = jobs.enqueue("tests.core.test_jobs.record_effect", "x", brand_id=brand_b.id)
         db.session.commit()
         return row_id
+    if arg == "export_id":  # a finished export of brand B, still downloadable
+        with use_brand(brand_b.id):
+            row = exports.ExportFile(
+                kind="members",
+                params={},
+                requested_by="s:1",
+                filename="members.csv",
+                status=exports.DONE,
+                path=f"{brand_b.id}/export.csv",
+                expires_at=utcnow() + dt.timedelta(hours=1),
+            )
+            db.session.add(row)
+            db.session.commit()
+            return row.id
     name = ARG_TABLES.get(arg) or arg.removesuffix("_id")
     candidates = [
         cls for table, cls in models.items() if table == name or table.endswith("_" + name)
