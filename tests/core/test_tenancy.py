@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import os
 import re
 
 import pytest
@@ -48,6 +49,10 @@ def _object_for(arg: str, brand_b, models) -> int | None:
             )
             db.session.add(row)
             db.session.commit()
+            path = os.path.join(exports.exports_dir(), row.path)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write("卡号,手机号\n0000000001,13800000001\n")
             return row.id
     name = ARG_TABLES.get(arg) or arg.removesuffix("_id")
     candidates = [
