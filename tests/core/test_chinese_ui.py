@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BRAND = "demo"
 ADMIN_PHONE, PASSWORD = "13800000000", "demo-pass-2026"
 MEMBER_PHONE = "13900000005"
-SKIP = re.compile(r"(export|\.zip|\.csv|\.json|\.png|\.svg|/login|/logout|/till-code$|/static/)")
+SKIP = re.compile(r"(/exports/|\.zip|\.csv|\.json|\.png|\.svg|/login|/logout|/till-code$|/static/)")
 MAX_PAGES = 150
 
 # Today's offenders: "<endpoint> <kind>: <text>". Other work in progress replaces these with
