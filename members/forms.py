@@ -153,7 +153,7 @@ class ActivateForm(FlaskForm):
 
 
 class ProfileForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=40)])
+    name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=40)])
     birthday = DateField(_l("Birthday"), validators=[Optional()])
     gender = RadioField(
         _l("Gender"),

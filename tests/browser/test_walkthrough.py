@@ -97,12 +97,12 @@ def _member_pages(m: Walker) -> str:
 
     m.open(card)
     m.follow(page.locator("nav.links").get_by_role("link", name="个人资料"))
-    page.get_by_label("名称").fill("刘洋（走查）")
+    page.get_by_label("姓名").fill("刘洋（走查）")
     page.get_by_label("生日").fill("1990-05-20")
     page.get_by_label("女").check()
     m.submit(page.get_by_role("button", name="保存"))
     m.saved()
-    expect(page.get_by_label("名称")).to_have_value("刘洋（走查）")
+    expect(page.get_by_label("姓名")).to_have_value("刘洋（走查）")
     expect(page.get_by_label("女")).to_be_checked()
     m.follow(page.get_by_role("link", name="返回会员卡"))
 

@@ -78,7 +78,7 @@ def staff(w: Walker) -> None:
     page = w.page
     w.open("/console/staff")
     w.follow(page.get_by_role("link", name="添加员工"))
-    page.get_by_label("名称").fill("孙走查")
+    page.get_by_label("姓名").fill("孙走查")
     page.get_by_label("手机号").fill("13800000299")
     page.get_by_label("角色").select_option(label="导购")
     page.get_by_label("门店").select_option(label="BJ001 北京国贸旗舰店")
@@ -87,7 +87,7 @@ def staff(w: Walker) -> None:
     w.saved("孙走查", "13800000299")
 
     w.follow(page.get_by_role("link", name="孙走查"))
-    page.get_by_label("名称").fill("孙晓走查")
+    page.get_by_label("姓名").fill("孙晓走查")
     page.get_by_label("角色").select_option(label="店长")
     w.submit(page.get_by_role("button", name="保存"))
     w.saved("孙晓走查", "店长")
