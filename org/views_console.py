@@ -10,6 +10,7 @@ from core.auth import PLATFORM_ADMIN, PlatformAdmin, register_user_loader, roles
 from core.console import nav_item, register_authenticator, save_form
 from core.db import db
 from core.tenancy import get_or_404
+from core.validators import mask_phone
 from org import queries, services
 from org.forms import ROLE_LABELS, BrandForm, EmptyForm, StaffForm, StoreForm
 from org.models import Brand, Staff, Store
@@ -33,9 +34,20 @@ def _brand_timezone():
         g.brand_name = brand.name if brand else None
 
 
+def topbar_name(user) -> str:
+    """Who the top bar says is signed in: the staff's name; without one, their role's Chinese
+    name and masked phone (a full phone never shows on a console page)."""
+    if getattr(user, "is_platform_admin", False):
+        return user.display_name
+    name = (getattr(user, "name", "") or "").strip()
+    if name:
+        return name
+    return f"{ROLE_LABELS.get(user.role, '')} {mask_phone(user.phone or '')}".strip()
+
+
 @bp.app_context_processor
 def _org_globals():
-    return {"roles_label": lambda role: ROLE_LABELS.get(role, role)}
+    return {"roles_label": lambda role: ROLE_LABELS.get(role, role), "topbar_name": topbar_name}
 
 
 def _store_scope() -> int | None:
