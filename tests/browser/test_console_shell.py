@@ -223,8 +223,18 @@ def test_sidebar_groups_collapse_and_the_sidebar_fits_a_laptop_screen(browser, l
             "aria-expanded", "true"
         )
         # The top bar names the manager, with the role.
-        expect(w.page.locator("[data-testid=topbar-user]")).to_contain_text("店长")
+        expect(w.page.locator("[data-testid=topbar-user]")).to_have_text(
+            re.compile(r"^\s*王店长\s+店长\s*$")
+        )
         w.shot("sidebar-manager")
+        # Their store's page shows where it is, read-only, and no other store.
+        w.follow(w.page.get_by_role("link", name="SH001"), form=False)  # read-only for them
+        location = w.page.locator("#location")
+        expect(location).to_contain_text("已在地图上标出：经度 121.455600，纬度 31.229500。")
+        expect(location.locator(".storemap")).to_have_attribute("data-storemap-ready", "1")
+        expect(location.get_by_role("button", name="确定位置")).to_have_count(0)
+        location.scroll_into_view_if_needed()
+        w.shot("store-manager-location")
         w.check()
     finally:
         w.context.close()
