@@ -19,7 +19,7 @@ from core.errors import AppError
 from coupons import claims, queries, services
 from coupons.models import Coupon
 from members import session as member_session
-from members.center import member_blueprint
+from members.center import member_blueprint, require_member
 
 bp = member_blueprint(Blueprint("coupons_member", __name__, url_prefix="/m/<brand_slug>"))
 
@@ -39,10 +39,8 @@ def current_openid() -> str | None:
 
 
 def _require_member() -> int:
-    mid = current_member_id()
-    if mid is None:
-        abort(401)
-    return mid
+    """The signed-in member; a guest goes to sign in and activate, then back to this page."""
+    return require_member()
 
 
 @bp.get("/coupons")

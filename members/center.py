@@ -11,7 +11,10 @@ Points and coupons use both::
 
 A slot with a ``figure`` also shows that number (points balance, usable coupons) at the top
 of the card page: the members package shows figures of higher packages without importing them.
-The signed-in member of such a page comes from ``members.session``.
+The signed-in member of such a page comes from ``members.session``. A guest on a page that
+needs a member (``require_member()``, or any ``abort(401)`` in a member blueprint) is sent
+to the member center's WeChat sign-in and activation, with ``next`` back to the page asked
+for; JSON APIs (``/api/...``) are not member blueprints and keep answering 401.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from flask import Blueprint, abort, g
+from flask import Blueprint, abort, g, redirect, request, session, url_for
 
 from core.errors import register_error_page
 from core.tenancy import set_brand
+from members import session as member_session
 from org.models import Brand
 
 
@@ -82,9 +86,66 @@ def _add_brand(_endpoint, values):
         values["brand_slug"] = g.brand.slug
 
 
+def safe_next(value: str | None) -> str | None:
+    """``value`` when it is a plain path inside this brand's member center, else None: never
+    another site (``//host``, ``https:``, a backslash), never a control character."""
+    if not value or len(value) > 2000 or g.get("brand") is None:
+        return None
+    root = f"/m/{g.brand.slug}"
+    if not (value == root or value.startswith(root + "/") or value.startswith(root + "?")):
+        return None
+    if "//" in value or "\\" in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return None
+    return value
+
+
+def _next_key() -> str:
+    return f"member_next:{g.brand.id}"
+
+
+def remember_next(value: str | None) -> None:
+    """Keep a safe ``next`` through the WeChat sign-in round trip (it leaves the site)."""
+    if nxt := safe_next(value):
+        session[_next_key()] = nxt
+
+
+def pop_next() -> str | None:
+    """The page a guest asked for before signing in, once."""
+    return safe_next(session.pop(_next_key(), None))
+
+
+def signin_url() -> str:
+    """The sign-in and activation entry, coming back to this page afterwards: for a GET the
+    page itself, for a form post the page it was posted from (when that is ours)."""
+    if request.method == "GET":
+        nxt = request.full_path.rstrip("?")
+    else:
+        ref = request.referrer or ""
+        host = request.host_url.rstrip("/")
+        nxt = ref[len(host) :] if ref.startswith(host + "/") else None
+    nxt = safe_next(nxt)
+    if nxt == url_for("members_center.card"):
+        nxt = None  # where the sign-in lands anyway
+    return url_for("members_activate.start", **({"next": nxt} if nxt else {}))
+
+
+def require_member() -> int:
+    """The signed-in member's id; a guest is sent to sign in (and back here afterwards)."""
+    mid = member_session.current_member_id()
+    if mid is None:
+        abort(redirect(signin_url(), 303 if request.method != "GET" else 302))
+    return mid
+
+
+def _guest_to_signin(_exc):
+    return redirect(signin_url(), 303 if request.method != "GET" else 302)
+
+
 def member_blueprint(bp: Blueprint) -> Blueprint:
     """Bind a ``/m/<brand_slug>`` blueprint to the brand of its URL (404 for an unknown or
-    inactive brand) and fill ``brand_slug`` in its ``url_for`` calls."""
+    inactive brand), fill ``brand_slug`` in its ``url_for`` calls, and send a guest who
+    meets a 401 on its pages to sign in."""
     bp.url_value_preprocessor(_bind_brand)
     bp.url_defaults(_add_brand)
+    bp.register_error_handler(401, _guest_to_signin)
     return bp

@@ -10,7 +10,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
-    DecimalField,
+    HiddenField,
     IntegerField,
     RadioField,
     SelectField,
@@ -25,7 +25,9 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from core.errors import AppError
 from core.formfields import TimesField, fen_to_yuan, yuan_to_fen
+from members import store_locations
 from members.labels import TAG_KIND
 from members.models import TAG_KINDS
 
@@ -33,18 +35,18 @@ BASIS_LABELS = {"spend": _l("Rolling 12-month spend"), "growth": _l("Rolling 12-
 
 
 class StoreLocationForm(FlaskForm):
-    """A store's place on the map (GCJ-02, as WeChat's maps and wx.getLocation use)."""
+    """A store's place on the map: one field taking coordinates as a map's coordinate picker
+    gives them (GCJ-02, "经度,纬度" or "纬度,经度"); ``parsed`` holds (lat, lng)."""
 
-    lat = DecimalField(
-        _l("Latitude"),
-        places=6,
-        validators=[InputRequired(), NumberRange(min=-90, max=90)],
-    )
-    lng = DecimalField(
-        _l("Longitude"),
-        places=6,
-        validators=[InputRequired(), NumberRange(min=-180, max=180)],
-    )
+    coords = StringField(_l("Coordinates (longitude,latitude)"), validators=[Length(max=80)])
+    back = HiddenField()
+    parsed: tuple[float, float] | None = None
+
+    def validate_coords(self, field) -> None:
+        try:
+            self.parsed = store_locations.parse_coordinates(field.data)
+        except AppError as exc:
+            raise ValidationError(str(exc.message)) from exc
 
 
 class EmptyForm(FlaskForm):
@@ -153,7 +155,7 @@ class ActivateForm(FlaskForm):
 
 
 class ProfileForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=40)])
+    name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=40)])
     birthday = DateField(_l("Birthday"), validators=[Optional()])
     gender = RadioField(
         _l("Gender"),

@@ -24,7 +24,7 @@ MEMBER_SOURCE = {
     "demo": _l("Demo data"),
     "qr": _l("QR code scan"),
     "scan": _l("QR code scan"),
-    "staff": _l("Staff"),
+    "staff": _l("Store clerk"),
     "system": _l("System"),
     "guide": _l("Guide"),
 }

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
+import unicodedata
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -21,6 +23,25 @@ from org.models import Store
 
 EARTH_RADIUS_M = 6_371_000
 E6 = 1_000_000
+# Where a store in China can be: the ranges do not overlap, so a pasted pair's order (经度,纬度
+# from Amap, 纬度,经度 from Tencent's picker) is never ambiguous.
+CHINA_LNG = (73.0, 136.0)
+CHINA_LAT = (3.0, 54.0)
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+# What the coordinate field says when it cannot use what was typed (also shown by the map's
+# script as it is typed).
+MESSAGES = {
+    "empty": _l("Paste the coordinates as longitude,latitude, e.g. 121.473701,31.230416."),
+    "bad": _l(
+        "These are not coordinates: paste two numbers, longitude,latitude, "
+        "e.g. 121.473701,31.230416."
+    ),
+    "outside": _l(
+        "These coordinates are not in China: the longitude must be between 73 and 136 "
+        "and the latitude between 3 and 54."
+    ),
+}
+_SEPARATORS = re.compile(r"[\s,;:、/|()\[\]经纬度坐标]*")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +59,33 @@ def _check(lat: float, lng: float) -> tuple[int, int]:
         if not math.isfinite(value) or not -limit <= value <= limit:
             raise ValidationError(_l("coordinate out of range"), field=name)
     return round(lat * E6), round(lng * E6)
+
+
+def parse_coordinates(text: str | None) -> tuple[float, float]:
+    """(lat, lng) from coordinates as pasted from a map's coordinate picker: "经度,纬度" or
+    "纬度,经度", a half- or full-width comma, spaces; inside China or a clear error."""
+    raw = unicodedata.normalize("NFKC", text or "").strip()
+    if not raw:
+        raise ValidationError(MESSAGES["empty"], field="coords")
+    numbers = _NUMBER.findall(raw)
+    rest = _NUMBER.sub(" ", raw)
+    if len(numbers) != 2 or not _SEPARATORS.fullmatch(rest):
+        raise ValidationError(MESSAGES["bad"], field="coords")
+    a, b = (float(n) for n in numbers)
+
+    def inside(lng: float, lat: float) -> bool:
+        return CHINA_LNG[0] <= lng <= CHINA_LNG[1] and CHINA_LAT[0] <= lat <= CHINA_LAT[1]
+
+    if inside(a, b):
+        return b, a
+    if inside(b, a):
+        return a, b
+    raise ValidationError(MESSAGES["outside"], field="coords")
+
+
+def format_coordinates(lat: float, lng: float) -> str:
+    """The "经度,纬度" text the coordinate field shows."""
+    return f"{lng:.6f},{lat:.6f}"
 
 
 def set_store_location(*, store_id: int, lat: float, lng: float) -> StoreLocation:

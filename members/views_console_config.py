@@ -6,7 +6,7 @@ error's status); nothing is written.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from wtforms import ValidationError
 
@@ -30,6 +30,7 @@ from members.models import TAG_KINDS, TagDefinition, TierLevel
 from members.tiers_tags import tags, tiers
 from org.models import Store
 from org.services import list_stores
+from org.views_console import register_store_panel
 
 bp = Blueprint("members_config", __name__, url_prefix="/console/members")
 ADMIN = ("brand_admin",)
@@ -221,30 +222,73 @@ def tag_edit(tag_id: int):
 
 
 # --- store locations ----------------------------------------------------------------------------
+# The coordinate picker (one field for what a map's coordinate picker gives, a preview on an
+# offline map of China drawn by the vendored ECharts) lives on the store map page, on each
+# store's location page and, through org's store panels, on the store's own page.
 
 
-def _locations_page(failed: tuple[int, StoreLocationForm] | None = None, status=200):
-    located = store_locations.locations()
-    stores = list_stores()
-    forms = {}
+_LNG_LAT = {"lng": "{lng}", "lat": "{lat}"}  # filled in by the script
+
+
+def _map_config(*, located, stores, current: Store | None, picker: bool) -> dict:
+    """What static/console/storemap.js draws: the brand's stores as dots, ``current`` marked."""
+    dots = []
     for store in stores:
-        if failed is not None and failed[0] == store.id:
-            forms[store.id] = failed[1]
+        if store.id not in located or (current is not None and store.id == current.id):
             continue
-        lat, lng = located.get(store.id, (None, None))
-        forms[store.id] = StoreLocationForm(
-            formdata=None, prefix=f"s{store.id}", data={"lat": lat, "lng": lng}
-        )
-    return (
-        render_template(
-            "members/console/store_locations.html",
-            stores=stores,
-            located=located,
-            forms=forms,
-            clear_form=EmptyForm(formdata=None),
+        lat, lng = located[store.id]
+        url = url_for("org.store_edit", store_id=store.id, _anchor="location")
+        dots.append({"name": store.name, "city": store.city, "lng": lng, "lat": lat, "url": url})
+    here = located.get(current.id) if current is not None else None
+    return {
+        "geo": url_for("static", filename="vendor/echarts-map-china-4.9.0.json"),
+        "cities": url_for("static", filename="vendor/echarts-map-china-cities-4.9.0.json"),
+        "stores": dots,
+        "current": (
+            {"name": current.name, "city": current.city, "lat": here[0], "lng": here[1]}
+            if here
+            else ({"name": current.name, "city": current.city} if current is not None else None)
         ),
-        status,
+        "picker": picker,
+        "text": {
+            **{key: str(text) for key, text in store_locations.MESSAGES.items()},
+            "marked": str(_l("On the map: longitude %(lng)s, latitude %(lat)s.", **_LNG_LAT)),
+            "failed": str(_l("The map could not be loaded; the coordinates can still be saved.")),
+        },
+    }
+
+
+def _location_form(store: Store, located, form: StoreLocationForm | None = None, back=""):
+    if form is None:
+        here = located.get(store.id)
+        text = store_locations.format_coordinates(*here) if here else ""
+        form = StoreLocationForm(formdata=None, data={"coords": text, "back": back})
+    return form
+
+
+def _picker_context(store: Store, *, form=None, back="", can_edit=True) -> dict:
+    located = store_locations.locations()
+    if not can_edit:  # a store manager sees their own store only
+        located = {k: v for k, v in located.items() if k == store.id}
+    stores = list_stores() if can_edit else [store]
+    return {
+        "store": store,
+        "form": _location_form(store, located, form, back),
+        "located": located.get(store.id),
+        "map_config": _map_config(located=located, stores=stores, current=store, picker=can_edit),
+        "can_edit": can_edit,
+    }
+
+
+def _store_panel(*, store: Store, can_edit: bool):
+    """The store's location on its own page (org's store form)."""
+    return render_template(
+        "members/console/_location_picker.html",
+        **_picker_context(store, back="store", can_edit=can_edit),
     )
+
+
+register_store_panel(_store_panel)
 
 
 def _locations_url(_result=None) -> str:
@@ -254,25 +298,43 @@ def _locations_url(_result=None) -> str:
 @bp.get("/store-locations")
 @roles_required(*ADMIN)
 def store_locations_page():
-    return _locations_page()
+    located = store_locations.locations()
+    stores = list_stores()
+    return render_template(
+        "members/console/store_locations.html",
+        stores=stores,
+        located=located,
+        coords={sid: store_locations.format_coordinates(*ll) for sid, ll in located.items()},
+        cities=sorted({s.city for s in stores if s.id in located and s.city}),
+        map_config=_map_config(located=located, stores=stores, current=None, picker=False),
+        clear_form=EmptyForm(formdata=None),
+    )
 
 
-@bp.post("/store-locations/<int:store_id>")
+@bp.route("/store-locations/<int:store_id>", methods=["GET", "POST"])
 @roles_required(*ADMIN)
 def store_location_set(store_id: int):
     store = get_or_404(Store, store_id)
-    form = StoreLocationForm(prefix=f"s{store.id}")
+    form = StoreLocationForm()
+    back = form.back.data if form.back.data == "store" else ""
     done = save_form(
         form,
         lambda: store_locations.set_store_location(
-            store_id=store.id, lat=float(form.lat.data), lng=float(form.lng.data)
+            store_id=store.id, lat=form.parsed[0], lng=form.parsed[1]
         ),
         saved=_l("%(store)s is on the map.", store=store.name),
-        then=_locations_url,
+        then=lambda _row: (
+            url_for("org.store_edit", store_id=store.id, _anchor="location")
+            if back
+            else _locations_url()
+        ),
     )
     if done.response is not None:
         return done.response
-    return _locations_page(failed=(store.id, form), status=done.status)
+    return render_template(
+        "members/console/store_location.html",
+        **_picker_context(store, form=form if request.method == "POST" else None, back=back),
+    ), done.status
 
 
 @bp.post("/store-locations/<int:store_id>/clear")
@@ -280,7 +342,7 @@ def store_location_set(store_id: int):
 def store_location_clear(store_id: int):
     store = get_or_404(Store, store_id)
     if not EmptyForm().validate_on_submit():
-        return _locations_page(status=400)
+        abort(400)
     store_locations.clear_store_location(store_id=store.id)
     db.session.commit()
     flash(_l("%(store)s is off the map.", store=store.name), "success")

@@ -41,7 +41,14 @@ from members import barcode, queries, tillcode
 from members import session as member_session
 from members.activation import card, sms
 from members.activation.services import check_phone
-from members.center import center_figures, center_slots, member_blueprint
+from members.center import (
+    center_figures,
+    center_slots,
+    member_blueprint,
+    pop_next,
+    remember_next,
+    require_member,
+)
 from members.forms import ActivateForm, DeleteForm, PhoneForm, ProfileForm
 from members.identities import find_by_identity
 from members.models import Member
@@ -100,8 +107,9 @@ def _code_step() -> tuple[str, int] | None:
 
 @activate_bp.get("/activate")
 def start():
+    remember_next(request.args.get("next"))
     if member_session.current_member_id() is not None:
-        return redirect(url_for("members_center.card"))
+        return redirect(pop_next() or url_for("members_center.card"))
     if member_session.current_openid() is None:
         state = secrets.token_urlsafe(16)
         session[_state_key()] = state
@@ -167,7 +175,9 @@ def oauth():
         unionid=unionid,
         member_id=member.id if known else None,
     )
-    return redirect(url_for("members_center.card" if known else ".start"))
+    if known:
+        return redirect(pop_next() or url_for("members_center.card"))
+    return redirect(url_for(".start"))
 
 
 def _need_openid() -> str:
@@ -237,7 +247,7 @@ def activate():
         unionid=member_session.current_unionid(),
         member_id=member_id,
     )
-    return redirect(url_for("members_center.card", welcome=1))
+    return redirect(pop_next() or url_for("members_center.card", welcome=1))
 
 
 @activate_bp.get("/activate/terms")
@@ -274,10 +284,7 @@ def card_activate():
 
 
 def _member() -> Member:
-    mid = member_session.current_member_id()
-    if mid is None:
-        abort(redirect(url_for("members_activate.start")))
-    return db.session.get(Member, mid)
+    return db.session.get(Member, require_member())
 
 
 @center_bp.get("/", endpoint="card")

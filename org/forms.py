@@ -30,7 +30,7 @@ class StoreForm(FlaskForm):
 
 
 class StaffForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
+    name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=80)])
     phone = StringField(
         _l("Mobile"),
         # typed as people type it (+86, spaces, dashes); stored in its 11-digit form

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from markupsafe import Markup
 
 from core.auth import PLATFORM_ADMIN, PlatformAdmin, register_user_loader, roles_required
 from core.console import nav_item, register_authenticator, save_form
 from core.db import db
 from core.tenancy import get_or_404
+from core.validators import mask_phone
 from org import queries, services
 from org.forms import ROLE_LABELS, BrandForm, EmptyForm, StaffForm, StoreForm
 from org.models import Brand, Staff, Store
 
 bp = Blueprint("org", __name__, url_prefix="/console")
+
+
+# Sections other packages add to a store's own page, below its form (members: where the
+# store is on the map): ``fn(store=, can_edit=)`` returns the section's HTML.
+STORE_PANELS: list[Callable[..., str]] = []
+
+
+def register_store_panel(fn: Callable[..., str]) -> None:
+    """Show ``fn(store=store, can_edit=bool)`` on each store's page."""
+    if fn not in STORE_PANELS:
+        STORE_PANELS.append(fn)
 
 
 register_user_loader("s", queries.staff_any_brand)
@@ -33,9 +48,20 @@ def _brand_timezone():
         g.brand_name = brand.name if brand else None
 
 
+def topbar_name(user) -> str:
+    """Who the top bar says is signed in: the staff's name; without one, their role's Chinese
+    name and masked phone (a full phone never shows on a console page)."""
+    if getattr(user, "is_platform_admin", False):
+        return user.display_name
+    name = (getattr(user, "name", "") or "").strip()
+    if name:
+        return name
+    return f"{ROLE_LABELS.get(user.role, '')} {mask_phone(user.phone or '')}".strip()
+
+
 @bp.app_context_processor
 def _org_globals():
-    return {"roles_label": lambda role: ROLE_LABELS.get(role, role)}
+    return {"roles_label": lambda role: ROLE_LABELS.get(role, role), "topbar_name": topbar_name}
 
 
 def _store_scope() -> int | None:
@@ -160,8 +186,14 @@ def store_edit(store_id: int):
     if done.response:
         return done.response
     staff = queries.store_staff(store.id)
+    panels = [Markup(fn(store=store, can_edit=can_edit)) for fn in STORE_PANELS]  # noqa: S704 - rendered templates
     return render_template(
-        "org/console/store_form.html", form=form, store=store, staff=staff, can_edit=can_edit
+        "org/console/store_form.html",
+        form=form,
+        store=store,
+        staff=staff,
+        can_edit=can_edit,
+        panels=panels,
     ), done.status
 
 

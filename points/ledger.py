@@ -45,7 +45,7 @@ def check_points(value, field: str = "points", *, allow_negative: bool = False) 
     if value == 0 or (value < 0 and not allow_negative):
         raise InvalidPoints(_l("The amount must be greater than zero."), field=field)
     if abs(value) > 10**12:
-        raise InvalidPoints(_l("The amount is too large."), field=field)
+        raise InvalidPoints(_l("Too many points."), field=field)
     return value
 
 

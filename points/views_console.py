@@ -201,7 +201,7 @@ def report():
         redemption_chart=charts.bars(
             [(m.month.strftime("%Y-%m"), m.redemption_permille / 10) for m in series],
             x=0,
-            series=[(1, _("Redemption rate"))],
+            series=[(1, _("Points use rate"))],
             unit="%",
         ),
         liability_chart=charts.line(

@@ -144,3 +144,97 @@ def test_error_pages_speak_chinese(browser, live_server):
             expect(phone.locator("text=后台")).to_have_count(0)
     finally:
         context.close()
+
+
+def _sidebar(w: Walker) -> dict:
+    return w.page.evaluate(
+        """() => {
+          const side = document.querySelector('aside.sidebar');
+          const groups = [...side.querySelectorAll('.nav-group')].map(g => [
+            g.querySelector('.nav-group-title').innerText,
+            g.querySelector('.nav-group-title').getAttribute('aria-expanded'),
+            g.querySelector('.nav-group-items').getClientRects().length > 0,
+          ]);
+          return {fits: side.scrollHeight <= side.clientHeight, groups: groups};
+        }"""
+    )
+
+
+def test_sidebar_groups_collapse_and_the_sidebar_fits_a_laptop_screen(browser, live_server):
+    live_server.invoke("demo")
+    w = console.console(browser, live_server)  # 1366 x 900
+    page = w.page
+    try:
+        console.log_in(w)
+        side = _sidebar(w)
+        # On the home page only 概况 is open: every group heading fits on the screen.
+        assert side["fits"], side
+        assert [(t, e) for t, e, _shown in side["groups"]] == [
+            (g, "true" if g == "概况" else "false") for g in ALL_GROUPS
+        ]
+        assert [shown for _t, e, shown in side["groups"]] == [
+            e == "true" for _t, e, _ in side["groups"]
+        ]
+        w.shot("sidebar-home")
+
+        # A click opens a group; the choice is remembered on the next page.
+        members = page.get_by_role("button", name="会员", exact=True)
+        members.click()
+        expect(members).to_have_attribute("aria-expanded", "true")
+        expect(
+            page.locator("aside.sidebar").get_by_role("link", name="标签", exact=True)
+        ).to_be_visible()
+        # The keyboard works the same: Tab to a heading, Enter opens it, Enter closes it.
+        points = page.get_by_role("button", name="积分", exact=True)
+        points.focus()
+        page.keyboard.press("Enter")
+        expect(points).to_have_attribute("aria-expanded", "true")
+        page.keyboard.press("Enter")
+        expect(points).to_have_attribute("aria-expanded", "false")
+        w.open("/console/coupons/templates")
+        expect(page.get_by_role("button", name="会员", exact=True)).to_have_attribute(
+            "aria-expanded", "true"
+        )
+        # The page's own group is open, and the sidebar still fits.
+        expect(page.get_by_role("button", name="优惠券", exact=True)).to_have_attribute(
+            "aria-expanded", "true"
+        )
+        expect(page.get_by_role("button", name="积分", exact=True)).to_have_attribute(
+            "aria-expanded", "false"
+        )
+        assert _sidebar(w)["fits"]
+        w.shot("sidebar-coupons")
+        page.get_by_role("button", name="会员", exact=True).click()
+        w.open("/console/")
+        expect(page.get_by_role("button", name="会员", exact=True)).to_have_attribute(
+            "aria-expanded", "false"
+        )
+        w.check()
+    finally:
+        w.context.close()
+
+    w = console.console(browser, live_server)
+    try:
+        _log_in(w, MANAGER)
+        w.open("/console/stores")
+        side = _sidebar(w)
+        assert side["fits"], side
+        expect(w.page.get_by_role("button", name="门店与导购", exact=True)).to_have_attribute(
+            "aria-expanded", "true"
+        )
+        # The top bar names the manager, with the role.
+        expect(w.page.locator("[data-testid=topbar-user]")).to_have_text(
+            re.compile(r"^\s*王店长\s+店长\s*$")
+        )
+        w.shot("sidebar-manager")
+        # Their store's page shows where it is, read-only, and no other store.
+        w.follow(w.page.get_by_role("link", name="SH001"), form=False)  # read-only for them
+        location = w.page.locator("#location")
+        expect(location).to_contain_text("已在地图上标出：经度 121.455600，纬度 31.229500。")
+        expect(location.locator(".storemap")).to_have_attribute("data-storemap-ready", "1")
+        expect(location.get_by_role("button", name="确定位置")).to_have_count(0)
+        location.scroll_into_view_if_needed()
+        w.shot("store-manager-location")
+        w.check()
+    finally:
+        w.context.close()

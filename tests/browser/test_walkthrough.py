@@ -28,6 +28,7 @@ def test_brand_admin_types_into_every_console_form(browser, live_server):
         console.log_in(w)
         console.every_page_in_the_menu(w)
         console.stores(w)
+        console.store_location(w)
         console.staff(w)
         gold_tier_id = console.tiers(w)
         console.tags(w)
@@ -66,7 +67,10 @@ def _sign_in_as_demo_member(m: Walker) -> None:
     page.locator(".targets li", has_text="SH001").locator(".scan-button").first.click()
     expect(page.locator(".msg.out", has_text="激活会员卡")).to_have_count(1)
 
-    m.open(f"/m/{BRAND}/activate")
+    # A guest opening the mall is led through WeChat's sign-in to the activation, and lands on
+    # the mall once the card is activated.
+    m.open(f"/m/{BRAND}/mall")
+    expect(page).to_have_url(re.compile(rf"/m/{BRAND}/activate(#.*)?$"))
     page.get_by_label("手机号").fill(MEMBER_PHONE)
     m.submit(page.get_by_role("button", name="发送验证码"))
     sms = m.context.request.get(f"/sandbox/sms?phone={MEMBER_PHONE}")
@@ -74,7 +78,9 @@ def _sign_in_as_demo_member(m: Walker) -> None:
     page.get_by_label("短信验证码").fill(sms.json()["code"])
     page.get_by_label("我已阅读并同意").check()
     m.submit(page.get_by_role("button", name="激活会员卡"))
-    expect(page).to_have_url(re.compile(rf"/m/{BRAND}/(\?.*)?$"))
+    expect(page).to_have_url(re.compile(rf"/m/{BRAND}/mall(#.*)?$"))
+    expect(page.locator("main")).to_contain_text("100积分兑5元现金券")
+    m.open(f"/m/{BRAND}/")
     expect(page.locator("#till-code")).to_have_text(re.compile(r"\d{6,}"))
 
 
@@ -97,12 +103,12 @@ def _member_pages(m: Walker) -> str:
 
     m.open(card)
     m.follow(page.locator("nav.links").get_by_role("link", name="个人资料"))
-    page.get_by_label("名称").fill("刘洋（走查）")
+    page.get_by_label("姓名").fill("刘洋（走查）")
     page.get_by_label("生日").fill("1990-05-20")
     page.get_by_label("女").check()
     m.submit(page.get_by_role("button", name="保存"))
     m.saved()
-    expect(page.get_by_label("名称")).to_have_value("刘洋（走查）")
+    expect(page.get_by_label("姓名")).to_have_value("刘洋（走查）")
     expect(page.get_by_label("女")).to_be_checked()
     m.follow(page.get_by_role("link", name="返回会员卡"))
 

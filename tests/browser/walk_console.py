@@ -73,12 +73,68 @@ def stores(w: Walker) -> None:
     w.saved("北京国贸旗舰店")
 
 
+def _map_point(page, selector: str, lng: float, lat: float) -> tuple[float, float]:
+    """Where (lng, lat) is on the ECharts map in ``selector``, in page pixels."""
+    el = page.locator(selector)
+    expect(el).to_have_attribute("data-storemap-ready", "1")
+    el.scroll_into_view_if_needed()
+    x, y = page.evaluate(
+        """([sel, lng, lat]) => echarts.getInstanceByDom(document.querySelector(sel))
+             .convertToPixel({geoIndex: 0}, [lng, lat])""",
+        [selector, lng, lat],
+    )
+    box = el.bounding_box()
+    return box["x"] + x, box["y"] + y
+
+
+def store_location(w: Walker) -> None:
+    """The new store placed on the map from its own page: coordinates typed as Tencent's
+    picker gives them (纬度,经度) move the mark; a click on the map moves it again; saved,
+    the store map shows it, and its dot opens the store."""
+    page = w.page
+    w.open("/console/stores")
+    w.follow(page.get_by_role("link", name="BJ001"))
+    field = page.get_by_label("坐标（经度,纬度）")
+    status = page.locator("#coords-status")
+    field.fill("地球")
+    expect(status).to_have_text(re.compile("这不是坐标"))
+    field.fill("2.35,48.85")
+    expect(status).to_have_text(re.compile("不在中国境内"))
+    field.fill("39.909210，116.460541")
+    expect(status).to_have_text("已在地图上标出：经度 116.460541，纬度 39.909210。")
+    expect(page.locator(".storemap")).to_have_attribute("data-lnglat", "116.460541,39.909210")
+    w.shot("store-location-typed")
+    # A click a little east of the mark: the field follows the click.
+    x, y = _map_point(page, "#location .storemap", 116.460541, 39.909210)
+    page.mouse.click(x + 30, y)
+    expect(field).not_to_have_value("39.909210，116.460541")
+    lng, lat = (float(v) for v in field.input_value().split(","))
+    assert 116.4606 < lng < 117.5 and abs(lat - 39.909) < 0.05, (lng, lat)
+    w.shot("store-location-clicked")
+    field.fill("116.460541,39.909210")
+    w.submit(page.get_by_role("button", name="确定位置"))
+    w.saved("北京国贸旗舰店")
+    expect(page).to_have_url(re.compile(r"/console/stores/\d+#location$"))
+    expect(field).to_have_value("116.460541,39.909210")
+
+    w.open("/console/members/store-locations")
+    expect(page.locator("tr", has_text="BJ001")).to_contain_text("116.460541,39.909210")
+    page.get_by_role("button", name="北京").click()
+    w.shot("store-map-beijing")
+    x, y = _map_point(page, ".storemap", 116.460541, 39.909210)
+    with page.expect_navigation():
+        page.mouse.click(x, y)
+    expect(page).to_have_url(re.compile(r"/console/stores/\d+#location$"))
+    expect(page.locator("h1")).to_have_text("北京国贸旗舰店")
+    w.landed(page.url, form=True)
+
+
 def staff(w: Walker) -> None:
     """A new guide in the new store, then promoted to store manager."""
     page = w.page
     w.open("/console/staff")
     w.follow(page.get_by_role("link", name="添加员工"))
-    page.get_by_label("名称").fill("孙走查")
+    page.get_by_label("姓名").fill("孙走查")
     page.get_by_label("手机号").fill("13800000299")
     page.get_by_label("角色").select_option(label="导购")
     page.get_by_label("门店").select_option(label="BJ001 北京国贸旗舰店")
@@ -87,7 +143,7 @@ def staff(w: Walker) -> None:
     w.saved("孙走查", "13800000299")
 
     w.follow(page.get_by_role("link", name="孙走查"))
-    page.get_by_label("名称").fill("孙晓走查")
+    page.get_by_label("姓名").fill("孙晓走查")
     page.get_by_label("角色").select_option(label="店长")
     w.submit(page.get_by_role("button", name="保存"))
     w.saved("孙晓走查", "店长")
@@ -319,13 +375,14 @@ def members(w: Walker) -> None:
     w.saved("走查补录积分")
 
     w.open("/console/members/store-locations")
-    row = page.locator("tr", has_text="BJ001")
-    row.get_by_label("纬度").fill("39.9087")
-    row.get_by_label("经度").fill("116.4605")
-    w.submit(row.get_by_role("button", name="保存"))
+    w.follow(page.locator("tr", has_text="BJ001").get_by_role("link", name="修改位置"))
+    page.get_by_label("坐标（经度,纬度）").fill("116.4605 39.9087")
+    w.submit(page.get_by_role("button", name="确定位置"))
     w.saved()
+    expect(page.locator("tr", has_text="BJ001")).to_contain_text("116.460500,39.908700")
     w.submit(page.locator("tr", has_text="BJ001").get_by_role("button", name="从地图移除"))
     w.saved()
+    expect(page.locator("tr", has_text="BJ001")).to_contain_text("未标注")
 
     w.open("/console/brand")
     page.get_by_label("名称").fill("示范品牌（走查）")
