@@ -115,6 +115,17 @@ WHERE conrelid = CAST(:t AS regclass) AND contype = 'f' ORDER BY conname
 """
 
 
+SCHEMA = """
+SELECT string_agg(name, ',' ORDER BY name) FROM (
+    SELECT indexrelid::regclass::text || ':' || pg_get_indexdef(indexrelid) AS name
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n
+      ON n.oid = c.relnamespace WHERE n.nspname = 'public'
+    UNION ALL
+    SELECT conname || ':' || pg_get_constraintdef(oid) FROM pg_constraint
+    WHERE connamespace = 'public'::regnamespace) s
+"""
+
+
 def _load(conn, table: str, sql: str, params: dict) -> None:
     """Run the INSERT ``sql`` into ``table`` with its plain indexes and foreign keys set aside."""
     indexes = conn.execute(text(PLAIN_INDEXES), {"t": table}).all()
@@ -237,7 +248,8 @@ INSERT INTO member (id, brand_id, phone, card_no, name, gender, birthday, store_
     created_at, updated_at)
 SELECT p.member_id, :b,
        (CAST(:prefixes AS text[]))[1 + p.g % :nprefixes]
-         || lpad((((p.g / :nprefixes) * 7919 + 12345) % 100000000)::text, 8, '0'),
+         || lpad((((p.g / :nprefixes) * 7919 + (p.g % :nprefixes) * 9973331 + 12345)
+                  % 100000000)::text, 8, '0'),
        {card_no},
        {pick_s} || {pick_g} || CASE WHEN {n3} % 3 > 0 THEN {pick_g2} ELSE '' END,
        (ARRAY['f','f','f','f','m','m','m',''])[1 + {n5} % 8],
@@ -450,6 +462,7 @@ def build(engine, *, slug: str, members: int, now, log: Callable[[str], None]) -
             text("UPDATE points_settings SET expiry_months = :m WHERE brand_id = :b"),
             {"m": EXPIRY_MONTHS, "b": brand["id"]},
         )
+        schema = conn.execute(text(SCHEMA)).scalar_one()
     b, n = brand["id"], members
     base = {"b": b, "now": now, "tz": brand["tz"], "n": n, "span": SPAN_DAYS}
 
@@ -585,6 +598,9 @@ def build(engine, *, slug: str, members: int, now, log: Callable[[str], None]) -
                 c.execute(text(f"VACUUM ANALYZE {t}"))
 
     step("VACUUM ANALYZE", vacuum)
+    with engine.connect() as conn:
+        if conn.execute(text(SCHEMA)).scalar_one() != schema:
+            raise RuntimeError("the indexes or constraints differ from the schema's after loading")
     return {"timings": timings, "brand_id": b}
 
 
