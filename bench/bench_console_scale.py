@@ -18,7 +18,6 @@ dropped at the end unless ``WMB_SCALE_KEEP=1``.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import time
 import urllib.parse
@@ -36,10 +35,6 @@ PAGE_MEDIAN_MS, PAGE_MAX_MS, SEARCH_MS = 150, 300, 50
 ERROR_MARKERS = ('class="card error-page"', "Traceback (most recent call last)")
 # Pages beside the sidebar's own addresses: the overview's longest period.
 EXTRA_PAGES = [("Overview, last 30 days", "/console/?period=30d")]
-
-
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
 
 
 def _pages(app) -> list[tuple[str, str]]:
@@ -92,7 +87,7 @@ def _login(base: str):
     from org.cli import DEMO_ADMIN_PHONE, DEMO_PASSWORD
 
     http = requests.Session()
-    token = _csrf(http.get(base + "/console/login", timeout=30).text)
+    token = common.csrf_token(http.get(base + "/console/login", timeout=30).text)
     r = http.post(
         base + "/console/login",
         data={
@@ -154,7 +149,7 @@ def _count_sql(app, targets: list[tuple[str, str]]) -> dict[str, dict]:
     event.listen(engine, "after_cursor_execute", after)
     try:
         client = app.test_client()
-        token = _csrf(client.get("/console/login").get_data(as_text=True))
+        token = common.csrf_token(client.get("/console/login").get_data(as_text=True))
         client.post(
             "/console/login",
             data={

@@ -155,3 +155,10 @@ def run_wrk(
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of the first form of a page (console and member pages alike)."""
+    import re
+
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)

@@ -215,7 +215,7 @@ SELECT g, :mbase + g - 1 AS member_id, :abase + g - 1 AS account_id, c AS create
        {h10} % :redeemed = 0 AS redeemed, ({h11} % 1000) / 1000.0 AS redeem_f,
        {h12} AS h12
 FROM (SELECT g, :now - (interval '1 day' * :span) * ((:n - g + 0.5) / :n)::float8 AS c
-      FROM generate_series(1, :n) g) s
+      FROM generate_series(CAST(1 AS bigint), :n) g) s
 """
 PLAN = PLAN.format(**{f"h{i}": _h(i) for i in range(1, 13)})
 PLAN_COUPON = """
