@@ -237,12 +237,13 @@ def _measure_size(app, size: int, n: int, log) -> dict:
     from core.db import db
 
     env = common.bench_env(database=DB, PROMETHEUS_MULTIPROC_DIR="")
-    out = {"size": size, "build": _build(app, size, log)}
+    out = {"size": size, "n": n, "build": _build(app, size, log)}
     out["rollups"] = _rollups(env, log)
     with app.app_context():
         targets = _pages(app) + _searches(db.engine, out["build"]["brand_id"])
     out["targets"] = targets
     timings = {}
+    out["load_before"] = os.getloadavg()[0]
     with common.gunicorn("wsgi:app", env=env, ready_path="/console/login") as base:
         http = _login(base)
         for name, path in targets:
@@ -258,6 +259,7 @@ def _measure_size(app, size: int, n: int, log) -> dict:
         bare = _time(requests.Session(), base + "/", n)
     log(f"    bare endpoint: median {bare['median']:.1f} ms")
     out["timings"], out["bare"] = timings, bare
+    out["load_after"] = os.getloadavg()[0]
     out["sql"] = _count_sql(app, targets)
     return out
 
@@ -272,7 +274,7 @@ def _details(results: list[dict], names: list[str]) -> list[str]:
     small, large = results[0], results[-1]
     s, lg = f"{small['size']:,}", f"{large['size']:,}"
     lines = [
-        f"Per page (ms; median and max of {TIMED} after one warm-up; growth = median at {lg}"
+        f"Per page (ms; median and max of {large['n']} after one warm-up; growth = median at {lg}"
         f" / median at {s}; × bare = median at {lg} / the bare endpoint's median; SQL = the"
         f" statements one request runs at {lg}, and their time in ms):",
         "",
@@ -289,7 +291,6 @@ def _details(results: list[dict], names: list[str]) -> list[str]:
             f" | {b['median'] / bare:,.0f} | {sql.get('n', '–')} ({_fmt_ms(sql.get('ms'))}) |"
         )
     lines += [
-        "",
         f"| Bare endpoint | {_fmt_ms(small['bare']['median'])} | {_fmt_ms(small['bare']['max'])}"
         f" | {_fmt_ms(bare)} | {_fmt_ms(large['bare']['max'])} | | | |",
         "",
@@ -377,7 +378,7 @@ def run(*, repeats: int, log) -> dict:
             f"every page's median under {PAGE_MEDIAN_MS} ms at {lg} members",
             f"{len(pages) - len(slow)} of {len(pages)}"
             + (
-                "; over: " + ", ".join(f"{x} {t[x]['median']:,.0f} ms" for x in slow[:6])
+                "; over: " + ", ".join(f"{x} {t[x]['median']:,.0f} ms" for x in slow)
                 if slow
                 else ""
             ),
@@ -437,7 +438,12 @@ def run(*, repeats: int, log) -> dict:
             + ("ok" if rollups["ok"] else "FAILED: " + rollups["output"][-200:])
             + ")."
         ),
-        f"Whole benchmark: {total / 60:.0f} min (building, checking, timing, both sizes).",
+        f"Whole benchmark: {total / 60:.0f} min (building, checking, timing, both sizes)."
+        " The machine's load average (1 min) before and after timing each size: "
+        + ", ".join(
+            f"{r['size']:,}: {r['load_before']:.1f} / {r['load_after']:.1f}" for r in results
+        )
+        + f" on {os.cpu_count()} CPUs (other work shares the machine).",
     ]
     return {
         "rows": rows,

@@ -99,10 +99,10 @@ def _reserve(conn, table: str, n: int) -> int:
     return first
 
 
-# A table's plain indexes and foreign keys, dropped for a load and made again after it in
-# the same transaction (as pg_restore does): one sorted index build and one validating join
-# instead of an index insert and a trigger call per row. Primary keys and unique
-# constraints stay (other tables' keys may reference them).
+# A table's plain indexes, foreign keys and unique constraints, dropped for a load and made
+# again after it in the same transaction (as pg_restore does): one sorted index build and
+# one validating join instead of an index insert and a trigger call per row. Primary keys
+# and the unique constraints other tables' keys reference stay.
 PLAIN_INDEXES = """
 SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i
 JOIN pg_class c ON c.oid = i.indexrelid
@@ -112,6 +112,13 @@ ORDER BY c.relname
 FOREIGN_KEYS = """
 SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
 WHERE conrelid = CAST(:t AS regclass) AND contype = 'f' ORDER BY conname
+"""
+# Unique constraints no foreign key depends on: checked again when they are added back.
+FREE_UNIQUES = """
+SELECT u.conname, pg_get_constraintdef(u.oid) FROM pg_constraint u
+WHERE u.conrelid = CAST(:t AS regclass) AND u.contype = 'u' AND NOT EXISTS (
+    SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = u.conindid)
+ORDER BY u.conname
 """
 
 
@@ -130,14 +137,15 @@ def _load(conn, table: str, sql: str, params: dict) -> None:
     """Run the INSERT ``sql`` into ``table`` with its plain indexes and foreign keys set aside."""
     indexes = conn.execute(text(PLAIN_INDEXES), {"t": table}).all()
     keys = conn.execute(text(FOREIGN_KEYS), {"t": table}).all()
-    for name, _ in keys:
+    uniques = conn.execute(text(FREE_UNIQUES), {"t": table}).all()
+    for name, _ in keys + uniques:
         conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
     for name, _ in indexes:
         conn.execute(text(f'DROP INDEX "{name}"'))
     conn.execute(text(sql), params)
     for _, definition in indexes:
         conn.execute(text(definition))
-    for name, definition in keys:
+    for name, definition in uniques + keys:
         conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
 
 
