@@ -46,11 +46,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_env(**extra: str) -> dict[str, str]:
+def bench_env(*, database: str | None = None, **extra: str) -> dict[str, str]:
     """Environment of the app under test: its own PostgreSQL database and Redis db."""
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}",
+        DATABASE_URL=f"postgresql://postgres@127.0.0.1:5432/{database or BENCH_DB}",
         REDIS_URL=f"redis://127.0.0.1:6379/{BENCH_REDIS_DB}",
         SECRET_KEY="bench-secret-key",
         APP_ENV="bench",
@@ -62,12 +62,20 @@ def bench_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def recreate_database() -> None:
+def recreate_database(database: str | None = None) -> None:
+    import psycopg
+
+    name = database or BENCH_DB
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(database: str) -> None:
     import psycopg
 
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def flush_redis() -> None:
@@ -147,3 +155,10 @@ def run_wrk(
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of the first form of a page (console and member pages alike)."""
+    import re
+
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
