@@ -12,6 +12,7 @@ from core.db import db
 from core.tenancy import use_brand
 from org.models import Staff, Store
 from tests import factories as f
+from tests.support import pager
 
 
 def count(model, brand) -> int:
@@ -212,9 +213,12 @@ def test_store_search_and_pagination(app, ctx):
     c = app.test_client()
     f.login(c, b, admin)
     first = c.get("/console/stores").get_data(as_text=True)
-    assert "S-000" in first and "S-024" not in first and "25" in first
-    second = c.get("/console/stores?page=2").get_data(as_text=True)
+    assert "S-000" in first and "S-024" not in first and pager.total(first) == "共 25 条"
+    second = c.get(pager.link(first, "older")).get_data(as_text=True)
     assert "S-024" in second and "S-000" not in second
+    assert pager.link(second, "older") is None
+    back = c.get(pager.link(second, "newer")).get_data(as_text=True)
+    assert set(re.findall(r">(S-\d+)<", back)) == {f"S-{i:03d}" for i in range(20)}
     hz = c.get("/console/stores?q=杭州").get_data(as_text=True)
     assert set(re.findall(r">(S-\d+)<", hz)) == {"S-000", "S-005", "S-010", "S-015", "S-020"}
 
