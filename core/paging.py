@@ -152,7 +152,9 @@ def keyset_page(
     before_id = parse_cursor(str(before)) if before is not None and after_id is None else None
     id_col = order[-1].column
     single = len(stmt.column_descriptions) == 1
-    keyed = stmt.add_columns(id_col.label("keyset_id"))
+    width = len(order)
+    # Each row carries its order's values: the cursors around the page need no lookup.
+    keyed = stmt.add_columns(*(k.column.label(f"keyset_{i}") for i, k in enumerate(order)))
 
     cursor, forward = None, True
     if after_id is not None or before_id is not None:
@@ -161,7 +163,7 @@ def keyset_page(
         if values is not None:
             cursor = values
         else:
-            forward = True  # the cursor row is gone: start again at the top
+            forward = True  # the cursor row is gone (or not the brand's): the top of the list
 
     query = _ordered(keyed, order, forward=forward)
     if cursor is not None:
@@ -171,24 +173,22 @@ def keyset_page(
     rows = rows[:per_page]
     if not forward:
         rows.reverse()
-    ids = [r[-1] for r in rows]
-    items = [r[0] if single else tuple(r[:-1]) for r in rows]
+    keys = [tuple(r[-width:]) for r in rows]
+    items = [r[0] if single else tuple(r[:-width]) for r in rows]
 
-    def exists_past(row_id: int, *, ahead: bool) -> bool:
-        values = _cursor_values(order, row_id)
-        if values is None:
-            return False
+    def exists_past(values: tuple, *, ahead: bool) -> bool:
         probe = stmt.with_only_columns(id_col).order_by(None)
         probe = probe.where(_beyond(order, values, forward=ahead)).limit(1)
         return db.session.execute(probe).first() is not None
 
     # Past either end there are no rows to point from: the pager offers the first page.
-    if forward:
-        older = ids[-1] if more and ids else None
-        newer = ids[0] if cursor is not None and ids and exists_past(ids[0], ahead=False) else None
-    else:
-        newer = ids[0] if more and ids else None
-        older = ids[-1] if ids and exists_past(ids[-1], ahead=True) else None
+    older = newer = None
+    if keys and forward:
+        older = keys[-1][-1] if more else None
+        newer = keys[0][-1] if cursor is not None and exists_past(keys[0], ahead=False) else None
+    elif keys:
+        newer = keys[0][-1] if more else None
+        older = keys[-1][-1] if exists_past(keys[-1], ahead=True) else None
     total = capped_count(stmt) if count else None
     return KeysetPage(
         items=items,
