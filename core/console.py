@@ -37,6 +37,7 @@ from core import audit, audit_view, charts, jobs, jobs_view, labels, overview, r
 from core.auth import BRAND_PICKER, has_role, log_in, log_out, roles_required
 from core.db import db, utcnow
 from core.errors import AppError
+from core.paging import CappedCount, capped_count, newest_first, page_from_request
 from core.validators import is_mobile, normalize_phone
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -334,7 +335,7 @@ def audit_log():
                 audit.AuditLog.action.in_(actions),
             )
         )
-    page = db.paginate(stmt, per_page=30, error_out=False)
+    page = page_from_request(stmt, order=newest_first(audit.AuditLog.id), per_page=30)
     return render_template("core/audit.html", page=page, q=q, view=audit_view)
 
 
@@ -353,7 +354,7 @@ def failed_jobs():
         .where(jobs.OutboxJob.status == status, _job_scope())
         .order_by(jobs.OutboxJob.id.desc())
     )
-    page = db.paginate(stmt, per_page=30, error_out=False)
+    page = page_from_request(stmt, order=newest_first(jobs.OutboxJob.id), per_page=30)
     return render_template(
         "core/jobs.html",
         page=page,
@@ -370,15 +371,14 @@ def _job_scope():
     return jobs.OutboxJob.brand_id == g.brand_id
 
 
-def _job_counts() -> dict[str, int]:
-    from sqlalchemy import func
-
-    rows = db.session.execute(
-        select(jobs.OutboxJob.status, func.count())
-        .where(_job_scope())
-        .group_by(jobs.OutboxJob.status)
-    ).all()
-    return dict(rows)
+def _job_counts() -> dict[str, CappedCount]:
+    """Jobs per status for the tabs, each count capped (a brand's done jobs run to millions)."""
+    return {
+        status: capped_count(
+            select(jobs.OutboxJob.id).where(jobs.OutboxJob.status == status, _job_scope())
+        )
+        for status in (jobs.FAILED, jobs.RETRY, jobs.PENDING, jobs.QUEUED, jobs.DONE)
+    }
 
 
 @bp.post("/jobs/<int:job_id>/retry")

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, ValidationError
+from core.paging import CAP, CappedCount
 from core.tenancy import require_brand_id
 from coupons import codes
 from coupons.errors import LimitReached, SoldOut
@@ -294,13 +295,17 @@ def _target_sql(target: dict) -> tuple[str, dict]:
     return " AND ".join(where), params
 
 
-def count_target(*, target: dict) -> int:
-    """How many active members a target reaches (the console's preview)."""
+def count_target(*, target: dict) -> CappedCount:
+    """How many active members a target reaches (the console's preview), counted up to
+    ``core.paging.CAP`` and shown as "1,000+" beyond: a preview never counts a whole brand."""
     where, params = _target_sql(target)
-    return db.session.execute(
-        text(f"SELECT count(*) FROM member m WHERE {where}"),  # noqa: S608 - fixed clauses
-        {"b": require_brand_id(), **params},
+    n = db.session.execute(
+        text(
+            f"SELECT count(*) FROM (SELECT 1 FROM member m WHERE {where} LIMIT :cap) s"  # noqa: S608 - fixed clauses
+        ),
+        {"b": require_brand_id(), "cap": CAP + 1, **params},
     ).scalar_one()
+    return CappedCount(n=min(n, CAP), more=n > CAP)
 
 
 def bulk_issue(

@@ -16,16 +16,18 @@ from core.auth import roles_required
 from core.console import nav_item, save_form
 from core.db import db
 from core.labels import label
+from core.paging import newest_first, page_from_request
 from core.tenancy import get_or_404
 from coupons import queries, services
 from coupons.forms import ImportForm, IssueForm, MallItemForm, PosKeyForm, TemplateForm
 from coupons.issuance import brand_tz
-from coupons.models import CouponTemplate, MallItem
+from coupons.models import CouponTemplate, MallItem, Redemption
 from org.services import list_stores
 
 bp = Blueprint("coupons_console", __name__, url_prefix="/console/coupons")
 ADMIN = ("brand_admin",)
 MANAGERS = ("brand_admin", "store_manager")
+PER_PAGE = 30
 nav_item("coupons_console.templates", _l("Coupons"), group="coupons", roles=ADMIN, order=59)
 nav_item(
     "coupons_console.redemptions", _l("Redemption log"), group="coupons", roles=MANAGERS, order=62
@@ -43,7 +45,10 @@ def _globals():
 @bp.get("/templates")
 @roles_required(*ADMIN)
 def templates():
-    return render_template("coupons/console/templates.html", rows=queries.templates())
+    page = page_from_request(
+        queries.all_templates(), order=newest_first(CouponTemplate.id), per_page=PER_PAGE
+    )
+    return render_template("coupons/console/templates.html", page=page)
 
 
 @bp.route("/templates/new", methods=["GET", "POST"])
@@ -138,7 +143,11 @@ def redemptions():
     store_id = scope or request.args.get("store_id", type=int)
     return render_template(
         "coupons/console/redemptions.html",
-        rows=queries.redemption_log(store_id=store_id),
+        page=page_from_request(
+            queries.redemption_log(store_id=store_id),
+            order=newest_first(Redemption.id),
+            per_page=PER_PAGE,
+        ),
         stores=list_stores(),
         store_id=store_id,
         scoped=scope,

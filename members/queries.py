@@ -3,10 +3,21 @@ guide workbench and the member card. Everything here works in the current brand.
 
 from __future__ import annotations
 
-from sqlalchemy import Date, Select, and_, case, cast, func, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+    tuple_,
+)
 
 from core.db import db
-from core.validators import normalize_phone
+from core.validators import is_mobile, normalize_phone
 from members.models import (
     MERGED,
     Member,
@@ -36,6 +47,44 @@ def filter_choices(*, staff: Staff) -> dict:
     return {"stores": stores, "levels": tiers.list_levels(), "tag_library": tags.list_tags()}
 
 
+def escape_like(value: str) -> str:
+    """``value`` with LIKE's wildcards escaped (backslash, PostgreSQL's default escape)."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def match_members(q: str) -> ColumnElement[bool] | None:
+    """The condition a search box query puts on members, chosen by the query's shape so that
+    every branch is served by an index of ``member`` (never a scan of the brand):
+
+    * a mobile number, however typed: the phone by equality (unique (brand_id, phone));
+    * other digits, three or more: a fragment of the phone (trigram ``ix_member_phone_trgm``);
+    * anything else: a name, three or more characters anywhere in it (trigram
+      ``ix_member_name_trgm``), one or two at its start (``ix_member_brand_name_prefix``);
+    * and always the card number by equality (unique (brand_id, card_no)).
+
+    The branches are ORed only with each other, so the plan is a BitmapOr of index scans.
+    None for an empty query."""
+    q = q.strip()[:SEARCH_MAX]
+    if not q:
+        return None
+    conds = [Member.card_no == q]
+    digits = normalize_phone(q)
+    if digits.isascii() and digits.isdigit():
+        if is_mobile(digits):
+            conds.append(Member.phone == digits)
+        elif len(digits) >= 3:
+            conds.append(Member.phone.like(f"%{digits}%"))
+        # One or two digits are neither a useful phone fragment nor a name: card number only.
+        return or_(*conds)
+    pattern = escape_like(q)
+    if len(q) >= 3:
+        conds.append(Member.name.ilike(f"%{pattern}%"))
+    else:
+        # Trigrams need three characters; a short name is looked up by its start.
+        conds.append(Member.name.like(f"{pattern}%"))
+    return or_(*conds)
+
+
 def search_members(
     *,
     staff: Staff,
@@ -44,16 +93,12 @@ def search_members(
     tier_id: int | None = None,
     tag_id: int | None = None,
 ) -> Select:
-    """The members ``staff`` may see, matching a name, card number or phone digits and the
-    filters, newest first (a SELECT to page)."""
+    """The members ``staff`` may see, matching a name, card number or phone (see
+    ``match_members``) and the filters, newest first (a SELECT to page)."""
     stmt = visible_members(staff=staff)
-    q = q.strip()[:SEARCH_MAX]
-    if q:
-        digits = normalize_phone(q)
-        conds = [Member.name.ilike(f"%{q}%"), Member.card_no == q]
-        if digits.isdigit():
-            conds.append(Member.phone.contains(digits))
-        stmt = stmt.where(or_(*conds))
+    cond = match_members(q)
+    if cond is not None:
+        stmt = stmt.where(cond)
     if store_id:
         stmt = stmt.where(Member.store_id == store_id)
     if tier_id:
@@ -68,14 +113,12 @@ def search_members(
 
 
 def search_customers(*, staff: Staff, q: str = "") -> Select:
-    """The workbench's search: a guide's customers by name, card number or the phone's last
-    four digits (how guides know their customers)."""
+    """The workbench's search: a guide's customers by name, card number or phone digits (the
+    last four are how guides know their customers), as ``match_members`` matches them."""
     stmt = visible_members(staff=staff)
-    if q:
-        conds = [Member.name.ilike(f"%{q}%"), Member.card_no == q]
-        if q.isdigit() and len(q) == 4:
-            conds.append(Member.phone.endswith(q))
-        stmt = stmt.where(or_(*conds))
+    cond = match_members(q)
+    if cond is not None:
+        stmt = stmt.where(cond)
     return stmt
 
 
@@ -136,7 +179,7 @@ def merges_of(*, member_id: int) -> list[MemberMerge]:
 
 def all_merges() -> Select:
     """The brand's merges, newest first (a SELECT to page)."""
-    return select(MemberMerge).order_by(MemberMerge.created_at.desc(), MemberMerge.id.desc())
+    return select(MemberMerge).order_by(MemberMerge.id.desc())
 
 
 def card_numbers(member_ids) -> dict[int, str]:
@@ -148,13 +191,9 @@ def card_numbers(member_ids) -> dict[int, str]:
     return dict(rows.all())
 
 
-def recent_imports(*, limit: int = 20) -> list[MemberImport]:
-    """The brand's latest CSV imports, newest first."""
-    return list(
-        db.session.execute(
-            select(MemberImport).order_by(MemberImport.id.desc()).limit(limit)
-        ).scalars()
-    )
+def all_imports() -> Select:
+    """The brand's CSV imports, newest first (a SELECT to page)."""
+    return select(MemberImport).order_by(MemberImport.id.desc())
 
 
 def home_of(member: Member) -> tuple[Store | None, Staff | None]:

@@ -29,11 +29,12 @@ from core.db import db
 from core.errors import AppError
 from core.jobs import enqueue
 from core.labels import label
+from core.paging import newest_first, page_from_request
 from core.tenancy import get_or_404
 from members import identities, imports, queries, tillcode
 from members.forms import EmptyForm, ExportForm, ImportForm, TillCodeForm
 from members.jobs import import_members_job
-from members.models import Member, MemberImport
+from members.models import Member, MemberImport, MemberMerge
 from members.privacy import access, export
 from members.tiers_tags import tags, tiers
 
@@ -70,7 +71,7 @@ def members():
     stmt = queries.search_members(
         staff=current_user, q=q, store_id=store_id, tier_id=tier_id, tag_id=tag_id
     )
-    page = db.paginate(stmt, per_page=PER_PAGE, error_out=False)
+    page = page_from_request(stmt, order=newest_first(Member.id), per_page=PER_PAGE)
     names = queries.names_of(
         store_ids=[m.store_id for m in page.items], guide_ids=[m.guide_id for m in page.items]
     )
@@ -134,7 +135,9 @@ def reveal_phone(member_id: int):
 @bp.get("/merges")
 @roles_required(*ADMIN)
 def merges():
-    page = db.paginate(queries.all_merges(), per_page=PER_PAGE, error_out=False)
+    page = page_from_request(
+        queries.all_merges(), order=newest_first(MemberMerge.id), per_page=PER_PAGE
+    )
     cards = queries.card_numbers(
         [m.kept_id for m in page.items] + [m.merged_id for m in page.items]
     )
@@ -166,8 +169,10 @@ def imports_page():
     )
     if done.response is not None:
         return done.response
-    recent = queries.recent_imports(limit=20)
-    return render_template("members/console/imports.html", form=form, recent=recent), done.status
+    page = page_from_request(
+        queries.all_imports(), order=newest_first(MemberImport.id), per_page=PER_PAGE
+    )
+    return render_template("members/console/imports.html", form=form, page=page), done.status
 
 
 def _progress_dict(imp: MemberImport) -> dict:

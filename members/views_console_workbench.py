@@ -12,6 +12,7 @@ from core.auth import roles_required
 from core.console import nav_item
 from core.db import db
 from core.errors import AppError
+from core.paging import newest_first, page_from_request
 from core.tenancy import get_or_404
 from core.validators import mask_phone
 from members import queries
@@ -41,7 +42,7 @@ nav_item("workbench.my_qr", _l("My QR code"), group="stores", roles=("guide",), 
 def customers():
     q = (request.args.get("q") or "").strip()[: queries.SEARCH_MAX]
     stmt = queries.search_customers(staff=current_user, q=q)
-    page = db.paginate(stmt, per_page=PER_PAGE, error_out=False)
+    page = page_from_request(stmt, order=newest_first(Member.id), per_page=PER_PAGE)
     return render_template(
         "members/console/workbench/customers.html",
         page=page,

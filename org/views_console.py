@@ -12,6 +12,7 @@ from markupsafe import Markup
 from core.auth import PLATFORM_ADMIN, PlatformAdmin, register_user_loader, roles_required
 from core.console import nav_item, register_authenticator, save_form
 from core.db import db
+from core.paging import Key, page_from_request
 from core.tenancy import get_or_404
 from core.validators import mask_phone
 from org import queries, services
@@ -88,7 +89,9 @@ def brands():
         flash(_l("Now working on %(name)s.", name=brand.name), "success")
         return redirect(url_for("console.dashboard"))
     q = (request.args.get("q") or "").strip()
-    page = db.paginate(queries.search_brands(q=q), per_page=50, error_out=False)
+    page = page_from_request(
+        queries.search_brands(q=q), order=(Key(Brand.slug), Key(Brand.id)), per_page=50
+    )
     return render_template("org/console/brands.html", page=page, q=q, form=form)
 
 
@@ -129,8 +132,10 @@ def brand_settings():
 @roles_required("brand_admin", "store_manager")
 def stores():
     q = (request.args.get("q") or "").strip()
-    page = db.paginate(
-        queries.search_stores(q=q, store_id=_store_scope()), per_page=20, error_out=False
+    page = page_from_request(
+        queries.search_stores(q=q, store_id=_store_scope()),
+        order=(Key(Store.code), Key(Store.id)),
+        per_page=20,
     )
     return render_template("org/console/stores.html", page=page, q=q)
 
@@ -222,7 +227,9 @@ def staff_list():
     if role is not None and role not in ROLE_LABELS:
         abort(400)
     stmt = queries.search_staff(q=q, store_id=_store_scope(), role=role)
-    page = db.paginate(stmt, per_page=20, error_out=False)
+    page = page_from_request(
+        stmt, order=(Key(Staff.role), Key(Staff.name), Key(Staff.id)), per_page=20
+    )
     return render_template("org/console/staff.html", page=page, q=q, role=role, roles=ROLE_LABELS)
 
 

@@ -8,6 +8,7 @@ import datetime as dt
 from sqlalchemy import distinct, func, select
 
 from core.db import db, utcnow
+from core.paging import KeysetPage, keyset_page, newest_first
 from members.models import Member
 from points.membership import require_member
 from points.models import (
@@ -54,18 +55,6 @@ class HistoryLine:
 
 
 @dataclasses.dataclass(frozen=True)
-class HistoryPage:
-    items: list[HistoryLine]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-
-@dataclasses.dataclass(frozen=True)
 class Expiring:
     expires_at: dt.datetime
     points: int
@@ -94,37 +83,42 @@ def balance(member_id: int) -> Balance:
     )
 
 
-def history(
-    member_id: int, page: int = 1, *, per_page: int = 20, with_notes: bool = False
-) -> HistoryPage:
-    """The member's entries, newest first, with their reasons (and, for the console, notes)."""
-    require_member(member_id)
-    page = max(1, int(page or 1))
-    per_page = min(max(1, per_page), 100)
-    base = select(PointsEntry).where(PointsEntry.member_id == member_id)
-    total = db.session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
-    rows = (
-        db.session.execute(
-            base.order_by(PointsEntry.id.desc()).offset((page - 1) * per_page).limit(per_page)
-        )
-        .scalars()
-        .all()
+def _line(e: PointsEntry, *, with_notes: bool) -> HistoryLine:
+    return HistoryLine(
+        e.id,
+        e.kind,
+        e.points,
+        e.reason,
+        e.occurred_at,
+        e.store_id,
+        e.amount_fen,
+        e.operator,
+        e.note if with_notes else None,
     )
-    items = [
-        HistoryLine(
-            e.id,
-            e.kind,
-            e.points,
-            e.reason,
-            e.occurred_at,
-            e.store_id,
-            e.amount_fen,
-            e.operator,
-            e.note if with_notes else None,
-        )
-        for e in rows
-    ]
-    return HistoryPage(items, page, per_page, int(total))
+
+
+def history(
+    member_id: int,
+    *,
+    after: str | int | None = None,
+    before: str | int | None = None,
+    per_page: int = 20,
+    with_notes: bool = False,
+    count: bool = True,
+) -> KeysetPage:
+    """A page of the member's entries, newest first, with their reasons (and, for the
+    console, notes): the first page, or the one after / before an entry (keyset paging); the
+    total is a capped count when ``count``."""
+    require_member(member_id)
+    page = keyset_page(
+        select(PointsEntry).where(PointsEntry.member_id == member_id),
+        order=newest_first(PointsEntry.id),
+        per_page=min(max(1, per_page), 100),
+        after=after,
+        before=before,
+        count=count,
+    )
+    return dataclasses.replace(page, items=[_line(e, with_notes=with_notes) for e in page.items])
 
 
 def expiring_soon(

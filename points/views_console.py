@@ -129,7 +129,6 @@ def _member_page(
 ):
     if not form.key.data or status == 200:
         form.key.data = secrets.token_urlsafe(16)
-    page = request.args.get("page", 1, type=int)
     return render_template(
         "points/console/member.html",
         member=member,
@@ -139,7 +138,12 @@ def _member_page(
         may_reveal=access.may_see_full_phones(staff=current_user) and bool(member.phone),
         reveal_form=FlaskForm(),
         balance=queries.balance(member.id),
-        history=queries.history(member.id, page, with_notes=True),
+        history=queries.history(
+            member.id,
+            after=request.args.get("after"),
+            before=request.args.get("before"),
+            with_notes=True,
+        ),
         expiring=queries.expiring_soon(member.id),
     ), status
 

@@ -38,11 +38,15 @@ def my_points():
     member_id = member_session.current_member_id()
     if member_id is None:
         abort(401)
-    page = request.args.get("page", 1, type=int)
     return render_template(
         "points/member/points.html",
         balance=queries.balance(member_id),
-        history=queries.history(member_id, page=max(1, page or 1)),
+        history=queries.history(
+            member_id,
+            after=request.args.get("after"),
+            before=request.args.get("before"),
+            count=False,
+        ),
         expiring=queries.expiring_soon(member_id),
     )
 

@@ -21,6 +21,7 @@ from core.auth import roles_required
 from core.console import form_error, nav_item
 from core.db import db
 from core.errors import AppError
+from core.paging import Key, page_from_request
 from core.tenancy import get_or_404
 from org.models import Brand
 from wechat import chatbot
@@ -104,7 +105,9 @@ def replies():
 @bp.get("/keywords")
 @roles_required("brand_admin")
 def keywords():
-    page = db.paginate(chatbot.list_keywords(), per_page=30, error_out=False)
+    # Listed as they are matched: highest priority first, then the oldest rule.
+    order = (Key(KeywordReply.priority, descending=True), Key(KeywordReply.id))
+    page = page_from_request(chatbot.list_keywords(), order=order, per_page=30)
     return render_template(
         "wechat/console/keywords.html", page=page, form=EmptyForm(), now=dt.datetime.now(dt.UTC)
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from core import jobs
 from core.audit import AuditLog
@@ -12,6 +12,7 @@ from core.db import db
 from core.tenancy import use_brand
 from org.models import Staff, Store
 from tests import factories as f
+from tests.support import pager
 
 
 def count(model, brand) -> int:
@@ -212,9 +213,12 @@ def test_store_search_and_pagination(app, ctx):
     c = app.test_client()
     f.login(c, b, admin)
     first = c.get("/console/stores").get_data(as_text=True)
-    assert "S-000" in first and "S-024" not in first and "25" in first
-    second = c.get("/console/stores?page=2").get_data(as_text=True)
+    assert "S-000" in first and "S-024" not in first and pager.total(first) == "共 25 条"
+    second = c.get(pager.link(first, "older")).get_data(as_text=True)
     assert "S-024" in second and "S-000" not in second
+    assert pager.link(second, "older") is None
+    back = c.get(pager.link(second, "newer")).get_data(as_text=True)
+    assert set(re.findall(r">(S-\d+)<", back)) == {f"S-{i:03d}" for i in range(20)}
     hz = c.get("/console/stores?q=杭州").get_data(as_text=True)
     assert set(re.findall(r">(S-\d+)<", hz)) == {"S-000", "S-005", "S-010", "S-015", "S-020"}
 
@@ -378,6 +382,21 @@ def test_failed_jobs_are_listed_and_can_be_retried(app, ctx):
     f.login(c, b, admin)
     page = c.get("/console/jobs").get_data(as_text=True)
     assert "tests.core.test_jobs.flaky" in page and "boom 3" in page
+    assert "失败 (1)" in page and "已完成 (0)" in page
+    # A busy brand's done jobs: the tab counts up to 1,000, and the list pages by cursor.
+    db.session.execute(
+        text(
+            "INSERT INTO outbox_job (brand_id, func, args, queue, status, attempts,"
+            " max_attempts, available_at, created_at)"
+            " SELECT :b, 'tests.core.test_jobs.flaky', '[]', 'default', 'done', 1, 3, now(),"
+            " now() FROM generate_series(1, 1001)"
+        ),
+        {"b": b.id},
+    )
+    db.session.commit()
+    page = c.get("/console/jobs?status=done").get_data(as_text=True)
+    assert "已完成 (1,000+)" in page and pager.total(page) == "共 1,000+ 条"
+    assert "status=done" in pager.link(page, "older")
     token = f.csrf_token(c, "/console/jobs")
     r = c.post(f"/console/jobs/{row_id}/retry", data={"csrf_token": token})
     assert r.status_code == 302

@@ -12,6 +12,7 @@ from coupons import claims
 from coupons.models import Coupon, CouponTemplate, PosKey, Redemption
 from points import services as points
 from tests import factories
+from tests.support import bulk
 
 
 def test_my_coupons_shows_qr_and_tabs_in_chinese(client, brand):
@@ -197,3 +198,23 @@ def test_template_amounts_in_yuan_round_trip_to_fen(client, brand, store):
     assert re.search(rf'<option selected value="{store.id}">{store.code} ', page) or re.search(
         rf'<option value="{store.id}" selected>', page
     ), page[page.find("store_ids") - 200 : page.find("store_ids") + 600]
+
+
+def test_reach_preview_counts_up_to_a_thousand(client, brand):
+    admin = factories.staff(brand, "brand_admin")
+    factories.login(client, brand, admin)
+    tpl = factories.coupon_template()
+    db.session.commit()
+    url = f"/console/coupons/templates/{tpl.id}/issue"
+
+    def preview() -> str:
+        page = client.get(url).get_data(as_text=True)
+        key = re.search(r'name="request_key"[^>]*value="([^"]+)"', page).group(1)
+        data = {"csrf_token": factories.csrf(page), "preview": "1", "request_key": key}
+        return client.post(url, data=data).get_data(as_text=True)
+
+    bulk.members(brand.id, 999)
+    assert "将覆盖 999 位会员。" in preview()
+    bulk.members(brand.id, 2, phone="'135' || lpad(g::text, 8, '0')")
+    assert "将覆盖 1,000+ 位会员。" in preview()
+    assert db.session.scalar(select(func.count()).select_from(Coupon)) == 0
