@@ -92,6 +92,8 @@ def _coupon(template, member_id, *, issued, redeemed_at=None, store=None, status
                 idempotency_key=f"r:{c.id}",
                 status=status,
                 created_at=_at(redeemed_at),
+                # a reversal is recorded with its time (rollups count it by that time)
+                reversed_at=_at(redeemed_at) if status == "reversed" else None,
             )
         )
 
