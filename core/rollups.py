@@ -174,9 +174,12 @@ def safe_watermark() -> dt.datetime:
     """A moment before which every transaction has ended: ``margin`` before now and before
     the oldest transaction still open in this database (its rows may carry earlier times)."""
     m = _margin()
+    # The activity view is cached for the transaction, and now() is when it began: read both
+    # afresh (the caller may have been in its transaction for a while).
+    db.session.execute(text("SELECT pg_stat_clear_snapshot()"))
     now, oldest = db.session.execute(
         text(
-            "SELECT now(), (SELECT min(xact_start) FROM pg_stat_activity"
+            "SELECT clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             " AND backend_type = 'client backend' AND xact_start IS NOT NULL)"
         )

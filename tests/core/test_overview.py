@@ -71,6 +71,7 @@ def _coupon(template, member_id, *, issued, redeemed_at=None, store=None, status
         template_id=template.id,
         member_id=member_id,
         code=f"C{member_id}{issued}{status}",
+        status="redeemed" if redeemed_at is not None and status == "done" else "available",
         issued_at=_at(issued),
         issued_day=_today() - dt.timedelta(days=issued),
         valid_from=_at(issued),
