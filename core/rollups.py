@@ -95,6 +95,12 @@ def get(name: str) -> Rollup:
 # --- reading -----------------------------------------------------------------------------
 
 
+_WATERMARK = (
+    "(SELECT coalesce((SELECT watermark FROM rollup_state"
+    " WHERE brand_id = :b AND name = :rollup), :never))"
+)
+
+
 def watermark(name: str, brand_id: int | None = None) -> dt.datetime:
     """The instant up to which the brand's rows are in the rollup (NEVER: nothing yet)."""
     bid = brand_id if brand_id is not None else require_brand_id()
@@ -120,24 +126,28 @@ def relation(
     r = _ROLLUPS[name]
     bid = brand_id if brand_id is not None else require_brand_id()
     cols = ", ".join(r.keys + r.values)
-    params = {"b": bid, "tz": tz, "lo": watermark(name, bid), "hi": FOREVER}
+    # The watermark is read in the same statement as the rollup rows (one snapshot): a run
+    # committing in between must not make rows count twice or not at all.
+    params = {"b": bid, "tz": tz, "rollup": name, "never": NEVER, "hi": FOREVER}
+    source = r.source.replace(":lo", _WATERMARK)
     if not r.changed:
         sql = (
             f"(SELECT {cols} FROM {r.table} WHERE brand_id = :b"  # noqa: S608 - registered
-            f" UNION ALL SELECT {cols} FROM ({r.source}) live)"
+            f" UNION ALL SELECT {cols} FROM ({source}) live)"
         )
         return sql, params
     # Days with rows changed since the watermark are read live, whole; the others from the
     # rollup (it holds every change before the watermark).
     params.update(d0=d0 or dt.date(1970, 1, 1), d1=d1 or dt.date(9999, 1, 1))
+    changed = r.changed.replace(":lo", _WATERMARK)
     dirty = (
-        f"ARRAY(SELECT DISTINCT d FROM ({r.changed}) c"  # noqa: S608 - registered SQL
+        f"ARRAY(SELECT DISTINCT d FROM ({changed}) c"  # noqa: S608 - registered SQL
         " WHERE d >= :d0 AND d < :d1)"
     )
     sql = (
         f"(SELECT {cols} FROM {r.table} WHERE brand_id = :b"  # noqa: S608 - registered
         f" AND {r.day} >= :d0 AND {r.day} < :d1 AND NOT ({r.day} = ANY({dirty}))"
-        f" UNION ALL SELECT {cols} FROM ({r.source.replace('{days}', dirty)}) live)"
+        f" UNION ALL SELECT {cols} FROM ({source.replace('{days}', dirty)}) live)"
     )
     return sql, params
 
