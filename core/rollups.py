@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -367,20 +368,45 @@ def brands(slug: str | None = None) -> list[tuple[int, str, str]]:
     return [tuple(r) for r in db.session.execute(text(sql + " ORDER BY id"), params).all()]
 
 
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """Upkeep of a rollup that is not a sum of days (the active members of whole periods):
+    ``advance(brand_id, tz, hi)`` and ``rebuild(brand_id, tz, hi)`` return rows written,
+    ``check(brand_id, tz)`` the mismatches with the ledger."""
+
+    name: str
+    advance: Callable[[int, str, dt.datetime], int]
+    rebuild: Callable[[int, str, dt.datetime], int]
+    check: Callable[[int, str], list[str]]
+
+
+_TASKS: dict[str, Task] = {}
+
+
+def register_task(task: Task) -> Task:
+    _TASKS[task.name] = task
+    return task
+
+
 def advance_brand(brand_id: int, tz: str) -> int:
     """Advance every registered rollup of one brand (caller commits)."""
     hi = safe_watermark()
-    return sum(advance(r.name, brand_id=brand_id, tz=tz, hi=hi) for r in registered())
+    n = sum(advance(r.name, brand_id=brand_id, tz=tz, hi=hi) for r in registered())
+    return n + sum(t.advance(brand_id, tz, hi) for t in _TASKS.values())
 
 
 def rebuild_brand(brand_id: int, tz: str, *, since: dt.date | None = None) -> dict[str, int]:
     """Recompute every registered rollup of one brand from its ledgers (caller commits)."""
-    return {r.name: rebuild(r.name, brand_id=brand_id, tz=tz, since=since)[1] for r in registered()}
+    out = {r.name: rebuild(r.name, brand_id=brand_id, tz=tz, since=since)[1] for r in registered()}
+    hi = safe_watermark()
+    out.update({t.name: t.rebuild(brand_id, tz, hi) for t in _TASKS.values()})
+    return out
 
 
 def check_brand(brand_id: int, tz: str) -> list[str]:
     """Every mismatch between one brand's rollups and its ledgers."""
-    return [m for r in registered() for m in check(r.name, brand_id=brand_id, tz=tz)]
+    out = [m for r in registered() for m in check(r.name, brand_id=brand_id, tz=tz)]
+    return out + [m for t in _TASKS.values() for m in t.check(brand_id, tz)]
 
 
 @job("low", timeout=300, retries=2)

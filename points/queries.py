@@ -9,6 +9,7 @@ from sqlalchemy import distinct, func, select
 
 from core import rollups
 from core.db import db, utcnow
+from core.tenancy import require_brand_id
 from members.models import Member
 from points.membership import require_member
 from points.models import (
@@ -21,7 +22,7 @@ from points.models import (
     PointsEntry,
     PointsLot,
 )
-from points.rollups import POINTS_DAY
+from points.rollups import POINTS_DAY, active_members
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,7 +258,14 @@ def overview_daily(*, period, store_id: int | None) -> list[tuple]:
 
 
 def overview_active(*, period, store_id: int | None) -> tuple[int, int]:
-    """Members who earned or spent points in the period, and in the one before it."""
+    """Members who earned or spent points in the period, and in the one before it: for the
+    brand from the stored windows (points.rollups) while the job keeps them, else counted."""
+    if store_id is None:
+        bid, day = require_brand_id(), dt.timedelta(days=1)
+        cur = active_members(bid, first=period.start, last=period.today - day, today=period.today)
+        prev = active_members(bid, first=period.prev_start, last=period.start - day)
+        if cur is not None and prev is not None:
+            return cur, prev
     cur = PointsEntry.local_day >= period.start
     stmt = select(
         func.count(distinct(PointsEntry.member_id)).filter(cur),

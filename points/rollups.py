@@ -4,10 +4,13 @@ of the days' net changes up to it, since the entries' deltas add up to the accou
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Date, ForeignKey, String
+import datetime as dt
+import zoneinfo
+
+from sqlalchemy import BigInteger, Column, Date, ForeignKey, Integer, String, text
 
 from core import rollups
-from core.db import BigId, db
+from core.db import BigId, UTCDateTime, db
 
 points_day_rollup = db.Table(
     "points_day_rollup",
@@ -60,3 +63,152 @@ POINTS_ACCOUNTS = rollups.register(
             GROUP BY 1""",
     )
 )
+
+
+# --- active members: distinct members over whole periods ------------------------------------
+# Distinct counts do not add up over days, so the members who earned or spent points are
+# counted once per window of days ending on a past day (the lengths a 1, 7 or 30-day
+# period needs: its past part, and the whole previous period), from the entries recorded
+# before the window's watermark. A reader adds the members of today's entries and of entries
+# recorded since the watermark (a backdated one) who are not among them (core.rollups).
+
+ACTIVE_KINDS = ("earn", "spend")
+WINDOW_DAYS = (1, 6, 7, 29, 30)
+WINDOW_ENDS = 31  # windows ending on each of the last 31 days (a 30-day period's previous one)
+
+points_active_rollup = db.Table(
+    "points_active_rollup",
+    db.metadata,
+    Column("brand_id", BigId, ForeignKey("brand.id", ondelete="CASCADE"), primary_key=True),
+    Column("end_day", Date, primary_key=True),
+    Column("days", Integer, primary_key=True),
+    Column("members", BigInteger, nullable=False),
+    Column("watermark", UTCDateTime, nullable=False),
+)
+
+_COUNT = """SELECT {counts} FROM points_entry
+    WHERE brand_id = :b AND kind = ANY(:kinds) AND local_day > :end - {longest}
+      AND local_day <= :end AND created_at < :w"""
+
+
+def _count_windows(brand_id: int, end: dt.date, w: dt.datetime) -> dict[int, int]:
+    counts = ", ".join(
+        f"count(DISTINCT member_id) FILTER (WHERE local_day > :end - {d})" for d in WINDOW_DAYS
+    )
+    sql = _COUNT.replace("{counts}", counts).replace("{longest}", str(max(WINDOW_DAYS)))
+    row = db.session.execute(
+        text(sql), {"b": brand_id, "kinds": list(ACTIVE_KINDS), "end": end, "w": w}
+    ).one()
+    return dict(zip(WINDOW_DAYS, (int(n) for n in row), strict=True))
+
+
+def _fill(brand_id: int, tz: str, hi: dt.datetime) -> int:
+    """Count the windows ending on each of the last days that has none yet."""
+    today = hi.astimezone(zoneinfo.ZoneInfo(tz)).date()
+    have = set(
+        db.session.execute(
+            text(
+                "SELECT DISTINCT end_day FROM points_active_rollup"
+                " WHERE brand_id = :b AND end_day >= :first"
+            ),
+            {"b": brand_id, "first": today - dt.timedelta(days=WINDOW_ENDS)},
+        ).scalars()
+    )
+    written = 0
+    for back in range(1, WINDOW_ENDS + 1):
+        end = today - dt.timedelta(days=back)
+        if end in have:
+            continue
+        for days, members in _count_windows(brand_id, end, hi).items():
+            written += db.session.execute(
+                text(
+                    "INSERT INTO points_active_rollup (brand_id, end_day, days, members,"
+                    " watermark) VALUES (:b, :end, :days, :n, :w) ON CONFLICT DO NOTHING"
+                ),
+                {"b": brand_id, "end": end, "days": days, "n": members, "w": hi},
+            ).rowcount
+    db.session.execute(
+        text("DELETE FROM points_active_rollup WHERE brand_id = :b AND end_day < :old"),
+        {"b": brand_id, "old": today - dt.timedelta(days=WINDOW_ENDS + 7)},
+    )
+    return written
+
+
+def _rebuild_active(brand_id: int, tz: str, hi: dt.datetime) -> int:
+    db.session.execute(
+        text("DELETE FROM points_active_rollup WHERE brand_id = :b"), {"b": brand_id}
+    )
+    return _fill(brand_id, tz, hi)
+
+
+def _check_active(brand_id: int, tz: str) -> list[str]:
+    rows = db.session.execute(
+        text(
+            "SELECT end_day, watermark, array_agg(days ORDER BY days),"
+            " array_agg(members ORDER BY days) FROM points_active_rollup"
+            " WHERE brand_id = :b GROUP BY end_day, watermark ORDER BY end_day"
+        ),
+        {"b": brand_id},
+    ).all()
+    out = []
+    for end, w, days, members in rows:
+        want = _count_windows(brand_id, end, w)
+        for d, n in zip(days, members, strict=True):
+            if want.get(d) != n:
+                out.append(
+                    f"points_active [end_day={end}, days={d}]: rollup {n} != ledger {want.get(d)}"
+                )
+    return out
+
+
+ACTIVE = rollups.register_task(
+    rollups.Task(name="points_active", advance=_fill, rebuild=_rebuild_active, check=_check_active)
+)
+
+
+def window(brand_id: int, end: dt.date, days: int) -> tuple[int, dt.datetime] | None:
+    """(members, watermark) of the stored window of ``days`` days ending on ``end``."""
+    row = db.session.execute(
+        text(
+            "SELECT members, watermark FROM points_active_rollup"
+            " WHERE brand_id = :b AND end_day = :end AND days = :days"
+        ),
+        {"b": brand_id, "end": end, "days": days},
+    ).one_or_none()
+    return (int(row[0]), row[1]) if row else None
+
+
+def active_members(
+    brand_id: int, *, first: dt.date, last: dt.date, today: dt.date | None = None
+) -> int | None:
+    """Members who earned or spent points on the days ``first``..``last`` (and ``today``,
+    when given: a day after ``last``), from the stored window of those days plus the members
+    of the entries it does not hold; None when no window is stored."""
+    days = (last - first).days + 1
+    if days <= 0:
+        pre, w = 0, rollups.NEVER
+    else:
+        got = window(brand_id, last, days)
+        if got is None:
+            return None
+        pre, w = got
+    late = db.session.execute(
+        text(
+            "SELECT count(DISTINCT e.member_id) FROM points_entry e"
+            " WHERE e.brand_id = :b AND e.kind = ANY(:kinds)"
+            " AND (e.local_day = CAST(:today AS date)"
+            "      OR (e.local_day BETWEEN :first AND :last AND e.created_at >= :w))"
+            " AND NOT EXISTS (SELECT 1 FROM points_entry p WHERE p.member_id = e.member_id"
+            "   AND p.brand_id = :b AND p.kind = ANY(:kinds)"
+            "   AND p.local_day BETWEEN :first AND :last AND p.created_at < :w)"
+        ),
+        {
+            "b": brand_id,
+            "kinds": list(ACTIVE_KINDS),
+            "today": today,
+            "first": first,
+            "last": last,
+            "w": w,
+        },
+    ).scalar_one()
+    return pre + int(late)

@@ -46,6 +46,15 @@ def upgrade():
         sa.PrimaryKeyConstraint('brand_id', 'day', 'kind'),
     )
     op.create_table(
+        'points_active_rollup',
+        _brand(),
+        sa.Column('end_day', sa.Date(), nullable=False),
+        sa.Column('days', sa.Integer(), nullable=False),
+        *_values('members'),
+        sa.Column('watermark', sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('brand_id', 'end_day', 'days'),
+    )
+    op.create_table(
         'points_account_rollup',
         _brand(),
         sa.Column('day', sa.Date(), nullable=False),
@@ -137,6 +146,6 @@ def downgrade():
     for t in (
         'member_day_rollup',
         'coupon_expired_rollup', 'coupon_reversal_rollup', 'coupon_redemption_rollup',
-        'coupon_issued_rollup', 'points_account_rollup', 'points_day_rollup', 'rollup_state',
+        'coupon_issued_rollup', 'points_account_rollup', 'points_active_rollup', 'points_day_rollup', 'rollup_state',
     ):
         op.drop_table(t)

@@ -15,12 +15,13 @@ import zoneinfo
 import pytest
 from sqlalchemy import func, select, text, update
 
-from core import rollups
+from core import overview, rollups
 from core.db import db, utcnow
 from core.tenancy import use_brand
 from coupons import queries as coupon_queries
 from coupons.models import Coupon, CouponTemplate, Redemption
 from members.models import Member
+from points import queries as points_queries
 from points import reports, services
 from points.models import PointsAccount, PointsEntry
 from tests import factories
@@ -250,21 +251,64 @@ def test_an_entry_committed_after_the_rollup_ran_is_counted(app, ctx, brand, no_
     assert rolled == 105
 
 
+def _active(brand, key: str) -> tuple[int, int]:
+    """Active members of the period and of the one before, as the overview counts them."""
+    with use_brand(brand.id):
+        period = overview.make_period(key, now=utcnow(), tz=TZ)
+        out = points_queries.overview_active(period=period, store_id=None)
+        db.session.rollback()
+    return out
+
+
+def _active_ledger(brand, key: str) -> tuple[int, int]:
+    with use_brand(brand.id):
+        period = overview.make_period(key, now=utcnow(), tz=TZ)
+        counts = []
+        for lo, hi in ((period.start, period.end), (period.prev_start, period.start)):
+            counts.append(
+                db.session.scalar(
+                    select(func.count(func.distinct(PointsEntry.member_id))).where(
+                        PointsEntry.kind.in_(("earn", "spend")),
+                        PointsEntry.local_day >= lo,
+                        PointsEntry.local_day < hi,
+                    )
+                )
+            )
+        db.session.rollback()
+    return tuple(counts)
+
+
 def test_a_backdated_entry_lands_on_its_day_at_once(client, world):
     brand = world["brand"]
     _rebuild(brand)
+    assert db.session.scalar(text("SELECT count(*) FROM points_active_rollup")) > 0
     factories.login(client, brand, world["admin"])
-    before = figures(client, "7d")["points_issued"]
+    before = figures(client, "7d")
+    week_before = _active(brand, "7d")
+    assert week_before == _active_ledger(brand, "7d")
     with use_brand(brand.id):
         m = db.session.scalar(select(Member.id).where(Member.phone == "13700000002"))
         three_days_ago = utcnow() - dt.timedelta(days=3)
         services.adjust(
             member_id=m, points=25, reason="补录", idempotency_key="bd", now=three_days_ago
         )
+        # a purchase of ten days ago posted now: the member was active in the week before
+        services.earn_for_purchase(
+            member_id=m,
+            amount_fen=5000,
+            occurred_at=utcnow() - dt.timedelta(days=10),
+            idempotency_key="bd-order",
+        )
         db.session.commit()
-    assert figures(client, "7d")["points_issued"] == before + 25
+    after = figures(client, "7d")
+    assert after["points_issued"] == before["points_issued"] + 25
+    assert _active(brand, "7d") == (week_before[0], week_before[1] + 1)
+    for key in PERIODS:
+        assert _active(brand, key) == _active_ledger(brand, key)
     _advance(brand)
-    assert figures(client, "7d")["points_issued"] == before + 25
+    assert figures(client, "7d") == after
+    for key in PERIODS:
+        assert _active(brand, key) == _active_ledger(brand, key)
     _agrees(brand)
 
 
