@@ -102,6 +102,50 @@ def _count_windows(brand_id: int, end: dt.date, w: dt.datetime) -> dict[int, int
     return dict(zip(WINDOW_DAYS, (int(n) for n in row), strict=True))
 
 
+# All windows ending on a range of days in one pass: a member's latest active day up to an
+# end day is d for the ends from d to the day before its next active day, so each active
+# (member, day) counts in the windows of length L ending in [d, min(next, d + L)) - a range
+# added with +1 at its start and -1 at its end, summed in order of the days.
+_COUNT_ALL = """WITH p AS (
+    SELECT DISTINCT member_id, local_day AS d FROM points_entry
+    WHERE brand_id = :b AND kind = ANY(:kinds) AND local_day > CAST(:first AS date) - :longest
+      AND local_day <= :last AND created_at < :w
+), q AS (
+    SELECT d, lead(d) OVER (PARTITION BY member_id ORDER BY d) AS nxt FROM p
+), ev AS (
+    SELECT l.days, q.d AS at, 1 AS delta FROM q CROSS JOIN unnest(CAST(:lens AS int[])) l(days)
+    UNION ALL
+    SELECT l.days, LEAST(coalesce(q.nxt, 'infinity'::date), q.d + l.days), -1
+    FROM q CROSS JOIN unnest(CAST(:lens AS int[])) l(days)
+), steps AS (
+    SELECT days, at, sum(sum(delta)) OVER (PARTITION BY days ORDER BY at) AS members
+    FROM ev GROUP BY days, at
+)
+SELECT e.end_day::date, l.days, coalesce((
+    SELECT s.members FROM steps s WHERE s.days = l.days AND s.at <= e.end_day::date
+    ORDER BY s.at DESC LIMIT 1), 0)
+FROM generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') e(end_day)
+CROSS JOIN unnest(CAST(:lens AS int[])) l(days)"""
+
+
+def _count_all(
+    brand_id: int, first: dt.date, last: dt.date, w: dt.datetime
+) -> dict[tuple[dt.date, int], int]:
+    rows = db.session.execute(
+        text(_COUNT_ALL),
+        {
+            "b": brand_id,
+            "kinds": list(ACTIVE_KINDS),
+            "first": first,
+            "last": last,
+            "longest": max(WINDOW_DAYS),
+            "lens": list(WINDOW_DAYS),
+            "w": w,
+        },
+    ).all()
+    return {(end, days): int(n) for end, days, n in rows}
+
+
 def _fill(brand_id: int, tz: str, hi: dt.datetime) -> int:
     """Count the windows ending on each of the last days that has none yet."""
     today = hi.astimezone(zoneinfo.ZoneInfo(tz)).date()
@@ -114,12 +158,21 @@ def _fill(brand_id: int, tz: str, hi: dt.datetime) -> int:
             {"b": brand_id, "first": today - dt.timedelta(days=WINDOW_ENDS)},
         ).scalars()
     )
+    missing = [
+        today - dt.timedelta(days=back)
+        for back in range(1, WINDOW_ENDS + 1)
+        if today - dt.timedelta(days=back) not in have
+    ]
+    counts: dict[tuple[dt.date, int], int] = {}
+    if len(missing) > 2:  # a rebuild, a new brand: every window in one pass
+        counts = _count_all(brand_id, min(missing), max(missing), hi)
+    else:  # the day that just ended
+        for end in missing:
+            counts.update({(end, d): n for d, n in _count_windows(brand_id, end, hi).items()})
     written = 0
-    for back in range(1, WINDOW_ENDS + 1):
-        end = today - dt.timedelta(days=back)
-        if end in have:
-            continue
-        for days, members in _count_windows(brand_id, end, hi).items():
+    for end in missing:
+        for days in WINDOW_DAYS:
+            members = counts[(end, days)]
             written += db.session.execute(
                 text(
                     "INSERT INTO points_active_rollup (brand_id, end_day, days, members,"

@@ -23,7 +23,9 @@ from coupons.models import Coupon, CouponTemplate, Redemption
 from members.models import Member
 from points import queries as points_queries
 from points import reports, services
+from points import rollups as points_rollups
 from points.models import PointsAccount, PointsEntry
+from points.rollups import WINDOW_ENDS
 from tests import factories
 from tests.core.test_overview import build_world, figures
 from tests.support.concurrency import run_concurrently
@@ -425,3 +427,54 @@ def test_the_periodic_jobs_advance_and_check_every_brand(app, world, caplog):
     db.session.commit()
     assert rollups.check_one(brand.id) >= 1
     assert "rollup mismatch" in caplog.text
+
+
+def test_active_member_windows_on_generated_activity(ctx, brand, no_margin):
+    """Stored windows (counted in one pass for a rebuild, one day at a time by the job) equal
+    distinct counts over the ledger, for members active on scattered days."""
+    import random
+
+    rng = random.Random(7)
+    today = utcnow().astimezone(TZ).date()
+    for i in range(30):
+        m = factories.member().id
+        acc = PointsAccount(member_id=m)
+        db.session.add(acc)
+        db.session.flush()
+        for k, back in enumerate(sorted(rng.sample(range(0, 75), rng.randint(0, 6)))):
+            db.session.add(
+                PointsEntry(
+                    account_id=acc.id,
+                    member_id=m,
+                    kind=rng.choice(("earn", "spend", "adjust")),
+                    idempotency_key=f"g{i}-{k}",
+                    points=1,
+                    delta_balance=1,
+                    occurred_at=utcnow(),
+                    local_day=today - dt.timedelta(days=back),
+                )
+            )
+    db.session.commit()
+    _rebuild(brand)
+    assert db.session.scalar(text("SELECT count(*) FROM points_active_rollup")) == 31 * 5
+    assert rollups.check_brand(brand.id, brand.timezone) == []
+    for key in PERIODS:
+        assert _active(brand, key) == _active_ledger(brand, key)
+    # The job's way (one day at a time) gives the same windows as the one-pass count.
+    one_pass = db.session.execute(
+        text("SELECT end_day, days, members FROM points_active_rollup ORDER BY 1, 2")
+    ).all()
+    db.session.execute(text("DELETE FROM points_active_rollup"))
+    db.session.commit()
+    for back in range(WINDOW_ENDS, 0, -1):
+        end = today - dt.timedelta(days=back)
+        for days, n in points_rollups._count_windows(brand.id, end, utcnow()).items():
+            db.session.execute(
+                text("INSERT INTO points_active_rollup VALUES (:b, :e, :d, :n, now())"),
+                {"b": brand.id, "e": end, "d": days, "n": n},
+            )
+    db.session.commit()
+    day_by_day = db.session.execute(
+        text("SELECT end_day, days, members FROM points_active_rollup ORDER BY 1, 2")
+    ).all()
+    assert day_by_day == one_pass
