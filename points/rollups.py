@@ -117,7 +117,7 @@ _COUNT_ALL = """WITH p AS (
     UNION ALL
     SELECT l.days, LEAST(coalesce(q.nxt, 'infinity'::date), q.d + l.days), -1
     FROM q CROSS JOIN unnest(CAST(:lens AS int[])) l(days)
-), steps AS (
+), steps AS MATERIALIZED (
     SELECT days, at, sum(sum(delta)) OVER (PARTITION BY days ORDER BY at) AS members
     FROM ev GROUP BY days, at
 )
