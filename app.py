@@ -17,7 +17,7 @@ migrate = Migrate()
 
 def periodic_jobs():
     """Every periodic job of the product, in one place."""
-    from core import housekeeping
+    from core import housekeeping, rollups
     from core.scheduler import Periodic
     from coupons import jobs as coupon_jobs
     from members import jobs as member_jobs
@@ -40,6 +40,9 @@ def periodic_jobs():
         # coupons: expire, remind members of coupons about to expire
         Periodic("coupons-expire", coupon_jobs.expire_due, every=300),
         Periodic("coupons-remind", coupon_jobs.remind_expiring, every=3600),
+        # reports: add each brand's recent ledger rows to the rollups; compare them daily
+        Periodic("rollups-advance", rollups.advance_all, every=300),
+        Periodic("rollups-check", rollups.check_all, every=86400),
     ]
 
 

@@ -88,6 +88,8 @@ class Config:
         }
         # Each transaction of a console request may run this long per statement.
         self.CONSOLE_STATEMENT_TIMEOUT_MS = _int(env.get("CONSOLE_STATEMENT_TIMEOUT_MS"), 30_000)
+        # Rows recorded in the last N seconds stay out of the report rollups (core.rollups).
+        self.ROLLUP_MARGIN_SECONDS = _int(env.get("ROLLUP_MARGIN_SECONDS"), 120)
         self.REDIS_URL = env.get("REDIS_URL", "")
         if not self.REDIS_URL:
             raise ConfigError(

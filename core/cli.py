@@ -15,6 +15,7 @@ from core.jobs import LIVENESS_TTL
 from core.scheduler import REAP_EVERY
 
 rq_cli = AppGroup("rq", help="Background job workers and the scheduler.")
+rollups_cli = AppGroup("rollups", help="Report rollups: rebuild from the ledgers, check.")
 admin_cli = AppGroup("platform-admin", help="Platform operators.")
 
 # Steps of `flask demo`, in order; each package adds its own. Each step is idempotent.
@@ -111,6 +112,7 @@ def create_platform_admin(username: str, password: str) -> None:
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(rq_cli)
+    app.cli.add_command(rollups_cli)
     app.cli.add_command(admin_cli)
 
     @app.cli.command("demo")
@@ -125,3 +127,50 @@ def init_app(app: Flask) -> None:
                 db.session.commit()
                 relay_committed()
         click.echo("\n".join(lines))
+
+
+def _rollup_brands(slug: str | None) -> list[tuple[int, str, str]]:
+    from core import rollups
+
+    listed = rollups.brands(slug)
+    if slug is not None and not listed:
+        raise click.ClickException(f"no brand {slug}")
+    return listed
+
+
+@rollups_cli.command("rebuild")
+@click.option("--brand", "slug", default=None, help="One brand's slug (default: every brand).")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Recompute the days from this brand-local date on (default: everything).",
+)
+def rollups_rebuild(slug: str | None, since) -> None:
+    """Recompute the rollups from the ledgers (idempotent: a rerun writes the same rows)."""
+    from core import rollups
+
+    day = since.date() if since is not None else None
+    for bid, name, tz in _rollup_brands(slug):
+        counts = rollups.rebuild_brand(bid, tz, since=day)
+        db.session.commit()
+        rows = ", ".join(f"{k} {v}" for k, v in counts.items())
+        click.echo(f"{name}: {rows}")
+
+
+@rollups_cli.command("check")
+@click.option("--brand", "slug", default=None, help="One brand's slug (default: every brand).")
+def rollups_check(slug: str | None) -> None:
+    """Compare every rollup row with the ledgers; exit 1 listing any mismatch."""
+    from core import rollups
+
+    bad = 0
+    for bid, name, tz in _rollup_brands(slug):
+        for line in rollups.check_brand(bid, tz):
+            click.echo(f"{name}: {line}")
+            bad += 1
+        db.session.rollback()
+    if bad:
+        click.echo(f"{bad} mismatches", err=True)
+        sys.exit(1)
+    click.echo("rollups agree with the ledgers")

@@ -14,7 +14,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from coupons import hooks, jobs, models, overview, pos_api  # noqa: F401 - register
+    from coupons import hooks, jobs, models, overview, pos_api, rollups  # noqa: F401 - register
     from members import activation, merge
 
     app.register_blueprint(pos_api.bp)

@@ -113,6 +113,14 @@ class Coupon(IdMixin, BrandScoped, db.Model):
         Index("ix_coupon_member_status", "member_id", "status"),
         Index("ix_coupon_template", "template_id"),
         Index("ix_coupon_due", "valid_until", postgresql_where="status = 'available'"),
+        # Rollups add the coupons issued or expired since their watermark (core.rollups).
+        Index("ix_coupon_issued_at", "brand_id", "issued_at"),
+        Index(
+            "ix_coupon_expired_at",
+            "brand_id",
+            "expired_at",
+            postgresql_where="expired_at IS NOT NULL",
+        ),
     )
 
     template_id: Mapped[int] = mapped_column(BigId, ForeignKey("coupon_template.id"))
@@ -190,6 +198,13 @@ class Redemption(IdMixin, BrandScoped, db.Model):
     __table_args__ = (
         UniqueConstraint("brand_id", "idempotency_key"),
         Index("ix_coupon_redemption_store_at", "store_id", "created_at"),
+        Index("ix_coupon_redemption_brand_at", "brand_id", "created_at"),
+        Index(
+            "ix_coupon_redemption_reversed_at",
+            "brand_id",
+            "reversed_at",
+            postgresql_where="reversed_at IS NOT NULL",
+        ),
         CheckConstraint("order_amount_fen > 0 AND discount_fen >= 0", name="amounts"),
     )
 

@@ -8,9 +8,11 @@ import io
 import qrcode
 import qrcode.image.svg
 from markupsafe import Markup
-from sqlalchemy import Date, Select, cast, func, select
+from sqlalchemy import Select, func, select
 
+from core import rollups
 from core.db import db, utcnow
+from coupons.issuance import brand_tz
 from coupons.models import (
     AVAILABLE,
     EXPIRED,
@@ -21,6 +23,8 @@ from coupons.models import (
     PosKey,
     Redemption,
 )
+from coupons.rollups import EXPIRED as EXPIRED_ROLLUP
+from coupons.rollups import ISSUED, REDEMPTIONS, REVERSALS
 from members.models import Member
 from org.models import Store
 
@@ -124,58 +128,103 @@ def redemption_log(*, store_id: int | None) -> Select:
     return stmt
 
 
+CLAIM_SOURCES = ("claim", "mall", "share", "game")
+
+
+def _tz() -> str:
+    return brand_tz().key
+
+
+_sums = rollups.query
+
+
 def template_report() -> list[dict]:
-    """Per template: issued, claimed (by members themselves), redeemed, expired, rate."""
-    rows = db.session.execute(
-        select(
-            CouponTemplate.id,
-            CouponTemplate.name,
-            func.count(Coupon.id),
-            func.count(Coupon.id).filter(Coupon.source.in_(("claim", "mall", "share", "game"))),
-            func.count(Coupon.id).filter(Coupon.status == REDEEMED),
-            func.count(Coupon.id).filter(Coupon.status == EXPIRED),
+    """Per template: issued, claimed (by members themselves), redeemed, expired, rate; from the
+    rollups (core.rollups): redeemed = redemptions - reversals, expired = expiries +
+    reversals that found the coupon past its validity."""
+    tz = _tz()
+    issued = {
+        t: (int(n), int(c))
+        for t, n, c in _sums(
+            ISSUED.name,
+            "SELECT template_id, sum(n), coalesce(sum(n) FILTER (WHERE source = ANY(:claim)), 0)"
+            " FROM {rel} u GROUP BY template_id",
+            tz=tz,
+            claim=list(CLAIM_SOURCES),
         )
-        .join(Coupon, Coupon.template_id == CouponTemplate.id, isouter=True)
-        .group_by(CouponTemplate.id, CouponTemplate.name)
-        .order_by(CouponTemplate.id)
-    ).all()
-    return [
-        {
-            "id": r[0],
-            "name": r[1],
-            "issued": r[2],
-            "claimed": r[3],
-            "redeemed": r[4],
-            "expired": r[5],
-            "rate": (r[4] / r[2]) if r[2] else 0.0,
-        }
-        for r in rows
-    ]
+    }
+    redeemed = dict(
+        _sums(REDEMPTIONS.name, "SELECT template_id, sum(n) FROM {rel} u GROUP BY 1", tz=tz)
+    )
+    expired = dict(
+        _sums(EXPIRED_ROLLUP.name, "SELECT template_id, sum(n) FROM {rel} u GROUP BY 1", tz=tz)
+    )
+    reversed_ = {
+        t: (int(n), int(x))
+        for t, n, x in _sums(
+            REVERSALS.name,
+            "SELECT template_id, sum(n), sum(to_expired) FROM {rel} u GROUP BY 1",
+            tz=tz,
+        )
+    }
+    out = []
+    for tpl_id, name in db.session.execute(
+        select(CouponTemplate.id, CouponTemplate.name).order_by(CouponTemplate.id)
+    ).all():
+        n_issued, n_claimed = issued.get(tpl_id, (0, 0))
+        back, back_expired = reversed_.get(tpl_id, (0, 0))
+        n_redeemed = int(redeemed.get(tpl_id, 0)) - back
+        n_expired = int(expired.get(tpl_id, 0)) + back_expired
+        out.append(
+            {
+                "id": tpl_id,
+                "name": name,
+                "issued": n_issued,
+                "claimed": n_claimed,
+                "redeemed": n_redeemed,
+                "expired": n_expired,
+                "rate": (n_redeemed / n_issued) if n_issued else 0.0,
+            }
+        )
+    return out
 
 
 def store_report() -> list[dict]:
-    """Redemptions by store, and each store's share of all redemptions."""
-    rows = db.session.execute(
-        select(Store.id, Store.name, func.count(Redemption.id), func.sum(Redemption.discount_fen))
-        .join(
-            Redemption,
-            (Redemption.store_id == Store.id) & (Redemption.status == "done"),
-            isouter=True,
+    """Redemptions by store (reversed ones taken out), and each store's share of all coupons
+    issued; from the rollups."""
+    tz = _tz()
+    done = {
+        s: [int(n), int(f or 0)]
+        for s, n, f in _sums(
+            REDEMPTIONS.name,
+            "SELECT store_id, sum(n), sum(discount_fen) FROM {rel} u GROUP BY 1",
+            tz=tz,
         )
-        .group_by(Store.id, Store.name)
-        .order_by(Store.name)
-    ).all()
-    issued = db.session.scalar(select(func.count()).select_from(Coupon)) or 0
-    return [
-        {
-            "id": r[0],
-            "name": r[1],
-            "redeemed": r[2],
-            "discount_fen": int(r[3] or 0),
-            "rate": (r[2] / issued) if issued else 0.0,
-        }
-        for r in rows
-    ]
+    }
+    for s, n, f in _sums(
+        REVERSALS.name,
+        "SELECT store_id, sum(n), sum(discount_fen) FROM {rel} u GROUP BY 1",
+        tz=tz,
+    ):
+        row = done.setdefault(s, [0, 0])
+        row[0] -= int(n)
+        row[1] -= int(f or 0)
+    issued = int(_sums(ISSUED.name, "SELECT coalesce(sum(n), 0) FROM {rel} u", tz=tz)[0][0])
+    out = []
+    for store_id, name in db.session.execute(
+        select(Store.id, Store.name).order_by(Store.name)
+    ).all():
+        n, fen = done.get(store_id, (0, 0))
+        out.append(
+            {
+                "id": store_id,
+                "name": name,
+                "redeemed": n,
+                "discount_fen": fen,
+                "rate": (n / issued) if issued else 0.0,
+            }
+        )
+    return out
 
 
 def member_coupon(*, member_id: int, coupon_id: int) -> tuple[Coupon, CouponTemplate] | None:
@@ -194,35 +243,42 @@ def member_coupon(*, member_id: int, coupon_id: int) -> tuple[Coupon, CouponTemp
 
 def overview_daily(*, period, store_id: int | None) -> list[tuple]:
     """(brand-calendar day, coupons issued, coupons redeemed) per day of the period's window:
-    issued to all or one store's members, redeemed at all stores or that one."""
+    issued to all or one store's members, redeemed at all stores or that one (a reversed
+    redemption does not count). Redemptions, and the brand's coupons, come from the rollups;
+    a store's coupons follow its members (one aggregate over the coupon's issue day)."""
     out: dict = {}
-    issued = (
-        select(Coupon.issued_day, func.count())
-        .where(Coupon.issued_day >= period.window_start, Coupon.issued_day < period.end)
-        .group_by(Coupon.issued_day)
-    )
-    if store_id is not None:
-        issued = issued.where(
-            Coupon.member_id.in_(
-                select(Member.id).where(Member.store_id == store_id).scalar_subquery()
+    tz, days = period.tz.key, {"d0": period.window_start, "d1": period.end}
+    if store_id is None:
+        issued = _sums(
+            ISSUED.name,
+            "SELECT day, sum(n) FROM {rel} u WHERE day >= :d0 AND day < :d1 GROUP BY day",
+            tz=tz,
+            **days,
+        )
+    else:
+        issued = db.session.execute(
+            select(Coupon.issued_day, func.count())
+            .where(Coupon.issued_day >= period.window_start, Coupon.issued_day < period.end)
+            .where(
+                Coupon.member_id.in_(
+                    select(Member.id).where(Member.store_id == store_id).scalar_subquery()
+                )
             )
-        )
-    for d, n in db.session.execute(issued).all():
+            .group_by(Coupon.issued_day)
+        ).all()
+    for d, n in issued:
         out.setdefault(d, [0, 0])[0] = int(n)
-    day = cast(func.timezone(period.tz.key, Redemption.created_at), Date)
-    redeemed = (
-        select(day, func.count())
-        .where(
-            Redemption.status == "done",
-            Redemption.created_at >= period.utc(period.window_start),
-            Redemption.created_at < period.utc(period.end),
+    for name, sign in ((REDEMPTIONS.name, 1), (REVERSALS.name, -1)):
+        rows = _sums(
+            name,
+            "SELECT day, sum(n) FROM {rel} u WHERE day >= :d0 AND day < :d1"
+            " AND (CAST(:store AS bigint) IS NULL OR store_id = :store) GROUP BY day",
+            tz=tz,
+            store=store_id,
+            **days,
         )
-        .group_by(day)
-    )
-    if store_id is not None:
-        redeemed = redeemed.where(Redemption.store_id == store_id)
-    for d, n in db.session.execute(redeemed).all():
-        out.setdefault(d, [0, 0])[1] = int(n)
+        for d, n in rows:
+            out.setdefault(d, [0, 0])[1] += sign * int(n)
     return [(d, *v) for d, v in sorted(out.items())]
 
 

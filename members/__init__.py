@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
         models,  # noqa: F401 - registers the tables
         overview,  # noqa: F401 - registers the overview section
         pickers,  # noqa: F401 - members, tiers and tags in the console's pickers
+        rollups,  # noqa: F401 - registers the members rollup
         views_console,
         views_console_config,
         views_console_qr,

@@ -5,21 +5,15 @@ from __future__ import annotations
 
 from sqlalchemy import (
     ColumnElement,
-    Date,
     Select,
-    and_,
-    case,
-    cast,
-    func,
     or_,
     select,
-    tuple_,
 )
 
+from core import rollups
 from core.db import db
 from core.validators import is_mobile, normalize_phone
 from members.models import (
-    MERGED,
     Member,
     MemberAttribution,
     MemberImport,
@@ -29,6 +23,7 @@ from members.models import (
     TierLevel,
 )
 from members.privacy.access import visible_members
+from members.rollups import MEMBERS_DAY, NONE
 from members.tiers_tags import tags, tiers
 from org.models import Staff, Store
 from org.services import list_stores
@@ -209,59 +204,53 @@ def tier_of(member: Member) -> TierLevel | None:
 
 
 # --- the data overview (core.overview) ------------------------------------------------------
-# Each function is one SQL aggregate returning per-day or per-group rows (never member rows);
-# a later rollup table answers the same shapes from a few rows per day.
+# Each function reads the members rollup (core.rollups: a few rows per day, the days changed
+# since its watermark counted live), never member rows.
 
 
 def overview_daily(*, period, store_id: int | None) -> list[tuple]:
-    """(brand-calendar day, new members, card activations) per day of the period's window, in
-    one pass over the members created or activated in it."""
-    lo, hi, tz = period.utc(period.window_start), period.utc(period.end), period.tz.key
-    created_in = and_(Member.created_at >= lo, Member.created_at < hi)
-    activated_in = and_(Member.activated_at >= lo, Member.activated_at < hi)
-    created = case((created_in, cast(func.timezone(tz, Member.created_at), Date)))
-    activated = case((activated_in, cast(func.timezone(tz, Member.activated_at), Date)))
-    stmt = (
-        select(created, activated, func.count())
-        .where(Member.status != MERGED, or_(created_in, activated_in))
-        .group_by(created, activated)
+    """(brand-calendar day, new members, card activations) per day of the period's window."""
+    rows = rollups.query(
+        MEMBERS_DAY.name,
+        "SELECT day, sum(new_members), sum(activations) FROM {rel} u"
+        " WHERE day >= :d0 AND day < :d1"
+        " AND (CAST(:store AS bigint) IS NULL OR store_id = :store)"
+        " GROUP BY day HAVING sum(new_members) > 0 OR sum(activations) > 0 ORDER BY day",
+        tz=period.tz.key,
+        d0=period.window_start,
+        d1=period.end,
+        store=store_id,
     )
-    if store_id is not None:
-        stmt = stmt.where(Member.store_id == store_id)
-    out: dict = {}
-    for c_day, a_day, n in db.session.execute(stmt).all():
-        if c_day is not None:
-            out.setdefault(c_day, [0, 0])[0] += int(n)
-        if a_day is not None:
-            out.setdefault(a_day, [0, 0])[1] += int(n)
-    return [(d, *v) for d, v in sorted(out.items())]
+    return [(d, int(n), int(a)) for d, n, a in rows]
 
 
 def overview_new_by(*, period, store_id: int | None, limit: int = 10) -> dict[str, list[tuple]]:
     """The period's new members by channel (source), store and guide, top ``limit`` of each,
-    in one pass (GROUPING SETS)."""
-    s, e = period.utc(period.start), period.utc(period.end)
-    which = func.grouping(Member.source, Member.store_id, Member.guide_id)
-    stmt = (
-        select(which, Member.source, Member.store_id, Member.guide_id, func.count())
-        .where(Member.status != MERGED, Member.created_at >= s, Member.created_at < e)
-        .group_by(
-            func.grouping_sets(
-                tuple_(Member.source), tuple_(Member.store_id), tuple_(Member.guide_id)
-            )
-        )
+    in one pass (GROUPING SETS) over the rollup's rows."""
+    rows = rollups.query(
+        MEMBERS_DAY.name,
+        "SELECT grouping(source, store_id, guide_id), source, store_id, guide_id,"
+        " sum(new_members) FROM {rel} u WHERE day >= :d0 AND day < :d1"
+        " AND (CAST(:store AS bigint) IS NULL OR store_id = :store)"
+        " GROUP BY GROUPING SETS ((source), (store_id), (guide_id))"
+        " HAVING sum(new_members) > 0",
+        tz=period.tz.key,
+        d0=period.start,
+        d1=period.end,
+        store=store_id,
     )
-    if store_id is not None:
-        stmt = stmt.where(Member.store_id == store_id)
     # grouping() sets a bit for each column left out of the row's set: 3 = by source ...
     sets = {3: ("source", 1), 5: ("store", 2), 6: ("guide", 3)}
     out: dict[str, list[tuple]] = {"source": [], "store": [], "guide": []}
-    for row in db.session.execute(stmt).all():
+    for row in rows:
         name, col = sets[row[0]]
-        if name == "guide" and row[col] is None:
-            continue  # members no guide won are nobody's figure
-        out[name].append((row[col], int(row[4])))
-    for rows in out.values():
-        rows.sort(key=lambda r: (-r[1], str(r[0])))
-        del rows[limit:]
+        key = row[col]
+        if name in ("store", "guide") and key == NONE:
+            if name == "guide":
+                continue  # members no guide won are nobody's figure
+            key = None
+        out[name].append((key, int(row[4])))
+    for group in out.values():
+        group.sort(key=lambda r: (-r[1], str(r[0])))
+        del group[limit:]
     return out

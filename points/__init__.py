@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
         jobs,
         labels,  # noqa: F401 - Chinese names of the package's codes
         overview,
+        rollups,
         views_console,
         views_member,
         wechat_keywords,

@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -118,6 +119,8 @@ class PointsAccount(IdMixin, BrandScoped, db.Model):
         CheckConstraint("balance >= 0", name="balance_not_negative"),
         CheckConstraint("pending >= 0", name="pending_not_negative"),
         CheckConstraint("debt >= 0", name="debt_not_negative"),
+        # When accounts were opened: the rollup of accounts per day reads new ones by it.
+        Index("ix_points_account_created", "brand_id", "created_at"),
     )
 
     member_id: Mapped[int] = mapped_column(
@@ -133,6 +136,9 @@ class PointsAccount(IdMixin, BrandScoped, db.Model):
     last_entry_id: Mapped[int] = mapped_column(BigId, default=0)
     synced_entry_id: Mapped[int] = mapped_column(BigId, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
 
 
 class PointsEntry(IdMixin, BrandScoped, db.Model):
@@ -144,6 +150,8 @@ class PointsEntry(IdMixin, BrandScoped, db.Model):
         Index("ix_points_entry_account", "account_id", "id"),
         Index("ix_points_entry_day", "brand_id", "local_day", "kind"),
         Index("ix_points_entry_ref", "ref_entry_id"),
+        # When entries were written: rollups add the entries recorded since their watermark.
+        Index("ix_points_entry_recorded", "brand_id", "created_at"),
     )
 
     account_id: Mapped[int] = mapped_column(

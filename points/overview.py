@@ -13,7 +13,7 @@ def section(*, period: overview.Period, scope: overview.Scope) -> overview.Secti
     """Active members, points issued and spent, the outstanding liability, and their trend."""
     days = queries.overview_daily(period=period, store_id=scope.store_id)
     active, active_prev = queries.overview_active(period=period, store_id=scope.store_id)
-    outstanding = queries.overview_outstanding(store_id=scope.store_id)
+    outstanding = queries.overview_outstanding(store_id=scope.store_id, tz=period.tz.key)
     net, _net_prev = overview.totals(days, period, 3)
     figures = [
         overview.Figure(

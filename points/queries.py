@@ -7,8 +7,10 @@ import datetime as dt
 
 from sqlalchemy import distinct, func, select
 
+from core import rollups
 from core.db import db, utcnow
 from core.paging import KeysetPage, keyset_page, newest_first
+from core.tenancy import require_brand_id
 from members.models import Member
 from points.membership import require_member
 from points.models import (
@@ -21,6 +23,7 @@ from points.models import (
     PointsEntry,
     PointsLot,
 )
+from points.rollups import POINTS_DAY, active_members
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,8 +203,9 @@ def history_before(
 
 
 # --- the data overview (core.overview) ------------------------------------------------------
-# Each function is one SQL aggregate over the (brand_id, local_day) index returning per-day
-# rows or totals (never entries); a later rollup table answers the same shapes.
+# The brand's figures come from the points rollups (core.rollups: a few rows per day, plus
+# the entries recorded since the rollup's watermark); a store's figures (a store manager's)
+# follow its members, so they are one aggregate over the (brand_id, local_day) index.
 
 ISSUING_KINDS = (EARN, WELCOME, ADJUST)
 ACTIVE_KINDS = (EARN, SPEND)
@@ -218,6 +222,19 @@ def _store_members(stmt, member_col, store_id: int | None):
 def overview_daily(*, period, store_id: int | None) -> list[tuple]:
     """(brand-calendar day, points issued, points spent, net change of the outstanding points)
     per day of the period's window."""
+    if store_id is None:
+        return rollups.query(
+            POINTS_DAY.name,
+            "SELECT day, coalesce(sum(points_in) FILTER (WHERE kind = ANY(:issuing)), 0),"
+            " coalesce(-sum(points_in + points_out) FILTER (WHERE kind = :spend), 0),"
+            " coalesce(sum(d_balance + d_pending), 0) FROM {rel} u"
+            " WHERE day >= :lo_day AND day < :hi_day GROUP BY day ORDER BY day",
+            tz=period.tz.key,
+            issuing=list(ISSUING_KINDS),
+            spend=SPEND,
+            lo_day=period.window_start,
+            hi_day=period.end,
+        )
     issuing = PointsEntry.kind.in_(ISSUING_KINDS) & (PointsEntry.points > 0)
     net = PointsEntry.delta_balance + PointsEntry.delta_pending
     stmt = (
@@ -235,7 +252,14 @@ def overview_daily(*, period, store_id: int | None) -> list[tuple]:
 
 
 def overview_active(*, period, store_id: int | None) -> tuple[int, int]:
-    """Members who earned or spent points in the period, and in the one before it."""
+    """Members who earned or spent points in the period, and in the one before it: for the
+    brand from the stored windows (points.rollups) while the job keeps them, else counted."""
+    if store_id is None:
+        bid, day = require_brand_id(), dt.timedelta(days=1)
+        cur = active_members(bid, first=period.start, last=period.today - day, today=period.today)
+        prev = active_members(bid, first=period.prev_start, last=period.start - day)
+        if cur is not None and prev is not None:
+            return cur, prev
     cur = PointsEntry.local_day >= period.start
     stmt = select(
         func.count(distinct(PointsEntry.member_id)).filter(cur),
@@ -249,7 +273,10 @@ def overview_active(*, period, store_id: int | None) -> tuple[int, int]:
     return int(cur_n), int(prev_n)
 
 
-def overview_outstanding(*, store_id: int | None) -> int:
+def overview_outstanding(*, store_id: int | None, tz: str | None = None) -> int:
     """Points the brand owes right now (available plus pending) to all or one store's members."""
+    if store_id is None:
+        sql = "SELECT coalesce(sum(d_balance + d_pending), 0) FROM {rel} u"
+        return int(rollups.query(POINTS_DAY.name, sql, tz=tz or "UTC")[0][0])
     stmt = select(func.coalesce(func.sum(PointsAccount.balance + PointsAccount.pending), 0))
     return int(db.session.scalar(_store_members(stmt, PointsAccount.member_id, store_id)))

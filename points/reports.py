@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import func, select
-
-from core.db import db, utcnow
+from core import rollups
+from core.db import utcnow
 from points import rules
-from points.models import EARN, EXPIRE, REFUND, SPEND, PointsAccount, PointsEntry
+from points.models import EARN, EXPIRE, REFUND, SPEND
+from points.rollups import POINTS_ACCOUNTS, POINTS_DAY
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,16 +47,19 @@ class Month:
 
 
 def liability() -> Liability:
-    """The current brand's outstanding points and what they are worth."""
+    """The current brand's outstanding points and what they are worth, from the rollups: the
+    entries' deltas add up to the accounts' balances (the ledger's invariant)."""
     settings = rules.get_settings()
-    members, balance, pending, debt = db.session.execute(
-        select(
-            func.count(PointsAccount.id),
-            func.coalesce(func.sum(PointsAccount.balance), 0),
-            func.coalesce(func.sum(PointsAccount.pending), 0),
-            func.coalesce(func.sum(PointsAccount.debt), 0),
-        )
-    ).one()
+    tz = rules.brand_tz().key
+    ((balance, pending, debt),) = rollups.query(
+        POINTS_DAY.name,
+        "SELECT coalesce(sum(d_balance), 0), coalesce(sum(d_pending), 0),"
+        " coalesce(sum(d_debt), 0) FROM {rel} u",
+        tz=tz,
+    )
+    ((members,),) = rollups.query(
+        POINTS_ACCOUNTS.name, "SELECT coalesce(sum(accounts), 0) FROM {rel} u", tz=tz
+    )
     return Liability(
         int(members),
         int(balance),
@@ -73,20 +76,21 @@ def monthly(*, months: int = 12, now: dt.datetime | None = None) -> list[Month]:
     today = rules.local_day(now, rules.brand_tz())
     starts = [rules.add_months(today.replace(day=1), -i) for i in range(months - 1, -1, -1)]
     first = starts[0]
-    net = PointsEntry.delta_balance + PointsEntry.delta_pending - PointsEntry.delta_debt
-    opening = db.session.execute(
-        select(func.coalesce(func.sum(net), 0)).where(PointsEntry.local_day < first)
-    ).scalar_one()
-    rows = db.session.execute(
-        select(
-            PointsEntry.local_day,
-            PointsEntry.kind,
-            func.sum(PointsEntry.points),
-            func.sum(net),
-        )
-        .where(PointsEntry.local_day >= first)
-        .group_by(PointsEntry.local_day, PointsEntry.kind)
-    ).all()
+    tz = rules.brand_tz().key
+    ((opening,),) = rollups.query(
+        POINTS_DAY.name,
+        "SELECT coalesce(sum(d_balance + d_pending - d_debt), 0) FROM {rel} u WHERE day < :first",
+        tz=tz,
+        first=first,
+    )
+    # One row per month and kind (the months' first days), from at most a year of day rows.
+    rows = rollups.query(
+        POINTS_DAY.name,
+        "SELECT date_trunc('month', day)::date, kind, sum(points_in + points_out),"
+        " sum(d_balance + d_pending - d_debt) FROM {rel} u WHERE day >= :first GROUP BY 1, 2",
+        tz=tz,
+        first=first,
+    )
     buckets = {s: {"earned": 0, "spent": 0, "expired": 0, "net": 0} for s in starts}
     for day, kind, points, change in rows:
         b = buckets.get(day.replace(day=1))

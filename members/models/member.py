@@ -107,6 +107,11 @@ class Member(IdMixin, TimestampMixin, BrandScoped, Audited, db.Model):
             "name",
             postgresql_ops={"name": "text_pattern_ops"},
         ),
+        # The report rollups (members.rollups): members of a day by when they joined or
+        # activated, and the members changed since the last run.
+        Index("ix_member_brand_created", "brand_id", "created_at"),
+        Index("ix_member_brand_activated", "brand_id", "activated_at"),
+        Index("ix_member_brand_updated", "brand_id", "updated_at"),
     )
 
     brand_id: Mapped[int] = brand_column(references_brand=True)

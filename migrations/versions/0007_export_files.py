@@ -1,7 +1,7 @@
 """export files: exports written by background jobs, downloadable until they expire
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-05 03:30:00
 
 """
@@ -12,7 +12,7 @@ import core.db
 
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

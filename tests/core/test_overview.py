@@ -71,6 +71,7 @@ def _coupon(template, member_id, *, issued, redeemed_at=None, store=None, status
         template_id=template.id,
         member_id=member_id,
         code=f"C{member_id}{issued}{status}",
+        status="redeemed" if redeemed_at is not None and status == "done" else "available",
         issued_at=_at(issued),
         issued_day=_today() - dt.timedelta(days=issued),
         valid_from=_at(issued),
@@ -92,6 +93,8 @@ def _coupon(template, member_id, *, issued, redeemed_at=None, store=None, status
                 idempotency_key=f"r:{c.id}",
                 status=status,
                 created_at=_at(redeemed_at),
+                # a reversal is recorded with its time (rollups count it by that time)
+                reversed_at=_at(redeemed_at) if status == "reversed" else None,
             )
         )
 
