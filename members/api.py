@@ -46,8 +46,7 @@ from members.schemas import (
     TillCodeOut,
 )
 from members.tiers_tags import tiers
-from org.models import Brand
-from wechat import gateway
+from wechat import brand_cache, gateway
 
 bp = Blueprint("mp_api", __name__, url_prefix="/api/mp")
 PREFIX = "/api/mp/{brand_slug}"
@@ -78,8 +77,8 @@ def _brand_from_url(_endpoint, values):
     slug = (values or {}).pop("brand_slug", None)
     if slug is None:
         return
-    brand = Brand.by_slug(slug)
-    if brand is None or not brand.active:
+    brand = brand_cache.current(slug)
+    if brand is None:
         raise NotFound(_l("unknown brand"))
     g.mp_brand = brand
     g._mp_brand_token = set_brand(brand.id)

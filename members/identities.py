@@ -50,8 +50,15 @@ def _lock_id(key: str) -> int:
 
 def advisory_lock(*keys: str) -> None:
     """Serialise transactions on these keys until commit (sorted: no lock-order deadlock)."""
-    for k in sorted(set(keys)):
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(k)})
+    ids = [_lock_id(k) for k in sorted(set(keys))]
+    # One round trip: the locks are taken row by row in the array's order.
+    db.session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(k)"
+            " FROM unnest(CAST(:ks AS bigint[])) WITH ORDINALITY AS t(k, i) ORDER BY i"
+        ),
+        {"ks": ids},
+    )
 
 
 def find_by_identity(*, kind: str, value: str) -> Member | None:

@@ -273,11 +273,11 @@ def card_activate():
 # --- member center ----------------------------------------------------------------------------
 
 
-def _member() -> Member:
-    mid = member_session.current_member_id()
-    if mid is None:
+def _member() -> member_session.SignedInMember:
+    member = member_session.current_member()
+    if member is None:
         abort(redirect(url_for("members_activate.start")))
-    return db.session.get(Member, mid)
+    return member
 
 
 @center_bp.get("/", endpoint="card")
@@ -290,7 +290,7 @@ def card_page():
         member=member,
         store=store,
         guide=guide,
-        progress=tiers.tier_progress(member_id=member.id),
+        progress=tiers.tier_progress(member_id=member.id, member=member),
         till_code=code,
         barcode=barcode.code128_svg(code),
         qrcode=barcode.qr_svg(code),
@@ -331,6 +331,7 @@ def profile():
     if request.method == "POST":
         if not form.validate_on_submit():
             return render_template("members/member/profile.html", form=form), 400
+        member = db.session.get(Member, member.id)
         with _as_member(member):
             member.name = form.name.data
             member.birthday = form.birthday.data

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import requests
 from wechatpy.oauth import WeChatOAuth
 
-from wechat import inprocess
+from wechat import brand_cache, inprocess
 from wechat.client import (
     NotConfigured,
     OAuthCodeError,
@@ -317,7 +317,8 @@ class _OAuth(WeChatOAuth):
 
 
 def _oauth(brand_id: int, **kwargs: str) -> _OAuth:
-    brand = load_brand(brand_id)
+    # A member page's request found its brand in the cache: no ORM load, no decryption.
+    brand = brand_cache.cached(brand_id) or load_brand(brand_id)
     if not brand.appid or not brand.secret:
         raise NotConfigured(f"brand {brand_id} has no official account appid/secret")
     return _OAuth(brand.appid, brand.secret, **kwargs)

@@ -133,9 +133,11 @@ def activate_member(
             raise Conflict(_l("this identity belongs to another member"), field=k)
 
     member = db.session.execute(
-        select(Member).where(Member.id == member_id).with_for_update()
+        select(Member)
+        .where(Member.id == member_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).scalar_one()
-    db.session.refresh(member)
     if member.status != ACTIVE:
         raise NotFound(_l("no such member"))
     first_activation = member.activated_at is None
