@@ -41,6 +41,7 @@ class Counter:
         self.redis: list[str] = []
         self.rows: dict[str, list[tuple[int, int, float]]] = collections.defaultdict(list)
         self.prof: cProfile.Profile | None = None
+        self.only = ""
 
     def install(self) -> None:
         import psycopg
@@ -71,12 +72,13 @@ class Counter:
         self.pg.clear()
         self.redis.clear()
         cpu = time.process_time()
-        if self.prof is not None:
+        profile = self.prof is not None and self.only in ("", step)
+        if profile:
             self.prof.enable()
         try:
             return fn()
         finally:
-            if self.prof is not None:
+            if profile:
                 self.prof.disable()
             self.rows[step].append((len(self.pg), len(self.redis), time.process_time() - cpu))
 
@@ -88,6 +90,7 @@ def main() -> int:
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--sql", default="", help="print one consumer's statements of a request")
     parser.add_argument("--callees", default="", help="also print the callees of these names")
+    parser.add_argument("--only", default="", help="profile only this step's requests")
     args = parser.parse_args()
     common.OUT.mkdir(exist_ok=True)
     bench.CONSUMERS = args.count + 20
@@ -116,6 +119,7 @@ def main() -> int:
         account = accounts.get_account(bench.APPID)
     counter = Counter()
     counter.install()
+    counter.only = args.only
     m = f"/m/{bench.SLUG}"
     show_sql = args.sql
 
