@@ -32,6 +32,7 @@ import secrets
 import time
 import zoneinfo
 
+import redis
 from flask import g, has_app_context
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, object_session
@@ -147,22 +148,34 @@ def current(slug: str) -> BrandKeys | None:
     """The active brand ``slug`` for a member page or mini-program request: the cached entry
     while its generation marker in Redis is the one it was loaded under (one HGET), else
     reloaded; None for an unknown or inactive brand. The request's later steps find it with
-    ``cached(brand_id)``."""
+    ``cached(brand_id)``. While Redis cannot be reached a cached entry is used until it
+    expires."""
     keys = _CACHE.get(slug)
     if keys is None or keys.expires <= time.monotonic():
         keys = get(slug, fresh=True)
     else:
-        gen = get_redis().hget(hash_key(keys.id), "gen")
+        try:
+            gen = get_redis().hget(hash_key(keys.id), "gen")
+        except redis.RedisError:
+            # Redis unreachable: the entry stands until it expires (TTL), then the reload
+            # needs Redis again.
+            gen = keys.gen.encode()
         if gen is None or gen.decode() != keys.gen:
             keys = get(slug, fresh=True)
-    if keys is not None and has_app_context():
-        g.wmb_cached_brand = keys
+    if keys is not None:
+        remember(keys)
     return keys
 
 
+def remember(keys: BrandKeys) -> None:
+    """Make ``keys`` this request's brand for ``cached()`` (the callback's handlers)."""
+    if has_app_context():
+        g.wmb_cached_brand = keys
+
+
 def cached(brand_id: int) -> BrandKeys | None:
-    """The brand this request found through ``current()``, if it is ``brand_id`` (None
-    elsewhere: jobs, the console and the callback load what they need)."""
+    """The brand this request found through ``current()`` (or the callback's, for its
+    handlers), if it is ``brand_id``; None elsewhere (jobs and the console load the row)."""
     keys = g.get("wmb_cached_brand") if has_app_context() else None
     return keys if keys is not None and keys.id == brand_id else None
 

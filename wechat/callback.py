@@ -440,6 +440,7 @@ def _run_handlers(
     xml = None
     try:
         with request_context(req), use_brand(keys.id):
+            brand_cache.remember(keys)
             reply = router.dispatch(ctx)
             if reply is not None:
                 xml = router.render(reply, to_user=delivery.openid, from_user=delivery.to_user)
