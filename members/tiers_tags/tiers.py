@@ -410,10 +410,7 @@ def add_growth(
 def assign_base_level(*, member: Member) -> None:
     """Give a member without a level the level their value reaches (at least the base one)."""
     if member.tier_id is None:
-        levels = list_levels()
-        if not levels:
-            return  # no levels: the member's value does not matter
-        level = level_for(member_value(member_id=member.id), levels)
+        level = level_for(member_value(member_id=member.id), list_levels())
         if level is not None:
             member.tier_id = level.id
             member.tier_since = utcnow()
