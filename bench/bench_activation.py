@@ -27,6 +27,7 @@ from bench import common
 
 TITLE = "Member activation (scan -> OAuth -> phone -> activation) on gunicorn"
 CONSUMERS = int(os.environ.get("WMB_BENCH_ACTIVATIONS", "300"))
+TARGET_RATE = 50
 CONCURRENCY = int(os.environ.get("WMB_BENCH_ACTIVATION_CONCURRENCY", "16"))
 STEPS = ("scan", "oauth", "phone", "activate")
 CPU_PARTS = (
@@ -369,7 +370,12 @@ def run(*, repeats: int, log) -> dict:
                 "every consumer activated once, with the guide, no errors",
                 f"{raw[-1]['members']}/{CONSUMERS}",
                 ok,
-            )
+            ),
+            (
+                f"at least {TARGET_RATE} activations per second",
+                f"{common.median(rates):.1f}",
+                common.median(rates) >= TARGET_RATE,
+            ),
         ],
         "notes": [
             f"{CONSUMERS} consumers, {CONCURRENCY} at a time (threads of one client process on "
