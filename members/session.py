@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, select
 
 from core.db import db
 from core.tenancy import current_brand_id
-from members.models import ACTIVE, MERGED, Member
+from members.models import ACTIVE, MERGED, Member, MemberIdentity
 
 _PREFIX = "member:"
 
@@ -108,6 +108,32 @@ _LIGHT = select(
     _m.tier_id,
     _m.activated_at,
 ).where(_m.id == bindparam("id"), _m.brand_id == bindparam("brand_id"))
+
+
+_i = MemberIdentity.__table__.c
+_BY_IDENTITY = (
+    select(*_LIGHT.selected_columns)
+    .select_from(MemberIdentity.__table__.join(Member.__table__, _m.id == _i.member_id))
+    .where(
+        _i.brand_id == bindparam("brand_id"),
+        _i.kind == bindparam("kind"),
+        _i.value == bindparam("value"),
+        _m.brand_id == bindparam("brand_id"),
+    )
+)
+
+
+def member_by_identity(*, brand_id: int, kind: str, value: str) -> SignedInMember | None:
+    """The active member of the brand holding this identity (the mini-program's openid), as
+    one light row: one statement, no ORM."""
+    row = (
+        db.session.connection()
+        .execute(_BY_IDENTITY, {"brand_id": brand_id, "kind": kind, "value": value})
+        .first()
+    )
+    if row is None or row.status != ACTIVE:
+        return None
+    return SignedInMember(*row[2:])
 
 
 def current_member(brand_id: int | None = None) -> SignedInMember | None:
