@@ -83,7 +83,9 @@ def insert_ignoring(
 
     SQLAlchemy never caches the compiled form of PostgreSQL's ``insert()`` construct (its
     ON CONFLICT clause has no cache key), so on a hot path each execution compiled it again,
-    which cost more CPU than the round trip. The column types still process the values.
+    which cost more CPU than the round trip. The column types still process the values. A
+    text statement does not autoflush the session: its callers flush first, as the ORM's
+    insert did for them.
     """
     table = db.metadata.tables[table_name]
     # Only names of the table's own columns reach the text (a KeyError otherwise).

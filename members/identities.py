@@ -91,6 +91,7 @@ def owner_of(kind: str, value: str) -> int | None:
 
 def insert_identity(member_id: int, kind: str, value: str) -> int:
     """Attach unless already attached (ON CONFLICT); returns the identity's owner id."""
+    db.session.flush()
     db.session.execute(
         insert_ignoring("member_identity", _IDENTITY_COLUMNS, ("brand_id", "kind", "value")),
         {
@@ -150,6 +151,7 @@ def create_member_row(*, phone: str | None, source: str, **fields) -> tuple[int,
         updated_at=now,
         **fields,
     )
+    db.session.flush()
     if phone is not None:
         stmt = insert_ignoring("member", tuple(values), ("brand_id", "phone"), "id")
         created = db.session.execute(stmt, values).scalar()

@@ -170,6 +170,7 @@ def add_tag(
     if not tag.active:
         raise ValidationError(_l("this tag is inactive"), field="tag_id")
     source = source or ("staff" if staff_id else "system")
+    db.session.flush()
     added = db.session.execute(
         insert_ignoring("member_tag", _TAG_COLUMNS, ("member_id", "tag_id"), "id"),
         {
