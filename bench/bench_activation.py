@@ -27,11 +27,57 @@ from bench import common
 
 TITLE = "Member activation (scan -> OAuth -> phone -> activation) on gunicorn"
 CONSUMERS = int(os.environ.get("WMB_BENCH_ACTIVATIONS", "300"))
+TARGET_RATE = 50
 CONCURRENCY = int(os.environ.get("WMB_BENCH_ACTIVATION_CONCURRENCY", "16"))
 STEPS = ("scan", "oauth", "phone", "activate")
+CPU_PARTS = (
+    ("app", "app server"),
+    ("sandbox", "WeChat sandbox server"),
+    ("client", "load generator"),
+    ("postgres", "PostgreSQL"),
+)
 SLUG = "benchact"
 APPID, SECRET, TOKEN = "wxbenchact000001", "bench-act-secret", "benchacttoken"
 AES_KEY = base64.b64encode(b"b" * 32).decode()[:43]
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pids) -> float:
+    """User + system CPU time of these processes (those still alive)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / _TICK
+
+
+def _group(pgid: int) -> list[int]:
+    """The processes of a process group (a gunicorn master and its workers)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:
+                pids.append(int(entry))
+    return pids
+
+
+def _pg_backends() -> list[int]:
+    import psycopg
+
+    with psycopg.connect(common.PG_ADMIN, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (common.BENCH_DB,)
+        ).fetchall()
+    return [r[0] for r in rows]
 
 
 @contextlib.contextmanager
@@ -55,7 +101,7 @@ def _gunicorn(port: int, env: dict, app_spec: str = "wsgi:app"):
     base = f"http://127.0.0.1:{port}"
     try:
         common._wait_ready(base + "/", proc)
-        yield base
+        yield base, proc.pid
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -258,11 +304,25 @@ def run(*, repeats: int, log) -> dict:
                     errors.append(repr(exc)[:200])
 
         sandbox_spec = "wechat.sandbox.server:create_sandbox_app()"
-        with _gunicorn(sandbox_port, env, sandbox_spec), _gunicorn(port, env):
+        with (
+            _gunicorn(sandbox_port, env, sandbox_spec) as (_, sandbox_pgid),
+            _gunicorn(port, env) as (_, app_pgid),
+        ):
+            groups = {"app": _group(app_pgid), "sandbox": _group(sandbox_pgid)}
+            before = {k: _cpu_seconds(v) for k, v in groups.items()}
+            pg_before = {pid: _cpu_seconds([pid]) for pid in _pg_backends()}
+            client_before = time.process_time()
+            load_before = os.getloadavg()[0]
             started = time.perf_counter()
             with app.app_context(), ThreadPoolExecutor(CONCURRENCY) as pool:
                 list(pool.map(work, consumers))
             wall = time.perf_counter() - started
+            cpu = {k: _cpu_seconds(v) - before[k] for k, v in groups.items()}
+            cpu["client"] = time.process_time() - client_before
+            cpu["postgres"] = sum(
+                _cpu_seconds([pid]) - pg_before.get(pid, 0.0) for pid in _pg_backends()
+            )
+            load_after = os.getloadavg()[0]
         with app.app_context(), use_brand(brand_id):
             members = db.session.scalar(select(func.count()).select_from(Member))
             guided = db.session.scalar(
@@ -284,16 +344,25 @@ def run(*, repeats: int, log) -> dict:
                 "error_count": len(errors),
                 "p99_ms": {s: _p99(times[s]) for s in STEPS},
                 "median_ms": {s: statistics.median(times[s]) * 1000 for s in STEPS if times[s]},
+                "cpu_ms_per_activation": {k: v / max(members, 1) * 1000 for k, v in cpu.items()},
+                "load": [load_before, load_after],
             }
         )
         log(
             f"  run {rep + 1}: {members}/{CONSUMERS} activated in {wall:.1f} s "
             f"({rate:.1f}/s), errors {len(errors)}, p99 ms "
             + ", ".join(f"{s} {raw[-1]['p99_ms'][s]:.0f}" for s in STEPS)
+            + "; CPU ms per activation "
+            + ", ".join(f"{k} {v:.1f}" for k, v in raw[-1]["cpu_ms_per_activation"].items())
+            + f"; load {load_before:.1f} -> {load_after:.1f}"
         )
     ok = all(r["members"] == CONSUMERS == r["guided"] and not r["error_count"] for r in raw)
     rows = [("Activations per second", common.median(rates), 0, "higher")]
     rows += [(f"p99 {s} (ms)", common.median(p99s[s]), 0, "lower") for s in STEPS]
+    for part, label in CPU_PARTS:
+        values = [r["cpu_ms_per_activation"][part] for r in raw]
+        rows.append((f"CPU per activation: {label} (ms)", common.median(values), 0, "lower"))
+    loads = [x for r in raw for x in r["load"]]
     return {
         "rows": rows,
         "checks": [
@@ -301,7 +370,12 @@ def run(*, repeats: int, log) -> dict:
                 "every consumer activated once, with the guide, no errors",
                 f"{raw[-1]['members']}/{CONSUMERS}",
                 ok,
-            )
+            ),
+            (
+                f"at least {TARGET_RATE} activations per second",
+                f"{common.median(rates):.1f}",
+                common.median(rates) >= TARGET_RATE,
+            ),
         ],
         "notes": [
             f"{CONSUMERS} consumers, {CONCURRENCY} at a time (threads of one client process on "
@@ -313,6 +387,12 @@ def run(*, repeats: int, log) -> dict:
             "requests (activation page, sandbox authorize, OAuth return with the code "
             "exchange); phone = form + SMS code + sandbox inbox; activate = the activation POST "
             "and the card page it redirects to.",
+            "CPU per activation: user + system time of each part during the timed run"
+            " divided by the activations (the app's and the sandbox's gunicorn processes, this"
+            " client process, the PostgreSQL backends of the bench database); the 2 CPUs are"
+            " shared with whatever else runs on the machine.",
+            f"Machine load average (1 min) at the start and end of the runs: {min(loads):.1f} to"
+            f" {max(loads):.1f} on {os.cpu_count()} CPUs.",
             "No baseline: the figure is absolute.",
         ],
         "raw": raw,

@@ -158,7 +158,7 @@ def _create_brand_and_keyword() -> None:
 # Stages of the callback view as (label, file suffix, function, caller or None) in cProfile's
 # terms; shares are of the whole application call (the callback's WSGI front).
 STAGES = [
-    ("brand credentials (cached in the process)", "wechat/callback_keys.py", "get", None),
+    ("brand credentials (cached in the process)", "wechat/brand_cache.py", "get", None),
     ("XML parsing (envelope and message)", "wechat/wire.py", "parse_xml", None),
     ("AES decrypt", "wechat/crypto.py", "decrypt_with_first", None),
     ("router and chatbot (keyword match)", "wechat/router.py", "dispatch", None),

@@ -23,7 +23,7 @@ TITLE = "Member import (1,000,000 CSV rows)"
 ROWS = int(os.environ.get("WMB_BENCH_IMPORT_ROWS", "1000000"))
 BATCH = int(os.environ.get("WMB_BENCH_IMPORT_BATCH", "100000"))
 SLUG = "benchimport"
-TARGETS = {"ratio": 0.5, "rss_mb": 300}
+TARGETS = {"ratio": 0.5, "floor_ratio": 0.5, "rss_mb": 300}
 STORES = [("SH001", "上海"), ("SH002", "上海"), ("HZ001", "杭州"), ("BJ001", "北京")]
 TAGS = [("brand", "old-customer", "老客"), ("product", "skincare", "护肤偏好"),
         ("platform", "jd-member", "京东会员")]  # fmt: skip
@@ -259,6 +259,7 @@ def _summarize(
     rerun_rps = med([r["rps"] for r in reruns])
     rss = max(r["maxrss_mb"] for r in imports + reruns)
     ratio = ours_rps / copy_rps
+    floor_ratio = ours_rps / floor_rps
     ok_counts = all(
         r["status"] == "done" and r["inserted"] == rows and r["bad"] == 0 for r in imports
     ) and all(r["unchanged"] == rows and r["inserted"] + r["updated"] == 0 for r in reruns)
@@ -283,6 +284,11 @@ def _summarize(
         "ratio": ratio,
         "checks": [
             (f"import ≥ {TARGETS['ratio']:.0%} of COPY's rate", f"{ratio:.2f}", ratio >= 0.5),
+            (
+                f"import ≥ {TARGETS['floor_ratio']:.0%} of the schema's floor",
+                f"{floor_ratio:.2f}",
+                floor_ratio >= TARGETS["floor_ratio"],
+            ),
             (f"peak memory < {TARGETS['rss_mb']} MB", f"{rss:.0f} MB", rss < TARGETS["rss_mb"]),
             ("every row inserted, re-run changes nothing", str(ok_counts), ok_counts),
         ],
@@ -303,7 +309,10 @@ def _summarize(
             " into copies of those tables with the same indexes and no foreign keys or triggers,"
             " in one transaction: no parsing, validation or matching. Rows per second counts"
             " members, as for the import. No importer writing these tables can be faster,"
-            f" so its ratio to raw COPY ({floor_rps / copy_rps:.2f}) bounds the import's.",
+            f" so its ratio to raw COPY ({floor_rps / copy_rps:.2f}) bounds the import's. The"
+            " copies are made with LIKE ... INCLUDING INDEXES from the same database, so they"
+            " carry every index of the schema (the trigram and name-prefix indexes of member"
+            " included).",
         ],
         "raw": {"copy": copies, "import": imports, "rerun": reruns, "floor": floors},
     }

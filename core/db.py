@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from flask import current_app, has_request_context, request
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import BigInteger, DateTime, MetaData, event, types
+from sqlalchemy import BigInteger, DateTime, MetaData, TextClause, bindparam, event, text, types
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 NAMING = {
@@ -71,6 +72,35 @@ class TimestampMixin:
     updated_at: Mapped[dt.datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False
     )
+
+
+@functools.lru_cache(maxsize=256)
+def insert_ignoring(
+    table_name: str, columns: tuple[str, ...], conflict: tuple[str, ...], returning: str = ""
+) -> TextClause:
+    """``INSERT INTO table (columns) VALUES (:columns) ON CONFLICT (conflict) DO NOTHING
+    [RETURNING returning]`` as a statement SQLAlchemy compiles once.
+
+    SQLAlchemy never caches the compiled form of PostgreSQL's ``insert()`` construct (its
+    ON CONFLICT clause has no cache key), so on a hot path each execution compiled it again,
+    which cost more CPU than the round trip. The column types still process the values. A
+    text statement does not autoflush the session: its callers flush first, as the ORM's
+    insert did for them.
+    """
+    table = db.metadata.tables[table_name]
+    # Only names of the table's own columns reach the text (a KeyError otherwise).
+    cols = [table.c[c].name for c in columns]
+    target = [table.c[c].name for c in conflict]
+    back = f" RETURNING {table.c[returning].name}" if returning else ""
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(cols)})"  # noqa: S608 - column names only
+        f" VALUES ({', '.join(':' + c for c in cols)})"
+        f" ON CONFLICT ({', '.join(target)}) DO NOTHING{back}"
+    )
+    stmt = text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))
+    if returning:
+        stmt = stmt.columns(table.c[returning])
+    return stmt
 
 
 def is_postgres() -> bool:

@@ -26,6 +26,7 @@ from core.redis import get_redis, key
 from core.tenancy import reset_brand, set_brand
 from core.validators import mask_phone
 from members import identities, queries, store_locations, tillcode
+from members import session as member_session
 from members.activation import activate_member
 from members.models import ACTIVE, Member, TierLevel
 from members.schemas import (
@@ -46,8 +47,7 @@ from members.schemas import (
     TillCodeOut,
 )
 from members.tiers_tags import tiers
-from org.models import Brand
-from wechat import gateway
+from wechat import brand_cache, gateway
 
 bp = Blueprint("mp_api", __name__, url_prefix="/api/mp")
 PREFIX = "/api/mp/{brand_slug}"
@@ -78,8 +78,8 @@ def _brand_from_url(_endpoint, values):
     slug = (values or {}).pop("brand_slug", None)
     if slug is None:
         return
-    brand = Brand.by_slug(slug)
-    if brand is None or not brand.active:
+    brand = brand_cache.current(slug)
+    if brand is None:
         raise NotFound(_l("unknown brand"))
     g.mp_brand = brand
     g._mp_brand_token = set_brand(brand.id)
@@ -143,19 +143,19 @@ def current_session() -> dict:
     return data
 
 
-def _member_of(session: dict) -> Member | None:
-    member = identities.find_by_identity(kind="mp_openid", value=session["openid"])
-    if member is None or member.status != ACTIVE:
-        return None
-    return member
+def _member_of(session: dict) -> member_session.SignedInMember | None:
+    return member_session.member_by_identity(
+        brand_id=g.mp_brand.id, kind="mp_openid", value=session["openid"]
+    )
 
 
-def current_member() -> Member:
-    """The activated member of the request's session (401 without one, 403 before activation)."""
+def current_member() -> member_session.SignedInMember:
+    """The activated member of the request's session (401 without one, 403 before activation),
+    as one light row (``members.session.SignedInMember``)."""
     return _activated_member(current_session())
 
 
-def _activated_member(session: dict) -> Member:
+def _activated_member(session: dict) -> member_session.SignedInMember:
     member = _member_of(session)
     if member is None or member.activated_at is None or not member.phone:
         raise Forbidden(_l("the member card is not activated yet"), code="not_activated")
@@ -299,7 +299,7 @@ def profile():
     errors=(400, 403),
 )
 def update_profile(body: ProfilePatch):
-    member = _activated_member(current_session())
+    member = db.session.get(Member, _activated_member(current_session()).id)
     changes = body.model_dump(exclude_none=True)
     for field, value in changes.items():
         setattr(member, field, value)
@@ -320,7 +320,7 @@ def update_profile(body: ProfilePatch):
 )
 def card():
     member = _activated_member(current_session())
-    progress = tiers.tier_progress(member_id=member.id)
+    progress = tiers.tier_progress(member_id=member.id, member=member)
     return CardOut(
         card_no=member.card_no,
         tier=_tier(progress.current),

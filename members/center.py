@@ -11,7 +11,9 @@ Points and coupons use both::
 
 A slot with a ``figure`` also shows that number (points balance, usable coupons) at the top
 of the card page: the members package shows figures of higher packages without importing them.
-The signed-in member of such a page comes from ``members.session``. A guest on a page that
+The signed-in member of such a page comes from ``members.session``. ``g.brand`` is the brand
+as cached for every request (``wechat.brand_cache.BrandKeys``: id, slug, name, time zone), not
+an ORM object; a page that changes the brand loads it. A guest on a page that
 needs a member (``require_member()``, or any ``abort(401)`` in a member blueprint) is sent
 to the member center's WeChat sign-in and activation, with ``next`` back to the page asked
 for; JSON APIs (``/api/...``) are not member blueprints and keep answering 401.
@@ -27,7 +29,7 @@ from flask import Blueprint, abort, g, redirect, request, session, url_for
 from core.errors import register_error_page
 from core.tenancy import set_brand
 from members import session as member_session
-from org.models import Brand
+from wechat import brand_cache
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +75,11 @@ def center_figures(member_id: int) -> list[tuple[CenterSlot, int]]:
 
 
 def _bind_brand(_endpoint, values):
+    # The brand comes from the process's cache, checked against Redis on every request
+    # (wechat.brand_cache): no database round trip, no secret decrypted per page.
     slug = values.pop("brand_slug", None) if values else None
-    brand = Brand.by_slug(slug or "")
-    if brand is None or not brand.active:
+    brand = brand_cache.current(slug) if slug else None
+    if brand is None:
         abort(404)
     g.brand, g.brand_id, g.brand_tz = brand, brand.id, brand.timezone
     g._brand_token = set_brand(brand.id)

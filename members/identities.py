@@ -13,10 +13,9 @@ from __future__ import annotations
 import hashlib
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import insert, select, text
 
-from core.db import db, utcnow
+from core.db import db, insert_ignoring, utcnow
 from core.errors import Conflict, NotFound, ValidationError
 from core.tenancy import require_brand_id
 from members.merge import merge_members
@@ -50,8 +49,15 @@ def _lock_id(key: str) -> int:
 
 def advisory_lock(*keys: str) -> None:
     """Serialise transactions on these keys until commit (sorted: no lock-order deadlock)."""
-    for k in sorted(set(keys)):
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(k)})
+    ids = [_lock_id(k) for k in sorted(set(keys))]
+    # One round trip: the locks are taken row by row in the array's order.
+    db.session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(k)"
+            " FROM unnest(CAST(:ks AS bigint[])) WITH ORDINALITY AS t(k, i) ORDER BY i"
+        ),
+        {"ks": ids},
+    )
 
 
 def find_by_identity(*, kind: str, value: str) -> Member | None:
@@ -85,18 +91,21 @@ def owner_of(kind: str, value: str) -> int | None:
 
 def insert_identity(member_id: int, kind: str, value: str) -> int:
     """Attach unless already attached (ON CONFLICT); returns the identity's owner id."""
+    db.session.flush()
     db.session.execute(
-        insert(MemberIdentity)
-        .values(
-            brand_id=require_brand_id(),
-            member_id=member_id,
-            kind=kind,
-            value=value,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["brand_id", "kind", "value"])
+        insert_ignoring("member_identity", _IDENTITY_COLUMNS, ("brand_id", "kind", "value")),
+        {
+            "brand_id": require_brand_id(),
+            "member_id": member_id,
+            "kind": kind,
+            "value": value,
+            "created_at": utcnow(),
+        },
     )
     return owner_of(kind, value)
+
+
+_IDENTITY_COLUMNS = ("brand_id", "member_id", "kind", "value", "created_at")
 
 
 def attach_identity(*, member_id: int, kind: str, value: str) -> MemberIdentity:
@@ -142,10 +151,14 @@ def create_member_row(*, phone: str | None, source: str, **fields) -> tuple[int,
         updated_at=now,
         **fields,
     )
-    stmt = insert(Member).values(**values)
+    db.session.flush()
     if phone is not None:
-        stmt = stmt.on_conflict_do_nothing(index_elements=["brand_id", "phone"])
-    created = db.session.execute(stmt.returning(Member.id)).scalar()
+        stmt = insert_ignoring("member", tuple(values), ("brand_id", "phone"), "id")
+        created = db.session.execute(stmt, values).scalar()
+    else:
+        created = db.session.execute(
+            insert(Member.__table__).values(**values).returning(Member.__table__.c.id)
+        ).scalar()
     if created is not None:
         return created, True
     existing = db.session.execute(select(Member.id).where(Member.phone == phone)).scalar_one()

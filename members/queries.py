@@ -3,11 +3,14 @@ guide workbench and the member card. Everything here works in the current brand.
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlalchemy import (
     ColumnElement,
     Select,
     or_,
     select,
+    text,
 )
 
 from core import rollups
@@ -191,10 +194,41 @@ def all_imports() -> Select:
     return select(MemberImport).order_by(MemberImport.id.desc())
 
 
-def home_of(member: Member) -> tuple[Store | None, Staff | None]:
-    """The member's store and guide (first touch), when known."""
-    store = db.session.get(Store, member.store_id) if member.store_id else None
-    guide = db.session.get(Staff, member.guide_id) if member.guide_id else None
+@dataclasses.dataclass(frozen=True, slots=True)
+class HomeStore:
+    id: int
+    code: str
+    name: str
+    city: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HomeGuide:
+    id: int
+    name: str
+
+
+_HOME = text(
+    "SELECT s.id, s.code, s.name, s.city, t.id, t.name FROM (SELECT 1) AS one"
+    " LEFT JOIN store s ON s.id = :store AND s.brand_id = :brand"
+    " LEFT JOIN staff t ON t.id = :guide AND t.brand_id = :brand"
+)
+
+
+def home_of(member) -> tuple[HomeStore | None, HomeGuide | None]:
+    """The member's store and guide (first touch), when known: one statement, no ORM."""
+    if not member.store_id and not member.guide_id:
+        return None, None
+    row = (
+        db.session.connection()
+        .execute(
+            _HOME,
+            {"store": member.store_id, "guide": member.guide_id, "brand": member.brand_id},
+        )
+        .one()
+    )
+    store = HomeStore(*row[:4]) if row[0] is not None else None
+    guide = HomeGuide(*row[4:]) if row[4] is not None else None
     return store, guide
 
 

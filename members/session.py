@@ -9,17 +9,22 @@ API for member pages of any package (the current brand is set by their blueprint
     from members.session import current_member_id
     member_id = current_member_id()   # None when nobody (or a deleted member) is signed in
 
-Also ``current_openid()`` (the official-account openid from the WeChat OAuth login, known
-before the member exists), ``login(...)`` and ``logout()``.
+Also ``current_member()`` (the signed-in member as one light row: what member pages show,
+read in one statement without the ORM), ``current_openid()`` (the official-account openid from
+the WeChat OAuth login, known before the member exists), ``login(...)`` and ``logout()``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+
 from flask import g, has_request_context, session
+from sqlalchemy import bindparam, select
 
 from core.db import db
 from core.tenancy import current_brand_id
-from members.models import ACTIVE, MERGED, Member
+from members.models import ACTIVE, MERGED, Member, MemberIdentity
 
 _PREFIX = "member:"
 
@@ -64,7 +69,74 @@ def current_unionid(brand_id: int | None = None) -> str | None:
     return _data(brand_id or current_brand_id()).get("u")
 
 
-def current_member_id(brand_id: int | None = None) -> int | None:
+@dataclasses.dataclass(frozen=True, slots=True)
+class SignedInMember:
+    """The signed-in member as member pages need it (not an ORM object: a page that changes
+    the member loads it)."""
+
+    id: int
+    brand_id: int
+    card_no: str
+    phone: str | None
+    name: str
+    gender: str
+    birthday: dt.date | None
+    store_id: int | None
+    guide_id: int | None
+    tier_id: int | None
+    activated_at: dt.datetime | None
+
+    @property
+    def holds_card(self) -> bool:
+        return self.activated_at is not None
+
+
+_m = Member.__table__.c
+# Core, not the ORM: one statement and a tuple per page view; the brand is in the WHERE.
+_LIGHT = select(
+    _m.status,
+    _m.merged_into_id,
+    _m.id,
+    _m.brand_id,
+    _m.card_no,
+    _m.phone,
+    _m.name,
+    _m.gender,
+    _m.birthday,
+    _m.store_id,
+    _m.guide_id,
+    _m.tier_id,
+    _m.activated_at,
+).where(_m.id == bindparam("id"), _m.brand_id == bindparam("brand_id"))
+
+
+_i = MemberIdentity.__table__.c
+_BY_IDENTITY = (
+    select(*_LIGHT.selected_columns)
+    .select_from(MemberIdentity.__table__.join(Member.__table__, _m.id == _i.member_id))
+    .where(
+        _i.brand_id == bindparam("brand_id"),
+        _i.kind == bindparam("kind"),
+        _i.value == bindparam("value"),
+        _m.brand_id == bindparam("brand_id"),
+    )
+)
+
+
+def member_by_identity(*, brand_id: int, kind: str, value: str) -> SignedInMember | None:
+    """The active member of the brand holding this identity (the mini-program's openid), as
+    one light row: one statement, no ORM."""
+    row = (
+        db.session.connection()
+        .execute(_BY_IDENTITY, {"brand_id": brand_id, "kind": kind, "value": value})
+        .first()
+    )
+    if row is None or row.status != ACTIVE:
+        return None
+    return SignedInMember(*row[2:])
+
+
+def current_member(brand_id: int | None = None) -> SignedInMember | None:
     """The active member signed in to this brand's pages, or None.
 
     A member merged into another one is followed to the kept record; a deleted one is
@@ -77,19 +149,27 @@ def current_member_id(brand_id: int | None = None) -> int | None:
     cache = g.setdefault("_member_ids", {})
     if (brand_id, mid) in cache:
         return cache[(brand_id, mid)]
-    resolved, seen = mid, set()
+    conn = db.session.connection()
+    found, resolved, seen = None, mid, set()
     while resolved is not None and resolved not in seen:
         seen.add(resolved)
-        member = db.session.get(Member, resolved)
-        if member is None or member.brand_id != brand_id:
+        row = conn.execute(_LIGHT, {"id": resolved, "brand_id": brand_id}).first()
+        if row is None:
             resolved = None
-        elif member.status == ACTIVE:
+        elif row.status == ACTIVE:
+            found = SignedInMember(*row[2:])
             break
-        elif member.status == MERGED:
-            resolved = member.merged_into_id
+        elif row.status == MERGED:
+            resolved = row.merged_into_id
         else:
             resolved = None
-    if resolved is None:
+    if found is None:
         logout(brand_id=brand_id)
-    cache[(brand_id, mid)] = resolved
-    return resolved
+    cache[(brand_id, mid)] = found
+    return found
+
+
+def current_member_id(brand_id: int | None = None) -> int | None:
+    """The id of ``current_member()``, or None."""
+    member = current_member(brand_id)
+    return member.id if member is not None else None

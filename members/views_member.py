@@ -47,7 +47,6 @@ from members.center import (
     member_blueprint,
     pop_next,
     remember_next,
-    require_member,
 )
 from members.forms import ActivateForm, DeleteForm, PhoneForm, ProfileForm
 from members.identities import find_by_identity
@@ -283,8 +282,11 @@ def card_activate():
 # --- member center ----------------------------------------------------------------------------
 
 
-def _member() -> Member:
-    return db.session.get(Member, require_member())
+def _member() -> member_session.SignedInMember:
+    member = member_session.current_member()
+    if member is None:
+        abort(401)  # led to sign-in with ``next`` back here
+    return member
 
 
 @center_bp.get("/", endpoint="card")
@@ -297,7 +299,7 @@ def card_page():
         member=member,
         store=store,
         guide=guide,
-        progress=tiers.tier_progress(member_id=member.id),
+        progress=tiers.tier_progress(member_id=member.id, member=member),
         till_code=code,
         barcode=barcode.code128_svg(code),
         qrcode=barcode.qr_svg(code),
@@ -338,6 +340,7 @@ def profile():
     if request.method == "POST":
         if not form.validate_on_submit():
             return render_template("members/member/profile.html", form=form), 400
+        member = db.session.get(Member, member.id)
         with _as_member(member):
             member.name = form.name.data
             member.birthday = form.birthday.data

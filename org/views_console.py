@@ -43,7 +43,8 @@ register_authenticator(
 @bp.before_app_request
 def _brand_timezone():
     bid = g.get("brand_id")
-    if bid is not None:
+    # Member pages set the time zone from the brand they found in the cache.
+    if bid is not None and "brand_tz" not in g:
         brand = db.session.get(Brand, bid)
         g.brand_tz = brand.timezone if brand else None
         g.brand_name = brand.name if brand else None

@@ -5,14 +5,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import distinct, func, select
 
 from core import rollups
 from core.db import db, utcnow
 from core.paging import KeysetPage, keyset_page, newest_first
 from core.tenancy import require_brand_id
-from members.models import Member
-from points.membership import require_member
+from members.models import ACTIVE, Member
+from points.errors import UnknownMember
+from points.membership import check_member_id, require_member
 from points.models import (
     ADJUST,
     EARN,
@@ -69,21 +71,38 @@ def _account(member_id: int) -> PointsAccount | None:
     ).scalar_one_or_none()
 
 
+_BALANCE_COLUMNS = (
+    PointsAccount.balance,
+    PointsAccount.pending,
+    PointsAccount.debt,
+    PointsAccount.lifetime_earned,
+    PointsAccount.lifetime_spent,
+    PointsAccount.lifetime_expired,
+)
+
+
 def balance(member_id: int) -> Balance:
-    """The member's available, pending and owed points (zeros before any activity)."""
-    require_member(member_id)
-    a = _account(member_id)
-    if a is None:
-        return Balance(member_id, 0, 0, 0, 0, 0, 0)
-    return Balance(
-        member_id,
-        a.balance,
-        a.pending,
-        a.debt,
-        a.lifetime_earned,
-        a.lifetime_spent,
-        a.lifetime_expired,
-    )
+    """The member's available, pending and owed points (zeros before any activity).
+
+    One statement checks the member (active, this brand) and reads the account."""
+    check_member_id(member_id)
+    row = db.session.execute(
+        select(Member.status, *_BALANCE_COLUMNS)
+        .outerjoin(PointsAccount, PointsAccount.member_id == Member.id)
+        .where(Member.id == member_id)
+    ).first()
+    if row is None or row[0] != ACTIVE:
+        raise UnknownMember(_l("Unknown member."), field="member_id")
+    return Balance(member_id, *(int(v or 0) for v in row[1:]))
+
+
+def available_points(member_id: int) -> int:
+    """The signed-in member's available points (the figure on the card page: the member
+    page already checked the member, so this reads the account alone)."""
+    value = db.session.execute(
+        select(PointsAccount.balance).where(PointsAccount.member_id == member_id)
+    ).scalar()
+    return int(value or 0)
 
 
 def _line(e: PointsEntry, *, with_notes: bool) -> HistoryLine:
@@ -147,6 +166,47 @@ def expiring_soon(
     if within_days is not None:
         stmt = stmt.where(PointsLot.expires_at <= now + dt.timedelta(days=within_days))
     return [Expiring(at, int(points)) for at, points in db.session.execute(stmt).all()]
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpiringMonth:
+    month: dt.date  # the first day of the month, in the brand's calendar
+    points: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpiringByMonth:
+    months: list[ExpiringMonth]  # the first few months with points expiring, soonest first
+    later: int  # points expiring in the months after those
+
+
+def expiring_by_month(
+    member_id: int, *, tz: str, months: int = 6, now: dt.datetime | None = None
+) -> ExpiringByMonth:
+    """The member's future expiries summed per month of the brand's calendar (``tz``): the
+    first ``months`` months with any, and the points of all later ones. One aggregate over
+    the member's own open lots; a member of many years has a few dozen months, not thousands
+    of lines."""
+    require_member(member_id)
+    now = now or utcnow()
+    month = func.date_trunc("month", func.timezone(tz, PointsLot.expires_at))
+    stmt = (
+        select(month, func.sum(PointsLot.remaining))
+        .join(PointsAccount, PointsAccount.id == PointsLot.account_id)
+        .where(
+            PointsAccount.member_id == member_id,
+            PointsLot.remaining > 0,
+            PointsLot.expires_at.is_not(None),
+            PointsLot.expires_at > now,
+        )
+        .group_by(month)
+        .order_by(month)
+    )
+    rows = [(at.date(), int(points)) for at, points in db.session.execute(stmt).all()]
+    return ExpiringByMonth(
+        [ExpiringMonth(day, points) for day, points in rows[:months]],
+        sum(points for _, points in rows[months:]),
+    )
 
 
 def campaigns() -> list[PointsCampaign]:

@@ -3,7 +3,7 @@ what expires when."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, g, render_template, request
 from flask_babel import lazy_gettext as _l
 
 from members import session as member_session
@@ -33,21 +33,27 @@ def _member_helpers():
     return {"member_reason": member_reason}
 
 
+HISTORY_PAGE = 20
+EXPIRY_MONTHS = 6
+
+
 @bp.get("/points")
 def my_points():
     member_id = member_session.current_member_id()
     if member_id is None:
         abort(401)
+    # Keyset pages (``?before=<entry id>``): no count and no offset over a long history.
+    before = request.args.get("before", type=int)
+    if before is not None and before <= 0:
+        abort(400)
+    lines = queries.history_before(member_id, before_id=before, limit=HISTORY_PAGE + 1)
     return render_template(
         "points/member/points.html",
         balance=queries.balance(member_id),
-        history=queries.history(
-            member_id,
-            after=request.args.get("after"),
-            before=request.args.get("before"),
-            count=False,
-        ),
-        expiring=queries.expiring_soon(member_id),
+        history=lines[:HISTORY_PAGE],
+        older=lines[HISTORY_PAGE - 1].id if len(lines) > HISTORY_PAGE else None,
+        newest=before is not None,
+        expiring=queries.expiring_by_month(member_id, tz=g.brand_tz, months=EXPIRY_MONTHS),
     )
 
 
@@ -58,6 +64,6 @@ def init_app(app) -> None:
         _l("My points"),
         "points_member.my_points",
         order=10,
-        figure=lambda member_id: queries.balance(member_id).balance,
+        figure=queries.available_points,
         figure_label=_l("Points"),
     )

@@ -3,7 +3,8 @@
 Outbound: ``gateway`` is what domains call (one function per WeChat API), over ``client``
 (wechatpy clients per brand, the shared access token, counters) and ``pay``. Inbound:
 ``callback`` answers what WeChat posts (``wire``: request, strict XML, answer, WSGI front;
-``callback_keys``: cached brand credentials; ``callback_scripts``: the retry key in Redis;
+``brand_cache``: each brand cached per process, also for member pages and the
+mini-program API; ``callback_scripts``: the retry key in Redis;
 ``inbound``: the delivery log) and hands messages to ``router``, where other packages
 register handlers (``events``: typed subscribe-message events). ``sandbox`` fakes WeChat for
 development, the demo and the tests; only ``app.py`` mounts it (no product module imports it).

@@ -2,7 +2,7 @@
 
 Served by ``wire.CallbackFront`` ahead of Flask's request pipeline. The hot path, in order:
 body size (413 before anything is read), the brand's credentials (cached in the process for a
-few seconds, see ``callback_keys``), the URL signature (403), safe-mode ``msg_signature`` and
+few seconds, see ``brand_cache``), the URL signature (403), safe-mode ``msg_signature`` and
 AES decryption with the current then the previous EncodingAESKey, a strict XML parse (no DTD,
 no duplicated message fields, see ``wire.parse_xml``), then one of two ways:
 
@@ -39,8 +39,8 @@ from core.db import db
 from core.errors import REDIS_RETRY_AFTER
 from core.redis import get_redis, key
 from core.tenancy import use_brand
-from wechat import callback_keys, events, inbound, router
-from wechat.callback_keys import BrandKeys
+from wechat import brand_cache, events, inbound, router
+from wechat.brand_cache import BrandKeys
 from wechat.callback_scripts import IN_FLIGHT, CallbackScripts
 from wechat.crypto import (
     CryptoError,
@@ -224,7 +224,7 @@ def callback(req: Request | WireRequest, slug: str) -> Answer:
         return plain("request body too large", 413)
     if not SLUG_RE.match(slug):
         return plain("not found", 404)
-    return _serve(req, slug, callback_keys.get(slug), None)
+    return _serve(req, slug, brand_cache.get(slug), None)
 
 
 def _serve(
@@ -239,7 +239,7 @@ def _serve(
     args = req.args
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
     if not keys.token or not signature_matches(args.get("signature"), keys.token, timestamp, nonce):
-        if not revalidated and (fresh := callback_keys.revalidate(slug, keys)) is not None:
+        if not revalidated and (fresh := brand_cache.revalidate(slug, keys)) is not None:
             return _serve(req, slug, fresh, body, True)  # the token has just been changed
         return plain("bad signature", 403)
     if req.method == "GET":
@@ -265,7 +265,7 @@ def _handle_post(
     except _Refused as refused:
         return refused.answer
     except CryptoError as exc:
-        if not revalidated and (fresh := callback_keys.revalidate(slug, keys)):
+        if not revalidated and (fresh := brand_cache.revalidate(slug, keys)):
             return _serve(req, slug, fresh, body, True)  # a new EncodingAESKey or appid
         log.info("wechat callback for brand %s: undecryptable message: %s", keys.id, exc)
         return plain("cannot decrypt", 400)
@@ -369,7 +369,7 @@ def _answer_at_once(scripts: CallbackScripts, delivery: Delivery) -> Answer | No
     returns None.
     """
     keys = delivery.keys
-    seen = callback_keys.last_rev(keys.id)
+    seen = brand_cache.last_rev(keys.id)
     if seen is None:
         return None
     ctx = delivery.context(seen.encode() or None, speculative=True)
@@ -391,7 +391,7 @@ def _answer_at_once(scripts: CallbackScripts, delivery: Delivery) -> Answer | No
         chatbot_rev=seen,
     )
     if status < 0:
-        callback_keys.saw_rev(keys.id, value)
+        brand_cache.saw_rev(keys.id, value)
         return None
     if status == 0:
         return _answer_retry(keys, value, delivery.crypto)
@@ -412,7 +412,7 @@ def _answer_general_way(
     if gen is None or gen.decode() != keys.gen:
         # Redis lost the marker, or the brand's credentials were changed: reload them, and
         # start over with the new ones if they differ from those this message was checked with.
-        fresh = callback_keys.get(slug, fresh=True)
+        fresh = brand_cache.get(slug, fresh=True)
         if fresh is None or not fresh.same_credentials(keys):
             if first:
                 scripts.release(retry_key)
@@ -420,7 +420,7 @@ def _answer_general_way(
                 return plain("gone", 404)
             return _serve(req, slug, fresh, raw_body, True)
         keys = delivery.keys = fresh
-    callback_keys.saw_rev(keys.id, chatbot_rev)
+    brand_cache.saw_rev(keys.id, chatbot_rev)
     if not first:
         # A retry of something already handled (or being handled): same answer, no effect.
         return _answer_retry(keys, scripts.kept_reply(retry_key), delivery.crypto)
@@ -440,6 +440,7 @@ def _run_handlers(
     xml = None
     try:
         with request_context(req), use_brand(keys.id):
+            brand_cache.remember(keys)
             reply = router.dispatch(ctx)
             if reply is not None:
                 xml = router.render(reply, to_user=delivery.openid, from_user=delivery.to_user)

@@ -2,7 +2,7 @@
 
 A delivery's retry key (``wmb:{b<id>}:wx-in:<dedupe id>``) holds ``IN_FLIGHT`` while its
 handlers run, then the reply WeChat got, so a retry gets the same answer and no handler runs
-twice. The brand's hash (``callback_keys.hash_key``) holds its credential generation marker
+twice. The brand's hash (``brand_cache.hash_key``) holds its credential generation marker
 and chatbot revision, checked in the same round trip; the record of the delivery goes to the
 brand's inbound stream (``inbound.stream_key``), flushed into ``wechat_inbound`` by a job.
 The scripts run over the calling thread's own connection (``core.redis.run_script``).
@@ -13,7 +13,7 @@ from __future__ import annotations
 from redis import Redis
 
 from core.redis import run_script
-from wechat import callback_keys, inbound
+from wechat import brand_cache, inbound
 
 IN_FLIGHT = b"-"
 
@@ -70,7 +70,7 @@ class CallbackScripts:
         """Set the retry key to IN_FLIGHT unless it exists and read the brand's markers:
         (whether it was set now, generation marker, chatbot revision)."""
         first, gen, rev = run_script(
-            self.redis, self._claim, [retry_key, callback_keys.hash_key(brand_id)], [IN_FLIGHT, ttl]
+            self.redis, self._claim, [retry_key, brand_cache.hash_key(brand_id)], [IN_FLIGHT, ttl]
         )
         return bool(first), gen, rev
 
@@ -100,7 +100,7 @@ class CallbackScripts:
         status, *value = run_script(
             self.redis,
             self._claim_with_reply,
-            [retry_key, callback_keys.hash_key(brand_id), inbound.stream_key(brand_id)],
+            [retry_key, brand_cache.hash_key(brand_id), inbound.stream_key(brand_id)],
             [xml or IN_FLIGHT, ttl, inbound.encode(record), gen, chatbot_rev],
         )
         return status, value[0] if value else None

@@ -3,7 +3,7 @@
 Services (keyword-only, flush, never commit) used by the console and the demo, and the router
 handlers that answer from the brand's rules. The callback caches each brand's rules in
 process memory keyed by ``ChatbotSettings.rev``, a random token replaced on every change and
-published to Redis when the change is committed (``callback_keys``), so an edit takes effect
+published to Redis when the change is committed (``brand_cache``), so an edit takes effect
 on the next message in every process.
 """
 
@@ -23,7 +23,7 @@ from core.db import db, utcnow
 from core.errors import Conflict, ValidationError
 from core.jobs import enqueue
 from core.tenancy import current_brand_id
-from wechat import callback_keys, router
+from wechat import brand_cache, router
 from wechat.models import MATCH_TYPES, REPLY_TYPES, ChatbotSettings, KeywordReply
 
 # WeChat's passive text reply holds at most 2048 bytes.
@@ -61,7 +61,7 @@ def _publish_revs(session: Session) -> None:
     revs = session.info.pop(_REVS, None)
     for brand_id, rev in (revs or {}).items():
         try:
-            callback_keys.publish_chatbot_rev(brand_id, rev)
+            brand_cache.publish_chatbot_rev(brand_id, rev)
         except Exception:
             # Callbacks still see the new revision through the database within a few seconds.
             log.warning("chatbot revision of brand %s not published", brand_id, exc_info=True)

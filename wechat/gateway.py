@@ -15,9 +15,10 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from flask import current_app
 from wechatpy.oauth import WeChatOAuth
 
-from wechat import inprocess
+from wechat import brand_cache, inprocess
 from wechat.client import (
     NotConfigured,
     OAuthCodeError,
@@ -317,7 +318,8 @@ class _OAuth(WeChatOAuth):
 
 
 def _oauth(brand_id: int, **kwargs: str) -> _OAuth:
-    brand = load_brand(brand_id)
+    # A member page's request found its brand in the cache: no ORM load, no decryption.
+    brand = brand_cache.cached(brand_id) or load_brand(brand_id)
     if not brand.appid or not brand.secret:
         raise NotConfigured(f"brand {brand_id} has no official account appid/secret")
     return _OAuth(brand.appid, brand.secret, **kwargs)
@@ -332,13 +334,29 @@ def authorize_url(
     return _oauth(brand_id, redirect_uri=redirect_uri, scope=scope, state=state).authorize_url
 
 
+_oauth_clients: dict[tuple, _OAuth] = {}
+
+
+def _code_exchanger(brand_id: int) -> _OAuth:
+    """The brand's OAuth client for code exchanges, kept like ``client_for``'s clients: its
+    HTTP session (and connection) is reused instead of made for every sign-in."""
+    brand = brand_cache.cached(brand_id) or load_brand(brand_id)
+    # in-process clients are bound to one app object (tests build several apps)
+    app_id = id(current_app._get_current_object()) if inprocess.enabled() else None  # noqa: SLF001
+    cache_key = (brand_id, brand.appid, brand.secret, api_base(), timeout(), app_id)
+    oauth = _oauth_clients.get(cache_key)
+    if oauth is None:
+        oauth = _oauth_clients[cache_key] = _oauth(brand_id)
+    return oauth
+
+
 def fetch_oauth_user(brand_id: int, code: str) -> dict:
     """The member behind an OAuth code: ``{openid, unionid?, is_snapshotuser, scope, ...}``.
 
     A used code raises ``OAuthCodeError`` (40163), an unknown one too (40029). Reject
     ``is_snapshotuser`` for anything that creates a member: it is a virtual user.
     """
-    oauth = _oauth(brand_id)
+    oauth = _code_exchanger(brand_id)
     token = transport(
         brand_id,
         "sns.oauth2",

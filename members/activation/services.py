@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, ValidationError
@@ -31,7 +31,6 @@ from members.identities import (
 from members.merge import merge_members
 from members.models import ACTIVE, Member, MemberAttribution
 from members.tiers_tags import tags, tiers
-from org.models import Staff, Store
 
 WelcomeGift = Callable[[int], None]
 WELCOME_GIFTS: list[WelcomeGift] = []
@@ -57,18 +56,28 @@ def check_phone(phone: str | None) -> str:
     return phone
 
 
+_TOUCH = text(
+    "SELECT s.id, g.id, g.store_id FROM (SELECT 1) AS one"
+    " LEFT JOIN store s ON s.id = :store AND s.brand_id = :brand"
+    " LEFT JOIN staff g ON g.id = :guide AND g.brand_id = :brand"
+)
+
+
 def _check_touch(store_id: int | None, guide_id: int | None) -> tuple[int | None, int | None]:
-    bid = require_brand_id()
-    if store_id is not None:
-        store = db.session.get(Store, store_id)
-        if store is None or store.brand_id != bid:
-            raise ValidationError(_l("unknown store"), field="store_id")
+    if store_id is None and guide_id is None:
+        return None, None
+    found_store, found_guide, guide_store = (
+        db.session.connection()
+        .execute(_TOUCH, {"store": store_id, "guide": guide_id, "brand": require_brand_id()})
+        .one()
+    )
+    if store_id is not None and found_store is None:
+        raise ValidationError(_l("unknown store"), field="store_id")
     if guide_id is not None:
-        guide = db.session.get(Staff, guide_id)
-        if guide is None or guide.brand_id != bid:
+        if found_guide is None:
             raise ValidationError(_l("unknown guide"), field="guide_id")
         if store_id is None:
-            store_id = guide.store_id
+            store_id = guide_store
     return store_id, guide_id
 
 
@@ -133,9 +142,11 @@ def activate_member(
             raise Conflict(_l("this identity belongs to another member"), field=k)
 
     member = db.session.execute(
-        select(Member).where(Member.id == member_id).with_for_update()
+        select(Member)
+        .where(Member.id == member_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).scalar_one()
-    db.session.refresh(member)
     if member.status != ACTIVE:
         raise NotFound(_l("no such member"))
     first_activation = member.activated_at is None

@@ -15,13 +15,13 @@ from members.activation.services import record_scan
 from members.identities import find_by_identity
 from members.models import EV_FOLLOW, EV_SCAN
 from org.models import Brand
-from wechat import router
+from wechat import brand_cache, router
 
 PRIORITY = 50  # before the chatbot's greeting (1000): the activation link is the answer
 
 
 def _link(brand_id: int, endpoint: str) -> str:
-    brand = db.session.get(Brand, brand_id)
+    brand = brand_cache.cached(brand_id) or db.session.get(Brand, brand_id)
     return current_app.config["PUBLIC_URL"] + url_for(endpoint, brand_slug=brand.slug)
 
 

@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from core.db import db, utcnow
+from core.db import db, insert_ignoring, utcnow
 from core.errors import Forbidden, NotFound, ValidationError
 from core.tenancy import require_brand_id
 from members.models import (
@@ -153,6 +153,9 @@ def _member(member_id: int) -> Member:
     return member
 
 
+_TAG_COLUMNS = ("brand_id", "member_id", "tag_id", "source", "staff_id", "created_at")
+
+
 def add_tag(
     *,
     member_id: int,
@@ -167,18 +170,17 @@ def add_tag(
     if not tag.active:
         raise ValidationError(_l("this tag is inactive"), field="tag_id")
     source = source or ("staff" if staff_id else "system")
+    db.session.flush()
     added = db.session.execute(
-        insert(MemberTag)
-        .values(
-            brand_id=require_brand_id(),
-            member_id=member_id,
-            tag_id=tag_id,
-            source=source,
-            staff_id=staff_id,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["member_id", "tag_id"])
-        .returning(MemberTag.id)
+        insert_ignoring("member_tag", _TAG_COLUMNS, ("member_id", "tag_id"), "id"),
+        {
+            "brand_id": require_brand_id(),
+            "member_id": member_id,
+            "tag_id": tag_id,
+            "source": source,
+            "staff_id": staff_id,
+            "created_at": utcnow(),
+        },
     ).scalar()
     if added is None:
         return False

@@ -33,6 +33,7 @@ from members.models import (
 )
 from members.tiers_tags import tags
 from org.models import Brand
+from wechat import brand_cache
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,8 +49,11 @@ class TierProgress:
     next_review_on: dt.date
 
 
-def _brand() -> Brand:
-    return db.session.get(Brand, require_brand_id())
+def _brand() -> Brand | brand_cache.BrandKeys:
+    """The current brand's time zone holder: the cached brand of a member page's request,
+    else the row."""
+    bid = require_brand_id()
+    return brand_cache.cached(bid) or db.session.get(Brand, bid)
 
 
 def _year_earlier(when: dt.datetime) -> dt.datetime:
@@ -212,10 +216,12 @@ def level_for(value: int, levels: list[TierLevel]) -> TierLevel | None:
     return best
 
 
-def member_value(*, member_id: int, now: dt.datetime | None = None) -> int:
+def member_value(
+    *, member_id: int, now: dt.datetime | None = None, settings: TierSettings | None = None
+) -> int:
     """Rolling-12-month spend (fen) or growth of a member, per the brand's basis."""
     now = now or utcnow()
-    settings = get_settings()
+    settings = settings or get_settings()
     col = MemberActivity.amount_fen if settings.basis == BASIS_SPEND else MemberActivity.growth
     start = window_start(brand=_brand(), now=now)
     return int(
@@ -410,14 +416,16 @@ def assign_base_level(*, member: Member) -> None:
             member.tier_since = utcnow()
 
 
-def tier_progress(*, member_id: int, now: dt.datetime | None = None) -> TierProgress:
-    """Current level, next level and the amount still needed to reach it."""
+def tier_progress(*, member_id: int, now: dt.datetime | None = None, member=None) -> TierProgress:
+    """Current level, next level and the amount still needed to reach it (``member``: the
+    member already read, anything with ``id``, ``brand_id`` and ``tier_id``)."""
     now = now or utcnow()
-    member = db.session.get(Member, member_id)
+    if member is None or member.id != member_id:
+        member = db.session.get(Member, member_id)
     if member is None or member.brand_id != require_brand_id():
         raise NotFound(_l("no such member"))
     settings, brand, levels = get_settings(), _brand(), list_levels()
-    value = member_value(member_id=member_id, now=now)
+    value = member_value(member_id=member_id, now=now, settings=settings)
     current = next((lv for lv in levels if lv.id == member.tier_id), None)
     rank = current.rank if current else -1
     higher = [lv for lv in levels if lv.rank > rank]

@@ -68,3 +68,19 @@ def test_member_id_range(world):
     for bad in (0, -1, big + 1):
         with pytest.raises(ValueError):
             tillcode.make_till_code(member_id=bad, now=T0)
+
+
+def test_qr_svg_draws_exactly_the_dark_modules():
+    import re
+
+    from members import barcode
+
+    code = "123456789012345678"
+    matrix = barcode.qr_matrix(code)
+    svg = str(barcode.qr_svg(code))
+    drawn = set()
+    for x, y, w in re.findall(r"M(\d+),(\d+)h(\d+)v1h-\d+z", svg):
+        drawn.update((int(x) + i, int(y)) for i in range(int(w)))
+    dark = {(x, y) for y, row in enumerate(matrix) for x, v in enumerate(row) if v}
+    assert drawn == dark and len(dark) > 100
+    assert f'viewBox="0 0 {len(matrix)} {len(matrix)}"' in svg

@@ -23,7 +23,7 @@ from tests.support.wechat import (
     answering_brand,
     text_xml,
 )
-from wechat import callback_keys, chatbot, inbound, jobs, router
+from wechat import brand_cache, chatbot, inbound, jobs, router
 from wechat.models import InboundMessage
 
 OPENID = "oFast0000000000000000000001"
@@ -204,8 +204,8 @@ def test_a_brand_recreated_under_the_same_slug_is_not_confused_with_the_old_one(
 def test_credentials_are_cached_between_messages(wx, brand, monkeypatch):
     warm(wx)
     loads = []
-    real_load = callback_keys._load
-    monkeypatch.setattr(callback_keys, "_load", lambda slug: loads.append(slug) or real_load(slug))
+    real_load = brand_cache._load
+    monkeypatch.setattr(brand_cache, "_load", lambda slug: loads.append(slug) or real_load(slug))
     for i in range(5):
         assert content(wx, wx.post_aes(text_xml(OPENID, "你好", 7900 + i))) == "收到"
     assert loads == []

@@ -1,36 +1,45 @@
-"""Each brand's callback credentials, cached in the process for a few seconds.
+"""Each brand as the per-request paths need it, cached in the process for a few seconds.
 
-Every callback needs the brand's id, appid, token and EncodingAESKeys; reading them (and
-decrypting the secrets) from the database cost more CPU than everything else the callback
-does. They are kept here per slug for ``TTL`` seconds, with the AES keys already prepared:
+Every WeChat callback, member-center page (``/m/<slug>/``) and mini-program API request
+(``/api/mp/<slug>/``) starts from its brand; loading it through the ORM (and decrypting its
+secrets) cost more CPU than most of what those requests do. The active brands are kept here
+per slug for ``TTL`` seconds (id, slug, name, time zone, appids, the app secret, the
+callback's token and EncodingAESKeys with the AES keys already prepared); an inactive or
+unknown slug is not cached.
 
-- any committed change of a ``Brand`` row (new token, EncodingAESKey, appid, deactivation)
-  clears the brand's generation marker in Redis, which makes every process reload the brand
-  on its next callback; a request whose signature or ciphertext fails with the cached keys
-  checks the marker first, so WeChat's first message (or URL check) with a new token or key
-  is accepted at once. Only when that Redis write fails does a change wait for ``TTL``;
+- any committed change of a ``Brand`` row (name, time zone, new token, EncodingAESKey, appid,
+  deactivation), whichever process or command makes it, clears the brand's generation
+  marker in Redis, which makes every process reload the brand on its next request:
+  member pages and the mini-program API read the marker on every request
+  (``current(slug)``: one HGET, no database); the callback reads it in the round trip that
+  sets its retry key, and a request whose signature or ciphertext fails with the cached
+  keys checks the marker first, so WeChat's first message (or URL check) with a new token or
+  key is accepted at once. Only when that Redis write fails does a change wait for ``TTL``;
 - during an EncodingAESKey rotation the previous key, which the brand keeps, still decrypts.
 
 Redis keeps, per brand, a hash ``wmb:{b<id>}:wx-cb`` with the generation marker ``gen`` and
-the chatbot's revision ``rev``. The callback reads both in the round trip that sets its retry
-key: a generation other than the one cached (a brand change, Redis flushed) reloads the brand
-from the database; a new chatbot revision, written after every committed chatbot edit, makes
-the chatbot reload its rules at once.
+the chatbot's revision ``rev``. A generation other than the one cached (a brand change, Redis
+flushed) reloads the brand from the database; a new chatbot revision, written after every
+committed chatbot edit, makes the chatbot reload its rules at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import secrets
 import time
+import zoneinfo
 
+import redis
+from flask import g, has_app_context
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, object_session
 
 from core.db import db
 from core.redis import get_redis, key
-from org.models import Brand
+from org.models import DEFAULT_TZ, Brand
 from wechat.crypto import CryptoError, MessageCrypto
 from wechat.models import ChatbotSettings
 
@@ -42,7 +51,12 @@ _CHANGED = "wmb_brands_changed"
 _QUERY = (
     select(
         Brand.id,
+        Brand.slug,
+        Brand.name,
+        Brand.timezone,
         Brand.appid,
+        Brand.secret,
+        Brand.mp_appid,
         Brand.token,
         Brand.aes_key,
         Brand.previous_aes_key,
@@ -56,11 +70,17 @@ _QUERY = (
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class BrandKeys:
-    """What the callback needs of a brand; ``cryptos``: current then previous key (a
+    """An active brand as cached: what member pages show (``name``, ``slug``, ``tz``) and
+    what the callback and WeChat sign-in need; ``cryptos``: current then previous key (a
     CryptoError in place of a key that is not a valid EncodingAESKey)."""
 
     id: int
+    slug: str
+    name: str
+    timezone: str
     appid: str
+    secret: str
+    mp_appid: str
     token: str
     aes_keys: tuple[str, ...]
     message_mode: str
@@ -68,6 +88,12 @@ class BrandKeys:
     db_rev: str | None
     gen: str
     expires: float
+    tz: zoneinfo.ZoneInfo
+    active: bool = True
+
+    def local(self, when: dt.datetime) -> dt.datetime:
+        """A UTC timestamp in the brand's time zone."""
+        return when.astimezone(self.tz)
 
     def same_credentials(self, other: BrandKeys) -> bool:
         return (self.id, self.appid, self.token, self.aes_keys, self.message_mode) == (
@@ -118,6 +144,42 @@ def get(slug: str, *, fresh: bool = False) -> BrandKeys | None:
     return keys
 
 
+def current(slug: str) -> BrandKeys | None:
+    """The active brand ``slug`` for a member page or mini-program request: the cached entry
+    while its generation marker in Redis is the one it was loaded under (one HGET), else
+    reloaded; None for an unknown or inactive brand. The request's later steps find it with
+    ``cached(brand_id)``. While Redis cannot be reached a cached entry is used until it
+    expires."""
+    keys = _CACHE.get(slug)
+    if keys is None or keys.expires <= time.monotonic():
+        keys = get(slug, fresh=True)
+    else:
+        try:
+            gen = get_redis().hget(hash_key(keys.id), "gen")
+        except redis.RedisError:
+            # Redis unreachable: the entry stands until it expires (TTL), then the reload
+            # needs Redis again.
+            gen = keys.gen.encode()
+        if gen is None or gen.decode() != keys.gen:
+            keys = get(slug, fresh=True)
+    if keys is not None:
+        remember(keys)
+    return keys
+
+
+def remember(keys: BrandKeys) -> None:
+    """Make ``keys`` this request's brand for ``cached()`` (the callback's handlers)."""
+    if has_app_context():
+        g.wmb_cached_brand = keys
+
+
+def cached(brand_id: int) -> BrandKeys | None:
+    """The brand this request found through ``current()`` (or the callback's, for its
+    handlers), if it is ``brand_id``; None elsewhere (jobs and the console load the row)."""
+    keys = g.get("wmb_cached_brand") if has_app_context() else None
+    return keys if keys is not None and keys.id == brand_id else None
+
+
 def _prepare(aes_key: str, appid: str) -> MessageCrypto | CryptoError:
     try:
         return MessageCrypto(aes_key, appid)
@@ -132,7 +194,8 @@ def _load(slug: str) -> BrandKeys | None:
         row = conn.execute(_QUERY, {"slug": slug}).first()
     if row is None:
         return None
-    brand_id, appid, token, aes_key, previous, message_mode, rev = row
+    (brand_id, slug, name, timezone, appid, secret, mp_appid, token, aes_key, previous) = row[:10]
+    message_mode, rev = row[10:]
     aes_keys = tuple(k for k in (aes_key, previous) if k)
     pipe = get_redis().pipeline(transaction=False)
     hk = hash_key(brand_id)
@@ -141,9 +204,16 @@ def _load(slug: str) -> BrandKeys | None:
         pipe.hsetnx(hk, "rev", rev)
     pipe.hget(hk, "gen")
     gen = pipe.execute()[-1]
+    timezone = timezone or DEFAULT_TZ
     return BrandKeys(
         id=brand_id,
+        slug=slug,
+        name=name,
+        timezone=timezone,
+        tz=zoneinfo.ZoneInfo(timezone),
         appid=appid or "",
+        secret=secret or "",
+        mp_appid=mp_appid or "",
         token=token or "",
         aes_keys=aes_keys,
         message_mode=message_mode,
@@ -165,8 +235,8 @@ def revalidate(slug: str, keys: BrandKeys) -> BrandKeys | None:
 
 
 def forget(brand_id: int) -> None:
-    """Make every process reload the brand's credentials on its next callback (call it after
-    committing a credential change)."""
+    """Make every process reload the brand on its next request (called after a change of
+    the brand is committed)."""
     get_redis().hdel(hash_key(brand_id), "gen")
 
 
