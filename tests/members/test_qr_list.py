@@ -3,9 +3,11 @@ statement, and per-code counters kept exact by the events (concurrency on Postgr
 
 from __future__ import annotations
 
+import importlib.util
+import pathlib
 import re
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import event, func, select, text, update
 
 from core.db import db
 from core.tenancy import use_brand
@@ -229,3 +231,25 @@ def test_rebuild_recounts_the_counters_and_is_idempotent(app, ctx):
     with use_brand(other.id):
         # another brand's counters are not this brand's recount's business
         assert qrcodes.stats(qr_ids=[theirs.id])[theirs.id]["scans"] == 42
+
+
+def test_the_migration_backfills_the_counters_from_the_events(app, ctx):
+    path = pathlib.Path(__file__).parents[2] / "migrations/versions/0009_qr_scan_counts.py"
+    spec = importlib.util.spec_from_file_location("qr_scan_counts", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    brand = f.brand()
+    qr = _code(brand, QR_STORE, f.store(brand))
+    with use_brand(brand.id):
+        for kind in (EV_FOLLOW, EV_SCAN, EV_ACTIVATION):
+            qrcodes.record_event(qr=qr, kind=kind, openid="o1")
+        db.session.execute(update(MemberQrCode).values(scans=0, follows=0, activations=0))
+        db.session.commit()
+        db.session.execute(text(migration.BACKFILL))
+        db.session.commit()
+        assert qrcodes.stats(qr_ids=[qr.id])[qr.id] == {
+            "scans": 2,
+            "follows": 1,
+            "activations": 1,
+        }
+        assert qrcodes.rebuild_stats() == 0
