@@ -107,7 +107,7 @@ def poster(qr_id: int):
 @bp.get("/posters.zip")
 @roles_required(*ROLES)
 def posters_zip():
-    codes = [qr for qr in qrcodes.visible_codes(store_id=_store_scope()) if qr.kind == QR_STORE]
+    codes = qrcodes.visible_codes(store_id=_store_scope(), kind=QR_STORE)
     if not codes:
         flash(_l("No store QR codes yet: create them first."), "error")
         return redirect(url_for(".index"))

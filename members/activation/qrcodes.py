@@ -286,11 +286,14 @@ CODE_ORDER = (
 )
 
 
-def visible_codes(*, store_id: int | None = None) -> list[MemberQrCode]:
-    """The brand's codes (a store manager's: their store's and its guides'), stores first."""
+def visible_codes(*, store_id: int | None = None, kind: str | None = None) -> list[MemberQrCode]:
+    """The brand's codes (a store manager's: their store's and its guides'), stores first;
+    of one ``kind`` only when given."""
     stmt = select(MemberQrCode)
     if store_id is not None:
         stmt = stmt.where(MemberQrCode.store_id == store_id)
+    if kind is not None:
+        stmt = stmt.where(MemberQrCode.kind == kind)
     return list(
         db.session.execute(
             stmt.order_by(MemberQrCode.kind.desc(), MemberQrCode.store_id, MemberQrCode.id)
@@ -298,27 +301,20 @@ def visible_codes(*, store_id: int | None = None) -> list[MemberQrCode]:
     )
 
 
+def _by_id(model, ids: set[int]) -> dict:
+    if not ids:
+        return {}
+    return {
+        row.id: row for row in db.session.execute(select(model).where(model.id.in_(ids))).scalars()
+    }
+
+
 def _labels(codes: list[MemberQrCode]) -> tuple[dict[int, Store], dict[int, Staff]]:
     """The stores and the staff of ``codes`` by id: one query each, however many codes."""
-    store_ids = {qr.store_id for qr in codes if qr.store_id}
-    staff_ids = {qr.staff_id for qr in codes if qr.staff_id}
-    stores = (
-        {
-            s.id: s
-            for s in db.session.execute(select(Store).where(Store.id.in_(store_ids))).scalars()
-        }
-        if store_ids
-        else {}
+    return (
+        _by_id(Store, {qr.store_id for qr in codes if qr.store_id}),
+        _by_id(Staff, {qr.staff_id for qr in codes if qr.staff_id}),
     )
-    staff = (
-        {
-            p.id: p
-            for p in db.session.execute(select(Staff).where(Staff.id.in_(staff_ids))).scalars()
-        }
-        if staff_ids
-        else {}
-    )
-    return stores, staff
 
 
 def _label(qr: MemberQrCode, store: Store | None, staff: Staff | None) -> tuple[str, str]:
