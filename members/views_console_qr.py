@@ -6,13 +6,24 @@ guide sees only their own code (from the workbench, ``workbench.my_qr``).
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from core.auth import roles_required
 from core.console import nav_item
 from core.db import db
+from core.paging import page_from_request
 from core.tenancy import get_or_404
 from members.activation import posters, qrcodes
 from members.forms import EmptyForm
@@ -21,6 +32,7 @@ from wechat import gateway
 
 bp = Blueprint("members_qr", __name__, url_prefix="/console/members/qrcodes")
 ROLES = ("brand_admin", "store_manager")
+PER_PAGE = 50
 nav_item("members_qr.index", _l("QR codes"), group="marketing", roles=ROLES, order=72)
 
 
@@ -44,15 +56,22 @@ def _visible(qr: MemberQrCode) -> MemberQrCode:
 @bp.get("")
 @roles_required(*ROLES)
 def index():
-    codes = qrcodes.visible_codes(store_id=_store_scope())
-    rows = [(qr, *qrcodes.label_of(qr)) for qr in codes]
-    stats = qrcodes.stats(qr_ids=[qr.id for qr in codes])
+    kind = request.args.get("kind", "")
+    kind = kind if kind in qrcodes.KINDS else ""
+    q = (request.args.get("q") or "").strip()
+    page = page_from_request(
+        qrcodes.code_rows(store_id=_store_scope(), kind=kind or None, q=q),
+        order=qrcodes.CODE_ORDER,
+        per_page=PER_PAGE,
+    )
     return render_template(
         "members/console/qrcodes.html",
-        rows=rows,
-        stats=stats,
+        page=page,
+        kind=kind,
+        q=q,
         form=EmptyForm(),
         QR_GUIDE=QR_GUIDE,
+        QR_STORE=QR_STORE,
     )
 
 
@@ -88,11 +107,11 @@ def poster(qr_id: int):
 @bp.get("/posters.zip")
 @roles_required(*ROLES)
 def posters_zip():
-    codes = [qr for qr in qrcodes.visible_codes(store_id=_store_scope()) if qr.kind == QR_STORE]
+    codes = qrcodes.visible_codes(store_id=_store_scope(), kind=QR_STORE)
     if not codes:
         flash(_l("No store QR codes yet: create them first."), "error")
         return redirect(url_for(".index"))
-    data = posters.zip_files([qrcodes.poster_for(qr) for qr in codes])
+    data = posters.zip_files(qrcodes.posters_of(codes))
     return Response(
         data,
         mimetype="application/zip",

@@ -12,11 +12,12 @@ import datetime as dt
 import re
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import Select, case, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from core.db import db, utcnow
 from core.errors import NotFound, ValidationError
+from core.paging import Key
 from core.tenancy import require_brand_id
 from members.activation import posters
 from members.models import (
@@ -147,6 +148,22 @@ def record_event(
     row = MemberQrEvent(qr_id=qr.id, kind=kind, openid=openid, member_id=member_id)
     db.session.add(row)
     db.session.flush()
+    # The code's counters move in the event's own transaction, in the database (n = n + 1):
+    # concurrent scans of one code each add theirs, and a rolled-back event adds nothing.
+    values = {}
+    if kind in (EV_SCAN, EV_FOLLOW):
+        values["scans"] = MemberQrCode.scans + 1
+    if kind == EV_FOLLOW:
+        values["follows"] = MemberQrCode.follows + 1
+    if kind == EV_ACTIVATION:
+        values["activations"] = MemberQrCode.activations + 1
+    db.session.execute(
+        update(MemberQrCode)
+        .where(MemberQrCode.id == qr.id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire(qr, list(values))
     return row
 
 
@@ -167,30 +184,116 @@ def last_scanned(*, openid: str, now: dt.datetime | None = None) -> MemberQrCode
 
 
 def stats(*, qr_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Per code: ``scans`` (every scan, follows included), ``follows`` and ``activations``."""
+    """Per code: ``scans`` (every scan, follows included), ``follows`` and ``activations``,
+    read from the codes' counters (one query; no event is counted)."""
     out = {qid: {"scans": 0, "follows": 0, "activations": 0} for qid in qr_ids}
     if not qr_ids:
         return out
     rows = db.session.execute(
-        select(MemberQrEvent.qr_id, MemberQrEvent.kind, func.count())
-        .where(MemberQrEvent.qr_id.in_(qr_ids))
-        .group_by(MemberQrEvent.qr_id, MemberQrEvent.kind)
+        select(
+            MemberQrCode.id, MemberQrCode.scans, MemberQrCode.follows, MemberQrCode.activations
+        ).where(MemberQrCode.id.in_(qr_ids))
     ).all()
-    for qid, kind, n in rows:
-        if kind in (EV_SCAN, EV_FOLLOW):
-            out[qid]["scans"] += n
-        if kind == EV_FOLLOW:
-            out[qid]["follows"] += n
-        if kind == EV_ACTIVATION:
-            out[qid]["activations"] += n
+    for qid, scans, follows, activations in rows:
+        out[qid] = {"scans": scans, "follows": follows, "activations": activations}
     return out
 
 
-def visible_codes(*, store_id: int | None = None) -> list[MemberQrCode]:
-    """The brand's codes (a store manager's: their store's and its guides'), stores first."""
+# The recount of the counters from the events (the migration that added them runs the same).
+_RECOUNT = text(
+    """
+    UPDATE member_qr_code AS q
+    SET scans = c.scans, follows = c.follows, activations = c.activations
+    FROM (
+        SELECT q2.id,
+               count(e.id) FILTER (WHERE e.kind IN ('scan', 'follow')) AS scans,
+               count(e.id) FILTER (WHERE e.kind = 'follow') AS follows,
+               count(e.id) FILTER (WHERE e.kind = 'activation') AS activations
+        FROM member_qr_code AS q2
+        LEFT JOIN member_qr_event AS e ON e.qr_id = q2.id
+        WHERE q2.brand_id = :brand_id
+        GROUP BY q2.id
+    ) AS c
+    WHERE c.id = q.id
+      AND (q.scans, q.follows, q.activations)
+          IS DISTINCT FROM (c.scans, c.follows, c.activations)
+    """
+)
+
+
+def rebuild_stats() -> int:
+    """Recount the brand's code counters from its events; how many codes were off.
+
+    Idempotent: a second run finds nothing to fix. The codes are locked first, so an event
+    being recorded either committed before the recount (and is counted) or waits for it
+    and then adds its one to the recounted total: the result is exact even while scans
+    come in.
+    """
+    brand_id = require_brand_id()
+    db.session.execute(
+        select(MemberQrCode.id)
+        .where(MemberQrCode.brand_id == brand_id)
+        .order_by(MemberQrCode.id)
+        .with_for_update()
+    ).all()
+    result = db.session.execute(_RECOUNT, {"brand_id": brand_id})
+    db.session.expire_all()
+    return result.rowcount
+
+
+KINDS = (QR_STORE, QR_GUIDE)
+
+
+def _like(q: str) -> str:
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def code_rows(*, store_id: int | None = None, kind: str | None = None, q: str = "") -> Select:
+    """The brand's codes with their labels, rows of (code, name, store name), in one statement.
+
+    The store and the guide come joined, never looked up per code. ``store_id`` narrows to
+    a store's code and its guides' (a store manager's list); ``kind`` to stores or guides;
+    ``q`` to codes whose store name or code, or guide name, contains it.
+    """
+    name = case(
+        (MemberQrCode.kind == QR_GUIDE, func.coalesce(Staff.name, "?")),
+        else_=func.coalesce(Store.name, "?"),
+    )
+    stmt = (
+        select(MemberQrCode, name.label("name"), func.coalesce(Store.name, "").label("store"))
+        .outerjoin(Store, Store.id == MemberQrCode.store_id)
+        .outerjoin(Staff, Staff.id == MemberQrCode.staff_id)
+    )
+    if store_id is not None:
+        stmt = stmt.where(MemberQrCode.store_id == store_id)
+    if kind in KINDS:
+        stmt = stmt.where(MemberQrCode.kind == kind)
+    q = (q or "").strip()[:64]
+    if q:
+        like = _like(q)
+        stmt = stmt.where(
+            or_(Store.name.ilike(like), Store.code.ilike(like), Staff.name.ilike(like))
+        )
+    return stmt
+
+
+# Stores first, then guides, each by store and id: the keyset order of ``code_rows``.
+CODE_ORDER = (
+    Key(MemberQrCode.kind, descending=True),
+    Key(func.coalesce(MemberQrCode.store_id, 0)),
+    Key(MemberQrCode.id),
+)
+
+
+def visible_codes(*, store_id: int | None = None, kind: str | None = None) -> list[MemberQrCode]:
+    """The brand's codes (a store manager's: their store's and its guides'), stores first;
+    of one ``kind`` only when given."""
     stmt = select(MemberQrCode)
     if store_id is not None:
         stmt = stmt.where(MemberQrCode.store_id == store_id)
+    if kind is not None:
+        stmt = stmt.where(MemberQrCode.kind == kind)
     return list(
         db.session.execute(
             stmt.order_by(MemberQrCode.kind.desc(), MemberQrCode.store_id, MemberQrCode.id)
@@ -198,13 +301,34 @@ def visible_codes(*, store_id: int | None = None) -> list[MemberQrCode]:
     )
 
 
-def label_of(qr: MemberQrCode) -> tuple[str, str]:
-    """(name, store name) of the code's store or guide, for pages and posters."""
-    store = db.session.get(Store, qr.store_id) if qr.store_id else None
+def _by_id(model, ids: set[int]) -> dict:
+    if not ids:
+        return {}
+    return {
+        row.id: row for row in db.session.execute(select(model).where(model.id.in_(ids))).scalars()
+    }
+
+
+def _labels(codes: list[MemberQrCode]) -> tuple[dict[int, Store], dict[int, Staff]]:
+    """The stores and the staff of ``codes`` by id: one query each, however many codes."""
+    return (
+        _by_id(Store, {qr.store_id for qr in codes if qr.store_id}),
+        _by_id(Staff, {qr.staff_id for qr in codes if qr.staff_id}),
+    )
+
+
+def _label(qr: MemberQrCode, store: Store | None, staff: Staff | None) -> tuple[str, str]:
     if qr.kind == QR_GUIDE:
-        staff = db.session.get(Staff, qr.staff_id) if qr.staff_id else None
         return (staff.name if staff else "?"), (store.name if store else "")
     return (store.name if store else "?"), (store.name if store else "")
+
+
+def label_of(qr: MemberQrCode) -> tuple[str, str]:
+    """(name, store name) of the code's store or guide, for pages and posters (one code: a
+    list reads its labels joined, ``code_rows``)."""
+    store = db.session.get(Store, qr.store_id) if qr.store_id else None
+    staff = db.session.get(Staff, qr.staff_id) if qr.staff_id else None
+    return _label(qr, store, staff)
 
 
 def _filename(text: str) -> str:
@@ -213,11 +337,21 @@ def _filename(text: str) -> str:
 
 def poster_for(qr: MemberQrCode) -> tuple[str, bytes]:
     """(file name, PNG) of a code's printable poster."""
-    brand = db.session.get(Brand, qr.brand_id)
     store = db.session.get(Store, qr.store_id) if qr.store_id else None
+    staff = db.session.get(Staff, qr.staff_id) if qr.staff_id else None
+    return _poster(qr, store, staff)
+
+
+def posters_of(codes: list[MemberQrCode]) -> list[tuple[str, bytes]]:
+    """(file name, PNG) of each code's poster, their stores and guides read at once."""
+    stores, staff = _labels(codes)
+    return [_poster(qr, stores.get(qr.store_id), staff.get(qr.staff_id)) for qr in codes]
+
+
+def _poster(qr: MemberQrCode, store: Store | None, guide: Staff | None) -> tuple[str, bytes]:
+    brand = db.session.get(Brand, qr.brand_id)
     code = store.code if store else ""
     if qr.kind == QR_GUIDE:
-        guide = db.session.get(Staff, qr.staff_id)
         title = (str(_l("Guide %(name)s", name=guide.name)), f"Guide #{guide.id}")
         subtitle = (store.name if store else "", code)
         name = f"guide-{guide.id}-{code}.png"
@@ -241,10 +375,12 @@ def poster_for(qr: MemberQrCode) -> tuple[str, bytes]:
 
 def simulator_targets(brand: Brand) -> list[dict]:
     """The brand's store and guide codes, for the sandbox phone simulator's scan list."""
+    codes = visible_codes()
+    stores, staff = _labels(codes)
     out = []
-    for qr in visible_codes():
-        name, store_name = label_of(qr)
-        store = db.session.get(Store, qr.store_id) if qr.store_id else None
+    for qr in codes:
+        store = stores.get(qr.store_id)
+        name, store_name = _label(qr, store, staff.get(qr.staff_id))
         code = f" ({store.code})" if store else ""
         label = f"{name}{code}" if qr.kind == QR_STORE else f"{name} · {store_name}{code}"
         out.append({"scene": qr.scene, "label": label, "ticket": qr.ticket})

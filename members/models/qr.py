@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import BigId, IdMixin, UTCDateTime, db, utcnow
@@ -19,6 +19,11 @@ class MemberQrCode(IdMixin, BrandScoped, db.Model):
 
     The scene is only ever resolved through this table of the brand whose account received
     the scan, so a scene string of another brand (or a made-up one) attributes nothing.
+
+    ``scans`` (follows included), ``follows`` and ``activations`` count the code's events:
+    each is raised by one in the transaction that records the event (``qrcodes.record_event``),
+    so the list reads them without touching the events; ``qrcodes.rebuild_stats`` recounts
+    them from the events.
     """
 
     __tablename__ = "member_qr_code"
@@ -31,6 +36,9 @@ class MemberQrCode(IdMixin, BrandScoped, db.Model):
     ticket: Mapped[str] = mapped_column(String(255))
     url: Mapped[str] = mapped_column(String(512))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    scans: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    follows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    activations: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class MemberQrEvent(IdMixin, BrandScoped, db.Model):
