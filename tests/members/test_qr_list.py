@@ -234,7 +234,7 @@ def test_rebuild_recounts_the_counters_and_is_idempotent(app, ctx):
 
 
 def test_the_migration_backfills_the_counters_from_the_events(app, ctx):
-    path = pathlib.Path(__file__).parents[2] / "migrations/versions/0009_qr_scan_counts.py"
+    path = pathlib.Path(__file__).parents[2] / "migrations/versions/0008_qr_scan_counts.py"
     spec = importlib.util.spec_from_file_location("qr_scan_counts", path)
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
