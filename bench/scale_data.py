@@ -303,7 +303,7 @@ FROM member_tag WHERE brand_id = :b AND member_id >= :mbase ORDER BY created_at
 
 ACCOUNTS = """
 INSERT INTO points_account (id, brand_id, member_id, balance, pending, debt, lifetime_earned,
-    lifetime_spent, lifetime_expired, last_entry_id, synced_entry_id, updated_at)
+    lifetime_spent, lifetime_expired, last_entry_id, synced_entry_id, updated_at, created_at)
 SELECT p.account_id, :b, p.member_id,
        (CASE WHEN p.spends THEN 0 ELSE :welcome END)
          + (CASE WHEN p.t2 > :pending_since THEN 0 ELSE p.e2 END)
@@ -311,7 +311,7 @@ SELECT p.account_id, :b, p.member_id,
        (CASE WHEN p.t2 > :pending_since THEN p.e2 ELSE 0 END)
          + (CASE WHEN p.t3 > :pending_since THEN p.e3 ELSE 0 END),
        0, :welcome + p.e2 + p.e3, CASE WHEN p.spends THEN :welcome ELSE 0 END, 0,
-       e.last_id, e.last_id, p.t3
+       e.last_id, e.last_id, p.t3, p.created_at
 FROM scale_plan p JOIN (SELECT account_id, max(id) AS last_id FROM scale_entry
                         GROUP BY account_id) e ON e.account_id = p.account_id
 ORDER BY p.account_id
