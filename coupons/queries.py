@@ -24,7 +24,7 @@ from coupons.models import (
     Redemption,
 )
 from coupons.rollups import EXPIRED as EXPIRED_ROLLUP
-from coupons.rollups import ISSUED, REDEMPTIONS, REVERSALS
+from coupons.rollups import ISSUED, REDEMPTIONS, REDEMPTIONS_DAY, REVERSALS
 from members.models import Member
 from org.models import Store
 
@@ -154,7 +154,7 @@ def template_report() -> list[dict]:
         )
     }
     redeemed = dict(
-        _sums(REDEMPTIONS.name, "SELECT template_id, sum(n) FROM {rel} u GROUP BY 1", tz=tz)
+        _sums(REDEMPTIONS_DAY.name, "SELECT template_id, sum(n) FROM {rel} u GROUP BY 1", tz=tz)
     )
     expired = dict(
         _sums(EXPIRED_ROLLUP.name, "SELECT template_id, sum(n) FROM {rel} u GROUP BY 1", tz=tz)
@@ -268,15 +268,18 @@ def overview_daily(*, period, store_id: int | None) -> list[tuple]:
         ).all()
     for d, n in issued:
         out.setdefault(d, [0, 0])[0] = int(n)
-    for name, sign in ((REDEMPTIONS.name, 1), (REVERSALS.name, -1)):
-        rows = _sums(
-            name,
-            "SELECT day, sum(n) FROM {rel} u WHERE day >= :d0 AND day < :d1"
-            " AND (CAST(:store AS bigint) IS NULL OR store_id = :store) GROUP BY day",
-            tz=tz,
-            store=store_id,
-            **days,
-        )
+    # Brand-wide redemptions from the per-day rollup; a store's from the per-store one.
+    brand_sql = "SELECT day, sum(n) FROM {rel} u WHERE day >= :d0 AND day < :d1 GROUP BY day"
+    store_sql = (
+        "SELECT day, sum(n) FROM {rel} u WHERE day >= :d0 AND day < :d1 AND store_id = :store"
+        " GROUP BY day"
+    )
+    if store_id is None:
+        parts = ((REDEMPTIONS_DAY.name, 1, brand_sql), (REVERSALS.name, -1, brand_sql))
+    else:
+        parts = ((REDEMPTIONS.name, 1, store_sql), (REVERSALS.name, -1, store_sql))
+    for name, sign, sql in parts:
+        rows = _sums(name, sql, tz=tz, store=store_id, **days)
         for d, n in rows:
             out.setdefault(d, [0, 0])[1] += sign * int(n)
     return [(d, *v) for d, v in sorted(out.items())]

@@ -40,6 +40,13 @@ coupon_redemption_rollup = _table(
     ],
     ["n", "discount_fen"],
 )
+# The same redemptions per template and day only: what the brand-wide report and overview
+# read (the store grain above holds up to a row per store for every template and day).
+coupon_redemption_day_rollup = _table(
+    "coupon_redemption_day_rollup",
+    [Column("template_id", BigId, primary_key=True), Column("day", Date, primary_key=True)],
+    ["n", "discount_fen"],
+)
 coupon_reversal_rollup = _table(
     "coupon_reversal_rollup",
     [
@@ -77,6 +84,19 @@ REDEMPTIONS = rollups.register(
             FROM coupon_redemption
             WHERE brand_id = :b AND created_at >= :lo AND created_at < :hi
             GROUP BY 1, 2, 3""",
+    )
+)
+REDEMPTIONS_DAY = rollups.register(
+    rollups.Rollup(
+        name="coupon_redemptions_day",
+        table="coupon_redemption_day_rollup",
+        keys=("template_id", "day"),
+        values=("n", "discount_fen"),
+        source="""SELECT template_id, (created_at AT TIME ZONE :tz)::date AS day,
+              count(*) AS n, sum(discount_fen) AS discount_fen
+            FROM coupon_redemption
+            WHERE brand_id = :b AND created_at >= :lo AND created_at < :hi
+            GROUP BY 1, 2""",
     )
 )
 REVERSALS = rollups.register(

@@ -26,7 +26,7 @@ from members.models import (
     TierLevel,
 )
 from members.privacy.access import visible_members
-from members.rollups import MEMBERS_DAY, NONE
+from members.rollups import MEMBERS_DAY, MEMBERS_DAY_TOTAL, NONE
 from members.tiers_tags import tags, tiers
 from org.models import Staff, Store
 from org.services import list_stores
@@ -242,14 +242,27 @@ def tier_of(member: Member) -> TierLevel | None:
 # since its watermark counted live), never member rows.
 
 
+_DAYS = (
+    "SELECT day, sum(new_members), sum(activations) FROM {rel} u WHERE day >= :d0 AND day < :d1"
+    " GROUP BY day HAVING sum(new_members) > 0 OR sum(activations) > 0 ORDER BY day"
+)
+_DAYS_OF_STORE = (
+    "SELECT day, sum(new_members), sum(activations) FROM {rel} u WHERE day >= :d0 AND day < :d1"
+    " AND store_id = :store"
+    " GROUP BY day HAVING sum(new_members) > 0 OR sum(activations) > 0 ORDER BY day"
+)
+
+
 def overview_daily(*, period, store_id: int | None) -> list[tuple]:
     """(brand-calendar day, new members, card activations) per day of the period's window."""
+    # Brand-wide from the per-day rollup; a store's from the fine one.
+    if store_id is None:
+        name, where = MEMBERS_DAY_TOTAL.name, _DAYS
+    else:
+        name, where = MEMBERS_DAY.name, _DAYS_OF_STORE
     rows = rollups.query(
-        MEMBERS_DAY.name,
-        "SELECT day, sum(new_members), sum(activations) FROM {rel} u"
-        " WHERE day >= :d0 AND day < :d1"
-        " AND (CAST(:store AS bigint) IS NULL OR store_id = :store)"
-        " GROUP BY day HAVING sum(new_members) > 0 OR sum(activations) > 0 ORDER BY day",
+        name,
+        where,
         tz=period.tz.key,
         d0=period.window_start,
         d1=period.end,

@@ -25,6 +25,17 @@ member_day_rollup = db.Table(
     Column("activations", BigInteger, nullable=False),
 )
 
+# The same per day only: the brand-wide trend (the grain above holds about a row per store,
+# guide and channel for every day).
+member_day_total_rollup = db.Table(
+    "member_day_total_rollup",
+    db.metadata,
+    Column("brand_id", BigId, ForeignKey("brand.id", ondelete="CASCADE"), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("new_members", BigInteger, nullable=False),
+    Column("activations", BigInteger, nullable=False),
+)
+
 # The members who joined (or activated) on the days listed: one index range per day.
 _DAY_OF = """FROM unnest({days}) d(day) JOIN member m ON m.brand_id = :b
       AND m.status <> 'merged'
@@ -54,5 +65,26 @@ MEMBERS_DAY = rollups.register(
             CROSS JOIN LATERAL (VALUES ((m.created_at AT TIME ZONE :tz)::date),
                                        ((m.activated_at AT TIME ZONE :tz)::date)) v(d)
             WHERE m.brand_id = :b AND m.updated_at >= :lo AND m.updated_at < :hi""",
+    )
+)
+
+_TOTAL = """SELECT day, sum(new_n) AS new_members, sum(act_n) AS activations
+    FROM (SELECT d.day, 1 AS new_n, 0 AS act_n
+          {created}
+          UNION ALL
+          SELECT d.day, 0, 1
+          {activated}) x
+    GROUP BY day"""
+
+MEMBERS_DAY_TOTAL = rollups.register(
+    rollups.Rollup(
+        name="member_day_total",
+        table="member_day_total_rollup",
+        keys=("day",),
+        values=("new_members", "activations"),
+        source=_TOTAL.replace("{created}", _DAY_OF.replace("{col}", "created_at")).replace(
+            "{activated}", _DAY_OF.replace("{col}", "activated_at")
+        ),
+        changed=MEMBERS_DAY.changed,
     )
 )
