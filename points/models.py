@@ -152,12 +152,20 @@ class PointsEntry(IdMixin, BrandScoped, db.Model):
         Index("ix_points_entry_ref", "ref_entry_id"),
         # When entries were written: rollups add the entries recorded since their watermark.
         Index("ix_points_entry_recorded", "brand_id", "created_at"),
+        # A member's entries by day; kind and recording time included, so the overview's
+        # "active before today" check reads the index alone.
+        Index(
+            "ix_points_entry_member_day",
+            "member_id",
+            "local_day",
+            postgresql_include=["kind", "created_at"],
+        ),
     )
 
     account_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("points_account.id", ondelete="CASCADE")
     )
-    member_id: Mapped[int] = mapped_column(BigId, index=True)
+    member_id: Mapped[int] = mapped_column(BigId)
     kind: Mapped[str] = mapped_column(String(16))
     idempotency_key: Mapped[str] = mapped_column(String(200))
     points: Mapped[int] = mapped_column(BigInteger)  # signed change the member sees
