@@ -19,7 +19,7 @@ from members.models import card_no_sql
 STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS member_import_stage (
     line integer, phone text, name text, gender text, birthday date, store_id bigint,
-    pos_id text, tag_ids bigint[], member_id bigint
+    pos_id text, tag_ids bigint[], member_id bigint, new_id bigint
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS member_import_pos (
     line integer, member_id bigint, has_phone boolean
@@ -108,42 +108,67 @@ WITH tg AS (
 )
 SELECT DISTINCT member_id FROM tg
 """
-# The rows left unmatched are new members, inserted with their identity, tags and tag
-# history by one statement: ids are drawn once into a materialized CTE (cheaper than writing
-# them back into the staging table), and the inserts read it. The sequence is named by its
-# oid, looked up once per import (by name it cost a catalog lookup for every row). The
-# foreign keys of identities and tags are checked at the end of the statement, when the
-# members exist.
+# The rows left unmatched are new members. Their ids are drawn from the sequence into the
+# staging table by one statement (in line order), and each table's rows are then produced by
+# the server in COPY's binary format and written back by ``COPY ... FROM STDIN``: COPY
+# inserts in batches of rows per page (INSERT ... SELECT inserts row by row), while the
+# foreign keys are still checked by their triggers for every row. The sequence is named by
+# its oid, looked up once per import (by name it cost a catalog lookup for every row).
 # No ON CONFLICT: the POS ids were looked up just before (RESOLVE_POS) and are unique
 # within the file, and a new member has no tags yet (a row's repeated tags were dropped by
-# the validator); a concurrent writer taking one of the POS ids in between fails the
-# batch, and re-running the file completes it.
-INSERT_NEW = """
-WITH n AS MATERIALIZED (
-    SELECT nextval({seq}::regclass) AS id, s.phone, s.name, s.gender,
-           s.birthday, s.store_id, s.pos_id, s.tag_ids
-    FROM member_import_stage s WHERE s.member_id IS NULL
-), m AS (
-    INSERT INTO member (id, brand_id, phone, card_no, name, gender, birthday, store_id,
-                        source, status, created_at, updated_at)
-    SELECT n.id, :b, n.phone, {card_no}, n.name, n.gender, n.birthday, n.store_id,
-           'import', 'active', :now, :now
-    FROM n
-), i AS (
-    INSERT INTO member_identity (brand_id, member_id, kind, value, created_at)
-    SELECT :b, n.id, 'pos', n.pos_id, :now FROM n WHERE n.pos_id IS NOT NULL
-), t AS MATERIALIZED (
-    SELECT n.id AS member_id, t.tag_id
-    FROM n CROSS JOIN LATERAL unnest(n.tag_ids) AS t(tag_id) WHERE n.tag_ids IS NOT NULL
-), tg AS (
-    INSERT INTO member_tag (brand_id, member_id, tag_id, source, created_at)
-    SELECT :b, member_id, tag_id, 'import', :now FROM t
-), th AS (
-    INSERT INTO tag_history (brand_id, member_id, tag_id, action, source, reason, created_at)
-    SELECT :b, member_id, tag_id, 'added', 'import', :reason, :now FROM t
+# the validator); a concurrent writer taking one of the phones or POS ids in between fails
+# the batch, and re-running the file completes it.
+NEW_IDS = """
+UPDATE member_import_stage s SET new_id = x.id
+FROM (
+    SELECT line, nextval({seq}::regclass) AS id
+    FROM (SELECT line FROM member_import_stage WHERE member_id IS NULL ORDER BY line) o
+) x
+WHERE s.line = x.line
+"""
+# (source rows, target) pairs: each SELECT yields exactly the target's column types, in
+# order, as binary COPY requires (varchar lengths are checked again on the way in).
+# %(b)s, %(now)s and %(reason)s are bound by psycopg on the client.
+NEW_ROWS = (
+    (
+        """
+        SELECT s.new_id, %(b)s::bigint, s.phone::varchar, {card_no}::varchar, s.name::varchar,
+               s.gender::varchar, s.birthday, s.store_id, 'import'::varchar,
+               'active'::varchar, %(now)s::timestamptz, %(now)s::timestamptz
+        FROM member_import_stage s WHERE s.new_id IS NOT NULL ORDER BY s.new_id
+        """.replace("{card_no}", card_no_sql("s.new_id").replace("%", "%%")),
+        "member (id, brand_id, phone, card_no, name, gender, birthday, store_id, source,"
+        " status, created_at, updated_at)",
+    ),
+    (
+        """
+        SELECT %(b)s::bigint, s.new_id, 'pos'::varchar, s.pos_id::varchar,
+               %(now)s::timestamptz
+        FROM member_import_stage s
+        WHERE s.new_id IS NOT NULL AND s.pos_id IS NOT NULL ORDER BY s.new_id
+        """,
+        "member_identity (brand_id, member_id, kind, value, created_at)",
+    ),
+    (
+        """
+        SELECT %(b)s::bigint, s.new_id, t.tag_id, 'import'::varchar, %(now)s::timestamptz
+        FROM member_import_stage s CROSS JOIN LATERAL unnest(s.tag_ids) WITH ORDINALITY
+             AS t(tag_id, n)
+        WHERE s.new_id IS NOT NULL AND s.tag_ids IS NOT NULL ORDER BY s.new_id, t.n
+        """,
+        "member_tag (brand_id, member_id, tag_id, source, created_at)",
+    ),
+    (
+        """
+        SELECT %(b)s::bigint, s.new_id, t.tag_id, 'added'::varchar, 'import'::varchar,
+               %(reason)s::varchar, %(now)s::timestamptz
+        FROM member_import_stage s CROSS JOIN LATERAL unnest(s.tag_ids) WITH ORDINALITY
+             AS t(tag_id, n)
+        WHERE s.new_id IS NOT NULL AND s.tag_ids IS NOT NULL ORDER BY s.new_id, t.n
+        """,
+        "tag_history (brand_id, member_id, tag_id, action, source, reason, created_at)",
+    ),
 )
-SELECT count(*) FROM n
-""".replace("{card_no}", card_no_sql("n.id"))
 MEMBER_SEQ = "SELECT pg_get_serial_sequence('member', 'id')::regclass::oid"
 # Per batch transaction: a lost commit after a crash is redone by re-running the file (it
 # is idempotent), so the import does not wait for each WAL flush; JIT compilation costs
@@ -157,7 +182,7 @@ BATCH_SETTINGS = (
 
 
 def apply_batch(
-    conn, brand_id: int, import_id: int, data: bytes, rows: int, insert_new: str
+    conn, brand_id: int, import_id: int, data: bytes, rows: int, new_ids: str
 ) -> tuple[int, int, list[dict]]:
     """Merge one batch of ``rows`` COPY lines; returns (inserted, updated, bad rows found)."""
     bad: list[dict] = []
@@ -185,14 +210,30 @@ def apply_batch(
         changed.update(conn.execute(text(UPDATE_EXISTING), p).scalars())
         changed.update(conn.execute(text(INSERT_IDENTITIES), p).scalars())
         changed.update(conn.execute(text(INSERT_TAGS), p).scalars())
-    new = conn.execute(text(insert_new), p).scalar_one()
+    new = conn.execute(text(new_ids)).rowcount
+    if new:
+        copy_new_rows(raw, p)
     return new, len(changed), bad
 
 
+def copy_new_rows(raw, params: dict) -> None:
+    """Insert the staged new members, their identities, tags and tag history by COPY.
+
+    Each table's rows are read from the server whole (one batch: a few MB) before they are
+    written back, as one connection cannot run two COPYs at once.
+    """
+    with raw.cursor() as cur:
+        for rows, target in NEW_ROWS:
+            with cur.copy(f"COPY ({rows}) TO STDOUT (FORMAT binary)", params) as out:
+                data = b"".join(bytes(chunk) for chunk in out)
+            with cur.copy(f"COPY {target} FROM STDIN (FORMAT binary)") as copy:
+                copy.write(data)
+
+
 def prepare(conn) -> str:
-    """Create the staging tables on the import's connection; returns the insert of new
-    members, bound to the member sequence (looked up once: by name it cost a catalog lookup
-    for every row)."""
+    """Create the staging tables on the import's connection; returns the statement drawing
+    the new members' ids, bound to the member sequence (looked up once: by name it cost a
+    catalog lookup for every row)."""
     conn.execute(text(STAGE_DDL))
     seq = conn.execute(text(MEMBER_SEQ)).scalar_one()
-    return INSERT_NEW.replace("{seq}", str(int(seq)))
+    return NEW_IDS.replace("{seq}", str(int(seq)))
