@@ -14,12 +14,12 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from core.db import utcnow
-from members.models import card_no_sql
+from members.models import card_no_for
 
 STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS member_import_stage (
     line integer, phone text, name text, gender text, birthday date, store_id bigint,
-    pos_id text, tag_ids bigint[], member_id bigint, new_id bigint
+    pos_id text, tag_ids bigint[], member_id bigint
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS member_import_pos (
     line integer, member_id bigint, has_phone boolean
@@ -108,66 +108,30 @@ WITH tg AS (
 )
 SELECT DISTINCT member_id FROM tg
 """
-# The rows left unmatched are new members. Their ids are drawn from the sequence into the
-# staging table by one statement (in line order), and each table's rows are then produced by
-# the server in COPY's binary format and written back by ``COPY ... FROM STDIN``: COPY
-# inserts in batches of rows per page (INSERT ... SELECT inserts row by row), while the
-# foreign keys are still checked by their triggers for every row. The sequence is named by
-# its oid, looked up once per import (by name it cost a catalog lookup for every row).
+# The rows left unmatched are new members. Their ids are drawn from the sequence by one
+# statement, in line order, and returned with their lines; the rows of member,
+# member_identity, member_tag and tag_history are then written by the client from the
+# batch's own COPY lines (the staged values, already escaped for COPY) and inserted by
+# ``COPY ... FROM STDIN``: COPY inserts many rows per page at a time where INSERT ... SELECT
+# inserts row by row, and the foreign keys are still checked by their triggers for every
+# row. The sequence is named by its oid, looked up once per import (by name it cost a
+# catalog lookup for every row).
 # No ON CONFLICT: the POS ids were looked up just before (RESOLVE_POS) and are unique
 # within the file, and a new member has no tags yet (a row's repeated tags were dropped by
 # the validator); a concurrent writer taking one of the phones or POS ids in between fails
 # the batch, and re-running the file completes it.
 NEW_IDS = """
-UPDATE member_import_stage s SET new_id = x.id
-FROM (
-    SELECT line, nextval({seq}::regclass) AS id
+COPY (
+    SELECT line, nextval({seq}::regclass)
     FROM (SELECT line FROM member_import_stage WHERE member_id IS NULL ORDER BY line) o
-) x
-WHERE s.line = x.line
+) TO STDOUT
 """
-# (source rows, target) pairs: each SELECT yields exactly the target's column types, in
-# order, as binary COPY requires (varchar lengths are checked again on the way in).
-# %(b)s, %(now)s and %(reason)s are bound by psycopg on the client.
-NEW_ROWS = (
-    (
-        """
-        SELECT s.new_id, %(b)s::bigint, s.phone::varchar, {card_no}::varchar, s.name::varchar,
-               s.gender::varchar, s.birthday, s.store_id, 'import'::varchar,
-               'active'::varchar, %(now)s::timestamptz, %(now)s::timestamptz
-        FROM member_import_stage s WHERE s.new_id IS NOT NULL ORDER BY s.new_id
-        """.replace("{card_no}", card_no_sql("s.new_id").replace("%", "%%")),
-        "member (id, brand_id, phone, card_no, name, gender, birthday, store_id, source,"
-        " status, created_at, updated_at)",
-    ),
-    (
-        """
-        SELECT %(b)s::bigint, s.new_id, 'pos'::varchar, s.pos_id::varchar,
-               %(now)s::timestamptz
-        FROM member_import_stage s
-        WHERE s.new_id IS NOT NULL AND s.pos_id IS NOT NULL ORDER BY s.new_id
-        """,
-        "member_identity (brand_id, member_id, kind, value, created_at)",
-    ),
-    (
-        """
-        SELECT %(b)s::bigint, s.new_id, t.tag_id, 'import'::varchar, %(now)s::timestamptz
-        FROM member_import_stage s CROSS JOIN LATERAL unnest(s.tag_ids) WITH ORDINALITY
-             AS t(tag_id, n)
-        WHERE s.new_id IS NOT NULL AND s.tag_ids IS NOT NULL ORDER BY s.new_id, t.n
-        """,
-        "member_tag (brand_id, member_id, tag_id, source, created_at)",
-    ),
-    (
-        """
-        SELECT %(b)s::bigint, s.new_id, t.tag_id, 'added'::varchar, 'import'::varchar,
-               %(reason)s::varchar, %(now)s::timestamptz
-        FROM member_import_stage s CROSS JOIN LATERAL unnest(s.tag_ids) WITH ORDINALITY
-             AS t(tag_id, n)
-        WHERE s.new_id IS NOT NULL AND s.tag_ids IS NOT NULL ORDER BY s.new_id, t.n
-        """,
-        "tag_history (brand_id, member_id, tag_id, action, source, reason, created_at)",
-    ),
+COPY_NEW = (
+    "COPY member (id, brand_id, phone, card_no, name, gender, birthday, store_id, source,"
+    " status, created_at, updated_at) FROM STDIN",
+    "COPY member_identity (brand_id, member_id, kind, value, created_at) FROM STDIN",
+    "COPY member_tag (brand_id, member_id, tag_id, source, created_at) FROM STDIN",
+    "COPY tag_history (brand_id, member_id, tag_id, action, source, reason, created_at) FROM STDIN",
 )
 MEMBER_SEQ = "SELECT pg_get_serial_sequence('member', 'id')::regclass::oid"
 # Per batch transaction: a lost commit after a crash is redone by re-running the file (it
@@ -210,24 +174,55 @@ def apply_batch(
         changed.update(conn.execute(text(UPDATE_EXISTING), p).scalars())
         changed.update(conn.execute(text(INSERT_IDENTITIES), p).scalars())
         changed.update(conn.execute(text(INSERT_TAGS), p).scalars())
-    new = conn.execute(text(new_ids)).rowcount
+    with raw.cursor() as cur, cur.copy(new_ids) as out:
+        ids = b"".join(bytes(chunk) for chunk in out)
+    new = ids.count(b"\n")
     if new:
-        copy_new_rows(raw, p)
+        tables = new_rows(data, ids, brand_id, p["now"], p["reason"])
+        with raw.cursor() as cur:
+            for statement, rows in zip(COPY_NEW, tables, strict=True):
+                if rows:
+                    with cur.copy(statement) as copy:
+                        copy.write(rows)
     return new, len(changed), bad
 
 
-def copy_new_rows(raw, params: dict) -> None:
-    """Insert the staged new members, their identities, tags and tag history by COPY.
+def new_rows(data: bytes, ids: bytes, brand_id: int, now, reason: str) -> tuple[bytes, ...]:
+    """The COPY data of the new members, their identities, tags and tag history.
 
-    Each table's rows are read from the server whole (one batch: a few MB) before they are
-    written back, as one connection cannot run two COPYs at once.
+    ``data`` is the batch's staging COPY (line, phone, name, gender, birthday, store_id,
+    pos_id, tag_ids; ascending lines), ``ids`` the COPY of (line, new id) of the rows left
+    unmatched, in line order. Values are passed on as staged (already escaped for COPY).
     """
-    with raw.cursor() as cur:
-        for rows, target in NEW_ROWS:
-            with cur.copy(f"COPY ({rows}) TO STDOUT (FORMAT binary)", params) as out:
-                data = b"".join(bytes(chunk) for chunk in out)
-            with cur.copy(f"COPY {target} FROM STDIN (FORMAT binary)") as copy:
-                copy.write(data)
+    b = str(brand_id).encode()
+    ts = now.isoformat().encode()
+    tag_tail = b"\timport\t" + ts + b"\n"
+    history_tail = b"\tadded\timport\t" + reason.encode() + b"\t" + ts + b"\n"
+    member_tail = b"\timport\tactive\t" + ts + b"\t" + ts + b"\n"
+    members: list[bytes] = []
+    identities: list[bytes] = []
+    tags: list[bytes] = []
+    history: list[bytes] = []
+    staged = iter(data.split(b"\n"))
+    for pair in ids.split(b"\n")[:-1]:
+        line, member_id = pair.split(b"\t")
+        while True:
+            fields = next(staged).split(b"\t")
+            if fields[0] == line:
+                break
+        _, phone, name, gender, birthday, store_id, pos_id, tag_ids = fields
+        card = card_no_for(int(member_id)).encode()
+        members.append(
+            b"\t".join((member_id, b, phone, card, name, gender, birthday, store_id)) + member_tail
+        )
+        head = b + b"\t" + member_id + b"\t"
+        if pos_id != b"\\N":
+            identities.append(head + b"pos\t" + pos_id + b"\t" + ts + b"\n")
+        if tag_ids != b"\\N":
+            for tag_id in tag_ids[1:-1].split(b","):
+                tags.append(head + tag_id + tag_tail)
+                history.append(head + tag_id + history_tail)
+    return tuple(b"".join(rows) for rows in (members, identities, tags, history))
 
 
 def prepare(conn) -> str:

@@ -311,3 +311,11 @@ def test_new_rows_still_pass_the_foreign_keys(world, library, tmp_path):
                 sql.apply_batch(conn, world.brand.id, 1, line, 1, new_ids)
             conn.rollback()
     assert counts() == {"member": 0, "member_identity": 0, "member_tag": 0, "tag_history": 0}
+
+
+def test_card_numbers_are_the_luhn_of_the_padded_id():
+    from members.models.member import luhn_digit
+
+    for member_id in [*range(0, 20_000), 999_999_999, 10**9, 123_456_789_012, 10**13 - 1]:
+        payload = f"{member_id:09d}"
+        assert card_no_for(member_id) == payload + luhn_digit(payload)
