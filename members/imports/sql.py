@@ -11,6 +11,8 @@ with another phone, or that resolves to the same member as an earlier row, is ba
 
 from __future__ import annotations
 
+import io
+
 from sqlalchemy import text
 
 from core.db import utcnow
@@ -187,42 +189,40 @@ def apply_batch(
     return new, len(changed), bad
 
 
-def new_rows(data: bytes, ids: bytes, brand_id: int, now, reason: str) -> tuple[bytes, ...]:
+def new_rows(data: bytes, ids: bytes, brand_id: int, now, reason: str) -> tuple[bytearray, ...]:
     """The COPY data of the new members, their identities, tags and tag history.
 
     ``data`` is the batch's staging COPY (line, phone, name, gender, birthday, store_id,
     pos_id, tag_ids; ascending lines), ``ids`` the COPY of (line, new id) of the rows left
     unmatched, in line order. Values are passed on as staged (already escaped for COPY).
+    Each table's data grows in one buffer (no list of row objects, no joined copy), which
+    keeps the batch's memory to about the size of the rows.
     """
     b = str(brand_id).encode()
     ts = now.isoformat().encode()
     tag_tail = b"\timport\t" + ts + b"\n"
     history_tail = b"\tadded\timport\t" + reason.encode() + b"\t" + ts + b"\n"
     member_tail = b"\timport\tactive\t" + ts + b"\t" + ts + b"\n"
-    members: list[bytes] = []
-    identities: list[bytes] = []
-    tags: list[bytes] = []
-    history: list[bytes] = []
-    staged = iter(data.split(b"\n"))
-    for pair in ids.split(b"\n")[:-1]:
-        line, member_id = pair.split(b"\t")
-        while True:
-            fields = next(staged).split(b"\t")
-            if fields[0] == line:
-                break
-        _, phone, name, gender, birthday, store_id, pos_id, tag_ids = fields
+    members, identities, tags, history = bytearray(), bytearray(), bytearray(), bytearray()
+    staged = io.BytesIO(data)
+    for pair in io.BytesIO(ids):
+        line, member_id = pair[:-1].split(b"\t")
+        prefix = line + b"\t"
+        row = staged.readline()
+        while not row.startswith(prefix):
+            row = staged.readline()
+        _, phone, name, gender, birthday, store_id, pos_id, tag_ids = row[:-1].split(b"\t")
         card = card_no_for(int(member_id)).encode()
-        members.append(
-            b"\t".join((member_id, b, phone, card, name, gender, birthday, store_id)) + member_tail
-        )
+        members += b"\t".join((member_id, b, phone, card, name, gender, birthday, store_id))
+        members += member_tail
         head = b + b"\t" + member_id + b"\t"
         if pos_id != b"\\N":
-            identities.append(head + b"pos\t" + pos_id + b"\t" + ts + b"\n")
+            identities += head + b"pos\t" + pos_id + b"\t" + ts + b"\n"
         if tag_ids != b"\\N":
             for tag_id in tag_ids[1:-1].split(b","):
-                tags.append(head + tag_id + tag_tail)
-                history.append(head + tag_id + history_tail)
-    return tuple(b"".join(rows) for rows in (members, identities, tags, history))
+                tags += head + tag_id + tag_tail
+                history += head + tag_id + history_tail
+    return members, identities, tags, history
 
 
 def prepare(conn) -> str:
