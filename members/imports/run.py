@@ -124,7 +124,7 @@ def run_import(
 
         try:
             encoding, lines = sniff(path)
-            new_ids = sql.prepare(conn)
+            insert_new = sql.prepare(conn)
             save("running", encoding=encoding, total_rows=max(0, lines - 1), started_at=utcnow())
             repeats: list[tuple[dict, Repeated]] = []
             today = utcnow().date()
@@ -139,7 +139,7 @@ def run_import(
                 def merge_batch(batch: tuple[list[str], list[dict], int]) -> None:
                     data, good, bad, read = batch
                     inserted, updated, db_bad = sql.apply_batch(
-                        conn, brand_id, import_id, data, good, new_ids
+                        conn, brand_id, import_id, data, good, insert_new
                     )
                     bad = sorted(bad + db_bad, key=lambda b: b["line"])
                     state["processed"] += read

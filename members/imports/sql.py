@@ -11,12 +11,10 @@ with another phone, or that resolves to the same member as an earlier row, is ba
 
 from __future__ import annotations
 
-import io
-
 from sqlalchemy import text
 
 from core.db import utcnow
-from members.models import card_no_for
+from members.models import card_no_sql
 
 STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS member_import_stage (
@@ -110,31 +108,42 @@ WITH tg AS (
 )
 SELECT DISTINCT member_id FROM tg
 """
-# The rows left unmatched are new members. Their ids are drawn from the sequence by one
-# statement, in line order, and returned with their lines; the rows of member,
-# member_identity, member_tag and tag_history are then written by the client from the
-# batch's own COPY lines (the staged values, already escaped for COPY) and inserted by
-# ``COPY ... FROM STDIN``: COPY inserts many rows per page at a time where INSERT ... SELECT
-# inserts row by row, and the foreign keys are still checked by their triggers for every
-# row. The sequence is named by its oid, looked up once per import (by name it cost a
-# catalog lookup for every row).
+# The rows left unmatched are new members, inserted with their identity, tags and tag
+# history by one statement: ids are drawn once into a materialized CTE (cheaper than writing
+# them back into the staging table), and the inserts read it. The sequence is named by its
+# oid, looked up once per import (by name it cost a catalog lookup for every row). The
+# foreign keys of identities and tags are checked at the end of the statement, when the
+# members exist.
 # No ON CONFLICT: the POS ids were looked up just before (RESOLVE_POS) and are unique
 # within the file, and a new member has no tags yet (a row's repeated tags were dropped by
-# the validator); a concurrent writer taking one of the phones or POS ids in between fails
-# the batch, and re-running the file completes it.
-NEW_IDS = """
-COPY (
-    SELECT line, nextval({seq}::regclass)
-    FROM (SELECT line FROM member_import_stage WHERE member_id IS NULL ORDER BY line) o
-) TO STDOUT
-"""
-COPY_NEW = (
-    "COPY member (id, brand_id, phone, card_no, name, gender, birthday, store_id, source,"
-    " status, created_at, updated_at) FROM STDIN",
-    "COPY member_identity (brand_id, member_id, kind, value, created_at) FROM STDIN",
-    "COPY member_tag (brand_id, member_id, tag_id, source, created_at) FROM STDIN",
-    "COPY tag_history (brand_id, member_id, tag_id, action, source, reason, created_at) FROM STDIN",
+# the validator); a concurrent writer taking one of the POS ids in between fails the
+# batch, and re-running the file completes it.
+INSERT_NEW = """
+WITH n AS MATERIALIZED (
+    SELECT nextval({seq}::regclass) AS id, s.phone, s.name, s.gender,
+           s.birthday, s.store_id, s.pos_id, s.tag_ids
+    FROM member_import_stage s WHERE s.member_id IS NULL
+), m AS (
+    INSERT INTO member (id, brand_id, phone, card_no, name, gender, birthday, store_id,
+                        source, status, created_at, updated_at)
+    SELECT n.id, :b, n.phone, {card_no}, n.name, n.gender, n.birthday, n.store_id,
+           'import', 'active', :now, :now
+    FROM n
+), i AS (
+    INSERT INTO member_identity (brand_id, member_id, kind, value, created_at)
+    SELECT :b, n.id, 'pos', n.pos_id, :now FROM n WHERE n.pos_id IS NOT NULL
+), t AS MATERIALIZED (
+    SELECT n.id AS member_id, t.tag_id
+    FROM n CROSS JOIN LATERAL unnest(n.tag_ids) AS t(tag_id) WHERE n.tag_ids IS NOT NULL
+), tg AS (
+    INSERT INTO member_tag (brand_id, member_id, tag_id, source, created_at)
+    SELECT :b, member_id, tag_id, 'import', :now FROM t
+), th AS (
+    INSERT INTO tag_history (brand_id, member_id, tag_id, action, source, reason, created_at)
+    SELECT :b, member_id, tag_id, 'added', 'import', :reason, :now FROM t
 )
+SELECT count(*) FROM n
+""".replace("{card_no}", card_no_sql("n.id"))
 MEMBER_SEQ = "SELECT pg_get_serial_sequence('member', 'id')::regclass::oid"
 # Per batch transaction: a lost commit after a crash is redone by re-running the file (it
 # is idempotent), so the import does not wait for each WAL flush; JIT compilation costs
@@ -148,7 +157,7 @@ BATCH_SETTINGS = (
 
 
 def apply_batch(
-    conn, brand_id: int, import_id: int, data: bytes, rows: int, new_ids: str
+    conn, brand_id: int, import_id: int, data: bytes, rows: int, insert_new: str
 ) -> tuple[int, int, list[dict]]:
     """Merge one batch of ``rows`` COPY lines; returns (inserted, updated, bad rows found)."""
     bad: list[dict] = []
@@ -176,59 +185,14 @@ def apply_batch(
         changed.update(conn.execute(text(UPDATE_EXISTING), p).scalars())
         changed.update(conn.execute(text(INSERT_IDENTITIES), p).scalars())
         changed.update(conn.execute(text(INSERT_TAGS), p).scalars())
-    with raw.cursor() as cur, cur.copy(new_ids) as out:
-        ids = b"".join(bytes(chunk) for chunk in out)
-    new = ids.count(b"\n")
-    if new:
-        tables = new_rows(data, ids, brand_id, p["now"], p["reason"])
-        with raw.cursor() as cur:
-            for statement, rows in zip(COPY_NEW, tables, strict=True):
-                if rows:
-                    with cur.copy(statement) as copy:
-                        copy.write(rows)
+    new = conn.execute(text(insert_new), p).scalar_one()
     return new, len(changed), bad
 
 
-def new_rows(data: bytes, ids: bytes, brand_id: int, now, reason: str) -> tuple[bytearray, ...]:
-    """The COPY data of the new members, their identities, tags and tag history.
-
-    ``data`` is the batch's staging COPY (line, phone, name, gender, birthday, store_id,
-    pos_id, tag_ids; ascending lines), ``ids`` the COPY of (line, new id) of the rows left
-    unmatched, in line order. Values are passed on as staged (already escaped for COPY).
-    Each table's data grows in one buffer (no list of row objects, no joined copy), which
-    keeps the batch's memory to about the size of the rows.
-    """
-    b = str(brand_id).encode()
-    ts = now.isoformat().encode()
-    tag_tail = b"\timport\t" + ts + b"\n"
-    history_tail = b"\tadded\timport\t" + reason.encode() + b"\t" + ts + b"\n"
-    member_tail = b"\timport\tactive\t" + ts + b"\t" + ts + b"\n"
-    members, identities, tags, history = bytearray(), bytearray(), bytearray(), bytearray()
-    staged = io.BytesIO(data)
-    for pair in io.BytesIO(ids):
-        line, member_id = pair[:-1].split(b"\t")
-        prefix = line + b"\t"
-        row = staged.readline()
-        while not row.startswith(prefix):
-            row = staged.readline()
-        _, phone, name, gender, birthday, store_id, pos_id, tag_ids = row[:-1].split(b"\t")
-        card = card_no_for(int(member_id)).encode()
-        members += b"\t".join((member_id, b, phone, card, name, gender, birthday, store_id))
-        members += member_tail
-        head = b + b"\t" + member_id + b"\t"
-        if pos_id != b"\\N":
-            identities += head + b"pos\t" + pos_id + b"\t" + ts + b"\n"
-        if tag_ids != b"\\N":
-            for tag_id in tag_ids[1:-1].split(b","):
-                tags += head + tag_id + tag_tail
-                history += head + tag_id + history_tail
-    return members, identities, tags, history
-
-
 def prepare(conn) -> str:
-    """Create the staging tables on the import's connection; returns the statement drawing
-    the new members' ids, bound to the member sequence (looked up once: by name it cost a
-    catalog lookup for every row)."""
+    """Create the staging tables on the import's connection; returns the insert of new
+    members, bound to the member sequence (looked up once: by name it cost a catalog lookup
+    for every row)."""
     conn.execute(text(STAGE_DDL))
     seq = conn.execute(text(MEMBER_SEQ)).scalar_one()
-    return NEW_IDS.replace("{seq}", str(int(seq)))
+    return INSERT_NEW.replace("{seq}", str(int(seq)))

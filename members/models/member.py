@@ -58,34 +58,10 @@ def luhn_digit(payload: str) -> str:
     return str((10 - total % 10) % 10)
 
 
-def _luhn_chunks(first_doubled: bool) -> tuple[int, ...]:
-    """Luhn sums of the 1,000 three-digit groups, the group's last digit doubled or not."""
-    sums = []
-    for value in range(1000):
-        total = 0
-        for pos in range(3):
-            d = value // 10**pos % 10
-            if (pos % 2 == 0) == first_doubled:
-                d = 2 * d - 9 * (d // 5)
-            total += d
-        sums.append(total)
-    return tuple(sums)
-
-
-# Three digits at a time (the import computes a card number per new member): groups of an
-# odd length alternate which of their digits are doubled.
-_LUHN_GROUPS = (_luhn_chunks(True), _luhn_chunks(False))
-
-
 def card_no_for(member_id: int) -> str:
-    """A human-friendly card number: the member id on 9+ digits plus a Luhn check digit
-    (``luhn_digit`` of those digits; leading zeros add nothing)."""
-    total, x, k = 0, member_id, 0
-    while x:
-        total += _LUHN_GROUPS[k & 1][x % 1000]
-        x //= 1000
-        k += 1
-    return f"{member_id:09d}{(10 - total % 10) % 10}"
+    """A human-friendly card number: the member id on 9+ digits plus a Luhn check digit."""
+    payload = f"{member_id:09d}"
+    return payload + luhn_digit(payload)
 
 
 def card_no_sql(expr: str, positions: int = 13) -> str:

@@ -248,7 +248,7 @@ def test_member_rows_belong_to_a_member_of_their_brand(world, library, tmp_path)
 
 
 def test_new_members_are_inserted_with_every_column(world, library, tmp_path):
-    # New members go in by COPY: every column of every table, ids in line order across
+    # Every column of every table written for new members, ids in line order across
     # batches, names with characters COPY must escape kept as they are.
     t1, t2 = library
     rows = [
@@ -297,25 +297,15 @@ def test_new_members_are_inserted_with_every_column(world, library, tmp_path):
 
 
 def test_new_rows_still_pass_the_foreign_keys(world, library, tmp_path):
-    # COPY keeps every constraint: a staged store or tag that no longer exists fails the
-    # batch, and nothing of it stays.
-    from psycopg.errors import ForeignKeyViolation
-
+    # The merge keeps every constraint: a staged store or tag that no longer exists fails
+    # the batch, and nothing of it stays.
     from members.imports import sql
 
     for line in (b"2\t13800000091\t\t\t\\N\t987654321\t\\N\t\\N\n",
                  b"2\t13800000092\t\t\t\\N\t\\N\tP92\t{987654321}\n"):  # fmt: skip
         with db.engine.connect() as conn:
             new_ids = sql.prepare(conn)
-            with pytest.raises(ForeignKeyViolation):
+            with pytest.raises(IntegrityError, match="foreign key"):
                 sql.apply_batch(conn, world.brand.id, 1, line, 1, new_ids)
             conn.rollback()
     assert counts() == {"member": 0, "member_identity": 0, "member_tag": 0, "tag_history": 0}
-
-
-def test_card_numbers_are_the_luhn_of_the_padded_id():
-    from members.models.member import luhn_digit
-
-    for member_id in [*range(0, 20_000), 999_999_999, 10**9, 123_456_789_012, 10**13 - 1]:
-        payload = f"{member_id:09d}"
-        assert card_no_for(member_id) == payload + luhn_digit(payload)
