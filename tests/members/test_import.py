@@ -245,3 +245,67 @@ def test_member_rows_belong_to_a_member_of_their_brand(world, library, tmp_path)
                 db.session.add(row)
                 db.session.flush()
     assert counts() == {"member": 1, "member_identity": 1, "member_tag": 0, "tag_history": 0}
+
+
+def test_new_members_are_inserted_with_every_column(world, library, tmp_path):
+    # Every column of every table written for new members, ids in line order across
+    # batches, names with characters COPY must escape kept as they are.
+    t1, t2 = library
+    rows = [
+        ["13800000081", "张\t三\\", "男", "1990-05-01", "SH001", "POS81", "skincare|old-customer"],
+        ["", "无手机", "", "", "", "POS82", ""],
+        ["13800000083", 'O"Neil, 李', "女", "", "HZ001", "", "old-customer"],
+        ["13800000084", "", "", "2001-12-31", "", "", ""],
+        ["13800000085", "五", "", "", "", "POS85", "skincare"],
+    ]
+    imp = imports.import_file(path=write(tmp_path, rows), batch_size=2)
+    assert (imp.inserted, imp.bad) == (5, 0)
+    stores = {"SH001": world.store.id, "HZ001": world.store2.id, "": None}
+    genders = {"男": "m", "女": "f", "": ""}
+    b = world.brand.id
+    members = db.session.execute(select(Member).order_by(Member.id)).scalars().all()
+    ids = [m.id for m in members]
+    assert ids == sorted(ids) and len(ids) == 5
+    assert [
+        (m.brand_id, m.phone, m.card_no, m.name, m.gender, str(m.birthday or ""), m.store_id)
+        for m in members
+    ] == [
+        (b, r[0] or None, card_no_for(i), r[1], genders[r[2]], r[3], stores[r[4]])
+        for i, r in zip(ids, rows, strict=True)
+    ]
+    assert {(m.source, m.status, m.guide_id, m.tier_id) for m in members} == {
+        ("import", "active", None, None)
+    }
+    assert all(m.created_at == m.updated_at for m in members)
+    got = db.session.execute(
+        select(MemberIdentity.brand_id, MemberIdentity.member_id, MemberIdentity.kind,
+               MemberIdentity.value).order_by(MemberIdentity.id)
+    ).all()  # fmt: skip
+    assert got == [(b, ids[0], "pos", "POS81"), (b, ids[1], "pos", "POS82"),
+                   (b, ids[4], "pos", "POS85")]  # fmt: skip
+    expected = [(ids[0], t2.id), (ids[0], t1.id), (ids[2], t1.id), (ids[4], t2.id)]
+    got = db.session.execute(
+        select(MemberTag.brand_id, MemberTag.member_id, MemberTag.tag_id, MemberTag.source,
+               MemberTag.staff_id).order_by(MemberTag.id)
+    ).all()  # fmt: skip
+    assert got == [(b, m, t, "import", None) for m, t in expected]
+    got = db.session.execute(
+        select(TagHistory.brand_id, TagHistory.member_id, TagHistory.tag_id, TagHistory.action,
+               TagHistory.source, TagHistory.reason, TagHistory.staff_id).order_by(TagHistory.id)
+    ).all()  # fmt: skip
+    assert got == [(b, m, t, "added", "import", f"import #{imp.id}", None) for m, t in expected]
+
+
+def test_new_rows_still_pass_the_foreign_keys(world, library, tmp_path):
+    # The merge keeps every constraint: a staged store or tag that no longer exists fails
+    # the batch, and nothing of it stays.
+    from members.imports import sql
+
+    for line in (b"2\t13800000091\t\t\t\\N\t987654321\t\\N\t\\N\n",
+                 b"2\t13800000092\t\t\t\\N\t\\N\tP92\t{987654321}\n"):  # fmt: skip
+        with db.engine.connect() as conn:
+            new_ids = sql.prepare(conn)
+            with pytest.raises(IntegrityError, match="foreign key"):
+                sql.apply_batch(conn, world.brand.id, 1, line, 1, new_ids)
+            conn.rollback()
+    assert counts() == {"member": 0, "member_identity": 0, "member_tag": 0, "tag_history": 0}
