@@ -148,6 +148,9 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        # A second Ctrl-C or TERM while stopping must not leave the engines running.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
         _stop(children)
         if redis_proc is not None:
             redis_proc.terminate()
