@@ -48,7 +48,8 @@ def test_scan_a_guides_code_follow_activate_and_see_the_card(page, live_server):
 
     page.goto("/sandbox/phone?brand=demo")
     page.fill("#nickname", "小美")
-    page.click("#create-consumer")
+    with page.expect_navigation():  # the new consumer's page, not the old one
+        page.click("#create-consumer")
     expect(page.locator("#follow-state")).to_have_attribute("data-following", "no")
     row = page.locator("ul.targets li").filter(
         has=page.locator("code", has_text=re.compile(f"^{re.escape(target['scene'])}$"))

@@ -61,7 +61,8 @@ def brand(live_server):
 def _start(page, nickname: str) -> str:
     page.goto("/sandbox/phone?brand=links")
     page.fill("#nickname", nickname)
-    page.click("#create-consumer")
+    with page.expect_navigation():  # the new consumer's page, not the old one
+        page.click("#create-consumer")
     page.click("#follow-button")
     expect(page.locator(".msg.out .bubble").first).to_have_text("欢迎！")
     return page.locator("#consumer-select").input_value()

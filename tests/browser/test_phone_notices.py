@@ -15,7 +15,8 @@ from wechat.sandbox import store
 def _consumer(page) -> str:
     page.goto("/sandbox/phone?brand=demo")
     page.fill("#nickname", "小通知")
-    page.click("#create-consumer")
+    with page.expect_navigation():  # the new consumer's page, not the old one
+        page.click("#create-consumer")
     page.click("#follow-button")
     expect(page.locator("#follow-state")).to_have_attribute("data-following", "yes")
     return page.locator("#consumer-select").input_value()

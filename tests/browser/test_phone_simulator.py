@@ -63,7 +63,8 @@ def test_scan_chat_and_tap_the_menu(page, live_server):
     page.goto("/sandbox/phone?brand=demo")
     expect(page.locator(".phone .screen")).to_be_visible()
     page.fill("#nickname", "小红")
-    page.click("#create-consumer")
+    with page.expect_navigation():  # the new consumer's page, not the old one
+        page.click("#create-consumer")
     expect(page.locator("#consumer-select")).to_have_value(re.compile(r"^[0-9a-f]{16}$"))
     expect(page.locator("#follow-state")).to_have_attribute("data-following", "no")
 

@@ -62,7 +62,8 @@ def _sign_in_as_demo_member(m: Walker) -> None:
     page = m.page
     m.open("/sandbox/phone?brand=demo", form=False)
     page.fill("#nickname", "走查会员")
-    page.click("#create-consumer")
+    with page.expect_navigation():  # the new consumer's page, not the old one
+        page.click("#create-consumer")
     expect(page.locator("#follow-state")).to_have_attribute("data-following", "no")
     page.locator(".targets li", has_text="SH001").locator(".scan-button").first.click()
     expect(page.locator(".msg.out", has_text="激活会员卡")).to_have_count(1)
