@@ -97,6 +97,7 @@ def _register_packages(app: Flask) -> None:
     import members
     import org
     import points
+    import shop
     import wechat
 
     org.init_app(app)
@@ -104,6 +105,7 @@ def _register_packages(app: Flask) -> None:
     members.init_app(app)
     points.init_app(app)
     coupons.init_app(app)
+    shop.init_app(app)
     if app.config.get("SANDBOX_ENABLED"):
         _mount_sandbox(app)
 
