@@ -53,6 +53,7 @@ NAV_GROUPS: dict[str, object] = {
     "members": _l("Members"),
     "points": _l("Points"),
     "coupons": _l("Coupons"),
+    "shop": _l("Shop"),
     "marketing": _l("Marketing"),
     "stores": _l("Stores & guides"),
     "wechat": _l("Official account"),
