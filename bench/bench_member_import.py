@@ -226,6 +226,7 @@ def run(*, repeats: int, log=print, rows: int = ROWS) -> dict:
     log(f"  {rows:,} rows, {path.stat().st_size / 1e6:.0f} MB CSV at {path}")
     prepare()
     copies, imports, reruns, floors = [], [], [], []
+    loads = [os.getloadavg()[0]]
     for rep in range(repeats):
         _reset_members()
         copy = _run_child(path, "copy")
@@ -244,13 +245,20 @@ def run(*, repeats: int, log=print, rows: int = ROWS) -> dict:
             f" inserted, {ours['bad']} bad, peak {ours['maxrss_mb']:.0f} MB);"
             f" re-run {again['rps']:,.0f} rows/s ({again['unchanged']:,} unchanged,"
             f" {again['inserted'] + again['updated']} changed);"
-            f" floor {floors[-1]['rps']:,.0f} rows/s ({floors[-1]['seconds']:.1f} s)"
+            f" floor {floors[-1]['rps']:,.0f} rows/s ({floors[-1]['seconds']:.1f} s);"
+            f" load {os.getloadavg()[0]:.1f}"
         )
-    return _summarize(copies, imports, reruns, rows, floors)
+    loads.append(os.getloadavg()[0])
+    return _summarize(copies, imports, reruns, rows, floors, loads)
 
 
 def _summarize(
-    copies: list[dict], imports: list[dict], reruns: list[dict], rows: int, floors: list[dict]
+    copies: list[dict],
+    imports: list[dict],
+    reruns: list[dict],
+    rows: int,
+    floors: list[dict],
+    loads: list[float],
 ) -> dict:
     med = common.median
     floor_rps = med([f["rps"] for f in floors])
@@ -301,7 +309,11 @@ def _summarize(
             f"Import: members.imports in batches of {BATCH:,} valid rows: parse and validate"
             " in Python (phone, dates, stores, tags, duplicates within the file), COPY into a"
             " temporary staging table, then set-based matching and INSERT/UPDATE into member,"
-            " member_identity (POS id), member_tag and tag_history; one commit per batch.",
+            " member_identity (POS id), member_tag and tag_history; one commit per batch; two"
+            " batches merge at the same time, each on its own connection.",
+            f"Machine load average (1 min) when the runs started: {loads[0]:.1f}, when they"
+            f" ended: {loads[-1]:.1f}, on {os.cpu_count()} CPUs; other work on the machine takes"
+            " CPU from every side (the import, the raw COPY and the floor).",
             "Peak memory is the importing process's own peak RSS (VmHWM; interpreter and app"
             " included).",
             "Floor: what the schema itself costs. The rows the import wrote (member,"
@@ -314,7 +326,13 @@ def _summarize(
             " carry every index of the schema (the trigram and name-prefix indexes of member"
             " included).",
         ],
-        "raw": {"copy": copies, "import": imports, "rerun": reruns, "floor": floors},
+        "raw": {
+            "copy": copies,
+            "import": imports,
+            "rerun": reruns,
+            "floor": floors,
+            "load": loads,
+        },
     }
 
 

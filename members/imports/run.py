@@ -1,12 +1,14 @@
 """Running an import of existing members from a POS/CRM CSV export (PostgreSQL).
 
 The file is streamed and validated in Python (``members.imports.rows``); each batch of valid
-rows is merged by set-based statements (``members.imports.sql``). Parsing the next batch
-overlaps the merge of the previous one. Each batch commits on the import's own connection
-(without waiting for the WAL flush: a lost batch is redone by a re-run), and the
-``member_import`` row is updated with it, so a page can show progress while the import
-runs. Re-running a file changes nothing: every row counts as unchanged.
-"""
+rows is merged by set-based statements (``members.imports.sql``). Parsing overlaps the
+merges, and two batches merge at the same time, each on a connection of its own (PostgreSQL
+works in one process per connection): a batch of new members waits only for the batch
+before it to draw its ids, a batch touching existing members for every earlier batch to
+commit (see ``sql.apply_batch``). Each batch commits on its connection (without waiting for
+the WAL flush: a lost batch is redone by a re-run), and the ``member_import`` row is updated
+with it, so a page can show progress while the import runs. Re-running a file changes
+nothing: every row counts as unchanged."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
@@ -38,6 +41,8 @@ from org.services import list_stores
 
 BATCH = 100_000
 MAX_ERRORS = 1000
+# Batches merged at the same time, each on its own connection (see ``_pipelined``).
+MERGE_CONNECTIONS = 2
 
 ProgressFn = Callable[[MemberImport], None]
 
@@ -110,7 +115,12 @@ def run_import(
     state = {"processed": 0, "inserted": 0, "updated": 0, "unchanged": 0, "bad": 0}
     errors: list[dict] = []
 
-    with db.engine.connect() as conn:
+    with ExitStack() as stack:
+        conn = stack.enter_context(db.engine.connect())
+        # Batches merge on MERGE_CONNECTIONS connections of their own, opened here (the
+        # engine needs the app context, which the merging threads do not have).
+        merge_conns = [stack.enter_context(db.engine.connect()) for _ in range(MERGE_CONNECTIONS)]
+        saving = threading.Lock()
 
         def save(status: str, **extra) -> None:
             conn.execute(
@@ -124,7 +134,9 @@ def run_import(
 
         try:
             encoding, lines = sniff(path)
-            insert_new = sql.prepare(conn)
+            prepared = [sql.prepare(c) for c in merge_conns]
+            for c in merge_conns:
+                c.commit()
             save("running", encoding=encoding, total_rows=max(0, lines - 1), started_at=utcnow())
             repeats: list[tuple[dict, Repeated]] = []
             today = utcnow().date()
@@ -136,24 +148,40 @@ def run_import(
                 cols = columns(header)
                 validator = RowValidator(stores, tags, today, cols)
 
-                def merge_batch(batch: tuple[list[str], list[dict], int]) -> None:
+                def merge_batch(worker: int, batch: tuple, order: _BatchOrder) -> None:
                     data, good, bad, read = batch
-                    inserted, updated, db_bad = sql.apply_batch(
-                        conn, brand_id, import_id, data, good, insert_new
-                    )
+                    mconn = merge_conns[worker]
+                    try:
+                        inserted, updated, db_bad = sql.apply_batch(
+                            mconn, brand_id, import_id, data, good, prepared[worker], order
+                        )
+                    except _Stopped:
+                        mconn.rollback()
+                        raise
                     bad = sorted(bad + db_bad, key=lambda b: b["line"])
-                    state["processed"] += read
-                    state["inserted"] += inserted
-                    state["updated"] += updated
-                    state["bad"] += len(bad)
-                    state["unchanged"] += good - len(db_bad) - inserted - updated
-                    for entry in bad[: max(0, MAX_ERRORS - len(errors))]:
-                        if "repeats" in entry:
-                            repeats.append((entry, entry.pop("repeats")))
-                        errors.append(entry)
-                    save("running")
+                    with saving:
+                        state["processed"] += read
+                        state["inserted"] += inserted
+                        state["updated"] += updated
+                        state["bad"] += len(bad)
+                        state["unchanged"] += good - len(db_bad) - inserted - updated
+                        _keep_first_errors(errors, repeats, bad)
+                        # The batch commits with the progress it adds.
+                        mconn.execute(
+                            update(MemberImport.__table__)
+                            .where(MemberImport.__table__.c.id == import_id)
+                            .values(status="running", errors=list(errors), **state)
+                        )
+                        mconn.commit()
+                        order.committed()
+                        if on_progress is not None:
+                            on_progress(_snapshot(imp, "running", state, {}))
 
-                _pipelined(batches(reader, validator, batch_size), merge_batch)
+                def give_up() -> None:
+                    for c in merge_conns:
+                        c.rollback()
+
+                _pipelined(batches(reader, validator, batch_size), merge_batch, give_up)
                 del validator
             if repeats:
                 name_first_lines(path, encoding, stores, tags, today, cols, repeats)
@@ -174,35 +202,132 @@ def run_import(
     ).scalar_one()
 
 
-def _pipelined(items: Iterator, consume: Callable) -> None:
-    """Parse the next batch in this thread while another merges the previous one.
+def _keep_first_errors(errors: list[dict], repeats: list, bad: list[dict]) -> None:
+    """Add a batch's bad rows to the report, which keeps the MAX_ERRORS first by line
+    (batches finish out of order), and remember the repeated values still reported."""
+    for entry in bad[:MAX_ERRORS]:
+        if "repeats" in entry:
+            repeats.append((entry, entry.pop("repeats")))
+        errors.append(entry)
+    errors.sort(key=lambda e: e["line"])
+    if len(errors) > MAX_ERRORS:
+        del errors[MAX_ERRORS:]
+        kept = {id(e) for e in errors}
+        repeats[:] = [r for r in repeats if id(r[0]) in kept]
 
-    PostgreSQL works in its own process, so the two overlap; the queue holds at most one
-    batch, which keeps memory bounded (parsing is several times faster than merging).
+
+class _Order:
+    """How far the batches of an import have got: the batches before which all have drawn
+    their ids, and all have committed (batches finish out of order)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._drawn: set[int] = set()
+        self._committed: set[int] = set()
+        self.all_drawn = 0  # every batch below has drawn its ids
+        self.all_committed = 0  # every batch below has committed
+        self.stopped = False
+
+    def wait(self, until) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: until() or self.stopped)
+            if not until():
+                raise _Stopped
+
+    def mark(self, k: int, *, committed: bool) -> None:
+        with self._cond:
+            self._drawn.add(k)
+            while self.all_drawn in self._drawn:
+                self.all_drawn += 1
+            if committed:
+                self._committed.add(k)
+                while self.all_committed in self._committed:
+                    self.all_committed += 1
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        with self._cond:
+            self.stopped = True
+            self._cond.notify_all()
+
+
+class _BatchOrder:
+    """Batch ``k``'s view of the order (what ``sql.apply_batch`` waits on)."""
+
+    def __init__(self, order: _Order, k: int):
+        self.order, self.k = order, k
+
+    def earlier_committed(self) -> bool:
+        return self.order.all_committed >= self.k
+
+    def wait_earlier_committed(self) -> None:
+        self.order.wait(lambda: self.order.all_committed >= self.k)
+
+    @contextmanager
+    def drawing(self) -> Iterator[None]:
+        self.order.wait(lambda: self.order.all_drawn >= self.k)
+        try:
+            yield
+        finally:
+            self.order.mark(self.k, committed=False)
+
+    def committed(self) -> None:
+        self.order.mark(self.k, committed=True)
+
+
+class _Stopped(Exception):
+    """Another batch failed: this one gives up while waiting for it."""
+
+
+def _pipelined(items: Iterator, consume: Callable, give_up: Callable) -> None:
+    """Parse batches in this thread while MERGE_CONNECTIONS threads merge the previous ones.
+
+    PostgreSQL works in its own processes, so parsing and the merges overlap. Batches are
+    taken in file order and wait for each other as ``sql.apply_batch`` describes; the queue
+    holds at most one parsed batch, which keeps memory bounded (parsing is several times
+    faster than merging). When a merge fails the others stop at their next wait, every open
+    batch is rolled back and the failure is raised here.
     """
     q: queue.Queue = queue.Queue(maxsize=1)
     failures: list[BaseException] = []
+    order = _Order()
 
-    def work() -> None:
+    def work(worker: int) -> None:
         while (item := q.get()) is not None:
+            k, batch = item
             if failures:
                 continue  # drain so that the producer never blocks
             try:
-                consume(item)
+                consume(worker, batch, _BatchOrder(order, k))
+            except _Stopped:
+                pass
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 failures.append(exc)
+                order.stop()
+            finally:
+                order.mark(k, committed=False)  # a batch that drew nothing lets the next draw
 
-    worker = threading.Thread(target=work, name="member-import-merge", daemon=True)
-    worker.start()
+    workers = [
+        threading.Thread(target=work, args=(w,), name=f"member-import-merge-{w}", daemon=True)
+        for w in range(MERGE_CONNECTIONS)
+    ]
+    for w in workers:
+        w.start()
     try:
-        for item in items:
+        for k, item in enumerate(items):
             if failures:
                 break
-            q.put(item)
+            q.put((k, item))
+    except BaseException:
+        order.stop()
+        raise
     finally:
-        q.put(None)
-        worker.join()
+        for _ in workers:
+            q.put(None)
+        for w in workers:
+            w.join()
     if failures:
+        give_up()
         raise failures[0]
 
 

@@ -1,7 +1,8 @@
 """The import's SQL: a batch of rows is COPYed into a temporary staging table, matched
 against ``member`` and ``member_identity`` by index probes, and merged by a few set-based
 statements. Existing members are updated and get new identities and tags (ON CONFLICT); the
-rest are inserted with their identity, tags and tag history by one statement.
+rest get ids drawn in line order, then are inserted with their identity, tags and tag history
+by one statement.
 
 Matching is by phone, else by POS id. An existing member gets the file's non-empty name,
 gender and birthday, its phone if it had none, its store if it had none (first touch is
@@ -11,6 +12,9 @@ with another phone, or that resolves to the same member as an earlier row, is ba
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
 from sqlalchemy import text
 
 from core.db import utcnow
@@ -19,7 +23,7 @@ from members.models import card_no_sql
 STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS member_import_stage (
     line integer, phone text, name text, gender text, birthday date, store_id bigint,
-    pos_id text, tag_ids bigint[], member_id bigint
+    pos_id text, tag_ids bigint[], member_id bigint, new_id bigint
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS member_import_pos (
     line integer, member_id bigint, has_phone boolean
@@ -70,6 +74,13 @@ WHERE s.line = d.line AND d.line <> d.first
 RETURNING s.line, d.first
 """
 MATCHED = "SELECT EXISTS (SELECT 1 FROM member_import_stage WHERE member_id IS NOT NULL)"
+# Whether the batch depends on existing members: a row matched one, or its POS id belongs to
+# one (a conflict depends on that member's phone, which an earlier batch may have set).
+TOUCHES_EXISTING = (
+    "SELECT EXISTS (SELECT 1 FROM member_import_stage WHERE member_id IS NOT NULL)"
+    " OR EXISTS (SELECT 1 FROM member_import_pos)"
+)
+RESTAGE = "TRUNCATE member_import_stage, member_import_pos"
 UPDATE_EXISTING = """
 UPDATE member m SET
     name = CASE WHEN s.name <> '' THEN s.name ELSE m.name END,
@@ -108,21 +119,28 @@ WITH tg AS (
 )
 SELECT DISTINCT member_id FROM tg
 """
-# The rows left unmatched are new members, inserted with their identity, tags and tag
-# history by one statement: ids are drawn once into a materialized CTE (cheaper than writing
-# them back into the staging table), and the inserts read it. The sequence is named by its
-# oid, looked up once per import (by name it cost a catalog lookup for every row). The
+# The rows left unmatched are new members. Their ids are drawn first, in line order (the
+# staging table is scanned in the order it was COPYed), by a statement of its own: batches
+# merge in parallel on two connections, and each draws its ids only after the batch before
+# it has drawn, so that ids (and card numbers) follow the lines of the file across batches.
+# The sequence is named by its oid, looked up once per import (by name it cost a catalog
+# lookup for every row).
+DRAW_IDS = (
+    "UPDATE member_import_stage SET new_id = nextval({seq}::regclass) WHERE member_id IS NULL"
+)
+# Then one statement inserts the members with their identity, tags and tag history. The
 # foreign keys of identities and tags are checked at the end of the statement, when the
 # members exist.
 # No ON CONFLICT: the POS ids were looked up just before (RESOLVE_POS) and are unique
 # within the file, and a new member has no tags yet (a row's repeated tags were dropped by
 # the validator); a concurrent writer taking one of the POS ids in between fails the
-# batch, and re-running the file completes it.
+# batch, and re-running the file completes it. Phones and POS ids are unique within the
+# file (the validator), so two batches merging at the same time never insert the same one.
 INSERT_NEW = """
 WITH n AS MATERIALIZED (
-    SELECT nextval({seq}::regclass) AS id, s.phone, s.name, s.gender,
-           s.birthday, s.store_id, s.pos_id, s.tag_ids
-    FROM member_import_stage s WHERE s.member_id IS NULL
+    SELECT s.new_id AS id, s.phone, s.name, s.gender, s.birthday, s.store_id, s.pos_id,
+           s.tag_ids
+    FROM member_import_stage s WHERE s.new_id IS NOT NULL
 ), m AS (
     INSERT INTO member (id, brand_id, phone, card_no, name, gender, birthday, store_id,
                         source, status, created_at, updated_at)
@@ -145,6 +163,20 @@ WITH n AS MATERIALIZED (
 SELECT count(*) FROM n
 """.replace("{card_no}", card_no_sql("n.id"))
 MEMBER_SEQ = "SELECT pg_get_serial_sequence('member', 'id')::regclass::oid"
+# The trigram GIN indexes of ``member`` take new entries into a pending list that is merged
+# into the index whenever it passes gin_pending_list_limit (4 MB by default); a batch lets
+# it grow to 16 MB (fewer, larger merges) and merges the rest before it commits, so that
+# searches never scan a long pending list. Merging on demand needs the owner of the
+# indexes (as VACUUM does); an import run by another role keeps the default limit.
+TRGM_INDEXES = ("ix_member_name_trgm", "ix_member_phone_trgm")
+GIN_PENDING = "SET LOCAL gin_pending_list_limit = '16MB'"
+GIN_OWNED = """
+SELECT count(*) = :n FROM pg_class
+WHERE oid = ANY (CAST(:names AS regclass[])) AND pg_has_role(relowner, 'USAGE')
+"""
+GIN_MERGE = "SELECT " + ", ".join(
+    f"gin_clean_pending_list('{name}'::regclass)" for name in TRGM_INDEXES
+)
 # Per batch transaction: a lost commit after a crash is redone by re-running the file (it
 # is idempotent), so the import does not wait for each WAL flush; JIT compilation costs
 # more than it saves on these statements.
@@ -156,15 +188,75 @@ BATCH_SETTINGS = (
 )
 
 
+class Alone:
+    """The order of a batch merged alone (nothing else runs): it never waits."""
+
+    def earlier_committed(self) -> bool:
+        return True
+
+    def wait_earlier_committed(self) -> None:
+        return None
+
+    def drawing(self) -> AbstractContextManager:
+        return nullcontext()
+
+
 def apply_batch(
-    conn, brand_id: int, import_id: int, data: bytes, rows: int, insert_new: str
+    conn,
+    brand_id: int,
+    import_id: int,
+    data: bytes,
+    rows: int,
+    prepared: Prepared,
+    order=None,
 ) -> tuple[int, int, list[dict]]:
-    """Merge one batch of ``rows`` COPY lines; returns (inserted, updated, bad rows found)."""
+    """Merge one batch of ``rows`` COPY lines; returns (inserted, updated, bad rows found).
+
+    ``prepared`` comes from ``prepare``. ``order`` is where a batch merged in parallel with
+    others waits for the earlier ones (``members.imports.run``; ``Alone()`` by default):
+
+    * a batch whose rows all are new members only waits, before drawing their ids, until
+      the batch before it has drawn (ids follow the lines of the file). Its phones and POS
+      ids are unique within the file, so no other batch of the import touches its rows;
+    * a batch with rows that match existing members (or whose POS ids do) waits until every
+      earlier batch has committed, and matches again if one committed after its matching
+      began: it sees, and updates, those members exactly as one batch after the other would.
+
+    Until it waits, a batch has only read shared tables, so it holds no lock that an earlier
+    batch could wait for.
+    """
+    order = order or Alone()
     bad: list[dict] = []
     if not rows:
         return 0, 0, bad
     for setting in BATCH_SETTINGS:
         conn.execute(text(setting))
+    saw_earlier = order.earlier_committed()
+    bad = _stage_and_match(conn, brand_id, data)
+    if conn.execute(text(TOUCHES_EXISTING)).scalar():
+        order.wait_earlier_committed()
+        if not saw_earlier:
+            conn.execute(text(RESTAGE))
+            bad = _stage_and_match(conn, brand_id, data)
+    if prepared.gin_merge:
+        conn.execute(text(GIN_PENDING))
+    with order.drawing():
+        conn.execute(text(prepared.draw_ids))
+    p = {"b": brand_id, "now": utcnow(), "reason": f"import #{import_id}"}
+    changed: set[int] = set()
+    if conn.execute(text(MATCHED)).scalar():
+        changed.update(conn.execute(text(UPDATE_EXISTING), p).scalars())
+        changed.update(conn.execute(text(INSERT_IDENTITIES), p).scalars())
+        changed.update(conn.execute(text(INSERT_TAGS), p).scalars())
+    new = conn.execute(text(INSERT_NEW), p).scalar_one()
+    if prepared.gin_merge:
+        conn.execute(text(GIN_MERGE))
+    return new, len(changed), bad
+
+
+def _stage_and_match(conn, brand_id: int, data: bytes) -> list[dict]:
+    """COPY the batch into the staging table and match it; returns the bad rows found."""
+    bad: list[dict] = []
     raw = conn.connection.driver_connection
     with raw.cursor() as cur, cur.copy(COPY_STAGE) as copy:
         copy.write(data)
@@ -179,20 +271,24 @@ def apply_batch(
     conn.execute(text(RESOLVE_POS), params)
     for line, first in conn.execute(text(SAME_MEMBER)):
         bad.append({"line": line, "reason": f"same member as line {first}"})
-    p = {"b": brand_id, "now": utcnow(), "reason": f"import #{import_id}"}
-    changed: set[int] = set()
-    if conn.execute(text(MATCHED)).scalar():
-        changed.update(conn.execute(text(UPDATE_EXISTING), p).scalars())
-        changed.update(conn.execute(text(INSERT_IDENTITIES), p).scalars())
-        changed.update(conn.execute(text(INSERT_TAGS), p).scalars())
-    new = conn.execute(text(insert_new), p).scalar_one()
-    return new, len(changed), bad
+    return bad
 
 
-def prepare(conn) -> str:
-    """Create the staging tables on the import's connection; returns the insert of new
-    members, bound to the member sequence (looked up once: by name it cost a catalog lookup
-    for every row)."""
+@dataclass(frozen=True)
+class Prepared:
+    """A connection ready to merge batches: the statement drawing new members' ids (bound to
+    the member sequence), and whether batches merge the trigram indexes' pending lists."""
+
+    draw_ids: str
+    gin_merge: bool
+
+
+def prepare(conn) -> Prepared:
+    """Create the staging tables on a connection of the import. The member sequence is
+    looked up once (by name it cost a catalog lookup for every row)."""
     conn.execute(text(STAGE_DDL))
     seq = conn.execute(text(MEMBER_SEQ)).scalar_one()
-    return INSERT_NEW.replace("{seq}", str(int(seq)))
+    owned = conn.execute(
+        text(GIN_OWNED), {"n": len(TRGM_INDEXES), "names": list(TRGM_INDEXES)}
+    ).scalar_one()
+    return Prepared(DRAW_IDS.replace("{seq}", str(int(seq))), bool(owned))

@@ -248,8 +248,10 @@ def test_member_rows_belong_to_a_member_of_their_brand(world, library, tmp_path)
 
 
 def test_new_members_are_inserted_with_every_column(world, library, tmp_path):
-    # Every column of every table written for new members, ids in line order across
-    # batches, names with characters COPY must escape kept as they are.
+    # Every column of every table written for new members, member ids in line order across
+    # batches (batches merge in parallel: the rows of identities and tags are compared by
+    # member, in the order of the file within a member), names with characters COPY must
+    # escape kept as they are.
     t1, t2 = library
     rows = [
         ["13800000081", "张\t三\\", "男", "1990-05-01", "SH001", "POS81", "skincare|old-customer"],
@@ -286,12 +288,13 @@ def test_new_members_are_inserted_with_every_column(world, library, tmp_path):
     expected = [(ids[0], t2.id), (ids[0], t1.id), (ids[2], t1.id), (ids[4], t2.id)]
     got = db.session.execute(
         select(MemberTag.brand_id, MemberTag.member_id, MemberTag.tag_id, MemberTag.source,
-               MemberTag.staff_id).order_by(MemberTag.id)
+               MemberTag.staff_id).order_by(MemberTag.member_id, MemberTag.id)
     ).all()  # fmt: skip
     assert got == [(b, m, t, "import", None) for m, t in expected]
     got = db.session.execute(
         select(TagHistory.brand_id, TagHistory.member_id, TagHistory.tag_id, TagHistory.action,
-               TagHistory.source, TagHistory.reason, TagHistory.staff_id).order_by(TagHistory.id)
+               TagHistory.source, TagHistory.reason, TagHistory.staff_id)
+        .order_by(TagHistory.member_id, TagHistory.id)
     ).all()  # fmt: skip
     assert got == [(b, m, t, "added", "import", f"import #{imp.id}", None) for m, t in expected]
 
@@ -304,8 +307,107 @@ def test_new_rows_still_pass_the_foreign_keys(world, library, tmp_path):
     for line in (b"2\t13800000091\t\t\t\\N\t987654321\t\\N\t\\N\n",
                  b"2\t13800000092\t\t\t\\N\t\\N\tP92\t{987654321}\n"):  # fmt: skip
         with db.engine.connect() as conn:
-            new_ids = sql.prepare(conn)
+            prepared = sql.prepare(conn)
             with pytest.raises(IntegrityError, match="foreign key"):
-                sql.apply_batch(conn, world.brand.id, 1, line, 1, new_ids)
+                sql.apply_batch(conn, world.brand.id, 1, line, 1, prepared)
             conn.rollback()
     assert counts() == {"member": 0, "member_identity": 0, "member_tag": 0, "tag_history": 0}
+
+
+def test_later_lines_win_over_earlier_batches_for_an_existing_member(world, library, tmp_path):
+    # Batches merge in parallel, but a batch that touches existing members waits for every
+    # earlier batch: the member gets the last line's name, as one batch after the other.
+    m, _ = activation.activate_member(phone="13800000111", source="oa", consent_version="v1")
+    identities.attach_identity(member_id=m.id, kind="pos", value="POS-111")
+    db.session.commit()
+    rows = [["13800000111", "第一", "", "", "", "", ""]]
+    rows += [[f"1390000{i:04d}", f"新{i}", "", "", "", "", ""] for i in range(12)]
+    rows += [["", "第二", "", "", "", "POS-111", "skincare"]]
+    imp = imports.import_file(path=write(tmp_path, rows), batch_size=2)
+    assert (imp.status, imp.inserted, imp.updated, imp.bad) == ("done", 12, 2, 0)
+    db.session.expire_all()
+    m = db.session.get(Member, m.id)
+    assert m.name == "第二"
+    assert "skincare" in [t.code for t in tags.member_tags(member_id=m.id)]
+
+
+def test_a_phone_set_by_an_earlier_batch_makes_a_later_pos_id_conflict(world, library, tmp_path):
+    # A phone-less member with two POS ids: the first line gives it a phone, so a later line
+    # (another batch, merged in parallel) with its other POS id and another phone is bad.
+    pos_member, _ = identities.ensure_identity_member(kind="pos", value="POS-A", source="pos")
+    identities.attach_identity(member_id=pos_member.id, kind="pos", value="POS-B")
+    db.session.commit()
+    rows = [["13800000121", "甲", "", "", "", "POS-A", ""]]
+    rows += [[f"1390001{i:04d}", "", "", "", "", "", ""] for i in range(9)]
+    rows += [["13800000122", "乙", "", "", "", "POS-B", ""]]
+    for _ in range(2):  # the second time, as a re-run
+        imp = imports.import_file(path=write(tmp_path, rows), batch_size=1)
+        assert imp.status == "done" and imp.bad == 1
+        assert imp.errors == [
+            {"line": 12, "reason": "POS id 'POS-B' belongs to a member with another phone"}
+        ]
+        db.session.expire_all()
+        assert db.session.get(Member, pos_member.id).phone == "13800000121"
+        assert Member.by_phone("13800000122") is None
+
+
+def test_a_failed_batch_stops_the_import_and_a_rerun_completes_it(
+    world, library, tmp_path, monkeypatch
+):
+    from members.imports import sql
+
+    rows = [[f"1390002{i:04d}", f"会员{i}", "", "", "", f"F{i}", "old-customer"] for i in range(40)]
+    path = write(tmp_path, rows)
+    real = sql.apply_batch
+    calls = []
+
+    def failing(conn, brand_id, import_id, data, n, prepared, order=None):
+        calls.append(1)
+        if len(calls) == 4:
+            raise RuntimeError("the database went away")
+        return real(conn, brand_id, import_id, data, n, prepared, order)
+
+    monkeypatch.setattr(sql, "apply_batch", failing)
+    with pytest.raises(RuntimeError):
+        imports.import_file(path=path, batch_size=4)
+    imp = db.session.execute(select(MemberImport)).scalar_one()
+    assert imp.status == "failed" and "the database went away" in imp.message
+    c = counts()
+    # Only whole batches stay, each with its identities, tags and history.
+    assert c["member"] % 4 == 0 and c["member"] < 40
+    assert c == {"member": c["member"], "member_identity": c["member"],
+                 "member_tag": c["member"], "tag_history": c["member"]}  # fmt: skip
+    monkeypatch.setattr(sql, "apply_batch", real)
+    again = imports.import_file(path=path, batch_size=4)
+    assert (again.status, again.inserted + again.unchanged, again.bad) == ("done", 40, 0)
+    assert counts() == {"member": 40, "member_identity": 40, "member_tag": 40, "tag_history": 40}
+    ids = db.session.execute(select(Member.id).order_by(Member.phone)).scalars().all()
+    assert len(set(ids)) == 40
+
+
+def test_the_report_keeps_the_first_bad_lines(world, library, tmp_path, monkeypatch):
+    # Batches finish out of order; the report still lists the first bad lines of the file.
+    from members.imports import run
+
+    monkeypatch.setattr(run, "MAX_ERRORS", 5)
+    rows = [[f"1390003{i:04d}" if i % 2 else "bad", "", "", "", "", "", ""] for i in range(40)]
+    imp = imports.import_file(path=write(tmp_path, rows), batch_size=2)
+    assert (imp.inserted, imp.bad) == (20, 20)
+    assert [e["line"] for e in imp.errors] == [2, 4, 6, 8, 10]
+
+
+def test_an_import_leaves_nothing_pending_in_the_trigram_indexes(world, library, tmp_path):
+    # The batches grow the GIN pending lists past the default and merge them before they
+    # commit: a console search never scans a long pending list after an import.
+    from sqlalchemy import text
+
+    rows = [[f"1390004{i:04d}", f"王小{i}", "", "", "", "", ""] for i in range(300)]
+    imp = imports.import_file(path=write(tmp_path, rows), batch_size=100)
+    assert imp.inserted == 300
+    pending = db.session.execute(
+        text(
+            "SELECT gin_clean_pending_list('ix_member_name_trgm'::regclass)"
+            " + gin_clean_pending_list('ix_member_phone_trgm'::regclass)"
+        )
+    ).scalar_one()
+    assert pending == 0
