@@ -265,15 +265,15 @@ def v3_refund():
         "create_time": paystore.now_rfc3339(),
         "success_time": None,
     }
-    existing = paystore.get_refund(mch_id, out_refund_no)
-    if existing is None and not paystore.reserve_refund(
-        mch_id, order["out_trade_no"], amount["refund"], order["total"]
-    ):
-        return _fail(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额")
-    if existing is None and not paystore.claim_refund(refund):
-        # Another request claimed this out_refund_no first: give the money back.
-        paystore.release_refund(mch_id, order["out_trade_no"], amount["refund"])
+    # One refund decision at a time per order, as WeChat Pay serialises them.
+    with paystore.order_lock(mch_id, order["out_trade_no"]):
         existing = paystore.get_refund(mch_id, out_refund_no)
+        if existing is None:
+            if not paystore.reserve_refund(
+                mch_id, order["out_trade_no"], amount["refund"], order["total"]
+            ):
+                return _fail(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额")
+            paystore.put_refund(refund)
     if existing is not None:
         same = (existing["out_trade_no"], existing["refund"]) == (
             order["out_trade_no"],

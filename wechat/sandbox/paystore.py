@@ -16,6 +16,7 @@ refunds, notifies and the control knobs.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -233,16 +234,22 @@ def put_refund(refund: dict) -> None:
     store.put_doc("pay3_refund", refund["mchid"], refund["out_refund_no"], refund)
 
 
-def claim_refund(refund: dict) -> bool:
-    """Keep a new refund unless one with its out_refund_no exists (atomic)."""
+@contextlib.contextmanager
+def order_lock(mch_id: str, out_trade_no: str, timeout: float = 5.0):
+    """Hold the order's lock (Redis) while deciding on one of its refunds."""
     r = get_redis()
-    return bool(
-        r.hsetnx(
-            store._k("doc", "pay3_refund", refund["mchid"]),  # noqa: SLF001 - same store
-            refund["out_refund_no"],
-            json.dumps(refund, ensure_ascii=False),
-        )
-    )
+    k = _k("lock", mch_id, out_trade_no)
+    owner = secrets.token_hex(8)
+    deadline = time.monotonic() + timeout
+    while not r.set(k, owner, nx=True, px=int(timeout * 1000)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"order {out_trade_no} stays locked")
+        time.sleep(0.005)
+    try:
+        yield
+    finally:
+        if r.get(k) in (owner, owner.encode()):
+            r.delete(k)
 
 
 def reserve_refund(mch_id: str, out_trade_no: str, fen: int, total: int) -> bool:
