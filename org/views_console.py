@@ -129,6 +129,11 @@ def brand_settings():
     )
     if done.response:
         return done.response
+    # Like the password fields, the private key is never sent back, even after an error (nor
+    # one pasted into the public key's field by mistake).
+    form.pay_private_key.data = ""
+    if "PRIVATE KEY" in (form.pay_public_key.data or ""):
+        form.pay_public_key.data = ""
     return render_template("org/console/brand_form.html", form=form, brand=brand), done.status
 
 

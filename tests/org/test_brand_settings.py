@@ -104,6 +104,8 @@ def test_wechat_pay_merchant_settings_are_checked_and_kept_secret(client, ctx):
         r = client.post("/console/brand", data={**good, name: value})
         assert r.status_code == 400, name
         assert message in r.get_data(as_text=True), name
+        # The refused page does not echo the private key back.
+        assert private.splitlines()[1] not in r.get_data(as_text=True), name
         db.session.expire_all()
         assert db.session.get(Brand, b.id).mch_id is None, name  # nothing saved
 
