@@ -37,19 +37,16 @@ from wechat.client import (
 )
 from wechat.pay import (
     PayError,
-    PayNotice,
-    PayNotifyError,
     PayState,
     RefundState,
     pay_close,
     pay_jsapi_prepay,
-    pay_notify_answer,
-    pay_parse_notify,
     pay_query,
     pay_refund,
     pay_refund_query,
-    pay_trade_bill,
 )
+from wechat.pay_bill import pay_trade_bill
+from wechat.pay_notify import PayNotice, PayNotifyError, pay_notify_answer, pay_parse_notify
 
 __all__ = [
     "NotConfigured",

@@ -8,6 +8,8 @@ One SDK client per brand and process, in the WeChat Pay public-key mode (``publi
 through one HTTP session per client, with WECHAT_TIMEOUT, the exact signed bytes as body,
 and every answer's Wechatpay-Signature verified against the WeChat Pay public key.
 
+Notifies are in ``wechat.pay_notify``, the trade bill in ``wechat.pay_bill``.
+
 What is verified here and what is the caller's job:
 - here: request signatures (SDK), answer signatures, a notify's signature, serial, age,
   decryption, merchant and app (``pay_parse_notify``);
@@ -24,14 +26,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import gzip
 import hashlib
 import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -39,15 +39,12 @@ from flask import current_app
 from wechatpayv3 import WeChatPay, WeChatPayType
 from wechatpayv3.core import Core
 from wechatpayv3.type import RequestType
-from wechatpayv3.utils import aes_decrypt, build_authorization, load_public_key, rsa_verify
+from wechatpayv3.utils import build_authorization
 
 from wechat import brand_cache, inprocess
 from wechat.client import NotConfigured, RetryableError, WeChatError, load_brand, record_call
 
 REAL_PAY_HOST = "https://api.mch.weixin.qq.com"
-MAX_NOTIFY_BYTES = 64 * 1024
-NOTIFY_MAX_AGE = 300  # seconds: an older (or future) Wechatpay-Timestamp is a replay
-SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 RETRYABLE_CODES = frozenset({"SYSTEM_ERROR", "SYSTEMERROR", "FREQUENCY_LIMITED", "BANKERROR"})
 OUT_NO_RE = re.compile(r"^[0-9A-Za-z_\-|*]{6,32}$")
 OUT_REFUND_NO_RE = re.compile(r"^[0-9A-Za-z_\-|*@]{1,64}$")
@@ -61,40 +58,6 @@ class PayError(WeChatError):
         self.code = code
         self.message = message
         self.status = status
-
-
-class PayNotifyError(WeChatError):
-    """A notify that must not be trusted; ``reason`` says why (``too_large``,
-    ``missing_headers``, ``wrong_signature_type``, ``wrong_serial``, ``stale_timestamp``,
-    ``bad_signature``, ``bad_json``, ``not_encrypted``, ``bad_ciphertext``, ``bad_resource``,
-    ``unknown_event``, ``wrong_merchant``, ``wrong_app``)."""
-
-    def __init__(self, reason: str, message: str = ""):
-        super().__init__(message or reason)
-        self.reason = reason
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PayNotice:
-    """A verified, decrypted notify. ``kind`` is ``transaction`` or ``refund``."""
-
-    kind: str
-    event_type: str
-    notify_id: str
-    mchid: str
-    out_trade_no: str
-    transaction_id: str
-    trade_state: str  # SUCCESS ... for a transaction; "" for a refund
-    amount_total: int
-    payer_total: int | None
-    appid: str  # "" for a refund (WeChat does not send it there)
-    openid: str
-    success_time: dt.datetime | None
-    attach: str = ""
-    out_refund_no: str = ""
-    refund_id: str = ""
-    refund_status: str = ""  # SUCCESS, CLOSED, ABNORMAL for a refund
-    refund_fen: int = 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -224,7 +187,7 @@ def clear_clients() -> None:
 brand_cache.on_clear(clear_clients)
 
 
-def _merchant(brand_id: int) -> Any:
+def merchant_of(brand_id: int) -> Any:
     brand = load_brand(brand_id)
     needed = (
         brand.mch_id,
@@ -239,9 +202,9 @@ def _merchant(brand_id: int) -> Any:
     return brand
 
 
-def _client(brand_id: int) -> _Pay:
+def pay_client(brand_id: int) -> _Pay:
     """The brand's client; a change of any merchant setting makes a new one."""
-    brand = _merchant(brand_id)
+    brand = merchant_of(brand_id)
     digest = hashlib.sha256(
         "\0".join(
             (
@@ -279,7 +242,7 @@ def _client(brand_id: int) -> _Pay:
     return client
 
 
-def _send(
+def send_pay_call(
     brand_id: int, api: str, fn: Callable[[], tuple[int, Any]], *, ok: tuple[int, ...] = (200,)
 ) -> Any:
     """Run one SDK call, count it and turn its outcome into a result or our exceptions."""
@@ -353,13 +316,13 @@ def pay_jsapi_prepay(
         raise ValueError("attach: at most 128 characters")
     if time_expire.tzinfo is None:
         raise ValueError("time_expire must carry a time zone")
-    brand = _merchant(brand_id)
+    brand = merchant_of(brand_id)
     appid = brand.mp_appid if mini_program else brand.appid
     if not appid:
         kind = "mini-program" if mini_program else "official account"
         raise NotConfigured(f"brand {brand_id} has no {kind} appid")
-    client = _client(brand_id)
-    result = _send(
+    client = pay_client(brand_id)
+    result = send_pay_call(
         brand_id,
         "pay.jsapi",
         lambda: client.pay(
@@ -390,7 +353,7 @@ def pay_jsapi_prepay(
     return params
 
 
-def _time(value: object) -> dt.datetime | None:
+def parse_time(value: object) -> dt.datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -399,7 +362,7 @@ def _time(value: object) -> dt.datetime | None:
         return None
 
 
-def _int_or_none(value: object) -> int | None:
+def int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -409,9 +372,9 @@ def _state(data: dict, out_trade_no: str) -> PayState:
         out_trade_no=str(data.get("out_trade_no") or out_trade_no),
         trade_state=str(data.get("trade_state") or ""),
         transaction_id=str(data.get("transaction_id") or ""),
-        amount_total=_int_or_none(amount.get("total")),
-        payer_total=_int_or_none(amount.get("payer_total")),
-        success_time=_time(data.get("success_time")),
+        amount_total=int_or_none(amount.get("total")),
+        payer_total=int_or_none(amount.get("payer_total")),
+        success_time=parse_time(data.get("success_time")),
     )
 
 
@@ -419,8 +382,8 @@ def pay_query(brand_id: int, out_trade_no: str) -> PayState:
     """The order's state at WeChat Pay (NOTPAY while unpaid); an order WeChat does not know
     raises ``PayError("ORDER_NOT_EXIST")``."""
     _check_out_no(out_trade_no, "out_trade_no")
-    client = _client(brand_id)
-    data = _send(brand_id, "pay.query", lambda: client.query(out_trade_no=out_trade_no))
+    client = pay_client(brand_id)
+    data = send_pay_call(brand_id, "pay.query", lambda: client.query(out_trade_no=out_trade_no))
     return _state(data, out_trade_no)
 
 
@@ -428,9 +391,9 @@ def pay_close(brand_id: int, out_trade_no: str) -> None:
     """Close an unpaid order so it can no longer be paid. Closing a closed order, or one
     WeChat never saw, is fine; a paid one raises ``PayError("ORDERPAID")``."""
     _check_out_no(out_trade_no, "out_trade_no")
-    client = _client(brand_id)
+    client = pay_client(brand_id)
     try:
-        _send(brand_id, "pay.close", lambda: client.close(out_trade_no), ok=(200, 204))
+        send_pay_call(brand_id, "pay.close", lambda: client.close(out_trade_no), ok=(200, 204))
     except PayError as exc:
         if exc.code not in ("ORDER_CLOSED", "ORDER_NOT_EXIST"):
             raise
@@ -445,10 +408,10 @@ def _refund(data: dict) -> RefundState:
         out_refund_no=str(data.get("out_refund_no") or ""),
         refund_id=str(data.get("refund_id") or ""),
         status=str(data.get("status") or ""),
-        refund_fen=_int_or_none(amount.get("refund")) or 0,
+        refund_fen=int_or_none(amount.get("refund")) or 0,
         out_trade_no=str(data.get("out_trade_no") or ""),
         transaction_id=str(data.get("transaction_id") or ""),
-        success_time=_time(data.get("success_time")),
+        success_time=parse_time(data.get("success_time")),
     )
 
 
@@ -471,8 +434,8 @@ def pay_refund(
     _check_fen(total_fen, "total_fen")
     if refund_fen > total_fen:
         raise ValueError("refund_fen is more than total_fen")
-    client = _client(brand_id)
-    data = _send(
+    client = pay_client(brand_id)
+    data = send_pay_call(
         brand_id,
         "pay.refund",
         lambda: client.refund(
@@ -490,226 +453,6 @@ def pay_refund_query(brand_id: int, out_refund_no: str) -> RefundState:
     """A refund's state; an unknown one raises ``PayError("RESOURCE_NOT_EXISTS")``."""
     if not isinstance(out_refund_no, str) or not OUT_REFUND_NO_RE.match(out_refund_no):
         raise ValueError("out_refund_no: 1-64 letters, digits, _ - | * @")
-    client = _client(brand_id)
-    data = _send(brand_id, "pay.refund_query", lambda: client.query_refund(out_refund_no))
+    client = pay_client(brand_id)
+    data = send_pay_call(brand_id, "pay.refund_query", lambda: client.query_refund(out_refund_no))
     return _refund(data)
-
-
-# --- the trade bill ----------------------------------------------------------------------------
-
-
-def _fen(value: str) -> int:
-    try:
-        return int((Decimal(value or "0") * 100).to_integral_exact())
-    except (InvalidOperation, ArithmeticError) as exc:
-        raise PayError("BAD_BILL", f"not an amount: {value!r}") from exc
-
-
-def parse_trade_bill(text: str) -> list[dict]:
-    """Rows of a trade bill (bill_type ALL) in WeChat's CSV: a header line, one line per
-    payment or refund with every field prefixed by a backtick, then two summary lines
-    (总交易单数 ...). Amounts in yuan become fen."""
-    lines = [line for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
-    if not lines:
-        return []
-    header = [h.strip().lstrip("\ufeff") for h in lines[0].split(",")]
-    col = {name: i for i, name in enumerate(header)}
-    needed = ("微信订单号", "商户订单号", "交易状态", "退款金额", "商户退款单号")
-    if any(name not in col for name in needed):
-        raise PayError("BAD_BILL", "the bill's header is not WeChat's")
-    amount_col = col.get("订单金额", col.get("应结订单金额"))
-    rows = []
-    for line in lines[1:]:
-        if line.startswith("总交易单数"):
-            break
-        fields = [f.strip().removeprefix("`") for f in line.split(",")]
-        if len(fields) < len(header):
-            raise PayError("BAD_BILL", "a bill line has too few fields")
-
-        def get(name: str, fields: list[str] = fields) -> str:
-            return fields[col[name]] if name in col else ""
-
-        rows.append(
-            {
-                "trade_time": get("交易时间"),
-                "appid": get("公众账号ID"),
-                "out_trade_no": get("商户订单号"),
-                "transaction_id": get("微信订单号"),
-                "trade_state": get("交易状态"),
-                "amount_fen": _fen(fields[amount_col]) if amount_col is not None else 0,
-                "refund_fen": _fen(get("退款金额")),
-                "out_refund_no": get("商户退款单号"),
-                "refund_id": get("微信退款单号"),
-                "refund_status": get("退款状态"),
-            }
-        )
-    return rows
-
-
-def pay_trade_bill(brand_id: int, bill_date: dt.date) -> list[dict]:
-    """The merchant's trade bill of one day (China time): applied for, downloaded, checked
-    against its SHA1 and parsed (``parse_trade_bill``). No bill for the day: []."""
-    client = _client(brand_id)
-    try:
-        data = _send(
-            brand_id,
-            "pay.tradebill",
-            lambda: client.trade_bill(bill_date.isoformat(), bill_type="ALL", tar_type="GZIP"),
-        )
-    except PayError as exc:
-        if exc.code in ("NO_STATEMENT_EXIST", "STATEMENT_CREATING"):
-            if exc.code == "STATEMENT_CREATING":
-                raise RetryableError(None, "the bill is being generated") from exc
-            return []
-        raise
-    url = data.get("download_url") or ""
-    base = pay_api_base()
-    if not url.startswith(base + "/") and not url.startswith(REAL_PAY_HOST + "/"):
-        raise PayError("BAD_ANSWER", "the download URL is not WeChat Pay's")
-    path = url[len(base) :] if url.startswith(base) else url[len(REAL_PAY_HOST) :]
-    raw = _send(brand_id, "pay.billdownload", lambda: client._core.request(path, skip_verify=True))
-    if isinstance(raw, dict):
-        raise PayError("BAD_BILL", "the bill download answered JSON")
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    if str(data.get("hash_type", "SHA1")).upper() == "SHA1" and data.get("hash_value"):
-        if hashlib.sha1(raw).hexdigest() != str(data["hash_value"]).lower():  # noqa: S324
-            raise PayError("BAD_BILL", "the bill's SHA1 does not match")
-    return parse_trade_bill(raw.decode("utf-8-sig"))
-
-
-# --- notifies ----------------------------------------------------------------------------------
-
-
-def _notice(resource: dict, envelope: dict, kind: str) -> PayNotice:
-    amount = resource.get("amount")
-    payer = resource.get("payer") if isinstance(resource.get("payer"), dict) else {}
-    if not isinstance(amount, dict):
-        raise PayNotifyError("bad_resource", "no amount")
-    total = _int_or_none(amount.get("total"))
-    if total is None or total < 0:
-        raise PayNotifyError("bad_resource", "amount.total is not an integer")
-    refund = _int_or_none(amount.get("refund"))
-    if kind == "refund" and (refund is None or refund <= 0):
-        raise PayNotifyError("bad_resource", "amount.refund is not a positive integer")
-    fields = {
-        name: resource.get(name)
-        for name in ("mchid", "out_trade_no", "transaction_id", "appid", "attach")
-    }
-    if not all(isinstance(fields[n], str) and fields[n] for n in ("mchid", "out_trade_no")):
-        raise PayNotifyError("bad_resource", "no mchid or out_trade_no")
-    if kind == "refund" and not (resource.get("out_refund_no") and resource.get("refund_id")):
-        raise PayNotifyError("bad_resource", "no out_refund_no or refund_id")
-    return PayNotice(
-        kind=kind,
-        event_type=str(envelope.get("event_type") or ""),
-        notify_id=str(envelope.get("id") or ""),
-        mchid=fields["mchid"],
-        out_trade_no=fields["out_trade_no"],
-        transaction_id=str(fields["transaction_id"] or ""),
-        trade_state=str(resource.get("trade_state") or "") if kind == "transaction" else "",
-        amount_total=total,
-        payer_total=_int_or_none(amount.get("payer_total")),
-        appid=str(fields["appid"] or ""),
-        openid=str(payer.get("openid") or ""),
-        success_time=_time(resource.get("success_time")),
-        attach=str(fields["attach"] or ""),
-        out_refund_no=str(resource.get("out_refund_no") or ""),
-        refund_id=str(resource.get("refund_id") or ""),
-        refund_status=str(resource.get("refund_status") or ""),
-        refund_fen=refund or 0,
-    )
-
-
-def pay_parse_notify(brand_id: int, headers: Mapping[str, str], body: bytes) -> PayNotice:
-    """Verify and decrypt a payment or refund notify of the brand's merchant.
-
-    Checked here: the body's size, Wechatpay-Signature over ``timestamp\\nnonce\\nbody\\n``
-    against the WeChat Pay public key, Wechatpay-Serial equal to the configured public key
-    id, Wechatpay-Timestamp within 5 minutes (an older notify is a replay), AES-256-GCM
-    decryption with the APIv3 key, ``mchid`` equal to the brand's, and for payments
-    ``appid`` in (the official account's, the mini-program's).
-
-    NOT checked here, and the caller's job: that ``out_trade_no`` is one of its orders,
-    that ``amount_total`` is that order's amount (refuse and change nothing otherwise), and
-    applying each transaction_id / refund_id once (WeChat sends a notify late, twice, or
-    a refund's before the payment's). Any failure raises ``PayNotifyError(reason)``; answer
-    it with ``pay_notify_answer(False, ...)``.
-    """
-    if not isinstance(body, bytes | bytearray):
-        raise PayNotifyError("bad_json", "the body must be bytes")
-    if len(body) > MAX_NOTIFY_BYTES:
-        raise PayNotifyError("too_large")
-    brand = _merchant(brand_id)
-    h = {str(k).lower(): str(v) for k, v in dict(headers).items()}
-    signature = h.get("wechatpay-signature", "")
-    timestamp = h.get("wechatpay-timestamp", "")
-    nonce = h.get("wechatpay-nonce", "")
-    serial = h.get("wechatpay-serial", "")
-    if not (signature and timestamp and nonce and serial):
-        raise PayNotifyError("missing_headers")
-    sig_type = h.get("wechatpay-signature-type", SIGNATURE_TYPE)
-    if sig_type != SIGNATURE_TYPE:
-        raise PayNotifyError("wrong_signature_type", sig_type[:40])
-    if serial != brand.pay_public_key_id:
-        raise PayNotifyError("wrong_serial", f"serial {serial[:64]}")
-    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > NOTIFY_MAX_AGE:
-        raise PayNotifyError("stale_timestamp", f"timestamp {timestamp[:20]}")
-    try:
-        text = bytes(body).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PayNotifyError("bad_signature", "the body is not UTF-8") from exc
-    if not rsa_verify(timestamp, nonce, text, signature, load_public_key(brand.pay_public_key)):
-        raise PayNotifyError("bad_signature")
-    try:
-        envelope = json.loads(text)
-    except ValueError as exc:
-        raise PayNotifyError("bad_json") from exc
-    if not isinstance(envelope, dict):
-        raise PayNotifyError("bad_json", "not an object")
-    resource = envelope.get("resource")
-    if envelope.get("resource_type") != "encrypt-resource" or not isinstance(resource, dict):
-        raise PayNotifyError("not_encrypted")
-    if resource.get("algorithm") != "AEAD_AES_256_GCM":
-        raise PayNotifyError("not_encrypted", "unknown algorithm")
-    parts = [resource.get(n) for n in ("nonce", "ciphertext", "associated_data")]
-    if not all(isinstance(p, str) for p in parts[:2]) or not isinstance(parts[2], str | None):
-        raise PayNotifyError("bad_resource")
-    try:
-        plain = aes_decrypt(parts[0], parts[1], parts[2] or "", brand.pay_apiv3_key)
-    except (ValueError, TypeError) as exc:  # bad base64, a nonce of the wrong length
-        raise PayNotifyError("bad_ciphertext", type(exc).__name__) from exc
-    if plain is None:
-        raise PayNotifyError("bad_ciphertext")
-    try:
-        data = json.loads(plain)
-    except ValueError as exc:
-        raise PayNotifyError("bad_resource", "decrypted resource is not JSON") from exc
-    if not isinstance(data, dict):
-        raise PayNotifyError("bad_resource")
-    event = str(envelope.get("event_type") or "")
-    original = resource.get("original_type")
-    if event.startswith("TRANSACTION.") and original in (None, "transaction"):
-        kind = "transaction"
-    elif event.startswith("REFUND.") and original in (None, "refund"):
-        kind = "refund"
-    else:
-        raise PayNotifyError("unknown_event", event[:40])
-    notice = _notice(data, envelope, kind)
-    if notice.mchid != brand.mch_id:
-        raise PayNotifyError("wrong_merchant", f"mchid {notice.mchid[:32]}")
-    if kind == "transaction" and (
-        not notice.appid or notice.appid not in {brand.appid, brand.mp_appid} - {None, ""}
-    ):
-        raise PayNotifyError("wrong_app", f"appid {notice.appid[:32]}")
-    return notice
-
-
-def pay_notify_answer(ok: bool, message: str = "", *, status: int = 400) -> tuple[str, int]:
-    """The answer to a notify: 204 with no body on success; otherwise
-    ``{"code": "FAIL", "message": ...}`` with ``status`` (4xx refused, 5xx try again)."""
-    if ok:
-        return "", 204
-    if not 400 <= status <= 599:
-        raise ValueError("a failure answers 4xx or 5xx")
-    return json.dumps({"code": "FAIL", "message": message or "FAIL"}, ensure_ascii=False), status

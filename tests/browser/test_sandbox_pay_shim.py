@@ -14,7 +14,7 @@ from core.db import db
 from org.models import Brand
 from tests.browser.test_walkthrough import _phone
 from wechat import gateway
-from wechat.sandbox import paystore
+from wechat.sandbox import paynotify, paystore
 
 SHOTS = os.environ.get("WMB_PAY_SHOTS")
 
@@ -78,7 +78,7 @@ def test_a_member_page_pays_through_the_sandbox_pay_sheet(browser, live_server):
         with live_server.app.app_context():
             order = paystore.get_order(Brand.by_slug("demo").mch_id, "BROWSER0001")
             assert order["trade_state"] == "SUCCESS"
-            [delivery] = paystore.deliveries(order["mchid"], "BROWSER0001")
+            [delivery] = paynotify.deliveries(order["mchid"], "BROWSER0001")
             assert delivery["kind"] == "transaction" and delivery["status"] is not None
             db.session.remove()
 

@@ -20,7 +20,8 @@ from core.db import db
 from org import services as org_services
 from tests.support.wechat_sandbox import WX_APIV3_KEY, WX_MCH_ID, merchant_keys
 from wechat import gateway
-from wechat.sandbox import paystore, store
+from wechat.pay_bill import parse_trade_bill
+from wechat.sandbox import paynotify, paystore, store
 
 CHINA = zoneinfo.ZoneInfo("Asia/Shanghai")
 
@@ -206,8 +207,8 @@ def _genuine_notify(brand, consumer, *, mchid=WX_MCH_ID, appid=None, total=2990)
         "openid": consumer["openid"],
         "total": total,
     }
-    return paystore.build_notify(
-        WX_APIV3_KEY, paystore.transaction_resource(order), kind="transaction"
+    return paynotify.build_notify(
+        WX_APIV3_KEY, paynotify.transaction_resource(order), kind="transaction"
     )
 
 
@@ -312,7 +313,7 @@ def test_forged_notifies_are_refused_with_the_reason(wx_brand, wx_consumer, forg
 def test_a_notify_with_another_apiv3_key_does_not_decrypt(wx_brand, wx_consumer):
     order_body = _genuine_notify(wx_brand, wx_consumer)
     envelope = json.loads(order_body)
-    envelope["resource"] = paystore.encrypt_resource(
+    envelope["resource"] = paynotify.encrypt_resource(
         "another32characterAPIv3keyXXXXXX", '{"mchid": "1900000109"}', "transaction"
     )
     body = json.dumps(envelope)
@@ -478,18 +479,12 @@ def test_parse_trade_bill_reads_wechats_format():
         "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\r\n"
         "`2,`1234.56,`0.07,`0.00,`7.41000,`1234.56,`0.07\r\n"
     )
-    rows = gateway_pay_module().parse_trade_bill(bill)
+    rows = parse_trade_bill(bill)
     assert [(r["trade_state"], r["amount_fen"], r["refund_fen"]) for r in rows] == [
         ("SUCCESS", 123456, 0),
         ("REFUND", 123456, 7),
     ]
     assert rows[1]["out_refund_no"] == "RF1" and rows[0]["out_refund_no"] == "0"
-
-
-def gateway_pay_module():
-    from wechat import pay
-
-    return pay
 
 
 # --- errors ------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from tests.support.apps import build_app
 from tests.support.wechat_sandbox import WX_MCH_ID, give_pay_settings
 from wechat import gateway
-from wechat.sandbox import paystore
+from wechat.sandbox import paynotify, paystore
 
 CHINA = zoneinfo.ZoneInfo("Asia/Shanghai")
 
@@ -83,17 +83,17 @@ def test_the_platform_key_is_made_once_and_published(wx_ctx, sandbox_url):
 def test_normal_delivery_posts_one_notify(wx_brand, wx_consumer, recorder):
     recorder.answer = gateway.pay_notify_answer(True)
     _place(wx_brand, wx_consumer, recorder)
-    result = paystore.pay_order(WX_MCH_ID, "SO200001")
+    result = paynotify.pay_order(WX_MCH_ID, "SO200001")
     assert [n["acknowledged"] for n in result["notifies"]] == [True]
     assert len(_posts(recorder)) == 1
-    log = paystore.deliveries(WX_MCH_ID, "SO200001")
+    log = paynotify.deliveries(WX_MCH_ID, "SO200001")
     assert [(d["kind"], d["status"]) for d in log] == [("transaction", 204)]
 
 
 def test_twice_delivers_the_same_notify_twice(wx_brand, wx_consumer, recorder):
     paystore.set_delivery(WX_MCH_ID, "twice")
     _place(wx_brand, wx_consumer, recorder)
-    paystore.pay_order(WX_MCH_ID, "SO200001")
+    paynotify.pay_order(WX_MCH_ID, "SO200001")
 
     first, second = _posts(recorder)
     a, b = _parse(wx_brand, first), _parse(wx_brand, second)
@@ -105,7 +105,7 @@ def test_delay_delivers_late(wx_brand, wx_consumer, recorder):
     paystore.set_delivery(WX_MCH_ID, "delay", delay=1.0)
     _place(wx_brand, wx_consumer, recorder)
     paid_at = time.monotonic()
-    assert paystore.pay_order(WX_MCH_ID, "SO200001")["notifies"] == []
+    assert paynotify.pay_order(WX_MCH_ID, "SO200001")["notifies"] == []
 
     time.sleep(0.5)
     assert _posts(recorder) == []
@@ -121,8 +121,8 @@ def test_never_pays_without_a_notify(wx_brand, wx_consumer, recorder):
     _place(wx_brand, wx_consumer, recorder)
     _place(wx_brand, wx_consumer, recorder, no="SO200002")
 
-    paystore.pay_order(WX_MCH_ID, "SO200001")
-    paystore.pay_order(WX_MCH_ID, "SO200002")
+    paynotify.pay_order(WX_MCH_ID, "SO200001")
+    paynotify.pay_order(WX_MCH_ID, "SO200002")
 
     # Only the other order's notify came; the first is paid all the same.
     assert [_parse(wx_brand, p).out_trade_no for p in _posts(recorder)] == ["SO200002"]
@@ -135,7 +135,7 @@ def test_wrong_amount_sends_a_correctly_signed_notify_with_another_amount(
 ):
     paystore.set_delivery(WX_MCH_ID, "wrong_amount", amount=1)
     _place(wx_brand, wx_consumer, recorder)
-    paystore.pay_order(WX_MCH_ID, "SO200001")
+    paynotify.pay_order(WX_MCH_ID, "SO200001")
 
     notice = _parse(wx_brand, _posts(recorder)[0])
     # It verifies: only the shop, comparing with its order, can refuse it.
@@ -148,7 +148,7 @@ def test_out_of_order_sends_the_refund_notify_before_the_payment_notify(
 ):
     paystore.set_delivery(WX_MCH_ID, "out_of_order", out_trade_no="SO200001")
     _place(wx_brand, wx_consumer, recorder)
-    paystore.pay_order(WX_MCH_ID, "SO200001")
+    paynotify.pay_order(WX_MCH_ID, "SO200001")
     assert recorder.requests == []
 
     gateway.pay_refund(
@@ -164,14 +164,14 @@ def test_out_of_order_sends_the_refund_notify_before_the_payment_notify(
     assert _wait_for(lambda: len(_posts(recorder)) == 2)
     kinds = [_parse(wx_brand, p).kind for p in _posts(recorder)]
     assert kinds == ["refund", "transaction"]
-    log = paystore.deliveries(WX_MCH_ID, "SO200001")
+    log = paynotify.deliveries(WX_MCH_ID, "SO200001")
     assert [d["kind"] for d in log] == ["refund", "transaction"]
 
 
 def test_held_refunds_complete_on_demand_with_the_status_given(wx_brand, wx_consumer, recorder):
     paystore.hold_refunds(WX_MCH_ID)
     _place(wx_brand, wx_consumer, recorder)
-    paystore.pay_order(WX_MCH_ID, "SO200001")
+    paynotify.pay_order(WX_MCH_ID, "SO200001")
     kwargs = dict(
         out_trade_no="SO200001",
         refund_fen=5000,
@@ -183,7 +183,7 @@ def test_held_refunds_complete_on_demand_with_the_status_given(wx_brand, wx_cons
     time.sleep(0.4)
     assert gateway.pay_refund_query(wx_brand.id, "RF1").status == "PROCESSING"
 
-    paystore.complete_refund(WX_MCH_ID, "RF1", "ABNORMAL")
+    paynotify.complete_refund(WX_MCH_ID, "RF1", "ABNORMAL")
 
     assert gateway.pay_refund_query(wx_brand.id, "RF1").status == "ABNORMAL"
     notice = _parse(wx_brand, _posts(recorder, "/refund")[0])
@@ -212,7 +212,8 @@ def test_control_endpoints_over_http(wx_brand, wx_consumer, recorder, sandbox_ur
         timeout=10,
     )
     assert len(again.json()["notifies"]) == 3 and len(_posts(recorder)) == 5
-    assert len({_parse(wx_brand, p).transaction_id for p in _posts(recorder)}) == 1
+    notices = [_parse(wx_brand, p) for p in _posts(recorder)]
+    assert len({(n.transaction_id, n.notify_id) for n in notices}) == 1
 
     assert control(mch_id=WX_MCH_ID, system_errors=2).status_code == 200
     for _ in range(2):
@@ -238,9 +239,9 @@ def test_concurrent_taps_pay_once_and_concurrent_refunds_never_exceed_the_total(
         with wx_app.app_context():
             barrier.wait()
             try:
-                paystore.pay_order(WX_MCH_ID, "SO200001")
+                paynotify.pay_order(WX_MCH_ID, "SO200001")
                 outcomes.append("paid")
-            except paystore.PayRefused as exc:
+            except paynotify.PayRefused as exc:
                 outcomes.append(exc.reason)
 
     threads = [threading.Thread(target=tap) for _ in range(10)]

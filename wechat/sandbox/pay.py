@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from flask import Response, jsonify, request
 
-from wechat.sandbox import paystore, store
+from wechat.sandbox import paynotify, paystore, store
 from wechat.sandbox.api import body_json, bp
 
 PREFIX = "/pay"
@@ -282,7 +282,7 @@ def v3_refund():
         if not same:
             return _fail(400, "INVALID_REQUEST", "退款单号已用于其他退款")
         return _answer(200, _refund_view(existing))
-    paystore.complete_refund_later(mch_id, out_refund_no, delay=0.2)
+    paynotify.complete_refund_later(mch_id, out_refund_no, delay=0.2)
     return _answer(200, _refund_view(refund))
 
 
@@ -363,12 +363,12 @@ def phone_pays():
     order = paystore.order_by_prepay(package[len("prepay_id=") :])
     if order is None:
         return _refused("unknown prepay_id", 404)
-    why = paystore.verify_pay_sign(order, params)
+    why = paynotify.verify_pay_sign(order, params)
     if why:
         return _refused(why)
     try:
-        result = paystore.pay_order(order["mchid"], order["out_trade_no"])
-    except paystore.PayRefused as exc:
+        result = paynotify.pay_order(order["mchid"], order["out_trade_no"])
+    except paynotify.PayRefused as exc:
         return _refused(exc.reason)
     return jsonify(
         err_msg="get_brand_wcpay_request:ok",
@@ -389,10 +389,10 @@ def control_pay():
     """Pay an order directly (benchmarks, tests): ``{mch_id, out_trade_no}``."""
     data = body_json()
     try:
-        result = paystore.pay_order(str(data.get("mch_id", "")), str(data.get("out_trade_no", "")))
+        result = paynotify.pay_order(str(data.get("mch_id", "")), str(data.get("out_trade_no", "")))
     except LookupError as exc:
         return jsonify(error=str(exc)), 404
-    except paystore.PayRefused as exc:
+    except paynotify.PayRefused as exc:
         return jsonify(error=exc.reason), 409
     return jsonify(transaction_id=result["order"]["transaction_id"], notifies=result["notifies"])
 
@@ -445,9 +445,9 @@ def control_redeliver():
     except (TypeError, ValueError):
         return jsonify(error="times: 1-20"), 400
     if data.get("held"):
-        return jsonify(notifies=paystore.release_held(mch_id, out_trade_no))
+        return jsonify(notifies=paynotify.release_held(mch_id, out_trade_no))
     try:
-        return jsonify(notifies=paystore.redeliver(mch_id, out_trade_no, times=times))
+        return jsonify(notifies=paynotify.redeliver(mch_id, out_trade_no, times=times))
     except LookupError as exc:
         return jsonify(error=str(exc)), 404
 
@@ -460,7 +460,7 @@ def control_complete_refund(out_refund_no: str):
     if status not in ("SUCCESS", "ABNORMAL", "CLOSED"):
         return jsonify(error="status: SUCCESS, ABNORMAL or CLOSED"), 400
     try:
-        refund = paystore.complete_refund(str(data.get("mch_id", "")), out_refund_no, status)
+        refund = paynotify.complete_refund(str(data.get("mch_id", "")), out_refund_no, status)
     except LookupError as exc:
         return jsonify(error=str(exc)), 404
     return jsonify(status=refund["status"])
