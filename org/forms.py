@@ -67,6 +67,26 @@ class BrandForm(FlaskForm):
     mp_secret = PasswordField(
         _l("Mini-program AppSecret"), validators=[Optional(), Length(max=128)]
     )
+    mch_id = StringField(_l("WeChat Pay merchant ID"), validators=[Optional(), Length(max=32)])
+    pay_apiv3_key = PasswordField(
+        _l("APIv3 key"), validators=[Optional(), Length(max=64)], render_kw={"autocomplete": "off"}
+    )
+    pay_private_key = TextAreaField(
+        _l("Merchant API certificate private key (apiclient_key.pem)"),
+        validators=[Optional(), Length(max=8000)],
+        render_kw={"rows": 4, "autocomplete": "off", "spellcheck": "false"},
+    )
+    pay_cert_serial_no = StringField(
+        _l("Merchant API certificate serial number"), validators=[Optional(), Length(max=64)]
+    )
+    pay_public_key = TextAreaField(
+        _l("WeChat Pay public key (pub_key.pem)"),
+        validators=[Optional(), Length(max=8000)],
+        render_kw={"rows": 4, "spellcheck": "false"},
+    )
+    pay_public_key_id = StringField(
+        _l("WeChat Pay public key ID"), validators=[Optional(), Length(max=64)]
+    )
 
 
 class EmptyForm(FlaskForm):

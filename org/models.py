@@ -29,7 +29,15 @@ class Brand(IdMixin, TimestampMixin, Audited, db.Model):
 
     __tablename__ = "brand"
     __audit_secret__ = frozenset(
-        {"secret", "token", "aes_key", "previous_aes_key", "mp_secret", "pay_key"}
+        {
+            "secret",
+            "token",
+            "aes_key",
+            "previous_aes_key",
+            "mp_secret",
+            "pay_apiv3_key",
+            "pay_private_key",
+        }
     )
 
     slug: Mapped[str] = mapped_column(String(40), unique=True)
@@ -41,8 +49,15 @@ class Brand(IdMixin, TimestampMixin, Audited, db.Model):
     previous_aes_key: Mapped[str | None] = mapped_column(EncryptedText)
     mp_appid: Mapped[str | None] = mapped_column(String(64))
     mp_secret: Mapped[str | None] = mapped_column(EncryptedText)
+    # WeChat Pay APIv3 merchant (商户号): the APIv3 key (32 characters) and the merchant's
+    # API certificate private key sign and decrypt; the serial number names that certificate.
+    # The WeChat Pay public key (and its PUB_KEY_ID_...) verifies answers and notifies.
     mch_id: Mapped[str | None] = mapped_column(String(32))
-    pay_key: Mapped[str | None] = mapped_column(EncryptedText)
+    pay_apiv3_key: Mapped[str | None] = mapped_column(EncryptedText)
+    pay_private_key: Mapped[str | None] = mapped_column(EncryptedText)
+    pay_cert_serial_no: Mapped[str | None] = mapped_column(String(64))
+    pay_public_key: Mapped[str | None] = mapped_column(Text)
+    pay_public_key_id: Mapped[str | None] = mapped_column(String(64))
     timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TZ)
     # The official account's message encryption mode (消息加解密方式), as set on WeChat's
     # side: what the callback accepts (MESSAGE_MODES).

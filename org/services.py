@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from flask_babel import lazy_gettext as _l
 
 from core.db import db
@@ -84,7 +87,11 @@ def update_brand_credentials(*, brand: Brand, **changes: str | None) -> Brand:
         "mp_secret",
         "timezone",
         "mch_id",
-        "pay_key",
+        "pay_apiv3_key",
+        "pay_private_key",
+        "pay_cert_serial_no",
+        "pay_public_key",
+        "pay_public_key_id",
         "message_mode",
     }
     unknown = set(changes) - allowed
@@ -98,12 +105,69 @@ def update_brand_credentials(*, brand: Brand, **changes: str | None) -> Brand:
         _check_message_mode(changes["message_mode"], changes.get("aes_key") or brand.aes_key)
     if "timezone" in changes and not is_timezone(changes["timezone"] or ""):
         raise ValidationError(_l("unknown time zone"), field="timezone")
+    changes = _check_pay_settings(changes)
     for key, value in changes.items():
         if value is None or value == "":
             continue  # blank secret fields in a form mean "keep the current value"
         setattr(brand, key, value)
     db.session.flush()
     return brand
+
+
+MCH_ID_RE = re.compile(r"^[0-9]{8,32}$")
+SERIAL_RE = re.compile(r"^[0-9A-Fa-f]{8,64}$")
+PUBLIC_KEY_ID_RE = re.compile(r"^PUB_KEY_ID_[0-9A-Za-z_]{1,53}$")
+
+
+def _pem(value: str) -> str:
+    return "\n".join(line.strip() for line in value.strip().splitlines()) + "\n"
+
+
+def _check_pay_settings(changes: dict) -> dict:
+    """Validate the WeChat Pay merchant settings among ``changes`` (cleaned copies back)."""
+    out = dict(changes)
+    for name in ("mch_id", "pay_apiv3_key", "pay_cert_serial_no", "pay_public_key_id"):
+        if out.get(name):
+            out[name] = out[name].strip()
+    if out.get("mch_id") and not MCH_ID_RE.match(out["mch_id"]):
+        raise ValidationError(_l("merchant ID: 8-32 digits"), field="mch_id")
+    key = out.get("pay_apiv3_key")
+    if key and (len(key) != 32 or not key.isascii() or not key.isprintable()):
+        raise ValidationError(_l("the APIv3 key is 32 characters"), field="pay_apiv3_key")
+    if out.get("pay_cert_serial_no") and not SERIAL_RE.match(out["pay_cert_serial_no"]):
+        raise ValidationError(
+            _l("the certificate serial number is 8-64 hexadecimal digits"),
+            field="pay_cert_serial_no",
+        )
+    if out.get("pay_public_key_id") and not PUBLIC_KEY_ID_RE.match(out["pay_public_key_id"]):
+        raise ValidationError(
+            _l("the WeChat Pay public key ID starts with PUB_KEY_ID_"), field="pay_public_key_id"
+        )
+    if out.get("pay_private_key"):
+        out["pay_private_key"] = _pem(out["pay_private_key"])
+        try:
+            private = serialization.load_pem_private_key(
+                out["pay_private_key"].encode(), password=None
+            )
+        except (ValueError, TypeError):
+            private = None
+        if not isinstance(private, rsa.RSAPrivateKey) or private.key_size < 2048:
+            raise ValidationError(
+                _l("the merchant private key must be an RSA private key in PEM form"),
+                field="pay_private_key",
+            )
+    if out.get("pay_public_key"):
+        out["pay_public_key"] = _pem(out["pay_public_key"])
+        try:
+            public = serialization.load_pem_public_key(out["pay_public_key"].encode())
+        except (ValueError, TypeError):
+            public = None
+        if not isinstance(public, rsa.RSAPublicKey) or public.key_size < 2048:
+            raise ValidationError(
+                _l("the WeChat Pay public key must be an RSA public key in PEM form"),
+                field="pay_public_key",
+            )
+    return out
 
 
 def _check_message_mode(mode: str, aes_key: str | None) -> None:

@@ -102,7 +102,7 @@ def brand_settings():
     brand = db.session.get(Brand, g.brand_id)
     form = BrandForm(obj=brand if request.method == "GET" else None)
     if request.method == "GET":
-        for secret_field in ("secret", "token", "aes_key", "mp_secret"):
+        for secret_field in ("secret", "token", "aes_key", "mp_secret", "pay_private_key"):
             getattr(form, secret_field).data = ""
     done = save_form(
         form,
@@ -117,12 +117,23 @@ def brand_settings():
             message_mode=form.message_mode.data or None,
             mp_appid=(form.mp_appid.data or "").strip(),
             mp_secret=form.mp_secret.data,
+            mch_id=(form.mch_id.data or "").strip(),
+            pay_apiv3_key=form.pay_apiv3_key.data,
+            pay_private_key=form.pay_private_key.data,
+            pay_cert_serial_no=(form.pay_cert_serial_no.data or "").strip(),
+            pay_public_key=form.pay_public_key.data,
+            pay_public_key_id=(form.pay_public_key_id.data or "").strip(),
         ),
         saved=_l("Saved."),
         then=lambda _brand: url_for("org.brand_settings"),
     )
     if done.response:
         return done.response
+    # Like the password fields, the private key is never sent back, even after an error (nor
+    # one pasted into the public key's field by mistake).
+    form.pay_private_key.data = ""
+    if "PRIVATE KEY" in (form.pay_public_key.data or ""):
+        form.pay_public_key.data = ""
     return render_template("org/console/brand_form.html", form=form, brand=brand), done.status
 
 

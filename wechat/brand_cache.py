@@ -245,10 +245,21 @@ def publish_chatbot_rev(brand_id: int, rev: str) -> None:
     get_redis().hset(hash_key(brand_id), "rev", rev)
 
 
+_ON_CLEAR: list = []
+
+
+def on_clear(fn) -> None:
+    """Run ``fn()`` whenever this process's cache is emptied (the pay clients go with it)."""
+    if fn not in _ON_CLEAR:
+        _ON_CLEAR.append(fn)
+
+
 def clear() -> None:
     """Empty this process's cache."""
     _CACHE.clear()
     _REVS.clear()
+    for fn in _ON_CLEAR:
+        fn()
 
 
 @event.listens_for(Brand, "after_update")

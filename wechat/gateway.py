@@ -35,13 +35,27 @@ from wechat.client import (
     timeout,
     transport,
 )
-from wechat.pay import PayError, PayNotifyError, pay_notify_answer, unified_order, verify_pay_notify
+from wechat.pay import (
+    PayError,
+    PayState,
+    RefundState,
+    pay_close,
+    pay_jsapi_prepay,
+    pay_query,
+    pay_refund,
+    pay_refund_query,
+)
+from wechat.pay_bill import pay_trade_bill
+from wechat.pay_notify import PayNotice, PayNotifyError, pay_notify_answer, pay_parse_notify
 
 __all__ = [
     "NotConfigured",
     "OAuthCodeError",
     "PayError",
+    "PayNotice",
     "PayNotifyError",
+    "PayState",
+    "RefundState",
     "RetryableError",
     "WeChatAPIError",
     "WeChatError",
@@ -62,14 +76,19 @@ __all__ = [
     "get_wxacode_unlimited",
     "jscode2session",
     "jsapi_signature",
+    "pay_close",
+    "pay_jsapi_prepay",
     "pay_notify_answer",
+    "pay_parse_notify",
+    "pay_query",
+    "pay_refund",
+    "pay_refund_query",
+    "pay_trade_bill",
     "qrcode_image_url",
     "send_customer_message",
     "send_subscribe_message",
     "send_template",
-    "unified_order",
     "update_member_card_user",
-    "verify_pay_notify",
 ]
 
 MAX_TEMP_QR_SECONDS = 2_592_000

@@ -1,169 +1,458 @@
-"""WeChat Pay v2 through the gateway: unified order and a fully verified payment notify.
+"""WeChat Pay APIv3 through the ``wechatpayv3`` SDK: JSAPI / mini-program orders, the
+payment and refund notifies, query, close, refunds and the daily trade bill.
 
-wechatpy's ``parse_payment_result`` checks only the MD5 signature; ``verify_pay_notify``
-also checks return_code, result_code, the merchant, the order and the amount. Making the
-notify idempotent (one effect per transaction_id) is the caller's job.
+One SDK client per brand and process, in the WeChat Pay public-key mode (``public_key`` /
+``public_key_id``), so it never fetches platform certificates. The SDK's hard-coded host
+(``_core._gate_way``) and its bare ``requests`` calls are replaced in one place,
+``_GatewayCore``: requests go to WECHAT_PAY_API_BASE (the sandbox outside production)
+through one HTTP session per client, with WECHAT_TIMEOUT, the exact signed bytes as body,
+and every answer's Wechatpay-Signature verified against the WeChat Pay public key.
+
+Notifies are in ``wechat.pay_notify``, the trade bill in ``wechat.pay_bill``.
+
+What is verified here and what is the caller's job:
+- here: request signatures (SDK), answer signatures, a notify's signature, serial, age,
+  decryption, merchant and app (``pay_parse_notify``);
+- the shop: that the notify's ``out_trade_no`` is one of its orders and ``amount_total``
+  is that order's amount, and applying a notify once per transaction_id / refund_id.
+
+Errors: ``PayError`` (WeChat refused; ``code`` is its JSON ``code``), ``RetryableError``
+(SYSTEM_ERROR, FREQUENCY_LIMITED, HTTP 5xx, timeouts, dropped connections),
+``NotConfigured`` (the brand has no merchant settings), ``PayNotifyError`` (a notify that
+must not be trusted; the answer is 4xx and nothing changes).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import re
+import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
 import requests
 from flask import current_app
-from wechatpy.exceptions import InvalidSignatureException, WeChatPayException
-from wechatpy.pay import WeChatPay
-from wechatpy.pay.utils import dict_to_xml
+from wechatpayv3 import WeChatPay, WeChatPayType
+from wechatpayv3.core import Core
+from wechatpayv3.type import RequestType
+from wechatpayv3.utils import build_authorization
 
-from wechat import inprocess
-from wechat.client import (
-    NotConfigured,
-    RetryableError,
-    WeChatError,
-    load_brand,
-    record_call,
-    timeout,
-)
+from wechat import brand_cache, inprocess
+from wechat.client import NotConfigured, RetryableError, WeChatError, load_brand, record_call
 
-MAX_NOTIFY_BYTES = 64 * 1024
-RETRYABLE_PAY_CODES = frozenset({"SYSTEMERROR", "BIZERR_NEED_RETRY", "FREQUENCY_LIMITED"})
+REAL_PAY_HOST = "https://api.mch.weixin.qq.com"
+RETRYABLE_CODES = frozenset({"SYSTEM_ERROR", "SYSTEMERROR", "FREQUENCY_LIMITED", "BANKERROR"})
+OUT_NO_RE = re.compile(r"^[0-9A-Za-z_\-|*]{6,32}$")
+OUT_REFUND_NO_RE = re.compile(r"^[0-9A-Za-z_\-|*@]{1,64}$")
 
 
 class PayError(WeChatError):
-    """WeChat Pay refused the request (``code`` is its err_code or return_msg)."""
+    """WeChat Pay refused the request (``code`` is its JSON ``code``, e.g. ORDERPAID)."""
 
-    def __init__(self, code: str, message: str = ""):
+    def __init__(self, code: str, message: str = "", status: int | None = None):
         super().__init__(f"WeChat Pay error {code}: {message}")
         self.code = code
         self.message = message
+        self.status = status
 
 
-class PayNotifyError(WeChatError):
-    """A payment notify that must not be trusted; ``reason`` says why."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class PayState:
+    """An order as WeChat Pay knows it (trade_state SUCCESS, NOTPAY, CLOSED, REFUND, ...)."""
 
-    def __init__(self, reason: str, message: str = ""):
-        super().__init__(message or reason)
-        self.reason = reason
+    out_trade_no: str
+    trade_state: str
+    transaction_id: str
+    amount_total: int | None
+    payer_total: int | None
+    success_time: dt.datetime | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RefundState:
+    """A refund (status PROCESSING, SUCCESS, ABNORMAL or CLOSED)."""
+
+    out_refund_no: str
+    refund_id: str
+    status: str
+    refund_fen: int
+    out_trade_no: str
+    transaction_id: str
+    success_time: dt.datetime | None
+
+
+# --- the SDK, aimed at WECHAT_PAY_API_BASE -----------------------------------------------------
+
+
+class _AnswerNotVerified(Exception):
+    """An answer whose Wechatpay-Signature does not verify."""
+
+
+class _GatewayCore(Core):
+    """The SDK's Core sending through one session to ``gate_way``, public-key mode only."""
+
+    def __init__(self, *args: Any, gate_way: str, session: requests.Session, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._gate_way = gate_way.rstrip("/")
+        self._session = session
+
+    def _update_certificates(self) -> None:
+        # Platform certificates are never fetched: the WeChat Pay public key verifies, and an
+        # answer or notify under another serial is refused.
+        self._certificates.clear()
+
+    def request(
+        self,
+        path,
+        method=RequestType.GET,
+        data=None,
+        skip_verify=False,
+        sign_data=None,
+        files=None,
+        cipher_data=False,
+        headers=None,
+    ):
+        if files:
+            raise NotImplementedError("uploads are not used")
+        body = json.dumps(data, ensure_ascii=False, separators=(",", ":")) if data else ""
+        headers = dict(headers or {})
+        headers.update(
+            {
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "User-Agent": "wmb-wechatpayv3",
+                "Wechatpay-Serial": self._public_key_id,
+                "Authorization": build_authorization(
+                    path, method.value, self._mchid, self._cert_serial_no, self._private_key, body
+                ),
+            }
+        )
+        res = self._session.request(
+            method.value,
+            self._gate_way + path,
+            data=body.encode() if body else None,
+            headers=headers,
+            timeout=self._timeout,
+        )
+        is_json = "application/json" in res.headers.get("Content-Type", "")
+        text = res.content.decode("utf-8", "replace") if is_json else ""
+        if 200 <= res.status_code < 300 and not skip_verify:
+            try:
+                verified = self._verify_signature(res.headers, text)
+            except Exception as exc:  # the SDK raises bare Exception / ValueError on odd headers
+                raise _AnswerNotVerified(path) from exc
+            if not verified:
+                raise _AnswerNotVerified(path)
+        return res.status_code, text if is_json else res.content
 
 
 class _Pay(WeChatPay):
-    """WeChatPay aimed at WECHAT_PAY_API_BASE."""
+    """A WeChatPay client whose Core is ``_GatewayCore``."""
 
-    def __init__(self, *args: Any, base: str, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.API_BASE_URL = base.rstrip("/") + "/"
-        inprocess.aim(self._http, base)
+    def __init__(self, *, gate_way: str, session: requests.Session, **kwargs: Any):
+        super().__init__(WeChatPayType.JSAPI, **kwargs)
+        self._core = _GatewayCore(
+            mchid=kwargs["mchid"],
+            cert_serial_no=kwargs["cert_serial_no"],
+            private_key=kwargs["private_key"],
+            apiv3_key=kwargs["apiv3_key"],
+            timeout=kwargs["timeout"],
+            public_key=kwargs["public_key"],
+            public_key_id=kwargs["public_key_id"],
+            gate_way=gate_way,
+            session=session,
+        )
 
 
-def _pay_client(brand_id: int, *, mini_program: bool) -> _Pay:
+def pay_api_base() -> str:
+    return current_app.config["WECHAT_PAY_API_BASE"].rstrip("/")
+
+
+def _timeout() -> float:
+    return float(current_app.config.get("WECHAT_TIMEOUT", 5))
+
+
+_clients: dict[tuple, _Pay] = {}
+
+
+def clear_clients() -> None:
+    """Forget this process's clients (with the brand cache)."""
+    _clients.clear()
+
+
+brand_cache.on_clear(clear_clients)
+
+
+def merchant_of(brand_id: int) -> Any:
     brand = load_brand(brand_id)
-    appid = brand.mp_appid if mini_program else brand.appid
-    if not (appid and brand.mch_id and brand.pay_key):
-        raise NotConfigured(f"brand {brand_id} has no WeChat Pay merchant or appid")
-    return _Pay(
-        appid,
-        brand.pay_key,
+    needed = (
         brand.mch_id,
-        timeout=timeout(),
-        base=current_app.config["WECHAT_PAY_API_BASE"],
+        brand.pay_apiv3_key,
+        brand.pay_private_key,
+        brand.pay_cert_serial_no,
+        brand.pay_public_key,
+        brand.pay_public_key_id,
+    )
+    if not all(needed):
+        raise NotConfigured(f"brand {brand_id} has no complete WeChat Pay merchant settings")
+    return brand
+
+
+def pay_client(brand_id: int) -> _Pay:
+    """The brand's client; a change of any merchant setting makes a new one."""
+    brand = merchant_of(brand_id)
+    digest = hashlib.sha256(
+        "\0".join(
+            (
+                brand.mch_id,
+                brand.pay_apiv3_key,
+                brand.pay_private_key,
+                brand.pay_cert_serial_no,
+                brand.pay_public_key,
+                brand.pay_public_key_id,
+            )
+        ).encode()
+    ).hexdigest()
+    # in-process clients are bound to one app object (tests build several apps)
+    app_id = id(current_app._get_current_object()) if inprocess.enabled() else None  # noqa: SLF001
+    cache_key = (brand_id, digest, pay_api_base(), _timeout(), app_id)
+    client = _clients.get(cache_key)
+    if client is None:
+        for stale in [k for k in _clients if k[0] == brand_id]:
+            _clients.pop(stale, None)
+        session = requests.Session()
+        inprocess.aim(session, pay_api_base())
+        client = _Pay(
+            gate_way=pay_api_base(),
+            session=session,
+            mchid=brand.mch_id,
+            private_key=brand.pay_private_key,
+            cert_serial_no=brand.pay_cert_serial_no,
+            appid=brand.appid or brand.mp_appid or "",
+            apiv3_key=brand.pay_apiv3_key,
+            timeout=_timeout(),
+            public_key=brand.pay_public_key,
+            public_key_id=brand.pay_public_key_id,
+        )
+        _clients[cache_key] = client
+    return client
+
+
+def send_pay_call(
+    brand_id: int, api: str, fn: Callable[[], tuple[int, Any]], *, ok: tuple[int, ...] = (200,)
+) -> Any:
+    """Run one SDK call, count it and turn its outcome into a result or our exceptions."""
+    try:
+        status, body = fn()
+    except requests.Timeout as exc:
+        record_call(brand_id, api, "timeout")
+        raise RetryableError(None, f"timed out: {exc}") from exc
+    except requests.RequestException as exc:
+        record_call(brand_id, api, "network")
+        raise RetryableError(None, f"network error: {exc}") from exc
+    except _AnswerNotVerified as exc:
+        record_call(brand_id, api, "signature")
+        raise PayError("ANSWER_NOT_VERIFIED", "the answer's signature does not verify") from exc
+    if status in ok:
+        record_call(brand_id, api, 0)
+        if isinstance(body, str):
+            try:
+                return json.loads(body) if body else {}
+            except ValueError as exc:
+                raise PayError("BAD_ANSWER", "the answer is not JSON") from exc
+        return body
+    try:
+        err = json.loads(body) if isinstance(body, str) and body else {}
+    except ValueError:
+        err = {}
+    code = str(err.get("code") or f"HTTP_{status}") if isinstance(err, dict) else f"HTTP_{status}"
+    message = str(err.get("message") or "") if isinstance(err, dict) else ""
+    record_call(brand_id, api, code)
+    if status >= 500 or code in RETRYABLE_CODES:
+        raise RetryableError(None, f"WeChat Pay {code}: {message}")
+    raise PayError(code, message, status)
+
+
+# --- orders ------------------------------------------------------------------------------------
+
+
+def _check_out_no(value: str, name: str) -> None:
+    if not isinstance(value, str) or not OUT_NO_RE.match(value):
+        raise ValueError(f"{name}: 6-32 letters, digits, _ - | *")
+
+
+def _check_fen(value: object, name: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} is a positive integer number of fen")
+
+
+def pay_jsapi_prepay(
+    brand_id: int,
+    *,
+    mini_program: bool,
+    openid: str,
+    out_trade_no: str,
+    description: str,
+    amount_fen: int,
+    notify_url: str,
+    time_expire: dt.datetime,
+    attach: str = "",
+) -> dict:
+    """Place a JSAPI (official account) or mini-program order and return what the page
+    passes to WeixinJSBridge getBrandWCPayRequest / wx.requestPayment: appId, timeStamp,
+    nonceStr, package (``prepay_id=...``), signType ``RSA`` and paySign (RSA-SHA256 over
+    the four values with the merchant key)."""
+    _check_out_no(out_trade_no, "out_trade_no")
+    _check_fen(amount_fen, "amount_fen")
+    if not openid:
+        raise ValueError("openid is required")
+    if not description or len(description) > 127:
+        raise ValueError("description: 1-127 characters")
+    if len(attach) > 128:
+        raise ValueError("attach: at most 128 characters")
+    if time_expire.tzinfo is None:
+        raise ValueError("time_expire must carry a time zone")
+    brand = merchant_of(brand_id)
+    appid = brand.mp_appid if mini_program else brand.appid
+    if not appid:
+        kind = "mini-program" if mini_program else "official account"
+        raise NotConfigured(f"brand {brand_id} has no {kind} appid")
+    client = pay_client(brand_id)
+    result = send_pay_call(
+        brand_id,
+        "pay.jsapi",
+        lambda: client.pay(
+            description=description,
+            out_trade_no=out_trade_no,
+            amount={"total": amount_fen, "currency": "CNY"},
+            payer={"openid": openid},
+            time_expire=time_expire.isoformat(timespec="seconds"),
+            attach=attach or None,
+            notify_url=notify_url,
+            appid=appid,
+            pay_type=WeChatPayType.MINIPROG if mini_program else WeChatPayType.JSAPI,
+        ),
+    )
+    prepay_id = result.get("prepay_id")
+    if not prepay_id:
+        raise PayError("BAD_ANSWER", "no prepay_id in the answer")
+    params = {
+        "appId": appid,
+        "timeStamp": str(int(time.time())),
+        "nonceStr": secrets.token_hex(16),
+        "package": f"prepay_id={prepay_id}",
+        "signType": "RSA",
+    }
+    params["paySign"] = client.sign(
+        [params["appId"], params["timeStamp"], params["nonceStr"], params["package"]]
+    )
+    return params
+
+
+def parse_time(value: object) -> dt.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _state(data: dict, out_trade_no: str) -> PayState:
+    amount = data.get("amount") if isinstance(data.get("amount"), dict) else {}
+    return PayState(
+        out_trade_no=str(data.get("out_trade_no") or out_trade_no),
+        trade_state=str(data.get("trade_state") or ""),
+        transaction_id=str(data.get("transaction_id") or ""),
+        amount_total=int_or_none(amount.get("total")),
+        payer_total=int_or_none(amount.get("payer_total")),
+        success_time=parse_time(data.get("success_time")),
     )
 
 
-def unified_order(
+def pay_query(brand_id: int, out_trade_no: str) -> PayState:
+    """The order's state at WeChat Pay (NOTPAY while unpaid); an order WeChat does not know
+    raises ``PayError("ORDER_NOT_EXIST")``."""
+    _check_out_no(out_trade_no, "out_trade_no")
+    client = pay_client(brand_id)
+    data = send_pay_call(brand_id, "pay.query", lambda: client.query(out_trade_no=out_trade_no))
+    return _state(data, out_trade_no)
+
+
+def pay_close(brand_id: int, out_trade_no: str) -> None:
+    """Close an unpaid order so it can no longer be paid. Closing a closed order, or one
+    WeChat never saw, is fine; a paid one raises ``PayError("ORDERPAID")``."""
+    _check_out_no(out_trade_no, "out_trade_no")
+    client = pay_client(brand_id)
+    try:
+        send_pay_call(brand_id, "pay.close", lambda: client.close(out_trade_no), ok=(200, 204))
+    except PayError as exc:
+        if exc.code not in ("ORDER_CLOSED", "ORDER_NOT_EXIST"):
+            raise
+
+
+# --- refunds -----------------------------------------------------------------------------------
+
+
+def _refund(data: dict) -> RefundState:
+    amount = data.get("amount") if isinstance(data.get("amount"), dict) else {}
+    return RefundState(
+        out_refund_no=str(data.get("out_refund_no") or ""),
+        refund_id=str(data.get("refund_id") or ""),
+        status=str(data.get("status") or ""),
+        refund_fen=int_or_none(amount.get("refund")) or 0,
+        out_trade_no=str(data.get("out_trade_no") or ""),
+        transaction_id=str(data.get("transaction_id") or ""),
+        success_time=parse_time(data.get("success_time")),
+    )
+
+
+def pay_refund(
     brand_id: int,
+    *,
     out_trade_no: str,
-    total_fee: int,
-    body: str,
-    openid: str,
+    out_refund_no: str,
+    refund_fen: int,
+    total_fen: int,
+    reason: str,
     notify_url: str,
-    *,
-    client_ip: str = "127.0.0.1",
-    attach: str | None = None,
-    mini_program: bool = False,
-    trade_type: str = "JSAPI",
-) -> dict:
-    """Place an order with WeChat Pay: ``{prepay_id, jsapi_params}`` for wx.requestPayment."""
-    if not isinstance(total_fee, int) or total_fee <= 0:
-        raise ValueError("total_fee is a positive integer number of fen")
-    pay = _pay_client(brand_id, mini_program=mini_program)
-    try:
-        # client_ip is always passed: without it wechatpy looks up a public IP over the network.
-        result = pay.order.create(
-            trade_type,
-            body,
-            total_fee,
-            notify_url,
-            client_ip=client_ip,
-            user_id=openid,
+) -> RefundState:
+    """Refund ``refund_fen`` of a paid order. Asking again with the same ``out_refund_no``
+    and amount returns the same refund (WeChat Pay is idempotent per out_refund_no)."""
+    _check_out_no(out_trade_no, "out_trade_no")
+    if not isinstance(out_refund_no, str) or not OUT_REFUND_NO_RE.match(out_refund_no):
+        raise ValueError("out_refund_no: 1-64 letters, digits, _ - | * @")
+    _check_fen(refund_fen, "refund_fen")
+    _check_fen(total_fen, "total_fen")
+    if refund_fen > total_fen:
+        raise ValueError("refund_fen is more than total_fen")
+    client = pay_client(brand_id)
+    data = send_pay_call(
+        brand_id,
+        "pay.refund",
+        lambda: client.refund(
+            out_refund_no=out_refund_no,
+            amount={"refund": refund_fen, "total": total_fen, "currency": "CNY"},
             out_trade_no=out_trade_no,
-            attach=attach,
-        )
-    except WeChatPayException as exc:
-        code = exc.errcode or exc.return_code or "FAIL"
-        record_call(brand_id, "pay.unifiedorder", code)
-        if exc.return_code is None or code in RETRYABLE_PAY_CODES:
-            raise RetryableError(None, f"WeChat Pay {code}") from exc
-        raise PayError(str(code), str(exc.errmsg or getattr(exc, "return_msg", "") or "")) from exc
-    except requests.Timeout as exc:
-        record_call(brand_id, "pay.unifiedorder", "timeout")
-        raise RetryableError(None, f"timed out: {exc}") from exc
-    except requests.RequestException as exc:
-        record_call(brand_id, "pay.unifiedorder", "network")
-        raise RetryableError(None, f"network error: {exc}") from exc
-    if not isinstance(result, dict):
-        record_call(brand_id, "pay.unifiedorder", "http")
-        raise RetryableError(None, "WeChat Pay answered something that is not XML")
-    record_call(brand_id, "pay.unifiedorder", 0)
-    prepay_id = result["prepay_id"]
-    return {"prepay_id": prepay_id, "jsapi_params": pay.jsapi.get_jsapi_params(prepay_id)}
+            reason=(reason or "")[:80] or None,
+            notify_url=notify_url,
+        ),
+    )
+    return _refund(data)
 
 
-def verify_pay_notify(
-    brand_id: int,
-    xml_body: bytes | str,
-    *,
-    expected_total_fee: int | Callable[[str], int | None],
-    out_trade_no: str | None = None,
-) -> dict:
-    """Check a payment notify completely and return its fields (total_fee as int).
-
-    ``expected_total_fee`` is the order's amount in fen, or a function from out_trade_no to
-    it (None: no such order). Raises ``PayNotifyError`` with reason ``too_large``,
-    ``bad_xml``, ``bad_signature``, ``not_success``, ``wrong_merchant``, ``wrong_order``,
-    ``unknown_order`` or ``wrong_amount``.
-    """
-    if isinstance(xml_body, str):
-        xml_body = xml_body.encode()
-    if len(xml_body) > MAX_NOTIFY_BYTES:
-        raise PayNotifyError("too_large")
-    brand = load_brand(brand_id)
-    if not (brand.mch_id and brand.pay_key):
-        raise NotConfigured(f"brand {brand_id} has no WeChat Pay merchant")
-    pay = WeChatPay(brand.appid or "", brand.pay_key, brand.mch_id)
-    try:
-        data = pay.parse_payment_result(xml_body.decode("utf-8"))
-    except InvalidSignatureException as exc:
-        raise PayNotifyError("bad_signature") from exc
-    except Exception as exc:  # hostile XML raises ExpatError, ValueError, AttributeError ...
-        raise PayNotifyError("bad_xml", f"{type(exc).__name__}") from exc
-    if data.get("return_code") != "SUCCESS" or data.get("result_code") != "SUCCESS":
-        raise PayNotifyError("not_success", str(data.get("err_code") or data.get("return_msg")))
-    if data.get("mch_id") != brand.mch_id or data.get("appid") not in (brand.appid, brand.mp_appid):
-        raise PayNotifyError("wrong_merchant")
-    trade_no = data.get("out_trade_no") or ""
-    if out_trade_no is not None and trade_no != out_trade_no:
-        raise PayNotifyError("wrong_order")
-    expected = expected_total_fee(trade_no) if callable(expected_total_fee) else expected_total_fee
-    if expected is None:
-        raise PayNotifyError("unknown_order")
-    if data.get("total_fee") != int(expected):
-        raise PayNotifyError(
-            "wrong_amount", f"paid {data.get('total_fee')} fen, order is {expected} fen"
-        )
-    return data
-
-
-def pay_notify_answer(ok: bool, message: str = "OK") -> str:
-    """The XML body to answer a notify with (WeChat Pay retries until it gets SUCCESS)."""
-    return dict_to_xml({"return_code": "SUCCESS" if ok else "FAIL", "return_msg": message})
+def pay_refund_query(brand_id: int, out_refund_no: str) -> RefundState:
+    """A refund's state; an unknown one raises ``PayError("RESOURCE_NOT_EXISTS")``."""
+    if not isinstance(out_refund_no, str) or not OUT_REFUND_NO_RE.match(out_refund_no):
+        raise ValueError("out_refund_no: 1-64 letters, digits, _ - | * @")
+    client = pay_client(brand_id)
+    data = send_pay_call(brand_id, "pay.refund_query", lambda: client.query_refund(out_refund_no))
+    return _refund(data)

@@ -10,12 +10,14 @@ A pytest plugin (listed in tests/conftest.py): use the fixtures from any test un
 - ``wx_client``: a test client of ``wx_app``.
 - ``wx_ctx``: an application context of ``wx_app`` for the test (gateway calls need it).
 - ``wx_brand``: a brand (inside ``wx_ctx``) with official-account, mini-program and WeChat Pay
-  credentials, registered in the sandbox with its callback at ``wx_app``'s
-  /wechat/<slug>/callback (WX_PAY_KEY / WX_MCH_ID are the pay credentials).
+  APIv3 merchant settings, registered in the sandbox with its callback at ``wx_app``'s
+  /wechat/<slug>/callback; WX_MCH_ID / WX_APIV3_KEY / ``merchant_keys()`` are the merchant's,
+  and the sandbox's WeChat Pay public key is registered as the brand's.
 - ``wx_consumer``: a sandbox consumer following ``wx_brand``'s official account:
   ``{"uid", "nickname", "unionid", "openid", "mp_openid"}``.
 - ``recorder``: a tiny HTTP server recording what is posted to it (``recorder.url``,
-  ``recorder.requests``: list of dicts with path, args, body; ``recorder.wait(n)``).
+  ``recorder.requests``: list of dicts with path, args, body, raw (bytes), headers;
+  ``recorder.wait(n)``; ``recorder.answer`` is what it answers, e.g. ``("", 204)``).
 """
 
 from __future__ import annotations
@@ -34,11 +36,41 @@ from core.db import db
 from org import services as org_services
 from tests import factories
 from tests.support.apps import build_app, make_config
-from wechat.sandbox import accounts, store
+from wechat.sandbox import accounts, paystore, store
 from wechat.sandbox.server import SandboxServer, create_sandbox_app
 
 WX_MCH_ID = "1900000109"
-WX_PAY_KEY = "sandboxpaykey0123456789abcdefABC"
+WX_APIV3_KEY = "sandboxAPIv3key0123456789abcdefA"
+_MERCHANT_KEYS: dict = {}
+
+
+def merchant_keys() -> dict:
+    """The test merchant's API certificate key pair (made once per test run)."""
+    if not _MERCHANT_KEYS:
+        _MERCHANT_KEYS.update(paystore.new_merchant_keys())
+    return _MERCHANT_KEYS
+
+
+def give_pay_settings(brand, mch_id: str = WX_MCH_ID) -> None:
+    """Merchant settings for ``brand``, registered in the sandbox as WeChat Pay knows them."""
+    keys = merchant_keys()
+    platform = paystore.platform_public_key()
+    org_services.update_brand_credentials(
+        brand=brand,
+        mch_id=mch_id,
+        pay_apiv3_key=WX_APIV3_KEY,
+        pay_private_key=keys["private_key"],
+        pay_cert_serial_no=keys["cert_serial_no"],
+        pay_public_key=platform["public_key"],
+        pay_public_key_id=platform["public_key_id"],
+    )
+    paystore.register_merchant(
+        mch_id,
+        apiv3_key=WX_APIV3_KEY,
+        cert_serial_no=keys["cert_serial_no"],
+        merchant_public_key=keys["public_key"],
+        appids=[brand.appid, brand.mp_appid],
+    )
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +129,7 @@ def wx_brand(wx_ctx):
     # Compatible mode: the tests post both plaintext and AES; tests/wechat/test_message_mode.py
     # holds the safe and plaintext modes to what they allow.
     brand = factories.brand(**creds, message_mode="compatible")
-    org_services.update_brand_credentials(brand=brand, mch_id=WX_MCH_ID, pay_key=WX_PAY_KEY)
+    give_pay_settings(brand)
     db.session.commit()
     public = wx_ctx.config["PUBLIC_URL"]
     accounts.register_account(
@@ -107,7 +139,6 @@ def wx_brand(wx_ctx):
         aes_key=brand.aes_key,
         callback_url=f"{public}/wechat/{brand.slug}/callback",
         mch_id=WX_MCH_ID,
-        pay_key=WX_PAY_KEY,
         name=brand.name,
     )
     accounts.register_account(
@@ -115,11 +146,8 @@ def wx_brand(wx_ctx):
         brand.mp_secret,
         is_mini_program=True,
         mch_id=WX_MCH_ID,
-        pay_key=WX_PAY_KEY,
         name=brand.name,
     )
-    # The OA registered last owns the merchant, as notifies for both appids verify alike.
-    accounts.update_account(brand.appid, mch_id=WX_MCH_ID)
     return brand
 
 
@@ -151,6 +179,8 @@ class Recorder:
                     "path": "/" + path,
                     "args": request.args.to_dict(),
                     "body": request.get_data(as_text=True),
+                    "raw": request.get_data(),
+                    "headers": dict(request.headers),
                 }
             )
             return self.answer

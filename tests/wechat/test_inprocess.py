@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 
 from core.db import db
@@ -29,4 +31,18 @@ def test_demo_creates_qr_codes_through_the_inprocess_sandbox(app):
             assert len(codes) == 3 + 6  # every demo store and guide
             info = gateway.create_qrcode(brand.id, "probe", permanent=False, expire_seconds=60)
             assert info["ticket"]
+            # The demo brand is a WeChat Pay merchant of the sandbox: it can take a payment.
+            params = gateway.pay_jsapi_prepay(
+                brand.id,
+                mini_program=False,
+                openid="odemo-probe",
+                out_trade_no="DEMO000001",
+                description="示范订单",
+                amount_fen=100,
+                notify_url=NOWHERE + "/probe",
+                time_expire=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5),
+            )
+            paid = local.test_client().post("/sandbox/wechat/_sandbox/pay/v3/jsapi", json=params)
+            assert paid.status_code == 200, paid.get_data(as_text=True)
+            assert gateway.pay_query(brand.id, "DEMO000001").trade_state == "SUCCESS"
         db.session.remove()

@@ -4,8 +4,10 @@
 which is where the default WECHAT_API_BASE points. ``wechat.sandbox.server`` runs the same
 API as a server of its own for tests. Python entry points for simulators and tests:
 ``accounts.register_account``, ``push.deliver/follow/unfollow/scan``,
-``api_mp.issue_js_code/issue_phone_code``, ``oauth.authorize_code``, ``pay.pay_order``,
-``store.inject_fault``.
+``api_mp.issue_js_code/issue_phone_code``, ``oauth.authorize_code``, WeChat Pay's
+``paystore`` (``register_merchant``, ``platform_public_key``, ``set_delivery``,
+``inject_system_error``) and ``paynotify`` (``pay_order``, ``complete_refund``,
+``redeliver``), ``store.inject_fault``.
 """
 
 from __future__ import annotations

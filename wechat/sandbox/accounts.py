@@ -25,7 +25,6 @@ _FIELDS = (
     "callback_url",
     "is_mini_program",
     "mch_id",
-    "pay_key",
     "original_id",
     "name",
 )
@@ -49,7 +48,6 @@ def register_account(
     callback_url: str | None = None,
     is_mini_program: bool = False,
     mch_id: str | None = None,
-    pay_key: str | None = None,
     name: str | None = None,
 ) -> dict:
     """Create or replace an account in the sandbox."""
@@ -61,14 +59,10 @@ def register_account(
         "callback_url": callback_url,
         "is_mini_program": is_mini_program,
         "mch_id": mch_id,
-        "pay_key": pay_key,
         "original_id": original_id(appid),
         "name": name or appid,
     }
-    r = get_redis()
-    r.hset(_k("accounts"), appid, json.dumps(account))
-    if mch_id:
-        r.hset(_k("merchants"), mch_id, appid)
+    get_redis().hset(_k("accounts"), appid, json.dumps(account))
     return account
 
 
@@ -82,8 +76,6 @@ def update_account(appid: str, **changes: object) -> dict:
         raise ValueError(f"unknown account fields {sorted(unknown)}")
     account.update(changes)
     get_redis().hset(_k("accounts"), appid, json.dumps(account))
-    if account.get("mch_id"):
-        get_redis().hset(_k("merchants"), account["mch_id"], appid)
     return account
 
 
@@ -97,21 +89,11 @@ def get_account(appid: str | None) -> dict | None:
     return _seed_from_brand(appid=appid)
 
 
-def account_by_mch(mch_id: str | None) -> dict | None:
-    """The account paid through merchant ``mch_id``."""
-    if not mch_id:
-        return None
-    appid = get_redis().hget(_k("merchants"), mch_id)
-    if appid:
-        return get_account(appid.decode() if isinstance(appid, bytes) else appid)
-    return _seed_from_brand(mch_id=mch_id)
-
-
 def list_accounts() -> list[dict]:
     return [json.loads(v) for v in get_redis().hvals(_k("accounts"))]
 
 
-def _seed_from_brand(*, appid: str | None = None, mch_id: str | None = None) -> dict | None:
+def _seed_from_brand(*, appid: str) -> dict | None:
     if not has_app_context() or not current_app.config.get("SANDBOX_SEED_FROM_BRANDS", True):
         return None
     if "sqlalchemy" not in current_app.extensions:
@@ -122,10 +104,7 @@ def _seed_from_brand(*, appid: str | None = None, mch_id: str | None = None) -> 
     from org.models import Brand
 
     try:
-        if appid:
-            cond = or_(Brand.appid == appid, Brand.mp_appid == appid)
-        else:
-            cond = Brand.mch_id == mch_id
+        cond = or_(Brand.appid == appid, Brand.mp_appid == appid)
         brand = db.session.execute(select(Brand).where(cond).limit(1)).scalar_one_or_none()
     except Exception:  # the sandbox must answer even when the app's database is not set up
         log.warning("sandbox could not read brands", exc_info=True)
@@ -134,13 +113,12 @@ def _seed_from_brand(*, appid: str | None = None, mch_id: str | None = None) -> 
     if brand is None:
         return None
     public = current_app.config.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
-    if appid and appid == brand.mp_appid:
+    if appid == brand.mp_appid:
         return register_account(
             appid,
             brand.mp_secret or "",
             is_mini_program=True,
             mch_id=brand.mch_id,
-            pay_key=brand.pay_key,
             name=brand.name,
         )
     return register_account(
@@ -150,6 +128,5 @@ def _seed_from_brand(*, appid: str | None = None, mch_id: str | None = None) -> 
         aes_key=brand.aes_key,
         callback_url=f"{public}/wechat/{brand.slug}/callback",
         mch_id=brand.mch_id,
-        pay_key=brand.pay_key,
         name=brand.name,
     )

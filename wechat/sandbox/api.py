@@ -104,9 +104,9 @@ def _checks():
             return Response(status=500)
         if fault.get("errcode") is not None:
             if path.startswith("/pay/"):
-                from wechat.sandbox.pay import fault_xml
+                from wechat.sandbox.pay import fault_response
 
-                return fault_xml(str(fault["errcode"]))
+                return fault_response(fault["errcode"])
             return err(int(fault["errcode"]))
     if path.startswith(NO_TOKEN_PREFIXES):
         return None

@@ -1,4 +1,5 @@
-"""HTTP controls of the sandbox for browsers and benchmarks: faults, counters, paying.
+"""HTTP controls of the sandbox for browsers and benchmarks: faults, counters, codes (WeChat
+Pay's controls are in ``wechat.sandbox.pay``).
 
 These stand for what a tester does by hand; they are not part of WeChat's API.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from wechat.sandbox import api_mp, pay, store
+from wechat.sandbox import api_mp, store
 from wechat.sandbox.api import body_json, bp
 
 
@@ -41,16 +42,6 @@ def clear_faults():
 def call_count():
     endpoint = request.args.get("endpoint", "")
     return jsonify(endpoint=endpoint, calls=store.calls(endpoint))
-
-
-@bp.post("/_sandbox/pay")
-def pay_now():
-    data = body_json()
-    try:
-        result = pay.pay_order(str(data.get("mch_id", "")), str(data.get("out_trade_no", "")))
-    except LookupError as exc:
-        return jsonify(error=str(exc)), 404
-    return jsonify(result)
 
 
 @bp.post("/_sandbox/jscode")
