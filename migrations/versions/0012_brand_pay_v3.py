@@ -1,7 +1,7 @@
 """WeChat Pay APIv3 merchant settings of a brand (the v2 API key goes)
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-05 06:30:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 import core.crypto
 
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
