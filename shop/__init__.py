@@ -12,4 +12,16 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from shop import models  # noqa: F401 - register the tables
+    # catalog: console pages, member pages, the mini-program API, the import job, the demo
+    from shop import (  # noqa: F401 - register
+        api_catalog,
+        catalog_import,
+        demo,
+        models,  # noqa: F401 - register the tables
+        views_console_catalog,
+        views_member_catalog,
+    )
+
+    app.register_blueprint(views_console_catalog.bp)
+    app.register_blueprint(views_member_catalog.bp)
+    api_catalog.init_app(app)
