@@ -29,7 +29,7 @@ import urllib.parse
 from pathlib import Path
 
 import requests
-from flask import Blueprint, Flask, abort, current_app, send_file
+from flask import Blueprint, Flask, abort, current_app, has_request_context, send_file, url_for
 from flask_babel import lazy_gettext as _l
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -92,9 +92,9 @@ class LocalStorage:
         return key
 
     def url(self, key: str) -> str:
-        from flask import url_for
-
-        return url_for("storage.file", key=_check_key(key))
+        if has_request_context():
+            return url_for("storage.file", key=_check_key(key))
+        return f"/files/{_check_key(key)}"  # the CLI (demo) and jobs
 
     def open(self, key: str) -> bytes:
         try:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from core import audit, storage
 from core.db import db, utcnow
 from core.errors import NotFound, ValidationError
+from core.tenancy import require_brand_id
 from shop import stock
 from shop.models import Category, FlashSale, Product, Sku
 
@@ -64,6 +65,15 @@ def _code(value, field: str) -> str:
             _l("Use letters, digits, dots, dashes and underscores (at most 60)."), field=field
         )
     return value
+
+
+def _own(model, ident):
+    """A row of the current brand by id, or None: the session's identity map answers
+    without a query (so without the brand filter), hence the explicit check."""
+    if not isinstance(ident, int) or isinstance(ident, bool):
+        return None
+    obj = db.session.get(model, ident)
+    return obj if obj is not None and obj.brand_id == require_brand_id() else None
 
 
 def _flush_unique(field: str, message) -> None:
@@ -130,7 +140,7 @@ def spec_source(spec: dict | None) -> str:
 
 def get_category(category_id: int) -> Category:
     """A category of the current brand, or NotFound."""
-    cat = db.session.get(Category, category_id) if isinstance(category_id, int) else None
+    cat = _own(Category, category_id)
     if cat is None:
         raise NotFound(_l("No such category."), field="category_id")
     return cat
@@ -165,7 +175,7 @@ def update_category(*, category_id: int, name: str, sort: int, active: bool) -> 
 
 def get_product(product_id: int) -> Product:
     """A product of the current brand, or NotFound (another brand's id as well)."""
-    p = db.session.get(Product, product_id) if isinstance(product_id, int) else None
+    p = _own(Product, product_id)
     if p is None:
         raise NotFound(_l("No such product."), field="product_id")
     return p
@@ -173,7 +183,7 @@ def get_product(product_id: int) -> Product:
 
 def get_sku(sku_id: int) -> Sku:
     """A SKU of the current brand, or NotFound."""
-    s = db.session.get(Sku, sku_id) if isinstance(sku_id, int) else None
+    s = _own(Sku, sku_id)
     if s is None:
         raise NotFound(_l("No such SKU."), field="sku_id")
     return s
@@ -408,7 +418,7 @@ def adjust_stock(
 
 
 def get_flash_sale(flash_sale_id: int) -> FlashSale:
-    fs = db.session.get(FlashSale, flash_sale_id) if isinstance(flash_sale_id, int) else None
+    fs = _own(FlashSale, flash_sale_id)
     if fs is None:
         raise NotFound(_l("No such flash sale."), field="flash_sale_id")
     return fs

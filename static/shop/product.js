@@ -33,7 +33,7 @@
     countdown.hidden = !sku.flash_ends;
     countdown.setAttribute("data-ends", sku.flash_ends || "");
     if (sku.stock <= 0) stock.textContent = stock.getAttribute("data-out");
-    else if (sku.state === "low") stock.textContent = stock.getAttribute("data-low").replace("%(n)s", sku.stock);
+    else if (sku.state === "low") stock.textContent = stock.getAttribute("data-low").replace("{n}", sku.stock);
     else stock.textContent = stock.getAttribute("data-in");
     quantity.max = maxQuantity(sku);
     if (parseInt(quantity.value, 10) > quantity.max) quantity.value = quantity.max;
