@@ -70,7 +70,7 @@ def _code(value, field: str) -> str:
 def _own(model, ident):
     """A row of the current brand by id, or None: the session's identity map answers
     without a query (so without the brand filter), hence the explicit check."""
-    if not isinstance(ident, int) or isinstance(ident, bool):
+    if not isinstance(ident, int) or isinstance(ident, bool) or not 0 < ident < 2**63:
         return None
     obj = db.session.get(model, ident)
     return obj if obj is not None and obj.brand_id == require_brand_id() else None

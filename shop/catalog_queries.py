@@ -11,11 +11,12 @@ import datetime as dt
 
 from sqlalchemy import Select, func, or_, select
 
+from core.api import MAX_ID
 from core.db import db, utcnow
 from core.paging import Key
 from shop.models import Category, FlashSale, Product, Sku
 
-LOW_STOCK = 10  # at or under this, the console highlights a SKU and the member page says so
+LOW_STOCK = 5  # at or under this, the console highlights a SKU and the member page says so
 # The member list: larger sort numbers first, then newest (ix_shop_product_listing).
 LISTING_ORDER = (Key(Product.sort, descending=True), Key(Product.id, descending=True))
 CONSOLE_ORDER = (Key(Product.id, descending=True),)
@@ -162,7 +163,7 @@ def stock_total(product_id: int) -> int:
 def product_detail(product_id: int, *, now: dt.datetime | None = None):
     """A product members may see (on sale, its category shown) with its active SKUs and the
     flash sales running for them; None otherwise (another brand's id as well)."""
-    if not isinstance(product_id, int):
+    if not isinstance(product_id, int) or not 0 < product_id <= MAX_ID:
         return None
     p = db.session.execute(listed_products().where(Product.id == product_id)).scalar_one_or_none()
     if p is None:

@@ -12,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from core import storage
+from core.api import MAX_ID
 from core.auth import roles_required
 from core.console import form_error, nav_item, save_form
 from core.db import db
@@ -44,6 +45,13 @@ nav_item("shop_catalog_console.flash_sales", _l("Flash sales"), group="shop", ro
 nav_item(
     "shop_catalog_console.import_page", _l("Import products"), group="shop", roles=ADMIN, order=73
 )
+
+
+@bp.url_value_preprocessor
+def _ids_in_range(_endpoint, values):
+    """An id past BIGINT in the URL names no row: 404, not a database error."""
+    if any(isinstance(v, int) and v > MAX_ID for v in (values or {}).values()):
+        abort(404)
 
 
 @bp.app_template_filter("yuan")
