@@ -119,11 +119,14 @@ def test_gbk_and_bom_files(brand):
     assert sorted(db.session.scalars(select(Product.name))) == ["帆布托特包", "羊毛围巾"]
 
 
+NEITHER = "文件既不是 UTF-8 也不是 GBK 编码的文本。请另存为 CSV（UTF-8）后重试。"
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
         (b"", "文件为空。"),
-        (b"\xff\xfe\x00\x00\x81", "文件既不是 UTF-8 也不是 GBK 编码的文本。请另存为 CSV（UTF-8）后重试。"),
+        (b"\xff\xfe\x00\x00\x81", NEITHER),
         ("商品编码,名字\r\nA,B\r\n".encode(), "表头缺少以下列：商品名称、SKU编码、价格。"),
         (HEADER.encode(), "文件表头下没有数据行。"),
     ],

@@ -190,9 +190,8 @@ def test_stock_adjustment_is_ledgered_audited_and_once_per_key(brand):
         "店长小王",
         "盘点",
     )
-    assert db.session.scalar(
-        select(func.count()).select_from(StockEntry).where(StockEntry.idempotency_key == "adjust:k2")
-    ) == 0  # fmt: skip
+    k2 = select(func.count()).where(StockEntry.idempotency_key == "adjust:k2")
+    assert db.session.scalar(k2) == 0
     logs = db.session.scalars(select(AuditLog).where(AuditLog.action == "stock_adjust")).all()
     assert [(a.actor_label, a.object_id, a.after["delta"]) for a in logs] == [
         ("店长小王", str(s.id), 20)
