@@ -258,3 +258,14 @@ def test_s3_configuration_is_checked_at_start_up():
     with pytest.raises(ConfigError):
         Config({**base, "STORAGE_BACKEND": "ftp"})
     assert Config(base).STORAGE_BACKEND == "local"
+
+
+def test_pages_may_show_images_from_the_s3_public_url(app, client):
+    app.config["STORAGE_PUBLIC_URL"] = "https://cdn.example.com/media"
+    try:
+        csp = client.get("/console/login").headers["Content-Security-Policy"]
+    finally:
+        app.config["STORAGE_PUBLIC_URL"] = ""
+    assert "img-src 'self' data: blob: https://cdn.example.com;" in csp
+    csp = client.get("/console/login").headers["Content-Security-Policy"]
+    assert "img-src 'self' data: blob:;" in csp
