@@ -25,3 +25,13 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views_console_catalog.bp)
     app.register_blueprint(views_member_catalog.bp)
     api_catalog.init_app(app)
+    _catalog_center_link()
+
+
+def _catalog_center_link() -> None:
+    """Link the shop from the member's card page."""
+    from flask_babel import lazy_gettext as _l
+
+    from members.center import register_center_slot
+
+    register_center_slot("shop", _l("Shop"), "shop_catalog_member.product_list", order=15)

@@ -80,6 +80,8 @@ def _tz() -> zoneinfo.ZoneInfo:
 def products():
     q = (request.args.get("q") or "").strip()
     category_id = request.args.get("category_id", type=int)
+    if category_id is not None and not 0 < category_id <= MAX_ID:
+        category_id = None
     on_sale = {"1": True, "0": False}.get(request.args.get("on_sale", ""))
     page = page_from_request(
         queries.console_products(q=q, category_id=category_id, on_sale=on_sale),

@@ -10,6 +10,7 @@ import json
 from flask import Blueprint, abort, g, render_template, request
 from flask_wtf import FlaskForm
 
+from core.api import MAX_ID
 from core.paging import keyset_page
 from members.center import member_blueprint
 from shop import catalog_queries as queries
@@ -32,6 +33,8 @@ def cart_url() -> str:
 @bp.get("")
 def product_list():
     category_id = request.args.get("category", type=int)
+    if category_id is not None and not 0 < category_id <= MAX_ID:
+        category_id = None
     page = keyset_page(
         queries.listed_products(category_id=category_id),
         order=queries.LISTING_ORDER,

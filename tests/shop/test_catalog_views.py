@@ -340,6 +340,7 @@ def test_member_list_by_category_and_detail_with_the_cart_form(client, brand):
     assert "下架的" not in html and "隐藏分类的" not in html and "已售罄" in html
     html = client.get(f"/m/{brand.slug}/shop?category={tops.id}").get_data(as_text=True)
     assert "圆领T恤" in html and "牛仔裤" not in html
+    assert client.get(f"/m/{brand.slug}/shop?category={10**30}").status_code == 200
 
     html = client.get(f"/m/{brand.slug}/shop/products/{p.id}").get_data(as_text=True)
     m, big = _skus(p)
