@@ -104,17 +104,17 @@ def products():
     )
 
 
+def _image_prefix() -> str:
+    return f"shop/b{require_brand_id()}"
+
+
 def _store_uploads(form: ProductForm) -> list[str]:
     """Store the form's new images (checked and re-encoded) and give their keys."""
     keys = []
     for upload in form.new_images.data or []:
         if not getattr(upload, "filename", ""):
             continue
-        keys.append(
-            storage.save_image(
-                upload.read(), prefix=f"shop/b{require_brand_id()}", field="new_images"
-            )
-        )
+        keys.append(storage.save_image(upload.read(), prefix=_image_prefix(), field="new_images"))
     return keys
 
 
@@ -137,7 +137,13 @@ def product_edit(product_id: int | None = None):
         form.fill(product)
     if request.method == "POST":
         rows, sku_values = sku_rows(request.form)
-        kept = [k for k in request.form.getlist("image") if k in images or storage.is_key(k)]
+        # The product's own images, or ones this brand uploaded with a form that then failed.
+        own = f"{_image_prefix()}/"
+        kept = [
+            k
+            for k in request.form.getlist("image")
+            if k in images or (storage.is_key(k) and k.startswith(own))
+        ]
         images = kept
         row_errors = any(r["errors"] for r in rows)
         if form.validate_on_submit() and not row_errors:

@@ -120,7 +120,7 @@ def test_product_form_creates_with_sku_rows_and_images(client, brand, local_stor
         "limit_per_member": "2",
         "sort": "5",
         "on_sale": "y",
-        "image": [p.images[1]],
+        "image": [p.images[1], "shop/b999/" + "a" * 64 + ".jpg"],  # not this brand's: dropped
         "sku_id": [str(m.id), ""],
         "sku_code": ["T100-M", "T100-XL"],
         "sku_spec": ["尺码:M", "尺码:XL"],
