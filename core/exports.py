@@ -215,7 +215,8 @@ def run_export(export_id: int) -> None:
     if row is None or row.status == DONE:
         return
     spec = KINDS[row.kind]
-    relative = os.path.join(str(row.brand_id), f"{export_id}-{secrets.token_hex(8)}.csv")
+    suffix = os.path.splitext(row.filename)[1].lower() or ".csv"
+    relative = os.path.join(str(row.brand_id), f"{export_id}-{secrets.token_hex(8)}{suffix}")
     final = os.path.join(exports_dir(), relative)
     os.makedirs(os.path.dirname(final), exist_ok=True)
     partial = final + ".part"

@@ -1,4 +1,5 @@
-"""Console pages of the store and guide QR codes: list with statistics, posters, zip.
+"""Console pages of the store and guide QR codes: list with statistics, posters, and the zip
+of every store poster (an export job).
 
 Brand admins see every code; a store manager sees the codes of their store and its guides; a
 guide sees only their own code (from the workbench, ``workbench.my_qr``).
@@ -6,12 +7,13 @@ guide sees only their own code (from the workbench, ``workbench.my_qr``).
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import (
     Blueprint,
     Response,
     abort,
     flash,
-    g,
     redirect,
     render_template,
     request,
@@ -20,12 +22,14 @@ from flask import (
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from core import exports_view
 from core.auth import roles_required
-from core.console import nav_item
+from core.console import brand_time, nav_item
 from core.db import db
+from core.errors import AppError
 from core.paging import page_from_request
 from core.tenancy import get_or_404
-from members.activation import posters, qrcodes
+from members.activation import poster_export, qrcodes
 from members.forms import EmptyForm
 from members.models import QR_GUIDE, QR_STORE, MemberQrCode
 from wechat import gateway
@@ -72,6 +76,7 @@ def index():
         form=EmptyForm(),
         QR_GUIDE=QR_GUIDE,
         QR_STORE=QR_STORE,
+        recent=exports_view.recent_items(kind=poster_export.KIND),
     )
 
 
@@ -104,16 +109,27 @@ def poster(qr_id: int):
     )
 
 
-@bp.get("/posters.zip")
+@bp.post("/posters.zip")
 @roles_required(*ROLES)
 def posters_zip():
-    codes = qrcodes.visible_codes(store_id=_store_scope(), kind=QR_STORE)
-    if not codes:
+    """Queue the zip of the store posters in the user's scope; the page lists its progress
+    and offers the download."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    scope = _store_scope()
+    if not qrcodes.visible_codes(store_id=scope, kind=QR_STORE):
         flash(_l("No store QR codes yet: create them first."), "error")
         return redirect(url_for(".index"))
-    data = posters.zip_files(qrcodes.posters_of(codes))
-    return Response(
-        data,
-        mimetype="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{g.brand_id}-store-posters.zip"'},
-    )
+    staff = current_user._get_current_object()
+    stamp = brand_time(dt.datetime.now(dt.UTC), "%Y%m%d-%H%M")
+    try:
+        poster_export.request_posters(
+            store_id=scope, staff=staff, filename=f"store-posters-{stamp}.zip"
+        )
+        db.session.commit()
+    except AppError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        flash(_l("The posters are being drawn. The zip appears below when ready."), "success")
+    return redirect(url_for(".index") + "#recent-exports")

@@ -92,14 +92,19 @@ def history(query: HistoryQuery):
     "mp",
     "get",
     f"{PREFIX}/points/expiring",
-    summary="Points still held, by expiry time, soonest first",
+    summary="Points still held, by expiry time, soonest first (the first `limit` times)",
     query=ExpiringQuery,
     response=ExpiringList,
     errors=(403,),
 )
 def expiring(query: ExpiringQuery):
-    rows = queries.expiring_soon(mp.current_member().id, within_days=query.within_days)
-    return ExpiringList(items=[ExpiringOut(expires_at=r.expires_at, points=r.points) for r in rows])
+    rows = queries.expiring_soon(
+        mp.current_member().id, within_days=query.within_days, limit=query.limit + 1
+    )
+    return ExpiringList(
+        items=[ExpiringOut(expires_at=r.expires_at, points=r.points) for r in rows[: query.limit]],
+        has_more=len(rows) > query.limit,
+    )
 
 
 def init_app(app: Flask) -> None:

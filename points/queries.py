@@ -144,9 +144,14 @@ def history(
 
 
 def expiring_soon(
-    member_id: int, *, within_days: int | None = None, now: dt.datetime | None = None
+    member_id: int,
+    *,
+    within_days: int | None = None,
+    limit: int | None = None,
+    now: dt.datetime | None = None,
 ) -> list[Expiring]:
-    """Points still held, by expiry time, soonest first (all future expiries if no window)."""
+    """Points still held, by expiry time, soonest first (every future expiry if no window,
+    the first ``limit`` expiry times if given)."""
     require_member(member_id)
     now = now or utcnow()
     account = _account(member_id)
@@ -165,6 +170,8 @@ def expiring_soon(
     )
     if within_days is not None:
         stmt = stmt.where(PointsLot.expires_at <= now + dt.timedelta(days=within_days))
+    if limit is not None:
+        stmt = stmt.limit(limit)
     return [Expiring(at, int(points)) for at, points in db.session.execute(stmt).all()]
 
 

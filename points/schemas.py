@@ -63,7 +63,10 @@ class ExpiringQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     within_days: int | None = Field(default=None, ge=1, le=3660)
+    limit: int = Field(default=20, ge=1, le=100)
 
 
 class ExpiringList(_Out):
     items: list[ExpiringOut]
+    # More expiry times follow the ones listed (ask with a larger limit or a window).
+    has_more: bool = False

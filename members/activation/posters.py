@@ -12,7 +12,6 @@ import functools
 import io
 import shutil
 import subprocess
-import zipfile
 from pathlib import Path
 
 import qrcode
@@ -111,13 +110,4 @@ def render_poster(
         _centered(draw, 1180, footer, _font(24, None), (150, 150, 150))
     out = io.BytesIO()
     img.save(out, format="PNG", optimize=True)
-    return out.getvalue()
-
-
-def zip_files(files: list[tuple[str, bytes]]) -> bytes:
-    """A zip of (name, content) pairs."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, data in files:
-            zf.writestr(name, data)
     return out.getvalue()

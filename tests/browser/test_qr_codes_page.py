@@ -32,7 +32,9 @@ FROM s
 
 
 def _scenes(w) -> list[str]:
-    return w.page.locator("main table tbody code").all_inner_texts()
+    return w.page.locator("main table tbody tr[data-scene]").evaluate_all(
+        "rows => rows.map(r => r.dataset.scene)"
+    )
 
 
 def _shot(w, name: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func, select
 
 from core.db import db
@@ -50,6 +52,36 @@ def test_points_balance_history_expiring(wx_client, wx_brand, wx_consumer):
     assert r.status_code == 200 and sum(e["points"] for e in r.json["items"]) in (0, 60)
     r = wx_client.get(api(wx_brand, "points/pending"), headers=bearer(token))
     assert r.status_code == 200 and r.json == {"items": [], "total": 0}
+
+
+def test_expiring_points_come_in_a_bounded_list(wx_client, wx_brand, wx_consumer):
+    """A member of many years holds lots with many expiry times; the API lists the soonest
+    ``limit`` of them and says more follow, instead of every one."""
+    token, _ = activate(wx_client, wx_brand, wx_consumer)
+    mid = _member_id(wx_brand)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=10)
+    with use_brand(wx_brand.id):
+        for i in range(5):  # granted on five days: five expiry times, 12 months later
+            points.adjust(
+                member_id=mid,
+                points=10 + i,
+                reason="测试",
+                idempotency_key=f"day{i}",
+                now=start + dt.timedelta(days=i),
+            )
+        db.session.commit()
+    r = wx_client.get(
+        api(wx_brand, "points/expiring"), query_string={"limit": 2}, headers=bearer(token)
+    )
+    assert r.status_code == 200
+    assert [e["points"] for e in r.json["items"]] == [10, 11] and r.json["has_more"] is True
+    r = wx_client.get(api(wx_brand, "points/expiring"), headers=bearer(token))
+    assert [e["points"] for e in r.json["items"]] == [10, 11, 12, 13, 14]
+    assert r.json["has_more"] is False
+    r = wx_client.get(
+        api(wx_brand, "points/expiring"), query_string={"limit": 101}, headers=bearer(token)
+    )
+    assert r.status_code == 400 and r.json["error"]["field"] == "limit"
 
 
 def test_points_need_an_activated_member(wx_client, wx_brand, wx_consumer):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 from PIL import Image
@@ -13,6 +14,7 @@ from core.tenancy import use_brand
 from members.activation import posters, qrcodes
 from members.models import MemberQrCode
 from tests import factories as f
+from tests.support.exports import run_export_jobs
 from tests.support.member_h5 import Phone
 from wechat.sandbox import store
 
@@ -29,6 +31,20 @@ def _create(client, brand, who):
     f.login(client, brand, who)
     token = f.csrf_token(client, "/console/members/qrcodes")
     return client.post("/console/members/qrcodes/create", data={"csrf_token": token})
+
+
+def _posters_zip(client) -> zipfile.ZipFile:
+    """Ask for the store posters' zip as the page does, run the export job as a worker would,
+    download the file from the link the page then shows."""
+    token = f.csrf_token(client, "/console/members/qrcodes")
+    r = client.post("/console/members/qrcodes/posters.zip", data={"csrf_token": token})
+    assert r.status_code == 302
+    assert run_export_jobs() == ["done"]
+    html = client.get("/console/members/qrcodes").get_data(as_text=True)
+    link = re.search(r'href="(/console/exports/\d+/download)"', html).group(1)
+    r = client.get(link)
+    assert r.status_code == 200 and r.mimetype == "application/zip"
+    return zipfile.ZipFile(io.BytesIO(r.data))
 
 
 def test_codes_are_created_through_the_gateway_once(wx_client, wx_brand):
@@ -65,10 +81,7 @@ def test_poster_png_and_zip_of_all_stores(wx_client, wx_brand):
     left = (posters.WIDTH - posters.QR_SIZE) // 2
     printed = img.crop((left, 330, left + posters.QR_SIZE, 330 + posters.QR_SIZE))
     assert list(printed.getdata()) == list(posters.qr_image(qr.url).getdata())
-    r = wx_client.get("/console/members/qrcodes/posters.zip")
-    assert r.status_code == 200 and r.mimetype == "application/zip"
-    names = zipfile.ZipFile(io.BytesIO(r.data)).namelist()
-    assert sorted(names) == ["store-HZ001.png", "store-SH001.png"]
+    assert sorted(_posters_zip(wx_client).namelist()) == ["store-HZ001.png", "store-SH001.png"]
 
 
 def test_store_manager_sees_their_store_only_and_guides_none(wx_app, wx_brand):
@@ -85,10 +98,7 @@ def test_store_manager_sees_their_store_only_and_guides_none(wx_app, wx_brand):
             select(MemberQrCode).where(MemberQrCode.scene == "s:HZ001")
         ).scalar_one()
     assert client.get(f"/console/members/qrcodes/{other.id}/poster.png").status_code == 404
-    names = zipfile.ZipFile(
-        io.BytesIO(client.get("/console/members/qrcodes/posters.zip").data)
-    ).namelist()
-    assert names == ["store-SH001.png"]
+    assert _posters_zip(client).namelist() == ["store-SH001.png"]
     guide_client = wx_app.test_client()
     f.login(guide_client, wx_brand, g1)
     assert guide_client.get("/console/members/qrcodes").status_code == 403
