@@ -484,6 +484,12 @@ def import_catalog_job(token: str, path: str, operator: str | None) -> None:
             done=0,
         )
         return
+    except Exception:
+        # The page must not wait for ever: say it failed (nothing was committed), then let
+        # the job runner record the error.
+        db.session.rollback()
+        save_progress(token, status="failed")
+        raise
     if result.errors:
         db.session.rollback()
     else:
