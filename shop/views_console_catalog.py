@@ -16,7 +16,7 @@ from core.api import MAX_ID
 from core.auth import roles_required
 from core.console import form_error, nav_item, save_form
 from core.db import db
-from core.errors import AppError
+from core.errors import AppError, ValidationError
 from core.formfields import fen_to_yuan
 from core.paging import page_from_request
 from core.tenancy import get_or_404, require_brand_id
@@ -114,7 +114,14 @@ def _store_uploads(form: ProductForm) -> list[str]:
     for upload in form.new_images.data or []:
         if not getattr(upload, "filename", ""):
             continue
-        keys.append(storage.save_image(upload.read(), prefix=_image_prefix(), field="new_images"))
+        try:
+            key = storage.save_image(upload.read(), prefix=_image_prefix(), field="new_images")
+        except storage.StorageError:
+            raise ValidationError(
+                _l("The image could not be stored just now. Try again in a moment."),
+                field="new_images",
+            ) from None
+        keys.append(key)
     return keys
 
 

@@ -433,3 +433,35 @@ def test_openapi_lists_the_catalog(client):
     ref = detail["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     assert ref.endswith("/ProductOut")
     assert {"SkuOut", "ProductPage", "FlashSaleOut"} <= set(doc["components"]["schemas"])
+
+
+def test_an_unreachable_image_store_is_a_form_error(app, client, brand):
+    from core.storage import S3Storage
+
+    _admin(client, brand)
+    html = client.get("/console/shop/products/new").get_data(as_text=True)
+    saved = app.extensions["storage"]
+    app.extensions["storage"] = S3Storage(
+        endpoint="http://127.0.0.1:9", bucket="b", access_key="a", secret_key="s", timeout=2
+    )
+    try:
+        r = client.post(
+            "/console/shop/products/new",
+            data={
+                "csrf_token": factories.csrf(html),
+                "code": "T1",
+                "name": "T恤",
+                "category_id": "0",
+                "limit_per_member": "0",
+                "sort": "0",
+                "sku_id": [""],
+                "sku_code": ["T1-1"],
+                "sku_price": ["9"],
+                "new_images": [(io.BytesIO(png()), "a.png")],
+            },
+            content_type="multipart/form-data",
+        )
+    finally:
+        app.extensions["storage"] = saved
+    assert r.status_code == 400 and "图片暂时无法保存，请稍后再试。" in r.get_data(as_text=True)
+    assert db.session.scalars(select(Product)).all() == []
