@@ -40,6 +40,7 @@ from core.csvsafe import SafeWriter
 from core.db import db
 from core.errors import ValidationError
 from core.jobs import job
+from core.labels import register_labels
 from core.tenancy import require_brand_id
 from shop import catalog, stock
 from shop.models import Category, Product, Sku
@@ -453,6 +454,9 @@ def start(raw: bytes, *, filename: str, operator: str | None) -> tuple[str, Resu
     save_progress(token, status="queued", filename=filename, total=len(lines), done=0, errors=[])
     import_catalog_job.enqueue(token, path, operator)
     return token, None
+
+
+register_labels("job", {"shop.catalog_import.import_catalog_job": _l("Import products")})
 
 
 @job("low", timeout=3600, retries=0)
