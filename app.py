@@ -57,7 +57,7 @@ def create_app(config: Config | dict | None = None) -> Flask:
     app.config.update(config.as_dict() if isinstance(config, Config) else config)
     os.makedirs(app.config.get("INSTANCE_PATH", app.instance_path), exist_ok=True)
 
-    from core import auth, crypto, errors, guard, i18n, jobs, logs, metrics, scheduler
+    from core import auth, crypto, errors, guard, i18n, jobs, logs, metrics, scheduler, storage
     from core import redis as core_redis
     from core.db import db
 
@@ -75,6 +75,7 @@ def create_app(config: Config | dict | None = None) -> Flask:
     metrics.init_app(app)
     jobs.init_app(app)
     scheduler.init_app(app, periodic_jobs)
+    storage.init_app(app)
 
     _register_packages(app)
     _register_health(app)

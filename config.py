@@ -146,6 +146,32 @@ class Config:
         self.SMS_IP_LIMIT = _int(env.get("SMS_IP_LIMIT"), 20)
         self.POSTER_FONT = env.get("POSTER_FONT") or None
         self.MP_SESSION_SECONDS = _int(env.get("MP_SESSION_SECONDS"), 2 * 24 * 3600)
+        # Uploaded files (core.storage): a local folder by default, or an S3-compatible store.
+        self.STORAGE_BACKEND = env.get("STORAGE_BACKEND", "local").strip().lower() or "local"
+        if self.STORAGE_BACKEND not in ("local", "s3"):
+            raise ConfigError("STORAGE_BACKEND must be local or s3.")
+        self.STORAGE_DIR = env.get("STORAGE_DIR") or str(instance / "uploads")
+        self.STORAGE_S3_ENDPOINT = env.get("STORAGE_S3_ENDPOINT", "")
+        self.STORAGE_S3_BUCKET = env.get("STORAGE_S3_BUCKET", "")
+        self.STORAGE_S3_REGION = env.get("STORAGE_S3_REGION", "") or "us-east-1"
+        self.STORAGE_S3_ACCESS_KEY = env.get("STORAGE_S3_ACCESS_KEY", "")
+        self.STORAGE_S3_SECRET_KEY = env.get("STORAGE_S3_SECRET_KEY", "")
+        self.STORAGE_PUBLIC_URL = env.get("STORAGE_PUBLIC_URL", "")
+        if self.STORAGE_BACKEND == "s3":
+            missing = [
+                name
+                for name in (
+                    "STORAGE_S3_ENDPOINT",
+                    "STORAGE_S3_BUCKET",
+                    "STORAGE_S3_ACCESS_KEY",
+                    "STORAGE_S3_SECRET_KEY",
+                )
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ConfigError(f"STORAGE_BACKEND=s3 needs {', '.join(missing)}.")
+        self.IMAGE_MAX_BYTES = _int(env.get("IMAGE_MAX_BYTES"), 5 * 1024 * 1024)
+        self.IMAGE_MAX_SIDE = _int(env.get("IMAGE_MAX_SIDE"), 4096)
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in dir(self) if k.isupper()}

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import secrets
+from urllib.parse import urlsplit
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask.json.provider import DefaultJSONProvider
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import BadRequest, NotFound
@@ -131,6 +132,16 @@ def csp_nonce() -> str:
     return nonce
 
 
+def _image_origin() -> str:
+    """The origin of an S3-compatible store's public URL (STORAGE_PUBLIC_URL), which pages
+    show product images from; nothing for the local store (this origin)."""
+    parts = urlsplit(current_app.config.get("STORAGE_PUBLIC_URL") or "")
+    if parts.scheme in ("http", "https") and parts.netloc and parts.netloc.isascii():
+        if not any(c in parts.netloc for c in " ;'\"\\"):
+            return f" {parts.scheme}://{parts.netloc}"
+    return ""
+
+
 def page_headers(response):
     """Security headers on every HTML page (JSON APIs need only nosniff)."""
     headers = response.headers
@@ -143,7 +154,7 @@ def page_headers(response):
             "default-src 'self'; "
             f"script-src 'self' 'nonce-{csp_nonce()}'; "
             "style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data: blob:; "
+            f"img-src 'self' data: blob:{_image_origin()}; "
             "connect-src 'self'; "
             "object-src 'none'; base-uri 'self'; frame-ancestors 'self'",
         )

@@ -12,4 +12,26 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from shop import models  # noqa: F401 - register the tables
+    # catalog: console pages, member pages, the mini-program API, the import job, the demo
+    from shop import (  # noqa: F401 - register
+        api_catalog,
+        catalog_import,
+        demo,
+        models,  # noqa: F401 - register the tables
+        views_console_catalog,
+        views_member_catalog,
+    )
+
+    app.register_blueprint(views_console_catalog.bp)
+    app.register_blueprint(views_member_catalog.bp)
+    api_catalog.init_app(app)
+    _catalog_center_link()
+
+
+def _catalog_center_link() -> None:
+    """Link the shop from the member's card page."""
+    from flask_babel import lazy_gettext as _l
+
+    from members.center import register_center_slot
+
+    register_center_slot("shop", _l("Shop"), "shop_catalog_member.product_list", order=15)

@@ -15,7 +15,9 @@ from playwright.sync_api import expect
 from tests.browser import walk_console as console
 from tests.browser.walk import WECHAT_UA, Walker
 
-ALL_GROUPS = ["概况", "会员", "积分", "优惠券", "营销", "门店与导购", "公众号", "设置与日志"]
+ALL_GROUPS = [
+    "概况", "会员", "积分", "优惠券", "商城", "营销", "门店与导购", "公众号", "设置与日志",
+]  # fmt: skip
 MANAGER = "13800000101"
 GUIDE = "13800000201"
 ENGLISH_WORD = re.compile(r"[A-Za-z]{3,}")

@@ -235,6 +235,9 @@ def test_openapi_document(wx_client):
         "/api/mp/{brand_slug}/coupons/share/{token}/take",
         "/api/mp/{brand_slug}/mall",
         "/api/mp/{brand_slug}/mall/{item_id}/exchange",
+        # registered by the shop's catalog
+        "/api/mp/{brand_slug}/products",
+        "/api/mp/{brand_slug}/products/{product_id}",
     }
     assert set(paths["/api/mp/{brand_slug}/profile"]) == {"get", "patch"}
     login_op = paths["/api/mp/{brand_slug}/login"]["post"]
