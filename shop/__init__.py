@@ -12,4 +12,16 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from shop import models  # noqa: F401 - register the tables
+    # order core: checkout, payment notify, till orders, release jobs
+    from shop import (  # noqa: F401 - register the jobs and transaction hooks
+        jobs,
+        models,  # noqa: F401 - register the tables
+        till,
+        txhooks,
+        views_pay,
+    )
+
+    app.register_blueprint(views_pay.bp)
+    app.extensions["csrf"].exempt(views_pay.bp)
+    app.register_blueprint(till.bp)
+    app.extensions["csrf"].exempt(till.bp)
