@@ -274,7 +274,9 @@ def checkout(
         cart.remove(member_id=member_id, sku_ids=[line.sku.id for line in quote.lines])
     for i, sale in sales.items():
         try:
-            flash.confirm(sale, member_id=member_id, quantity=quote.lines[i].quantity)
+            flash.confirm(
+                sale, member_id=member_id, quantity=quote.lines[i].quantity, order_id=order.id
+            )
         except flash.SoldOut as exc:
             exc.field = f"items.{i}.quantity"
             raise

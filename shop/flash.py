@@ -141,13 +141,15 @@ _RETURN = text(
 )
 
 
-def confirm(sale: FlashSale, *, member_id: int, quantity: int) -> None:
+def confirm(sale: FlashSale, *, member_id: int, quantity: int, order_id: int) -> None:
     """PostgreSQL's decision, in the checkout's transaction (after ``take``): the member's
-    limit over their reservations, then the units by a conditional UPDATE."""
+    limit over their other orders' reservations (the caller serialises the member's
+    checkouts), then the units by a conditional UPDATE."""
     mine = db.session.execute(
         select(func.coalesce(func.sum(Reservation.quantity), 0)).where(
             Reservation.flash_sale_id == sale.id,
             Reservation.member_id == member_id,
+            Reservation.order_id != order_id,
             Reservation.status.in_((RES_HELD, RES_CONFIRMED)),
         )
     ).scalar_one()

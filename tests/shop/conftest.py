@@ -49,19 +49,26 @@ def product(
     db.session.add(sku)
     db.session.flush()
     if stock_units:
-        stock.change(sku_id=sku.id, delta=stock_units, reason="import", idempotency_key=f"init:{sku.id}")
+        stock.change(
+            sku_id=sku.id, delta=stock_units, reason="import", idempotency_key=f"init:{sku.id}"
+        )
     db.session.commit()
     return sku
 
 
 def member(*, points_balance: int = 0, store=None, openids: bool = True):
     """An activated member with ``points_balance`` points and WeChat identities."""
-    m = factories.member(activated=True, store=store, openid=f"oa-{next(_seq)}" if openids else None)
+    m = factories.member(
+        activated=True, store=store, openid=f"oa-{next(_seq)}" if openids else None
+    )
     if openids:
         attach_identity(member_id=m.id, kind="mp_openid", value=f"mp-{m.id}")
     if points_balance:
         points.adjust(
-            member_id=m.id, points=points_balance, reason="test grant", idempotency_key=f"grant:{m.id}"
+            member_id=m.id,
+            points=points_balance,
+            reason="test grant",
+            idempotency_key=f"grant:{m.id}",
         )
     db.session.commit()
     return m

@@ -258,7 +258,11 @@ def test_more_points_than_the_balance_or_the_cap_are_refused(shop):
     m = member(points_balance=300)
     with pytest.raises(AppError) as err:
         _buy(m, [Item(shop.sku.id, 1)], points=400)
-    assert (err.value.status, err.value.code, err.value.field) == (409, "insufficient_points", "points")
+    assert (err.value.status, err.value.code, err.value.field) == (
+        409,
+        "insufficient_points",
+        "points",
+    )
     db.session.rollback()
     rich = member(points_balance=5000)
     with pytest.raises(AppError) as err:  # at most 50% of 20.00 yuan: 1000 points
@@ -305,7 +309,9 @@ def test_shipping_by_region_free_above_the_threshold_and_none_for_pickup(shop):
     far = dict(ADDRESS, province="新疆")
     assert _buy(m, [Item(shop.sku.id, 1)], key="a", address=far).shipping_fen == 2000
     assert _buy(m, [Item(shop.sku.id, 5)], key="b").shipping_fen == 0  # 100.00 yuan
-    pickup = _buy(m, [Item(shop.sku.id, 1)], key="c", fulfilment=PICKUP, pickup_store_id=shop.store.id)
+    pickup = _buy(
+        m, [Item(shop.sku.id, 1)], key="c", fulfilment=PICKUP, pickup_store_id=shop.store.id
+    )
     assert pickup.shipping_fen == 0 and pickup.store_id == shop.store.id
 
 
@@ -362,7 +368,9 @@ def test_release_at_the_deadline_happens_exactly_once_under_concurrency(app, sho
     db.session.rollback()
     closed = []
     with signals.order_closed.connected_to(lambda s, **kw: closed.append(kw["order_id"])):
-        results = run_concurrently(app, shop.brand.id, 8, lambda i: jobs.release(order.id, now=later))
+        results = run_concurrently(
+            app, shop.brand.id, 8, lambda i: jobs.release(order.id, now=later)
+        )
     assert sorted(r[1] for r in results) == ["closed"] + ["done"] * 7
     assert closed == [order.id]
     assert _stock(shop.sku.id) == 100
