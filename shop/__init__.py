@@ -25,3 +25,4 @@ def init_app(app: Flask) -> None:
     app.extensions["csrf"].exempt(views_pay.bp)
     app.register_blueprint(till.bp)
     app.extensions["csrf"].exempt(till.bp)
+    api_orders.init_app(app)
