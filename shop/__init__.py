@@ -12,17 +12,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    # order core: checkout, payment notify, till orders, release jobs
-    from shop import (  # noqa: F401 - register the jobs and transaction hooks
-        jobs,
-        models,  # noqa: F401 - register the tables
-        till,
-        txhooks,
-        views_pay,
-    )
+    from shop import models  # noqa: F401 - register the tables
+    from shop.order_core import init_app as init_order_core
 
-    app.register_blueprint(views_pay.bp)
-    app.extensions["csrf"].exempt(views_pay.bp)
-    app.register_blueprint(till.bp)
-    app.extensions["csrf"].exempt(till.bp)
-    api_orders.init_app(app)
+    init_order_core(app)  # cart, checkout, payment notify, till orders, release jobs

@@ -211,8 +211,8 @@ def remove_from_cart(sku_id: int):
 
 
 def _quote(member_id: int, body: QuoteIn) -> pricing.Quote:
-    from shop.checkout import _pickup_store, check_address
     from members.models import Member
+    from shop.checkout import _pickup_store, check_address
 
     items, _ = _items(member_id, body)
     address = body.address.model_dump() if body.address else None

@@ -361,7 +361,8 @@ def quote(
         points_fen, points_used = points_value(points, rate)
         if points_fen == 0:
             raise ValidationError(
-                _l("At least %(n)d points are needed to take off 0.01 yuan.", n=-(-rate // 100)), field="points"
+                _l("At least %(n)d points are needed to take off 0.01 yuan.", n=-(-rate // 100)),
+                field="points",
             )
         if points_fen > max_fen:
             raise ValidationError(

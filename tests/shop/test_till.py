@@ -144,8 +144,16 @@ def test_the_same_order_posted_ten_times_concurrently_is_one_order(app, shop, ti
 
 def test_the_same_key_with_other_content_is_a_409(client, shop, till):
     assert _post(client, shop, till, _body(shop)).status_code == 201
-    r = _post(client, shop, till, _body(shop, pay_fen=4000, lines=[
-        {"sku_code": shop.sku.code, "unit_price_fen": 2000, "quantity": 2}]))
+    r = _post(
+        client,
+        shop,
+        till,
+        _body(
+            shop,
+            pay_fen=4000,
+            lines=[{"sku_code": shop.sku.code, "unit_price_fen": 2000, "quantity": 2}],
+        ),
+    )
     assert r.status_code == 409
     assert r.get_json()["error"]["code"] == "idempotency_conflict"
     assert _orders() == 1
@@ -165,7 +173,9 @@ def test_another_stores_key_for_that_order_is_refused(client, shop, till):
 def test_another_brands_key_is_refused(client, shop, till):
     other = factories.brand()
     r = client.post(
-        f"/api/pos/{other.slug}/orders", json=_body(shop), headers={"Authorization": f"Bearer {till}"}
+        f"/api/pos/{other.slug}/orders",
+        json=_body(shop),
+        headers={"Authorization": f"Bearer {till}"},
     )
     assert r.status_code == 403
     assert _orders() == 0
@@ -175,10 +185,24 @@ def test_another_brands_key_is_refused(client, shop, till):
     ("change", "status", "field"),
     [
         ({"pay_fen": 4000}, 409, "pay_fen"),
-        ({"lines": [{"sku_code": "S", "unit_price_fen": 100, "quantity": 0}]}, 400, "lines.0.quantity"),
-        ({"lines": [{"sku_code": "S", "unit_price_fen": -1, "quantity": 1}]}, 400, "lines.0.unit_price_fen"),
-        ({"lines": [{"sku_code": "UNKNOWN", "unit_price_fen": 100, "quantity": 1}], "pay_fen": 100},
-         400, "lines.0.name"),
+        (
+            {"lines": [{"sku_code": "S", "unit_price_fen": 100, "quantity": 0}]},
+            400,
+            "lines.0.quantity",
+        ),
+        (
+            {"lines": [{"sku_code": "S", "unit_price_fen": -1, "quantity": 1}]},
+            400,
+            "lines.0.unit_price_fen",
+        ),
+        (
+            {
+                "lines": [{"sku_code": "UNKNOWN", "unit_price_fen": 100, "quantity": 1}],
+                "pay_fen": 100,
+            },
+            400,
+            "lines.0.name",
+        ),
         ({"lines": []}, 400, "lines"),
         ({"member": {"phone": "13900000000"}}, 404, "member.phone"),
         ({"member": {"till_code": "123"}}, 400, "code"),
@@ -198,7 +222,9 @@ def test_stock_short_is_a_409(client, shop, till):
         client,
         shop,
         till,
-        _body(shop, lines=[{"sku_code": low.code, "unit_price_fen": 100, "quantity": 2}], pay_fen=200),
+        _body(
+            shop, lines=[{"sku_code": low.code, "unit_price_fen": 100, "quantity": 2}], pay_fen=200
+        ),
     )
     assert r.status_code == 409 and r.get_json()["error"]["field"] == "lines.0.quantity"
     assert _orders() == 0
