@@ -6,10 +6,18 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from shop import api_orders, jobs, till, txhooks, views_pay  # noqa: F401 - jobs, hooks
+    from shop import (  # noqa: F401 - jobs, hooks
+        api_orders,
+        jobs,
+        till,
+        txhooks,
+        views_member_orders,
+        views_pay,
+    )
 
     app.register_blueprint(views_pay.bp)
     app.extensions["csrf"].exempt(views_pay.bp)
     app.register_blueprint(till.bp)
     app.extensions["csrf"].exempt(till.bp)
     api_orders.init_app(app)
+    app.register_blueprint(views_member_orders.bp)
