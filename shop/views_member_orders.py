@@ -184,6 +184,8 @@ def checkout_page():
         return _render_checkout(member_id, request.args)
     _check_form()
     form = request.form
+    if form.get("preview") == "1":  # recalculate with the coupon, points and address chosen
+        return _render_checkout(member_id, form)
     items, from_cart, _changed = _wanted(member_id, form)
     fulfilment = form.get("fulfilment") or DELIVERY
     try:

@@ -26,7 +26,9 @@ def test_add_to_cart_check_out_and_reach_the_pay_page(client, shop):
     c = coupon(m.id, value_fen=500, name="满减券")
     base = f"/m/{shop.brand.slug}/shop"
     token = _csrf(client, shop)
-    r = client.post(f"{base}/cart", data={"sku_id": shop.sku.id, "quantity": 2, "csrf_token": token})
+    r = client.post(
+        f"{base}/cart", data={"sku_id": shop.sku.id, "quantity": 2, "csrf_token": token}
+    )
     assert r.status_code == 303 and r.headers["Location"].endswith("/shop/cart")
     page = client.get(f"{base}/cart").get_data(as_text=True)
     assert "乌龙茶" in page and "¥40.00" in page
@@ -68,7 +70,12 @@ def test_buy_now_goes_to_the_checkout_with_that_sku(client, shop):
     base = f"/m/{shop.brand.slug}/shop"
     r = client.post(
         f"{base}/cart",
-        data={"sku_id": shop.other_sku.id, "quantity": 1, "buy_now": "1", "csrf_token": _csrf(client, shop)},
+        data={
+            "sku_id": shop.other_sku.id,
+            "quantity": 1,
+            "buy_now": "1",
+            "csrf_token": _csrf(client, shop),
+        },
     )
     assert r.status_code == 303 and "/shop/checkout?" in r.headers["Location"]
     page = client.get(r.headers["Location"]).get_data(as_text=True)
