@@ -222,30 +222,6 @@ def checkout(
                 promotion=line.product.promotion,
             )
         )
-    for i, line in enumerate(quote.lines):
-        try:
-            stock.change(
-                sku_id=line.sku.id,
-                delta=-line.quantity,
-                reason="reserve",
-                idempotency_key=f"order:{order.id}:reserve:{line.sku.id}",
-                order_id=order.id,
-            )
-        except stock.OutOfStock as exc:
-            exc.field = f"items.{i}.quantity"
-            raise
-        db.session.add(
-            Reservation(
-                order_id=order.id,
-                sku_id=line.sku.id,
-                flash_sale_id=line.flash_sale_id,
-                member_id=member_id,
-                quantity=line.quantity,
-                status=RES_HELD,
-                expires_at=deadline,
-                created_at=now,
-            )
-        )
     db.session.flush()
     if quote.points_used:
         points_services.spend(
@@ -272,6 +248,32 @@ def checkout(
             raise Conflict(_l("A coupon changed. Check the order again."), field="coupons")
     if from_cart:
         cart.remove(member_id=member_id, sku_ids=[line.sku.id for line in quote.lines])
+    # The shared rows last (a best-seller's stock, the flash sale): locked until the commit.
+    for i, line in enumerate(quote.lines):
+        try:
+            stock.change(
+                sku_id=line.sku.id,
+                delta=-line.quantity,
+                reason="reserve",
+                idempotency_key=f"order:{order.id}:reserve:{line.sku.id}",
+                order_id=order.id,
+            )
+        except stock.OutOfStock as exc:
+            exc.field = f"items.{i}.quantity"
+            raise
+        db.session.add(
+            Reservation(
+                order_id=order.id,
+                sku_id=line.sku.id,
+                flash_sale_id=line.flash_sale_id,
+                member_id=member_id,
+                quantity=line.quantity,
+                status=RES_HELD,
+                expires_at=deadline,
+                created_at=now,
+            )
+        )
+    db.session.flush()
     for i, sale in sales.items():
         try:
             flash.confirm(

@@ -266,18 +266,13 @@ def settle(order: Order, *, paid_at: dt.datetime, via: str) -> None:
 
 
 def after_paid(order: Order) -> None:
-    """What a newly paid order changes (call once, from the transition that won): stock
-    reservations confirmed and units counted sold, points earned on the goods paid for
-    (not shipping), the member's purchase and facts recorded, ``order_paid`` sent."""
+    """What a newly paid order changes (call once, from the transition that won): points
+    earned on the goods paid for (not shipping), the member's purchase recorded,
+    ``order_paid`` sent, then the rows many orders share: the day's sales, the reservations
+    confirmed and the units counted sold. Those come last so that their row locks are held
+    only until the commit that follows."""
     brand_id = require_brand_id()
-    now = utcnow()
-    db.session.execute(
-        _CONFIRM,
-        {"confirmed": RES_CONFIRMED, "held": RES_HELD, "now": now, "id": order.id, "b": brand_id},
-    )
-    db.session.execute(_SOLD, {"id": order.id, "b": brand_id})
     earn_purchase(order)
-    facts.record_paid(order, day=numbers.local_day(order.paid_at))
     signals.order_paid.send(
         brand_id,
         order_id=order.id,
@@ -285,6 +280,18 @@ def after_paid(order: Order) -> None:
         store_id=order.store_id,
         channel=order.channel,
     )
+    facts.record_paid(order, day=numbers.local_day(order.paid_at))
+    db.session.execute(
+        _CONFIRM,
+        {
+            "confirmed": RES_CONFIRMED,
+            "held": RES_HELD,
+            "now": utcnow(),
+            "id": order.id,
+            "b": brand_id,
+        },
+    )
+    db.session.execute(_SOLD, {"id": order.id, "b": brand_id})
 
 
 def earn_purchase(order: Order) -> None:

@@ -20,7 +20,7 @@ import datetime as dt
 from flask import Blueprint, abort
 from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select, text
+from sqlalchemy import or_, select, text, update
 
 from core.api import api_operation
 from core.db import db, utcnow
@@ -28,6 +28,7 @@ from core.errors import Conflict, Forbidden, NotFound, ValidationError
 from core.tenancy import require_brand_id, use_brand
 from core.validators import is_mobile, normalize_phone
 from coupons import redemption
+from coupons.models import PosKey
 from coupons.pos_api import _authenticate
 from members.models import ACTIVE, Member
 from members.tillcode import verify_till_code
@@ -38,6 +39,7 @@ from shop.models import COMPLETED, IN_STORE, TILL, Category, Order, OrderLine, P
 bp = Blueprint("shop_till", __name__, url_prefix="/api/pos")
 MAX_LINES = 200
 MAX_FEN = 10**9
+KEY_TOUCH = dt.timedelta(minutes=1)
 
 
 class TillLine(BaseModel):
@@ -247,7 +249,7 @@ def create_order(*, store_id: int, data: TillOrderIn, key_id: int) -> tuple[Orde
         if goods
         else [0] * len(lines)
     )
-    for i, ((line, sku, product, category), share) in enumerate(zip(lines, shares, strict=True)):
+    for (line, sku, product, category), share in zip(lines, shares, strict=True):
         amount = line.unit_price_fen * line.quantity
         db.session.add(
             OrderLine(
@@ -266,23 +268,30 @@ def create_order(*, store_id: int, data: TillOrderIn, key_id: int) -> tuple[Orde
                 promotion=product.promotion if product else False,
             )
         )
-        if sku is not None:
-            try:
-                stock.change(
-                    sku_id=sku.id,
-                    delta=-line.quantity,
-                    reason="till",
-                    idempotency_key=f"order:{order.id}:till:{sku.id}",
-                    order_id=order.id,
-                )
-            except stock.OutOfStock as exc:
-                exc.field = f"lines.{i}.quantity"
-                raise
     db.session.flush()
     payments.after_paid(order)
     signals.order_completed.send(
         require_brand_id(), order_id=order.id, member_id=member_id, store_id=store_id
     )
+    # The stock last: a best-seller's row stays locked only until the commit. Lines of one
+    # SKU take their stock together (one ledger entry per order and SKU).
+    wanted: dict[int, tuple[int, int]] = {}
+    for i, (line, sku, _product, _category) in enumerate(lines):
+        if sku is not None:
+            first, qty = wanted.get(sku.id, (i, 0))
+            wanted[sku.id] = (first, qty + line.quantity)
+    for sku_id, (first, qty) in wanted.items():
+        try:
+            stock.change(
+                sku_id=sku_id,
+                delta=-qty,
+                reason="till",
+                idempotency_key=f"order:{order.id}:till:{sku_id}",
+                order_id=order.id,
+            )
+        except stock.OutOfStock as exc:
+            exc.field = f"lines.{first}.quantity"
+            raise
     return order, True
 
 
@@ -316,7 +325,20 @@ def post_order(brand_slug: str, body: TillOrderIn):
         abort(404)
     with use_brand(brand.id):
         key = _authenticate(brand)
-        order, created = create_order(store_id=key.store_id, data=body, key_id=key.id)
+        store_id, key_id = key.store_id, key.id
+        # The key's "last used" is written at the end and at most once a minute: held from
+        # the start, that row's lock would make a store's tills wait for each other.
+        db.session.expire(key)
+        order, created = create_order(store_id=store_id, data=body, key_id=key_id)
         out = _out(order, created)
+        db.session.execute(
+            update(PosKey)
+            .where(
+                PosKey.id == key_id,
+                or_(PosKey.last_used_at.is_(None), PosKey.last_used_at < utcnow() - KEY_TOUCH),
+            )
+            .values(last_used_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
         db.session.commit()
     return out, 201 if created else 200

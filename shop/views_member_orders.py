@@ -24,6 +24,7 @@ from points import queries as points_queries
 from shop import cart, checkout, payments, pricing
 from shop.models import CREATED, DELIVERY, H5, PICKUP
 
+FLASH_REFUSALS = ("sold_out", "limit_reached", "flash_closed")
 bp = member_blueprint(Blueprint("shop_member_orders", __name__, url_prefix="/m/<brand_slug>"))
 
 
@@ -57,7 +58,13 @@ def add():
     if request.form.get("buy_now") == "1":
         if sku_id is None:
             abort(404)
-        return redirect(url_for(".checkout_page", sku_id=sku_id, quantity=quantity), 303)
+        flash_sale_id = _int(request.form.get("flash_sale_id"))
+        return redirect(
+            url_for(
+                ".checkout_page", sku_id=sku_id, quantity=quantity, flash_sale_id=flash_sale_id
+            ),
+            303,
+        )
     try:
         cart.add(member_id=member_id, sku_id=sku_id, quantity=quantity)
     except AppError as exc:
@@ -104,7 +111,9 @@ def _wanted(member_id: int, source) -> tuple[list[pricing.Item], bool, dict]:
     sku_id = _int(source.get("sku_id"))
     if sku_id is not None:
         seen = _int(source.get(f"price_{sku_id}"))
-        return [pricing.Item(sku_id, _int(source.get("quantity"), 0), seen)], False, {}
+        flash_sale_id = _int(source.get("flash_sale_id"))
+        quantity = _int(source.get("quantity"), 0)
+        return [pricing.Item(sku_id, quantity, seen, flash_sale_id)], False, {}
     lines = [line for line in cart.lines(member_id=member_id) if line.buyable]
     changed = {line.sku_id: line for line in lines if line.price_changed}
     items = [
@@ -132,7 +141,7 @@ def _render_checkout(member_id: int, source, *, error=None, status=200):
         try:
             quote = pricing.quote(
                 member_id=member_id,
-                items=[pricing.Item(i.sku_id, i.quantity) for i in items],
+                items=[pricing.Item(i.sku_id, i.quantity, None, i.flash_sale_id) for i in items],
                 coupons=[c for c in [source.get("coupon")] if c],
                 points=_int(source.get("points"), 0) or 0,
                 fulfilment=fulfilment if fulfilment in (DELIVERY, PICKUP) else DELIVERY,
@@ -204,6 +213,11 @@ def checkout_page():
         )
     except AppError as exc:
         db.session.rollback()
+        if exc.code in FLASH_REFUSALS:  # a short page: thousands may be refused at once
+            page = render_template(
+                "shop/member/sold_out.html", message=exc.message, shop_url=f"/m/{g.brand.slug}/shop"
+            )
+            return page, exc.status
         return _render_checkout(member_id, form, error=exc.message, status=exc.status)
     order_no = placed.order.order_no
     status = placed.order.status
