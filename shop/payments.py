@@ -162,8 +162,9 @@ _CONFIRM = text(
     " WHERE order_id = :id AND brand_id = :b AND status = :held"
 )
 _SOLD = text(
-    "UPDATE shop_sku SET sold = sold + l.quantity FROM shop_order_line l"
-    " WHERE l.order_id = :id AND shop_sku.id = l.sku_id AND shop_sku.brand_id = :b"
+    "UPDATE shop_sku SET sold = sold + t.n FROM (SELECT sku_id, sum(quantity) AS n"
+    " FROM shop_order_line WHERE order_id = :id AND sku_id IS NOT NULL GROUP BY sku_id) t"
+    " WHERE shop_sku.id = t.sku_id AND shop_sku.brand_id = :b"
 )
 
 

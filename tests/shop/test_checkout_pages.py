@@ -106,3 +106,36 @@ def test_a_price_changed_before_placing_shows_the_new_price_and_creates_nothing(
 def test_a_guest_is_sent_to_sign_in(client, shop):
     r = client.get(f"/m/{shop.brand.slug}/shop/cart")
     assert r.status_code == 302
+
+
+def test_a_flash_sale_bought_now_from_the_page_and_a_sold_out_answer(client, shop):
+    from tests.shop.conftest import flash_sale
+
+    sale = flash_sale(shop.other_sku, quantity=1, price_fen=990)
+    base = f"/m/{shop.brand.slug}/shop"
+    _signed_in(client, shop)
+    token = _csrf(client, shop)
+    r = client.post(
+        f"{base}/cart",
+        data={"sku_id": shop.other_sku.id, "quantity": 1, "buy_now": "1",
+              "flash_sale_id": sale.id, "csrf_token": token},
+    )  # fmt: skip
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "¥9.90" in page
+    form = {
+        "csrf_token": token,
+        "sku_id": shop.other_sku.id,
+        "quantity": "1",
+        "flash_sale_id": sale.id,
+        f"price_{shop.other_sku.id}": "990",
+        "fulfilment": "pickup",
+        "store_id": shop.store.id,
+    }
+    assert client.post(f"{base}/checkout", data={**form, "request_key": "a"}).status_code == 303
+    other = factories.brand()  # noqa: F841 - another brand's data stays apart
+    _signed_in(client, shop)
+    r = client.post(
+        f"{base}/checkout", data={**form, "request_key": "b", "csrf_token": _csrf(client, shop)}
+    )
+    assert r.status_code == 409 and "已售罄" in r.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Order)) == 1

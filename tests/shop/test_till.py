@@ -230,3 +230,15 @@ def test_stock_short_is_a_409(client, shop, till):
     assert _orders() == 0
     db.session.expire_all()
     assert db.session.get(Sku, low.id).stock == 1
+
+
+def test_two_lines_of_one_sku_take_their_stock_together(client, shop, till):
+    lines = [
+        {"sku_code": shop.sku.code, "unit_price_fen": 2000, "quantity": 2},
+        {"sku_code": shop.sku.code, "unit_price_fen": 1500, "quantity": 3},
+    ]
+    r = _post(client, shop, till, _body(shop, lines=lines, pay_fen=8500))
+    assert r.status_code == 201, r.get_json()
+    db.session.expire_all()
+    assert db.session.get(Sku, shop.sku.id).stock == 95
+    assert db.session.get(Sku, shop.sku.id).sold == 5
