@@ -142,6 +142,8 @@ def checkout(
     ).scalar_one_or_none()
     if existing is not None:
         return Placed(existing, False)
+    # A flash sale's buyers are mostly refused: Redis decides before anything else is read.
+    sales = _take_flash_units(items, member_id=member_id, now=now)
     member = db.session.get(Member, member_id)
     if member is None or member.status != ACTIVE:
         raise NotFound(_l("Unknown member."), field="member_id")
@@ -164,17 +166,9 @@ def checkout(
         store_id=store_id,
         now=now,
     )
-    sales = {}
-    for i, line in enumerate(quote.lines):
-        if line.flash_sale_id is not None:
-            sale = db.session.get(FlashSale, line.flash_sale_id)
-            try:
-                flash.take(sale, member_id=member_id, quantity=line.quantity)
-            except flash.SoldOut as exc:
-                exc.field = f"items.{i}.quantity"
-                raise
-            sales[i] = sale
 
+    if any(ln.flash_sale_id is not None and i not in sales for i, ln in enumerate(quote.lines)):
+        raise Conflict(_l("This flash sale is not running."), field="items", code="flash_closed")
     settings = pricing.get_settings()
     deadline = now + dt.timedelta(minutes=settings.pay_timeout_minutes)
     order = Order(
@@ -296,6 +290,31 @@ def checkout(
             dedupe_key=f"shop-release:{order.id}",
         )
     return Placed(order, True)
+
+
+def _take_flash_units(items, *, member_id: int, now: dt.datetime) -> dict[int, FlashSale]:
+    """Redis's decision for the items bought in a running flash sale (by item index); an
+    item that is not (another SKU, outside the window, a bad quantity) is left to pricing,
+    which refuses it with its reason."""
+    sales = {}
+    for i, item in enumerate(items):
+        if getattr(item, "flash_sale_id", None) is None:
+            continue
+        quantity = item.quantity
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 < quantity < 100:
+            continue
+        sale = db.session.get(FlashSale, item.flash_sale_id)
+        if sale is None or sale.sku_id != item.sku_id or not sale.active:
+            continue
+        if not sale.starts_at <= now < sale.ends_at:
+            continue
+        try:
+            flash.take(sale, member_id=member_id, quantity=quantity)
+        except flash.SoldOut as exc:
+            exc.field = f"items.{i}.quantity"
+            raise
+        sales[i] = sale
+    return sales
 
 
 _CLOSE = text(

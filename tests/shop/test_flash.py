@@ -78,7 +78,7 @@ def test_500_buyers_for_100_units_make_exactly_100_paid_orders(app, shop, fake_p
         app, shop.brand.id, 500, lambda i: _buy(sale, sku, buyers[i], f"flash-{i}")
     )
     won = [(i, r[1]) for i, r in enumerate(results) if r[0] == "ok"]
-    assert len(won) == 100
+    assert len(won) == 100, {r[1] for r in results}
     assert {r[1] for r in results if r[0] != "ok"} == {"SoldOut"}
     assert _sale(sale.id).sold == 100
     assert _stock_consistent(sku.id) == 900
