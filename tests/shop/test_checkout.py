@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from core.db import db
 from core.errors import AppError, NotFound
@@ -393,3 +393,29 @@ def test_the_sweep_closes_orders_past_their_deadline(shop, fake_pay):
     db.session.expire_all()
     assert db.session.get(Order, due.id).status == CLOSED
     assert db.session.get(Order, fresh.id).status == CREATED
+
+
+def test_an_online_redemption_without_a_store_is_counted_by_the_coupon_rollups(shop):
+    import datetime as dt
+
+    from core import rollups
+    from coupons.rollups import REDEMPTIONS, REVERSALS
+    from tests.shop.conftest import coupon as make_coupon
+
+    m = member()  # no home store: the delivery belongs to no store
+    c = make_coupon(m.id)
+    order = _buy(m, [Item(shop.sku.id, 1)], coupons=[c.code])
+    assert order.store_id is None
+    red = db.session.scalars(select(Redemption)).one()
+    assert red.store_id is None and red.channel == "online"
+    checkout.close_order(order.id, reason="test")
+    db.session.commit()
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    for r in (REDEMPTIONS, REVERSALS):
+        rollups.advance(r.name, brand_id=shop.brand.id, tz="Asia/Shanghai", hi=later)
+    db.session.commit()
+    rows = db.session.execute(
+        text("SELECT store_id, n FROM coupon_redemption_rollup WHERE brand_id = :b"),
+        {"b": shop.brand.id},
+    ).all()
+    assert [tuple(r) for r in rows] == [(0, 1)]
