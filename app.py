@@ -22,6 +22,7 @@ def periodic_jobs():
     from coupons import jobs as coupon_jobs
     from members import jobs as member_jobs
     from points import jobs as points_jobs
+    from shop import jobs as shop_jobs
     from wechat import inbound
 
     return [
@@ -43,6 +44,9 @@ def periodic_jobs():
         # reports: add each brand's recent ledger rows to the rollups; compare them daily
         Periodic("rollups-advance", rollups.advance_all, every=300),
         Periodic("rollups-check", rollups.check_all, every=86400),
+        # shop: close unpaid orders past their deadline; ask WeChat Pay about late payments
+        Periodic("shop-release-due", shop_jobs.release_due, every=60),
+        Periodic("shop-query-pending", shop_jobs.query_pending, every=60),
     ]
 
 

@@ -22,7 +22,7 @@ COUPON_STATUS = {
     "transferred": _l("Given to a friend"),
     "void": _l("Void"),
 }
-REDEMPTION_CHANNEL = {"pos": _l("POS"), "staff": _l("Store clerk")}
+REDEMPTION_CHANNEL = {"pos": _l("POS"), "staff": _l("Store clerk"), "online": _l("Online shop")}
 REDEMPTION_STATUS = {"done": _l("Redeemed"), "reversed": _l("Reversed")}
 BATCH_STATUS = {"pending": _l("Waiting"), "done": _l("Done"), "failed": _l("Failed")}
 MERGE_MOVED = {

@@ -211,9 +211,10 @@ class Redemption(IdMixin, BrandScoped, db.Model):
     coupon_id: Mapped[int] = mapped_column(BigId, ForeignKey("coupon.id"), index=True)
     template_id: Mapped[int] = mapped_column(BigId)
     member_id: Mapped[int] = mapped_column(BigId)
-    store_id: Mapped[int] = mapped_column(BigId, ForeignKey("store.id"))
+    # None: an online order of the brand's shop that belongs to no store.
+    store_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("store.id"))
     staff_id: Mapped[int | None] = mapped_column(BigId)
-    channel: Mapped[str] = mapped_column(String(10))  # "pos" | "staff"
+    channel: Mapped[str] = mapped_column(String(10))  # "pos" | "staff" | "online"
     order_id: Mapped[str] = mapped_column(String(64))
     order_amount_fen: Mapped[int] = mapped_column(Integer)
     discount_fen: Mapped[int] = mapped_column(Integer, default=0)

@@ -120,7 +120,7 @@ def redemption_log(*, store_id: int | None) -> Select:
     stmt = (
         select(Redemption, CouponTemplate.name, Store.name)
         .join(CouponTemplate, CouponTemplate.id == Redemption.template_id)
-        .join(Store, Store.id == Redemption.store_id)
+        .outerjoin(Store, Store.id == Redemption.store_id)
         .order_by(Redemption.id.desc())
     )
     if store_id is not None:

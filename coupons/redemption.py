@@ -136,10 +136,13 @@ def _replay(existing: Redemption, coupon_id: int) -> Redemption:
     return existing
 
 
+CHANNELS = ("pos", "staff", "online")
+
+
 def redeem(
     *,
     code: str,
-    store_id: int,
+    store_id: int | None,
     order_id: str,
     order_amount_fen: int,
     idempotency_key: str,
@@ -151,7 +154,10 @@ def redeem(
     guess_ident: str | None = None,
     now: dt.datetime | None = None,
 ) -> Redemption:
-    """Redeem a coupon for an order at a store; a repeated call returns the first redemption."""
+    """Redeem a coupon for an order at a store; a repeated call returns the first redemption.
+
+    ``channel`` "online" is the brand's own shop: its order may belong to no store
+    (``store_id`` None, a delivery to a member without a home store)."""
     key = check_key(idempotency_key)
     check_amount(order_amount_fen)
     order_id = (order_id or "").strip()
@@ -159,10 +165,10 @@ def redeem(
         raise ValidationError(
             _l("An order number of 1-64 characters is required."), field="order_id"
         )
-    if channel not in ("pos", "staff"):
+    if channel not in CHANNELS:
         raise ValidationError(_l("Unknown channel."), field="channel")
     now = now or utcnow()
-    if not list_stores(store_id=store_id):
+    if (store_id is not None or channel != "online") and not list_stores(store_id=store_id):
         raise ValidationError(_l("Unknown store."), field="store")
     coupon = find(code=code, member_id=member_id, guess_ident=guess_ident)
     existing = redemption_by_key(key)
@@ -231,7 +237,7 @@ def redeem(
     return red
 
 
-def _check_stacking(*, store_id: int, order_id: str, template: CouponTemplate) -> None:
+def _check_stacking(*, store_id: int | None, order_id: str, template: CouponTemplate) -> None:
     """Refuse a second coupon on one order unless every coupon on it is stackable.
 
     Two tills redeeming for the same order at once are serialised by a transaction-scoped
@@ -249,7 +255,7 @@ def _check_stacking(*, store_id: int, order_id: str, template: CouponTemplate) -
             select(CouponTemplate.stackable)
             .join(Redemption, Redemption.template_id == CouponTemplate.id)
             .where(
-                Redemption.store_id == store_id,
+                Redemption.store_id.is_not_distinct_from(store_id),
                 Redemption.order_id == order_id,
                 Redemption.status == "done",
             )
@@ -265,7 +271,7 @@ def _check_stacking(*, store_id: int, order_id: str, template: CouponTemplate) -
 
 
 def reverse(
-    *, store_id: int, order_id: str, reason: str = "refund", now: dt.datetime | None = None
+    *, store_id: int | None, order_id: str, reason: str = "refund", now: dt.datetime | None = None
 ) -> list[Redemption]:
     """Undo the redemptions of a cancelled or refunded order; repeating it changes nothing.
 
@@ -275,7 +281,7 @@ def reverse(
     reds = (
         db.session.execute(
             select(Redemption).where(
-                Redemption.store_id == store_id,
+                Redemption.store_id.is_not_distinct_from(store_id),
                 Redemption.order_id == (order_id or "").strip(),
                 Redemption.status == "done",
             )

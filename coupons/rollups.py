@@ -79,7 +79,8 @@ REDEMPTIONS = rollups.register(
         table="coupon_redemption_rollup",
         keys=("template_id", "store_id", "day"),
         values=("n", "discount_fen"),
-        source="""SELECT template_id, store_id, (created_at AT TIME ZONE :tz)::date AS day,
+        source="""SELECT template_id, COALESCE(store_id, 0) AS store_id,
+              (created_at AT TIME ZONE :tz)::date AS day,
               count(*) AS n, sum(discount_fen) AS discount_fen
             FROM coupon_redemption
             WHERE brand_id = :b AND created_at >= :lo AND created_at < :hi
@@ -105,7 +106,8 @@ REVERSALS = rollups.register(
         table="coupon_reversal_rollup",
         keys=("template_id", "store_id", "day"),
         values=("n", "discount_fen", "to_expired"),
-        source="""SELECT r.template_id, r.store_id, (r.created_at AT TIME ZONE :tz)::date AS day,
+        source="""SELECT r.template_id, COALESCE(r.store_id, 0) AS store_id,
+              (r.created_at AT TIME ZONE :tz)::date AS day,
               count(*) AS n, sum(r.discount_fen) AS discount_fen,
               count(*) FILTER (WHERE c.valid_until <= r.reversed_at) AS to_expired
             FROM coupon_redemption r JOIN coupon c ON c.id = r.coupon_id

@@ -13,7 +13,7 @@ from points import queries
 bp = member_blueprint(Blueprint("points_member", __name__, url_prefix="/m/<brand_slug>"))
 
 # Reasons the system writes are codes: the line's kind already says them, or a word does.
-_REASON_WORDS = {"mall": _l("Points mall")}
+_REASON_WORDS = {"mall": _l("Points mall"), "shop": _l("Online shop")}
 _SYSTEM_REASONS = {"purchase", "refund", "welcome", "release", "expire", "merge", "demo"}
 
 

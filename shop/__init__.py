@@ -27,6 +27,11 @@ def init_app(app: Flask) -> None:
     api_catalog.init_app(app)
     _catalog_center_link()
 
+    # order core: cart, checkout, payment notify, till orders, release jobs
+    from shop.order_core import init_app as init_order_core
+
+    init_order_core(app)
+
 
 def _catalog_center_link() -> None:
     """Link the shop from the member's card page."""
