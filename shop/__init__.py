@@ -12,7 +12,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from shop import models  # noqa: F401 - register the tables
-
     # Fulfilment, after-sale, refunds and reconciliation.
-    from shop import jobs_aftersale  # noqa: F401 - register the jobs
+    from shop import (
+        jobs_aftersale,  # noqa: F401 - register the jobs
+        models,  # noqa: F401 - register the tables
+    )

@@ -234,9 +234,7 @@ def receive_return(*, after_sale_id: int, operator: str | None = None, now=None)
     return _get(req.id)
 
 
-def refuse(
-    *, after_sale_id: int, reason: str, operator: str | None = None, now=None
-) -> AfterSale:
+def refuse(*, after_sale_id: int, reason: str, operator: str | None = None, now=None) -> AfterSale:
     """Refuse, with the reason the member reads."""
     reason = _text(reason, "refuse_reason", required=True)
     now = now or utcnow()

@@ -120,9 +120,7 @@ def _not_fully_refunded(order: Order) -> None:
         raise IllegalTransition(_l("This order was refunded in full."))
 
 
-def ship(
-    *, order_id: int, carrier: str, tracking_no: str, now: dt.datetime | None = None
-) -> Order:
+def ship(*, order_id: int, carrier: str, tracking_no: str, now: dt.datetime | None = None) -> Order:
     """Hand a paid delivery order to a carrier (audited)."""
     carrier = (carrier or "").strip()
     tracking_no = (tracking_no or "").strip()
@@ -247,9 +245,7 @@ def confirm_receipt(*, order_id: int, member_id: int, now: dt.datetime | None = 
 
 
 def _open_after_sale(order_id_col):
-    return exists().where(
-        AfterSale.order_id == order_id_col, AfterSale.status.in_(OPEN_AFTER_SALE)
-    )
+    return exists().where(AfterSale.order_id == order_id_col, AfterSale.status.in_(OPEN_AFTER_SALE))
 
 
 def complete(*, order_id: int, now: dt.datetime | None = None) -> bool:

@@ -44,9 +44,7 @@ def fulfilment_all() -> int:
     """Enqueue the fulfilment sweep for every brand with shipped or received orders."""
     brands = _brands(select(Order.brand_id).where(Order.status.in_((SHIPPED, RECEIVED))))
     for bid in brands:
-        enqueue(
-            fulfilment_brand, bid, brand_id=bid, dedupe_key=f"shop:fulfil:{bid}:{_slot(3600)}"
-        )
+        enqueue(fulfilment_brand, bid, brand_id=bid, dedupe_key=f"shop:fulfil:{bid}:{_slot(3600)}")
     return len(brands)
 
 

@@ -140,7 +140,9 @@ def record(*, bill_date: dt.date, rows: list[dict]) -> int:
                 ours=issue["ours"][:120],
                 theirs=issue["theirs"][:120],
             )
-            .on_conflict_do_nothing(index_elements=["brand_id", "bill_date", "out_trade_no", "kind"])
+            .on_conflict_do_nothing(
+                index_elements=["brand_id", "bill_date", "out_trade_no", "kind"]
+            )
             .returning(ReconciliationIssue.id)
         ).scalar()
         new += inserted is not None

@@ -310,7 +310,11 @@ def start(
         points_total += points
         db.session.add(
             RefundLine(
-                refund_id=refund.id, order_line_id=ln.id, quantity=qty, amount_fen=fen, points=points
+                refund_id=refund.id,
+                order_line_id=ln.id,
+                quantity=qty,
+                amount_fen=fen,
+                points=points,
             )
         )
     moved = db.session.execute(
@@ -390,10 +394,18 @@ def submit(*, refund_id: int, now: dt.datetime | None = None) -> str:
 
 def apply_state(*, refund: Refund, status: str, refund_no: str | None, now=None) -> str:
     """Apply WeChat Pay's refund state (from the answer, a query or a notify)."""
+    _apply(refund=refund, status=status, refund_no=refund_no, now=now)
+    db.session.refresh(refund)
+    return refund.status
+
+
+def _apply(*, refund: Refund, status: str, refund_no: str | None, now=None) -> bool:
+    """Apply WeChat Pay's refund state; True if this call decided the refund."""
+    changed = False
     if status == WX_SUCCESS:
-        succeed(refund_id=refund.id, refund_no=refund_no, via="wechat", now=now)
+        changed = succeed(refund_id=refund.id, refund_no=refund_no, via="wechat", now=now)
     elif status in WX_FAILED:
-        fail(refund_id=refund.id, why=status.lower(), now=now)
+        changed = fail(refund_id=refund.id, why=status.lower(), now=now)
     elif refund_no and not refund.refund_id:
         db.session.execute(
             update(Refund)
@@ -402,8 +414,7 @@ def apply_state(*, refund: Refund, status: str, refund_no: str | None, now=None)
             .execution_options(synchronize_session=False)
         )
     db.session.flush()
-    db.session.refresh(refund)
-    return refund.status
+    return changed
 
 
 def query_processing(*, older_than: dt.timedelta = dt.timedelta(minutes=5), now=None) -> int:
@@ -471,11 +482,8 @@ def on_refund_notify(notice) -> str:
         elif notice.refund_fen != refund.amount_fen:
             outcome = "refused:amount"
         else:
-            before = refund.status
-            after = apply_state(
-                refund=refund, status=notice.refund_status, refund_no=notice.refund_id
-            )
-            outcome = "applied" if before == RF_PROCESSING and after != before else "duplicate"
+            changed = _apply(refund=refund, status=notice.refund_status, refund_no=notice.refund_id)
+            outcome = "applied" if changed else "duplicate"
     _log_notify(notice, outcome)
     db.session.flush()
     return outcome

@@ -1,0 +1,58 @@
+"""The same refund notify delivered many times at once: one effect."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from core.db import db
+from core.tenancy import use_brand
+from members.models import MemberActivity
+from points.models import PointsEntry
+from shop import refunds, signals
+from shop.models import RF_SUCCESS, OrderLine, Refund, SalesDayRollup, StockEntry
+from tests.shop import factories as sf
+from tests.shop.aftersale_fixtures import (  # noqa: F401 - fixtures
+    Notice,
+    fake_pay,
+    member_id,
+    skus,
+    store,
+)
+from tests.support.concurrency import run_concurrently
+
+
+def test_the_same_refund_notify_ten_times_at_once_applies_once(
+    app, brand, store, skus, member_id, fake_pay
+):
+    order = sf.paid_order(
+        member_id=member_id, lines=[(skus[0], 2)], store_id=store.id, points_used=500
+    )
+    line = db.session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)).one()
+    fake_pay.mode = "PROCESSING"
+    r = refunds.start(order_id=order.id, items=[refunds.Item(line.id, 2)], restock=True)
+    db.session.commit()
+    refunds.submit(refund_id=r.id)
+    db.session.commit()
+    notice = Notice(f"{order.order_no}P1", r.out_refund_no, "50300123", "SUCCESS", r.amount_fen)
+    sent = []
+    signals.order_refunded.connect(lambda sender, **kw: sent.append(kw), weak=False)
+    try:
+        results = run_concurrently(app, brand.id, 10, lambda i: refunds.on_refund_notify(notice))
+    finally:
+        signals.order_refunded.receivers.clear()
+    outcomes = sorted(r[1] for r in results)
+    assert outcomes == ["applied"] + ["duplicate"] * 9, results
+    assert len(sent) == 1
+    with use_brand(brand.id):
+        db.session.expire_all()
+        assert db.session.get(Refund, r.id).status == RF_SUCCESS
+        for key in (f"shop:{r.out_refund_no}:reverse", f"shop:{r.out_refund_no}:return"):
+            assert db.session.scalar(
+                select(func.count()).select_from(PointsEntry).where(
+                    PointsEntry.idempotency_key == key)) == 1  # fmt: skip
+        assert db.session.scalar(
+            select(func.count()).select_from(MemberActivity).where(
+                MemberActivity.idempotency_key == f"shop:{r.out_refund_no}:refund")) == 1  # fmt: skip
+        assert db.session.scalar(select(func.sum(StockEntry.delta)).where(
+            StockEntry.reason == "restock")) == 2  # fmt: skip
+        assert db.session.scalar(select(SalesDayRollup.refunded_fen)) == r.amount_fen
