@@ -12,6 +12,8 @@ import pytest
 from tests import factories
 from tests.shop import factories as shop_factories
 
+__all__ = ["fake_pay", "member_id", "skus", "store"]
+
 
 @pytest.fixture
 def store(brand):

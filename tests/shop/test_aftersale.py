@@ -24,12 +24,7 @@ from shop.models import (
 )
 from tests import factories
 from tests.shop import factories as sf
-from tests.shop.aftersale_fixtures import (  # noqa: F401 - fixtures
-    fake_pay,
-    member_id,
-    skus,
-    store,
-)
+from tests.shop.aftersale_fixtures import *  # noqa: F403 - the fixtures
 
 
 def _lines(order) -> list[OrderLine]:

@@ -14,7 +14,7 @@ from shop import aftersale, fulfilment, refunds, signals
 from shop.models import COMPLETED, PICKUP, READY, RECEIVED, SHIPPED, Order, OrderLine
 from tests import factories
 from tests.shop import factories as sf
-from tests.shop.aftersale_fixtures import member_id, skus, store  # noqa: F401 - fixtures
+from tests.shop.aftersale_fixtures import *  # noqa: F403 - the fixtures
 from tests.support.concurrency import run_concurrently
 
 

@@ -10,12 +10,7 @@ from core.db import db
 from shop import reconcile, refunds
 from shop.models import OrderLine, Payment, ReconciliationIssue
 from tests.shop import factories as sf
-from tests.shop.aftersale_fixtures import (  # noqa: F401 - fixtures
-    fake_pay,
-    member_id,
-    skus,
-    store,
-)
+from tests.shop.aftersale_fixtures import *  # noqa: F403 - the fixtures
 
 DAY = dt.date(2026, 3, 10)
 AT = dt.datetime(2026, 3, 10, 4, tzinfo=dt.UTC)  # 12:00 in Shanghai

@@ -11,13 +11,8 @@ from points.models import PointsEntry
 from shop import refunds, signals
 from shop.models import RF_SUCCESS, OrderLine, Refund, SalesDayRollup, StockEntry
 from tests.shop import factories as sf
-from tests.shop.aftersale_fixtures import (  # noqa: F401 - fixtures
-    Notice,
-    fake_pay,
-    member_id,
-    skus,
-    store,
-)
+from tests.shop.aftersale_fixtures import *  # noqa: F403 - the fixtures
+from tests.shop.aftersale_fixtures import Notice
 from tests.support.concurrency import run_concurrently
 
 
@@ -50,9 +45,9 @@ def test_the_same_refund_notify_ten_times_at_once_applies_once(
             assert db.session.scalar(
                 select(func.count()).select_from(PointsEntry).where(
                     PointsEntry.idempotency_key == key)) == 1  # fmt: skip
-        assert db.session.scalar(
-            select(func.count()).select_from(MemberActivity).where(
-                MemberActivity.idempotency_key == f"shop:{r.out_refund_no}:refund")) == 1  # fmt: skip
+        key = f"shop:{r.out_refund_no}:refund"
+        acts = select(func.count()).select_from(MemberActivity)
+        assert db.session.scalar(acts.where(MemberActivity.idempotency_key == key)) == 1
         assert db.session.scalar(select(func.sum(StockEntry.delta)).where(
             StockEntry.reason == "restock")) == 2  # fmt: skip
         assert db.session.scalar(select(SalesDayRollup.refunded_fen)) == r.amount_fen

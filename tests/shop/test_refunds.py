@@ -29,13 +29,8 @@ from shop.models import (
     StockEntry,
 )
 from tests.shop import factories as sf
-from tests.shop.aftersale_fixtures import (  # noqa: F401 - fixtures
-    Notice,
-    fake_pay,
-    member_id,
-    skus,
-    store,
-)
+from tests.shop.aftersale_fixtures import *  # noqa: F403 - the fixtures
+from tests.shop.aftersale_fixtures import Notice
 
 
 def _lines(order) -> list[OrderLine]:
@@ -124,9 +119,10 @@ def test_full_refund_returns_pay_fen_points_coupon_and_signals_once(
     assert _balance(member_id) == before
     assert db.session.get(Coupon, coupon.id).status == "available"
     # The member's refund activity, the facts and the rollup, once.
+    key = f"shop:{r.out_refund_no}:refund"
     acts = db.session.scalars(
-        select(MemberActivity).where(MemberActivity.idempotency_key == f"shop:{r.out_refund_no}:refund")
-    ).all()  # fmt: skip
+        select(MemberActivity).where(MemberActivity.idempotency_key == key)
+    ).all()
     assert len(acts) == 1 and acts[0].amount_fen == -order.pay_fen
     facts = db.session.get(MemberPurchaseFacts, member_id)
     assert facts.spend_fen == 0
