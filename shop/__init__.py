@@ -12,8 +12,22 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    # Fulfilment, after-sale, refunds and reconciliation.
-    from shop import (
-        jobs_aftersale,  # noqa: F401 - register the jobs
+    # Fulfilment, after-sale, refunds and reconciliation: jobs, labels, the overview's sales
+    # section, the console's orders, the member's orders, the mini-program API and the till's
+    # refunds.
+    from shop import (  # noqa: F401 - register
+        api_orders,
+        jobs_aftersale,
+        labels_orders,
         models,  # noqa: F401 - register the tables
+        overview_sales,
+        pos_refunds,
+        views_console_orders,
+        views_member_orders,
     )
+
+    app.register_blueprint(views_console_orders.bp)
+    app.register_blueprint(views_member_orders.bp)
+    app.register_blueprint(pos_refunds.bp)
+    app.extensions["csrf"].exempt(pos_refunds.bp)
+    api_orders.init_app(app)

@@ -272,3 +272,25 @@ def set_return_tracking(*, after_sale_id: int, member_id: int, tracking_no: str)
         raise AfterSaleClosed(_l("Only a return needs a tracking number."))
     _flip(req, frm=(AS_REQUESTED, AS_APPROVED), to=req.status, return_tracking_no=tracking_no)
     return _get(req.id)
+
+
+def member_view(order: Order) -> dict:
+    """What the member's order page (and the mini-program) shows of an order."""
+    from shop import queries
+
+    s = queries.story(order)
+    busy = open_line_ids(order.id)
+    may_request = window_open(order, now=utcnow())
+    lines = []
+    for ln in s.lines:
+        units_left, fen_left = refunds.left(ln)
+        lines.append(
+            {
+                "line": ln,
+                "units_left": units_left,
+                "fen_left": fen_left,
+                "requestable": may_request and ln.id not in busy and fen_left > 0,
+                "open_request": ln.id in busy,
+            }
+        )
+    return {"s": s, "lines": lines}
