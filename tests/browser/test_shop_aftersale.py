@@ -43,10 +43,14 @@ def _setup(live_server) -> dict:
                     .order_by(OrderLine.id)
                 )
             )
-            a = aftersale.request(order_id=delivery.id, member_id=member.id, kind="refund_only",
-                                  items=[refunds.Item(lines[0].id, 1)], reason="买多了一件")  # fmt: skip
-            b = aftersale.request(order_id=delivery.id, member_id=member.id, kind="return_refund",
-                                  items=[refunds.Item(lines[1].id, 1)], reason="颜色不喜欢")  # fmt: skip
+            a = aftersale.request(
+                order_id=delivery.id, member_id=member.id, kind="refund_only",
+                items=[refunds.Item(lines[0].id, 1)], reason="买多了一件",
+            )  # fmt: skip
+            b = aftersale.request(
+                order_id=delivery.id, member_id=member.id, kind="return_refund",
+                items=[refunds.Item(lines[1].id, 1)], reason="颜色不喜欢",
+            )  # fmt: skip
             db.session.commit()
             return {
                 "brand": brand.slug, "brand_id": brand.id, "admin": admin.phone,
