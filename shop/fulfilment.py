@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core import audit, ratelimit
 from core.db import db, utcnow
-from core.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationError
+from core.errors import Conflict, NotFound, RateLimited, ValidationError
 from core.tenancy import require_brand_id
 from shop import signals
 from shop.models import (
@@ -218,6 +218,7 @@ def verify_pickup(
             Order.status == READY,
             Order.pickup_code == code,
             Order.store_id == store_id,
+            Order.refund_state != REFUND_FULL,
         )
         .values(status=RECEIVED, received_at=now, updated_at=now)
         .returning(Order.id)
@@ -325,7 +326,6 @@ def staff_may_see(order: Order, *, store_id: int | None) -> None:
 
 __all__ = [
     "AUTO_RECEIVE_DAYS",
-    "Forbidden",
     "IllegalTransition",
     "PickupCodeUnknown",
     "auto_complete_due",

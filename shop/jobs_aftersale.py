@@ -21,6 +21,8 @@ from shop.models import RECEIVED, RF_PROCESSING, SHIPPED, Order, Refund
 
 log = logging.getLogger(__name__)
 REFUND_QUERY_AFTER = dt.timedelta(minutes=5)
+# WeChat Pay's trade bill of a day can be downloaded from 10:00 the next day (Beijing time).
+BILL_READY_HOUR = 10
 
 
 def _slot(seconds: int) -> int:
@@ -87,7 +89,10 @@ def reconcile_all() -> int:
     ).scalars()
     n = 0
     for b in brands:
-        day = (utcnow().astimezone(b.tz).date() - dt.timedelta(days=1)).isoformat()
+        local = utcnow().astimezone(b.tz)
+        if local.hour < BILL_READY_HOUR:
+            continue
+        day = (local.date() - dt.timedelta(days=1)).isoformat()
         enqueue(reconcile_brand, b.id, day, brand_id=b.id, dedupe_key=f"shop:recon:{b.id}:{day}")
         n += 1
     return n
@@ -95,7 +100,7 @@ def reconcile_all() -> int:
 
 @job("low", timeout=600, retries=5, backoff=(300, 900, 1800, 3600, 7200))
 def reconcile_brand(brand_id: int, bill_date: str) -> int:
-    """Reconcile one brand-local day (WeChat Pay's bill is ready some hours after midnight;
-    a bill not ready yet fails the job, which the backoff retries later)."""
+    """Reconcile one brand-local day (a bill not ready yet fails the job; the backoff retries
+    it later)."""
     with use_brand(brand_id):
         return reconcile.run_day(bill_date=dt.date.fromisoformat(bill_date))

@@ -39,12 +39,10 @@ from shop.models import (
     AS_REFUNDED,
     AS_REFUNDING,
     CLOSED,
-    COMPLETED,
     CREATED,
     PAID,
     PAY_PAID,
     REFUND_FULL,
-    REFUND_NONE,
     REFUND_PARTIAL,
     RF_FAILED,
     RF_PROCESSING,
@@ -646,12 +644,7 @@ def fail(*, refund_id: int, why: str, now=None) -> bool:
     return True
 
 
-def refund_state_label(order: Order) -> str:
-    return order.refund_state or REFUND_NONE
-
-
 __all__ = [
-    "COMPLETED",
     "Item",
     "NotRefundable",
     "NothingToRefund",
