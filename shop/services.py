@@ -6,10 +6,9 @@ from __future__ import annotations
 # Fulfilment, after-sale, refunds and reconciliation.
 from shop.aftersale import approve as approve_after_sale
 from shop.aftersale import cancel as cancel_after_sale
-from shop.aftersale import receive_return
+from shop.aftersale import receive_return, set_return_tracking
 from shop.aftersale import refuse as refuse_after_sale
 from shop.aftersale import request as request_after_sale
-from shop.aftersale import set_return_tracking
 from shop.fulfilment import (
     auto_complete_due,
     auto_receive_due,
