@@ -11,9 +11,12 @@ from core.labels import label
 from shop import queries
 
 
-def section(*, period: overview.Period, scope: overview.Scope) -> overview.Section:
-    """Orders and net sales with their trend; net sales by store and by channel."""
+def section(*, period: overview.Period, scope: overview.Scope) -> overview.Section | None:
+    """Orders and net sales with their trend; net sales by store and by channel (nothing for
+    a brand, or a store, that sold nothing in the window)."""
     days = queries.sales_daily(start=period.window_start, end=period.end, store_id=scope.store_id)
+    if not days:
+        return None
     orders, orders_prev = overview.totals(days, period, 1)
     paid, paid_prev = overview.totals(days, period, 2)
     refunded, refunded_prev = overview.totals(days, period, 3)

@@ -51,3 +51,32 @@ def test_the_same_refund_notify_ten_times_at_once_applies_once(
         assert db.session.scalar(select(func.sum(StockEntry.delta)).where(
             StockEntry.reason == "restock")) == 2  # fmt: skip
         assert db.session.scalar(select(SalesDayRollup.refunded_fen)) == r.amount_fen
+
+
+def test_eight_refunds_of_a_three_unit_line_at_once_refund_three_units(
+    app, brand, store, skus, member_id, fake_pay
+):
+    order = sf.paid_order(
+        member_id=member_id, lines=[(skus[1], 3)], store_id=store.id, points_used=301
+    )
+    line = db.session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)).one()
+    results = run_concurrently(
+        app,
+        brand.id,
+        8,
+        lambda i: refunds.start(order_id=order.id, items=[refunds.Item(line.id, 1)]).id,
+    )
+    ok = [r[1] for r in results if r[0] == "ok"]
+    assert len(ok) == 3, results
+    assert {r[1] for r in results if r[0] == "error"} == {"ValidationError"}
+    with use_brand(brand.id):
+        for rid in ok:
+            refunds.submit(refund_id=rid)
+        db.session.commit()
+        db.session.expire_all()
+        line = db.session.get(OrderLine, line.id)
+        got = db.session.scalars(select(Refund.amount_fen).where(Refund.order_id == order.id))
+        assert sum(got) == line.pay_fen == line.refunded_fen
+        assert line.refunded_points == line.points_used == 301
+        returned = db.session.scalars(select(Refund.points_returned)).all()
+        assert sum(returned) == 301
