@@ -12,14 +12,15 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    # Fulfilment, after-sale, refunds and reconciliation: jobs, labels, the overview's sales
-    # section, the console's orders, the member's orders, the mini-program API and the till's
-    # refunds.
+    # The tables; then fulfilment, after-sale, refunds and reconciliation: jobs, labels, the
+    # demo step, the overview's sales section, the console's orders, the member's orders, the
+    # mini-program API and the till's refunds.
     from shop import (  # noqa: F401 - register
         api_orders,
+        demo_aftersale,
         jobs_aftersale,
         labels_orders,
-        models,  # noqa: F401 - register the tables
+        models,
         overview_sales,
         pos_refunds,
         views_console_orders,
