@@ -96,3 +96,33 @@ register_labels(
         "shop_reconciliation_resolve": _l("Resolved a reconciliation issue"),
     },
 )
+register_labels(
+    "shop_recon_state",
+    {
+        "paid": _l("Paid"),
+        "pending": _l("Awaiting payment"),
+        "closed": _l("Closed"),
+        "none": _l("None"),
+        "processing": _l("Refunding"),
+        "success": _l("Refunded"),
+        "failed": _l("Refund failed"),
+        "SUCCESS": _l("Paid"),
+        "REFUND": _l("Refunded"),
+        "NOTPAY": _l("Not paid"),
+        "CLOSED": _l("Closed"),
+        "REVOKED": _l("Revoked"),
+        "USERPAYING": _l("Paying"),
+        "PAYERROR": _l("Payment failed"),
+    },
+)
+register_labels(
+    "shop_notify_outcome",
+    {
+        "applied": _l("Applied"),
+        "duplicate": _l("Repeated, ignored"),
+        "refused": _l("Refused"),
+        "unknown": _l("unknown refund"),
+        "order": _l("another order"),
+        "amount": _l("another amount"),
+    },
+)

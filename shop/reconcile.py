@@ -11,6 +11,9 @@ that day is looked for in the bill. What disagrees becomes a ``ReconciliationIss
 - ``state``: the bill says the payment was not a success but we recorded it paid;
 - ``refund``: a refund in the bill that we do not have as succeeded, or of another amount.
 
+``ours`` and ``theirs`` say what each side has as "<state> <fen> [<refund number>]" (a state
+code of ours or WeChat Pay's trade or refund state; the console shows them in words).
+
 One issue per (day, out_trade_no, kind): running the day again adds only what is new and
 never reopens an issue someone resolved.
 """
@@ -97,20 +100,32 @@ def compare(*, bill_date: dt.date, rows: list[dict]) -> list[dict]:
                 add(
                     no,
                     "refund",
-                    f"{refund_no}: {ours.status if ours else 'none'}",
-                    f"{refund_no}: {theirs}",
+                    f"{ours.status} {ours.amount_fen} {refund_no}"
+                    if ours
+                    else f"none 0 {refund_no}",
+                    f"{state or 'REFUND'} {theirs} {refund_no}",
                 )
             elif ours.amount_fen != theirs:
-                add(no, "refund", f"{refund_no}: {ours.amount_fen}", f"{refund_no}: {theirs}")
+                add(
+                    no,
+                    "refund",
+                    f"{ours.status} {ours.amount_fen} {refund_no}",
+                    f"{state or 'REFUND'} {theirs} {refund_no}",
+                )
             continue
         seen.add(no)
         pay = payments.get(no)
         amount = _fen(row.get("amount_fen"))
         if state == "SUCCESS":
             if pay is None or pay.status != PAY_PAID:
-                add(no, "missing_here", pay.status if pay else "none", f"SUCCESS {amount}")
+                add(
+                    no,
+                    "missing_here",
+                    f"{pay.status} {pay.amount_fen}" if pay else "none",
+                    f"SUCCESS {amount}",
+                )
             elif pay.amount_fen != amount:
-                add(no, "amount", str(pay.amount_fen), str(amount))
+                add(no, "amount", f"paid {pay.amount_fen}", f"SUCCESS {amount}")
         elif pay is not None and pay.status == PAY_PAID:
             add(no, "state", f"paid {pay.amount_fen}", f"{state} {amount}")
 
@@ -121,7 +136,7 @@ def compare(*, bill_date: dt.date, rows: list[dict]) -> list[dict]:
     ).all()
     for no, amount in ours_paid:
         if no not in seen:
-            add(no, "missing_there", f"paid {amount}", "")
+            add(no, "missing_there", f"paid {amount}", "none")
     return issues
 
 

@@ -19,6 +19,7 @@ from core.auth import roles_required
 from core.console import form_error, nav_item
 from core.db import db
 from core.errors import AppError
+from core.labels import label
 from core.paging import newest_first, page_from_request
 from core.tenancy import get_or_404
 from core.validators import mask_phone
@@ -38,9 +39,26 @@ nav_item("shop_orders.pickup", _l("Pick-up check"), group="shop", roles=STAFF, o
 nav_item("shop_orders.reconciliation", _l("Reconciliation"), group="shop", roles=ADMIN, order=28)
 
 
+def recon_text(value: str | None) -> str:
+    """A reconciliation side ("<state> <fen> [<refund number>]") in words."""
+    parts = (value or "").split()
+    if not parts:
+        return ""
+    out = [label(parts[0], "shop_recon_state")]
+    if len(parts) > 1 and parts[1].lstrip("-").isdigit():
+        out.append(f"¥{int(parts[1]) / 100:.2f}")
+    out.extend(parts[2:])
+    return " ".join(out)
+
+
+def notify_text(value: str | None) -> str:
+    """A notify's outcome ("applied", "refused:amount") in words."""
+    return "：".join(label(p, "shop_notify_outcome") for p in (value or "").split(":"))
+
+
 @bp.context_processor
 def _helpers():
-    return {"mask_phone": mask_phone}
+    return {"mask_phone": mask_phone, "recon_text": recon_text, "notify_text": notify_text}
 
 
 def _scope() -> int | None:
