@@ -23,6 +23,7 @@ def periodic_jobs():
     from members import jobs as member_jobs
     from points import jobs as points_jobs
     from shop import jobs as shop_jobs
+    from shop import jobs_aftersale as shop_aftersale_jobs
     from wechat import inbound
 
     return [
@@ -41,6 +42,11 @@ def periodic_jobs():
         # coupons: expire, remind members of coupons about to expire
         Periodic("coupons-expire", coupon_jobs.expire_due, every=300),
         Periodic("coupons-remind", coupon_jobs.remind_expiring, every=3600),
+        # shop: receive and complete orders on time, ask WeChat Pay about pending refunds,
+        # reconcile yesterday's trade bill (once a day per brand, after the bill is out)
+        Periodic("shop-fulfilment", shop_aftersale_jobs.fulfilment_all, every=3600),
+        Periodic("shop-refund-query", shop_aftersale_jobs.refunds_query_all, every=300),
+        Periodic("shop-reconcile", shop_aftersale_jobs.reconcile_all, every=3600),
         # reports: add each brand's recent ledger rows to the rollups; compare them daily
         Periodic("rollups-advance", rollups.advance_all, every=300),
         Periodic("rollups-check", rollups.check_all, every=86400),

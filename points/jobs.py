@@ -169,6 +169,7 @@ _LABELS = {
     "welcome": _l("Welcome points"),
     "merge_in": _l("Points merged"),
     "merge_out": _l("Points merged"),
+    "return": _l("Points returned for a refund"),
 }
 
 

@@ -17,6 +17,7 @@ ENTRY_KIND = {
     "welcome": _l("Welcome gift"),
     "merge_in": _l("Merged member"),
     "merge_out": _l("Merged member"),
+    "return": _l("Points returned for a refund"),
 }
 MERGE_MOVED = {
     "ledger_accounts": _l("Points accounts"),

@@ -48,7 +48,8 @@ ADJUST = "adjust"  # an operator's manual adjustment
 WELCOME = "welcome"  # the welcome gift of a new member
 MERGE_IN = "merge_in"  # points moved here from a merged duplicate member
 MERGE_OUT = "merge_out"  # points moved away to the member that absorbed this one
-KINDS = (EARN, RELEASE, SPEND, EXPIRE, REFUND, ADJUST, WELCOME, MERGE_IN, MERGE_OUT)
+RETURN = "return"  # spent points given back (a refunded order paid partly with points)
+KINDS = (EARN, RELEASE, SPEND, EXPIRE, REFUND, ADJUST, WELCOME, MERGE_IN, MERGE_OUT, RETURN)
 
 # Expiry policies.
 EXPIRE_NEVER = "never"

@@ -25,6 +25,7 @@ from points.models import (
     ADJUST,
     EARN,
     REFUND,
+    RETURN,
     SPEND,
     WELCOME,
     PointsEntry,
@@ -46,6 +47,7 @@ __all__ = [
     "grant_welcome",
     "history",
     "refund",
+    "return_spent",
     "save_campaign",
     "spend",
     "spend_id",
@@ -338,6 +340,58 @@ def refund(
         return entry
 
     return ledger.atomic(key, original.member_id, REFUND, work)
+
+
+def return_spent(
+    *,
+    original_key: str,
+    points: int,
+    idempotency_key: str,
+    now: dt.datetime | None = None,
+) -> PointsEntry:
+    """Give back part of a spend (a refunded order paid partly with points) as a new lot.
+
+    The spend is named by its own idempotency key; all returns of one spend never pass what
+    it took (``InvalidPoints`` on the ``points`` field otherwise).
+    """
+    key = ledger.check_key(idempotency_key)
+    ledger.check_key(original_key)
+    ledger.check_points(points)
+    now = _aware(now, "now")
+    original = ledger.entry_by_key(original_key)
+    if original is None or original.kind != SPEND:
+        raise NotFound(_l("No points were spent for this order."), field="original_key")
+
+    def work() -> PointsEntry:
+        account = ledger.lock_account(original.member_id)
+        existing = ledger.entry_by_key(key)
+        if existing is not None:
+            return ledger.replay(existing, member_id=original.member_id, kind=RETURN)
+        # The account lock serialises this member's returns, so the sum cannot race.
+        returned = db.session.execute(
+            select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
+                PointsEntry.ref_entry_id == original.id, PointsEntry.kind == RETURN
+            )
+        ).scalar_one()
+        if int(returned) + points > -original.points:
+            raise InvalidPoints(
+                _l("More points than were spent cannot be returned."), field="points"
+            )
+        return _credit(
+            account,
+            kind=RETURN,
+            key=key,
+            points=points,
+            earned_at=now,
+            now=now,
+            pending_until=None,
+            settings=rules.get_settings(),
+            tz=rules.brand_tz(),
+            ref_entry_id=original.id,
+            reason="refund",
+        )
+
+    return ledger.atomic(key, original.member_id, RETURN, work)
 
 
 def adjust(

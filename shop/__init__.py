@@ -32,6 +32,26 @@ def init_app(app: Flask) -> None:
 
     init_order_core(app)
 
+    # fulfilment, after-sale, refunds and reconciliation: jobs, labels, the demo step, the
+    # overview's sales section, the console's orders, the member's orders and after-sale,
+    # the mini-program API and the till's refunds
+    from shop import (  # noqa: F401 - register
+        api_aftersale,
+        demo_aftersale,
+        jobs_aftersale,
+        labels_orders,
+        overview_sales,
+        pos_refunds,
+        views_console_orders,
+        views_member_aftersale,
+    )
+
+    app.register_blueprint(views_console_orders.bp)
+    app.register_blueprint(views_member_aftersale.bp)
+    app.register_blueprint(pos_refunds.bp)
+    app.extensions["csrf"].exempt(pos_refunds.bp)
+    api_aftersale.init_app(app)
+
 
 def _catalog_center_link() -> None:
     """Link the shop from the member's card page."""

@@ -265,6 +265,17 @@ class Order(IdMixin, TimestampMixin, BrandScoped, db.Model):
         Index("ix_shop_order_store", "brand_id", "store_id", "id"),
         Index("ix_shop_order_paid_at", "brand_id", "paid_at"),
         Index("ix_shop_order_due", "pay_deadline", postgresql_where="status = 'created'"),
+        # A pick-up code is unique among the brand's orders waiting to be picked up.
+        Index(
+            "uq_shop_order_open_pickup",
+            "brand_id",
+            "pickup_code",
+            unique=True,
+            postgresql_where="status = 'ready' AND pickup_code IS NOT NULL",
+        ),
+        # Orders to receive or complete automatically (the fulfilment job's sweeps).
+        Index("ix_shop_order_shipped_due", "shipped_at", postgresql_where="status = 'shipped'"),
+        Index("ix_shop_order_received_due", "received_at", postgresql_where="status = 'received'"),
     )
 
     order_no: Mapped[str] = mapped_column(String(32))  # shown to members and staff
@@ -463,6 +474,8 @@ class Refund(IdMixin, BrandScoped, db.Model):
         UniqueConstraint("brand_id", "out_refund_no"),
         CheckConstraint("amount_fen > 0", name="amount"),
         Index("ix_shop_refund_processing", "created_at", postgresql_where="status = 'processing'"),
+        # A till's refund request: the same key posted again is the same refund.
+        UniqueConstraint("brand_id", "idempotency_key"),
     )
 
     order_id: Mapped[int] = mapped_column(
@@ -476,6 +489,10 @@ class Refund(IdMixin, BrandScoped, db.Model):
     points_reversed: Mapped[int] = mapped_column(BigInteger, default=0)  # earned points back
     status: Mapped[str] = mapped_column(String(12), default=RF_PROCESSING)
     reason: Mapped[str] = mapped_column(String(200), default="")
+    # Lines returned to the shop are restocked when the refund succeeds.
+    restock: Mapped[bool] = mapped_column(Boolean, default=False)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    operator: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     succeeded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
