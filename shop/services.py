@@ -13,11 +13,9 @@ from shop.aftersale import cancel as cancel_after_sale
 from shop.aftersale import receive_return, set_return_tracking
 from shop.aftersale import refuse as refuse_after_sale
 from shop.aftersale import request as request_after_sale
-
 from shop.cart import add as add_to_cart
 from shop.cart import remove as remove_from_cart
 from shop.cart import update as update_cart
-
 from shop.catalog import (
     adjust_stock,
     create_category,
