@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert, select, text
+from sqlalchemy import bindparam, insert, select, text
 
 from core.db import db, insert_ignoring, utcnow
 from core.errors import Conflict, NotFound, ValidationError
@@ -70,6 +70,31 @@ def find_by_identity(*, kind: str, value: str) -> Member | None:
     ).scalar_one_or_none()
 
 
+_mc, _ic = Member.__table__.c, MemberIdentity.__table__.c
+_HOLDER = (
+    select(_mc.id, _mc.activated_at)
+    .select_from(MemberIdentity.__table__.join(Member.__table__, _mc.id == _ic.member_id))
+    .where(
+        _ic.brand_id == bindparam("brand_id"),
+        _ic.kind == bindparam("kind"),
+        _ic.value == bindparam("value"),
+        _mc.brand_id == bindparam("brand_id"),
+    )
+)
+
+
+def card_holder_id(*, kind: str, value: str) -> int | None:
+    """The id of the member holding this identity in the current brand when they hold the
+    card (were activated), else None: ``find_by_identity`` as one Core row, no ORM object."""
+    value = check_identity(kind, value)
+    row = (
+        db.session.connection()
+        .execute(_HOLDER, {"brand_id": require_brand_id(), "kind": kind, "value": value})
+        .first()
+    )
+    return row.id if row is not None and row.activated_at is not None else None
+
+
 def identities_of(*, member_id: int) -> list[MemberIdentity]:
     """A member's identities."""
     return list(
@@ -92,8 +117,10 @@ def owner_of(kind: str, value: str) -> int | None:
 def insert_identity(member_id: int, kind: str, value: str) -> int:
     """Attach unless already attached (ON CONFLICT); returns the identity's owner id."""
     db.session.flush()
-    db.session.execute(
-        insert_ignoring("member_identity", _IDENTITY_COLUMNS, ("brand_id", "kind", "value")),
+    inserted = db.session.execute(
+        insert_ignoring(
+            "member_identity", _IDENTITY_COLUMNS, ("brand_id", "kind", "value"), "member_id"
+        ),
         {
             "brand_id": require_brand_id(),
             "member_id": member_id,
@@ -101,8 +128,9 @@ def insert_identity(member_id: int, kind: str, value: str) -> int:
             "value": value,
             "created_at": utcnow(),
         },
-    )
-    return owner_of(kind, value)
+    ).scalar()
+    # Inserted: this member holds it; already there: whoever holds it.
+    return member_id if inserted is not None else owner_of(kind, value)
 
 
 _IDENTITY_COLUMNS = ("brand_id", "member_id", "kind", "value", "created_at")

@@ -118,6 +118,8 @@ def activate_member(
         db.session.execute(select(Member).where(Member.id.in_(holders)).order_by(Member.id))
         .scalars()
         .all()
+        if holders
+        else []
     )
     if any(m.phone is not None for m in others):
         # This WeChat user is bound to a member with another phone number.
@@ -155,7 +157,8 @@ def activate_member(
         member.activated_at = now
         member.consent_version = consent_version.strip()[:20]
         member.consented_at = now
-        tiers.assign_base_level(member=member)
+        # A member created by this call has no activity yet: its value is 0.
+        tiers.assign_base_level(member=member, value=0 if created else None)
         db.session.flush()
         tags.apply_system_tag(member_id=member.id, code="activated")
         for gift in WELCOME_GIFTS:

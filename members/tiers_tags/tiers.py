@@ -407,10 +407,14 @@ def add_growth(
     return activity, created
 
 
-def assign_base_level(*, member: Member) -> None:
-    """Give a member without a level the level their value reaches (at least the base one)."""
+def assign_base_level(*, member: Member, value: int | None = None) -> None:
+    """Give a member without a level the level their value reaches (at least the base one);
+    ``value``: the member's value when the caller knows it (0 for a member just created)."""
     if member.tier_id is None:
-        level = level_for(member_value(member_id=member.id), list_levels())
+        settings = get_settings()  # created with the defaults on first use, as always
+        if value is None:
+            value = member_value(member_id=member.id, settings=settings)
+        level = level_for(value, list_levels())
         if level is not None:
             member.tier_id = level.id
             member.tier_since = utcnow()
