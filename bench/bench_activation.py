@@ -429,6 +429,10 @@ def run(*, repeats: int, log) -> dict:
         values = [r["cpu_ms_per_activation"][part] for r in raw]
         rows.append((f"CPU per activation: {label} (ms)", common.median(values), 0, "lower"))
     loads = [x for r in raw for x in r["load"]]
+    total_cpu = sum(
+        common.median([r["cpu_ms_per_activation"][part] for r in raw]) for part, _ in CPU_PARTS
+    )
+    ncpu = os.cpu_count() or 1
     return {
         "rows": rows,
         "checks": [
@@ -445,7 +449,8 @@ def run(*, repeats: int, log) -> dict:
         ],
         "notes": [
             f"{CONSUMERS} consumers, {CONCURRENCY} at a time (threads of one client process on "
-            "the same machine), gunicorn "
+            "the same machine, each consumer a browser of its own over the thread's keep-alive "
+            "http.client connections; the signed scan posts built before the timing), gunicorn "
             f"{common.GUNICORN_WORKERS} workers x {common.GUNICORN_THREADS} threads; "
             "WeChat's sandbox (OAuth authorize and code exchange) runs in its own gunicorn with "
             "the same settings on the same machine; the SMS inbox is read from the app.",
@@ -457,6 +462,9 @@ def run(*, repeats: int, log) -> dict:
             " divided by the activations (the app's and the sandbox's gunicorn processes, this"
             " client process, the PostgreSQL backends of the bench database); the 2 CPUs are"
             " shared with whatever else runs on the machine.",
+            f"CPU per activation of all four parts (medians): {total_cpu:.1f} ms; at these costs"
+            f" {ncpu} CPUs allow at most {ncpu * 1000 / total_cpu:.0f} activations per second"
+            " with nothing else running.",
             f"Machine load average (1 min) at the start and end of the runs: {min(loads):.1f} to"
             f" {max(loads):.1f} on {os.cpu_count()} CPUs.",
             "No baseline: the figure is absolute.",
