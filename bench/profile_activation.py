@@ -32,6 +32,9 @@ sys.path.insert(0, str(ROOT))
 from bench import bench_activation as bench  # noqa: E402
 from bench import common  # noqa: E402
 
+# Characters of each statement printed by --sql (WMB_SQL_WIDTH=0: whole statements).
+WIDTH = int(os.environ.get("WMB_SQL_WIDTH", "200")) or None
+
 
 class Counter:
     """Round trips to PostgreSQL and Redis, and the app's CPU time, per request."""
@@ -129,7 +132,7 @@ def main() -> int:
             if show_sql == step:
                 print(f"--- {step}: {len(counter.pg)} PostgreSQL, {len(counter.redis)} Redis")
                 for s in counter.pg:
-                    print("  pg    " + " ".join(s.split())[:200])
+                    print("  pg    " + " ".join(s.split())[:WIDTH])
                 for s in counter.redis:
                     print("  redis " + s.replace("\r\n", " ")[:100])
             return out

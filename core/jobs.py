@@ -33,10 +33,9 @@ import redis
 from flask import current_app, has_app_context
 from rq import Queue
 from sqlalchemy import JSON, Index, Integer, String, Text, event, func, insert, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.db import BigId, IdMixin, UTCDateTime, db, utcnow
+from core.db import BigId, IdMixin, UTCDateTime, db, insert_ignoring, utcnow
 from core.metrics import JOB_SECONDS, JOBS
 from core.redis import get_redis, key
 from core.tenancy import current_brand_id, use_brand
@@ -160,14 +159,13 @@ def enqueue(
         "available_at": utcnow() + dt.timedelta(seconds=delay),
         "created_at": utcnow(),
     }
-    stmt = insert(OutboxJob).values(**values)
     if dedupe_key is not None:
-        stmt = (
-            pg_insert(OutboxJob)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        )
-    row_id = db.session.execute(stmt.returning(OutboxJob.id)).scalar()
+        # Compiled once (SQLAlchemy compiles PostgreSQL's ON CONFLICT insert on every call).
+        stmt = insert_ignoring(OutboxJob.__tablename__, tuple(values), ("dedupe_key",), "id")
+        row_id = db.session.execute(stmt, values).scalar()
+    else:
+        stmt = insert(OutboxJob).values(**values).returning(OutboxJob.id)
+        row_id = db.session.execute(stmt).scalar()
     if row_id is not None and not delay:
         db.session.info.setdefault("wmb_outbox", []).append(row_id)
     return row_id

@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert, select, text
+from sqlalchemy import BigInteger, bindparam, insert, select, text
 
-from core.db import db, insert_ignoring, utcnow
+from core.db import UTCDateTime, db, insert_ignoring, utcnow
 from core.errors import Conflict, NotFound, ValidationError
 from core.tenancy import require_brand_id
 from members.merge import merge_members
@@ -26,6 +26,7 @@ from members.models import (
     Member,
     MemberIdentity,
     card_no_for,
+    card_no_sql,
 )
 
 
@@ -70,6 +71,31 @@ def find_by_identity(*, kind: str, value: str) -> Member | None:
     ).scalar_one_or_none()
 
 
+_mc, _ic = Member.__table__.c, MemberIdentity.__table__.c
+_HOLDER = (
+    select(_mc.id, _mc.activated_at)
+    .select_from(MemberIdentity.__table__.join(Member.__table__, _mc.id == _ic.member_id))
+    .where(
+        _ic.brand_id == bindparam("brand_id"),
+        _ic.kind == bindparam("kind"),
+        _ic.value == bindparam("value"),
+        _mc.brand_id == bindparam("brand_id"),
+    )
+)
+
+
+def card_holder_id(*, kind: str, value: str) -> int | None:
+    """The id of the member holding this identity in the current brand when they hold the
+    card (were activated), else None: ``find_by_identity`` as one Core row, no ORM object."""
+    value = check_identity(kind, value)
+    row = (
+        db.session.connection()
+        .execute(_HOLDER, {"brand_id": require_brand_id(), "kind": kind, "value": value})
+        .first()
+    )
+    return row.id if row is not None and row.activated_at is not None else None
+
+
 def identities_of(*, member_id: int) -> list[MemberIdentity]:
     """A member's identities."""
     return list(
@@ -92,8 +118,10 @@ def owner_of(kind: str, value: str) -> int | None:
 def insert_identity(member_id: int, kind: str, value: str) -> int:
     """Attach unless already attached (ON CONFLICT); returns the identity's owner id."""
     db.session.flush()
-    db.session.execute(
-        insert_ignoring("member_identity", _IDENTITY_COLUMNS, ("brand_id", "kind", "value")),
+    inserted = db.session.execute(
+        insert_ignoring(
+            "member_identity", _IDENTITY_COLUMNS, ("brand_id", "kind", "value"), "member_id"
+        ),
         {
             "brand_id": require_brand_id(),
             "member_id": member_id,
@@ -101,8 +129,9 @@ def insert_identity(member_id: int, kind: str, value: str) -> int:
             "value": value,
             "created_at": utcnow(),
         },
-    )
-    return owner_of(kind, value)
+    ).scalar()
+    # Inserted: this member holds it; already there: whoever holds it.
+    return member_id if inserted is not None else owner_of(kind, value)
 
 
 _IDENTITY_COLUMNS = ("brand_id", "member_id", "kind", "value", "created_at")
@@ -126,6 +155,17 @@ def attach_identity(*, member_id: int, kind: str, value: str) -> MemberIdentity:
     ).scalar_one()
 
 
+_NEW_MEMBER = text(
+    "WITH n AS (SELECT nextval(pg_get_serial_sequence('member', 'id')) AS id)"
+    " INSERT INTO member"
+    " (id, brand_id, phone, card_no, source, status, name, gender, created_at, updated_at)"
+    " SELECT n.id, :brand_id, :phone, {card_no}, :source, :status, '', '', :now, :now"
+    " FROM n ON CONFLICT (brand_id, phone) DO NOTHING RETURNING id".replace(
+        "{card_no}", card_no_sql("n.id")
+    )
+).bindparams(bindparam("brand_id", type_=BigInteger), bindparam("now", type_=UTCDateTime))
+
+
 def create_member_row(*, phone: str | None, source: str, **fields) -> tuple[int, bool]:
     """Insert a member (ON CONFLICT on the phone: an existing one is returned, not duplicated).
 
@@ -133,6 +173,25 @@ def create_member_row(*, phone: str | None, source: str, **fields) -> tuple[int,
     """
     if source not in SOURCES:
         raise ValidationError(_l("unknown source"), field="source")
+    if phone is not None and not fields:
+        # One round trip: the id reserved, the card number derived from it and the row
+        # inserted by one statement (the card number computed as ``card_no_for`` does).
+        db.session.flush()
+        now = utcnow()
+        created = db.session.execute(
+            _NEW_MEMBER,
+            {
+                "brand_id": require_brand_id(),
+                "phone": phone,
+                "source": source,
+                "status": ACTIVE,
+                "now": now,
+            },
+        ).scalar()
+        if created is not None:
+            return created, True
+        existing = db.session.execute(select(Member.id).where(Member.phone == phone)).scalar_one()
+        return existing, False
     # The id is reserved first: the card number derives from it.
     new_id = db.session.execute(
         text("SELECT nextval(pg_get_serial_sequence('member', 'id'))")

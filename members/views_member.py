@@ -49,7 +49,7 @@ from members.center import (
     remember_next,
 )
 from members.forms import ActivateForm, DeleteForm, PhoneForm, ProfileForm
-from members.identities import find_by_identity
+from members.identities import card_holder_id
 from members.models import Member
 from members.privacy import data_rights
 from members.tiers_tags import tiers
@@ -166,15 +166,9 @@ def oauth():
     if user.get("is_snapshotuser"):
         return _problem(_("Please open this page in WeChat (not the preview) to join."), 403)
     openid, unionid = user["openid"], user.get("unionid")
-    member = find_by_identity(kind="oa_openid", value=openid)
-    known = member is not None and member.holds_card
-    member_session.login(
-        brand_id=g.brand.id,
-        openid=openid,
-        unionid=unionid,
-        member_id=member.id if known else None,
-    )
-    if known:
+    member_id = card_holder_id(kind="oa_openid", value=openid)
+    member_session.login(brand_id=g.brand.id, openid=openid, unionid=unionid, member_id=member_id)
+    if member_id is not None:
         return redirect(pop_next() or url_for("members_center.card"))
     return redirect(url_for(".start"))
 

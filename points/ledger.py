@@ -22,12 +22,11 @@ from typing import TypeVar
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core import jobs
-from core.db import db, utcnow
+from core.db import db, insert_ignoring, utcnow
 from core.tenancy import require_brand_id
 from points.errors import IdempotencyConflict, InsufficientPoints, InvalidPoints
 from points.models import PointsAccount, PointsEntry, PointsLot
@@ -63,13 +62,32 @@ def entry_by_key(key: str) -> PointsEntry | None:
     ).scalar_one_or_none()
 
 
+# A new account's columns besides brand, member and times: the model's defaults.
+_NEW_ACCOUNT = dict.fromkeys(
+    (
+        "balance",
+        "pending",
+        "debt",
+        "lifetime_earned",
+        "lifetime_spent",
+        "lifetime_expired",
+        "last_entry_id",
+        "synced_entry_id",
+    ),
+    0,
+)
+
+
 def lock_account(member_id: int) -> PointsAccount:
     """The member's account, created if missing, locked until the transaction ends."""
-    bid = require_brand_id()
+    now = utcnow()
+    values = {**_NEW_ACCOUNT, "brand_id": require_brand_id(), "member_id": member_id}
+    values["created_at"] = values["updated_at"] = now
+    # Compiled once (SQLAlchemy compiles PostgreSQL's ON CONFLICT insert on every call).
+    db.session.flush()
     db.session.execute(
-        pg_insert(PointsAccount)
-        .values(brand_id=bid, member_id=member_id)
-        .on_conflict_do_nothing(index_elements=["brand_id", "member_id"])
+        insert_ignoring(PointsAccount.__tablename__, tuple(values), ("brand_id", "member_id")),
+        values,
     )
     return db.session.execute(
         select(PointsAccount)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import io
+import os
 from urllib.parse import urlsplit
 
 import requests
@@ -72,7 +73,18 @@ def enabled() -> bool:
 
 
 def aim(session: requests.Session, base: str) -> None:
-    """Route ``session``'s requests for ``base`` into this app when so configured."""
+    """Route ``session``'s requests for ``base`` into this app when so configured.
+
+    The environment's proxy and CA bundle settings for ``base`` are read once, here, rather
+    than on every request (requests scans the whole environment per call otherwise, a good
+    part of a WeChat call's CPU); the session lives as long as its cached client.
+    """
+    for k, v in requests.utils.get_environ_proxies(base).items():
+        session.proxies.setdefault(k, v)
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle and session.verify is True:
+        session.verify = bundle
+    session.trust_env = False
     if enabled():
         app = current_app._get_current_object()  # noqa: SLF001
         session.mount(base.rstrip("/") + "/", InProcessAdapter(app.wsgi_app))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 
 from core.db import db, utcnow
@@ -98,8 +98,25 @@ def record_card_code(*, openid: str, card_id: str, code: str) -> MemberCardCode:
     return row
 
 
+_cc = MemberCardCode.__table__.c
+_WAITING_CODES = select(_cc.id).where(
+    _cc.brand_id == bindparam("brand_id"),
+    _cc.openid == bindparam("openid"),
+    _cc.activated_at.is_(None),
+)
+
+
 def queue_card_activation(*, member_id: int, openid: str) -> int:
     """Enqueue the activation of every card code of this WeChat user not yet activated."""
+    # Most members took no card (yet): a Core look first, the ORM rows only when there are.
+    db.session.flush()
+    waiting = (
+        db.session.connection()
+        .execute(_WAITING_CODES, {"brand_id": require_brand_id(), "openid": openid})
+        .first()
+    )
+    if waiting is None:
+        return 0
     rows = db.session.execute(
         select(MemberCardCode).where(
             MemberCardCode.openid == openid, MemberCardCode.activated_at.is_(None)

@@ -12,10 +12,10 @@ import datetime as dt
 import re
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, case, func, or_, select, text, update
+from sqlalchemy import BigInteger, Select, String, bindparam, case, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 
-from core.db import db, utcnow
+from core.db import UTCDateTime, db, utcnow
 from core.errors import NotFound, ValidationError
 from core.paging import Key
 from core.tenancy import require_brand_id
@@ -139,32 +139,48 @@ def qr_by_scene(scene: str | None) -> MemberQrCode | None:
     ).scalar_one_or_none()
 
 
-def record_event(
-    *, qr: MemberQrCode, kind: str, openid: str, member_id: int | None = None
-) -> MemberQrEvent:
-    """Count a scan, a follow or an activation for a code."""
+_RECORD_EVENT = text(
+    "WITH ev AS ("
+    " INSERT INTO member_qr_event (brand_id, qr_id, kind, openid, member_id, created_at)"
+    " VALUES (:brand_id, :qr_id, :kind, :openid, :member_id, :created_at) RETURNING id)"
+    " UPDATE member_qr_code SET scans = scans + :scans, follows = follows + :follows,"
+    " activations = activations + :activations"
+    " WHERE id = :qr_id AND brand_id = :brand_id"
+    " RETURNING (SELECT id FROM ev)"
+).bindparams(
+    bindparam("brand_id", type_=BigInteger),
+    bindparam("qr_id", type_=BigInteger),
+    bindparam("member_id", type_=BigInteger),
+    bindparam("kind", type_=String),
+    bindparam("openid", type_=String),
+    bindparam("created_at", type_=UTCDateTime),
+)
+
+
+def record_event(*, qr: MemberQrCode, kind: str, openid: str, member_id: int | None = None) -> int:
+    """Count a scan, a follow or an activation for a code; returns the event's id."""
     if kind not in (EV_SCAN, EV_FOLLOW, EV_ACTIVATION):
         raise ValidationError(_l("unknown QR event"), field="kind")
-    row = MemberQrEvent(qr_id=qr.id, kind=kind, openid=openid, member_id=member_id)
-    db.session.add(row)
+    # The event and the code's counters in one statement, in the event's own transaction and
+    # in the database (n = n + 1): concurrent scans of one code each add theirs, and a
+    # rolled-back event adds nothing.
     db.session.flush()
-    # The code's counters move in the event's own transaction, in the database (n = n + 1):
-    # concurrent scans of one code each add theirs, and a rolled-back event adds nothing.
-    values = {}
-    if kind in (EV_SCAN, EV_FOLLOW):
-        values["scans"] = MemberQrCode.scans + 1
-    if kind == EV_FOLLOW:
-        values["follows"] = MemberQrCode.follows + 1
-    if kind == EV_ACTIVATION:
-        values["activations"] = MemberQrCode.activations + 1
-    db.session.execute(
-        update(MemberQrCode)
-        .where(MemberQrCode.id == qr.id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.expire(qr, list(values))
-    return row
+    event_id = db.session.execute(
+        _RECORD_EVENT,
+        {
+            "brand_id": qr.brand_id,
+            "qr_id": qr.id,
+            "kind": kind,
+            "openid": openid,
+            "member_id": member_id,
+            "created_at": utcnow(),
+            "scans": int(kind in (EV_SCAN, EV_FOLLOW)),
+            "follows": int(kind == EV_FOLLOW),
+            "activations": int(kind == EV_ACTIVATION),
+        },
+    ).scalar_one()
+    db.session.expire(qr, ["scans", "follows", "activations"])
+    return event_id
 
 
 def last_scanned(*, openid: str, now: dt.datetime | None = None) -> MemberQrCode | None:

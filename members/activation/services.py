@@ -26,7 +26,6 @@ from members.identities import (
     create_member_row,
     insert_identity,
     lock_key,
-    owner_of,
 )
 from members.merge import merge_members
 from members.models import ACTIVE, Member, MemberAttribution
@@ -81,6 +80,16 @@ def _check_touch(store_id: int | None, guide_id: int | None) -> tuple[int | None
     return store_id, guide_id
 
 
+# After the locks, in one round trip: the member of the phone and the holders of the
+# identities (a later statement than the locks', so it sees what the lock holders committed).
+_HOLDERS = text(
+    "SELECT (SELECT m.id FROM member m WHERE m.brand_id = :brand AND m.phone = :phone),"
+    " ARRAY(SELECT i.member_id FROM member_identity i"
+    " JOIN unnest(CAST(:kinds AS varchar[]), CAST(:values AS varchar[])) AS t(kind, value)"
+    " ON i.kind = t.kind AND i.value = t.value WHERE i.brand_id = :brand)"
+)
+
+
 def activate_member(
     *,
     phone: str,
@@ -111,13 +120,28 @@ def activate_member(
     bid = require_brand_id()
     advisory_lock(f"member:{bid}:phone:{phone}", *(lock_key(k, v) for k, v in idents.items()))
 
-    by_phone = db.session.execute(select(Member.id).where(Member.phone == phone)).scalar()
-    holders = {o for k, v in idents.items() if (o := owner_of(k, v)) is not None}
+    db.session.flush()
+    by_phone, owners = (
+        db.session.connection()
+        .execute(
+            _HOLDERS,
+            {
+                "brand": bid,
+                "phone": phone,
+                "kinds": list(idents),
+                "values": list(idents.values()),
+            },
+        )
+        .one()
+    )
+    holders = set(owners or ())
     holders.discard(by_phone)
     others = (
         db.session.execute(select(Member).where(Member.id.in_(holders)).order_by(Member.id))
         .scalars()
         .all()
+        if holders
+        else []
     )
     if any(m.phone is not None for m in others):
         # This WeChat user is bound to a member with another phone number.
@@ -155,7 +179,8 @@ def activate_member(
         member.activated_at = now
         member.consent_version = consent_version.strip()[:20]
         member.consented_at = now
-        tiers.assign_base_level(member=member)
+        # A member created by this call has no activity yet: its value is 0.
+        tiers.assign_base_level(member=member, value=0 if created else None)
         db.session.flush()
         tags.apply_system_tag(member_id=member.id, code="activated")
         for gift in WELCOME_GIFTS:

@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from core.db import db
 from members.activation import card, qrcodes
 from members.activation.services import record_scan
-from members.identities import find_by_identity
+from members.identities import card_holder_id
 from members.models import EV_FOLLOW, EV_SCAN
 from org.models import Brand
 from wechat import brand_cache, router
@@ -33,14 +33,11 @@ def on_qr_scan(ctx: router.Context) -> router.Reply | None:
     if qr is None:
         return None  # a plain follow, another brand's scene or an unknown one
     kind = EV_FOLLOW if ctx.event_lower == "subscribe" else EV_SCAN
-    member = find_by_identity(kind="oa_openid", value=ctx.openid)
-    active = member is not None and member.holds_card
-    qrcodes.record_event(
-        qr=qr, kind=kind, openid=ctx.openid, member_id=member.id if active else None
-    )
-    if active:
+    member_id = card_holder_id(kind="oa_openid", value=ctx.openid)
+    qrcodes.record_event(qr=qr, kind=kind, openid=ctx.openid, member_id=member_id)
+    if member_id is not None:
         record_scan(
-            member_id=member.id,
+            member_id=member_id,
             store_id=qr.store_id,
             guide_id=qr.staff_id,
             source="oa",

@@ -12,10 +12,10 @@ import re
 import secrets
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, select
+from sqlalchemy import BigInteger, String, bindparam, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
-from core.db import db, insert_ignoring, utcnow
+from core.db import UTCDateTime, db, utcnow
 from core.errors import Forbidden, NotFound, ValidationError
 from core.tenancy import require_brand_id
 from members.models import (
@@ -153,7 +153,25 @@ def _member(member_id: int) -> Member:
     return member
 
 
-_TAG_COLUMNS = ("brand_id", "member_id", "tag_id", "source", "staff_id", "created_at")
+_ADD_TAG = text(
+    "WITH added AS ("
+    " INSERT INTO member_tag (brand_id, member_id, tag_id, source, staff_id, created_at)"
+    " VALUES (:brand_id, :member_id, :tag_id, :source, :staff_id, :created_at)"
+    " ON CONFLICT (member_id, tag_id) DO NOTHING RETURNING id)"
+    " INSERT INTO tag_history"
+    " (brand_id, member_id, tag_id, action, source, staff_id, reason, created_at)"
+    " SELECT :brand_id, :member_id, :tag_id, :action, :source, :staff_id, :reason, :created_at"
+    " FROM added RETURNING id"
+).bindparams(
+    bindparam("brand_id", type_=BigInteger),
+    bindparam("member_id", type_=BigInteger),
+    bindparam("tag_id", type_=BigInteger),
+    bindparam("staff_id", type_=BigInteger),
+    bindparam("source", type_=String),
+    bindparam("action", type_=String),
+    bindparam("reason", type_=String),
+    bindparam("created_at", type_=UTCDateTime),
+)
 
 
 def add_tag(
@@ -171,8 +189,10 @@ def add_tag(
         raise ValidationError(_l("this tag is inactive"), field="tag_id")
     source = source or ("staff" if staff_id else "system")
     db.session.flush()
+    # The tag and its history row in one statement: the history row is written only when
+    # the tag was not there already.
     added = db.session.execute(
-        insert_ignoring("member_tag", _TAG_COLUMNS, ("member_id", "tag_id"), "id"),
+        _ADD_TAG,
         {
             "brand_id": require_brand_id(),
             "member_id": member_id,
@@ -180,12 +200,11 @@ def add_tag(
             "source": source,
             "staff_id": staff_id,
             "created_at": utcnow(),
+            "action": ADDED,
+            "reason": (reason or "")[:200],
         },
     ).scalar()
-    if added is None:
-        return False
-    _history(member_id, tag_id, ADDED, source, staff_id, reason)
-    return True
+    return added is not None
 
 
 def remove_tag(

@@ -407,13 +407,38 @@ def add_growth(
     return activity, created
 
 
-def assign_base_level(*, member: Member) -> None:
-    """Give a member without a level the level their value reaches (at least the base one)."""
+def assign_base_level(*, member: Member, value: int | None = None) -> None:
+    """Give a member without a level the level their value reaches (at least the base one);
+    ``value``: the member's value when the caller knows it (0 for a member just created)."""
     if member.tier_id is None:
-        level = level_for(member_value(member_id=member.id), list_levels())
+        settings = get_settings()  # created with the defaults on first use, as always
+        if value is None:
+            value = member_value(member_id=member.id, settings=settings)
+        level = level_for(value, list_levels())
         if level is not None:
             member.tier_id = level.id
             member.tier_since = utcnow()
+
+
+def _settings_and_value(*, member_id: int, now: dt.datetime, brand) -> tuple[TierSettings, int]:
+    """The brand's settings and the member's rolling value by both bases, in one statement
+    (as ``get_settings`` and ``member_value``; the settings are created on first use)."""
+    start = window_start(brand=brand, now=now)
+    window = (
+        MemberActivity.member_id == member_id,
+        MemberActivity.occurred_at > start,
+        MemberActivity.occurred_at <= now,
+    )
+    spend = select(func.coalesce(func.sum(MemberActivity.amount_fen), 0)).where(*window)
+    growth = select(func.coalesce(func.sum(MemberActivity.growth), 0)).where(*window)
+    row = db.session.execute(
+        select(TierSettings, spend.scalar_subquery(), growth.scalar_subquery())
+    ).first()
+    if row is None:
+        settings = get_settings(now=now)
+        return settings, member_value(member_id=member_id, now=now, settings=settings)
+    settings, by_spend, by_growth = row
+    return settings, int(by_spend if settings.basis == BASIS_SPEND else by_growth)
 
 
 def tier_progress(*, member_id: int, now: dt.datetime | None = None, member=None) -> TierProgress:
@@ -424,8 +449,9 @@ def tier_progress(*, member_id: int, now: dt.datetime | None = None, member=None
         member = db.session.get(Member, member_id)
     if member is None or member.brand_id != require_brand_id():
         raise NotFound(_l("no such member"))
-    settings, brand, levels = get_settings(), _brand(), list_levels()
-    value = member_value(member_id=member_id, now=now, settings=settings)
+    brand = _brand()
+    settings, value = _settings_and_value(member_id=member_id, now=now, brand=brand)
+    levels = list_levels()
     current = next((lv for lv in levels if lv.id == member.tier_id), None)
     rank = current.rank if current else -1
     higher = [lv for lv in levels if lv.rank > rank]

@@ -177,7 +177,7 @@ def test_counters_stay_exact_under_concurrent_events(app, ctx):
         if i % 8 == 7:
             return qrcodes.rebuild_stats()  # a recount while events come in stays exact
         code = db.session.get(MemberQrCode, qr.id)
-        return qrcodes.record_event(qr=code, kind=kinds[i % 4], openid=f"o{i}").id
+        return qrcodes.record_event(qr=code, kind=kinds[i % 4], openid=f"o{i}")
 
     results = run_concurrently(app, brand.id, n, fn)
     assert all(r[0] == "ok" for r in results), results

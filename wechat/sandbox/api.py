@@ -94,8 +94,7 @@ def _checks():
     path = endpoint_path()
     if path.startswith("/_sandbox/"):
         return None
-    store.count_call(path)
-    fault = store.take_fault(path)
+    fault = store.count_call_and_take_fault(path)
     if fault:
         if fault.get("delay"):
             time.sleep(float(fault["delay"]))

@@ -185,6 +185,15 @@ def clear_faults() -> None:
         r.delete(k)
 
 
+def count_call_and_take_fault(endpoint: str) -> dict | None:
+    """``count_call`` and ``take_fault`` in one round trip (every sandbox API call does both)."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.incr(_k("calls", endpoint))
+    pipe.lpop(_k("faults", endpoint))
+    _, raw = pipe.execute()
+    return json.loads(raw) if raw else None
+
+
 def count_call(endpoint: str) -> int:
     """Count a call of an endpoint (tests read how often WeChat was called)."""
     return int(get_redis().incr(_k("calls", endpoint)))
@@ -271,11 +280,15 @@ def redeem_code(kind: str, code: str | None) -> tuple[int, dict | None]:
     data = json.loads(raw)
     if data["used"]:
         return 40163, None
-    # The first redeemer wins even when two requests race on the same code.
-    if not r.set(_k("code_used", kind, code), 1, nx=True, ex=86400):
-        return 40163, None
+    # The first redeemer wins even when two requests race on the same code (marking the
+    # code used again when another request won changes nothing).
     data["used"] = True
-    r.set(k, json.dumps(data), keepttl=True)
+    pipe = r.pipeline(transaction=False)
+    pipe.set(_k("code_used", kind, code), 1, nx=True, ex=86400)
+    pipe.set(k, json.dumps(data), keepttl=True)
+    first, _ = pipe.execute()
+    if not first:
+        return 40163, None
     return 0, data
 
 
