@@ -328,7 +328,13 @@ def _success(state) -> bool:
 def sync_payment(payment: Payment) -> str | None:
     """Ask WeChat Pay about a pending attempt; mark it paid if it was. Answers mark_paid's
     outcome, or None when WeChat says it is not paid."""
-    state = _gateway().pay_query(require_brand_id(), payment.out_trade_no)
+    gateway = _gateway()
+    try:
+        state = gateway.pay_query(require_brand_id(), payment.out_trade_no)
+    except gateway.PayError as exc:
+        if getattr(exc, "code", None) == "ORDER_NOT_EXIST":  # never placed there: not paid
+            return None
+        raise
     if not _success(state):
         return None
     return mark_paid(

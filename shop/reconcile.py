@@ -74,7 +74,7 @@ def compare(*, bill_date: dt.date, rows: list[dict]) -> list[dict]:
                 select(Payment).where(Payment.out_trade_no.in_(trade_nos))
             ).scalars()
         }
-    refund_nos = {str(r.get("out_refund_no") or "") for r in rows} - {""}
+    refund_nos = {str(r.get("out_refund_no") or "").strip() for r in rows} - {"", "0"}
     refunds: dict[str, Refund] = {}
     if refund_nos:
         refunds = {
@@ -92,7 +92,10 @@ def compare(*, bill_date: dt.date, rows: list[dict]) -> list[dict]:
         state = str(row.get("trade_state") or "").upper()
         if not no:
             continue
-        refund_no = str(row.get("out_refund_no") or "")
+        # A payment's line carries "0" in the refund columns (WeChat's bill).
+        refund_no = str(row.get("out_refund_no") or "").strip()
+        if refund_no == "0":
+            refund_no = ""
         if refund_no or state in REFUND_STATES:
             ours = refunds.get(refund_no)
             theirs = _fen(row.get("refund_fen"))

@@ -74,7 +74,11 @@ def handle(brand: Brand, headers: dict, body: bytes):
             _log("refund", notice.out_trade_no, notice.refund_id, "refused:no_handler")
             db.session.commit()
             return _answer(False, "refunds not handled", 404)
-        return handler(notice)
+        outcome = handler(notice)
+        db.session.commit()
+        if outcome in ("applied", "duplicate"):
+            return _answer(True)
+        return _answer(False, outcome.removeprefix("refused:"), 400)
     if notice.trade_state != SUCCESS:
         _log(
             "transaction",

@@ -59,8 +59,8 @@ def test_fake_bill_differences_are_listed_once(brand, store, skus, member_id, fa
         (pay[refunded.id].out_trade_no, "refund"),
     }
     assert issues[(pay[short.id].out_trade_no, "amount")] == (
-        str(short.pay_fen),
-        str(short.pay_fen - 1),
+        f"paid {short.pay_fen}",
+        f"SUCCESS {short.pay_fen - 1}",
     )
     # again: nothing new, and a resolved issue stays resolved
     first = db.session.scalars(select(ReconciliationIssue).order_by(ReconciliationIssue.id)).first()
