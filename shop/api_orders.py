@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from flask import Blueprint, Flask, url_for
+from flask import Blueprint, Flask, current_app, url_for
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.api import api_operation
@@ -342,8 +342,11 @@ def notify_url() -> str:
     from core.tenancy import require_brand_id
     from org.models import Brand
 
+    # PUBLIC_URL, like the refunds' notify: the host a request came in by may be an
+    # internal one behind the proxy.
     brand = db.session.get(Brand, require_brand_id())
-    return url_for("shop_pay.notify", brand_slug=brand.slug, _external=True)
+    path = url_for("shop_pay.notify", brand_slug=brand.slug)
+    return current_app.config["PUBLIC_URL"].rstrip("/") + path
 
 
 def init_app(app: Flask) -> None:

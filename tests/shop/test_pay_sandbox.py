@@ -532,6 +532,11 @@ def test_the_pay_page_gives_parameters_the_sandbox_pay_shim_pays_with(world, san
     # What static/sandbox/wxpay.js posts when the member confirms in its pay sheet.
     paid = requests.post(sandbox_url + "/_sandbox/pay/v3/jsapi", json=params, timeout=10)
     assert paid.status_code == 200, paid.text
+    # The notify reached the app at its public address before the page's own check.
+    assert [n["status"] for n in paid.json()["notifies"]] == [204]
+    assert paystore.get_order(w.mch_id, started.get_json()["out_trade_no"])["notify_url"] == (
+        w.notify_url
+    )
     checked = client.post(page_url + "/check", headers=headers).get_json()
     assert checked["status"] == PAID
     assert checked["next"].endswith(f"/shop/orders/{order.order_no}")
