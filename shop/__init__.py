@@ -48,6 +48,7 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(views_console_orders.bp)
     app.register_blueprint(views_member_aftersale.bp)
+    _orders_center_link()
     app.register_blueprint(pos_refunds.bp)
     app.extensions["csrf"].exempt(pos_refunds.bp)
     api_aftersale.init_app(app)
@@ -60,3 +61,12 @@ def _catalog_center_link() -> None:
     from members.center import register_center_slot
 
     register_center_slot("shop", _l("Shop"), "shop_catalog_member.product_list", order=15)
+
+
+def _orders_center_link() -> None:
+    """Link the member's orders from the card page, beside the shop."""
+    from flask_babel import lazy_gettext as _l
+
+    from members.center import register_center_slot
+
+    register_center_slot("shop_orders", _l("My orders"), "shop_member_aftersale.orders", order=16)

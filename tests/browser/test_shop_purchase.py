@@ -78,6 +78,7 @@ def test_a_member_buys_pays_and_gets_a_line_refunded(browser, live_server):
             if n:
                 m.open(f"/m/{BRAND}/shop", form=False)
             m.follow(page.locator(f"a[href*='/m/{BRAND}/shop/products/']").nth(n))
+            expect(page.locator("[data-cart-link]")).to_have_text("购物车")
             page.locator("label.s-sku:not(.s-sku--out)").first.click()
             m.submit(page.locator("[data-add-cart]"))
             expect(page).to_have_url(re.compile(r"/shop/cart$"))
@@ -128,7 +129,9 @@ def test_a_member_buys_pays_and_gets_a_line_refunded(browser, live_server):
         # The member center and the points page show what was spent and earned.
         m.open(f"/m/{BRAND}/points", form=False)
         expect(page.locator("main")).to_contain_text(str(start - 500))
-        m.open(f"/m/{BRAND}/shop/orders", form=False)
+        m.open(f"/m/{BRAND}/", form=False)
+        m.follow(page.locator("[data-slot='shop_orders']"), form=False)
+        expect(page).to_have_url(re.compile(rf"/m/{BRAND}/shop/orders$"))
         expect(page.locator(f"[data-order='{order_no}']")).to_be_visible()
 
         # A refund of the first line.
