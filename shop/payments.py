@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, text
 
 from core.db import db, utcnow
-from core.errors import Conflict, NotFound, ValidationError
+from core.errors import AppError, Conflict, NotFound, ValidationError
 from core.tenancy import require_brand_id
 from members.models import MemberIdentity
 from members.tiers_tags.tiers import record_purchase
@@ -53,6 +53,17 @@ class PaymentRefused(Conflict):
     def __init__(self, reason: str, message=None):
         super().__init__(message or _l("This payment does not match its order."), field=None)
         self.reason = reason
+
+
+class PaymentUnavailable(AppError):
+    """WeChat Pay could not place the order now (busy, unreachable, not configured): nothing
+    is kept; the member tries again."""
+
+    status = 503
+    code = "pay_unavailable"
+
+    def __init__(self, message=None):
+        super().__init__(message or _l("Payment could not start. Try again."), field=None)
 
 
 def earn_key(order_no: str) -> str:
@@ -136,16 +147,21 @@ def start_payment(
         )
         db.session.add(payment)
         db.session.flush()
-    params = _gateway().pay_jsapi_prepay(
-        require_brand_id(),
-        mini_program=mini_program,
-        openid=openid,
-        out_trade_no=payment.out_trade_no,
-        description=_description(order),
-        amount_fen=payment.amount_fen,
-        notify_url=notify_url,
-        time_expire=order.pay_deadline,
-    )
+    gateway = _gateway()
+    try:
+        params = gateway.pay_jsapi_prepay(
+            require_brand_id(),
+            mini_program=mini_program,
+            openid=openid,
+            out_trade_no=payment.out_trade_no,
+            description=_description(order),
+            amount_fen=payment.amount_fen,
+            notify_url=notify_url,
+            time_expire=order.pay_deadline,
+        )
+    except gateway.WeChatError as exc:
+        log.warning("prepay of %s failed: %s", payment.out_trade_no, exc)
+        raise PaymentUnavailable() from exc
     return payment, params
 
 

@@ -541,3 +541,25 @@ def test_the_pay_page_gives_parameters_the_sandbox_pay_shim_pays_with(world, san
     assert checked["status"] == PAID
     assert checked["next"].endswith(f"/shop/orders/{order.order_no}")
     assert _counts(w, order) == {"status": PAID, "paid_payments": 1, "earned": 1, "purchases": 1}
+
+
+def test_wechat_pay_busy_at_prepay_answers_503_json_and_keeps_nothing(world):
+    w = world
+    order = _order(w)
+    client = w.app.test_client()
+    factories.sign_in_member(client, w.brand, w.member.id)
+    page_url = f"/m/{w.brand.slug}/shop/orders/{order.order_no}/pay"
+    headers = {"X-CSRFToken": factories.csrf(client, page_url), "Accept": "application/json"}
+    paystore.inject_system_error(w.mch_id, 10)
+    r = client.post(page_url, headers=headers)
+    assert r.status_code == 503
+    assert r.get_json()["error"] == {
+        "code": "pay_unavailable",
+        "message": "无法发起支付，请重试。",
+        "field": None,
+    }
+    paystore.clear_controls(w.mch_id)
+    _fresh()
+    assert db.session.scalar(select(func.count()).where(Payment.order_id == order.id)) == 0
+    r = client.post(page_url, headers=headers)  # WeChat Pay is back
+    assert r.status_code == 200 and r.get_json()["out_trade_no"] == order.order_no + "P1"
