@@ -106,6 +106,14 @@ def test_a_member_buys_pays_and_gets_a_line_refunded(browser, live_server):
         sheet = page.locator(".wxpay-sandbox")
         expect(sheet).to_be_visible()
         m.shot("pay-sheet")
+        # Closing the sheet leaves the member on the pay page, free to pay again.
+        sheet.get_by_role("button", name="取消支付").click()
+        expect(sheet).to_have_count(0)
+        page.wait_for_load_state("networkidle")  # no check of the order, no navigation
+        expect(page.locator("#pay")).to_be_enabled()
+        assert page.url.endswith(f"/orders/{order_no}/pay")
+        page.locator("#pay").click()
+        expect(sheet).to_be_visible()
         with page.expect_navigation(url=re.compile(rf"/shop/orders/{order_no}$")):
             sheet.get_by_role("button", name="确认支付").click()
         m.landed(page.url, form=False)
