@@ -48,6 +48,7 @@ from shop.models import (
 from shop.pricing import Item
 from tests import factories
 from tests.shop.conftest import ADDRESS, coupon, product
+from tests.support.mini_program import activate, api, bearer
 from tests.support.wechat_sandbox import WX_APIV3_KEY, give_pay_settings
 from wechat import gateway
 from wechat.sandbox import paynotify, paystore
@@ -563,3 +564,46 @@ def test_wechat_pay_busy_at_prepay_answers_503_json_and_keeps_nothing(world):
     assert db.session.scalar(select(func.count()).where(Payment.order_id == order.id)) == 0
     r = client.post(page_url, headers=headers)  # WeChat Pay is back
     assert r.status_code == 200 and r.get_json()["out_trade_no"] == order.order_no + "P1"
+
+
+def test_the_mini_program_pays_with_its_own_appid(wx_app, wx_client, wx_brand, wx_consumer,
+                                                  sandbox_url, paid_signals):  # fmt: skip
+    mch_id = "19" + "".join(secrets.choice("0123456789") for _ in range(8))
+    give_pay_settings(wx_brand, mch_id=mch_id)
+    db.session.commit()
+    with use_brand(wx_brand.id):
+        db.session.add(ShopSettings(shipping_fee_fen=0, points_per_yuan=100))
+        db.session.commit()
+        sku_id = product(name="铁观音", price_fen=3000, stock_units=10).id
+    token, _ = activate(wx_client, wx_brand, wx_consumer, phone="13912340000")
+    h = bearer(token)
+    r = wx_client.post(
+        api(wx_brand, "shop/cart"), json={"sku_id": sku_id, "quantity": 1}, headers=h
+    )
+    assert r.status_code == 200, r.json
+    r = wx_client.post(
+        api(wx_brand, "shop/checkout"),
+        json={"address": ADDRESS, "idempotency_key": "mp1"},
+        headers=h,
+    )
+    assert r.status_code == 201, r.json
+    order_no = r.json["order_no"]
+
+    r = wx_client.post(api(wx_brand, f"shop/orders/{order_no}/pay"), headers=h)
+    assert r.status_code == 200, r.json
+    params = r.json["params"]
+    assert params["appId"] == wx_brand.mp_appid and params["signType"] == "RSA"
+    trade = paystore.get_order(mch_id, order_no + "P1")
+    assert (trade["appid"], trade["openid"], trade["total"]) == (
+        wx_brand.mp_appid,
+        wx_consumer["mp_openid"],
+        3000,
+    )
+    assert trade["notify_url"] == f"{wx_app.config['PUBLIC_URL']}/pay/notify/{wx_brand.slug}"
+    # wx.requestPayment with these parameters: the sandbox checks paySign and pays.
+    paid = requests.post(sandbox_url + "/_sandbox/pay/v3/jsapi", json=params, timeout=10)
+    assert paid.status_code == 200, paid.text
+    assert [n["status"] for n in paid.json()["notifies"]] == [204]
+    r = wx_client.post(api(wx_brand, f"shop/orders/{order_no}/pay/check"), headers=h)
+    assert r.json["status"] == PAID and len(paid_signals) == 1
+    paystore.clear_controls(mch_id)
