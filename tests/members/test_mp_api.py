@@ -235,6 +235,13 @@ def test_openapi_document(wx_client):
         "/api/mp/{brand_slug}/coupons/share/{token}/take",
         "/api/mp/{brand_slug}/mall",
         "/api/mp/{brand_slug}/mall/{item_id}/exchange",
+        # the shop: the member's orders and after-sale
+        "/api/mp/{brand_slug}/shop/orders",
+        "/api/mp/{brand_slug}/shop/orders/{order_no}",
+        "/api/mp/{brand_slug}/shop/orders/{order_no}/receive",
+        "/api/mp/{brand_slug}/shop/orders/{order_no}/after-sales",
+        "/api/mp/{brand_slug}/shop/after-sales/{request_no}/cancel",
+        "/api/mp/{brand_slug}/shop/after-sales/{request_no}/tracking",
     }
     assert set(paths["/api/mp/{brand_slug}/profile"]) == {"get", "patch"}
     login_op = paths["/api/mp/{brand_slug}/login"]["post"]
