@@ -53,6 +53,11 @@ def init_app(app: Flask) -> None:
     app.extensions["csrf"].exempt(pos_refunds.bp)
     api_aftersale.init_app(app)
 
+    # the shop rules page
+    from shop import views_console_settings
+
+    app.register_blueprint(views_console_settings.bp)
+
 
 def _catalog_center_link() -> None:
     """Link the shop from the member's card page."""

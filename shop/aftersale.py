@@ -24,7 +24,7 @@ from core import audit
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, ValidationError
 from shop import refunds
-from shop.fulfilment import OPEN_AFTER_SALE, get_settings
+from shop.fulfilment import OPEN_AFTER_SALE
 from shop.models import (
     AFTER_SALE_KINDS,
     AS_APPROVED,
@@ -41,6 +41,7 @@ from shop.models import (
     AfterSaleLine,
     Order,
 )
+from shop.settings import get_settings
 
 MAX_REASON = 200
 MAX_REQUESTS_PER_ORDER = 99

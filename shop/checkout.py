@@ -26,6 +26,7 @@ from members.models import ACTIVE, Member
 from org.models import Store
 from points import services as points_services
 from shop import cart, flash, numbers, pricing, signals, stock
+from shop import settings as shop_settings
 from shop.models import (
     CLOSED,
     CREATED,
@@ -169,7 +170,7 @@ def checkout(
 
     if any(ln.flash_sale_id is not None and i not in sales for i, ln in enumerate(quote.lines)):
         raise Conflict(_l("This flash sale is not running."), field="items", code="flash_closed")
-    settings = pricing.get_settings()
+    settings = shop_settings.get_settings()
     deadline = now + dt.timedelta(minutes=settings.pay_timeout_minutes)
     order = Order(
         order_no=numbers.new_order_no(now=now),

@@ -17,7 +17,6 @@ import secrets
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
 from core import audit, ratelimit
@@ -39,8 +38,8 @@ from shop.models import (
     SHIPPED,
     AfterSale,
     Order,
-    ShopSettings,
 )
+from shop.settings import get_settings
 
 # A shipped order counts as received this many days after shipping (the usual 10 days of
 # Chinese shops) unless the member confirmed earlier or asked for an after-sale.
@@ -70,17 +69,6 @@ class PickupCodeUnknown(NotFound):
 
     def __init__(self):
         super().__init__(_l("No order is waiting for pick-up with this code."), field="code")
-
-
-def get_settings() -> ShopSettings:
-    """The current brand's shop rules, created with the defaults on first use."""
-    brand_id = require_brand_id()
-    db.session.execute(
-        pg_insert(ShopSettings)
-        .values(brand_id=brand_id)
-        .on_conflict_do_nothing(index_elements=["brand_id"])
-    )
-    return db.session.execute(select(ShopSettings)).scalar_one()
 
 
 def _move(
@@ -332,7 +320,6 @@ __all__ = [
     "auto_receive_due",
     "complete",
     "confirm_receipt",
-    "get_settings",
     "mark_ready",
     "ship",
     "staff_may_see",

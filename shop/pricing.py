@@ -38,6 +38,7 @@ from shop.models import (
     ShopSettings,
     Sku,
 )
+from shop.settings import get_settings
 
 MAX_COUPONS = 5
 ONLINE_KINDS = (CASH, PERCENT)
@@ -62,25 +63,6 @@ def allocate(total: int, weights: list[int]) -> list[int]:
     for _r, neg_i in sorted(remainders, reverse=True)[:left]:
         shares[-neg_i] += 1
     return shares
-
-
-def get_settings() -> ShopSettings:
-    """The current brand's shop rules (the defaults, unsaved, when it has set none)."""
-    row = db.session.execute(select(ShopSettings)).scalar_one_or_none()
-    if row is not None:
-        return row
-    return ShopSettings(
-        points_per_yuan=100,
-        max_points_percent=50,
-        pay_timeout_minutes=15,
-        auto_complete_days=7,
-        return_window_days=15,
-        allow_delivery=True,
-        allow_pickup=True,
-        shipping_fee_fen=0,
-        free_shipping_fen=0,
-        shipping_by_region={},
-    )
 
 
 @dataclasses.dataclass(frozen=True)

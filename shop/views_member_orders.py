@@ -22,6 +22,7 @@ from members.models import Member
 from org.services import list_stores
 from points import queries as points_queries
 from shop import cart, checkout, payments, pricing
+from shop import settings as shop_settings
 from shop.models import CREATED, DELIVERY, H5, PICKUP
 
 FLASH_REFUSALS = ("sold_out", "limit_reached", "flash_closed")
@@ -162,7 +163,7 @@ def _render_checkout(member_id: int, source, *, error=None, status=200):
             except AppError:
                 db.session.rollback()
                 quote = None
-    settings = pricing.get_settings()
+    settings = shop_settings.get_settings()
     return (
         render_template(
             "shop/member/checkout.html",

@@ -16,8 +16,16 @@ from tests.browser import walk_console as console
 from tests.browser.walk import WECHAT_UA, Walker
 
 ALL_GROUPS = [
-    "概况", "会员", "积分", "优惠券", "商城", "营销", "门店与导购", "公众号", "设置与日志",
-]  # fmt: skip
+    "概况",
+    "会员",
+    "积分",
+    "优惠券",
+    "商城",
+    "营销",
+    "门店与导购",
+    "公众号",
+    "设置与日志",
+]
 MANAGER = "13800000101"
 GUIDE = "13800000201"
 ENGLISH_WORD = re.compile(r"[A-Za-z]{3,}")
@@ -73,8 +81,12 @@ def test_sidebar_per_role(browser, live_server):
         w.context.close()
 
     for phone, groups, absent in [
-        (MANAGER, ["概况", "会员", "优惠券", "营销", "门店与导购", "设置与日志"], "积分规则"),
-        (GUIDE, ["概况", "会员", "优惠券", "门店与导购", "设置与日志"], "门店"),
+        (
+            MANAGER,
+            ["概况", "会员", "优惠券", "商城", "营销", "门店与导购", "设置与日志"],
+            "积分规则",
+        ),
+        (GUIDE, ["概况", "会员", "优惠券", "商城", "门店与导购", "设置与日志"], "门店"),
     ]:
         w = console.console(browser, live_server)
         try:

@@ -34,6 +34,7 @@ def test_brand_admin_types_into_every_console_form(browser, live_server):
         console.tags(w)
         console.points(w)
         console.coupons(w, gold_tier_id)
+        console.shop_rules(w)
         console.partner_codes(w)
         console.wechat(w)
         console.members(w)

@@ -235,6 +235,24 @@ def points(w: Walker) -> None:
     w.saved("会员日双倍积分", "×2")
 
 
+def shop_rules(w: Walker) -> None:
+    """The shop rules: points at checkout, shipping by province, the after-sale window."""
+    page = w.page
+    w.open("/console/shop/settings")
+    page.get_by_label("抵扣 1 元所需积分").fill("200")
+    page.get_by_label("默认运费（元）").fill("8")
+    page.get_by_label("满额包邮（元，0 表示不包邮）").fill("99")
+    page.get_by_label("按省份设置运费（每行一个，如：新疆 20）").fill("新疆 20\n西藏 25")
+    page.get_by_label("完成后可申请售后（天）").fill("30")
+    w.submit(page.get_by_role("button", name="保存"))
+    w.saved()
+    expect(page.get_by_label("抵扣 1 元所需积分")).to_have_value("200")
+    expect(page.get_by_label("默认运费（元）")).to_have_value("8.00")
+    expect(page.get_by_label("按省份设置运费（每行一个，如：新疆 20）")).to_have_value(
+        "新疆 20.00\n西藏 25.00"
+    )
+
+
 def coupons(w: Walker, gold_tier_id: str) -> None:
     """A coupon made and edited, previewed and issued to a tier; a mall item made and edited;
     a POS key created and revoked."""
@@ -415,7 +433,12 @@ def everyday_tools(w: Walker) -> None:
     page = w.page
     w.open("/console/members/qrcodes")
     w.submit(page.get_by_role("button", name="创建缺少的二维码"))
-    w.saved("BJ001")
+    w.saved("北京国贸旗舰店")
+    expect(page.locator('tr[data-scene="s:BJ001"]')).to_have_count(1)
+    # Every store's poster in one zip, prepared by an export job: the request queues it.
+    w.submit(page.get_by_role("button", name="生成全部门店海报（压缩包）"))
+    w.saved()
+    expect(page.locator("#recent-exports tbody tr[data-export]")).to_have_count(1)
     with page.expect_download() as poster:
         page.get_by_role("link", name="海报", exact=True).first.click()
     with open(poster.value.path(), "rb") as fh:

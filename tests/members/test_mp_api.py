@@ -238,6 +238,21 @@ def test_openapi_document(wx_client):
         # registered by the shop's catalog
         "/api/mp/{brand_slug}/products",
         "/api/mp/{brand_slug}/products/{product_id}",
+        # the shop: cart, checkout and payment
+        "/api/mp/{brand_slug}/shop/cart",
+        "/api/mp/{brand_slug}/shop/cart/{sku_id}",
+        "/api/mp/{brand_slug}/shop/checkout",
+        "/api/mp/{brand_slug}/shop/checkout/quote",
+        "/api/mp/{brand_slug}/shop/orders/{order_no}/cancel",
+        "/api/mp/{brand_slug}/shop/orders/{order_no}/pay",
+        "/api/mp/{brand_slug}/shop/orders/{order_no}/pay/check",
+        # the shop: the member's orders and after-sale
+        "/api/mp/{brand_slug}/shop/orders",
+        "/api/mp/{brand_slug}/shop/orders/{order_no}",
+        "/api/mp/{brand_slug}/shop/orders/{order_no}/receive",
+        "/api/mp/{brand_slug}/shop/orders/{order_no}/after-sales",
+        "/api/mp/{brand_slug}/shop/after-sales/{request_no}/cancel",
+        "/api/mp/{brand_slug}/shop/after-sales/{request_no}/tracking",
     }
     assert set(paths["/api/mp/{brand_slug}/profile"]) == {"get", "patch"}
     login_op = paths["/api/mp/{brand_slug}/login"]["post"]

@@ -20,7 +20,6 @@ from coupons.redemption import discount_for
 from members.tiers_tags import tiers
 from points import services as points
 from shop import facts, stock
-from shop.fulfilment import get_settings
 from shop.models import (
     DELIVERY,
     H5,
@@ -36,6 +35,7 @@ from shop.models import (
     Product,
     Sku,
 )
+from shop.settings import get_settings
 
 _seq = itertools.count(1)
 

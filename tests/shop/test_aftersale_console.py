@@ -165,6 +165,7 @@ def test_reconciliation_page_lists_and_resolves(client, brand, store, skus, memb
     factories.login(client, brand, factories.staff(brand))
     html = client.get("/console/shop/reconciliation").get_data(as_text=True)
     assert "对账" in html and "X1" in html and "2026-03-10" in html
+    assert "微信支付已收款，本系统未记为已付" in html and "已付款 ¥1.00" in html
     issue = db.session.scalars(select(ReconciliationIssue)).one()
     token = factories.csrf(html)
     r = client.post(f"/console/shop/reconciliation/{issue.id}/resolve", data={"csrf_token": token})

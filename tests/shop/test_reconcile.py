@@ -62,6 +62,10 @@ def test_fake_bill_differences_are_listed_once(brand, store, skus, member_id, fa
         f"paid {short.pay_fen}",
         f"SUCCESS {short.pay_fen - 1}",
     )
+    assert issues[(pay[refunded.id].out_trade_no, "refund")] == (
+        f"success {r.amount_fen} {r.out_refund_no}",
+        f"REFUND {r.amount_fen + 5} {r.out_refund_no}",
+    )
     # again: nothing new, and a resolved issue stays resolved
     first = db.session.scalars(select(ReconciliationIssue).order_by(ReconciliationIssue.id)).first()
     reconcile.resolve(issue_id=first.id)

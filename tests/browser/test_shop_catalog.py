@@ -16,7 +16,6 @@ from core.storage import LocalStorage
 from core.tenancy import use_brand
 from shop import catalog
 from tests import factories
-from tests.browser.conftest import browser  # noqa: F401 - the session's Chromium
 from tests.browser.walk import WECHAT_UA, Walker
 from tests.shop.catalog_helpers import png, product, sku
 
@@ -31,7 +30,7 @@ def _use_tmp_storage(live_server, tmp_path):
     return saved
 
 
-def test_console_product_form(browser, live_server, ctx, tmp_path):  # noqa: F811
+def test_console_product_form(browser, live_server, ctx, tmp_path):
     saved = _use_tmp_storage(live_server, tmp_path)
     b = factories.brand()
     admin = factories.staff(b, "brand_admin")
@@ -116,7 +115,7 @@ def test_console_product_form(browser, live_server, ctx, tmp_path):  # noqa: F81
         live_server.app.extensions["storage"] = saved
 
 
-def test_member_browses_and_the_form_posts_the_chosen_sku(browser, live_server, ctx, tmp_path):  # noqa: F811
+def test_member_browses_and_the_form_posts_the_chosen_sku(browser, live_server, ctx, tmp_path):
     saved = _use_tmp_storage(live_server, tmp_path)
     b = factories.brand()
     try:
