@@ -82,6 +82,9 @@ register_labels(
         "shop.jobs_aftersale.refunds_query_brand": _l("Ask WeChat Pay about a brand's refunds"),
         "shop.jobs_aftersale.reconcile_all": _l("Reconcile with WeChat Pay's bill"),
         "shop.jobs_aftersale.reconcile_brand": _l("Reconcile a brand's day"),
+        "shop.jobs.release_order": _l("Close an unpaid order at its deadline"),
+        "shop.jobs.release_due": _l("Close unpaid orders past their deadline"),
+        "shop.jobs.query_pending": _l("Ask WeChat Pay about unconfirmed payments"),
     },
 )
 register_labels(
