@@ -14,6 +14,8 @@
   var countdown = document.querySelector("[data-countdown]");
   var quantity = form.querySelector("[data-quantity]");
   var buttons = form.querySelectorAll("[data-add-cart], [data-buy-now]");
+  // A flash-sale price is bought at once (立即购买), never kept in the cart.
+  var addCart = form.querySelector("[data-add-cart]");
   var limit = parseInt(quantity.getAttribute("data-limit"), 10) || 0;
 
   function yuan(fen) { return "¥" + Math.floor(fen / 100) + "." + ("0" + (fen % 100)).slice(-2); }
@@ -38,6 +40,7 @@
     quantity.max = maxQuantity(sku);
     if (parseInt(quantity.value, 10) > quantity.max) quantity.value = quantity.max;
     buttons.forEach(function (b) { b.disabled = sku.stock <= 0; });
+    addCart.hidden = !!sku.flash_ends;
     tick();
   }
 

@@ -5,13 +5,14 @@ form posts them to the cart URL."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import urllib.parse
 
 from playwright.sync_api import expect
 
-from core.db import db
+from core.db import db, utcnow
 from core.storage import LocalStorage
 from core.tenancy import use_brand
 from shop import catalog
@@ -131,6 +132,14 @@ def test_member_browses_and_the_form_posts_the_chosen_sku(browser, live_server, 
             for i in range(5):
                 product(f"Q{i}", name=f"商品{i}", skus=[sku(f"Q{i}-1", stock=0 if i == 1 else 4)])
             m, big = p.id, None
+            from shop.catalog_queries import skus_by_product
+
+            now = utcnow()
+            catalog.create_flash_sale(
+                sku_id=skus_by_product([m])[m][1].id, name="L码秒杀", price_fen=4900,
+                quantity=3, per_member_limit=2, starts_at=now - dt.timedelta(minutes=1),
+                ends_at=now + dt.timedelta(hours=1),
+            )  # fmt: skip
             db.session.commit()
         context = browser.new_context(
             base_url=live_server.url,
@@ -169,8 +178,13 @@ def test_member_browses_and_the_form_posts_the_chosen_sku(browser, live_server, 
                 ".right > 390).map(e => e.tagName + '.' + e.className)"
             )
             assert page.evaluate("document.documentElement.scrollWidth") <= 390, wide
+            add_to_cart = page.get_by_role("button", name="加入购物车")
+            expect(add_to_cart).to_be_visible()
             page.get_by_text("黑 / L").click()
             expect(page.locator("[data-stock]")).to_have_text("仅剩 3 件")
+            # The L is in a flash sale: its price, and it is bought at once, not carted.
+            expect(page.locator("[data-price]")).to_have_text("¥49.00")
+            expect(add_to_cart).to_be_hidden()
             page.get_by_role("button", name="增加一件").click()
             page.get_by_role("button", name="增加一件").click()  # the limit stops it at 2
             expect(page.get_by_label("数量")).to_have_value("2")

@@ -373,6 +373,9 @@ def test_member_detail_shows_a_running_flash_sale(client, brand):
     html = client.get(f"/m/{brand.slug}/shop/products/{p.id}").get_data(as_text=True)
     assert "秒杀" in html and "¥49.00" in html and "距结束" in html
     assert 'data-ends="' + (now + dt.timedelta(hours=2)).isoformat()[:16] in html
+    # The flash price is bought at once: no "add to cart" for the SKU on sale.
+    assert re.search(r"data-add-cart[^>]*\shidden>", html)
+    assert re.search(r'name="buy_now" value="1"[^>]*data-buy-now\s*>', html)
     listing = client.get(f"/m/{brand.slug}/shop").get_data(as_text=True)
     assert "¥49.00" in listing and "s-flash-tag" in listing
 
