@@ -36,6 +36,7 @@ from shop.models import (
     CREATED,
     REFUND_ONLY,
     RETURN_REFUND,
+    RF_SUCCESS,
     TILL,
     AfterSale,
     AfterSaleLine,
@@ -282,16 +283,30 @@ def member_view(order: Order) -> dict:
     s = queries.story(order)
     busy = open_line_ids(order.id)
     may_request = window_open(order, now=utcnow())
+    # Money back per line (refunds that succeeded) and what is still on its way; the points
+    # the member got back and those taken back with them.
+    done: dict[int, int] = {}
+    points_back = points_taken = 0
+    for refund, refund_lines in s.refunds:
+        if refund.status != RF_SUCCESS:
+            continue
+        points_back += refund.points_returned
+        points_taken += refund.points_reversed
+        for rl in refund_lines:
+            done[rl.order_line_id] = done.get(rl.order_line_id, 0) + rl.amount_fen
     lines = []
     for ln in s.lines:
         units_left, fen_left = refunds.left(ln)
+        refunded = done.get(ln.id, 0)
         lines.append(
             {
                 "line": ln,
                 "units_left": units_left,
                 "fen_left": fen_left,
+                "refunded_fen": refunded,
+                "refunding_fen": max(ln.refunded_fen - refunded, 0),
                 "requestable": may_request and ln.id not in busy and fen_left > 0,
                 "open_request": ln.id in busy,
             }
         )
-    return {"s": s, "lines": lines}
+    return {"s": s, "lines": lines, "points_back": points_back, "points_taken": points_taken}

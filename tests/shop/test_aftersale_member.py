@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from core.db import db
 from core.tenancy import use_brand
 from coupons.pos_api import create_key
-from shop import fulfilment
+from shop import fulfilment, refunds
 from shop.models import TILL, AfterSale, Order, OrderLine, Refund, Sku
 from tests import factories
 from tests.shop import factories as sf
@@ -59,6 +59,29 @@ def test_my_orders_detail_pickup_code_and_after_sale(client, brand, store, skus,
     client.post(f"/m/{brand.slug}/shop/after-sales/{req.request_no}/cancel",
                 data={"csrf_token": token})  # fmt: skip
     assert _fresh(AfterSale, req.id).status == "cancelled"
+
+
+def test_the_order_page_tells_money_on_its_way_from_money_back(
+    client, brand, store, skus, member_id
+):
+    o = sf.paid_order(member_id=member_id, lines=[(skus[0], 2)], store_id=store.id,
+                      points_used=200)  # fmt: skip
+    line = db.session.scalars(select(OrderLine).where(OrderLine.order_id == o.id)).one()
+    refund = refunds.start(order_id=o.id, items=[refunds.Item(line.id, 1)])
+    db.session.commit()
+    factories.sign_in_member(client, brand, member_id)
+    url = f"/m/{brand.slug}/shop/orders/{o.order_no}"
+    html = client.get(url).get_data(as_text=True)
+    half = f"¥{refund.amount_fen / 100:.2f}"
+    assert f'<div class="muted" data-refunding>退款中 {half}</div>' in html
+    assert "data-refunded>" not in html and "data-refund-points" not in html
+    assert refunds.succeed(refund_id=refund.id, refund_no="R-TEST", via="query")
+    db.session.commit()
+    refund = _fresh(Refund, refund.id)
+    html = client.get(url).get_data(as_text=True)
+    assert f'<div class="muted" data-refunded>已退款 {half}</div>' in html
+    assert "data-refunding>" not in html
+    assert f"已退回抵扣的 {refund.points_returned} 积分" in html and refund.points_returned == 100
 
 
 def test_another_members_order_is_404_and_receipt_confirmed(client, brand, store, skus, member_id):
