@@ -117,7 +117,7 @@ class _GatewayCore(Core):
         headers=None,
     ):
         if files:
-            raise NotImplementedError("uploads are not used")
+            raise ValueError("this client sends JSON only: WeChat Pay uploads are not used")
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":")) if data else ""
         headers = dict(headers or {})
         headers.update(
