@@ -54,6 +54,8 @@ NAV_GROUPS: dict[str, object] = {
     "points": _l("Points"),
     "coupons": _l("Coupons"),
     "shop": _l("Shop"),
+    "distribution": _l("Guide distribution"),
+    "games": _l("Games"),
     "marketing": _l("Marketing"),
     "stores": _l("Stores & guides"),
     "wechat": _l("Official account"),
