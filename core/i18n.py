@@ -10,7 +10,17 @@ from config import BASE_DIR
 babel = Babel()
 
 # Every package keeps its own catalog; Flask-Babel merges them.
-CATALOGS = ("core", "org", "wechat", "members", "points", "coupons", "shop", "guide_distribution", "games")
+CATALOGS = (
+    "core",
+    "org",
+    "wechat",
+    "members",
+    "points",
+    "coupons",
+    "shop",
+    "guide_distribution",
+    "games",
+)
 
 
 def select_locale() -> str:

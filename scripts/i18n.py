@@ -19,7 +19,17 @@ from pathlib import Path
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["core", "org", "wechat", "members", "points", "coupons", "shop", "guide_distribution", "games"]
+PACKAGES = [
+    "core",
+    "org",
+    "wechat",
+    "members",
+    "points",
+    "coupons",
+    "shop",
+    "guide_distribution",
+    "games",
+]
 
 
 def _paths(pkg: str) -> list[str]:

@@ -218,6 +218,14 @@ def checkout(
             )
         )
     db.session.flush()
+    signals.order_created.send(
+        require_brand_id(),
+        order_id=order.id,
+        member_id=member_id,
+        store_id=store_id,
+        guide_id=None,
+        channel=channel,
+    )
     if quote.points_used:
         points_services.spend(
             member_id=member_id,

@@ -85,6 +85,13 @@ def _move(
     return won is not None
 
 
+def _received(order: Order) -> None:
+    """Announce that a paid order reached the member (sent by the transition that won)."""
+    signals.order_received.send(
+        require_brand_id(), order_id=order.id, member_id=order.member_id, store_id=order.store_id
+    )
+
+
 def _reload(order_id: int) -> Order:
     order = db.session.execute(
         select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
@@ -219,6 +226,7 @@ def verify_pickup(
         raise PickupCodeUnknown()
     order = _reload(won)
     _audit(order, "shop_order_pickup", store_id=store_id)
+    _received(order)
     return order
 
 
@@ -230,7 +238,9 @@ def confirm_receipt(*, order_id: int, member_id: int, now: dt.datetime | None = 
     now = now or utcnow()
     if not _move(order.id, frm=(SHIPPED,), to=RECEIVED, extra={"received_at": now}):
         raise IllegalTransition(_l("Only a shipped order can be confirmed as received."))
-    return _reload(order.id)
+    order = _reload(order.id)
+    _received(order)
+    return order
 
 
 def _open_after_sale(order_id_col):
@@ -285,6 +295,7 @@ def auto_receive_due(*, now: dt.datetime | None = None, limit: int = SWEEP_BATCH
             extra={"received_at": now},
             where=(~_open_after_sale(Order.id),),
         ):
+            _received(_reload(oid))
             done += 1
     return done
 

@@ -12,8 +12,13 @@ from blinker import Namespace
 
 _signals = Namespace()
 
+#: order_id, member_id, store_id, guide_id (the till's guide), channel: an order and its
+#: lines were just created (before it is paid; a till order is created paid)
+order_created = _signals.signal("shop-order-created")
 #: order_id, member_id, store_id, channel
 order_paid = _signals.signal("shop-order-paid")
+#: order_id, member_id, store_id: the parcel arrived or the order was picked up
+order_received = _signals.signal("shop-order-received")
 #: order_id, member_id, store_id
 order_completed = _signals.signal("shop-order-completed")
 #: order_id, refund_id, member_id, amount_fen

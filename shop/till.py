@@ -269,6 +269,14 @@ def create_order(*, store_id: int, data: TillOrderIn, key_id: int) -> tuple[Orde
             )
         )
     db.session.flush()
+    signals.order_created.send(
+        require_brand_id(),
+        order_id=order.id,
+        member_id=member_id,
+        store_id=store_id,
+        guide_id=guide_id,
+        channel=TILL,
+    )
     payments.after_paid(order)
     signals.order_completed.send(
         require_brand_id(), order_id=order.id, member_id=member_id, store_id=store_id

@@ -1,0 +1,17 @@
+"""Guide distribution: guides' mini-shops, customer binding to a store and an exclusive
+guide, attribution of orders, performance and commission ledgers, payouts, the guide's
+workbench.
+
+It subscribes to the shop's order signals (``shop.signals``) and the members' signals; no
+lower package imports it. Other packages change its data only through its services.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from guide_distribution import attribution, models  # noqa: F401 - register the tables
+
+    attribution.connect()
