@@ -20,7 +20,7 @@ from core import audit, storage
 from core.db import db, utcnow
 from core.errors import NotFound, ValidationError
 from core.tenancy import require_brand_id
-from shop import stock
+from shop import flash, stock
 from shop.models import Category, FlashSale, Product, Sku
 
 MAX_FEN = 10**9  # the price columns are 32-bit integers
@@ -535,6 +535,7 @@ def update_flash_sale(
         _flash_window(fs.starts_at, ends_at, now)
         fs.name, fs.ends_at = name, ends_at
         db.session.flush()
+        flash.forget(fs.id)  # Redis keeps the sale's state until its old end only
         return fs
     sku = get_sku(fs.sku_id)
     _whole(price_fen, "price_fen", 1, MAX_FEN)
@@ -557,6 +558,7 @@ def update_flash_sale(
     fs.name, fs.price_fen, fs.quantity = name, price_fen, quantity
     fs.per_member_limit, fs.starts_at, fs.ends_at = per_member_limit, starts_at, ends_at
     db.session.flush()
+    flash.forget(fs.id)
     return fs
 
 
@@ -565,4 +567,5 @@ def stop_flash_sale(*, flash_sale_id: int) -> FlashSale:
     fs = get_flash_sale(flash_sale_id)
     fs.active = False
     db.session.flush()
+    flash.forget(fs.id)
     return fs

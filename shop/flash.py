@@ -174,6 +174,14 @@ def give_back(*, sale_id: int, member_id: int | None, quantity: int) -> None:
         txhooks.on_commit(lambda: _give_back(brand_id, sale_id, member_id, quantity))
 
 
+def forget(sale_id: int) -> None:
+    """After the commit, drop the sale's Redis state: the next buyer rebuilds it from
+    PostgreSQL with the sale as edited (its end, its units). Buyers in flight meanwhile are
+    still held by PostgreSQL's conditional UPDATE and the member's limit check."""
+    brand_id = require_brand_id()
+    txhooks.on_commit(lambda: get_redis().delete(*redis_keys(brand_id, sale_id)))
+
+
 def remaining(sale_id: int) -> int | None:
     """Units Redis still offers (None: not loaded)."""
     value = get_redis().get(redis_keys(require_brand_id(), sale_id)[0])

@@ -37,6 +37,10 @@ class ShopSettingsForm(FlaskForm):
         _l("Shipping fee by province (one per line, e.g. 新疆 20)"),
         validators=[Length(max=2000)],
     )
+    auto_receive_days = IntegerField(
+        _l("Days after shipping before a parcel counts as received"),
+        validators=_whole("auto_receive_days"),
+    )
     auto_complete_days = IntegerField(
         _l("Days after receipt before an order completes"),
         validators=_whole("auto_complete_days"),

@@ -2,8 +2,9 @@
 
 paid -> shipped (delivery: carrier and tracking number) or ready (pick-up in a store: a
 pick-up code the store's staff verify) -> received (the member confirms, the code is
-verified, or N days after shipping) -> completed (``ShopSettings.auto_complete_days`` after
-receipt with no open after-sale request).
+verified, or ``ShopSettings.auto_receive_days`` after shipping; ``order_received`` is sent)
+-> completed (``ShopSettings.auto_complete_days`` after receipt with no open after-sale
+request).
 
 Every transition is one conditional ``UPDATE ... WHERE status = <from>``: of two staff
 verifying one code, or the member confirming while the job sweeps, exactly one wins; the
@@ -41,9 +42,6 @@ from shop.models import (
 )
 from shop.settings import get_settings
 
-# A shipped order counts as received this many days after shipping (the usual 10 days of
-# Chinese shops) unless the member confirmed earlier or asked for an after-sale.
-AUTO_RECEIVE_DAYS = 10
 PICKUP_CODE_DIGITS = 8
 GUESS_LIMIT = 10  # wrong pick-up codes per staff member and window
 GUESS_WINDOW = 600
@@ -273,9 +271,9 @@ def complete(*, order_id: int, now: dt.datetime | None = None) -> bool:
 
 
 def auto_receive_due(*, now: dt.datetime | None = None, limit: int = SWEEP_BATCH) -> int:
-    """Orders shipped ``AUTO_RECEIVE_DAYS`` ago without an open after-sale become received."""
+    """Orders shipped ``auto_receive_days`` ago without an open after-sale become received."""
     now = now or utcnow()
-    due = now - dt.timedelta(days=AUTO_RECEIVE_DAYS)
+    due = now - dt.timedelta(days=get_settings().auto_receive_days)
     ids = (
         db.session.execute(
             select(Order.id)
@@ -324,7 +322,6 @@ def staff_may_see(order: Order, *, store_id: int | None) -> None:
 
 
 __all__ = [
-    "AUTO_RECEIVE_DAYS",
     "IllegalTransition",
     "PickupCodeUnknown",
     "auto_complete_due",

@@ -91,6 +91,7 @@ class ShopSettings(IdMixin, BrandScoped, db.Model):
         CheckConstraint("points_per_yuan > 0", name="points_rate"),
         CheckConstraint("max_points_percent BETWEEN 0 AND 100", name="points_share"),
         CheckConstraint("pay_timeout_minutes BETWEEN 5 AND 120", name="pay_timeout"),
+        CheckConstraint("auto_receive_days BETWEEN 3 AND 30", name="auto_receive"),
         CheckConstraint("auto_complete_days BETWEEN 1 AND 60", name="auto_complete"),
         CheckConstraint("return_window_days BETWEEN 0 AND 180", name="return_window"),
     )
@@ -100,6 +101,9 @@ class ShopSettings(IdMixin, BrandScoped, db.Model):
     points_per_yuan: Mapped[int] = mapped_column(Integer, default=100)
     max_points_percent: Mapped[int] = mapped_column(Integer, default=50)
     pay_timeout_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    # A shipped order counts as received this many days after shipping unless the member
+    # confirmed earlier or asked for an after-sale.
+    auto_receive_days: Mapped[int] = mapped_column(Integer, default=10)
     # A received (or picked-up) order completes after this many days without a complaint.
     auto_complete_days: Mapped[int] = mapped_column(Integer, default=7)
     # After-sale requests are accepted this many days after completion.

@@ -40,6 +40,7 @@ def edit():
             shipping_fee_fen=form.shipping_fee.fen,
             free_shipping_fen=form.free_shipping.fen,
             shipping_by_region=shop_settings.parse_regions(form.shipping_by_region.data or ""),
+            auto_receive_days=form.auto_receive_days.data,
             auto_complete_days=form.auto_complete_days.data,
             return_window_days=form.return_window_days.data,
         ),

@@ -188,3 +188,44 @@ def test_redis_unreachable_sells_nothing(shop, monkeypatch, app):
     db.session.rollback()
     assert _sale(sale.id).sold == 0
     assert db.session.scalar(select(func.count()).select_from(Order)) == 0
+
+
+def test_editing_or_stopping_a_running_sale_refreshes_redis_from_postgresql(shop, fake_pay):
+    import datetime as dt
+
+    from core.redis import get_redis
+    from core.tenancy import require_brand_id
+    from shop import catalog
+
+    sku = product(name="秒杀杯", price_fen=5000, stock_units=50)
+    sale = flash_sale(sku, quantity=10, per_member_limit=2)
+    _buy(sale, sku, member().id, "a")
+    db.session.commit()
+    keys = flash.redis_keys(require_brand_id(), sale.id)
+    assert flash.remaining(sale.id) == 9
+    old_ttl = get_redis().ttl(keys[0])
+    later = sale.ends_at + dt.timedelta(days=5)
+    catalog.update_flash_sale(
+        flash_sale_id=sale.id,
+        name="秒杀杯（延长）",
+        price_fen=sale.price_fen,
+        quantity=sale.quantity,
+        per_member_limit=sale.per_member_limit,
+        starts_at=sale.starts_at,
+        ends_at=later,
+    )
+    assert flash.remaining(sale.id) == 9  # nothing changes before the commit
+    db.session.commit()
+    assert get_redis().exists(*keys) == 0
+    _buy(sale, sku, member().id, "b")
+    db.session.commit()
+    # Rebuilt from PostgreSQL: one unit sold before, one now; kept until the new end.
+    assert flash.remaining(sale.id) == 8
+    assert get_redis().ttl(keys[0]) > old_ttl + 4 * 86400
+    catalog.stop_flash_sale(flash_sale_id=sale.id)
+    db.session.commit()
+    assert get_redis().exists(*keys) == 0
+    with pytest.raises(AppError):
+        _buy(sale, sku, member().id, "c")
+    db.session.rollback()
+    assert _sale(sale.id).sold == 2

@@ -12,6 +12,7 @@ from core.errors import ValidationError
 from core.tenancy import use_brand
 from shop import aftersale, fulfilment, refunds, signals
 from shop.models import COMPLETED, PICKUP, READY, RECEIVED, SHIPPED, Order, OrderLine
+from shop.settings import update_settings
 from tests import factories
 from tests.shop import factories as sf
 from tests.shop.aftersale_fixtures import *  # noqa: F403 - the fixtures
@@ -72,12 +73,16 @@ def test_auto_receive_and_auto_complete_wait_for_open_after_sales(brand, store, 
         order_id=b.id, member_id=member_id, kind="refund_only",
         items=[refunds.Item(line_b.id, 1)], reason="破损", now=t0,
     )  # fmt: skip
+    update_settings(auto_receive_days=5)  # the brand's rule (10 days by default)
     db.session.commit()
-    early = t0 + dt.timedelta(days=fulfilment.AUTO_RECEIVE_DAYS - 1)
+    early = t0 + dt.timedelta(days=4, hours=23)
     assert fulfilment.auto_receive_due(now=early) == 0
-    late = t0 + dt.timedelta(days=fulfilment.AUTO_RECEIVE_DAYS, hours=1)
-    assert fulfilment.auto_receive_due(now=late) == 1
-    assert fulfilment.auto_receive_due(now=late) == 0  # idempotent
+    late = t0 + dt.timedelta(days=5, hours=1)
+    received = []
+    with signals.order_received.connected_to(lambda s, **kw: received.append(kw["order_id"])):
+        assert fulfilment.auto_receive_due(now=late) == 1
+        assert fulfilment.auto_receive_due(now=late) == 0  # idempotent
+    assert received == [a.id]
     db.session.commit()
     assert _reload(a.id).status == RECEIVED and _reload(b.id).status == SHIPPED
     days = fulfilment.get_settings().auto_complete_days

@@ -32,6 +32,7 @@ def _form(client, **changes) -> dict:
         "shipping_fee": "8",
         "free_shipping": "99",
         "shipping_by_region": "新疆 20\n西藏：25.5",
+        "auto_receive_days": "10",
         "auto_complete_days": "7",
         "return_window_days": "15",
     }
@@ -42,7 +43,7 @@ def _form(client, **changes) -> dict:
 def test_defaults_are_read_without_writing(brand):
     s = shop_settings.get_settings()
     assert (s.points_per_yuan, s.max_points_percent, s.pay_timeout_minutes) == (100, 50, 15)
-    assert (s.auto_complete_days, s.return_window_days) == (7, 15)
+    assert (s.auto_receive_days, s.auto_complete_days, s.return_window_days) == (10, 7, 15)
     assert s.allow_delivery and s.allow_pickup and s.shipping_by_region == {}
     db.session.flush()
     assert _rows() == 0
@@ -52,13 +53,14 @@ def test_the_admin_saves_the_rules_and_checkout_charges_them(client, brand):
     factories.login(client, brand, factories.staff(brand, "brand_admin"))
     html = client.get(URL).get_data(as_text=True)
     assert "商城设置" in html and "抵扣 1 元所需积分" in html and "按省份设置运费" in html
-    r = client.post(URL, data=_form(client, points_per_yuan="200"))
+    r = client.post(URL, data=_form(client, points_per_yuan="200", auto_receive_days="14"))
     assert r.status_code == 302
     db.session.expire_all()
     with use_brand(brand.id):
         s = shop_settings.get_settings()
         assert (s.points_per_yuan, s.shipping_fee_fen, s.free_shipping_fen) == (200, 800, 9900)
         assert s.shipping_by_region == {"新疆": 2000, "西藏": 2550}
+        assert s.auto_receive_days == 14
         fee = pricing.shipping_fee
         assert fee(s, fulfilment=DELIVERY, province="新疆", fen=5000) == 2000
         assert fee(s, fulfilment=DELIVERY, province="浙江", fen=5000) == 800
@@ -82,6 +84,8 @@ def test_bad_values_are_refused_and_nothing_is_saved(client, brand):
         ({"points_per_yuan": "0"}, None),
         ({"pay_timeout_minutes": "1"}, None),
         ({"return_window_days": "181"}, None),
+        ({"auto_receive_days": "2"}, None),
+        ({"auto_receive_days": "31"}, None),
         ({"shipping_fee": "8.001"}, None),
     ]:
         r = client.post(URL, data=_form(client, **changes))
