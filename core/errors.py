@@ -131,6 +131,19 @@ def wants_json() -> bool:
     )
 
 
+def unavailable(*, retry_after: int):
+    """A 503 answer (JSON or a page of its own) after rolling back: a part the request needs
+    (Redis, the file store) is unreachable; nothing was committed."""
+    db.session.rollback()
+    headers = {"Retry-After": str(retry_after)}
+    message = gettext("The service is briefly unavailable. Please try again shortly.")
+    if wants_json():
+        body = {"error": {"code": "unavailable", "message": message, "field": None}}
+        return jsonify(body), 503, headers
+    # A page of its own: the console's layout would ask Redis for the session again.
+    return render_template("core/unavailable.html", message=message), 503, headers
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(AppError)
     def _app_error(exc: AppError):
@@ -159,16 +172,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(redis.exceptions.TimeoutError)
     def _redis_down(exc: Exception):
         """Redis unreachable: 503 with Retry-After; nothing was committed by this request."""
-        db.session.rollback()
         g.redis_unavailable = True  # the page itself must not ask Redis for the session
         log.error("redis unavailable: %s", exc)
-        headers = {"Retry-After": str(REDIS_RETRY_AFTER)}
-        message = gettext("The service is briefly unavailable. Please try again shortly.")
-        if wants_json():
-            body = {"error": {"code": "unavailable", "message": message, "field": None}}
-            return jsonify(body), 503, headers
-        # A page of its own: the console's layout would ask Redis for the session again.
-        return render_template("core/unavailable.html", message=message), 503, headers
+        return unavailable(retry_after=REDIS_RETRY_AFTER)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -19,10 +19,12 @@ dimensions), turns it upright and re-encodes it, which drops EXIF (camera, GPS).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import io
+import logging
 import os
 import re
 import urllib.parse
@@ -33,6 +35,7 @@ from flask import Blueprint, Flask, abort, current_app, has_request_context, sen
 from flask_babel import lazy_gettext as _l
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from core import errors
 from core.errors import ValidationError
 
 KEY_PATTERN = re.compile(
@@ -42,6 +45,10 @@ EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 CONTENT_TYPES = {ext: ctype for ctype, ext in EXTENSIONS.items()}
 PREFIX_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}(/[a-z0-9][a-z0-9_-]{0,40}){0,3}$")
 CACHE_SECONDS = 365 * 24 * 3600
+# A failed store is usually back within the minute (a network blip, a disk being freed).
+STORAGE_RETRY_AFTER = 30
+
+log = logging.getLogger(__name__)
 
 # Images: what an upload may be before it is decoded, and after.
 IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
@@ -85,10 +92,15 @@ class LocalStorage:
         path = self._path(key)
         if path.exists():
             return key  # same content, same key
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # readers never see half a file
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            os.replace(tmp, path)  # readers never see half a file
+        except OSError as exc:  # a full disk, a read-only or missing folder
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise StorageError(f"PUT {key}: {type(exc).__name__}") from exc
         return key
 
     def url(self, key: str) -> str:
@@ -101,9 +113,14 @@ class LocalStorage:
             return self._path(key).read_bytes()
         except FileNotFoundError:
             raise KeyError(key) from None
+        except OSError as exc:
+            raise StorageError(f"GET {key}: {type(exc).__name__}") from exc
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"DELETE {key}: {type(exc).__name__}") from exc
 
     def file_path(self, key: str) -> Path:
         return self._path(key)
@@ -373,7 +390,14 @@ def file(key: str):
     return response
 
 
+def _unavailable(exc: StorageError):
+    """The file store failed (unreachable, refused, a full disk): 503, nothing committed."""
+    log.error("storage unavailable: %s", exc)
+    return errors.unavailable(retry_after=STORAGE_RETRY_AFTER)
+
+
 def init_app(app: Flask) -> None:
+    app.register_error_handler(StorageError, _unavailable)
     app.extensions["storage"] = build(app.config)
     app.register_blueprint(bp)
     app.add_template_global(url, "storage_url")

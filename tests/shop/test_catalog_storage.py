@@ -269,3 +269,28 @@ def test_pages_may_show_images_from_the_s3_public_url(app, client):
     assert "img-src 'self' data: blob: https://cdn.example.com;" in csp
     csp = client.get("/console/login").headers["Content-Security-Policy"]
     assert "img-src 'self' data: blob:;" in csp
+
+
+def test_a_store_that_cannot_write_answers_503_and_the_product_form_says_try_again(tmp_path, brand):
+    """A full disk or an unwritable folder is the store failing, not a bug: the upload is
+    refused as "try again" on the product form, and any other page gets a 503."""
+    from tests.support.apps import build_app
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the uploads folder should be")
+    local = storage.LocalStorage(str(blocked))
+    with pytest.raises(storage.StorageError):
+        local.put(b"x", content_type="image/png", prefix="shop")
+
+    served = build_app(STORAGE_DIR=str(blocked))
+    served.add_url_rule(
+        "/_store_probe",
+        "store_probe",
+        lambda: storage.put(b"x", content_type="image/png", prefix="t"),
+    )
+    web = served.test_client()
+    page = web.get("/_store_probe")
+    assert page.status_code == 503 and page.headers["Retry-After"] == "30"
+    assert "服务暂时不可用" in page.get_data(as_text=True)
+    api = web.get("/_store_probe", headers={"Accept": "application/json"})
+    assert api.status_code == 503 and api.get_json()["error"]["code"] == "unavailable"
