@@ -42,7 +42,7 @@ from core.errors import ValidationError
 from core.jobs import job
 from core.labels import register_labels
 from core.tenancy import require_brand_id
-from shop import catalog, stock
+from shop import catalog, stock, txhooks
 from shop.models import Category, Product, Sku
 
 MAX_ROWS = 20_000
@@ -244,9 +244,12 @@ def _progress_key(token: str) -> str:
 
 
 def save_progress(token: str, **values) -> None:
+    _save(_progress_key(token), values)
+
+
+def _save(key: str, values: dict) -> None:
     r = core_redis.get_redis()
     data = {k: json.dumps(v, ensure_ascii=False) for k, v in values.items()}
-    key = _progress_key(token)
     pipe = r.pipeline()
     pipe.hset(key, mapping=data)
     pipe.expire(key, PROGRESS_TTL)
@@ -442,11 +445,12 @@ def start(raw: bytes, *, filename: str, operator: str | None) -> tuple[str, Resu
     inline = int(current_app.config.get("SHOP_IMPORT_INLINE_ROWS") or 500)
     if len(lines) <= inline:
         result = run(text, operator=operator, token=token)
+        state = {"filename": filename, "done": result.total, **_summary(result)}
         if result.errors:
             db.session.rollback()
-        save_progress(
-            token, status="done", filename=filename, done=result.total, **_summary(result)
-        )
+            save_progress(token, status="done", **state)
+        else:
+            _finish_after_commit(token, state)
         return token, result
     path = os.path.join(upload_folder(), f"{require_brand_id()}-{token}.csv")
     with open(path, "w", encoding="utf-8") as f:
@@ -494,10 +498,24 @@ def import_catalog_job(token: str, path: str, operator: str | None) -> None:
         db.session.rollback()
         save_progress(token, status="failed")
         raise
+    state = {"done": result.total, **_summary(result)}
     if result.errors:
         db.session.rollback()
-    else:
-        db.session.flush()
-    save_progress(token, status="done", done=result.total, **_summary(result))
-    if not result.errors:
-        os.remove(path)
+        save_progress(token, status="done", **state)
+        return
+    db.session.flush()
+    _finish_after_commit(token, state, path=path)
+
+
+def _finish_after_commit(token: str, state: dict, *, path: str | None = None) -> None:
+    """The import is "done" only once its rows are committed; "failed" if they never are
+    (the file is kept for a look)."""
+    key = _progress_key(token)
+
+    def committed() -> None:
+        _save(key, {"status": "done", **state})
+        if path:
+            os.remove(path)
+
+    txhooks.on_commit(committed)
+    txhooks.on_rollback(lambda: _save(key, {"status": "failed"}))

@@ -175,3 +175,18 @@ def test_a_big_file_runs_as_a_job_with_progress(app, brand):
     assert _count(Product) == 450
     assert db.session.scalar(select(func.sum(Sku.stock))) == sum(range(450))
     assert run_outbox_job(job.id) == "skipped"  # done once
+
+
+def test_an_import_is_done_only_once_its_rows_are_committed(brand):
+    catalog.create_category(code="tops", name="上衣")
+    db.session.commit()
+    raw = _file(*GOOD).encode("utf-8")
+    with force_locale("zh"):
+        token, result = catalog_import.start(raw, filename="p.csv", operator="导入员")
+    assert result.ok
+    assert catalog_import.progress(token) is None  # written, not yet committed
+    db.session.rollback()  # the request failed after the import (nothing was kept)
+    assert catalog_import.progress(token)["status"] == "failed"
+    assert _count(Product) == 0
+    token, result = _start(_file(*GOOD))
+    assert catalog_import.progress(token)["status"] == "done" and _count(Product) == 2
