@@ -60,7 +60,18 @@ def order(order_no: str):
     )
 
 
-def _back(o: Order):
+def _act(o: Order, work, saved) -> object:
+    """A member's action on the order page: the form's token checked, one service call,
+    the commit, a message (``saved(result)``, or the refusal's), and back to the order."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        result = work()
+        db.session.commit()
+        flash(saved(result), "success")
+    except AppError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
     return redirect(url_for(".order", order_no=o.order_no), 303)
 
 
@@ -68,16 +79,11 @@ def _back(o: Order):
 def receive(order_no: str):
     member_id = require_member()
     o = _my_order(order_no, member_id)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    try:
-        fulfilment.confirm_receipt(order_id=o.id, member_id=member_id)
-        db.session.commit()
-        flash(_l("Thank you: receipt confirmed."), "success")
-    except AppError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    return _back(o)
+    return _act(
+        o,
+        lambda: fulfilment.confirm_receipt(order_id=o.id, member_id=member_id),
+        lambda _o: _l("Thank you: receipt confirmed."),
+    )
 
 
 def _whole(raw: str | None) -> int | None:
@@ -89,28 +95,27 @@ def _whole(raw: str | None) -> int | None:
 def request_after_sale(order_no: str):
     member_id = require_member()
     o = _my_order(order_no, member_id)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    line_id = _whole(request.form.get("line_id"))
-    quantity = _whole(request.form.get("quantity"))
-    try:
+
+    def work() -> AfterSale:
+        line_id = _whole(request.form.get("line_id"))
+        quantity = _whole(request.form.get("quantity"))
         if line_id is None:
             raise AppError(_l("Choose what to refund."), field="lines")
         if quantity is None:
             raise AppError(_l("Enter a whole number of at least %(n)d.", n=0), field="quantity")
-        req = aftersale.request(
+        return aftersale.request(
             order_id=o.id,
             member_id=member_id,
             kind=request.form.get("kind", ""),
             items=[refunds.Item(order_line_id=line_id, quantity=quantity)],
             reason=request.form.get("reason", ""),
         )
-        db.session.commit()
-        flash(_l("Request %(no)s sent. The shop will answer soon.", no=req.request_no), "success")
-    except AppError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    return _back(o)
+
+    return _act(
+        o,
+        work,
+        lambda req: _l("Request %(no)s sent. The shop will answer soon.", no=req.request_no),
+    )
 
 
 def _my_request(request_no: str, member_id: int) -> AfterSale:
@@ -129,16 +134,11 @@ def cancel(request_no: str):
     member_id = require_member()
     req = _my_request(request_no, member_id)
     o = db.session.get(Order, req.order_id)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    try:
-        aftersale.cancel(after_sale_id=req.id, member_id=member_id)
-        db.session.commit()
-        flash(_l("Request withdrawn."), "success")
-    except AppError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    return _back(o)
+    return _act(
+        o,
+        lambda: aftersale.cancel(after_sale_id=req.id, member_id=member_id),
+        lambda _r: _l("Request withdrawn."),
+    )
 
 
 @bp.post("/shop/after-sales/<request_no>/tracking")
@@ -146,20 +146,15 @@ def tracking(request_no: str):
     member_id = require_member()
     req = _my_request(request_no, member_id)
     o = db.session.get(Order, req.order_id)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    try:
-        aftersale.set_return_tracking(
+    return _act(
+        o,
+        lambda: aftersale.set_return_tracking(
             after_sale_id=req.id,
             member_id=member_id,
             tracking_no=request.form.get("return_tracking_no", ""),
-        )
-        db.session.commit()
-        flash(_l("Tracking number saved."), "success")
-    except AppError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    return _back(o)
+        ),
+        lambda _r: _l("Tracking number saved."),
+    )
 
 
 @bp.context_processor
