@@ -47,3 +47,17 @@ def is_timezone(value: str) -> bool:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return False
     return True
+
+
+def whole(value, field: str, low: int, high: int) -> int:
+    """``value`` if it is an int (not a bool) from ``low`` to ``high``; else a ValidationError
+    on ``field`` that names the range."""
+    from flask_babel import lazy_gettext as _l
+
+    from core.errors import ValidationError
+
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValidationError(
+            _l("Enter a whole number from %(low)d to %(high)d.", low=low, high=high), field=field
+        )
+    return value

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.db import db
 from core.errors import ValidationError
+from core.validators import whole
 from coupons.claims import claim, claim_share, create_share
 from coupons.issuance import bulk_issue, count_target, get_template, import_partner_codes, issue
 from coupons.mall import exchange
@@ -48,12 +49,7 @@ MAX_STOCK = 10**9
 MAX_FEN = 10**9  # the columns are 32-bit integers
 
 
-def _whole(value, field: str, low: int, high: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValidationError(
-            _l("Enter a whole number from %(low)d to %(high)d.", low=low, high=high), field=field
-        )
-    return value
+_whole = whole
 
 
 def _text(value: str | None, field: str, *, max_len: int, required: bool = False) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from core.db import db
 from core.errors import ValidationError
 from core.tenancy import require_brand_id
+from core.validators import whole
 from guide_distribution.models import BIND_MODES, DistributionSettings
 
 DEFAULTS: dict = {
@@ -44,12 +45,7 @@ def get_settings() -> DistributionSettings:
 
 
 def _whole(field: str, value) -> int:
-    low, high = RANGES[field]
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValidationError(
-            _l("Enter a whole number from %(low)s to %(high)s.", low=low, high=high), field=field
-        )
-    return value
+    return whole(value, field, *RANGES[field])
 
 
 def update_settings(**values) -> DistributionSettings:

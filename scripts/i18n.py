@@ -19,17 +19,10 @@ from pathlib import Path
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = [
-    "core",
-    "org",
-    "wechat",
-    "members",
-    "points",
-    "coupons",
-    "shop",
-    "guide_distribution",
-    "games",
-]
+sys.path.insert(0, str(ROOT))
+from core.i18n import CATALOGS  # noqa: E402 - after the path
+
+PACKAGES = list(CATALOGS)
 
 
 def _paths(pkg: str) -> list[str]:

@@ -20,6 +20,7 @@ from core import audit, storage
 from core.db import db, utcnow
 from core.errors import NotFound, ValidationError
 from core.tenancy import require_brand_id
+from core.validators import whole
 from shop import flash, stock
 from shop.models import Category, FlashSale, Product, Sku
 
@@ -39,12 +40,7 @@ SPEC_PAIR = re.compile(r"[:：]")
 # --- small checks ------------------------------------------------------------------------------
 
 
-def _whole(value, field: str, low: int, high: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValidationError(
-            _l("Enter a whole number from %(low)d to %(high)d.", low=low, high=high), field=field
-        )
-    return value
+_whole = whole
 
 
 def _text(value, field: str, *, max_len: int, required: bool = False) -> str:

@@ -13,6 +13,7 @@ from core import audit
 from core.db import db
 from core.errors import ValidationError
 from core.tenancy import require_brand_id
+from core.validators import whole
 from shop.models import ShopSettings
 
 DEFAULTS: dict = {
@@ -51,12 +52,7 @@ def get_settings() -> ShopSettings:
 
 
 def _whole(field: str, value) -> int:
-    low, high = RANGES[field]
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValidationError(
-            _l("Enter a whole number from %(low)s to %(high)s.", low=low, high=high), field=field
-        )
-    return value
+    return whole(value, field, *RANGES[field])
 
 
 def parse_regions(text: str) -> dict[str, int]:
