@@ -20,6 +20,7 @@ CATALOGS = (
     "shop",
     "guide_distribution",
     "games",
+    "campaigns",
 )
 
 
