@@ -20,6 +20,7 @@ def init_app(app: Flask) -> None:
 def init_workbench(app: Flask) -> None:
     """The guide's workbench sections, their console pages and the overview's guide sales."""
     from guide_distribution import (  # noqa: F401 - register
+        demo_workbench,
         labels_workbench,
         overview_guides,
         views_console_workbench,
