@@ -42,10 +42,17 @@ TASK_TITLE = "双十二新品推荐"
 
 
 def _picture(rgb: tuple[int, int, int], label: str) -> bytes:
+    """A 600x600 poster-like picture: the colour, a light band and a T-shirt outline."""
     img = Image.new("RGB", (600, 600), rgb)
     draw = ImageDraw.Draw(img)
-    draw.rectangle((40, 40, 560, 560), outline=(255, 255, 255), width=6)
-    draw.text((70, 280), label, fill=(255, 255, 255))
+    light = tuple(min(255, c + 90) for c in rgb)
+    draw.rectangle((0, 430, 600, 600), fill=light)
+    shirt = [(190, 150), (250, 120), (350, 120), (410, 150), (480, 230), (420, 270),
+             (400, 250), (400, 470), (200, 470), (200, 250), (180, 270), (120, 230)]  # fmt: skip
+    draw.polygon(shirt, fill=(250, 250, 248), outline=(255, 255, 255))
+    draw.arc((265, 100, 335, 160), 0, 180, fill=rgb, width=8)
+    for i in range(3):
+        draw.ellipse((60 + i * 40, 520, 84 + i * 40, 544), fill=rgb)
     out = io.BytesIO()
     img.save(out, format="PNG")
     return out.getvalue()

@@ -71,14 +71,16 @@ def _month_panel(staff) -> Markup | None:
 def register() -> None:
     register_workbench_panel("guide_month", _month_panel, order=10)
     register_workbench_tile(
-        "guide_workbench.tasks", _l("HQ tasks"), icon="red", order=20, roles=("guide",)
+        "guide_workbench.tasks", _l("HQ tasks"), icon="task", order=20, roles=("guide",)
     )
-    register_workbench_tile("guide_workbench.materials", _l("Materials"), icon="green", order=30)
-    register_workbench_tile("guide_workbench.orders", _l("My orders"), icon="orange", order=40)
+    register_workbench_tile("guide_workbench.materials", _l("Materials"), icon="image", order=30)
+    register_workbench_tile("guide_workbench.orders", _l("My orders"), icon="order", order=40)
     register_workbench_tile(
-        "guide_workbench.performance", _l("Performance"), icon="purple", order=50
+        "guide_workbench.performance", _l("Performance"), icon="chart", order=50
     )
-    register_workbench_tile("guide_workbench.leaderboard", _l("Leaderboard"), icon="blue", order=60)
+    register_workbench_tile(
+        "guide_workbench.leaderboard", _l("Leaderboard"), icon="trophy", order=60
+    )
     register_customer_view(
         "guide_workbench.customers", _l("Bound to me"), order=20, roles=("guide",)
     )

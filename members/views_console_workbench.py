@@ -42,10 +42,8 @@ nav_item(
     order=5,
 )
 nav_item("workbench.my_qr", _l("My QR code"), group="stores", roles=("guide",), order=6)
-register_workbench_tile("workbench.customers", _l("My customers"), icon="blue", order=10)
-register_workbench_tile(
-    "workbench.my_qr", _l("My QR code"), icon="teal", order=90, roles=("guide",)
-)
+register_workbench_tile("workbench.customers", _l("My customers"), icon="users", order=10)
+register_workbench_tile("workbench.my_qr", _l("My QR code"), icon="qr", order=90, roles=("guide",))
 register_customer_view("workbench.customers", _l("All my customers"), order=10)
 
 

@@ -5,14 +5,14 @@ Members registers its own sections (my customers, my QR code); higher packages (
 distribution: materials, tasks, orders, performance, shop, commission) register theirs
 without members importing them::
 
-    register_workbench_tile("guide_workbench.materials", _l("Materials"), icon="green", order=20)
+    register_workbench_tile("guide_workbench.materials", _l("Materials"), icon="image", order=20)
     register_workbench_panel(render_month_header, order=10)
 
-A tile's ``roles`` say who sees it; ``icon`` is a colour of the round badge that shows the
-label's first character. A panel is ``render(staff) -> Markup | None``: the owning package
-renders its own template, so members never includes a higher package's template.
-A customer view (``register_customer_view``) is a tab above the workbench's customer list
-("all my customers", "bound to me").
+A tile's ``roles`` say who sees it; ``icon`` names its picture (one of ``ICONS``, each with
+its colour). A panel is ``render(staff) -> Markup | None``: the owning package renders its
+own template, so members never includes a higher package's template. A customer view
+(``register_customer_view``) is a tab above the workbench's customer list ("all my
+customers", "bound to me").
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from markupsafe import Markup
 
 ALL_ROLES = ("guide", "store_manager", "brand_admin")
-ICONS = ("green", "blue", "orange", "purple", "red", "teal")
+ICONS = ("users", "link", "task", "image", "order", "chart", "trophy", "qr", "wallet", "shop")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +58,7 @@ _VIEWS: dict[str, CustomerView] = {}
 def register_workbench_tile(
     endpoint: str,
     label,
-    icon: str = "green",
+    icon: str = "users",
     order: int = 50,
     roles: tuple[str, ...] = ALL_ROLES,
 ) -> None:
