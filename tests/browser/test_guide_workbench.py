@@ -85,3 +85,63 @@ def test_a_guide_walks_the_workbench_on_the_phone(browser, live_server):
         w.check()
     finally:
         context.close()
+
+
+def test_hq_sets_materials_tasks_and_targets_in_the_console(browser, live_server, tmp_path):
+    """The demo's brand admin: the overview's guide sales, a material with a picture, a task
+    for a store's guides with its completion, and a store target split over its guides."""
+    from PIL import Image
+
+    live_server.invoke("demo")
+    picture = tmp_path / "new.png"
+    Image.new("RGB", (200, 200), (7, 193, 96)).save(picture)
+    context = browser.new_context(
+        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
+    )
+    w = Walker(context, "hq")
+    page = w.page
+    try:
+        w.open("/console/login")
+        page.get_by_label("品牌代码").fill("demo")
+        page.get_by_label("手机号或用户名").fill("13800000000")
+        page.get_by_label("密码").fill(PASSWORD)
+        w.submit(page.get_by_role("button", name="登录"))
+        expect(page.locator("main")).to_contain_text("导购业绩")
+        guided = page.locator("#ov-guide_sales")
+        expect(guided).to_contain_text("导购销售占比")
+        expect(guided.locator("canvas, svg").first).to_be_visible()
+        guided.scroll_into_view_if_needed()
+        w.shot("overview-guide-sales")
+
+        w.open(page.locator("nav.nav a", has_text="素材库").get_attribute("href"))
+        w.follow(page.get_by_role("link", name="新建素材"))
+        page.get_by_label("标题").fill("店庆活动")
+        page.get_by_label("朋友圈文案").fill("店庆三天，全场 8 折！")
+        page.get_by_label("添加图片（JPEG、PNG、WebP，最多 9 张）").set_input_files(str(picture))
+        w.submit(page.get_by_role("button", name="保存"))
+        w.saved()
+        expect(page.locator("main img")).to_have_count(1)
+
+        w.open(page.locator("nav.nav a", has_text="总部任务").get_attribute("href"))
+        expect(page.locator("tbody")).to_contain_text("双十二新品推荐")
+        w.follow(page.get_by_role("link", name="新建任务"))
+        page.get_by_label("标题", exact=True).fill("店庆邀约")
+        page.get_by_label("要发送的文案").fill("店庆三天，全场 8 折，欢迎来店！")
+        page.get_by_label("这些门店的全部导购").select_option(label="上海南京西路店")
+        w.submit(page.get_by_role("button", name="下发任务"))
+        expect(page.get_by_test_id("task-guides-done")).to_contain_text("/ 2 位导购已完成")
+        expect(page.locator("tbody")).to_contain_text("张小美")
+
+        w.open(page.locator("nav.nav a", has_text="业绩目标").get_attribute("href"))
+        page.locator("form", has_text="门店目标").get_by_label("门店", exact=True).select_option(
+            label="上海南京西路店"
+        )
+        page.locator("form", has_text="门店目标").get_by_label(
+            "门店目标（元），平分给门店导购"
+        ).fill("5000")
+        w.submit(page.get_by_role("button", name="平分给门店导购"))
+        w.saved()
+        expect(page.locator("tbody")).to_contain_text("¥2500.00")
+        w.check()
+    finally:
+        context.close()
