@@ -1,4 +1,5 @@
-"""guide workbench materials tasks targets
+"""guide workbench: the materials library, tasks from HQ with per-guide completion counters
+and sends, monthly targets per guide; an index of the performance rollup by store and day
 
 Revision ID: 0020
 Revises: 0017
@@ -6,12 +7,10 @@ Create Date: 2026-12-05 09:18:49.653167
 
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-import core.crypto
 import core.db
-
 
 # revision identifiers, used by Alembic.
 revision = "0020"
