@@ -3,7 +3,7 @@ materials to copy, tasks from HQ with the customers to send them to, customers b
 orders credited to me, performance and target, the leaderboards of my store and region.
 
 A guide sees their own data; a store manager their store's; another guide's task, customer
-or order answers 404."""
+or order answers 404 (tasks are given to guides: anyone else finds none)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def materials():
 
 
 @bp.get("/tasks", endpoint="tasks")
-@roles_required("guide")
+@roles_required(*ROLES)
 def tasks_list():
     page = page_from_request(
         queries.tasks_of_guide(current_user.id), order=newest_first(GuideTask.id), per_page=PER_PAGE
@@ -75,7 +75,7 @@ def tasks_list():
 
 
 @bp.get("/tasks/<int:task_id>")
-@roles_required("guide")
+@roles_required(*ROLES)
 def task(task_id: int):
     return _render_task(task_id)
 
@@ -115,7 +115,7 @@ def _assignment_or_404(task_id: int):
 
 
 @bp.post("/tasks/<int:task_id>/sent/<int:member_id>")
-@roles_required("guide")
+@roles_required(*ROLES)
 def mark_sent(task_id: int, member_id: int):
     _assignment_or_404(task_id)
     if not EmptyForm().validate_on_submit():
