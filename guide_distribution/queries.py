@@ -37,7 +37,7 @@ class Viewer:
             return cls(guide_id=staff.id)
         if staff.role == "store_manager":
             return cls(store_id=staff.store_id or -1)
-        return cls(whole_brand=staff.role == "brand_admin")
+        return cls(whole_brand=staff.role in ("brand_admin", "platform_admin"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -214,7 +214,7 @@ def performance():
 def leaderboard_page():
     month = _month_arg()
     scope = request.args.get("scope", "store")
-    store = current_user.store
+    store = getattr(current_user, "store", None)
     if scope == "region" and store is not None and store.region:
         entries = leaderboard.board(month=month, region=store.region)
     elif store is not None:

@@ -108,3 +108,18 @@ def test_the_overview_section_reads_the_rollup(shop, fake_pay):
         (b.id, 6000),
         (a.id, 4000),
     ]
+
+
+def test_a_store_manager_sees_the_stores_figures_and_board(client, shop, fake_pay):
+    a, b, *_ = _setup(shop)
+    manager = f.staff(shop.brand, role="store_manager", store=shop.store)
+    f.login(client, shop.brand, manager)
+    perf = client.get("/console/workbench/performance").get_data(as_text=True)
+    total = _ledger_net(a.id) + _ledger_net(b.id)
+    assert f"¥{total // 100}.00" in perf  # the store's month: both guides
+    board = client.get("/console/workbench/leaderboard").get_data(as_text=True)
+    assert a.name in board and b.name in board
+    html = client.get("/console/workbench/bound").get_data(as_text=True)
+    assert html.count('class="wb-item" data-member=') == 2
+    # A month that is not a month: 404, not an error page.
+    assert client.get("/console/workbench/leaderboard?month=2026-13").status_code == 404
