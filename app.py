@@ -119,6 +119,7 @@ def _register_packages(app: Flask) -> None:
     coupons.init_app(app)
     shop.init_app(app)
     guide_distribution.init_app(app)
+    guide_distribution.init_workbench(app)
     if app.config.get("SANDBOX_ENABLED"):
         _mount_sandbox(app)
 

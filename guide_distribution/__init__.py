@@ -15,3 +15,19 @@ def init_app(app: Flask) -> None:
     from guide_distribution import attribution, models  # noqa: F401 - register the tables
 
     attribution.connect()
+
+
+def init_workbench(app: Flask) -> None:
+    """The guide's workbench sections, their console pages and the overview's guide sales."""
+    from guide_distribution import (  # noqa: F401 - register
+        demo_workbench,
+        labels_workbench,
+        overview_guides,
+        views_console_workbench,
+        views_workbench,
+        workbench,
+    )
+
+    workbench.register()
+    app.register_blueprint(views_workbench.bp)
+    app.register_blueprint(views_console_workbench.bp)

@@ -1,6 +1,6 @@
-"""The guide workbench (导购工作台): a phone-first page of the guide's own customers, with
-one-tap quick tags and their history, and the guide's own QR code and poster. Phones are always
-masked here."""
+"""The guide workbench (导购工作台): a phone-first home of tiles (``members.workbench``: every
+package registers its sections), the guide's own customers with one-tap quick tags and their
+history, and the guide's own QR code and poster. Phones are always masked here."""
 
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ from members.forms import EmptyForm
 from members.models import Member, TagDefinition
 from members.privacy import access
 from members.tiers_tags import tags
+from members.workbench import (
+    customer_views_for,
+    panels_for,
+    register_customer_view,
+    register_workbench_tile,
+    tiles_for,
+)
 from wechat import gateway
 
 bp = Blueprint("workbench", __name__, url_prefix="/console/workbench")
@@ -28,13 +35,26 @@ ROLES = ("guide", "store_manager", "brand_admin")
 PER_PAGE = 20
 
 nav_item(
-    "workbench.customers",
+    "workbench.home",
     _l("Workbench"),
     group="stores",
     roles=("guide", "store_manager"),
     order=5,
 )
 nav_item("workbench.my_qr", _l("My QR code"), group="stores", roles=("guide",), order=6)
+register_workbench_tile("workbench.customers", _l("My customers"), icon="users", order=10)
+register_workbench_tile("workbench.my_qr", _l("My QR code"), icon="qr", order=90, roles=("guide",))
+register_customer_view("workbench.customers", _l("All my customers"), order=10)
+
+
+@bp.get("/home")
+@roles_required(*ROLES)
+def home():
+    return render_template(
+        "members/console/workbench/home.html",
+        tiles=tiles_for(current_user.role),
+        panels=panels_for(current_user),
+    )
 
 
 @bp.get("")
@@ -50,6 +70,7 @@ def customers():
         quick=tags.list_tags(quick_only=True),
         on=queries.tags_by_member([m.id for m in page.items]),
         masked=lambda m: mask_phone(m.phone) if m.phone else "",
+        views=customer_views_for(current_user.role),
         form=EmptyForm(),
     )
 

@@ -28,3 +28,12 @@ from guide_distribution.models.settings import (  # noqa: F401
     BIND_NEW_ONLY,
     DistributionSettings,
 )
+from guide_distribution.models.workbench import (  # noqa: F401
+    MATERIAL_IMAGES_MAX,
+    MATERIAL_TEXT_MAX,
+    GuideTarget,
+    GuideTask,
+    GuideTaskAssignee,
+    GuideTaskSend,
+    Material,
+)

@@ -80,6 +80,7 @@ class GuideSalesDay(IdMixin, BrandScoped, db.Model):
     __table_args__ = (
         UniqueConstraint("brand_id", "day", "guide_id", "store_key"),
         Index("ix_guide_sales_day_guide", "brand_id", "guide_id", "day"),
+        Index("ix_guide_sales_day_store", "brand_id", "store_key", "day"),
     )
 
     day: Mapped[dt.date] = mapped_column(Date)
