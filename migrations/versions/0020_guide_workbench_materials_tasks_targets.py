@@ -2,7 +2,7 @@
 and sends, monthly targets per guide; an index of the performance rollup by store and day
 
 Revision ID: 0020
-Revises: 0017
+Revises: 0023
 Create Date: 2026-12-05 09:18:49.653167
 
 """
@@ -14,7 +14,7 @@ import core.db
 
 # revision identifiers, used by Alembic.
 revision = "0020"
-down_revision = "0017"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
