@@ -15,3 +15,20 @@ def init_app(app: Flask) -> None:
     from guide_distribution import attribution, models  # noqa: F401 - register the tables
 
     attribution.connect()
+
+    # binding and guides' shops: signal receivers, console, workbench, member pages, API
+    from guide_distribution import (  # noqa: F401
+        api_shop,
+        jobs,
+        pickers,
+        receivers,
+        views_console_binding,
+        views_member_shop,
+        views_workbench_shop,
+    )
+
+    receivers.connect()
+    app.register_blueprint(views_console_binding.bp)
+    app.register_blueprint(views_workbench_shop.bp)
+    app.register_blueprint(views_member_shop.bp)
+    api_shop.init_app(app)

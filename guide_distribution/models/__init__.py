@@ -28,3 +28,7 @@ from guide_distribution.models.settings import (  # noqa: F401
     BIND_NEW_ONLY,
     DistributionSettings,
 )
+from guide_distribution.models.shops import (  # noqa: F401
+    GuideProfile,
+    GuideShopItem,
+)
