@@ -46,9 +46,16 @@ class BindingRulesForm(FlaskForm):
         _l("Days a share link credits its guide"), validators=_whole("link_days")
     )
 
-    def validate_validity_days(self, field):
-        if self.validity.data == "days" and field.data is None:
-            raise FormError(_l("Enter the number of days."))
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)
+        # Optional() ends the field's own checks on an empty value: the choice needs a number.
+        if self.validity.data == "days" and self.validity_days.data is None:
+            self.validity_days.errors = [
+                *self.validity_days.errors,
+                _l("Enter the number of days."),
+            ]
+            return False
+        return ok
 
 
 class LookupForm(FlaskForm):
@@ -80,9 +87,12 @@ class HandOverForm(FlaskForm):
     to_guide = PickerField(_l("The guide"), kind="guides", validators=[Optional()])
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=REASON_MAX)])
 
-    def validate_to_guide(self, field):
-        if self.mode.data == "named" and len(field.data or []) != 1:
-            raise FormError(_l("Pick one guide."))
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)
+        if self.mode.data == "named" and len(self.to_guide.data or []) != 1:
+            self.to_guide.errors = [*self.to_guide.errors, _l("Pick one guide.")]
+            return False
+        return ok
 
 
 class ImportForm(FlaskForm):
