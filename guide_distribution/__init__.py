@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
     # binding and guides' shops: signal receivers, console, workbench, member pages, API
     from guide_distribution import (  # noqa: F401
         api_shop,
+        demo,
         jobs,
         pickers,
         receivers,
