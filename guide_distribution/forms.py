@@ -84,7 +84,7 @@ class HandOverForm(FlaskForm):
         default="spread",
         validators=[InputRequired()],
     )
-    to_guide = PickerField(_l("The guide"), kind="guides", validators=[Optional()])
+    to_guide = PickerField(_l("The guide who takes over"), kind="guides", validators=[Optional()])
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=REASON_MAX)])
 
     def validate(self, extra_validators=None) -> bool:
