@@ -16,6 +16,7 @@ from guide_distribution.models import CustomerBinding, GuideProfile, GuideShopIt
 from members import api as mp
 from tests import factories
 from tests.shop.conftest import member, product
+from tests.support.member_h5 import Phone
 
 
 def _guide(shop):
@@ -154,34 +155,48 @@ def test_a_tampered_or_foreign_share_link_is_404(client, shop):
     assert client.get(f"/m/{shop.brand.slug}/guide/{token}").status_code == 404
 
 
-def test_a_guest_who_opens_the_link_then_activates_is_bound_by_the_link(client, shop):
-    guide = _guide(shop)
-    _open_shop(shop, guide)
-    factories.sign_in_member(client, shop.brand, None, openid="oa-guest-1")
-    r = client.get(f"/m/{shop.brand.slug}/guide/{shops.share_token(guide.id)}")
+def test_a_guest_who_opens_the_link_then_activates_is_bound_by_the_link(
+    wx_ctx, wx_brand, wx_client, wx_consumer
+):
+    with use_brand(wx_brand.id):
+        store = factories.store(wx_brand)
+        guide = factories.staff(wx_brand, role="guide", store=store)
+        token = shops.share_token(guide.id)
+    phone = Phone(wx_client, wx_brand, wx_consumer)
+    phone.sign_in()  # the WeChat OAuth: a guest, no member yet
+    r = wx_client.get(f"/m/{wx_brand.slug}/guide/{token}")
     assert r.status_code == 200 and "领取会员卡" in r.get_data(as_text=True)
-    assert db.session.execute(select(GuideVisit)).first() is None
-    start = client.get(f"/m/{shop.brand.slug}/activate")
-    assert start.status_code == 200
-    # the activation form posts the phone; what matters here is the receiver's use of the
-    # remembered link, so activate as the page would, inside that client's session
-    with client.session_transaction() as s:
-        assert s[f"gd_share:{shop.brand.id}"] == guide.id
-    from members.activation import activate_member
-    from tests.factories import CONSENT
+    with use_brand(wx_brand.id):
+        assert db.session.execute(select(GuideVisit)).first() is None
+    phone.request_code("13912340000")
+    assert phone.activate("13912340000").status_code in (302, 303)
+    with use_brand(wx_brand.id):
+        b = db.session.execute(select(CustomerBinding)).scalar_one()
+        assert (b.guide_id, b.store_id, b.source) == (guide.id, store.id, "share_link")
+        assert db.session.execute(select(GuideVisit.member_id)).scalar_one() == b.member_id
 
-    with client.application.test_request_context():
-        from flask import session
 
-        session[f"gd_share:{shop.brand.id}"] = guide.id
-        m, created = activate_member(
-            phone="13912340000", oa_openid="oa-guest-1", source="oa", consent_version=CONSENT
-        )
+def test_a_member_scanning_a_guides_code_through_wechat_is_bound(
+    wx_ctx, wx_brand, wx_client, wx_consumer
+):
+    from members.activation import qrcodes
+
+    with use_brand(wx_brand.id):
+        store = factories.store(wx_brand)
+        guide = factories.staff(wx_brand, role="guide", store=store)
+        qr = qrcodes.ensure_guide_qr(staff_id=guide.id)
         db.session.commit()
-    assert created
-    b = db.session.execute(select(CustomerBinding)).scalar_one()
-    assert (b.member_id, b.guide_id, b.source) == (m.id, guide.id, "share_link")
-    assert db.session.execute(select(GuideVisit.guide_id)).scalar_one() == guide.id
+    phone = Phone(wx_client, wx_brand, wx_consumer)
+    phone.sign_in()
+    phone.request_code("13912340001")
+    phone.activate("13912340001")  # no guide yet: no binding
+    with use_brand(wx_brand.id):
+        assert db.session.execute(select(CustomerBinding)).first() is None
+    phone.scan(qr)
+    with use_brand(wx_brand.id):
+        db.session.expire_all()
+        b = db.session.execute(select(CustomerBinding)).scalar_one()
+        assert (b.guide_id, b.store_id, b.source) == (guide.id, store.id, "scan")
 
 
 def test_the_mini_program_scene_resolves_to_the_shop_and_records_the_visit(client, shop):
