@@ -20,7 +20,10 @@ class GuideProfile(IdMixin, BrandScoped, db.Model):
     """
 
     __tablename__ = "guide_profile"
-    __table_args__ = (UniqueConstraint("brand_id", "guide_id"), UniqueConstraint("token"))
+    __table_args__ = (
+        UniqueConstraint("brand_id", "guide_id"),
+        UniqueConstraint("brand_id", "token"),
+    )
 
     guide_id: Mapped[int] = mapped_column(BigId, ForeignKey("staff.id"))
     token: Mapped[str] = mapped_column(String(24))

@@ -44,7 +44,7 @@ def upgrade():
         sa.UniqueConstraint(
             "brand_id", "guide_id", name=op.f("uq_guide_profile_brand_id_guide_id")
         ),
-        sa.UniqueConstraint("token", name=op.f("uq_guide_profile_token")),
+        sa.UniqueConstraint("brand_id", "token", name=op.f("uq_guide_profile_brand_id_token")),
     )
     with op.batch_alter_table("guide_profile", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_guide_profile_brand_id"), ["brand_id"], unique=False)

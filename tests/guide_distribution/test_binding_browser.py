@@ -15,7 +15,6 @@ from guide_distribution import settings
 from guide_distribution.models import CustomerBinding
 from members.activation import record_scan
 from tests import factories as f
-from tests.browser.conftest import browser  # noqa: F401 - fixture
 from tests.browser.walk import Walker
 from tests.browser.walk_console import pick
 
@@ -38,7 +37,7 @@ def _seed(app):
     return data
 
 
-def test_rules_lookup_forced_change_and_hand_over(browser, live_server, tmp_path):  # noqa: F811
+def test_rules_lookup_forced_change_and_hand_over(browser, live_server, tmp_path):
     data = _seed(live_server.app)
     shots = os.environ.get("WMB_WALKTHROUGH_SHOTS") or str(tmp_path)
     context = browser.new_context(

@@ -15,7 +15,6 @@ from core.tenancy import use_brand
 from guide_distribution import shops
 from guide_distribution.models import CustomerBinding
 from tests import factories
-from tests.browser.conftest import browser  # noqa: F401 - fixture
 from tests.browser.walk import WECHAT_UA, Walker
 from tests.shop.catalog_helpers import png, product
 
@@ -69,7 +68,7 @@ def _member_cookie(live_server, brand_id: int, member_id: int) -> dict:
             "url": live_server.url}  # fmt: skip
 
 
-def _phone(browser, live_server):  # noqa: F811 - the fixture's value
+def _phone(browser, live_server):
     return browser.new_context(
         base_url=live_server.url,
         locale="zh-CN",
@@ -81,7 +80,7 @@ def _phone(browser, live_server):  # noqa: F811 - the fixture's value
     )
 
 
-def test_a_consumer_opens_a_guides_share_link_in_wechat(browser, live_server, tmp_path):  # noqa: F811
+def test_a_consumer_opens_a_guides_share_link_in_wechat(browser, live_server, tmp_path):
     saved = live_server.app.extensions["storage"]
     live_server.app.extensions["storage"] = LocalStorage(str(tmp_path / "uploads"))
     try:
