@@ -551,4 +551,5 @@ def merge_bindings(kept_id: int, merged_id: int) -> dict:
         .values(member_id=kept_id)
         .execution_options(synchronize_session=False)
     ).rowcount
-    return {"guide_binding": moved, "guide_binding_events": events, "guide_visits": visits}
+    counts = {"guide_binding": moved, "guide_binding_events": events, "guide_visits": visits}
+    return {k: v for k, v in counts.items() if v}  # a member without any adds nothing

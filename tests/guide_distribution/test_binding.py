@@ -286,8 +286,9 @@ def test_a_merge_keeps_one_binding_and_the_whole_history(shop):
     kept, merged = _old_member(), _old_member()
     _scan(merged, b)
     db.session.commit()
-    merge_members(kept_id=kept.id, merged_id=merged.id, reason="same person")
+    record = merge_members(kept_id=kept.id, merged_id=merged.id, reason="same person")
     db.session.commit()
+    assert (record.counts["guide_binding"], record.counts["guide_binding_events"]) == (1, 1)
     assert db.session.scalar(select(func.count()).select_from(CustomerBinding)) == 1
     assert _binding(kept).guide_id == b.id
     assert len(_events(kept)) == 1
