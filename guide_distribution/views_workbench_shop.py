@@ -11,7 +11,7 @@ from flask_login import current_user
 
 from core import storage
 from core.auth import roles_required
-from core.console import form_error, nav_item
+from core.console import form_error
 from core.db import db
 from core.errors import AppError
 from guide_distribution import posters, shops
@@ -21,7 +21,6 @@ from wechat import gateway
 
 bp = Blueprint("guide_workbench_shop", __name__, url_prefix="/console/workbench/shop")
 GUIDE = ("guide",)
-nav_item("guide_workbench_shop.index", _l("My shop"), group="stores", roles=GUIDE, order=7)
 
 
 def _share_url() -> str:
