@@ -4,8 +4,8 @@ Where bindings come from: a scan of a guide's or store's code (``members.signals
 member_scanned``), a guide's share link or mini-program code (``shops.record_visit``), the
 activating guide (``member_activated``), the cashier's guide at the till (``shop.signals.
 order_created``), an operator's import (``binding_import``), a forced change by an operator
-(``force_change``) and a guide leaving (``hand_over``). Every binding and change writes a
-``BindingEvent``: from whom to whom, how, why and who did it.
+(``force_change``) and a guide leaving (``handover.hand_over``). Every binding and change
+writes a ``BindingEvent``: from whom to whom, how, why and who did it.
 
 The brand's rules (``DistributionSettings``) decide the automatic sources: the first guide
 wins while the customer has none (default), only new customers are bound ("new": no member
@@ -173,7 +173,7 @@ def _own_store(store_id: int | None) -> Store | None:
     return store
 
 
-def _term(now: dt.datetime) -> tuple[dt.datetime | None, dt.datetime | None]:
+def binding_term(now: dt.datetime) -> tuple[dt.datetime | None, dt.datetime | None]:
     """(protected_until, expires_at) of a binding made now, by the brand's rules."""
     s = get_settings()
     protected = now + dt.timedelta(days=s.protection_days) if s.protection_days else None
@@ -181,7 +181,8 @@ def _term(now: dt.datetime) -> tuple[dt.datetime | None, dt.datetime | None]:
     return protected, expires
 
 
-def _actor(kind: str | None, actor_id: int | None) -> tuple[str, int | None]:
+def actor_of(kind: str | None, actor_id: int | None) -> tuple[str, int | None]:
+    """Who an event is recorded as: the given actor, else the signed-in staff, else the system."""
     if kind is not None:
         return kind, actor_id
     actor = current_actor()
@@ -213,8 +214,8 @@ def _write(
     b.source = source
     if new_guide:
         b.bound_at = now
-        b.protected_until, b.expires_at = _term(now) if guide_id else (None, None)
-    kind, who = _actor(actor_kind, actor_id)
+        b.protected_until, b.expires_at = binding_term(now) if guide_id else (None, None)
+    kind, who = actor_of(actor_kind, actor_id)
     db.session.add(
         BindingEvent(
             member_id=member_id,
@@ -375,128 +376,12 @@ def set_binding(
                   reason=reason, now=now)  # fmt: skip
 
 
-# --- a guide leaving --------------------------------------------------------------------------
-
-HANDOVER_BATCH = 500
-
-
-def customers_count(guide_id: int) -> int:
-    """How many customers are bound to the guide now (expired bindings included)."""
-    return db.session.execute(
-        select(func.count())
-        .select_from(CustomerBinding)
-        .where(CustomerBinding.guide_id == guide_id)
-    ).scalar_one()
-
-
 def own_guide(guide_id: int) -> Staff:
     """A guide of the current brand (active or not), else NotFound."""
     staff = db.session.get(Staff, guide_id) if guide_id else None
     if staff is None or staff.brand_id != require_brand_id() or staff.role != "guide":
         raise NotFound(_l("no such guide"))
     return staff
-
-
-def hand_over_targets(*, guide_id: int, to_guide_id: int | None) -> list[Staff]:
-    """Who takes the leaving guide's customers: the named guide, or the store's other
-    active guides; refused when there is nobody."""
-    guide = own_guide(guide_id)
-    if to_guide_id:
-        target = active_guide(to_guide_id)
-        if target is None:
-            raise NotFound(_l("no such guide"), field="to_guide")
-        if target.id == guide.id:
-            raise ValidationError(_l("Choose another guide."), field="to_guide")
-        return [target]
-    targets = list(
-        db.session.execute(
-            select(Staff)
-            .where(
-                Staff.role == "guide",
-                Staff.active.is_(True),
-                Staff.store_id == guide.store_id,
-                Staff.id != guide.id,
-            )
-            .order_by(Staff.id)
-        ).scalars()
-    )
-    if guide.store_id is None or not targets:
-        raise ValidationError(
-            _l("No other active guide works in this store: name the guide who takes over."),
-            field="to_guide",
-        )
-    return targets
-
-
-def hand_over(
-    *,
-    guide_id: int,
-    to_guide_id: int | None = None,
-    reason: str = "",
-    now: dt.datetime | None = None,
-    on_progress=None,
-) -> dict[int, int]:
-    """Move every customer of a leaving guide: evenly over the store's other active guides
-    (round robin, in binding order) or all to the named guide. The service store stays;
-    orders keep the guide frozen on them. Returns how many each guide took. Flushes."""
-    now = now or utcnow()
-    guide = own_guide(guide_id)
-    targets = hand_over_targets(guide_id=guide_id, to_guide_id=to_guide_id)
-    reason = (reason or "").strip()[:REASON_MAX] or str(_l("The guide left."))
-    taken = {t.id: 0 for t in targets}
-    moved = 0
-    protected, expires = _term(now)
-    kind, who = _actor(None, None)
-    while True:
-        rows = list(
-            db.session.execute(
-                select(CustomerBinding)
-                .where(CustomerBinding.guide_id == guide.id)
-                .order_by(CustomerBinding.id)
-                .limit(HANDOVER_BATCH)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            ).scalars()
-        )
-        if not rows:
-            break
-        events = []
-        for b in rows:
-            target = targets[moved % len(targets)]
-            events.append(
-                {
-                    "brand_id": b.brand_id,
-                    "member_id": b.member_id,
-                    "old_store_id": b.store_id,
-                    "new_store_id": b.store_id,
-                    "old_guide_id": guide.id,
-                    "new_guide_id": target.id,
-                    "source": "guide_left",
-                    "reason": reason,
-                    "actor_kind": kind,
-                    "actor_id": who,
-                    "created_at": now,
-                }
-            )
-            b.guide_id = target.id
-            b.source = "guide_left"
-            b.bound_at = now
-            b.protected_until, b.expires_at = protected, expires
-            taken[target.id] += 1
-            moved += 1
-        db.session.flush()
-        db.session.execute(BindingEvent.__table__.insert(), events)
-        for b in rows:
-            db.session.expunge(b)
-        if on_progress:
-            on_progress(moved)
-    audit.record(
-        action="guide_binding.hand_over",
-        object_type="staff",
-        object_id=guide.id,
-        after={"moved": moved, "taken": {str(k): v for k, v in taken.items()}, "reason": reason},
-    )
-    return taken
 
 
 # --- merges -----------------------------------------------------------------------------------

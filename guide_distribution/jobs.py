@@ -16,7 +16,7 @@ from core.errors import AppError
 from core.jobs import job
 from core.labels import register_labels
 from core.tenancy import require_brand_id
-from guide_distribution import binding
+from guide_distribution import handover
 
 PROGRESS_TTL = 7 * 24 * 3600
 
@@ -48,13 +48,13 @@ def start_hand_over(
 ) -> tuple[str, dict[int, int] | None]:
     """Hand a leaving guide's customers over: now when they are few (returns who took how
     many; the caller commits), else as a job (the caller commits, which enqueues it)."""
-    binding.hand_over_targets(guide_id=guide_id, to_guide_id=to_guide_id)  # refuse early
-    total = binding.customers_count(guide_id)
+    handover.hand_over_targets(guide_id=guide_id, to_guide_id=to_guide_id)  # refuse early
+    total = handover.customers_count(guide_id)
     token = uuid.uuid4().hex
     inline = int(current_app.config.get("GUIDE_HANDOVER_INLINE") or 500)
     base = {"guide_id": guide_id, "to_guide_id": to_guide_id, "total": total}
     if total <= inline:
-        taken = binding.hand_over(guide_id=guide_id, to_guide_id=to_guide_id, reason=reason)
+        taken = handover.hand_over(guide_id=guide_id, to_guide_id=to_guide_id, reason=reason)
         save_progress(
             token, status="done", done=total, taken={str(k): v for k, v in taken.items()}, **base
         )
@@ -78,7 +78,7 @@ def hand_over_job(token: str, guide_id: int, to_guide_id: int | None, reason: st
         return
     total = state.get("total", 0)
     try:
-        taken = binding.hand_over(
+        taken = handover.hand_over(
             guide_id=guide_id,
             to_guide_id=to_guide_id,
             reason=reason,

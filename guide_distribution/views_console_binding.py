@@ -14,7 +14,7 @@ from core.errors import AppError
 from core.paging import newest_first, page_from_request
 from core.tenancy import get_or_404
 from core.validators import mask_phone
-from guide_distribution import binding, binding_import, jobs
+from guide_distribution import binding, binding_import, handover, jobs
 from guide_distribution import binding_queries as queries
 from guide_distribution import settings as gd_settings
 from guide_distribution.forms import (
@@ -171,7 +171,7 @@ def _render_guide(guide: Staff, form: HandOverForm, status: int = 200):
         store=queries.store_names([guide.store_id]).get(guide.store_id),
         page=page,
         bindings=queries.bindings_of([m.id for m in page.items]),
-        count=binding.customers_count(guide.id),
+        count=handover.customers_count(guide.id),
         masked=lambda m: mask_phone(m.phone) if m.phone else "",
         source_label=queries.source_label,
         form=form,

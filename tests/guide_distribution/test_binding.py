@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from core.audit import AuditLog
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, ValidationError
-from guide_distribution import binding, settings
+from guide_distribution import binding, handover, settings
 from guide_distribution.models import BindingEvent, CustomerBinding, OrderAttribution
 from members.activation import record_scan
 from members.merge import merge_members
@@ -208,7 +208,7 @@ def test_a_guide_leaving_spreads_customers_evenly_and_orders_keep_their_guide(sh
         _scan(m, leaving)
     before = _order(shop, customers[0], "k-before")
     assert before.guide_id == leaving.id
-    taken = binding.hand_over(guide_id=leaving.id)
+    taken = handover.hand_over(guide_id=leaving.id)
     db.session.commit()
     assert taken == {b.id: 4, c.id: 3}
     rows = [_binding(m) for m in customers]
@@ -231,16 +231,16 @@ def test_a_guide_leaving_to_a_named_guide_or_with_nobody_left(shop):
     for m in ms:
         _scan(m, leaving)
     named = _guides(shop, 1, store=lonely_store)[0]
-    assert binding.hand_over(guide_id=leaving.id, to_guide_id=named.id) == {named.id: 3}
+    assert handover.hand_over(guide_id=leaving.id, to_guide_id=named.id) == {named.id: 3}
     db.session.commit()
     assert {_binding(m).guide_id for m in ms} == {named.id}
     assert {_binding(m).store_id for m in ms} == {shop.store.id}
     named.active = False
     db.session.commit()
     with pytest.raises(ValidationError):
-        binding.hand_over(guide_id=alone.id)  # no other active guide in that store
+        handover.hand_over(guide_id=alone.id)  # no other active guide in that store
     with pytest.raises(ValidationError):
-        binding.hand_over(guide_id=b.id, to_guide_id=b.id)
+        handover.hand_over(guide_id=b.id, to_guide_id=b.id)
 
 
 def test_attribution_follows_the_binding_at_order_time(shop):
