@@ -28,6 +28,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from core import redis as core_redis
+from core.audit import acting_as
 from core.csvsafe import SafeWriter
 from core.db import db
 from core.errors import ValidationError
@@ -36,6 +37,7 @@ from core.labels import register_labels
 from core.tenancy import require_brand_id
 from core.validators import is_mobile, normalize_phone
 from guide_distribution import binding
+from guide_distribution.jobs import actor_args, staff_actor
 from members.models import ACTIVE, Member
 from org.models import Staff, Store
 
@@ -353,7 +355,7 @@ def start(raw: bytes, *, filename: str) -> tuple[str, Result | None]:
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     save_progress(token, status="queued", filename=filename, total=len(lines), done=0, errors=[])
-    import_bindings_job.enqueue(token, path)
+    import_bindings_job.enqueue(token, path, *actor_args())
     return token, None
 
 
@@ -363,7 +365,9 @@ register_labels(
 
 
 @job("low", timeout=3600, retries=0)
-def import_bindings_job(token: str, path: str) -> None:
+def import_bindings_job(
+    token: str, path: str, actor_id: int | None = None, actor_label: str = ""
+) -> None:
     """Run a queued bindings import; all rows are written in this job's one transaction."""
     state = progress(token) or {}
     if state.get("status") in ("done", "failed"):
@@ -380,7 +384,8 @@ def import_bindings_job(token: str, path: str) -> None:
         save_progress(token, status=status, total=total, done=done)
 
     try:
-        result = run(text, token=token, on_progress=report)
+        with acting_as(staff_actor(actor_id, actor_label)):
+            result = run(text, token=token, on_progress=report)
     except ValidationError as exc:
         db.session.rollback()
         save_progress(

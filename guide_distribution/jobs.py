@@ -11,6 +11,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from core import redis as core_redis
+from core.audit import Actor, acting_as, current_actor
 from core.db import db
 from core.errors import AppError
 from core.jobs import job
@@ -19,6 +20,20 @@ from core.tenancy import require_brand_id
 from guide_distribution import handover
 
 PROGRESS_TTL = 7 * 24 * 3600
+
+
+def actor_args() -> tuple[int | None, str]:
+    """The operator starting a job, for the job to record the changes as theirs."""
+    actor = current_actor()
+    if actor is None or actor.kind != "staff":
+        return None, ""
+    return actor.id, actor.label
+
+
+def staff_actor(actor_id: int | None, label: str) -> Actor:
+    if actor_id is None:
+        return Actor("system", None, "system")
+    return Actor("staff", actor_id, label or "staff")
 
 
 def _key(token: str) -> str:
@@ -60,7 +75,7 @@ def start_hand_over(
         )
         return token, taken
     save_progress(token, status="queued", done=0, taken={}, **base)
-    hand_over_job.enqueue(token, guide_id, to_guide_id, reason)
+    hand_over_job.enqueue(token, guide_id, to_guide_id, reason, *actor_args())
     return token, None
 
 
@@ -70,7 +85,14 @@ register_labels(
 
 
 @job("low", timeout=3600, retries=0)
-def hand_over_job(token: str, guide_id: int, to_guide_id: int | None, reason: str) -> None:
+def hand_over_job(
+    token: str,
+    guide_id: int,
+    to_guide_id: int | None,
+    reason: str,
+    actor_id: int | None = None,
+    actor_label: str = "",
+) -> None:
     """Move a leaving guide's customers in one transaction; idempotent (a second run finds
     nobody left to move)."""
     state = progress(token) or {}
@@ -78,12 +100,13 @@ def hand_over_job(token: str, guide_id: int, to_guide_id: int | None, reason: st
         return
     total = state.get("total", 0)
     try:
-        taken = handover.hand_over(
-            guide_id=guide_id,
-            to_guide_id=to_guide_id,
-            reason=reason,
-            on_progress=lambda n: save_progress(token, status="running", done=n),
-        )
+        with acting_as(staff_actor(actor_id, actor_label)):
+            taken = handover.hand_over(
+                guide_id=guide_id,
+                to_guide_id=to_guide_id,
+                reason=reason,
+                on_progress=lambda n: save_progress(token, status="running", done=n),
+            )
     except AppError as exc:
         db.session.rollback()
         save_progress(token, status="failed", error=exc.message)

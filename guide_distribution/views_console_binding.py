@@ -153,11 +153,12 @@ def force(member_id: int):
 @roles_required(*ADMIN)
 def guides():
     q = (request.args.get("q") or "").strip()[:40]
+    rows = queries.guides_with_counts(q)
     return render_template(
         "guide_distribution/console/guides.html",
-        rows=queries.guides_with_counts(q),
+        rows=rows,
         q=q,
-        stores=queries.store_names(s.store_id for s, _n in queries.guides_with_counts(q)),
+        stores=queries.store_names(s.store_id for s, _n in rows),
     )
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from core.db import db
 from core.jobs import OutboxJob, run_outbox_job
 from guide_distribution import settings
-from guide_distribution.models import CustomerBinding
+from guide_distribution.models import BindingEvent, CustomerBinding
 from members.activation import record_scan
 from tests import factories
 from tests.shop.conftest import member
@@ -159,7 +159,7 @@ def test_a_leaving_guides_customers_are_handed_over_from_the_page(client, shop):
 
 
 def test_a_big_hand_over_runs_as_a_job_with_progress(app, client, shop):
-    _admin(client, shop)
+    admin = _admin(client, shop)
     leaving, b = (factories.staff(shop.brand, role="guide", store=shop.store) for _ in range(2))
     _bound(shop, leaving, 5)
     app.config["GUIDE_HANDOVER_INLINE"] = 2
@@ -180,3 +180,9 @@ def test_a_big_hand_over_runs_as_a_job_with_progress(app, client, shop):
     assert "已交接 5 位顾客" in done
     rows = db.session.execute(select(CustomerBinding.guide_id)).scalars().all()
     assert rows == [b.id] * 5
+    moved = db.session.execute(
+        select(BindingEvent.actor_kind, BindingEvent.actor_id).where(
+            BindingEvent.source == "guide_left"
+        )
+    ).all()
+    assert moved == [("staff", admin.id)] * 5  # the job records the operator who started it

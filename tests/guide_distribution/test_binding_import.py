@@ -32,6 +32,7 @@ def _setup(client, shop):
     factories.login(client, shop.brand, admin)
     a = factories.staff(shop.brand, role="guide", store=shop.store)
     b = factories.staff(shop.brand, role="guide", store=shop.store)
+    shop.admin = admin
     return a, b
 
 
@@ -111,6 +112,7 @@ def test_a_file_without_the_columns_is_refused_on_the_form(client, shop):
 
 def test_a_big_file_is_a_job_with_progress(app, client, shop):
     a, _b = _setup(client, shop)
+    admin = shop.admin
     ms = [member() for _ in range(4)]
     body = HEADER + "".join(f"{m.phone},,{a.phone},,\r\n" for m in ms)
     app.config["GUIDE_IMPORT_INLINE_ROWS"] = 2
@@ -125,3 +127,5 @@ def test_a_big_file_is_a_job_with_progress(app, client, shop):
     page = client.get(r.headers["Location"]).get_data(as_text=True)
     assert "绑定 4 位顾客" in page
     assert _count(CustomerBinding) == 4
+    actors = db.session.execute(select(BindingEvent.actor_kind, BindingEvent.actor_id)).all()
+    assert {a for a in actors} == {("staff", admin.id)}
