@@ -16,6 +16,23 @@ def init_app(app: Flask) -> None:
 
     attribution.connect()
 
+    # binding and guides' shops: signal receivers, console, workbench, member pages, API
+    from guide_distribution import (  # noqa: F401
+        api_shop,
+        demo,
+        jobs,
+        pickers,
+        receivers,
+        views_console_binding,
+        views_member_shop,
+        views_workbench_shop,
+    )
+
+    receivers.connect()
+    app.register_blueprint(views_console_binding.bp)
+    app.register_blueprint(views_workbench_shop.bp)
+    app.register_blueprint(views_member_shop.bp)
+    api_shop.init_app(app)
 
 def init_workbench(app: Flask) -> None:
     """The guide's workbench sections, their console pages and the overview's guide sales."""

@@ -71,6 +71,9 @@ def _month_panel(staff) -> Markup | None:
 def register() -> None:
     register_workbench_panel("guide_month", _month_panel, order=10)
     register_workbench_tile(
+        "guide_workbench_shop.index", _l("My shop"), icon="shop", order=15, roles=("guide",)
+    )
+    register_workbench_tile(
         "guide_workbench.tasks", _l("HQ tasks"), icon="task", order=20, roles=("guide",)
     )
     register_workbench_tile("guide_workbench.materials", _l("Materials"), icon="image", order=30)

@@ -12,6 +12,8 @@ _signals = Namespace()
 
 #: member_id, created (bool), store_id, guide_id, source
 member_activated = _signals.signal("member-activated")
+#: member_id, store_id, guide_id, source: an existing member scanned a store's or guide's code
+member_scanned = _signals.signal("member-scanned")
 #: kept_id, merged_id, counts
 member_merged = _signals.signal("member-merged")
 #: member_id

@@ -37,3 +37,7 @@ from guide_distribution.models.workbench import (  # noqa: F401
     GuideTaskSend,
     Material,
 )
+from guide_distribution.models.shops import (  # noqa: F401
+    GuideProfile,
+    GuideShopItem,
+)

@@ -241,4 +241,11 @@ def record_scan(
         raise NotFound(_l("no such member"))
     row = _record_touch(member, store_id=store_id, guide_id=guide_id, source=source, scene=scene)
     db.session.flush()
+    signals.member_scanned.send(
+        require_brand_id(),
+        member_id=member.id,
+        store_id=store_id,
+        guide_id=guide_id,
+        source=source,
+    )
     return row

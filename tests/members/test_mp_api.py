@@ -253,6 +253,8 @@ def test_openapi_document(wx_client):
         "/api/mp/{brand_slug}/shop/orders/{order_no}/after-sales",
         "/api/mp/{brand_slug}/shop/after-sales/{request_no}/cancel",
         "/api/mp/{brand_slug}/shop/after-sales/{request_no}/tracking",
+        # guide distribution: a guide's shop by the scene of their mini-program code
+        "/api/mp/{brand_slug}/guide-shops/{scene}",
     }
     assert set(paths["/api/mp/{brand_slug}/profile"]) == {"get", "patch"}
     login_op = paths["/api/mp/{brand_slug}/login"]["post"]
