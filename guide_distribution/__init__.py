@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views_member_shop.bp)
     api_shop.init_app(app)
 
+
 def init_workbench(app: Flask) -> None:
     """The guide's workbench sections, their console pages and the overview's guide sales."""
     from guide_distribution import (  # noqa: F401 - register

@@ -28,6 +28,10 @@ from guide_distribution.models.settings import (  # noqa: F401
     BIND_NEW_ONLY,
     DistributionSettings,
 )
+from guide_distribution.models.shops import (  # noqa: F401
+    GuideProfile,
+    GuideShopItem,
+)
 from guide_distribution.models.workbench import (  # noqa: F401
     MATERIAL_IMAGES_MAX,
     MATERIAL_TEXT_MAX,
@@ -36,8 +40,4 @@ from guide_distribution.models.workbench import (  # noqa: F401
     GuideTaskAssignee,
     GuideTaskSend,
     Material,
-)
-from guide_distribution.models.shops import (  # noqa: F401
-    GuideProfile,
-    GuideShopItem,
 )
