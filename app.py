@@ -105,6 +105,7 @@ def _register_packages(app: Flask) -> None:
     core_cli.init_app(app)
 
     import coupons
+    import games
     import members
     import org
     import points
@@ -117,6 +118,7 @@ def _register_packages(app: Flask) -> None:
     points.init_app(app)
     coupons.init_app(app)
     shop.init_app(app)
+    games.init_app(app)
     if app.config.get("SANDBOX_ENABLED"):
         _mount_sandbox(app)
 
