@@ -31,3 +31,11 @@ def init_app(app: Flask) -> None:
             app.register_blueprint(module.bp)
         if hasattr(module, "init_app"):
             module.init_app(app)
+
+    # the member's pages: the games, their rules and fairness, my prizes; the entry points
+    # (the member center's slot, the official account's keywords, the console's QR poster)
+    from games import entry_points, views_member
+
+    views_member.init_app(app)
+    app.register_blueprint(entry_points.qr_bp)
+    entry_points.register_keywords()

@@ -43,7 +43,9 @@ def game_link(ctx: router.Context) -> router.Reply:
         c = games[0]
         return router.NewsReply(
             title=c.name,
-            description=_("Tap to play. %(when)s", when=member_pages.window_text(c, brand.timezone)),
+            description=_(
+                "Tap to play. %(when)s", when=member_pages.window_text(c, brand.timezone)
+            ),
             url=public_url(brand.slug, "games_member.game", campaign_id=c.id),
         )
     return router.NewsReply(

@@ -124,10 +124,7 @@ def slots(prizes: list[GamePrize]) -> list[Slot]:
     """The prizes in board order, with a "thanks" slot when the pool has none (a member who
     may not win anything of value lands there)."""
     chance = [p for p in prizes if p.streak_day is None]
-    out = [
-        Slot(p.id, p.name, p.kind)
-        for p in sorted(chance, key=lambda p: p.position)
-    ]
+    out = [Slot(p.id, p.name, p.kind) for p in sorted(chance, key=lambda p: p.position)]
     if not any(s.kind == NONE for s in out):
         out.append(Slot(None, _("Thanks for playing"), NONE))
     return out
@@ -141,9 +138,7 @@ def wheel(prizes: list[GamePrize]) -> tuple[list[Slot], str]:
     colours = list(WHEEL_COLOURS[:2]) * len(board)
     if len(board) % 2 and len(board) > 1:
         colours[len(board) - 1] = WHEEL_COLOURS[2]
-    parts = [
-        f"{colours[i]} {i * step:.3f}deg {(i + 1) * step:.3f}deg" for i in range(len(board))
-    ]
+    parts = [f"{colours[i]} {i * step:.3f}deg {(i + 1) * step:.3f}deg" for i in range(len(board))]
     sectors = [
         dataclasses.replace(s, angle=round(i * step + step / 2, 3)) for i, s in enumerate(board)
     ]
@@ -231,9 +226,7 @@ def result(draw, *, urls: dict[str, str]) -> dict:
         out.update(
             message=_("Tell us where to send it, or pick it up in a store."),
             action_url=urls["delivery"] if draw.status == AWAITING_ADDRESS else urls["prizes"],
-            action_label=_("Claim the gift")
-            if draw.status == AWAITING_ADDRESS
-            else _("My prizes"),
+            action_label=_("Claim the gift") if draw.status == AWAITING_ADDRESS else _("My prizes"),
         )
     else:
         out.update(message=_("Not this time. Better luck next play!"))
@@ -242,7 +235,14 @@ def result(draw, *, urls: dict[str, str]) -> dict:
 
 # --- a gift's delivery --------------------------------------------------------------------
 
-ADDRESS_FIELDS = {"name": 40, "phone": 20, "province": 20, "city": 30, "district": 30, "detail": 120}
+ADDRESS_FIELDS = {
+    "name": 40,
+    "phone": 20,
+    "province": 20,
+    "city": 30,
+    "district": 30,
+    "detail": 120,
+}
 
 
 def check_address(values: dict) -> dict:
@@ -417,3 +417,90 @@ def pickup_stores(campaign: GameCampaign) -> list[Store]:
             select(Store).where(Store.id.in_(ids), Store.active.is_(True)).order_by(Store.name)
         )
     )
+
+
+# --- plays left and my prizes -------------------------------------------------------------
+
+
+def plays_left_count(campaign: GameCampaign, left, points_balance: int) -> int | None:
+    """How many more plays the member has now (None: no limit), from the engine's
+    ``queries.plays_left``: the limits' allowance, and what the member can pay for (free
+    plays today, earned extra plays, plays their points buy)."""
+    caps = [c for c in (left.allowed_today, left.allowed_total) if c is not None]
+    cap = min(caps) if caps else None
+    if campaign.cost_points == 0 and campaign.free_per_day == 0:
+        payable = None  # a free game: only the limits count
+    else:
+        payable = left.free_today + left.extra
+        if left.cost_points:
+            payable += max(0, points_balance) // left.cost_points
+    found = [n for n in (cap, payable) if n is not None]
+    return min(found) if found else None
+
+
+_STATUS_TEXTS = {
+    "granted": _l("Given"),
+    "pending_grant": _l("On its way"),
+    "awaiting_address": _l("Waiting for your delivery details"),
+    "grant_failed": _l("Could not be given; please contact the organiser"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class PrizeRow:
+    id: int
+    campaign_name: str
+    prize_name: str
+    prize_kind: str
+    status: str
+    status_text: str
+    delivery_text: str
+    created_at: dt.datetime
+
+
+def prize_rows(rows: list[GameDraw], tz: str) -> list[PrizeRow]:
+    """The member's prizes as "my prizes" shows them."""
+    ids = {d.campaign_id for d in rows}
+    campaigns = (
+        {c.id: c for c in db.session.scalars(select(GameCampaign).where(GameCampaign.id.in_(ids)))}
+        if ids
+        else {}
+    )
+    out = []
+    for d in rows:
+        c = campaigns.get(d.campaign_id)
+        status_text = str(_STATUS_TEXTS.get(d.status, ""))
+        delivery = ""
+        if d.status == AWAITING_ADDRESS and c is not None:
+            until = _local(d.created_at + dt.timedelta(days=c.claim_days), tz)
+            delivery = _(
+                "Claim by %(day)s, or the gift is forfeited.", day=until.strftime("%Y-%m-%d")
+            )
+        elif d.prize_kind == GIFT and d.address:
+            if d.address.get("store_name"):
+                status_text = _("Pick up in the store")
+                delivery = d.address["store_name"]
+            else:
+                status_text = _("Delivery details received")
+                a = d.address
+                delivery = " ".join(
+                    x for x in (a.get("name"), a.get("province"), a.get("city"),
+                                a.get("district"), a.get("detail")) if x
+                )  # fmt: skip
+        elif d.status == "granted" and d.prize_kind == COUPON:
+            status_text = _("In My coupons")
+        elif d.status == "granted" and d.prize_kind == POINTS:
+            status_text = _("Added to your points")
+        out.append(
+            PrizeRow(
+                d.id,
+                c.name if c else "",
+                d.prize_name,
+                d.prize_kind,
+                d.status,
+                status_text,
+                delivery,
+                d.created_at,
+            )  # fmt: skip
+        )
+    return out

@@ -24,12 +24,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, StringField
-from wtforms.validators import Length, Optional
+from wtforms.validators import Optional
 
 from core.db import db
 from core.errors import AppError, ValidationError
-from games import fairness, member_pages, queries, services
+from games import member_pages, queries, services
 from games.errors import GameError
+from games.rules import rules_for
 from games.models import AWAITING_ADDRESS, CHECKIN, PENDING_GRANT, GameCampaign, GameDraw
 from members import session as member_session
 from members.center import member_blueprint, register_center_slot, require_member, signin_url
@@ -69,7 +70,11 @@ def _campaign(campaign_id: int) -> GameCampaign:
 
 
 def _plays_left(campaign: GameCampaign, member_id: int) -> int | None:
-    return queries.plays_left(campaign.id, member_id)
+    if campaign.kind == CHECKIN:
+        return None
+    left = queries.plays_left(campaign.id, member_id)
+    balance = points_queries.balance(member_id).balance if campaign.cost_points else 0
+    return member_pages.plays_left_count(campaign, left, balance)
 
 
 def _plays_left_text(left: int | None) -> str:
@@ -78,7 +83,7 @@ def _plays_left_text(left: int | None) -> str:
 
 @bp.get("")
 def games():
-    rows = queries.open_campaigns()
+    rows = member_pages.open_campaigns()
     now = dt.datetime.now(dt.UTC)
     items = [
         {
@@ -128,10 +133,10 @@ def game(campaign_id: int):
         game["grid"] = member_pages.grid(prizes)
     elif campaign.kind == CHECKIN:
         today = _today()
-        done = queries.checkin_days(campaign.id, member_id, month=today)
+        done = member_pages.checkin_days(campaign.id, member_id, month=today)
         game["checkin"] = {
             **member_pages.calendar_month(today, done),
-            "streak": queries.checkin_streak(campaign.id, member_id, today=today),
+            "streak": member_pages.checkin_streak(campaign.id, member_id, today=today),
             "today_done": today in done,
             "ladder": [
                 {"day": p.streak_day, "name": p.name}
@@ -151,14 +156,39 @@ def _grant(draw: GameDraw) -> GameDraw:
     draw stays pending and the periodic recovery job grants it (exactly once)."""
     if draw.status != PENDING_GRANT:
         return draw
+    draw_id = draw.id
     try:
-        draw = services.grant_draw(draw_id=draw.id)
+        draw = services.grant_draw(draw_id=draw_id)
         db.session.commit()
     except Exception:
         db.session.rollback()
-        log.exception("grant of draw %s left to the recovery job", draw.id)
-        draw = db.session.get(GameDraw, draw.id)
+        log.exception("grant of draw %s left to the recovery job", draw_id)
+        draw = db.session.get(GameDraw, draw_id)
     return draw
+
+
+def _friendly(exc: GameError, campaign: GameCampaign, member_id: int) -> str:
+    """What the member reads when a play is refused: the page's own words for the usual
+    reasons, the engine's message for the rest."""
+    code = exc.code
+    if code == "limit_reached" and campaign.kind != CHECKIN:
+        left = queries.plays_left(campaign.id, member_id)
+        if left.allowed_total == 0:
+            return _("You have used all your plays in this game.")
+        if left.allowed_today == 0:
+            return _("You have used today's plays. Come back tomorrow!")
+        return _("You have no free plays left today. Come back tomorrow!")
+    if code == "no_points":
+        return _("Not enough points: a play costs %(n)s points.", n=campaign.cost_points)
+    texts = {
+        "not_started": _("The game has not started yet."),
+        "ended": _("The game has ended. Thank you for taking part."),
+        "paused": _("The game is paused. Please come back later."),
+        "not_eligible": _("Sorry, this game is not open to your membership."),
+        "rate_limited": _("You are going a little fast. Wait a moment and try again."),
+        "already_checked_in": _("You have checked in today. Come back tomorrow."),
+    }
+    return texts.get(code, exc.message)
 
 
 def _json_error(code: str, message: str, status: int, **extra):
@@ -169,9 +199,7 @@ def _json_error(code: str, message: str, status: int, **extra):
 def play(campaign_id: int):
     member_id = member_session.current_member_id()
     if member_id is None:
-        return _json_error(
-            "signin", _("Sign in to play."), 401, signin_url=signin_url()
-        )
+        return _json_error("signin", _("Sign in to play."), 401, signin_url=signin_url())
     campaign = _campaign(campaign_id)
     body = request.get_json(silent=True)
     key = body.get("request_key") if isinstance(body, dict) else None
@@ -193,7 +221,7 @@ def play(campaign_id: int):
         db.session.commit()
     except GameError as exc:
         db.session.rollback()
-        return _json_error(exc.code, exc.message, exc.status)
+        return _json_error(exc.code, _friendly(exc, campaign, member_id), exc.status)
     draw = _grant(draw)
     left = _plays_left(campaign, member_id)
     out = {
@@ -214,19 +242,24 @@ def rules(campaign_id: int):
     return render_template(
         "games/member/rules.html",
         campaign=campaign,
-        rules=services.rules_for(campaign),
+        rules=rules_for(campaign),
         window=member_pages.window_text(campaign, _tz()),
     )
 
 
 @bp.get("/<int:campaign_id>/fairness")
-def fairness_page(campaign_id: int):
+def fairness(campaign_id: int):
     campaign = _campaign(campaign_id)
+    revealed = queries.revealed_seed(campaign) is not None
     return render_template(
         "games/member/fairness.html",
         campaign=campaign,
-        example=fairness.worked_example(campaign),
-        revealed=campaign.status == "ended" and bool(campaign.seed),
+        example=member_pages.fairness_example(
+            campaign,
+            queries.prizes(campaign.id),
+            member_pages.first_draw(campaign.id) if revealed else None,
+        ),
+        revealed=revealed,
     )
 
 
@@ -236,7 +269,7 @@ def fairness_page(campaign_id: int):
 @bp.get("/prizes")
 def my_prizes():
     member_id = require_member()
-    rows = queries.my_prizes(member_id)
+    rows = member_pages.prize_rows(queries.my_prizes(member_id), _tz())
     return render_template(
         "games/member/prizes.html",
         rows=rows,
@@ -251,22 +284,22 @@ class ClaimForm(FlaskForm):
         choices=[("delivery", _l("Deliver to my address")), ("pickup", _l("Pick up in a store"))],
         default="delivery",
     )
-    name = StringField(_l("Name"), validators=[Optional(), Length(max=40)])
-    phone = StringField(_l("Mobile"), validators=[Optional(), Length(max=20)])
-    province = StringField(_l("Province"), validators=[Optional(), Length(max=20)])
-    city = StringField(_l("City"), validators=[Optional(), Length(max=30)])
-    district = StringField(_l("District"), validators=[Optional(), Length(max=30)])
-    detail = StringField(_l("Street address"), validators=[Optional(), Length(max=120)])
+    name = StringField(_l("Recipient"))
+    phone = StringField(_l("Mobile"))
+    province = StringField(_l("Province"))
+    city = StringField(_l("City"))
+    district = StringField(_l("District"))
+    detail = StringField(_l("Street address"))
     store_id = SelectField(_l("Store"), coerce=int, validators=[Optional()], validate_choice=False)
 
 
 @bp.route("/prizes/<int:draw_id>/claim", methods=["GET", "POST"])
 def claim(draw_id: int):
     member_id = require_member()
-    draw = queries.member_draw(draw_id, member_id)
+    draw = member_pages.member_draw(draw_id, member_id)
     if draw is None:
         abort(404)
-    stores = queries.pickup_stores(draw.campaign_id)
+    stores = member_pages.pickup_stores(queries.campaign_for_member(draw.campaign_id))
     form = ClaimForm()
     form.store_id.choices = [(0, _("Choose a store"))] + [(s.id, s.name) for s in stores]
     if not stores:
@@ -281,7 +314,7 @@ def claim(draw_id: int):
                 if store is None:
                     raise ValidationError(_("Choose a store for pick-up."), field="store_id")
                 services.submit_gift_address(
-                    draw_id=draw.id, member_id=member_id, address=None, store_id=store.id
+                    draw_id=draw.id, member_id=member_id, address={"store_id": store.id}
                 )
             else:
                 address = member_pages.check_address(
