@@ -11,7 +11,6 @@ import zoneinfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-
 from sqlalchemy import select
 
 from core.db import db, utcnow

@@ -30,8 +30,8 @@ from core.db import db
 from core.errors import AppError, ValidationError
 from games import member_pages, queries, services
 from games.errors import GameError
-from games.rules import rules_for
 from games.models import AWAITING_ADDRESS, CHECKIN, PENDING_GRANT, GameCampaign, GameDraw
+from games.rules import rules_for
 from members import session as member_session
 from members.center import member_blueprint, register_center_slot, require_member, signin_url
 from points import queries as points_queries

@@ -272,8 +272,9 @@ def test_a_gift_needs_a_valid_address_and_nothing_is_saved_on_bad_input(client, 
     assert draw["action_url"] == url
     page = client.get(url).get_data(as_text=True)
     form_token = factories.csrf(page)
-    good = {"csrf_token": form_token, "how": "delivery", "name": "李雷", "phone": "139 0000 1111",
-            "province": "上海市", "city": "上海市", "district": "徐汇区", "detail": "漕溪北路1号"}  # fmt: skip
+    good = {"csrf_token": form_token, "how": "delivery", "name": "李雷",
+            "phone": "139 0000 1111", "province": "上海市", "city": "上海市",
+            "district": "徐汇区", "detail": "漕溪北路1号"}  # fmt: skip
     for field, value, message in (
         ("phone", "12345", "请输入手机号码"),
         ("detail", "", "此项必填"),
