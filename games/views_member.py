@@ -145,6 +145,8 @@ def game(campaign_id: int):
                 )
             ],
         }
+        game["plays_left_text"] = "0" if game["checkin"]["today_done"] else "1"
+        game["plays_left_label"] = _("Check-ins left today")
         if game["checkin"]["today_done"] and can_play:
             game["state_message"] = _("You have checked in today. Come back tomorrow.")
     template = f"games/member/{campaign.kind}.html"
@@ -233,6 +235,7 @@ def play(campaign_id: int):
         out["day"] = checked.day.isoformat()
         out["streak"] = checked.streak
         out["can_play"] = False
+        out["plays_left"] = "0"
     return jsonify(out)
 
 

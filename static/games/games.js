@@ -319,6 +319,9 @@
         var cell = root.querySelector("[data-date='" + body.day + "']");
         if (cell) cell.classList.add("done");
         if (streak && body.streak !== undefined) streak.textContent = body.streak;
+        Array.prototype.forEach.call(root.querySelectorAll("[data-day]"), function (li) {
+          li.classList.toggle("reached", Number(li.getAttribute("data-day")) <= body.streak);
+        });
         go.textContent = t("done");
         show(draw);
       }, function (err) {
