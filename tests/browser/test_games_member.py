@@ -91,7 +91,8 @@ def _setup(live_server) -> dict:
             )  # fmt: skip
             db.session.commit()
             data = {"brand": brand.slug, "brand_id": brand.id, "member_id": member.id,
-                    "wheel": wheel, "scratch": scratch, "grid": grid, "checkin": checkin}  # fmt: skip
+                    "wheel": wheel, "scratch": scratch, "grid": grid,
+                    "checkin": checkin}  # fmt: skip
         db.session.remove()
     return data
 
