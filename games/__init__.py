@@ -11,26 +11,15 @@ plays in the campaigns that give them.
 
 from __future__ import annotations
 
-import importlib
-
 from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from games import hooks, models  # noqa: F401 - register the tables
+    from games import api, cli, hooks, jobs, labels, models  # noqa: F401 - register
 
     hooks.connect()
-    for name in ("labels", "jobs", "views_console", "api", "cli", "demo"):
-        try:
-            module = importlib.import_module(f"games.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"games.{name}":
-                raise
-            continue
-        if hasattr(module, "bp"):
-            app.register_blueprint(module.bp)
-        if hasattr(module, "init_app"):
-            module.init_app(app)
+    api.init_app(app)
+    cli.init_app(app)
 
     # the member's pages: the games, their rules and fairness, my prizes; the entry points
     # (the member center's slot, the official account's keywords, the console's QR poster)

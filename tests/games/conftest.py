@@ -11,7 +11,7 @@ from games import services
 from tests import factories
 
 
-def window(hours: int = 24) -> dict:
+def window(hours: int = 24 * 30) -> dict:
     now = utcnow()
     return {"starts_at": now - dt.timedelta(hours=1), "ends_at": now + dt.timedelta(hours=hours)}
 
