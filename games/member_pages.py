@@ -7,6 +7,7 @@ from __future__ import annotations
 import calendar
 import dataclasses
 import datetime as dt
+import math
 import zoneinfo
 
 from flask_babel import gettext as _
@@ -63,6 +64,7 @@ class Slot:
     kind: str
     angle: float = 0.0
     run: int = 0
+    width: int = 76  # a wheel label's width in px: narrower when the sectors are
 
     @property
     def kind_label(self) -> str:
@@ -138,8 +140,11 @@ def wheel(prizes: list[GamePrize]) -> tuple[list[Slot], str]:
     if len(board) % 2 and len(board) > 1:
         colours[len(board) - 1] = WHEEL_COLOURS[2]
     parts = [f"{colours[i]} {i * step:.3f}deg {(i + 1) * step:.3f}deg" for i in range(len(board))]
+    # the arc of a sector where its label sits (about 105 px from the centre)
+    width = max(40, min(76, int(2 * math.pi * 105 / len(board)) - 4))
     sectors = [
-        dataclasses.replace(s, angle=round(i * step + step / 2, 3)) for i, s in enumerate(board)
+        dataclasses.replace(s, angle=round(i * step + step / 2, 3), width=width)
+        for i, s in enumerate(board)
     ]
     return sectors, "conic-gradient(from 0deg, " + ", ".join(parts) + ")"
 
@@ -308,6 +313,9 @@ def fairness_example(campaign: GameCampaign, prizes: list[GamePrize], first_draw
         picked_prize_id=picked,
     )
     if real:
+        from games.fairness import check_draw
+
+        out["verified"] = not check_draw(first_draw, campaign, prizes, seed)
         out["recorded_name"] = first_draw.prize_name or _("Thanks for playing")
         out["fallback_note"] = (
             _("replaced by its fallback: %(why)s", why=_fallback_reason(first_draw.fallbacks))

@@ -247,7 +247,7 @@ def test_fairness_page_before_and_after_the_end(client, brand):
     assert hashlib.sha256(campaign.seed.encode()).hexdigest() == campaign.seed_hash
     real = hmac.new(campaign.seed.encode(), f"{campaign.id}:{drawn['id']}".encode(),
                     hashlib.sha256).hexdigest()  # fmt: skip
-    assert real in html and "记录的结果：50积分" in html
+    assert real in html and "记录的结果：50积分" in html and "结果一致" in html
 
 
 def _gift_campaign(store=None):
