@@ -312,7 +312,10 @@ def claim(draw_id: int):
         return render_template("games/member/claim.html", form=form, draw=draw, stores=stores)
     if form.validate_on_submit():
         try:
-            if form.how.data == "pickup":
+            address_given = any(
+                (getattr(form, f).data or "").strip() for f in member_pages.ADDRESS_FIELDS
+            )
+            if form.how.data == "pickup" or (form.store_id.data and not address_given):
                 store = next((s for s in stores if s.id == form.store_id.data), None)
                 if store is None:
                     raise ValidationError(_("Choose a store for pick-up."), field="store_id")

@@ -89,8 +89,19 @@ def _setup(live_server) -> dict:
                 [{"name": "签到2积分", "kind": "points", "points": 2, "value_fen": 2,
                   "streak_day": 1}],
             )  # fmt: skip
+            store = f.store(brand, name="南京西路店")
+            gift = services.create_campaign(
+                kind="wheel",
+                values={"name": "礼品转盘", "contact": "400-820-8820",
+                        "pickup_store_ids": [store.id], **_window()},
+                prizes=[
+                    {"name": "保温杯", "kind": "gift", "value_fen": 5900, "weight": 1, "stock": 3},
+                    {"name": "谢谢参与", "kind": "none", "weight": 0},
+                ],
+            ).id  # fmt: skip
+            services.start_campaign(campaign_id=gift)
             db.session.commit()
-            data = {"brand": brand.slug, "brand_id": brand.id, "member_id": member.id,
+            data = {"gift": gift, "brand": brand.slug, "brand_id": brand.id, "member_id": member.id,
                     "wheel": wheel, "scratch": scratch, "grid": grid,
                     "checkin": checkin}  # fmt: skip
         db.session.remove()
@@ -262,6 +273,40 @@ def test_nine_grid_stops_on_the_prize_and_check_in(browser, live_server, tmp_pat
         page.locator("[data-close]").click()
         expect(page.get_by_role("button", name="今日已签到")).to_be_disabled()
         _shot(page, tmp_path, "checkin")
+        m.check()
+    finally:
+        m.context.close()
+
+
+def test_a_gift_winner_gives_an_address(browser, live_server, tmp_path):
+    data = _setup(live_server)
+    m = _phone(browser, live_server, data)
+    page = m.page
+    try:
+        m.open(f"/m/{data['brand']}/games/{data['gift']}", form=False)
+        page.get_by_role("button", name="抽奖").click()
+        dialog = page.locator("#game-dialog")
+        expect(dialog).to_contain_text("保温杯")
+        m.follow(dialog.get_by_role("link", name="领取礼品"))
+        expect(page.locator("main")).to_contain_text("收货地址")
+        page.get_by_label("收货人").fill("王小明")
+        page.get_by_label("手机号").fill("1390000")
+        page.get_by_label("省份").fill("上海市")
+        page.get_by_label("城市").fill("上海市")
+        page.get_by_label("详细地址").fill("南京西路100号")
+        page.get_by_role("button", name="提交").click()
+        expect(page.locator(".error")).to_contain_text("请输入手机号码")
+        expect(page.get_by_label("详细地址")).to_have_value("南京西路100号")
+        _shot(page, tmp_path, "claim-error")
+        # the refused form answers 400, which Chromium logs; nothing else went wrong
+        assert m.problems and all("status of 400" in p for p in m.problems), m.problems
+        m.problems.clear()
+        page.get_by_label("手机号").fill("139 0000 8888")
+        m.submit(page.get_by_role("button", name="提交"))
+        expect(page).to_have_url(re.compile(rf"/m/{data['brand']}/games/prizes$"))
+        expect(page.get_by_test_id("prize")).to_contain_text("已收到收货信息")
+        expect(page.get_by_test_id("prize")).to_contain_text("南京西路100号")
+        _shot(page, tmp_path, "claim-done")
         m.check()
     finally:
         m.context.close()
