@@ -109,6 +109,12 @@ def game(campaign_id: int):
     if can_play and left == 0:
         message = _("You have no plays left for now.")
         can_play = False
+    me = member_session.current_member()
+    activate_url = None
+    if can_play and (me is None or not me.holds_card or not me.phone):
+        # the engine gives "thanks" to members who have not verified their phone
+        message = _("Activate your member card (verify your phone) to win prizes.")
+        activate_url = url_for("members_activate.start", next=request.path)
     game = {
         "id": campaign.id,
         "kind": campaign.kind,
@@ -125,6 +131,7 @@ def game(campaign_id: int):
         "state_message": message,
         "can_play": can_play,
         "play_url": url_for(".play", campaign_id=campaign.id),
+        "activate_url": activate_url,
     }
     prizes = queries.prizes(campaign.id)
     if campaign.kind == "wheel":

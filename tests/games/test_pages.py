@@ -90,6 +90,17 @@ def test_a_draw_and_its_replay_answer_the_same_result(client, brand):
     assert points_queries.balance(m.id).balance == 50  # granted once
 
 
+def test_a_member_without_a_verified_phone_is_told_to_activate(client, brand):
+    campaign = _win_everything()
+    m = factories.member(phone=None, name="访客")
+    db.session.commit()
+    html = _open(client, brand, campaign, m.id)
+    assert "激活会员卡（验证手机号）后才能赢得奖品" in html and "立即激活" in html
+    body = _play(client, brand, campaign, _csrf(html)).get_json()
+    assert body["draw"]["won"] is False and body["draw"]["title"] == "谢谢参与"
+    assert points_queries.balance(m.id).balance == 0
+
+
 def test_thanks_and_a_guest_and_a_bad_key(client, brand):
     campaign = make_campaign(
         prizes=[
@@ -149,6 +160,13 @@ def test_not_started_and_ended_campaigns_say_so(client, brand):
         r.get_json()["error"]["code"] == "not_started"
         and "尚未开始" in r.get_json()["error"]["message"]
     )
+    paused = make_campaign(name="暂停的转盘")
+    services.pause_campaign(campaign_id=paused.id)
+    db.session.commit()
+    html = _open(client, brand, paused, m.id)
+    assert "活动暂停中" in html and "data-play-url" not in html
+    r = _play(client, brand, paused, _csrf(html))
+    assert r.get_json()["error"]["code"] == "paused"
     over = make_campaign(name="已结束的转盘")
     services.end_campaign(campaign_id=over.id)
     db.session.commit()
