@@ -15,9 +15,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from games import api, cli, hooks, jobs, labels, models  # noqa: F401 - register
+    from games import api, cli, demo, hooks, jobs, labels, models, views_console  # noqa: F401
 
     hooks.connect()
+    app.register_blueprint(views_console.bp)
     api.init_app(app)
     cli.init_app(app)
 

@@ -15,7 +15,7 @@ GAME_KIND = {
 }
 CAMPAIGN_STATUS = {
     "draft": _l("Draft"),
-    "live": _l("Live"),
+    "live": _l("In progress"),
     "paused": _l("Paused"),
     "ended": _l("Ended"),
 }

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -120,10 +121,19 @@ def _campaign(campaign_id) -> GameCampaign:
     return campaign
 
 
+_TZ: dict[int, tuple[float, object]] = {}
+TZ_SECONDS = 60.0
+
+
 def brand_day(now: dt.datetime) -> dt.date:
-    """The brand-local day of ``now`` (limits and daily caps count by it)."""
-    brand = db.session.get(Brand, require_brand_id())
-    return now.astimezone(brand.tz).date()
+    """The brand-local day of ``now`` (limits and daily caps count by it); the brand's time
+    zone is kept a minute per process (the hot path reads it on every play)."""
+    brand_id = require_brand_id()
+    found = _TZ.get(brand_id)
+    if found is None or time.monotonic() - found[0] > TZ_SECONDS:
+        found = (time.monotonic(), db.session.get(Brand, brand_id).tz)
+        _TZ[brand_id] = found
+    return now.astimezone(found[1]).date()
 
 
 def _check_open(campaign: GameCampaign, now: dt.datetime) -> None:
@@ -250,9 +260,15 @@ _ENSURE_PLAYER = text(
     " VALUES (:b, :c, :m, 0, 0, 0, 0, 0, 0, :new, :now)"
     " ON CONFLICT (campaign_id, member_id) DO NOTHING"
 )
+# The upsert answers the row and holds its lock to the end of the transaction (one round trip
+# for a new or a returning player).
 _LOCK_PLAYER = text(
-    "SELECT id, day, plays_day, wins_day, free_used_day, plays_total, wins_total, extra_plays"
-    " FROM game_player WHERE campaign_id = :c AND member_id = :m AND brand_id = :b FOR UPDATE"
+    "INSERT INTO game_player (brand_id, campaign_id, member_id, plays_day, wins_day,"
+    " free_used_day, plays_total, wins_total, extra_plays, new_member, created_at)"
+    " VALUES (:b, :c, :m, 0, 0, 0, 0, 0, 0, :new, :now)"
+    " ON CONFLICT (campaign_id, member_id) DO UPDATE SET brand_id = game_player.brand_id"
+    " RETURNING id, day, plays_day, wins_day, free_used_day, plays_total, wins_total,"
+    " extra_plays"
 )
 # Today's counters restart at 0 on a new day: "CASE WHEN day IS NOT DISTINCT FROM :day ...".
 _COUNT_PLAY = text(
@@ -288,8 +304,7 @@ class _Player:
 def _lock_player(campaign: GameCampaign, member: Member, now: dt.datetime):
     params = {"b": campaign.brand_id, "c": campaign.id, "m": member.id}
     new = member.created_at is not None and now - member.created_at <= NEW_MEMBER_WINDOW
-    db.session.execute(_ENSURE_PLAYER, {**params, "new": bool(new), "now": now})
-    return db.session.execute(_LOCK_PLAYER, params).one()
+    return db.session.execute(_LOCK_PLAYER, {**params, "new": bool(new), "now": now}).one()
 
 
 def _count_play(campaign: GameCampaign, member: Member, day: dt.date, now) -> tuple[str, _Player]:
