@@ -61,7 +61,7 @@ def register_keywords() -> None:
 
 
 @qr_bp.get("/<int:campaign_id>/qr.png")
-@roles_required("brand_admin", "store_manager")
+@roles_required("brand_admin")
 def qr_poster(campaign_id: int):
     """A printable poster with the campaign's QR code (the game page's address)."""
     campaign = get_or_404(GameCampaign, campaign_id)

@@ -362,6 +362,8 @@ def test_console_qr_poster_downloads_a_png(client, brand):
     url = f"/console/games/{campaign.id}/qr.png"
     assert client.get(url).status_code == 302  # to the console's login
     factories.login(client, brand, admin)
+    page = client.get(f"/console/games/{campaign.id}").get_data(as_text=True)
+    assert f'href="{url}"' in page and "下载二维码海报" in page
     r = client.get(url)
     assert r.status_code == 200 and r.mimetype == "image/png"
     assert r.data[:8] == b"\x89PNG\r\n\x1a\n"
