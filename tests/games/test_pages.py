@@ -240,6 +240,7 @@ def test_rules_page_lists_prizes_odds_and_the_seed_hash(client, brand):
     campaign = make_campaign()
     html = client.get(f"/m/{brand.slug}/games/{campaign.id}/rules").get_data(as_text=True)
     assert "活动规则" in html and "主办方" in html and "400-000-0000" in html
+    assert "品牌员工不得参加" in html and "Staff" not in html
     assert "10积分" in html and "30.00%" in html and "70.00%" in html
     assert campaign.seed_hash in html and campaign.seed not in html
 
