@@ -13,7 +13,7 @@ import os
 import uuid
 
 from bench import common
-from bench.bench_shop import _bare, _rps, _wrk, _write
+from bench.bench_shop import _bare, _rps, _write, _wrk
 
 TITLE = "Game draws over HTTP: 2,000 members on a lucky wheel"
 MEMBERS = int(os.environ.get("WMB_BENCH_GAMES_MEMBERS", "2000"))
