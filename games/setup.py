@@ -368,6 +368,11 @@ def update_campaign(*, campaign_id: int, values: dict, prizes: list) -> GameCamp
     if campaign.status == ENDED:
         raise Conflict(_l("An ended game cannot change."))
     settings = clean_settings(values, kind=campaign.kind)
+    for name in ("starts_at", "ends_at"):
+        # A form shows times to the minute (or second): the same minute is the same time.
+        old, new = getattr(campaign, name), settings[name]
+        if new.replace(second=0, microsecond=0) == old.replace(second=0, microsecond=0):
+            settings[name] = old
     rows = clean_prizes(prizes, kind=campaign.kind, cycle=settings["checkin_cycle"])
     existing = campaign_prizes(campaign.id)
     if campaign.started_at is not None:

@@ -66,7 +66,9 @@ def test_2000_members_times_10_draws_at_once(app, brand):
             member_id=member_id, points=start_points[member_id], reason="测试",
             idempotency_key=f"seed-{member_id}",
         )  # fmt: skip
+    campaign_id, brand_id = c.id, brand.id
     db.session.commit()
+    db.session.close()  # no transaction of this thread (the relay's) stays idle meanwhile
 
     # Each member's 10 tries are queued next to each other, so they race for the same row.
     tasks: queue.Queue = queue.Queue()
@@ -78,7 +80,7 @@ def test_2000_members_times_10_draws_at_once(app, brand):
     barrier = threading.Barrier(THREADS)
 
     def worker() -> None:
-        with app.app_context(), use_brand(brand.id):
+        with app.app_context(), use_brand(brand_id):
             barrier.wait()
             while True:
                 try:
@@ -87,7 +89,7 @@ def test_2000_members_times_10_draws_at_once(app, brand):
                     break
                 try:
                     services.play(
-                        campaign_id=c.id, member_id=member_id, request_key=f"t{t}", ip=None
+                        campaign_id=campaign_id, member_id=member_id, request_key=f"t{t}", ip=None
                     )
                     db.session.commit()
                     result = "ok"
@@ -171,4 +173,4 @@ def test_2000_members_times_10_draws_at_once(app, brand):
     for member_id in ids[:200]:
         expected = start_points[member_id] - own[member_id] + prize_points.get(member_id, 0)
         assert points.balance(member_id=member_id).balance == expected
-    assert fairness.verify(c.id).ok
+    assert fairness.verify(campaign_id).ok

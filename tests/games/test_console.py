@@ -4,6 +4,7 @@ in Chinese, another brand's campaign answers 404."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import select
 
@@ -103,12 +104,13 @@ def test_a_live_change_against_players_is_refused_on_the_form(client, brand):
                           "prizes-0-weight": "60", "prizes-0-stock": "",
                           "prizes-0-fallback": "", "prizes-1-weight": "30"})  # fmt: skip
     data.pop("kind")
+    data.update(cost_points="0", free_per_day="0")
     data["starts_at"] = _local(c.starts_at)
     data["ends_at"] = _local(c.ends_at)
     r = client.post(f"/console/games/{c.id}/edit", data=data)
     assert r.status_code == 400
     html = r.get_data(as_text=True)
-    assert "不能更改" in html
+    assert "不能更改" in html, re.findall(r"role=\"alert\">([^<]*)<", html)
     assert db.session.scalars(select(GamePrize.weight).order_by(GamePrize.position)).all() == [
         30,
         70,
