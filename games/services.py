@@ -582,6 +582,7 @@ def _spend_points(campaign: GameCampaign, member_id: int, stored_key: str, now) 
 
 # --- the grant -----------------------------------------------------------------------------
 
+
 def grant_draw(*, draw_id: int, now: dt.datetime | None = None) -> GameDraw:
     """Give a pending draw's prize (a coupon or points) exactly once: under the draw's row
     lock, through the coupons / points services with the key ``game-draw:<id>``, then
