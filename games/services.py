@@ -582,8 +582,6 @@ def _spend_points(campaign: GameCampaign, member_id: int, stored_key: str, now) 
 
 # --- the grant -----------------------------------------------------------------------------
 
-_LOCK_DRAW = text("SELECT status FROM game_draw WHERE id = :id AND brand_id = :b FOR UPDATE")
-
 
 def grant_draw(*, draw_id: int, now: dt.datetime | None = None) -> GameDraw:
     """Give a pending draw's prize (a coupon or points) exactly once: under the draw's row
@@ -591,12 +589,15 @@ def grant_draw(*, draw_id: int, now: dt.datetime | None = None) -> GameDraw:
     ``pending_grant`` -> ``granted``. Any other status: nothing to do. A prize the coupons
     service refuses (its template sold out or ended) marks the draw ``grant_failed``."""
     now = now or utcnow()
-    status = db.session.execute(_LOCK_DRAW, {"id": draw_id, "b": require_brand_id()}).scalar()
-    draw = db.session.get(GameDraw, draw_id)
-    if draw is None or status is None:
+    draw = db.session.scalars(
+        select(GameDraw)
+        .where(GameDraw.id == draw_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if draw is None:
         raise NotFound(_l("Unknown draw."), field="draw_id")
-    db.session.refresh(draw)
-    if status != PENDING_GRANT:
+    if draw.status != PENDING_GRANT:
         return draw
     prize = db.session.get(GamePrize, draw.prize_id)
     key = f"game-draw:{draw.id}"

@@ -134,7 +134,9 @@ def test_2000_members_times_10_draws_at_once(app, brand):
     assert [p.awarded for p in pool[:3]] == [100, 60, 100]
     # per member: plays exact, wins within the limit
     per_member = dict(
-        db.session.execute(select(GameDraw.member_id, func.count()).group_by(GameDraw.member_id))
+        db.session.execute(
+            select(GameDraw.member_id, func.count()).group_by(GameDraw.member_id)
+        ).all()
     )
     for n, member_id in enumerate(ids):
         assert per_member[member_id] == (8 if n % 2 == 0 else 4)
