@@ -20,6 +20,7 @@ def periodic_jobs():
     from core import housekeeping, rollups
     from core.scheduler import Periodic
     from coupons import jobs as coupon_jobs
+    from games import jobs as games_jobs
     from members import jobs as member_jobs
     from points import jobs as points_jobs
     from shop import jobs as shop_jobs
@@ -53,6 +54,10 @@ def periodic_jobs():
         # shop: close unpaid orders past their deadline; ask WeChat Pay about late payments
         Periodic("shop-release-due", shop_jobs.release_due, every=60),
         Periodic("shop-query-pending", shop_jobs.query_pending, every=60),
+        # games: grant prizes a dead worker left pending, the hourly figures, end campaigns
+        Periodic("games-recover-grants", games_jobs.recover_grants, every=60),
+        Periodic("games-stats", games_jobs.stats_all, every=60),
+        Periodic("games-end-due", games_jobs.end_due, every=60),
     ]
 
 
@@ -105,6 +110,7 @@ def _register_packages(app: Flask) -> None:
     core_cli.init_app(app)
 
     import coupons
+    import games
     import guide_distribution
     import members
     import org
@@ -120,6 +126,7 @@ def _register_packages(app: Flask) -> None:
     shop.init_app(app)
     guide_distribution.init_app(app)
     guide_distribution.init_workbench(app)
+    games.init_app(app)
     if app.config.get("SANDBOX_ENABLED"):
         _mount_sandbox(app)
 

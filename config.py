@@ -146,6 +146,12 @@ class Config:
         self.SMS_IP_LIMIT = _int(env.get("SMS_IP_LIMIT"), 20)
         self.POSTER_FONT = env.get("POSTER_FONT") or None
         self.MP_SESSION_SECONDS = _int(env.get("MP_SESSION_SECONDS"), 2 * 24 * 3600)
+        # Games (games.services): plays per member per 10 s, plays per network address per
+        # minute (raise it behind a proxy or for load tests), and the plays per minute from
+        # one address that the console flags as a burst.
+        self.GAMES_MEMBER_RATE = _int(env.get("GAMES_MEMBER_RATE"), 10)
+        self.GAMES_IP_RATE = _int(env.get("GAMES_IP_RATE"), 600)
+        self.GAMES_FLAG_PER_MINUTE = _int(env.get("GAMES_FLAG_PER_MINUTE"), 120)
         # Uploaded files (core.storage): a local folder by default, or an S3-compatible store.
         self.STORAGE_BACKEND = env.get("STORAGE_BACKEND", "local").strip().lower() or "local"
         if self.STORAGE_BACKEND not in ("local", "s3"):

@@ -42,8 +42,20 @@ def field_label(object_type: str, field: str) -> str:
     return str(found) if found is not None else field
 
 
-def show_value(value, *, field: str = "") -> str:
+# "object_type.field" -> the core.labels table naming that field's codes (a package's kinds,
+# statuses): the audit log shows the label, not the code.
+VALUE_LABELS: dict[str, str] = {}
+
+
+def register_value_labels(object_type: str, field: str, kind: str) -> None:
+    """Show the codes of ``object_type.field`` in the audit log by the labels of ``kind``."""
+    VALUE_LABELS[f"{object_type}.{field}"] = kind
+
+
+def show_value(value, *, field: str = "", kind: str | None = None) -> str:
     """A value as an operator reads it: 是/否, 空, masked phones, short JSON."""
+    if kind is not None and isinstance(value, str) and value:
+        return label(value, kind)
     if value is None or value == "":
         return str(_l("(empty)"))
     if value == "***":
@@ -72,11 +84,12 @@ def changes(entry) -> list[Change]:
         both = key in before and key in after
         if both and old == new:
             continue
+        kind = VALUE_LABELS.get(f"{entry.object_type}.{key}")
         out.append(
             Change(
                 field=field_label(entry.object_type, key),
-                before=show_value(old, field=key) if key in before else "",
-                after=show_value(new, field=key) if key in after else "",
+                before=show_value(old, field=key, kind=kind) if key in before else "",
+                after=show_value(new, field=key, kind=kind) if key in after else "",
                 changed=both,
             )
         )

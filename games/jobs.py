@@ -1,0 +1,121 @@
+"""Games jobs: grant recovery, the hourly figures, and ending campaigns past their end.
+
+All are idempotent: a grant is a conditional change of the draw's status, the rollup
+recomputes whole hours, and ending only moves campaigns still live or paused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy import select, text
+
+from core.db import db, utcnow
+from core.jobs import job
+from core.tenancy import all_brands, use_brand
+from games.models import ENDED, LIVE, PAUSED, PENDING_GRANT, GameCampaign, GameDraw
+
+log = logging.getLogger(__name__)
+GRANT_GRACE = dt.timedelta(seconds=30)  # the play's own request grants first
+STATS_HOURS = 3  # hours recomputed on each run (a transaction never spans them)
+
+
+@job("default", timeout=600, retries=3)
+def recover_grants(older_than_seconds: int | None = None) -> int:
+    """Grant every draw a worker left ``pending_grant`` (it died between the play's commit
+    and the grant's); each in its own transaction. Answers how many were granted now."""
+    from games import services
+
+    grace = GRANT_GRACE if older_than_seconds is None else dt.timedelta(seconds=older_than_seconds)
+    cutoff = utcnow() - grace
+    rows = db.session.execute(
+        all_brands(
+            select(GameDraw.id, GameDraw.brand_id)
+            .where(GameDraw.status == PENDING_GRANT, GameDraw.created_at < cutoff)
+            .order_by(GameDraw.id)
+            .limit(5000)
+        )
+    ).all()
+    db.session.commit()
+    granted = 0
+    for draw_id, brand_id in rows:
+        with use_brand(brand_id):
+            try:
+                draw = services.grant_draw(draw_id=draw_id)
+                db.session.commit()
+                granted += draw.status != PENDING_GRANT
+            except Exception:
+                db.session.rollback()
+                log.exception("games: grant of draw %s failed", draw_id)
+    if granted:
+        log.info("games: granted %d pending draws", granted)
+    return granted
+
+
+_DRAW_STATS = text(
+    "INSERT INTO game_stat_hour (brand_id, campaign_id, hour, plays, players, new_members,"
+    " wins, value_fen, points_spent)"
+    " SELECT brand_id, campaign_id,"
+    " date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',"
+    " count(*), 0, 0, count(*) FILTER (WHERE prize_id IS NOT NULL),"
+    " coalesce(sum(value_fen), 0), coalesce(sum(points_spent), 0)"
+    " FROM game_draw WHERE campaign_id = :c AND NOT preview AND created_at >= :lo"
+    " GROUP BY 1, 2, 3"
+    " ON CONFLICT (campaign_id, hour) DO UPDATE SET plays = EXCLUDED.plays,"
+    " wins = EXCLUDED.wins, value_fen = EXCLUDED.value_fen,"
+    " points_spent = EXCLUDED.points_spent"
+)
+_PLAYER_STATS = text(
+    "INSERT INTO game_stat_hour (brand_id, campaign_id, hour, plays, players, new_members,"
+    " wins, value_fen, points_spent)"
+    " SELECT brand_id, campaign_id,"
+    " date_trunc('hour', first_play_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',"
+    " 0, count(*), count(*) FILTER (WHERE new_member), 0, 0, 0"
+    " FROM game_player WHERE campaign_id = :c AND first_play_at >= :lo"
+    " GROUP BY 1, 2, 3"
+    " ON CONFLICT (campaign_id, hour) DO UPDATE SET players = EXCLUDED.players,"
+    " new_members = EXCLUDED.new_members"
+)
+
+
+def refresh_stats(campaign_id: int, *, since: dt.datetime | None = None) -> None:
+    """Recompute the campaign's hourly figures from ``since`` (whole hours; default: the
+    last few hours) from its draws."""
+    lo = since or (utcnow() - dt.timedelta(hours=STATS_HOURS))
+    lo = lo.replace(minute=0, second=0, microsecond=0)
+    db.session.execute(_DRAW_STATS, {"c": campaign_id, "lo": lo})
+    db.session.execute(_PLAYER_STATS, {"c": campaign_id, "lo": lo})
+
+
+@job("low", timeout=600, retries=3)
+def stats_all() -> int:
+    """Refresh the hourly figures of every live, paused or recently ended campaign."""
+    recent = utcnow() - dt.timedelta(hours=STATS_HOURS)
+    campaigns = db.session.execute(
+        all_brands(
+            select(GameCampaign.id, GameCampaign.brand_id).where(
+                (GameCampaign.status.in_((LIVE, PAUSED))) | (GameCampaign.ended_at >= recent)
+            )
+        )
+    ).all()
+    for campaign_id, brand_id in campaigns:
+        with use_brand(brand_id):
+            refresh_stats(campaign_id)
+            db.session.commit()
+    return len(campaigns)
+
+
+@job("low", timeout=300, retries=3)
+def end_due() -> int:
+    """End the campaigns whose end has passed (their seed is revealed from then on)."""
+    now = utcnow()
+    n = db.session.execute(
+        text(
+            "UPDATE game_campaign SET status = :ended, ended_at = ends_at, updated_at = :now"
+            " WHERE status IN (:live, :paused) AND ends_at <= :now"
+        ),
+        {"ended": ENDED, "live": LIVE, "paused": PAUSED, "now": now},
+    ).rowcount
+    db.session.commit()
+    return n

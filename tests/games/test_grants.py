@@ -1,0 +1,118 @@
+"""A worker killed between the draw and the grant: the prize is granted exactly once after
+recovery, however many recoveries and retries race for it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+from sqlalchemy import func, select
+
+from core.db import db
+from coupons.models import Coupon
+from games import jobs, services
+from games.models import GameDraw
+from points.models import PointsEntry
+from tests import factories
+from tests.games.conftest import make_campaign, player
+from tests.support.concurrency import run_concurrently
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# A worker process that plays, commits the draw, and dies before granting it.
+DYING_WORKER = textwrap.dedent(
+    """
+    import os, sys
+    sys.path.insert(0, {root!r})
+    from core.db import db
+    from core.tenancy import use_brand
+    from games import services
+    from tests.support.apps import build_app
+
+    app = build_app()
+    with app.app_context(), use_brand({brand_id}):
+        draw = services.play(
+            campaign_id={campaign_id}, member_id={member_id}, request_key="k1", ip=None
+        )
+        db.session.commit()
+        print(draw.id, draw.status, flush=True)
+        os._exit(9)  # killed: the grant never runs
+    """
+)
+
+
+def _kill_after_draw(brand_id: int, campaign_id: int, member_id: int) -> tuple[int, str]:
+    script = DYING_WORKER.format(
+        root=ROOT, brand_id=brand_id, campaign_id=campaign_id, member_id=member_id
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env=os.environ.copy(),
+    )  # fmt: skip
+    assert done.returncode == 9, done.stderr[-2000:]
+    draw_id, status = done.stdout.split()[-2:]
+    return int(draw_id), status
+
+
+def test_a_killed_worker_s_coupon_is_granted_exactly_once_after_recovery(app, brand):
+    tpl = factories.coupon_template()
+    prizes = [
+        {"name": "券", "kind": "coupon", "coupon_template_id": tpl.id, "value_fen": 500,
+         "weight": 1, "stock": 10},
+        {"name": "谢谢参与", "kind": "none", "weight": 0},
+    ]  # fmt: skip
+    c = make_campaign(prizes=prizes)
+    m = player()
+    draw_id, status = _kill_after_draw(brand.id, c.id, m.id)
+    assert status == "pending_grant"
+    assert db.session.scalar(select(func.count()).select_from(Coupon)) == 0
+    # the recovery job and late retries of the grant race for it
+    results = run_concurrently(
+        app,
+        brand.id,
+        8,
+        lambda i: jobs.recover_grants(older_than_seconds=0)
+        if i % 2
+        else services.grant_draw(draw_id=draw_id).status,
+    )
+    assert all(r[0] == "ok" for r in results), results
+    jobs.recover_grants(older_than_seconds=0)
+    db.session.expire_all()
+    coupons = db.session.scalars(select(Coupon)).all()
+    assert len(coupons) == 1 and coupons[0].member_id == m.id
+    draw = db.session.get(GameDraw, draw_id)
+    assert (draw.status, draw.coupon_id) == ("granted", coupons[0].id)
+
+
+def test_points_are_granted_once_by_the_periodic_recovery(app, brand):
+    prizes = [
+        {"name": "50积分", "kind": "points", "points": 50, "value_fen": 50, "weight": 1},
+        {"name": "谢谢参与", "kind": "none", "weight": 0},
+    ]
+    c = make_campaign(prizes=prizes)
+    m = player()
+    draw_id, _ = _kill_after_draw(brand.id, c.id, m.id)
+    assert jobs.recover_grants(older_than_seconds=0) == 1
+    assert jobs.recover_grants(older_than_seconds=0) == 0
+    services.grant_draw(draw_id=draw_id)
+    db.session.commit()
+    entries = db.session.scalars(select(PointsEntry).where(PointsEntry.points == 50)).all()
+    assert len(entries) == 1
+    # a replay of the request answers the same, granted draw
+    again = services.play(campaign_id=c.id, member_id=m.id, request_key="k1", ip=None)
+    assert (again.id, again.status) == (draw_id, "granted")
+
+
+def test_the_recovery_waits_for_the_play_s_own_grant(app, brand):
+    c = make_campaign(
+        prizes=[
+            {"name": "50积分", "kind": "points", "points": 50, "value_fen": 50, "weight": 1},
+            {"name": "谢谢参与", "kind": "none", "weight": 0},
+        ]
+    )
+    m = player()
+    services.play(campaign_id=c.id, member_id=m.id, request_key="k", ip=None)
+    db.session.commit()
+    assert jobs.recover_grants() == 0  # younger than the grace period
