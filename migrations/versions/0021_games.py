@@ -2,7 +2,7 @@
 check-ins, burst flags and the hourly rollup
 
 Revision ID: 0021
-Revises: 0016
+Revises: 0018
 Create Date: 2026-12-05 09:18:39.007632
 
 """
@@ -14,7 +14,7 @@ import core.db
 
 # revision identifiers, used by Alembic.
 revision = "0021"
-down_revision = "0016"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
