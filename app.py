@@ -20,6 +20,7 @@ def periodic_jobs():
     from core import housekeeping, rollups
     from core.scheduler import Periodic
     from coupons import jobs as coupon_jobs
+    from guide_distribution import jobs as guide_jobs
     from members import jobs as member_jobs
     from points import jobs as points_jobs
     from shop import jobs as shop_jobs
@@ -53,6 +54,10 @@ def periodic_jobs():
         # shop: close unpaid orders past their deadline; ask WeChat Pay about late payments
         Periodic("shop-release-due", shop_jobs.release_due, every=60),
         Periodic("shop-query-pending", shop_jobs.query_pending, every=60),
+        # guide commission: settle what is due, monthly statements, transfers' outcome
+        Periodic("guide-settle", guide_jobs.settle_all, every=3600),
+        Periodic("guide-statements", guide_jobs.statements_all, every=21600),
+        Periodic("guide-transfer-query", guide_jobs.query_transfers_all, every=300),
     ]
 
 

@@ -15,3 +15,15 @@ def init_app(app: Flask) -> None:
     from guide_distribution import attribution, models  # noqa: F401 - register the tables
 
     attribution.connect()
+
+    # commission: rules, ledger, settlement, payouts, their pages and jobs
+    from guide_distribution import (  # noqa: F401 - register
+        jobs,
+        ledger,
+        views_console_commission,
+        views_workbench_commission,
+    )
+
+    ledger.connect()
+    app.register_blueprint(views_console_commission.bp)
+    app.register_blueprint(views_workbench_commission.bp)

@@ -85,11 +85,28 @@
       });
   }
 
+  // A merchant transfer waiting for the receiver (商家转账): "confirm" tells the sandbox the
+  // receiver accepted it; the callback gets requestMerchantTransfer:ok / :cancel / :fail.
+  function requestMerchantTransfer(params, done) {
+    sheet({description: text("transfer"), total: Number(params.amount || 0)},
+      function (close, fail) {
+        post("/_sandbox/pay/v3/transfer/confirm", params).then(function (answer) {
+          if (answer.err_msg === "requestMerchantTransfer:ok") {
+            close();
+            done({err_msg: answer.err_msg});
+          } else {
+            fail(text("failed"));
+          }
+        }).catch(function () { fail(text("failed")); });
+      }, function () { done({err_msg: "requestMerchantTransfer:cancel"}); });
+  }
+
   window.WeixinJSBridge = {
     sandbox: true,
     invoke: function (name, params, callback) {
       var done = typeof callback === "function" ? callback : function () {};
       if (name === "getBrandWCPayRequest") return getBrandWCPayRequest(params || {}, done);
+      if (name === "requestMerchantTransfer") return requestMerchantTransfer(params || {}, done);
       done({err_msg: name + ":fail"});
     },
     on: function () {}
