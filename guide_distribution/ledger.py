@@ -350,7 +350,8 @@ def _on_order_received(brand_id, *, order_id, **_):
 
 
 def _on_order_completed(brand_id, *, order_id, **_):
-    on_completed(order_id)
+    done_at = db.session.execute(select(Order.completed_at).where(Order.id == order_id)).scalar()
+    on_completed(order_id, now=done_at)
 
 
 def _on_order_refunded(brand_id, *, order_id, refund_id, **_):

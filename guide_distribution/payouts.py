@@ -131,7 +131,11 @@ def request(
     from guide_distribution.attribution import active_guide
     from org.models import Staff
 
-    staff = db.session.get(Staff, guide_id) if isinstance(guide_id, int) else None
+    staff = (
+        db.session.execute(select(Staff).where(Staff.id == guide_id)).scalar_one_or_none()
+        if isinstance(guide_id, int)
+        else None
+    )
     if staff is None or staff.role != "guide":
         raise NotFound()
     if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
