@@ -119,7 +119,7 @@ def save_rule(
     else:
         rule = db.session.get(CommissionRule, rule_id)
         if rule is None:
-            raise NotFound()
+            raise NotFound(_l("No such rule."))
         rule.kind, rule.target = kind, target
     rule.rate_bp, rule.amount_fen, rule.active = rate_bp, amount_fen, bool(active)
     db.session.flush()
@@ -142,7 +142,7 @@ def _check_target(kind: str, target: str) -> None:
 def delete_rule(rule_id: int) -> None:
     rule = db.session.get(CommissionRule, rule_id)
     if rule is None:
-        raise NotFound()
+        raise NotFound(_l("No such rule."))
     db.session.delete(rule)
     db.session.flush()
 
@@ -173,7 +173,7 @@ def save_tier(
     else:
         tier = db.session.get(CommissionTier, tier_id)
         if tier is None:
-            raise NotFound()
+            raise NotFound(_l("No such step."))
     tier.name, tier.target_fen, tier.rate_bp = name, target_fen, rate_bp
     db.session.flush()
     return tier
@@ -182,7 +182,7 @@ def save_tier(
 def delete_tier(tier_id: int) -> None:
     tier = db.session.get(CommissionTier, tier_id)
     if tier is None:
-        raise NotFound()
+        raise NotFound(_l("No such step."))
     db.session.delete(tier)
     db.session.flush()
 

@@ -118,7 +118,7 @@ def get_payout(payout_id: int, *, guide_id: int | None = None) -> Payout:
         stmt = stmt.where(Payout.guide_id == guide_id)
     payout = db.session.execute(stmt).scalar_one_or_none()
     if payout is None:
-        raise NotFound()
+        raise NotFound(_l("No such payout."))
     return payout
 
 
@@ -137,7 +137,7 @@ def request(
         else None
     )
     if staff is None or staff.role != "guide":
-        raise NotFound()
+        raise NotFound(_l("No such guide."))
     if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
         raise ValidationError(_l("Enter an amount above zero."), field="amount")
     settings = get_settings()
