@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from core.db import db, utcnow
 from core.errors import NotFound, ValidationError
-from guide_distribution import commission, ledger, payouts, settlement, settings
+from guide_distribution import commission, ledger, payouts, settings, settlement
 from guide_distribution.models.commission import CommissionStatement
+from shop.models import Product
 from tests import factories
 from tests.guide_distribution.commission_helpers import (
     assert_consistent,
@@ -22,7 +23,6 @@ from tests.guide_distribution.commission_helpers import (
     receive_and_complete,
     refund,
 )
-from shop.models import Product
 from tests.shop.conftest import product
 
 LATER = dt.timedelta(days=16)

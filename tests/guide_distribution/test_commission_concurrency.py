@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from core.db import db, utcnow
-from guide_distribution import ledger, payouts, settlement, settings
+from guide_distribution import ledger, payouts, settings, settlement
 from guide_distribution.models.commission import CommissionEntry, CommissionLine
 from shop import checkout, payments
 from shop.pricing import Item
@@ -28,7 +28,9 @@ LATER = dt.timedelta(days=16)
 
 def _count(kind: str, guide_id: int) -> int:
     return db.session.execute(
-        select(func.count()).where(CommissionEntry.kind == kind, CommissionEntry.guide_id == guide_id)
+        select(func.count()).where(
+            CommissionEntry.kind == kind, CommissionEntry.guide_id == guide_id
+        )
     ).scalar_one()
 
 
