@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
 
     # commission: rules, ledger, settlement, payouts, their pages and jobs
     from guide_distribution import (  # noqa: F401 - register
+        demo_commission,
         jobs,
         ledger,
         views_console_commission,
