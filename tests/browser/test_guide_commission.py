@@ -165,7 +165,7 @@ def test_a_guide_sees_commission_frozen_halved_by_a_refund_and_withdraws(browser
         expect(sheet).to_contain_text(_yuan(start.settled))
         w.shot("transfer-sheet")
         with page.expect_navigation():
-            sheet.locator(".wxpay-sandbox__pay").click()
+            sheet.get_by_role("button", name="确认收款").click()
         w.landed(page.url, form=False)
         expect(page.locator(f"[data-payout='{payout.id}']")).to_contain_text("已发放")
         expect(page.get_by_test_id("paid")).to_contain_text(_yuan(start.paid + start.settled))
