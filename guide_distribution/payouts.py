@@ -192,6 +192,21 @@ def request(
     return payout
 
 
+def send_when_ready(payout: Payout) -> None:
+    """Enqueue the transfer of an approved transfer payout (after the caller's commit)."""
+    if payout.state == P_APPROVED and payout.method == METHOD_TRANSFER:
+        from core.jobs import enqueue
+        from guide_distribution import jobs
+
+        enqueue(
+            jobs.transfer_payout,
+            require_brand_id(),
+            payout.id,
+            brand_id=require_brand_id(),
+            dedupe_key=f"guide:transfer:{payout.id}",
+        )
+
+
 def _money_back(payout: Payout, kind: str) -> None:
     """A payout that did not happen: its money back to withdrawable, debt paid first."""
     before = ledger.lock(payout.guide_id)
@@ -449,6 +464,7 @@ def close_month(month: dt.date, *, pay_out: bool = True) -> int:
         except (ValidationError, NotFound) as exc:
             log.info("statement %s: no payout (%s)", statement_id, exc)
             continue
+        send_when_ready(payout)
         db.session.execute(
             update(CommissionStatement)
             .where(CommissionStatement.id == statement_id)

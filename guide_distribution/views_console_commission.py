@@ -215,22 +215,13 @@ def payouts():
     )
 
 
-def _after_approval(payout: Payout) -> None:
-    from core.jobs import enqueue
-    from core.tenancy import require_brand_id
-    from guide_distribution import jobs
-
-    if payout.method == "transfer":
-        enqueue(jobs.transfer_payout, require_brand_id(), payout.id, brand_id=require_brand_id())
-
-
 @bp.post("/payouts/<int:payout_id>/approve")
 @roles_required(*ADMIN)
 def approve(payout_id: int):
     if EmptyForm().validate_on_submit():
         try:
             payout = payout_service.approve(payout_id)
-            _after_approval(payout)
+            payout_service.send_when_ready(payout)
             db.session.commit()
             flash(_l("Approved."), "success")
         except AppError as exc:

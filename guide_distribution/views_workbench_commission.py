@@ -96,13 +96,7 @@ def withdraw():
             amount_fen=form.amount.fen,
             request_key=f"wb:{current_user.id}:{form.request_key.data}",
         )
-        if payout.state == "approved" and payout.method == "transfer":
-            from core.jobs import enqueue
-            from guide_distribution import jobs
-
-            enqueue(
-                jobs.transfer_payout, require_brand_id(), payout.id, brand_id=require_brand_id()
-            )
+        payouts.send_when_ready(payout)
         db.session.commit()
     except AppError as exc:
         db.session.rollback()

@@ -243,3 +243,51 @@ def test_console_pages_and_forms(world):
             7,
         )
         assert (s.payout_min_fen, s.approval_over_fen) == (2000, 300000)
+
+
+def test_the_monthly_statement_pays_out_what_is_withdrawable(world):
+    from core.db import utcnow
+    from core.jobs import OutboxJob
+    from guide_distribution.models.commission import CommissionStatement
+
+    b, g = world["brand"], world["guide"]
+    with use_brand(b.id):
+        _grant(g.id, 1500)
+        month = utcnow().astimezone(b.tz).date()
+        assert payouts.close_month(month) == 1
+        db.session.commit()
+        assert payouts.close_month(month) == 0  # once a month
+        st = db.session.execute(select(CommissionStatement)).scalar_one()
+        payout = db.session.get(Payout, st.payout_id)
+        assert (payout.amount_fen, payout.source, payout.state) == (1500, "statement", "approved")
+        assert st.closing_settled_fen == 1500
+        queued = db.session.execute(
+            select(OutboxJob.id).where(OutboxJob.dedupe_key == f"guide:transfer:{payout.id}")
+        ).scalar()
+        assert queued is not None
+        assert ledger.balances(g.id).paying == 1500
+
+
+def test_an_admin_approves_a_payout_in_the_console(world):
+    b, g = world["brand"], world["guide"]
+    with use_brand(b.id):
+        admin = f.staff(b, role="brand_admin")
+        settings.update_settings(approval_over_fen=1000)
+        _grant(g.id, 5000)
+        p = payouts.request(guide_id=g.id, amount_fen=3000)
+        db.session.commit()
+    client = world["app"].test_client()
+    f.login(client, b, admin)
+    html = client.get("/console/distribution/payouts").get_data(as_text=True)
+    assert "待审批" in html and "¥30.00" in html
+    token = f.csrf(html)
+    assert (
+        client.post(
+            f"/console/distribution/payouts/{p.id}/approve", data={"csrf_token": token}
+        ).status_code
+        == 302
+    )
+    with use_brand(b.id):
+        assert _states(p.id)[:2] == ["approval", "approved"]
+    html = client.get("/console/distribution/payouts").get_data(as_text=True)
+    assert "变更内容" in html
