@@ -173,3 +173,49 @@ def test_a_guide_sees_commission_frozen_halved_by_a_refund_and_withdraws(browser
         w.check()
     finally:
         phone.close()
+
+
+def test_an_admin_types_rules_a_tier_step_and_settings(browser, live_server):
+    live_server.invoke("demo")
+    context = browser.new_context(
+        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
+    )
+    w = Walker(context, "guide-commission-console")
+    page = w.page
+    try:
+        w.open("/console/login")
+        page.get_by_label("品牌代码").fill(BRAND)
+        page.get_by_label("手机号或用户名").fill("13800000000")
+        page.get_by_label("密码").fill(DEMO_PASSWORD)
+        w.submit(page.get_by_role("button", name="登录"))
+        page.get_by_role("button", name="导购分销").click()
+        w.follow(page.get_by_role("link", name="提成规则").first)
+        expect(page.get_by_test_id("rules")).to_contain_text("品类提成比例")
+        page.get_by_label("规则类型").select_option("sku_rate")
+        with live_server.app.app_context():
+            brand = Brand.by_slug(BRAND)
+            with use_brand(brand.id):
+                code = db.session.execute(
+                    select(Sku.code).order_by(Sku.id.desc()).limit(1)
+                ).scalar()
+            db.session.remove()
+        page.get_by_label("SKU 编码或品类编码").fill(code)
+        page.get_by_label("比例（百分比，按比例时填写）").fill("12.5")
+        w.submit(page.locator("form", has=page.get_by_label("规则类型")).get_by_role("button"))
+        w.saved(code, "12.5%")
+        page.get_by_label("阶梯名称").fill("钻石导购")
+        page.get_by_label("月度业绩目标（元）").fill("50000")
+        page.get_by_label("达标后比例（百分比）").fill("12")
+        w.submit(page.locator("form", has=page.get_by_label("阶梯名称")).get_by_role("button"))
+        w.saved("钻石导购", "¥50000.00")
+        w.follow(page.get_by_role("link", name="提成设置").first)
+        page.get_by_label("默认提成比例（百分比）").fill("6")
+        page.get_by_label("订单完成后多少天结算提成").fill("7")
+        w.submit(page.get_by_role("button", name="保存"))
+        w.saved()
+        expect(page.get_by_label("默认提成比例（百分比）")).to_have_value("6")
+        w.follow(page.get_by_role("link", name="提成发放").first, form=False)
+        w.follow(page.get_by_role("link", name="提成月结单").first, form=False)
+        w.check()
+    finally:
+        context.close()
