@@ -124,3 +124,43 @@ def test_two_withdrawals_of_one_balance_at_once_one_succeeds(app, shop, fake_pay
     bal = assert_consistent(guide_id)
     assert (bal.settled, bal.paying) == (0, 1000)
     assert _count("withdraw", guide_id) == 1
+
+
+def test_a_refund_during_the_settlement_run_is_counted_once(app, shop, fake_pay):
+    from shop import refunds
+    from shop.models import OrderLine
+
+    g = guide(shop)
+    m = bound_member(g)
+    settings.update_settings(default_rate_bp=1000)
+    db.session.commit()
+    orders = [paid_order(m, [(shop.sku, 2)]) for _ in range(3)]  # ¥4 each
+    now = utcnow()
+    for o in orders:
+        receive_and_complete(o, m, now=now)
+    line = db.session.execute(
+        select(OrderLine).where(OrderLine.order_id == orders[1].id)
+    ).scalar_one()
+    r = refunds.start(
+        order_id=orders[1].id, items=[refunds.Item(line.id, 0, 1000)], idempotency_key="race-r"
+    )
+    db.session.commit()
+    refund_id = r.id
+
+    def step(i: int):
+        if i == 0:
+            return refunds.succeed(refund_id=refund_id, refund_no="R-race", via="notify")
+        return settlement.settle_due(now=now + LATER, size=1, commit=db.session.commit).lines
+
+    results = run_concurrently(app, shop.brand.id, 2, step)
+    assert all(r[0] == "ok" for r in results), results
+    db.session.expire_all()
+    # whichever came first, the refund took back a quarter of that line's ¥4 exactly once
+    bal = assert_consistent(g.id)
+    assert bal.pending + bal.frozen + bal.settled + bal.paying + bal.paid - bal.owed == 1100
+    assert _count("reverse", g.id) == 1
+    leftover = settlement.settle_due(now=now + LATER)
+    db.session.commit()
+    bal = assert_consistent(g.id)
+    assert (bal.frozen, bal.settled, bal.owed) == (0, 1100, 0)
+    assert results[1][1] + leftover.lines == 3
