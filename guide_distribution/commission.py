@@ -75,6 +75,11 @@ def _check_bp(value, field: str = "rate_bp") -> int:
 # --- rules -------------------------------------------------------------------------------------
 
 
+def _one(model, ident: int):
+    """The current brand's row (a query, scoped to the brand), or None."""
+    return db.session.execute(select(model).where(model.id == ident)).scalar_one_or_none()
+
+
 def list_rules() -> list[CommissionRule]:
     order = {k: i for i, k in enumerate(RULE_KINDS)}
     rows = db.session.execute(select(CommissionRule).order_by(CommissionRule.id)).scalars().all()
@@ -117,7 +122,7 @@ def save_rule(
         rule = CommissionRule(brand_id=require_brand_id(), kind=kind, target=target)
         db.session.add(rule)
     else:
-        rule = db.session.get(CommissionRule, rule_id)
+        rule = _one(CommissionRule, rule_id)
         if rule is None:
             raise NotFound(_l("No such rule."))
         rule.kind, rule.target = kind, target
@@ -140,7 +145,7 @@ def _check_target(kind: str, target: str) -> None:
 
 
 def delete_rule(rule_id: int) -> None:
-    rule = db.session.get(CommissionRule, rule_id)
+    rule = _one(CommissionRule, rule_id)
     if rule is None:
         raise NotFound(_l("No such rule."))
     db.session.delete(rule)
@@ -171,7 +176,7 @@ def save_tier(
         tier = CommissionTier(brand_id=require_brand_id())
         db.session.add(tier)
     else:
-        tier = db.session.get(CommissionTier, tier_id)
+        tier = _one(CommissionTier, tier_id)
         if tier is None:
             raise NotFound(_l("No such step."))
     tier.name, tier.target_fen, tier.rate_bp = name, target_fen, rate_bp
@@ -180,7 +185,7 @@ def save_tier(
 
 
 def delete_tier(tier_id: int) -> None:
-    tier = db.session.get(CommissionTier, tier_id)
+    tier = _one(CommissionTier, tier_id)
     if tier is None:
         raise NotFound(_l("No such step."))
     db.session.delete(tier)

@@ -9,8 +9,9 @@ until it ends:
   the bill waits for the guide to confirm it in WeChat (``package_info``,
   ``requestMerchantTransfer``); a query (the job, or the guide's page after confirming)
   gives SUCCESS (paid) or FAIL (the money goes back, paying any debt first);
-- a guide without a WeChat identity is paid by the brand's payroll: approved payouts are
-  exported (CSV) and the export marks them paid.
+- a guide without a WeChat identity (or a payout from ¥2,000, where WeChat Pay wants the
+  receiver's real name) is paid by the brand's payroll: approved payouts are exported (CSV)
+  and the export marks them paid.
 Every state change is one conditional UPDATE from the expected state, a ``PayoutEvent``
 row and an audit entry. Monthly statements (``close_month``) sum each guide's ledger for a
 month and pay out the withdrawable balance when it reaches ``payout_min_fen``.
@@ -47,6 +48,9 @@ from guide_distribution.models.commission import (
 from guide_distribution.settings import get_settings
 
 log = logging.getLogger(__name__)
+# From ¥2,000 a merchant transfer must carry the receiver's real name (encrypted), which the
+# product does not hold for guides: such payouts go through the brand's payroll.
+TRANSFER_NAME_FROM_FEN = 200_000
 
 
 def _actor_label() -> str:
@@ -164,6 +168,8 @@ def request(
             _l("The amount is more than your withdrawable balance."), field="amount"
         )
     openid = guide_openid(guide_id) if active_guide(guide_id) is not None else None
+    if amount_fen >= TRANSFER_NAME_FROM_FEN:
+        openid = None  # WeChat Pay wants the receiver's verified name from here: payroll
     needs_approval = amount_fen > settings.approval_over_fen
     payout = Payout(
         brand_id=require_brand_id(),

@@ -31,8 +31,7 @@ WITH cand AS (
     FOR UPDATE SKIP LOCKED
 ), moved AS (
     UPDATE guide_commission_line l SET state = 'settled', settled_at = :now
-    FROM cand
-    WHERE l.id = cand.id
+    WHERE l.id = ANY(ARRAY(SELECT id FROM cand))  -- by primary key, never a scan of the table
       AND NOT EXISTS (
           SELECT 1 FROM shop_after_sale s
           WHERE s.order_id = l.order_id AND s.brand_id = l.brand_id

@@ -291,3 +291,22 @@ def test_an_admin_approves_a_payout_in_the_console(world):
         assert _states(p.id)[:2] == ["approval", "approved"]
     html = client.get("/console/distribution/payouts").get_data(as_text=True)
     assert "变更内容" in html
+
+
+def test_from_2000_yuan_a_payout_goes_through_payroll(world):
+    b, g = world["brand"], world["guide"]
+    with use_brand(b.id):
+        settings.update_settings(approval_over_fen=1_000_000)
+        _grant(g.id, 300_000)
+        small = payouts.request(guide_id=g.id, amount_fen=199_999)
+        big = payouts.request(guide_id=g.id, amount_fen=100_001)
+        db.session.commit()
+        assert (small.method, big.method) == ("transfer", "transfer")
+        _grant(g.id, 200_000, key="grant-2")
+        large = payouts.request(guide_id=g.id, amount_fen=200_000)
+        db.session.commit()
+        assert (large.method, large.openid) == ("payroll", None)
+        body, n = payouts.export_payroll()
+        db.session.commit()
+        assert n == 1 and "2000.00" in body
+        assert ledger.balances(g.id).paid == 200_000
