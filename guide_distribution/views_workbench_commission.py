@@ -12,7 +12,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from core.auth import roles_required
-from core.console import form_error
+from core.console import form_error, nav_item
 from core.db import db
 from core.errors import AppError
 from core.formfields import fen_to_yuan
@@ -32,6 +32,13 @@ from shop.models import Order, OrderLine
 from wechat.client import WeChatError
 
 bp = Blueprint("guide_workbench_commission", __name__, url_prefix="/console/workbench/commission")
+nav_item(
+    "guide_workbench_commission.index",
+    _l("My commission"),
+    group="stores",
+    roles=("guide",),
+    order=7,
+)
 LINES = 50
 
 
