@@ -199,8 +199,8 @@ def run(*, repeats: int, log) -> dict:
     ]
     notes = [
         "Ours: `jobs.settle_brand` in its own process (the periodic job's per-brand run):"
-        " batches of 20,000 due lines keyed by id (`FOR UPDATE SKIP LOCKED`), each batch one"
-        " UPDATE ... RETURNING summed per guide, the guides' accounts locked in guide order and"
+        " batches of 20,000 due lines keyed by id, each batch one UPDATE ... RETURNING by"
+        " primary key summed per guide, the guides' accounts locked in guide order and"
         " changed by one UPDATE (debt recovered first), one ledger entry per guide and batch,"
         " a commit per batch. Baseline: one raw `UPDATE` of the same rows to settled, one"
         " transaction, same table and indexes.",

@@ -1,12 +1,15 @@
 """Settlement: frozen commission whose after-sale window has passed (``settle_due_at``) and
 whose order has no after-sale request open becomes withdrawable.
 
-Set-based, in batches keyed by line id: one statement picks a batch of due lines
-(``FOR UPDATE SKIP LOCKED``: a second run at the same time takes other lines, and a line a
-refund is reversing is left for the next run), moves them to settled and sums them per
-guide; the guides' accounts are then locked in guide order and changed by one UPDATE
-(debt recovered first), with one ledger entry per guide and batch. A line moves only from
-frozen, so each line is settled once however many runs overlap.
+Set-based, in batches keyed by line id: one statement picks a batch of due lines, moves
+them to settled by primary key and sums them per guide; the guides' accounts are then locked
+in guide order and changed by one UPDATE (debt recovered first), with one ledger entry per
+guide and batch. A line moves only from frozen, and the UPDATE rechecks that on the row's
+latest version when it had to wait for another transaction (a second run at the same time, a
+refund reversing the line): each line is settled once however many runs overlap, and a
+refund that commits first is settled net of what it took back. Lines are locked in id order
+and accounts only afterwards, in guide order, as every other path does, so runs and refunds
+never wait on each other in a circle.
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ WITH cand AS (
     WHERE brand_id = :brand AND state = 'frozen' AND id > :after AND settle_due_at <= :now
     ORDER BY id
     LIMIT :n
-    FOR UPDATE SKIP LOCKED
 ), moved AS (
     UPDATE guide_commission_line l SET state = 'settled', settled_at = :now
     WHERE l.id = ANY(ARRAY(SELECT id FROM cand))  -- by primary key, never a scan of the table
+      AND l.state = 'frozen'  -- rechecked on the row's latest version after any wait
       AND NOT EXISTS (
           SELECT 1 FROM shop_after_sale s
           WHERE s.order_id = l.order_id AND s.brand_id = l.brand_id
