@@ -21,6 +21,7 @@ def periodic_jobs():
     from core.scheduler import Periodic
     from coupons import jobs as coupon_jobs
     from games import jobs as games_jobs
+    from guide_distribution import jobs_commission as guide_jobs
     from members import jobs as member_jobs
     from points import jobs as points_jobs
     from shop import jobs as shop_jobs
@@ -58,6 +59,10 @@ def periodic_jobs():
         Periodic("games-recover-grants", games_jobs.recover_grants, every=60),
         Periodic("games-stats", games_jobs.stats_all, every=60),
         Periodic("games-end-due", games_jobs.end_due, every=60),
+        # guide commission: settle what is due, monthly statements, transfers' outcome
+        Periodic("guide-settle", guide_jobs.settle_all, every=3600),
+        Periodic("guide-statements", guide_jobs.statements_all, every=21600),
+        Periodic("guide-transfer-query", guide_jobs.query_transfers_all, every=300),
     ]
 
 

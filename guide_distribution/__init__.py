@@ -34,6 +34,19 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views_member_shop.bp)
     api_shop.init_app(app)
 
+    # commission: rules, ledger, settlement, payouts, their pages and jobs
+    from guide_distribution import (  # noqa: F401 - register
+        demo_commission,
+        jobs_commission,
+        ledger,
+        views_console_commission,
+        views_workbench_commission,
+    )
+
+    ledger.connect()
+    app.register_blueprint(views_console_commission.bp)
+    app.register_blueprint(views_workbench_commission.bp)
+
 
 def init_workbench(app: Flask) -> None:
     """The guide's workbench sections, their console pages and the overview's guide sales."""

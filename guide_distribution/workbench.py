@@ -74,6 +74,13 @@ def register() -> None:
         "guide_workbench_shop.index", _l("My shop"), icon="shop", order=15, roles=("guide",)
     )
     register_workbench_tile(
+        "guide_workbench_commission.index",
+        _l("My commission"),
+        icon="wallet",
+        order=45,
+        roles=("guide",),
+    )
+    register_workbench_tile(
         "guide_workbench.tasks", _l("HQ tasks"), icon="task", order=20, roles=("guide",)
     )
     register_workbench_tile("guide_workbench.materials", _l("Materials"), icon="image", order=30)

@@ -456,3 +456,93 @@ def pay_refund_query(brand_id: int, out_refund_no: str) -> RefundState:
     client = pay_client(brand_id)
     data = send_pay_call(brand_id, "pay.refund_query", lambda: client.query_refund(out_refund_no))
     return _refund(data)
+
+
+# --- merchant transfers to a user's WeChat balance (商家转账) ------------------------------------
+
+OUT_BILL_NO_RE = re.compile(r"^[0-9A-Za-z]{5,32}$")
+# Scene 1005 (佣金报酬: commission and pay to salespeople) requires these two report lines
+# and shows the receiver one of its perceptions.
+COMMISSION_SCENE_ID = "1005"
+COMMISSION_PERCEPTION = "劳务报酬"
+TRANSFER_FINAL = ("SUCCESS", "FAIL", "CANCELLED")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TransferState:
+    """A transfer bill: ACCEPTED, PROCESSING, WAIT_USER_CONFIRM (the receiver must confirm
+    with ``package_info``), TRANSFERING, SUCCESS, FAIL, CANCELING or CANCELLED."""
+
+    out_bill_no: str
+    transfer_bill_no: str
+    state: str
+    package_info: str
+    amount_fen: int | None
+    fail_reason: str
+
+
+def _transfer(data: dict, out_bill_no: str) -> TransferState:
+    return TransferState(
+        out_bill_no=str(data.get("out_bill_no") or out_bill_no),
+        transfer_bill_no=str(data.get("transfer_bill_no") or ""),
+        state=str(data.get("state") or ""),
+        package_info=str(data.get("package_info") or ""),
+        amount_fen=int_or_none(data.get("transfer_amount")),
+        fail_reason=str(data.get("fail_reason") or ""),
+    )
+
+
+def pay_transfer_bill(
+    brand_id: int,
+    *,
+    out_bill_no: str,
+    openid: str,
+    amount_fen: int,
+    remark: str,
+    report_infos: list[dict],
+    scene_id: str = COMMISSION_SCENE_ID,
+    perception: str = COMMISSION_PERCEPTION,
+    notify_url: str | None = None,
+) -> TransferState:
+    """Transfer ``amount_fen`` to the user's WeChat balance (APIv3 ``transfer-bills``).
+
+    Asking again with the same ``out_bill_no`` returns the same bill (WeChat Pay is
+    idempotent per out_bill_no), so a retry after a timeout is safe."""
+    if not isinstance(out_bill_no, str) or not OUT_BILL_NO_RE.match(out_bill_no):
+        raise ValueError("out_bill_no: 5-32 letters and digits")
+    _check_fen(amount_fen, "amount_fen")
+    if not openid:
+        raise ValueError("openid is required")
+    if not report_infos or not all(
+        isinstance(i, dict) and i.get("info_type") and i.get("info_content") for i in report_infos
+    ):
+        raise ValueError("transfer_scene_report_infos: info_type and info_content each")
+    client = pay_client(brand_id)
+    data = send_pay_call(
+        brand_id,
+        "pay.transfer",
+        lambda: client.mch_transfer_bills(
+            out_bill_no=out_bill_no,
+            transfer_scene_id=scene_id,
+            openid=openid,
+            transfer_amount=amount_fen,
+            transfer_remark=(remark or "")[:32],
+            user_recv_perception=perception,
+            transfer_scene_report_infos=report_infos,
+            notify_url=notify_url,
+        ),
+    )
+    return _transfer(data, out_bill_no)
+
+
+def pay_transfer_query(brand_id: int, out_bill_no: str) -> TransferState:
+    """A transfer bill's state; an unknown one raises ``PayError("NOT_FOUND")``."""
+    if not isinstance(out_bill_no, str) or not OUT_BILL_NO_RE.match(out_bill_no):
+        raise ValueError("out_bill_no: 5-32 letters and digits")
+    client = pay_client(brand_id)
+    data = send_pay_call(
+        brand_id,
+        "pay.transfer_query",
+        lambda: client.mch_transfer_bills_query(out_bill_no=out_bill_no),
+    )
+    return _transfer(data, out_bill_no)

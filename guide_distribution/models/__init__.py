@@ -21,6 +21,16 @@ from guide_distribution.models.binding import (  # noqa: F401
     CustomerBinding,
     GuideVisit,
 )
+from guide_distribution.models.commission import (  # noqa: F401
+    CommissionEntry,
+    CommissionLine,
+    CommissionRule,
+    CommissionStatement,
+    CommissionTier,
+    GuideAccount,
+    Payout,
+    PayoutEvent,
+)
 from guide_distribution.models.settings import (  # noqa: F401
     BIND_EVERY_SCAN,
     BIND_FIRST,

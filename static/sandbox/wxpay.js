@@ -11,7 +11,8 @@
 
   function yuan(fen) { return "¥" + (fen / 100).toFixed(2); }
 
-  function sheet(info, onPay, onCancel) {
+  function sheet(info, onPay, onCancel, labels) {
+    labels = labels || {pay: text("pay"), cancel: text("cancel")};
     var mask = document.createElement("div");
     mask.className = "wxpay-sandbox";
     mask.setAttribute("role", "dialog");
@@ -39,12 +40,12 @@
     var pay = document.createElement("button");
     pay.type = "button";
     pay.className = "weui-btn weui-btn_primary wxpay-sandbox__pay";
-    pay.textContent = text("pay");
+    pay.textContent = labels.pay;
     var cancel = document.createElement("button");
     cancel.type = "button";
     cancel.className = "weui-btn weui-btn_default wxpay-sandbox__cancel";
     cancel.style.marginTop = "12px";
-    cancel.textContent = text("cancel");
+    cancel.textContent = labels.cancel;
     [title, what, amount, error, pay, cancel].forEach(function (n) { box.appendChild(n); });
     mask.appendChild(box);
     document.body.appendChild(mask);
@@ -85,11 +86,29 @@
       });
   }
 
+  // A merchant transfer waiting for the receiver (商家转账): "confirm" tells the sandbox the
+  // receiver accepted it; the callback gets requestMerchantTransfer:ok / :cancel / :fail.
+  function requestMerchantTransfer(params, done) {
+    sheet({description: text("transfer"), total: Number(params.amount || 0)},
+      function (close, fail) {
+        post("/_sandbox/pay/v3/transfer/confirm", params).then(function (answer) {
+          if (answer.err_msg === "requestMerchantTransfer:ok") {
+            close();
+            done({err_msg: answer.err_msg});
+          } else {
+            fail(text("failed"));
+          }
+        }).catch(function () { fail(text("failed")); });
+      }, function () { done({err_msg: "requestMerchantTransfer:cancel"}); },
+      {pay: text("receive"), cancel: text("cancel")});
+  }
+
   window.WeixinJSBridge = {
     sandbox: true,
     invoke: function (name, params, callback) {
       var done = typeof callback === "function" ? callback : function () {};
       if (name === "getBrandWCPayRequest") return getBrandWCPayRequest(params || {}, done);
+      if (name === "requestMerchantTransfer") return requestMerchantTransfer(params || {}, done);
       done({err_msg: name + ":fail"});
     },
     on: function () {}

@@ -466,6 +466,146 @@ def control_complete_refund(out_refund_no: str):
     return jsonify(status=refund["status"])
 
 
+# --- merchant transfers (商家转账): the bill waits for the receiver's confirmation ---------------
+
+TRANSFER_SCENES = {"1005": ("岗位类型", "报酬说明")}  # 佣金报酬 and its required report lines
+OUT_BILL_NO_RE = re.compile(r"^[0-9A-Za-z]{5,32}$")
+
+
+def _transfer_view(bill: dict) -> dict:
+    view = {
+        "mch_id": bill["mchid"],
+        "out_bill_no": bill["out_bill_no"],
+        "transfer_bill_no": bill["transfer_bill_no"],
+        "appid": bill["appid"],
+        "state": bill["state"],
+        "transfer_amount": bill["transfer_amount"],
+        "transfer_remark": bill["transfer_remark"],
+        "openid": bill["openid"],
+        "create_time": bill["create_time"],
+        "update_time": bill.get("update_time") or bill["create_time"],
+    }
+    if bill["state"] == "WAIT_USER_CONFIRM":
+        view["package_info"] = bill["package_info"]
+    if bill.get("fail_reason"):
+        view["fail_reason"] = bill["fail_reason"]
+    return view
+
+
+@bp.post(PREFIX + "/v3/fund-app/mch-transfer/transfer-bills")
+def v3_transfer_bills():
+    merchant, refusal = _authenticate()
+    if refusal:
+        return refusal
+    data = body_json()
+    out_bill_no = data.get("out_bill_no")
+    if not isinstance(out_bill_no, str) or not OUT_BILL_NO_RE.match(out_bill_no):
+        return _fail(400, "PARAM_ERROR", "商户单号格式错误")
+    if not _positive_int(data.get("transfer_amount")):
+        return _fail(400, "PARAM_ERROR", "转账金额错误")
+    for field in ("appid", "openid", "transfer_remark", "transfer_scene_id"):
+        if not isinstance(data.get(field), str) or not data.get(field):
+            return _fail(400, "PARAM_ERROR", f"{field} 不能为空")
+    required = TRANSFER_SCENES.get(data["transfer_scene_id"])
+    if required is None:
+        return _fail(400, "INVALID_REQUEST", "转账场景未开通")
+    infos = data.get("transfer_scene_report_infos")
+    types = {
+        i.get("info_type")
+        for i in (infos if isinstance(infos, list) else [])
+        if isinstance(i, dict) and i.get("info_content")
+    }
+    if not set(required) <= types:
+        return _fail(400, "PARAM_ERROR", "未传入完整且对应的转账场景报备信息,请根据接口文档检查")
+    if data.get("user_recv_perception") not in (None, "劳务报酬", "报酬"):
+        return _fail(400, "INVALID_REQUEST", "暂不支持展示当前传入的用户收款感知")
+    mch_id = merchant["mch_id"]
+    with paystore.order_lock(mch_id, "bill:" + out_bill_no):
+        bill = store.get_doc("pay3_transfer", mch_id, out_bill_no)
+        if bill is not None:
+            if (bill["openid"], bill["transfer_amount"]) != (
+                data["openid"],
+                data["transfer_amount"],
+            ):
+                return _fail(400, "INVALID_REQUEST", "商户单号已用于其他转账")
+            return _answer(200, _transfer_view(bill))
+        bill = {
+            "mchid": mch_id,
+            "appid": data["appid"],
+            "out_bill_no": out_bill_no,
+            "transfer_bill_no": "1330" + str(store.next_id("pay3_transfer")).rjust(36, "0"),
+            "openid": data["openid"],
+            "transfer_amount": data["transfer_amount"],
+            "transfer_remark": data["transfer_remark"][:32],
+            "notify_url": data.get("notify_url") or "",
+            "state": "WAIT_USER_CONFIRM",
+            "package_info": "ABBQO+oYAAABAAAAAAB" + secrets.token_hex(16),
+            "create_time": paystore.now_rfc3339(),
+        }
+        store.put_doc("pay3_transfer", mch_id, out_bill_no, bill)
+        store.put_doc(
+            "pay3_transfer_pkg",
+            "all",
+            bill["package_info"],
+            {"mch_id": mch_id, "out_bill_no": out_bill_no},
+        )
+    return _answer(200, _transfer_view(bill))
+
+
+@bp.get(PREFIX + "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/<out_bill_no>")
+def v3_transfer_query(out_bill_no: str):
+    merchant, refusal = _authenticate()
+    if refusal:
+        return refusal
+    bill = store.get_doc("pay3_transfer", merchant["mch_id"], out_bill_no)
+    if bill is None:
+        return _fail(404, "NOT_FOUND", "记录不存在")
+    return _answer(200, _transfer_view(bill))
+
+
+def finish_transfer(mch_id: str, out_bill_no: str, state: str, reason: str = "") -> dict | None:
+    """The receiver confirmed (SUCCESS) or the bill failed (FAIL); None if unknown."""
+    with paystore.order_lock(mch_id, "bill:" + out_bill_no):
+        bill = store.get_doc("pay3_transfer", mch_id, out_bill_no)
+        if bill is None:
+            return None
+        if bill["state"] == "WAIT_USER_CONFIRM":
+            bill.update(state=state, update_time=paystore.now_rfc3339())
+            if reason:
+                bill["fail_reason"] = reason
+            store.put_doc("pay3_transfer", mch_id, out_bill_no, bill)
+    return bill
+
+
+@bp.post("/_sandbox/pay/v3/transfer/confirm")
+def phone_confirms_transfer():
+    """The receiver confirms a transfer in WeChat (``requestMerchantTransfer``): the page's
+    ``mchId``, ``appId`` and ``package``."""
+    params = body_json()
+    ref = store.get_doc("pay3_transfer_pkg", "all", str(params.get("package") or ""))
+    if ref is None or ref["mch_id"] != str(params.get("mchId") or ""):
+        return jsonify(err_msg="requestMerchantTransfer:fail", reason="unknown package"), 404
+    bill = finish_transfer(ref["mch_id"], ref["out_bill_no"], "SUCCESS")
+    if bill is None or bill["state"] != "SUCCESS":
+        return jsonify(err_msg="requestMerchantTransfer:fail", reason="bill is not waiting"), 409
+    return jsonify(err_msg="requestMerchantTransfer:ok", out_bill_no=bill["out_bill_no"])
+
+
+@bp.post("/_sandbox/pay/v3/transfer/<out_bill_no>/fail")
+def control_fail_transfer(out_bill_no: str):
+    """Fail a waiting transfer (tests): ``{mch_id, reason}``."""
+    data = body_json()
+    bill = finish_transfer(
+        str(data.get("mch_id", "")),
+        out_bill_no,
+        "FAIL",
+        str(data.get("reason") or "PAYEE_ACCOUNT_ABNORMAL"),
+    )
+    if bill is None:
+        return jsonify(error="unknown bill"), 404
+    return jsonify(state=bill["state"])
+
+
 @bp.after_request
 def _phone_cors(response: Response) -> Response:
     # The pay shim on a member page may be served from another origin than the sandbox.
