@@ -11,4 +11,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from campaigns import models  # noqa: F401 - register the tables
+    from campaigns import (
+        models,  # noqa: F401 - register the tables
+        views_console_segments,
+    )
+
+    app.register_blueprint(views_console_segments.bp)
