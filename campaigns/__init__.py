@@ -12,8 +12,12 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from campaigns import (
+        dashboard,
         models,  # noqa: F401 - register the tables
+        views_console_dashboard,
         views_console_segments,
     )
 
+    dashboard.connect()
     app.register_blueprint(views_console_segments.bp)
+    app.register_blueprint(views_console_dashboard.bp)

@@ -4,4 +4,5 @@
 * ``dashboard``: the brand dashboard's daily rollup.
 """
 
+from campaigns.models.dashboard import customer_day_rollup  # noqa: F401
 from campaigns.models.segments import Segment  # noqa: F401
