@@ -13,6 +13,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from campaigns import (
         dashboard,
+        demo,  # noqa: F401 - registers the demo step
         models,  # noqa: F401 - register the tables
         views_console_dashboard,
         views_console_segments,
