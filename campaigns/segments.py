@@ -52,6 +52,7 @@ from shop.models import TILL, MemberPurchaseFacts, Order
 MAX_DEPTH = 4  # groups inside groups
 MAX_CONDITIONS = 30
 MAX_LIST = 200
+MAX_ALL = 20  # tags a member must all have
 MAX_TEXT = 60
 MAX_JSON = 20_000  # characters of the serialized tree
 GROUP_OPS = ("and", "or", "not")
@@ -162,6 +163,16 @@ class _Checker:
             if kind == sf.IDS:
                 if not all(_is_int(v) and 0 < v < 2**63 for v in value):
                     self.fail(bad)
+                # "has all of" is one semi-join per tag: keep the plan small.
+                if op == "all" and len(set(value)) > MAX_ALL:
+                    self.fail(
+                        _(
+                            "Condition %(n)d (%(field)s): at most %(max)d values.",
+                            n=n,
+                            field=spec.label,
+                            max=MAX_ALL,
+                        )
+                    )
                 self.refs.setdefault(spec.ref, set()).update(value)
                 return sorted(set(value))
             if kind == sf.CHOICES:
