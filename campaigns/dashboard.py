@@ -45,9 +45,10 @@ _PAID = text(
         CASE WHEN NOT x.first AND x.first_today THEN 1 ELSE 0 END
     FROM (SELECT
         NOT EXISTS (SELECT 1 FROM shop_order o WHERE o.brand_id = :b AND o.member_id = :m
-            AND o.paid_at IS NOT NULL AND (o.paid_at, o.id) < (:at, :o)) AS first,
+            AND o.paid_at IS NOT NULL AND o.id <> :o) AS first,
         NOT EXISTS (SELECT 1 FROM shop_order o WHERE o.brand_id = :b AND o.member_id = :m
-            AND o.paid_at >= :day_start AND (o.paid_at, o.id) < (:at, :o)) AS first_today) x
+            AND o.paid_at >= :day_start AND o.paid_at < :day_end AND o.id <> :o) AS first_today
+    ) x
     ON CONFLICT (brand_id, day, store_key) DO UPDATE SET
         orders = r.orders + 1,
         paid_fen = r.paid_fen + EXCLUDED.paid_fen,
@@ -131,8 +132,10 @@ def _write_rows(session: Session) -> None:
     items = session.info.pop(_QUEUE, None)
     if not items:
         return
-    # Two payments of one member at once: the second waits here for the first to commit, so
-    # its count below sees the first order and only one of them makes a new customer.
+    # Payments of one member are counted one after the other: the second waits here for the
+    # first to commit, then sees its order, so only one of them makes a new customer (the
+    # first paid order to commit; a backdated till order of a member who bought since is
+    # not a first purchase) and one a returning customer of the day.
     keys = sorted({f"campaigns:customer:{b}:{m}" for _k, b, m, *_ in items})
     session.execute(
         text(
@@ -151,12 +154,13 @@ def _write_rows(session: Session) -> None:
         tz = session.get(Brand, brand_id).tz
         local = order.paid_at.astimezone(tz)
         start = dt.datetime.combine(local.date(), dt.time(), tz).astimezone(dt.UTC)
+        end = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), tz)
         params = {
             "day_start": start,
+            "day_end": end.astimezone(dt.UTC),
             "fen": order.paid_fen,
             "m": member_id,
             "o": order.id,
-            "at": order.paid_at,
         }
         rows.append((local.date(), store_key, _PAID, params, brand_id))
     # The shared rows in one order: no lock-order deadlock between two commits.

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import text
 
-from campaigns import segments
+from campaigns import segment_fields, segments
 from core.db import db
 from core.errors import ValidationError
 
@@ -152,7 +152,7 @@ def _cases(w):
 def test_every_condition_counts_as_the_hand_written_sql(world):
     cases = _cases(world)
     fields = {c["field"] for c, _w, _p in cases}
-    assert fields == set(segments.sf.FIELDS)  # every field is covered
+    assert fields == set(segment_fields.FIELDS)  # every field is covered
     for condition, where, params in cases:
         expected = hand(world, where, **params)
         assert ours(world, condition) == expected, condition
