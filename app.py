@@ -114,6 +114,7 @@ def _register_packages(app: Flask) -> None:
     app.register_blueprint(exports_view.bp)
     core_cli.init_app(app)
 
+    import campaigns
     import coupons
     import games
     import guide_distribution
@@ -132,6 +133,7 @@ def _register_packages(app: Flask) -> None:
     guide_distribution.init_app(app)
     guide_distribution.init_workbench(app)
     games.init_app(app)
+    campaigns.init_app(app)
     if app.config.get("SANDBOX_ENABLED"):
         _mount_sandbox(app)
 
