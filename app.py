@@ -104,6 +104,7 @@ def _register_packages(app: Flask) -> None:
     app.register_blueprint(exports_view.bp)
     core_cli.init_app(app)
 
+    import campaigns
     import coupons
     import guide_distribution
     import members
@@ -119,6 +120,7 @@ def _register_packages(app: Flask) -> None:
     coupons.init_app(app)
     shop.init_app(app)
     guide_distribution.init_app(app)
+    campaigns.init_app(app)
     if app.config.get("SANDBOX_ENABLED"):
         _mount_sandbox(app)
 

@@ -1,4 +1,9 @@
-"""The campaigns package's tables."""
+"""Campaigns' tables, by part.
+
+* ``segments``: saved member segments (a JSON condition tree; see ``campaigns.segments``);
+* ``dashboard``: the brand dashboard's daily rollup;
+* ``push``: push campaigns, their recipients, chunks, rollup counters and the contact cap.
+"""
 
 from campaigns.models.push import (  # noqa: F401
     Campaign,
@@ -8,3 +13,4 @@ from campaigns.models.push import (  # noqa: F401
     CampaignSettings,
     MemberContact,
 )
+from campaigns.models.segments import Segment  # noqa: F401
