@@ -17,6 +17,7 @@ migrate = Migrate()
 
 def periodic_jobs():
     """Every periodic job of the product, in one place."""
+    from campaigns import fanout as campaign_fanout
     from core import housekeeping, rollups
     from core.scheduler import Periodic
     from coupons import jobs as coupon_jobs
@@ -53,6 +54,8 @@ def periodic_jobs():
         # shop: close unpaid orders past their deadline; ask WeChat Pay about late payments
         Periodic("shop-release-due", shop_jobs.release_due, every=60),
         Periodic("shop-query-pending", shop_jobs.query_pending, every=60),
+        # campaigns: start due pushes, send abandoned chunks again, complete finished ones
+        Periodic("campaigns-tick", campaign_fanout.tick_job, every=30),
     ]
 
 

@@ -43,7 +43,9 @@ EXPORT_KIND = "campaign_recipients"
 def counters(campaign_id: int, *, dim: str = "") -> dict[tuple[str, str, int], int]:
     """(dim_key, metric, group) -> n of one campaign, for one dimension ("" = overall)."""
     rows = db.session.execute(
-        select(CampaignCounter.dim_key, CampaignCounter.metric, CampaignCounter.grp, CampaignCounter.n)
+        select(
+            CampaignCounter.dim_key, CampaignCounter.metric, CampaignCounter.grp, CampaignCounter.n
+        )
         .where(CampaignCounter.campaign_id == campaign_id, CampaignCounter.dim == dim)
         .execution_options(all_brands=True)
     ).all()
@@ -99,7 +101,9 @@ class Report:
     @property
     def baseline(self) -> Group:
         h, b = self.holdout, self.brand_holdout
-        return Group(h.members + b.members, h.purchased + b.purchased, h.purchase_fen + b.purchase_fen)
+        return Group(
+            h.members + b.members, h.purchased + b.purchased, h.purchase_fen + b.purchase_fen
+        )
 
     @property
     def incremental_fen(self) -> int | None:
@@ -230,7 +234,11 @@ def breakdown_chart(rows: list[BreakdownRow]) -> dict:
 
 # --- the CSV export -------------------------------------------------------------------------
 
-GROUP_LABELS = {TARGET: _l("Target"), CAMPAIGN_HOLDOUT: _l("Holdout"), BRAND_HOLDOUT: _l("Brand holdout")}
+GROUP_LABELS = {
+    TARGET: _l("Target"),
+    CAMPAIGN_HOLDOUT: _l("Holdout"),
+    BRAND_HOLDOUT: _l("Brand holdout"),
+}
 STATE_LABELS = {
     "pending": _l("Waiting"),
     "sending": _l("Sending"),

@@ -170,7 +170,9 @@ def send_customer_service(campaign, target: Target, *, brand_id: int, url: str, 
         return Outcome("skipped", "no_window")
     try:
         gateway.send_customer_message(
-            brand_id, target.openid, {"msgtype": "text", "text": {"content": cs_text(campaign, url)}}
+            brand_id,
+            target.openid,
+            {"msgtype": "text", "text": {"content": cs_text(campaign, url)}},
         )
     except gateway.RetryableError:
         raise

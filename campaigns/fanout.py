@@ -18,11 +18,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import time
 
 from flask import current_app
-from sqlalchemy import select, text, update
+from sqlalchemy import BigInteger, String, case, cast, false, func, literal, select, text, update
+from sqlalchemy.dialects.postgresql import BIT
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from campaigns import channels, tracking
 from campaigns.models.push import (
@@ -34,16 +37,19 @@ from campaigns.models.push import (
     CHUNK_RUNNING,
     COMPLETED,
     CUSTOMER_SERVICE,
+    HELD,
     MASS,
     NO_MESSAGE,
-    PAUSED,
+    PENDING,
     PREPARING,
     RUNNING,
     SMS,
     SUBSCRIBE,
+    TARGET,
     TEMPLATE,
     Campaign,
     CampaignChunk,
+    CampaignRecipient,
     CampaignSettings,
 )
 from core.db import db, utcnow
@@ -52,8 +58,9 @@ from core.redis import get_redis, key
 from core.tenancy import require_brand_id, use_brand
 from coupons import services as coupon_services
 from coupons.errors import SoldOut
+from members.models import Member
 from members.tiers_tags import tags as member_tags
-from org.models import Brand
+from org.models import Brand, Store
 from wechat import gateway
 
 log = logging.getLogger(__name__)
@@ -81,9 +88,15 @@ def chunk_size() -> int:
     return int(current_app.config.get("CAMPAIGN_CHUNK_SIZE") or CHUNK_SIZE)
 
 
-def bucket_sql(salt: str) -> str:
-    """SQL of a member's stable bucket 0-99 for ``salt`` (the hash of salt and member id)."""
-    return f"(('x' || substr(md5('{salt}' || m.id::text), 1, 8))::bit(32)::bigint % 100)"
+def _bucket(salt: str, member_id):
+    """A member's stable bucket 0-99 for ``salt``: the first 32 bits of md5(salt || id)."""
+    digest = func.substr(func.md5(literal(salt) + cast(member_id, String)), 1, 8)
+    return cast(cast(literal("x") + digest, BIT(32)), BigInteger) % 100
+
+
+def bucket(salt: str, member_id: int) -> int:
+    """The same bucket computed here (tests, support questions)."""
+    return int(hashlib.md5(f"{salt}{member_id}".encode()).hexdigest()[:8], 16) % 100  # noqa: S324
 
 
 # --- preparing ----------------------------------------------------------------------------
@@ -115,30 +128,53 @@ def prepare_campaign(campaign_id: int) -> str:
         campaign.status = CANCELLED
         campaign.finished_at = utcnow()
         return "no-segment"
-    member_sql = members.compile(
-        dialect=db.engine.dialect, compile_kwargs={"render_postcompile": True}
-    )
     root = campaign.parent_id or campaign.id
-    pct = int(campaign.holdout_pct)
-    brand_bucket = bucket_sql(f"brand-holdout:{bid}:")
-    campaign_bucket = bucket_sql(f"campaign-holdout:{root}:")
-    params = dict(member_sql.params)
-    params.update(cid=campaign.id, b=bid, pct=pct, bh=BRAND_HOLDOUT_PCT)
+    member, store = Member.__table__, Store.__table__
+    in_brand = _bucket(f"brand-holdout:{bid}:", member.c.id) < BRAND_HOLDOUT_PCT
+    in_campaign = _bucket(f"campaign-holdout:{root}:", member.c.id) < int(campaign.holdout_pct)
+    rows = (
+        select(
+            literal(campaign.id, BigInteger),
+            member.c.id,
+            member.c.brand_id,
+            case((in_brand, BRAND_HOLDOUT), (in_campaign, CAMPAIGN_HOLDOUT), else_=TARGET),
+            case((in_brand | in_campaign, HELD), else_=PENDING),
+            member.c.store_id,
+            member.c.tier_id,
+            store.c.city,
+            false(),
+            literal(0),
+            literal(0),
+            literal(0),
+            false(),
+            literal(0),
+        )
+        .select_from(member.outerjoin(store, store.c.id == member.c.store_id))
+        .where(member.c.brand_id == bid, member.c.id.in_(members))
+    )
+    recipients = CampaignRecipient.__table__
     db.session.execute(
-        text(
-            "INSERT INTO campaign_recipient (campaign_id, member_id, brand_id, holdout, state,"
-            " store_id, tier_id, city, contact_taken, attempts, revenue_fen, discount_fen,"
-            " purchased, purchase_fen)"
-            f" SELECT :cid, m.id, m.brand_id, CASE WHEN {brand_bucket} < :bh THEN {BRAND_HOLDOUT}"
-            f" WHEN {campaign_bucket} < :pct THEN {CAMPAIGN_HOLDOUT} ELSE 0 END,"
-            f" CASE WHEN {brand_bucket} < :bh OR {campaign_bucket} < :pct THEN 'held'"
-            " ELSE 'pending' END,"
-            " m.store_id, m.tier_id, s.city, false, 0, 0, 0, false, 0"
-            " FROM member m LEFT JOIN store s ON s.id = m.store_id"
-            f" WHERE m.brand_id = :b AND m.id IN ({member_sql})"
-            " ON CONFLICT DO NOTHING"
-        ),
-        params,
+        pg_insert(recipients)
+        .from_select(
+            [
+                "campaign_id",
+                "member_id",
+                "brand_id",
+                "holdout",
+                "state",
+                "store_id",
+                "tier_id",
+                "city",
+                "contact_taken",
+                "attempts",
+                "revenue_fen",
+                "discount_fen",
+                "purchased",
+                "purchase_fen",
+            ],
+            rows,
+        )
+        .on_conflict_do_nothing()
     )
     size = chunk_size()
     db.session.execute(
@@ -220,7 +256,12 @@ def take_tokens(brand_id: int, n: int, *, rate: int) -> float:
     burst = max(rate, n)
     waited = 0.0
     while True:
-        wait_ms = int(script(keys=[key(brand_id, "campaign", "bucket")], args=[rate, burst, int(time.time() * 1000), n]))
+        wait_ms = int(
+            script(
+                keys=[key(brand_id, "campaign", "bucket")],
+                args=[rate, burst, int(time.time() * 1000), n],
+            )
+        )
         if wait_ms <= 0:
             return waited
         time.sleep(wait_ms / 1000)
@@ -363,7 +404,11 @@ def _claim_chunk(campaign_id: int, no: int, now: dt.datetime) -> CampaignChunk |
 def _requeue(campaign_id: int, no: int, *, delay: float, why: str) -> None:
     tag = f"{why}:{int(time.time() * 1000)}"
     enqueue(
-        send_chunk, campaign_id, no, delay=delay, dedupe_key=f"campaign-chunk:{campaign_id}:{no}:{tag}"
+        send_chunk,
+        campaign_id,
+        no,
+        delay=delay,
+        dedupe_key=f"campaign-chunk:{campaign_id}:{no}:{tag}",
     )
 
 
@@ -407,7 +452,12 @@ def process_chunk(campaign_id: int, no: int, *, now: dt.datetime | None = None) 
                 " WHERE campaign_id = :cid AND member_id BETWEEN :lo AND :hi AND holdout = 0"
                 " AND state IN ('pending', 'sending') ORDER BY member_id LIMIT :n"
             ),
-            {"cid": campaign_id, "lo": chunk.first_member_id, "hi": chunk.last_member_id, "n": BATCH},
+            {
+                "cid": campaign_id,
+                "lo": chunk.first_member_id,
+                "hi": chunk.last_member_id,
+                "n": BATCH,
+            },
         ).all()
         if not rows:
             break
@@ -421,7 +471,9 @@ def process_chunk(campaign_id: int, no: int, *, now: dt.datetime | None = None) 
             _release(campaign_id, no, available_at=clock() + dt.timedelta(seconds=delay))
             _requeue(campaign_id, no, delay=delay, why=f"e{exc.errcode}")
             db.session.commit()
-            log.info("campaign %s chunk %s: WeChat %s, again in %ss", campaign_id, no, exc.errcode, delay)
+            log.info(
+                "campaign %s chunk %s: WeChat %s, again in %ss", campaign_id, no, exc.errcode, delay
+            )
             return "backoff"
         db.session.execute(
             update(CampaignChunk)
@@ -443,9 +495,7 @@ def process_chunk(campaign_id: int, no: int, *, now: dt.datetime | None = None) 
 
 def _maybe_complete(campaign_id: int, now: dt.datetime) -> bool:
     left = db.session.execute(
-        text(
-            "SELECT count(*) FROM campaign_chunk WHERE campaign_id = :cid AND state <> 'done'"
-        ),
+        text("SELECT count(*) FROM campaign_chunk WHERE campaign_id = :cid AND state <> 'done'"),
         {"cid": campaign_id},
     ).scalar_one()
     if left:
@@ -512,9 +562,7 @@ class _Sender:
         )
         self._set("contact_taken = true", ok)
         capped = set(need) - ok
-        capped = set(
-            self._set("state = 'skipped', skip_reason = 'capped'", capped)
-        )
+        capped = set(self._set("state = 'skipped', skip_reason = 'capped'", capped))
         tracking.bump(self.cid, "skipped", list(capped))
         tracking.bump(self.cid, "capped", list(capped))
         go = sorted(sending - capped)
@@ -530,7 +578,8 @@ class _Sender:
                 )
             except SoldOut:
                 failed = self._set(
-                    "state = 'failed', skip_reason = 'sold_out'", [m for m in go if m not in have_coupon]
+                    "state = 'failed', skip_reason = 'sold_out'",
+                    [m for m in go if m not in have_coupon],
                 )
                 tracking.bump(self.cid, "failed", failed)
                 go = [m for m in go if m in have_coupon]
@@ -573,7 +622,9 @@ class _Sender:
         if c.channel == NO_MESSAGE:
             return {m: channels.Outcome("sent", delivered=True) for m in ids}
         targets = self._targets(ids)
-        take_tokens(self.brand.id, 1 if c.channel == MASS else len(targets), rate=self.rules.rate_per_second)
+        take_tokens(
+            self.brand.id, 1 if c.channel == MASS else len(targets), rate=self.rules.rate_per_second
+        )
         if c.channel == MASS:
             return channels.send_mass(c, targets, brand_id=self.brand.id, url=link_for(c, None))
         allowed: set[str] = set()

@@ -84,9 +84,7 @@ def _text(value, field: str, *, max_len: int, required: bool = False) -> str:
     if required and not value:
         raise ValidationError(_l("This field is required."), field=field)
     if len(value) > max_len:
-        raise ValidationError(
-            _l("At most %(n)d characters.", n=max_len), field=field
-        )
+        raise ValidationError(_l("At most %(n)d characters.", n=max_len), field=field)
     return value
 
 
@@ -103,10 +101,14 @@ def _check_message(*, channel: str, coupon, wx_template_id: str, title: str, bod
                 field="coupon_template_id",
             )
         if not wx_template_id:
-            raise ValidationError(_l("Enter the template message's template id."), field="wx_template_id")
+            raise ValidationError(
+                _l("Enter the template message's template id."), field="wx_template_id"
+            )
     if channel == SUBSCRIBE:
         if not wx_template_id:
-            raise ValidationError(_l("Enter the subscribe message's template id."), field="wx_template_id")
+            raise ValidationError(
+                _l("Enter the subscribe message's template id."), field="wx_template_id"
+            )
         if not title or not body:
             raise ValidationError(_l("Enter a title and a text."), field="title")
         if len(body) > TITLE_MAX:
@@ -120,7 +122,9 @@ def _check_message(*, channel: str, coupon, wx_template_id: str, title: str, bod
 def _url(value) -> str:
     value = _text(value, "link_url", max_len=500)
     if value and not re.match(r"^https?://[^\s]+$", value):
-        raise ValidationError(_l("Enter a web address starting with http:// or https://."), field="link_url")
+        raise ValidationError(
+            _l("Enter a web address starting with http:// or https://."), field="link_url"
+        )
     return value
 
 

@@ -15,15 +15,14 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import BigInteger, bindparam, select, text, update
 
+from campaigns.models.push import CampaignRecipient
 from core.db import db, utcnow
 from core.tenancy import require_brand_id, use_brand
 from coupons import signals as coupon_signals
-from shop.models import Order
-from shop import signals as shop_signals
 from members.tiers_tags import tags as member_tags
+from shop import signals as shop_signals
+from shop.models import Order
 from wechat import router
-
-from campaigns.models.push import CampaignRecipient
 
 DIMS = ("", "store", "city", "tier")
 
@@ -209,9 +208,7 @@ def on_redeemed(brand_id, *, coupon_id, order_amount_fen, discount_fen, **_ignor
                 CampaignRecipient.coupon_id == coupon_id,
                 CampaignRecipient.redeemed_at.is_(None),
             )
-            .values(
-                redeemed_at=utcnow(), revenue_fen=order_amount_fen, discount_fen=discount_fen
-            )
+            .values(redeemed_at=utcnow(), revenue_fen=order_amount_fen, discount_fen=discount_fen)
             .returning(CampaignRecipient.campaign_id, CampaignRecipient.member_id)
             .execution_options(synchronize_session=False)
         ).first()
@@ -273,17 +270,29 @@ def on_order_paid(brand_id, *, order_id, member_id, **_ignored) -> None:
             " FROM campaign c WHERE r.brand_id = :b AND r.member_id = :m"
             " AND c.id = r.campaign_id AND c.started_at >= :since"
         )
-        first = db.session.execute(
-            text(f"UPDATE campaign_recipient r SET purchased = true{scope}"  # noqa: S608
-                 " AND NOT r.purchased RETURNING r.campaign_id"),
-            params,
-        ).scalars().all()
+        first = (
+            db.session.execute(
+                text(
+                    f"UPDATE campaign_recipient r SET purchased = true{scope}"  # noqa: S608
+                    " AND NOT r.purchased RETURNING r.campaign_id"
+                ),
+                params,
+            )
+            .scalars()
+            .all()
+        )
         for campaign_id in first:
             bump(campaign_id, "purchased", [member_id])
-        every = db.session.execute(
-            text(f"UPDATE campaign_recipient r SET purchase_fen = r.purchase_fen + :amt{scope}"  # noqa: S608
-                 " RETURNING r.campaign_id"),
-            params,
-        ).scalars().all()
+        every = (
+            db.session.execute(
+                text(
+                    f"UPDATE campaign_recipient r SET purchase_fen = r.purchase_fen + :amt{scope}"  # noqa: S608
+                    " RETURNING r.campaign_id"
+                ),
+                params,
+            )
+            .scalars()
+            .all()
+        )
         for campaign_id in every:
             bump(campaign_id, "purchase_fen", [member_id], amount=int(amount))

@@ -106,9 +106,7 @@ class Campaign(IdMixin, BrandScoped, db.Model):
     segment_id: Mapped[int | None] = mapped_column(BigId)
     # a store manager's campaign reaches only members of their store
     store_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("store.id"))
-    coupon_template_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("coupon_template.id")
-    )
+    coupon_template_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("coupon_template.id"))
     channel: Mapped[str] = mapped_column(String(20), default=TEMPLATE)
     wx_template_id: Mapped[str] = mapped_column(String(128), default="")
     title: Mapped[str] = mapped_column(String(40), default="")
@@ -219,9 +217,7 @@ class MemberContact(db.Model):
     channels and workers exactly. ``mass_n`` counts mass messages in ``mass_month``."""
 
     __tablename__ = "campaign_member_contact"
-    __table_args__ = (
-        CheckConstraint("day_n >= 0 AND week_n >= 0 AND mass_n >= 0", name="counts"),
-    )
+    __table_args__ = (CheckConstraint("day_n >= 0 AND week_n >= 0 AND mass_n >= 0", name="counts"),)
 
     brand_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     member_id: Mapped[int] = mapped_column(BigId, primary_key=True)

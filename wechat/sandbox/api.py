@@ -371,9 +371,7 @@ def mass_send():
         return err(40097)
     msg_id = store.next_id("mass_msgid") + 1_000_000_000
     for openid in openids:
-        if store.consumer_by_openid(appid, openid) is None or not store.is_following(
-            appid, openid
-        ):
+        if store.consumer_by_openid(appid, openid) is None or not store.is_following(appid, openid):
             continue  # WeChat leaves out who does not follow
         store.record_message(
             appid,
