@@ -273,7 +273,7 @@ def take_tokens(brand_id: int, n: int, *, rate: int) -> float:
 _TAKE_CONTACT = text(
     "INSERT INTO campaign_member_contact AS c (brand_id, member_id, day, day_n, week, week_n,"
     " mass_month, mass_n)"
-    " SELECT :b, m, :day, 1, :week, 1, :month, :mass FROM unnest(:ids) AS m"
+    " SELECT :b, m, :day, 1, :week, 1, :month, :mass FROM unnest(CAST(:ids AS bigint[])) AS m"
     " ON CONFLICT (brand_id, member_id) DO UPDATE SET"
     "  day_n = CASE WHEN c.day = :day THEN c.day_n + 1 ELSE 1 END,"
     "  week_n = CASE WHEN c.week = :week THEN c.week_n + 1 ELSE 1 END,"
@@ -323,7 +323,7 @@ def give_back_contacts(member_ids: list[int], *, local_day: dt.date, mass: bool)
             " week_n = CASE WHEN week = :week AND week_n > 0 THEN week_n - 1 ELSE week_n END,"
             " mass_n = CASE WHEN :mass = 1 AND mass_month = :month AND mass_n > 0"
             "  THEN mass_n - 1 ELSE mass_n END"
-            " WHERE brand_id = :b AND member_id = ANY(:ids)"
+            " WHERE brand_id = :b AND member_id = ANY(CAST(:ids AS bigint[]))"
         ),
         {
             "b": require_brand_id(),
@@ -528,7 +528,7 @@ class _Sender:
             db.session.execute(
                 text(
                     f"UPDATE campaign_recipient SET {sql} WHERE campaign_id = :cid"  # noqa: S608
-                    " AND member_id = ANY(:ids) RETURNING member_id"
+                    " AND member_id = ANY(CAST(:ids AS bigint[])) RETURNING member_id"
                 ),
                 {"cid": self.cid, "ids": sorted(ids), **params},
             )
@@ -544,7 +544,7 @@ class _Sender:
             db.session.execute(
                 text(
                     "UPDATE campaign_recipient SET state = 'sending', attempts = attempts + 1"
-                    " WHERE campaign_id = :cid AND member_id = ANY(:ids) AND state = 'pending'"
+                    " WHERE campaign_id = :cid AND member_id = ANY(CAST(:ids AS bigint[])) AND state = 'pending'"
                     " RETURNING member_id"
                 ),
                 {"cid": self.cid, "ids": pending},
@@ -599,7 +599,7 @@ class _Sender:
                 " LEFT JOIN LATERAL (SELECT value FROM member_identity WHERE member_id ="
                 "  r.member_id AND kind = 'oa_openid' ORDER BY id LIMIT 1) i ON true"
                 " LEFT JOIN coupon c ON c.id = r.coupon_id"
-                " WHERE r.campaign_id = :cid AND r.member_id = ANY(:ids) ORDER BY r.member_id"
+                " WHERE r.campaign_id = :cid AND r.member_id = ANY(CAST(:ids AS bigint[])) ORDER BY r.member_id"
             ),
             {"cid": self.cid, "ids": ids},
         ).all()
@@ -671,7 +671,8 @@ class _Sender:
                 text(
                     "UPDATE campaign_recipient r SET state = 'sent', sent_at = :now,"
                     " msgid = s.msgid, delivered_at = CASE WHEN s.delivered THEN :now END"
-                    " FROM unnest(:ids, :msgids, :delivered) AS s(member_id, msgid, delivered)"
+                    " FROM unnest(CAST(:ids AS bigint[]), CAST(:msgids AS bigint[]),"
+                    " CAST(:delivered AS boolean[])) AS s(member_id, msgid, delivered)"
                     " WHERE r.campaign_id = :cid AND r.member_id = s.member_id"
                     " AND r.state = 'sending' RETURNING r.member_id"
                 ),

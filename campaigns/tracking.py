@@ -34,7 +34,7 @@ _BUMP = text(
     "        WHEN :col = 'discount_fen' THEN discount_fen"
     "        WHEN :col = 'purchase_fen' THEN purchase_fen"
     "        WHEN :col = 'amount' THEN CAST(:amount AS bigint) ELSE 1 END AS v"
-    "   FROM campaign_recipient WHERE campaign_id = :cid AND member_id = ANY(:ids)) r,"
+    "   FROM campaign_recipient WHERE campaign_id = :cid AND member_id = ANY(CAST(:ids AS bigint[]))) r,"
     " LATERAL (VALUES ('', ''), ('store', coalesce(r.store_id::text, '')),"
     "   ('city', coalesce(r.city, '')), ('tier', coalesce(r.tier_id::text, ''))) d(dim, k)"
     " GROUP BY r.campaign_id, r.brand_id, d.dim, d.k, r.holdout"
@@ -80,7 +80,7 @@ def unbump(campaign_id: int, metric: str, member_ids: list[int], *, value: str |
             " FROM campaign_recipient r, LATERAL (VALUES ('', ''),"
             "  ('store', coalesce(r.store_id::text, '')), ('city', coalesce(r.city, '')),"
             "  ('tier', coalesce(r.tier_id::text, ''))) d(dim, k)"
-            " WHERE r.campaign_id = :cid AND r.member_id = ANY(:ids)"
+            " WHERE r.campaign_id = :cid AND r.member_id = ANY(CAST(:ids AS bigint[]))"
             " GROUP BY d.dim, d.k, r.holdout) s"
             " WHERE c.campaign_id = :cid AND c.metric = :metric AND c.dim = s.dim"
             " AND c.dim_key = s.k AND c.grp = s.grp"
@@ -185,7 +185,8 @@ def record_claims(campaign_id: int, coupons: dict[int, int], *, now: dt.datetime
         db.session.execute(
             text(
                 "UPDATE campaign_recipient r SET coupon_id = c.coupon_id, claimed_at = :now"
-                " FROM unnest(:mids, :cids) AS c(member_id, coupon_id)"
+                " FROM unnest(CAST(:mids AS bigint[]), CAST(:cids AS bigint[]))"
+                " AS c(member_id, coupon_id)"
                 " WHERE r.campaign_id = :cid AND r.member_id = c.member_id"
                 " AND r.claimed_at IS NULL RETURNING r.member_id"
             ),
