@@ -146,7 +146,8 @@ def in_window(openids: list[str], *, now: dt.datetime) -> set[str]:
     rows = db.session.execute(
         text(
             "SELECT DISTINCT openid FROM wechat_inbound WHERE brand_id = :b"
-            " AND openid = ANY(CAST(:ids AS text[])) AND msg_type <> 'event' AND created_at > :since"
+            " AND openid = ANY(CAST(:ids AS text[])) AND msg_type <> 'event'"
+            " AND created_at > :since"
         ),
         {"b": _brand(), "ids": openids, "since": now - CS_WINDOW},
     ).scalars()

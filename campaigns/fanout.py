@@ -544,7 +544,8 @@ class _Sender:
             db.session.execute(
                 text(
                     "UPDATE campaign_recipient SET state = 'sending', attempts = attempts + 1"
-                    " WHERE campaign_id = :cid AND member_id = ANY(CAST(:ids AS bigint[])) AND state = 'pending'"
+                    " WHERE campaign_id = :cid AND member_id = ANY(CAST(:ids AS bigint[]))"
+                    " AND state = 'pending'"
                     " RETURNING member_id"
                 ),
                 {"cid": self.cid, "ids": pending},
@@ -599,7 +600,8 @@ class _Sender:
                 " LEFT JOIN LATERAL (SELECT value FROM member_identity WHERE member_id ="
                 "  r.member_id AND kind = 'oa_openid' ORDER BY id LIMIT 1) i ON true"
                 " LEFT JOIN coupon c ON c.id = r.coupon_id"
-                " WHERE r.campaign_id = :cid AND r.member_id = ANY(CAST(:ids AS bigint[])) ORDER BY r.member_id"
+                " WHERE r.campaign_id = :cid AND r.member_id = ANY(CAST(:ids AS bigint[]))"
+                " ORDER BY r.member_id"
             ),
             {"cid": self.cid, "ids": ids},
         ).all()

@@ -170,7 +170,12 @@ class _Checker:
                 return sorted(set(value))
             cleaned = []
             for v in value:
-                if not isinstance(v, str) or not v.strip() or len(v) > MAX_TEXT:
+                if (
+                    not isinstance(v, str)
+                    or not v.strip()
+                    or len(v) > MAX_TEXT
+                    or any(ord(ch) < 32 for ch in v)
+                ):
                     self.fail(bad)
                 cleaned.append(v.strip())
             return sorted(set(cleaned))

@@ -359,7 +359,8 @@ def tag_lapsed(*, now: dt.datetime | None = None) -> tuple[int, int]:
 _ADD_TAG_MANY = text(
     "WITH added AS ("
     " INSERT INTO member_tag (brand_id, member_id, tag_id, source, staff_id, created_at)"
-    " SELECT :brand_id, m, :tag_id, 'system', NULL, :created_at FROM unnest(CAST(:member_ids AS bigint[])) AS m"
+    " SELECT :brand_id, m, :tag_id, 'system', NULL, :created_at"
+    " FROM unnest(CAST(:member_ids AS bigint[])) AS m"
     " ON CONFLICT (member_id, tag_id) DO NOTHING RETURNING member_id)"
     " INSERT INTO tag_history"
     " (brand_id, member_id, tag_id, action, source, staff_id, reason, created_at)"

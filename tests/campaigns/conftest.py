@@ -42,8 +42,8 @@ class World:
     admin: object
 
 
-def _fill(brand_id: int, now: dt.datetime, stores, tiers, guides, tags, templates) -> None:
-    bulk.members(brand_id, N, offset=brand_id * 10_000)
+def _fill(brand_id: int, now: dt.datetime, stores, tiers, guides, tags, templates, n=N) -> None:
+    bulk.members(brand_id, n, offset=brand_id * 10_000)
     rows = db.session.execute(
         text("SELECT id FROM member WHERE brand_id = :b ORDER BY id"), {"b": brand_id}
     ).scalars()
@@ -164,7 +164,7 @@ def world(brand) -> World:
     _fill(brand.id, now, *refs)
     other = factories.brand()
     with use_brand(other.id):
-        _fill(other.id, now, *_references(other, now))
+        _fill(other.id, now, *_references(other, now), n=120)
     stores = refs[0]
     return World(
         brand=brand,

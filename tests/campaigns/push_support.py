@@ -43,7 +43,8 @@ def followers(brand, n: int, *, unfollowed_every: int = 0, store_id: int | None 
     db.session.execute(
         text(
             "INSERT INTO member_identity (brand_id, member_id, kind, value, created_at)"
-            " SELECT :b, m, 'oa_openid', o, now() FROM unnest(CAST(:ids AS bigint[]), CAST(:openids AS text[])) AS t(m, o)"
+            " SELECT :b, m, 'oa_openid', o, now()"
+            " FROM unnest(CAST(:ids AS bigint[]), CAST(:openids AS text[])) AS t(m, o)"
         ),
         {"b": brand.id, "ids": list(openids), "openids": list(openids.values())},
     )

@@ -69,7 +69,8 @@ def test_push_to_10000_members_with_faults_and_a_killed_worker(wx_app, wx_brand,
         states = dict(
             db.session.execute(
                 text(
-                    "SELECT state, count(*) FROM campaign_chunk WHERE campaign_id = :c GROUP BY state"
+                    "SELECT state, count(*) FROM campaign_chunk WHERE campaign_id = :c"
+                    " GROUP BY state"
                 ),
                 {"c": cid},
             ).all()

@@ -45,6 +45,8 @@ def _cases(w):
     fact = "COALESCE((SELECT {} FROM shop_member_facts f WHERE f.member_id = m.id), 0)"
     last = "(SELECT last_purchase_at FROM shop_member_facts f WHERE f.member_id = m.id)"
     city = "m.store_id IN (SELECT id FROM store WHERE city IN ({}))"
+    two_cities = "'上海', '北京'"
+    oc = fact.format("order_count")
 
     def window(measure, channel=""):
         return (
@@ -70,7 +72,7 @@ def _cases(w):
          f"(m.store_id IS NULL OR m.store_id <> {s1})", {}),
         ({"field": "city", "op": "in", "value": ["上海"]}, city.format("'上海'"), {}),
         ({"field": "city", "op": "not_in", "value": ["上海", "北京"]},
-         f"NOT COALESCE({city.format(chr(39) + '上海' + chr(39) + ', ' + chr(39) + '北京' + chr(39))}, false)",
+         f"NOT COALESCE({city.format(two_cities)}, false)",
          {}),
         ({"field": "region", "op": "in", "value": ["华北"]},
          f"m.store_id = {s4}", {}),
@@ -113,8 +115,8 @@ def _cases(w):
         ({"field": "last_purchase", "op": "before_days", "value": 90},
          f"{last} < :since", {"since": days_ago(w, 90)}),
         ({"field": "last_purchase", "op": "never"}, f"{last} IS NULL", {}),
-        ({"field": "order_count", "op": "gte", "value": 3}, fact.format("order_count") + " >= 3", {}),
-        ({"field": "order_count", "op": "lte", "value": 1}, fact.format("order_count") + " <= 1", {}),
+        ({"field": "order_count", "op": "gte", "value": 3}, oc + " >= 3", {}),
+        ({"field": "order_count", "op": "lte", "value": 1}, oc + " <= 1", {}),
         ({"field": "spend", "op": "between", "value": [10_000, 30_000]},
          fact.format("spend_fen") + " BETWEEN 10000 AND 30000", {}),
         ({"field": "spend", "op": "lte", "value": 5_000},
