@@ -465,6 +465,7 @@ def process_chunk(campaign_id: int, no: int, *, now: dt.datetime | None = None) 
             sender.batch(rows)
         except gateway.RetryableError as exc:
             db.session.rollback()
+            sender.apply_early_reports()
             backoff = QUOTA_BACKOFF if exc.errcode == 45009 else BUSY_BACKOFF
             attempt = max(1, chunk.attempts)
             delay = backoff[min(attempt, len(backoff)) - 1]
@@ -482,6 +483,7 @@ def process_chunk(campaign_id: int, no: int, *, now: dt.datetime | None = None) 
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
+        sender.apply_early_reports()
     db.session.execute(
         update(CampaignChunk)
         .where(CampaignChunk.campaign_id == campaign_id, CampaignChunk.no == no)
@@ -517,9 +519,16 @@ class _Sender:
         self.campaign, self.brand, self.rules, self.clock = campaign, brand, rules, clock
         self.cid = campaign.id
         self.mass = campaign.channel == MASS
+        self.msgids: list[int] = []
         self.tpl = None
         if campaign.coupon_template_id:
             self.tpl = coupon_services.get_template(campaign.coupon_template_id)
+
+    def apply_early_reports(self) -> None:
+        """Delivery reports WeChat sent before this batch's outcomes were committed."""
+        msgids, self.msgids = self.msgids, []
+        if msgids and tracking.apply_noted_deliveries(msgids):
+            db.session.commit()
 
     def _set(self, sql: str, ids, **params) -> list[int]:
         if not ids:
@@ -690,6 +699,7 @@ class _Sender:
             .all()
         )
         tracking.bump(self.cid, "sent", done)
+        self.msgids.extend(outcomes[m].msgid for m in done if outcomes[m].msgid)
         tracking.bump(self.cid, "delivered", [m for m in done if outcomes[m].delivered])
         member_tags.apply_system_tag_many(
             member_ids=done, code="campaign_received", reason="campaign_received"

@@ -17,6 +17,7 @@ from sqlalchemy import BigInteger, bindparam, select, text, update
 
 from campaigns.models.push import CampaignRecipient
 from core.db import db, utcnow
+from core.redis import get_redis, key
 from core.tenancy import require_brand_id, use_brand
 from coupons import signals as coupon_signals
 from members.tiers_tags import tags as member_tags
@@ -25,6 +26,7 @@ from shop.models import Order
 from wechat import router
 
 DIMS = ("", "store", "city", "tier")
+NOTE_TTL = 24 * 3600
 
 _BUMP = text(
     "INSERT INTO campaign_counter (campaign_id, dim, dim_key, metric, grp, brand_id, n)"
@@ -105,7 +107,41 @@ def on_template_finished(ctx: router.Context) -> None:
         return
     if status != "success":
         return
-    record_delivery(msgid=msgid, at=dt.datetime.fromtimestamp(ctx.create_time, dt.UTC))
+    at = dt.datetime.fromtimestamp(ctx.create_time, dt.UTC)
+    # WeChat may report before the send's outcome is committed: the note lets the fan-out
+    # apply it right after its commit (noted first, so one of the two always sees the other)
+    note_delivery(msgid=msgid, at=at)
+    record_delivery(msgid=msgid, at=at)
+
+
+def _noted_key() -> str:
+    return key(require_brand_id(), "campaign", "delivered")
+
+
+def note_delivery(*, msgid: int, at: dt.datetime) -> None:
+    r = get_redis()
+    k = _noted_key()
+    with r.pipeline(transaction=False) as pipe:
+        pipe.hset(k, str(msgid), int(at.timestamp()))
+        pipe.expire(k, NOTE_TTL)
+        pipe.execute()
+
+
+def apply_noted_deliveries(msgids: list[int]) -> int:
+    """Mark delivered the recipients of these msgids that WeChat reported early."""
+    if not msgids:
+        return 0
+    r = get_redis()
+    k = _noted_key()
+    found = r.hmget(k, [str(m) for m in msgids])
+    done = 0
+    for msgid, at in zip(msgids, found, strict=True):
+        if at is None:
+            continue
+        if record_delivery(msgid=msgid, at=dt.datetime.fromtimestamp(int(at), dt.UTC)):
+            done += 1
+        r.hdel(k, str(msgid))
+    return done
 
 
 def record_delivery(*, msgid: int, at: dt.datetime) -> bool:
