@@ -49,7 +49,7 @@ class CampaignForm(FlaskForm):
     monthly_time = StringField(
         _l("Time of day (e.g. 10:00)"), validators=[Optional(), Length(max=5)]
     )
-    holdout_pct = IntegerField(_l("Holdout share (%)"), default=5, validators=[NumberRange(0, 50)])
+    holdout_pct = IntegerField(_l("Holdout share (percent)"), default=5, validators=[NumberRange(0, 50)])
 
     def values(self, tz: zoneinfo.ZoneInfo) -> dict:
         at = self.scheduled_at.data
