@@ -14,15 +14,15 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    # push campaigns: tracking registers its WeChat handler and signal receivers on import
-    from campaigns import (  # noqa: F401
-        analytics,
-        fanout,
+    from campaigns import (
         models,  # noqa: F401 - register the tables
-        tracking,
-        views_console_push,
-        views_track,
+        views_console_segments,
     )
+
+    app.register_blueprint(views_console_segments.bp)
+
+    # push campaigns: tracking registers its WeChat handler and signal receivers on import
+    from campaigns import analytics, fanout, tracking, views_console_push, views_track  # noqa: F401
 
     app.register_blueprint(views_console_push.bp)
     app.register_blueprint(views_track.bp)
