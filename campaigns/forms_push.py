@@ -29,7 +29,7 @@ SCHEDULE_LABELS = {
 
 class CampaignForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)])
-    segment_id = SelectField(_l("Segment"), coerce=int, validators=[DataRequired()])
+    segment_id = SelectField(_l("Target segment"), coerce=int, validators=[DataRequired()])
     coupon_template_id = SelectField(_l("Coupon"), coerce=int, default=0)
     channel = SelectField(_l("Channel"), choices=[(c, CHANNEL_LABELS[c]) for c in CHANNELS])
     wx_template_id = StringField(
@@ -49,7 +49,9 @@ class CampaignForm(FlaskForm):
     monthly_time = StringField(
         _l("Time of day (e.g. 10:00)"), validators=[Optional(), Length(max=5)]
     )
-    holdout_pct = IntegerField(_l("Holdout share (percent)"), default=5, validators=[NumberRange(0, 50)])
+    holdout_pct = IntegerField(
+        _l("Holdout share (percent)"), default=5, validators=[NumberRange(0, 50)]
+    )
 
     def values(self, tz: zoneinfo.ZoneInfo) -> dict:
         at = self.scheduled_at.data

@@ -19,7 +19,7 @@ from campaigns.forms_push import (
     SettingsForm,
 )
 from campaigns.models import Campaign, Segment
-from campaigns.models.push import ACTIVE_STATUSES
+from campaigns.models.push import ACTIVE_STATUSES, AT, SCHEDULED
 from core import exports, exports_view
 from core.auth import roles_required
 from core.console import form_error, nav_item, save_form
@@ -41,7 +41,7 @@ nav_item("campaigns_push.settings", _l("Push rules"), group="marketing", roles=A
 
 STATUS_LABELS = {
     "draft": _l("Draft"),
-    "scheduled": _l("Scheduled"),
+    "scheduled": _l("Waiting to send"),
     "preparing": _l("Preparing"),
     "running": _l("Sending"),
     "paused": _l("Paused"),
@@ -161,7 +161,9 @@ def detail(campaign_id: int):
         runs=runs,
         funnel_chart=analytics.funnel_chart(rep),
         store_chart=analytics.breakdown_chart(by["store"]) if by["store"] else None,
-        live=campaign.status in ACTIVE_STATUSES,
+        # scheduled for a time: the page follows it, as it starts, sends and completes
+        live=campaign.status in ACTIVE_STATUSES
+        or (campaign.status == SCHEDULED and campaign.schedule == AT),
         action_form=ActionForm(),
         labels=analytics.FUNNEL_LABELS,
         recent=exports_view.recent_items(kind=analytics.EXPORT_KIND),
