@@ -22,7 +22,14 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views_console_segments.bp)
 
     # push campaigns: tracking registers its WeChat handler and signal receivers on import
-    from campaigns import analytics, fanout, tracking, views_console_push, views_track  # noqa: F401
+    from campaigns import (  # noqa: F401
+        analytics,
+        demo_push,
+        fanout,
+        tracking,
+        views_console_push,
+        views_track,
+    )
 
     app.register_blueprint(views_console_push.bp)
     app.register_blueprint(views_track.bp)
