@@ -21,6 +21,8 @@ import datetime as dt
 import hashlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 from flask import current_app
 from sqlalchemy import BigInteger, String, case, cast, false, func, literal, select, text, update
@@ -66,6 +68,8 @@ from wechat import gateway
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1000
+# sends of one batch in flight at once (each waits on WeChat's answer)
+SEND_THREADS = 8
 BATCH = 100
 LEASE = dt.timedelta(seconds=120)
 # backoff of a chunk after WeChat said -1 (busy) or 45009 (daily quota reached)
@@ -629,7 +633,21 @@ class _Sender:
         ]
 
     def _send(self, ids: list[int]) -> dict[int, channels.Outcome]:
-        c = self.campaign
+        # the sending threads read a plain copy, never the session's (expired) object
+        c = SimpleNamespace(
+            **{
+                k: getattr(self.campaign, k)
+                for k in (
+                    "id",
+                    "brand_id",
+                    "channel",
+                    "wx_template_id",
+                    "title",
+                    "body",
+                    "link_url",
+                )
+            }
+        )
         if c.channel == NO_MESSAGE:
             return {m: channels.Outcome("sent", delivered=True) for m in ids}
         targets = self._targets(ids)
@@ -644,31 +662,28 @@ class _Sender:
             allowed = channels.opted_in(openids, c.wx_template_id)
         elif c.channel == CUSTOMER_SERVICE:
             allowed = channels.in_window(openids, now=self.clock())
-        out: dict[int, channels.Outcome] = {}
-        try:
-            for t in targets:
-                url = link_for(c, t.member_id)
-                if c.channel == TEMPLATE:
-                    out[t.member_id] = channels.send_template(
-                        c, t, brand_id=self.brand.id, brand_name=self.brand.name, url=url
-                    )
-                elif c.channel == SUBSCRIBE:
-                    out[t.member_id] = channels.send_subscribe(
-                        c, t, brand_id=self.brand.id, url=url, allowed=allowed
-                    )
-                elif c.channel == CUSTOMER_SERVICE:
-                    out[t.member_id] = channels.send_customer_service(
-                        c, t, brand_id=self.brand.id, url=url, window=allowed
-                    )
-                elif c.channel == SMS:
-                    out[t.member_id] = channels.send_sms(
-                        c, t, brand_id=self.brand.id, brand_name=self.brand.name, url=url
-                    )
-        except gateway.RetryableError:
+        brand_id, brand_name = self.brand.id, self.brand.name
+
+        def one(t: channels.Target) -> channels.Outcome:
+            url = link_for(c, t.member_id)
+            if c.channel == TEMPLATE:
+                return channels.send_template(
+                    c, t, brand_id=brand_id, brand_name=brand_name, url=url
+                )
+            if c.channel == SUBSCRIBE:
+                return channels.send_subscribe(c, t, brand_id=brand_id, url=url, allowed=allowed)
+            if c.channel == CUSTOMER_SERVICE:
+                return channels.send_customer_service(
+                    c, t, brand_id=brand_id, url=url, window=allowed
+                )
+            return channels.send_sms(c, t, brand_id=brand_id, brand_name=brand_name, url=url)
+
+        out, busy = _in_parallel(one, targets, brand_id=brand_id)
+        if busy is not None:
             # what went out before WeChat said stop is recorded; the rest stays ``sending``
             self._record(out, self.clock().astimezone(self.brand.tz).date())
             db.session.commit()
-            raise
+            raise busy
         return out
 
     def _record(self, outcomes: dict[int, channels.Outcome], day: dt.date) -> None:
@@ -719,7 +734,34 @@ class _Sender:
                 give_back_contacts(changed, local_day=day, mass=self.mass)
 
 
-def link_for(campaign: Campaign, member_id: int | None) -> str:
+def send_threads() -> int:
+    return int(current_app.config.get("CAMPAIGN_SEND_THREADS") or SEND_THREADS)
+
+
+def _in_parallel(send, targets: list[channels.Target], *, brand_id: int):
+    """Send to a batch over a few threads (each send waits on WeChat's answer); returns the
+    outcomes and the first retryable error (-1, 45009, a timeout), if WeChat gave one."""
+    app = current_app._get_current_object()  # noqa: SLF001
+
+    def run(t: channels.Target):
+        with app.app_context(), use_brand(brand_id):
+            try:
+                return t.member_id, send(t), None
+            except gateway.RetryableError as exc:
+                return t.member_id, None, exc
+
+    threads = min(send_threads(), len(targets))
+    if threads <= 1:
+        results = [run(t) for t in targets]
+    else:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="campaign-send") as ex:
+            results = list(ex.map(run, targets))
+    out = {m: o for m, o, _e in results if o is not None}
+    busy = next((e for _m, _o, e in results if e is not None), None)
+    return out, busy
+
+
+def link_for(campaign, member_id: int | None) -> str:
     """The link in a message: the recipient's signed, tracked link (or the campaign's)."""
     base = current_app.config.get("PUBLIC_URL", "").rstrip("/")
     if member_id is None:
