@@ -15,11 +15,16 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from campaigns import (
+        dashboard,
+        demo,  # noqa: F401 - registers the demo step
         models,  # noqa: F401 - register the tables
+        views_console_dashboard,
         views_console_segments,
     )
 
+    dashboard.connect()
     app.register_blueprint(views_console_segments.bp)
+    app.register_blueprint(views_console_dashboard.bp)
 
     # push campaigns: tracking registers its WeChat handler and signal receivers on import
     from campaigns import (  # noqa: F401

@@ -9,6 +9,7 @@ change, never from counting a campaign's recipients on a page view.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import io
 from typing import BinaryIO
 
@@ -26,6 +27,7 @@ from campaigns.models.push import (
 from core import charts, exports
 from core.csvsafe import SafeWriter
 from core.db import db
+from core.tenancy import require_brand_id
 from org.models import Store
 
 FUNNEL = ("targeted", "sent", "delivered", "opened", "claimed", "redeemed")
@@ -230,6 +232,37 @@ def breakdown_chart(rows: list[BreakdownRow]) -> dict:
     return charts.bars(
         data, x="name", series=[("sent", _("Sent")), ("redeemed", _("Redeemed"))], horizontal=True
     )
+
+
+def reach_by_day(*, d0: dt.date, d1: dt.date) -> list[dict] | None:
+    """The brand dashboard's reach: per brand-local day a campaign started in ``[d0, d1)``,
+    its targets' targeted, sent, delivered and opened counters (from the rollups); None when
+    the brand has sent no campaign yet."""
+    from org.models import Brand
+
+    brand_id = require_brand_id()
+    tz = db.session.get(Brand, brand_id).tz
+    start = dt.datetime.combine(d0, dt.time(), tz).astimezone(dt.UTC)
+    end = dt.datetime.combine(d1, dt.time(), tz).astimezone(dt.UTC)
+    rows = db.session.execute(
+        text(
+            "SELECT c.started_at, k.metric, k.n FROM campaign c JOIN campaign_counter k"
+            " ON k.campaign_id = c.id AND k.dim = '' AND k.grp = 0"
+            " AND k.metric IN ('targeted', 'sent', 'delivered', 'opened')"
+            " WHERE c.brand_id = :b AND c.started_at >= :s AND c.started_at < :e"
+        ),
+        {"b": brand_id, "s": start, "e": end},
+    ).all()
+    if not rows:
+        return None
+    days: dict[dt.date, dict] = {}
+    for started, metric, n in rows:
+        day = started.astimezone(tz).date()
+        entry = days.setdefault(
+            day, {"day": day, "targeted": 0, "sent": 0, "delivered": 0, "opened": 0}
+        )
+        entry[metric] += int(n)
+    return [days[d] for d in sorted(days)]
 
 
 # --- the CSV export -------------------------------------------------------------------------

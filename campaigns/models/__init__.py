@@ -5,6 +5,7 @@
 * ``push``: push campaigns, their recipients, chunks, rollup counters and the contact cap.
 """
 
+from campaigns.models.dashboard import customer_day_rollup  # noqa: F401
 from campaigns.models.push import (  # noqa: F401
     Campaign,
     CampaignChunk,

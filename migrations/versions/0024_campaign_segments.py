@@ -58,9 +58,30 @@ def upgrade():
         unique=False,
     )
     op.create_index("ix_member_brand_tier", "member", ["brand_id", "tier_id"], unique=False)
+    op.create_table(
+        "campaign_customer_day",
+        sa.Column("brand_id", sa.BigInteger(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("store_key", sa.BigInteger(), nullable=False),
+        sa.Column("orders", sa.BigInteger(), nullable=False),
+        sa.Column("paid_fen", sa.BigInteger(), nullable=False),
+        sa.Column("refunded_fen", sa.BigInteger(), nullable=False),
+        sa.Column("new_customers", sa.BigInteger(), nullable=False),
+        sa.Column("returning_customers", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["brand_id"],
+            ["brand.id"],
+            name=op.f("fk_campaign_customer_day_brand_id_brand"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "brand_id", "day", "store_key", name=op.f("pk_campaign_customer_day")
+        ),
+    )
 
 
 def downgrade():
+    op.drop_table("campaign_customer_day")
     op.drop_index("ix_member_brand_tier", table_name="member")
     op.drop_index("ix_campaign_segment_brand_store", table_name="campaign_segment")
     op.drop_index(op.f("ix_campaign_segment_brand_id"), table_name="campaign_segment")

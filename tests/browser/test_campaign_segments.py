@@ -91,6 +91,13 @@ def test_build_count_and_save_a_segment(browser, live_server):
         expect(page.get_by_test_id("segments")).to_contain_text("高积分金卡")
         expect(page.get_by_test_id("segments")).to_contain_text(f"{both_n:,}")
         w.shot("segment-list")
+
+        # the brand dashboard draws its charts (no script error), the 60 members recruited
+        w.open("/console/campaigns/dashboard/", form=False)
+        expect(page.locator("[data-figure=recruited] .ov-value")).to_have_text("60")
+        expect(page.locator(".echart canvas").first).to_be_visible()
+        expect(page.get_by_test_id("reach-pending")).to_be_visible()
+        w.shot("brand-dashboard")
         w.check()
     finally:
         context.close()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select, text
 
-from campaigns import analytics
+from campaigns import analytics, dashboard
 from campaigns.demo_push import NAME
 from campaigns.models import Campaign
 from core.db import db
@@ -32,5 +34,11 @@ def test_the_demo_brand_has_a_completed_push_with_its_funnel(app, runner, ctx):
         ).one()
         assert (rep.funnel["sent"], rep.funnel["opened"], rep.funnel["redeemed"]) == tuple(counts)
         assert rep.funnel["opened"] > 0 and rep.funnel["redeemed"] > 0
+        # the brand dashboard's reach reads the same rollups, on the day the push started
+        day = c.started_at.astimezone(brand.tz).date()
+        reach = dashboard.reach_series(d0=day, d1=day + dt.timedelta(days=1))
+        assert [(r["day"], r["targeted"], r["sent"], r["opened"]) for r in reach] == [
+            (day, rep.funnel["targeted"], rep.funnel["sent"], rep.funnel["opened"])
+        ]
     again = runner.invoke(args=["demo"])
     assert "already loaded" in again.output
