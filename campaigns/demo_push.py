@@ -20,7 +20,7 @@ DEMO_SLUG = "demo"
 NAME = "双十二会员回馈（演示）"
 
 
-@demo_step(75)
+@demo_step(85)
 def demo_push() -> list[str]:
     """A completed coupon push with opens and redemptions (idempotent)."""
     brand = Brand.by_slug(DEMO_SLUG)
@@ -36,15 +36,20 @@ def demo_push() -> list[str]:
         ).scalar()
         if tpl is None:
             return ["campaigns: no coupon to push"]
-        seg = Segment(
-            name="全部会员（演示）",
-            definition={
-                "op": "and",
-                "items": [{"field": "points_balance", "op": "gte", "value": 0}],
-            },
-        )
-        db.session.add(seg)
-        db.session.flush()
+        # the demo's largest saved segment (the segments' demo step runs first), else one
+        seg = db.session.execute(
+            select(Segment).order_by(Segment.last_count.desc().nulls_last(), Segment.id)
+        ).scalar()
+        if seg is None:
+            seg = Segment(
+                name="全部会员（演示）",
+                definition={
+                    "op": "and",
+                    "items": [{"field": "points_balance", "op": "gte", "value": 0}],
+                },
+            )
+            db.session.add(seg)
+            db.session.flush()
         # sent yesterday at 10:00 brand time, outside quiet hours
         local = utcnow().astimezone(brand.tz) - dt.timedelta(days=1)
         sent_at = local.replace(hour=10, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
