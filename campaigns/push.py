@@ -230,7 +230,11 @@ def _start(campaign: Campaign, now: dt.datetime) -> None:
     campaign.status = PREPARING
     campaign.started_at = now
     db.session.flush()
-    enqueue(fanout.prepare_campaign, campaign.id, dedupe_key=f"campaign-prepare:{campaign.id}")
+    enqueue(
+        fanout.prepare_campaign,
+        campaign.id,
+        dedupe_key=f"campaign-prepare:{campaign.id}:{campaign.resumes}",
+    )
 
 
 def run_due(*, campaign_id: int, now: dt.datetime) -> bool:

@@ -327,3 +327,22 @@ def test_scheduled_and_monthly_campaigns_start_on_time(brand):
     assert m.next_run_at == dt.datetime(2027, 1, 15, 10, tzinfo=SHANGHAI).astimezone(dt.UTC)
     # the same month never runs twice
     assert fanout.tick(now=_local(10, 2, day=15))["started"] == 0
+
+
+def test_paused_before_its_recipients_were_chosen_then_resumed(wx_app, wx_brand):
+    with use_brand(wx_brand.id):
+        ps.rules()
+        ps.without_callback(wx_brand)
+        ps.followers(wx_brand, 20)
+        c = _campaign(ps.segment(), factories.coupon_template())
+        push.pause(campaign_id=c.id)
+        db.session.commit()
+        ps.drain(wx_app)
+        assert db.session.get(Campaign, c.id).targeted == 0
+        push.resume(campaign_id=c.id)
+        db.session.commit()
+        ps.drain(wx_app)
+        c2 = db.session.get(Campaign, c.id)
+        db.session.refresh(c2)
+        assert c2.status == "completed" and c2.targeted == 20
+        assert analytics.report(c2).funnel["sent"] == _states(c.id)["sent"]
