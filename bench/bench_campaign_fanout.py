@@ -73,9 +73,9 @@ def _setup(app) -> tuple[int, int, int]:
             store.set_following_many(APPID, openids)
             r = store.get_redis()
             index = store._k("openid_index", APPID)
-            for i in range(0, len(ids), 20_000):
-                r.hset(index, mapping={o: c["uid"] for o, c in
-                                       zip(openids[i:i + 20_000], consumers[i:i + 20_000])})  # fmt: skip
+            pairs = list(zip(openids, (c["uid"] for c in consumers), strict=True))
+            for i in range(0, len(pairs), 20_000):
+                r.hset(index, mapping=dict(pairs[i : i + 20_000]))
             db.session.execute(
                 text(
                     "INSERT INTO member_identity (brand_id, member_id, kind, value, created_at)"

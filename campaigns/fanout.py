@@ -743,19 +743,25 @@ def _in_parallel(send, targets: list[channels.Target], *, brand_id: int):
     outcomes and the first retryable error (-1, 45009, a timeout), if WeChat gave one."""
     app = current_app._get_current_object()  # noqa: SLF001
 
-    def run(t: channels.Target):
+    def run(part: list[channels.Target]) -> list:
+        # one application context (and database session) per thread, not per send
+        done = []
         with app.app_context(), use_brand(brand_id):
-            try:
-                return t.member_id, send(t), None
-            except gateway.RetryableError as exc:
-                return t.member_id, None, exc
+            for t in part:
+                try:
+                    done.append((t.member_id, send(t), None))
+                except gateway.RetryableError as exc:
+                    done.append((t.member_id, None, exc))
+                    break  # WeChat said stop: the rest of this part stays ``sending``
+        return done
 
-    threads = min(send_threads(), len(targets))
-    if threads <= 1:
-        results = [run(t) for t in targets]
+    threads = max(1, min(send_threads(), len(targets)))
+    parts = [targets[i::threads] for i in range(threads)]
+    if threads == 1:
+        results = run(parts[0])
     else:
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="campaign-send") as ex:
-            results = list(ex.map(run, targets))
+            results = [r for part in ex.map(run, parts) for r in part]
     out = {m: o for m, o, _e in results if o is not None}
     busy = next((e for _m, _o, e in results if e is not None), None)
     return out, busy
