@@ -20,7 +20,8 @@ import dataclasses
 import datetime as dt
 import zoneinfo
 
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.orm import Session
 
 from core import rollups
 from core.db import db, utcnow
@@ -44,9 +45,10 @@ _PAID = text(
         CASE WHEN NOT x.first AND x.first_today THEN 1 ELSE 0 END
     FROM (SELECT
         NOT EXISTS (SELECT 1 FROM shop_order o WHERE o.brand_id = :b AND o.member_id = :m
-            AND o.paid_at IS NOT NULL AND (o.paid_at, o.id) < (:at, :o)) AS first,
+            AND o.paid_at IS NOT NULL AND o.id <> :o) AS first,
         NOT EXISTS (SELECT 1 FROM shop_order o WHERE o.brand_id = :b AND o.member_id = :m
-            AND o.paid_at >= :day_start AND (o.paid_at, o.id) < (:at, :o)) AS first_today) x
+            AND o.paid_at >= :day_start AND o.paid_at < :day_end AND o.id <> :o) AS first_today
+    ) x
     ON CONFLICT (brand_id, day, store_key) DO UPDATE SET
         orders = r.orders + 1,
         paid_fen = r.paid_fen + EXCLUDED.paid_fen,
@@ -96,27 +98,20 @@ def _tz() -> zoneinfo.ZoneInfo:
     return db.session.get(Brand, require_brand_id()).tz
 
 
+# The receivers only note what happened; the rows are written just before the commit (one
+# more lock at the very end, as the shop does with its own sales rollup): a row of the day
+# taken mid-transaction would be held while the payment goes on to lock the member's points
+# account, and two payments of one member would then deadlock.
+_QUEUE = "campaigns_customer_day"
+
+
 def record_paid(_brand_id, *, order_id: int, member_id: int | None, **_kw) -> None:
-    """A member's order was just paid: count the order, the money, and whether the member
-    is a new or a returning customer (receiver of ``shop.signals.order_paid``)."""
+    """A member's order was just paid (receiver of ``shop.signals.order_paid``): counted at
+    commit — the order, the money, and whether the member is a new or returning customer."""
     if member_id is None:
         return
-    order = db.session.get(Order, order_id)
-    tz = _tz()
-    local = order.paid_at.astimezone(tz)
-    day_start = dt.datetime.combine(local.date(), dt.time(), tz).astimezone(dt.UTC)
-    db.session.execute(
-        _PAID,
-        {
-            "b": require_brand_id(),
-            "day": local.date(),
-            "day_start": day_start,
-            "store_key": order.store_id or 0,
-            "fen": order.paid_fen,
-            "m": member_id,
-            "o": order.id,
-            "at": order.paid_at,
-        },
+    db.session.info.setdefault(_QUEUE, []).append(
+        ("paid", require_brand_id(), member_id, order_id, 0, None)
     )
 
 
@@ -126,16 +121,57 @@ def record_refunded(
     """Money went back to a member today (receiver of ``shop.signals.order_refunded``)."""
     if member_id is None:
         return
-    order = db.session.get(Order, order_id)
-    db.session.execute(
-        _REFUNDED,
-        {
-            "b": require_brand_id(),
-            "day": utcnow().astimezone(_tz()).date(),
-            "store_key": order.store_id or 0,
-            "fen": amount_fen,
-        },
+    today = utcnow().astimezone(_tz()).date()
+    db.session.info.setdefault(_QUEUE, []).append(
+        ("refunded", require_brand_id(), member_id, order_id, amount_fen, today)
     )
+
+
+@event.listens_for(Session, "before_commit")
+def _write_rows(session: Session) -> None:
+    items = session.info.pop(_QUEUE, None)
+    if not items:
+        return
+    # Payments of one member are counted one after the other: the second waits here for the
+    # first to commit, then sees its order, so only one of them makes a new customer (the
+    # first paid order to commit; a backdated till order of a member who bought since is
+    # not a first purchase) and one a returning customer of the day.
+    keys = sorted({f"campaigns:customer:{b}:{m}" for _k, b, m, *_ in items})
+    session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h"
+            " FROM unnest(CAST(:ks AS text[])) AS t(k)) x ORDER BY h"
+        ),
+        {"ks": keys},
+    )
+    rows = []
+    for kind, brand_id, member_id, order_id, amount, day in items:
+        order = session.get(Order, order_id)
+        store_key = order.store_id or 0
+        if kind == "refunded":
+            rows.append((day, store_key, _REFUNDED, {"fen": amount}, brand_id))
+            continue
+        tz = session.get(Brand, brand_id).tz
+        local = order.paid_at.astimezone(tz)
+        start = dt.datetime.combine(local.date(), dt.time(), tz).astimezone(dt.UTC)
+        end = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), tz)
+        params = {
+            "day_start": start,
+            "day_end": end.astimezone(dt.UTC),
+            "fen": order.paid_fen,
+            "m": member_id,
+            "o": order.id,
+        }
+        rows.append((local.date(), store_key, _PAID, params, brand_id))
+    # The shared rows in one order: no lock-order deadlock between two commits.
+    for day, store_key, sql, params, brand_id in sorted(rows, key=lambda r: (r[4], r[0], r[1])):
+        session.execute(sql, {**params, "b": brand_id, "day": day, "store_key": store_key})
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction) -> None:
+    if transaction.parent is None and not transaction.nested:
+        session.info.pop(_QUEUE, None)
 
 
 def connect() -> None:

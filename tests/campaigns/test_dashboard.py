@@ -5,6 +5,7 @@ and earned and spent points through the real services and the POS API."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from sqlalchemy import text
@@ -14,7 +15,10 @@ from core.db import db, utcnow
 from coupons import claims
 from coupons import services as coupon_services
 from points import services as points
+from shop import signals
+from shop.models import Order
 from tests import factories
+from tests.support.concurrency import run_concurrently
 
 
 def _till(client, brand, key, *, n, phone=None, pay=1000, days_ago=0.0, coupon=None):
@@ -199,3 +203,93 @@ def test_another_brands_records_stay_out(client, brand, shop_world):
     assert dashboard_other["recruits"]["total"] == 1
     assert dashboard_other["customers"]["new"] == 0 and dashboard_other["coupons"]["issued"] == 0
     assert dashboard.build(days=30)["recruits"]["total"] == 3
+
+
+def _totals(brand_id: int) -> tuple:
+    return tuple(
+        db.session.execute(
+            text(
+                "SELECT sum(orders), sum(paid_fen), sum(new_customers),"
+                " sum(returning_customers) FROM campaign_customer_day WHERE brand_id = :b"
+            ),
+            {"b": brand_id},
+        ).one()
+    )
+
+
+def test_concurrent_till_orders_are_all_counted(app, brand):
+    store = factories.store(brand)
+    _r, key = coupon_services.create_key(store_id=store.id, label="till")
+    db.session.commit()
+    n = 8
+    buyers = [factories.member() for _ in range(n)]
+    for m in buyers:  # members with a points account, as activated members have
+        points.adjust(member_id=m.id, points=1, reason="gift", idempotency_key=f"a{m.id}")
+    db.session.commit()
+    phones = [m.phone for m in buyers]
+    url = f"/api/pos/{brand.slug}/orders"
+    barrier = threading.Barrier(n)
+    statuses = []
+    lock = threading.Lock()
+
+    def post(i: int) -> None:
+        client = app.test_client()
+        barrier.wait()
+        r = client.post(
+            url,
+            json={
+                "idempotency_key": f"race-{i}",
+                "pos_order_no": f"R{i:04d}",
+                "lines": [{"name": "手提袋", "unit_price_fen": 100 * (i + 1), "quantity": 1}],
+                "pay_fen": 100 * (i + 1),
+                "member": {"phone": phones[i]},
+            },
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        with lock:
+            statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert statuses == [201] * n
+    db.session.expire_all()
+    # one shared row of the day and store took every order, each buyer new
+    assert _totals(brand.id) == (n, sum(100 * (i + 1) for i in range(n)), n, 0)
+    dashboard.rebuild()
+    db.session.commit()
+    assert _totals(brand.id) == (n, sum(100 * (i + 1) for i in range(n)), n, 0)
+
+
+def test_one_members_concurrent_first_payments_make_one_new_customer(app, brand):
+    member_id = factories.member().id
+    n = 6
+
+    def pay(i: int) -> int:
+        # an order paid as the order core pays it, and the shop's signal
+        order = Order(
+            order_no=f"C{i:04d}",
+            channel="mini_program",
+            status="paid",
+            member_id=member_id,
+            goods_fen=1000,
+            pay_fen=1000,
+            paid_fen=1000,
+            paid_at=utcnow(),
+        )
+        db.session.add(order)
+        db.session.flush()
+        signals.order_paid.send(
+            brand.id, order_id=order.id, member_id=member_id, store_id=None, channel="h5"
+        )
+        return order.id
+
+    results = run_concurrently(app, brand.id, n, pay)
+    assert [r[0] for r in results] == ["ok"] * n, results
+    db.session.expire_all()
+    assert _totals(brand.id) == (n, 1000 * n, 1, 0)
+    dashboard.rebuild()
+    db.session.commit()
+    assert _totals(brand.id) == (n, 1000 * n, 1, 0)
