@@ -17,6 +17,7 @@ migrate = Migrate()
 
 def periodic_jobs():
     """Every periodic job of the product, in one place."""
+    from campaigns import fanout as campaign_fanout
     from core import housekeeping, rollups
     from core.scheduler import Periodic
     from coupons import jobs as coupon_jobs
@@ -63,6 +64,8 @@ def periodic_jobs():
         Periodic("guide-settle", guide_jobs.settle_all, every=3600),
         Periodic("guide-statements", guide_jobs.statements_all, every=21600),
         Periodic("guide-transfer-query", guide_jobs.query_transfers_all, every=300),
+        # campaigns: start due pushes, send abandoned chunks again, complete finished ones
+        Periodic("campaigns-tick", campaign_fanout.tick_job, every=30),
     ]
 
 

@@ -198,7 +198,9 @@ def reach_series(*, d0: dt.date, d1: dt.date) -> list[dict] | None:
     (members a campaign meant to reach), ``sent``, ``delivered`` and ``opened`` (tracked
     link opens, the coupon "clicks"). ``None`` until push campaigns provide it; the
     dashboard then says so instead of showing a rate."""
-    return None
+    from campaigns import analytics
+
+    return analytics.reach_by_day(d0=d0, d1=d1)
 
 
 # --- reading ----------------------------------------------------------------------------

@@ -388,3 +388,72 @@ def _copy_coupons(member_ids: list[int], *, fixed: str, prefix: str) -> None:
                     f"{prefix}{mid}\t{code}{fixed}" for mid, code in zip(ids, made, strict=True)
                 )
             )
+
+
+def issue_many(
+    *,
+    template_id: int,
+    member_keys: dict[int, str],
+    source: str,
+    now: dt.datetime | None = None,
+) -> dict[int, int]:
+    """Give one coupon to each member of ``member_keys`` (member id -> idempotency key) in a
+    few set-based statements; a key used before returns its coupon instead of a new one.
+
+    For pushes: the per-member limits do not apply, the stock is taken once for the new
+    coupons. Returns member id -> coupon id for every member asked for.
+    """
+    if source not in SOURCES:
+        raise ValidationError(_l("Unknown source."), field="source")
+    for k in member_keys.values():
+        check_key(k)
+    if not member_keys:
+        return {}
+    now = now or utcnow()
+    bid = require_brand_id()
+    by_key = {k: m for m, k in member_keys.items()}
+    found = dict(
+        db.session.execute(
+            select(Coupon.idempotency_key, Coupon.id).where(
+                Coupon.idempotency_key.in_(list(by_key))
+            )
+        ).all()
+    )
+    out = {by_key[k]: cid for k, cid in found.items()}
+    new = sorted((m, k) for m, k in member_keys.items() if k not in found)
+    if not new:
+        return out
+    tpl = get_template(template_id)
+    if tpl.kind == THIRD_PARTY:
+        raise ValidationError(_l("Third-party coupons are handed out one by one."))
+    _check_issuable(tpl, now)
+    tz = brand_tz()
+    valid_from, valid_until = validity(tpl, issued_at=now, tz=tz)
+    day = local_day(now, tz)
+    with db.session.begin_nested():
+        take_stock(tpl.id, len(new), reason=source, key=f"many:{new[0][1]}"[:MAX_KEY])
+        made = codes.bulk_codes(len(new))
+        rows = db.session.execute(
+            insert(Coupon)
+            .values(
+                [
+                    {
+                        "brand_id": bid,
+                        "template_id": tpl.id,
+                        "member_id": m,
+                        "code": code,
+                        "status": AVAILABLE,
+                        "source": source,
+                        "idempotency_key": k,
+                        "issued_at": now,
+                        "issued_day": day,
+                        "valid_from": valid_from,
+                        "valid_until": valid_until,
+                    }
+                    for (m, k), code in zip(new, made, strict=True)
+                ]
+            )
+            .returning(Coupon.member_id, Coupon.id)
+        ).all()
+    out.update(dict(rows))
+    return out

@@ -17,7 +17,7 @@ from core import ratelimit
 from core.db import db, utcnow
 from core.errors import Conflict, RateLimited, ValidationError
 from core.tenancy import require_brand_id
-from coupons import codes
+from coupons import codes, signals
 from coupons.errors import (
     BelowThreshold,
     CouponAlreadyRedeemed,
@@ -234,6 +234,14 @@ def redeem(
             return _replay(existing, coupon.id)
         raise
     db.session.refresh(coupon)
+    signals.coupon_redeemed.send(
+        red.brand_id,
+        coupon_id=red.coupon_id,
+        redemption_id=red.id,
+        member_id=red.member_id,
+        order_amount_fen=red.order_amount_fen,
+        discount_fen=red.discount_fen,
+    )
     return red
 
 
@@ -315,6 +323,14 @@ def reverse(
             .execution_options(synchronize_session=False)
         )
         db.session.refresh(red)
+        signals.redemption_reversed.send(
+            red.brand_id,
+            coupon_id=red.coupon_id,
+            redemption_id=red.id,
+            member_id=red.member_id,
+            order_amount_fen=red.order_amount_fen,
+            discount_fen=red.discount_fen,
+        )
         done.append(red)
     db.session.flush()
     return done

@@ -18,7 +18,14 @@ from core.db import db
 from core.errors import ValidationError
 from core.validators import whole
 from coupons.claims import claim, claim_share, create_share
-from coupons.issuance import bulk_issue, count_target, get_template, import_partner_codes, issue
+from coupons.issuance import (
+    bulk_issue,
+    count_target,
+    get_template,
+    import_partner_codes,
+    issue,
+    issue_many,
+)
 from coupons.mall import exchange
 from coupons.models import KINDS, CouponTemplate, MallItem
 from coupons.pos_api import create_key, revoke_key
@@ -37,6 +44,7 @@ __all__ = [
     "exchange",
     "import_partner_codes",
     "issue",
+    "issue_many",
     "redeem",
     "reverse",
     "revoke_key",

@@ -51,12 +51,18 @@ TAG_REASON = {
     "purchased": _l("Purchased"),
     "lapsed_90d": _l("No purchase in 90 days"),
     "demo": _l("Demo data"),
+    "campaign_received": _l("Received a campaign push"),
+    "campaign_opened": _l("Opened a campaign push"),
+    "campaign_redeemed": _l("Redeemed a campaign coupon"),
 }
 SYSTEM_TAG = {
     "activated": _l("Card activated"),
     "visited_store": _l("Visited a store"),
     "purchased": _l("Purchased"),
     "lapsed_90d": _l("No purchase in 90 days"),
+    "campaign_received": _l("Received a campaign push"),
+    "campaign_opened": _l("Opened a campaign push"),
+    "campaign_redeemed": _l("Redeemed a campaign coupon"),
 }
 ATTRIBUTION_KIND = {"first_touch": _l("First touch"), "scan": _l("Scan")}
 IMPORT_STATUS = {

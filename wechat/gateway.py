@@ -86,6 +86,7 @@ __all__ = [
     "pay_trade_bill",
     "qrcode_image_url",
     "send_customer_message",
+    "send_mass_text",
     "send_subscribe_message",
     "send_template",
     "update_member_card_user",
@@ -188,6 +189,15 @@ def send_customer_message(brand_id: int, openid: str, message: dict) -> None:
     """Send a customer-service message; ``message`` is WeChat's body without ``touser``."""
     body = {"touser": openid, **message}
     call(brand_id, "message.custom", lambda c: c.post("message/custom/send", data=body))
+
+
+def send_mass_text(brand_id: int, openids: list[str], content: str) -> int:
+    """The official account's mass message (群发) of ``content`` to these followers by openid
+    list; returns WeChat's msg_id. A service account may reach each follower 4 times a
+    natural month this way (the caller counts that)."""
+    body = {"touser": list(openids), "msgtype": "text", "text": {"content": content}}
+    result = call(brand_id, "message.mass", lambda c: c.post("message/mass/send", data=body))
+    return int(result.get("msg_id") or 0)
 
 
 # --- menu -------------------------------------------------------------------------------------

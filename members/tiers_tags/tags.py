@@ -13,7 +13,7 @@ import secrets
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, String, bindparam, delete, func, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from core.db import UTCDateTime, db, utcnow
 from core.errors import Forbidden, NotFound, ValidationError
@@ -37,6 +37,10 @@ SYSTEM_TAGS = {
     "visited_store": "到店",
     "purchased": "已消费",
     "lapsed_90d": "90天未消费",
+    # written back by campaigns for later segments
+    "campaign_received": "收到营销推送",
+    "campaign_opened": "打开营销推送",
+    "campaign_redeemed": "营销券已核销",
 }
 LAPSED_DAYS = 90
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -350,3 +354,43 @@ def tag_lapsed(*, now: dt.datetime | None = None) -> tuple[int, int]:
     for mid in to_remove:
         remove_tag(member_id=mid, tag_id=tag.id, source="system", reason="purchased again")
     return len(to_add), len(to_remove)
+
+
+_ADD_TAG_MANY = text(
+    "WITH added AS ("
+    " INSERT INTO member_tag (brand_id, member_id, tag_id, source, staff_id, created_at)"
+    " SELECT :brand_id, m, :tag_id, 'system', NULL, :created_at"
+    " FROM unnest(CAST(:member_ids AS bigint[])) AS m"
+    " ON CONFLICT (member_id, tag_id) DO NOTHING RETURNING member_id)"
+    " INSERT INTO tag_history"
+    " (brand_id, member_id, tag_id, action, source, staff_id, reason, created_at)"
+    " SELECT :brand_id, member_id, :tag_id, :action, 'system', NULL, :reason, :created_at"
+    " FROM added RETURNING id"
+).bindparams(
+    bindparam("brand_id", type_=BigInteger),
+    bindparam("tag_id", type_=BigInteger),
+    bindparam("member_ids", type_=ARRAY(BigInteger)),
+    bindparam("action", type_=String),
+    bindparam("reason", type_=String),
+    bindparam("created_at", type_=UTCDateTime),
+)
+
+
+def apply_system_tag_many(*, member_ids: list[int], code: str, reason: str = "") -> int:
+    """Set a system behaviour tag on many members of the current brand in one statement (a
+    campaign's recipients); returns how many did not have it yet. History as for one."""
+    if not member_ids:
+        return 0
+    tag = system_tag(code=code)
+    added = db.session.execute(
+        _ADD_TAG_MANY,
+        {
+            "brand_id": require_brand_id(),
+            "tag_id": tag.id,
+            "member_ids": sorted(set(member_ids)),
+            "action": ADDED,
+            "reason": (reason or code)[:200],
+            "created_at": utcnow(),
+        },
+    ).all()
+    return len(added)

@@ -360,6 +360,33 @@ def custom_send():
     return ok()
 
 
+@bp.post("/cgi-bin/message/mass/send")
+def mass_send():
+    appid = current_appid()
+    data = body_json()
+    openids = data.get("touser")
+    if not isinstance(openids, list) or not openids or len(openids) > 10000:
+        return err(40130, "invalid openid list size")
+    if data.get("msgtype") != "text" or not (data.get("text") or {}).get("content"):
+        return err(40097)
+    msg_id = store.next_id("mass_msgid") + 1_000_000_000
+    for openid in openids:
+        if store.consumer_by_openid(appid, openid) is None or not store.is_following(appid, openid):
+            continue  # WeChat leaves out who does not follow
+        store.record_message(
+            appid,
+            openid,
+            {
+                "direction": "out",
+                "via": "mass",
+                "msgtype": "text",
+                "content": data["text"]["content"],
+                "msg_id": msg_id,
+            },
+        )
+    return ok(msg_id=msg_id)
+
+
 # --- menu -----------------------------------------------------------------------------------
 
 _BUTTON_KEYS = {

@@ -67,10 +67,52 @@ def openid_for(appid: str, uid: str) -> str:
 
 
 def consumer_by_openid(appid: str, openid: str) -> dict | None:
+    """The consumer behind an openid of ``appid``: looked up in the account's openid index,
+    which is (re)built in one pass when an openid is not in it yet (a push to a million
+    followers would otherwise hash every consumer for every message)."""
+    r = get_redis()
+    index = _k("openid_index", appid)
+    uid = r.hget(index, openid)
+    if uid is not None:
+        return get_consumer(uid.decode())
+    found, mapping = None, {}
     for c in list_consumers():
-        if openid_for(appid, c["uid"]) == openid:
-            return c
-    return None
+        mine = openid_for(appid, c["uid"])
+        mapping[mine] = c["uid"]
+        if mine == openid:
+            found = c
+    if mapping:
+        r.hset(index, mapping=mapping)
+    return found
+
+
+def create_consumers(nickname_prefix: str, n: int) -> list[dict]:
+    """``n`` new consumers at once (load tests and benchmarks), in one pipeline."""
+    now = int(time.time())
+    made = []
+    pipe = get_redis().pipeline(transaction=False)
+    for i in range(n):
+        uid = secrets.token_hex(8)
+        consumer = {
+            "uid": uid,
+            "nickname": f"{nickname_prefix}{i}",
+            "unionid": "oU" + _digest("union", uid, 26),
+            "created_at": now,
+        }
+        pipe.hset(_k("consumers"), uid, json.dumps(consumer, ensure_ascii=False))
+        made.append(consumer)
+        if len(pipe) >= 5000:
+            pipe.execute()
+    pipe.execute()
+    return made
+
+
+def set_following_many(appid: str, openids: list[str]) -> None:
+    """Make these openids followers of ``appid`` (load tests and benchmarks)."""
+    now = int(time.time())
+    r = get_redis()
+    for start in range(0, len(openids), 5000):
+        r.hset(_k("follows", appid), mapping={o: now for o in openids[start : start + 5000]})
 
 
 def _digest(kind: str, value: str, length: int) -> str:
