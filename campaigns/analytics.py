@@ -268,7 +268,7 @@ def reach_by_day(*, d0: dt.date, d1: dt.date) -> list[dict] | None:
 # --- the CSV export -------------------------------------------------------------------------
 
 GROUP_LABELS = {
-    TARGET: _l("Target"),
+    TARGET: _l("Target group"),
     CAMPAIGN_HOLDOUT: _l("Holdout"),
     BRAND_HOLDOUT: _l("Brand holdout"),
 }
