@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 import redis
+import sqlalchemy.exc
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
@@ -15,6 +17,14 @@ from core.db import db
 log = logging.getLogger(__name__)
 
 REDIS_RETRY_AFTER = 5
+# PostgreSQL aborted the transaction on its own; the same request a moment later succeeds.
+TRANSIENT = (
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.LockNotAvailable,
+    psycopg.errors.QueryCanceled,
+)
+TRANSIENT_RETRY_AFTER = 1
 
 # What a person sees on an error page: a title and what to do, in the page's language, never
 # Werkzeug's English descriptions. JSON bodies keep their own messages.
@@ -175,6 +185,15 @@ def init_app(app: Flask) -> None:
         g.redis_unavailable = True  # the page itself must not ask Redis for the session
         log.error("redis unavailable: %s", exc)
         return unavailable(retry_after=REDIS_RETRY_AFTER)
+
+    @app.errorhandler(sqlalchemy.exc.OperationalError)
+    def _database_error(exc: sqlalchemy.exc.OperationalError):
+        """A transaction PostgreSQL chose to abort (a deadlock victim, a serialization
+        failure, a lock or statement timeout) changed nothing: 503, try again shortly."""
+        if isinstance(exc.orig, TRANSIENT):
+            log.warning("transaction aborted, answered 503: %s", type(exc.orig).__name__)
+            return unavailable(retry_after=TRANSIENT_RETRY_AFTER)
+        return _unexpected(exc)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

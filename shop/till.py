@@ -34,6 +34,7 @@ from members.models import ACTIVE, Member
 from members.tillcode import verify_till_code
 from org.models import Brand, Staff
 from shop import numbers, payments, pricing, signals, stock
+from shop.checkout import lock_member
 from shop.models import COMPLETED, IN_STORE, TILL, Category, Order, OrderLine, Product, Sku
 
 bp = Blueprint("shop_till", __name__, url_prefix="/api/pos")
@@ -163,6 +164,10 @@ def create_order(*, store_id: int, data: TillOrderIn, key_id: int) -> tuple[Orde
             )
         return existing, False
     member_id = _member(data.member)
+    if member_id is not None:
+        # One member's orders from several tills at once take the member's rows (points,
+        # purchase activity, tier) in turn, as the online checkout does.
+        lock_member(member_id)
     guide_id = _guide(data.guide_phone, store_id)
     now = utcnow()
     paid_at = data.paid_at or now

@@ -285,3 +285,29 @@ def test_trace_and_other_wrong_methods_say_what_is_allowed(client, ctx):
     r = client.open("/console/login", method="TRACE")
     assert r.status_code == 405
     assert "GET" in r.headers["Allow"] and "POST" in r.headers["Allow"]
+
+
+def test_a_transaction_postgresql_aborted_answers_503_and_other_database_errors_500(app):
+    """A deadlock victim or a lock timeout changed nothing and succeeds when sent again: 503
+    with Retry-After (a till or a page retries); any other database error stays a 500."""
+    import psycopg
+    import sqlalchemy.exc
+
+    served = build_app()
+
+    def aborted():
+        raise sqlalchemy.exc.OperationalError(
+            "UPDATE x", {}, psycopg.errors.DeadlockDetected("deadlock detected")
+        )
+
+    def broken():
+        raise sqlalchemy.exc.OperationalError("SELECT", {}, psycopg.OperationalError("gone"))
+
+    served.add_url_rule("/_aborted", "aborted", aborted)
+    served.add_url_rule("/_broken", "broken", broken)
+    web = served.test_client()
+    r = web.get("/_aborted", headers={"Accept": "application/json"})
+    assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+    assert r.get_json()["error"]["code"] == "unavailable"
+    assert web.get("/_aborted").status_code == 503
+    assert web.get("/_broken", headers={"Accept": "application/json"}).status_code == 500

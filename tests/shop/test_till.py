@@ -242,3 +242,42 @@ def test_two_lines_of_one_sku_take_their_stock_together(client, shop, till):
     db.session.expire_all()
     assert db.session.get(Sku, shop.sku.id).stock == 95
     assert db.session.get(Sku, shop.sku.id).sold == 5
+
+
+def test_one_members_orders_from_many_tills_at_once_all_succeed_and_earn_exactly(app, shop, till):
+    """A family shares one card at several tills: distinct orders of one member at once are
+    serialised on the member, never deadlocked, and each earns its own points."""
+    m = member()
+    slug = shop.brand.slug
+    statuses = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+
+    bodies = [
+        _body(shop, member={"phone": m.phone}, idempotency_key=f"fam-{i}", pos_order_no=f"F{i}")
+        for i in range(8)
+    ]
+
+    def post(i):
+        body = bodies[i]
+        c = app.test_client()
+        barrier.wait()
+        r = _post(c, slug, till, body)
+        with lock:
+            statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert statuses == [201] * 8
+    assert _orders() == 8
+    earned = db.session.execute(
+        select(func.count(), func.sum(PointsEntry.points)).where(
+            PointsEntry.member_id == m.id, PointsEntry.kind == "earn"
+        )
+    ).one()
+    assert earned[0] == 8 and earned[1] % 8 == 0 and earned[1] > 0
+    db.session.expire_all()
+    assert db.session.get(Sku, shop.sku.id).stock == 100 - 8 * 2
