@@ -1,5 +1,4 @@
 """Guide distribution builds on the shop's orders: its fixtures (a brand with a store and a
 small catalog, a fake of WeChat Pay's gateway calls) are the shop tests' own."""
 
-from tests.browser.conftest import browser  # noqa: F401 - headless Chromium, once per run
 from tests.shop.conftest import fake_pay, shop  # noqa: F401 - fixtures
