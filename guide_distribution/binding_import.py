@@ -15,7 +15,6 @@ progress is kept in Redis under the brand's hash tag.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -27,8 +26,10 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from core import csvimport
 from core import redis as core_redis
 from core.audit import acting_as
+from core.csvimport import ImportFileError, RowError, decode, missing_columns
 from core.csvsafe import SafeWriter
 from core.db import db
 from core.errors import ValidationError
@@ -60,17 +61,6 @@ def column_title(name: str) -> str:
 
 
 @dataclass
-class RowError:
-    row: int
-    column: str
-    reason: str
-    value: str = ""
-
-    def as_dict(self) -> dict:
-        return {"row": self.row, "column": self.column, "reason": self.reason, "value": self.value}
-
-
-@dataclass
 class Result:
     total: int = 0
     bound: int = 0
@@ -82,67 +72,15 @@ class Result:
         return not self.errors
 
 
-class ImportFileError(ValidationError):
-    """The file as a whole cannot be read."""
-
-
-def decode(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return raw.decode("gb18030")
-    except UnicodeDecodeError:
-        raise ImportFileError(
-            _l("The file is neither UTF-8 nor GBK text. Save it as CSV (UTF-8) and try again."),
-            field="file",
-        ) from None
-
-
 def read_rows(text: str) -> tuple[dict[str, int], list[tuple[int, list[str]]]]:
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ImportFileError(_l("The file is empty."), field="file") from None
-    except csv.Error:
-        raise ImportFileError(_l("The file is not a CSV file."), field="file") from None
-    names: dict[str, int] = {}
-    for i, title in enumerate(header):
-        t = title.strip().lower()
-        for name, aliases in COLUMNS.items():
-            if t in {a.lower() for a in aliases}:
-                names.setdefault(name, i)
-    if "member_phone" not in names and "card_no" not in names:
-        raise ImportFileError(
-            _l(
-                "The header lacks the columns: %(names)s.",
-                names=f"{column_title('member_phone')} / {column_title('card_no')}",
-            ),
-            field="file",
-        )
-    if "guide_phone" not in names and "store_code" not in names:
-        raise ImportFileError(
-            _l(
-                "The header lacks the columns: %(names)s.",
-                names=f"{column_title('guide_phone')} / {column_title('store_code')}",
-            ),
-            field="file",
-        )
-    rows = []
-    try:
-        for line in reader:
-            if not any(c.strip() for c in line):
-                continue
-            rows.append((reader.line_num, line))
-            if len(rows) > MAX_ROWS:
-                raise ImportFileError(_l("At most %(n)d rows per file.", n=MAX_ROWS), field="file")
-    except csv.Error:
-        raise ImportFileError(_l("The file is not a CSV file."), field="file") from None
-    if not rows:
-        raise ImportFileError(_l("The file has no rows under its header."), field="file")
-    return names, rows
+    """The header's columns and the data rows with their row numbers (header = row 1)."""
+
+    def check(names: dict[str, int]) -> None:
+        for one, other in (("member_phone", "card_no"), ("guide_phone", "store_code")):
+            if one not in names and other not in names:
+                raise missing_columns([f"{column_title(one)} / {column_title(other)}"])
+
+    return csvimport.read_rows(text, COLUMNS, max_rows=MAX_ROWS, check_header=check)
 
 
 @dataclass

@@ -21,7 +21,6 @@ progress lives in Redis under the brand's hash tag and is shown on the import pa
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -35,7 +34,9 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from core import csvimport
 from core import redis as core_redis
+from core.csvimport import ImportFileError, RowError, decode, missing_columns
 from core.csvsafe import SafeWriter
 from core.db import db
 from core.errors import ValidationError
@@ -72,17 +73,6 @@ def column_title(name: str) -> str:
 
 
 @dataclass
-class RowError:
-    row: int
-    column: str
-    reason: str
-    value: str = ""
-
-    def as_dict(self) -> dict:
-        return {"row": self.row, "column": self.column, "reason": self.reason, "value": self.value}
-
-
-@dataclass
 class Result:
     total: int = 0
     products_created: int = 0
@@ -96,58 +86,15 @@ class Result:
         return not self.errors
 
 
-class ImportFileError(ValidationError):
-    """The file as a whole cannot be read (encoding, header, size)."""
-
-
-def decode(raw: bytes) -> str:
-    """The text of an uploaded file: UTF-8 (BOM or not), else GB18030; else refused."""
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return raw.decode("gb18030")
-    except UnicodeDecodeError:
-        raise ImportFileError(
-            _l("The file is neither UTF-8 nor GBK text. Save it as CSV (UTF-8) and try again."),
-            field="file",
-        ) from None
-
-
 def read_rows(text: str) -> tuple[dict[str, int], list[tuple[int, list[str]]]]:
     """The header's columns and the data rows with their row numbers (header = row 1)."""
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ImportFileError(_l("The file is empty."), field="file") from None
-    except csv.Error:
-        raise ImportFileError(_l("The file is not a CSV file."), field="file") from None
-    names = {}
-    for i, title in enumerate(header):
-        t = title.strip().lower()
-        for name, aliases in COLUMNS.items():
-            if t in {a.lower() for a in aliases}:
-                names.setdefault(name, i)
-    missing = [column_title(n) for n in REQUIRED if n not in names]
-    if missing:
-        raise ImportFileError(
-            _l("The header lacks the columns: %(names)s.", names="、".join(missing)), field="file"
-        )
-    rows = []
-    try:
-        for line in reader:
-            if not any(c.strip() for c in line):
-                continue
-            rows.append((reader.line_num, line))
-            if len(rows) > MAX_ROWS:
-                raise ImportFileError(_l("At most %(n)d rows per file.", n=MAX_ROWS), field="file")
-    except csv.Error:
-        raise ImportFileError(_l("The file is not a CSV file."), field="file") from None
-    if not rows:
-        raise ImportFileError(_l("The file has no rows under its header."), field="file")
-    return names, rows
+
+    def check(names: dict[str, int]) -> None:
+        missing = [column_title(n) for n in REQUIRED if n not in names]
+        if missing:
+            raise missing_columns(missing)
+
+    return csvimport.read_rows(text, COLUMNS, max_rows=MAX_ROWS, check_header=check)
 
 
 def _yuan(value: str) -> int | None:
