@@ -1,8 +1,9 @@
 """Game draws over HTTP through gunicorn, against the bare endpoint of bench/bare_app.py under
 the same settings in the same run: 2,000 members with mini-program sessions each play a
 lucky wheel several times at once (POST /api/mp/<brand>/games/<id>/draws: session, limits,
-the draw, the prize taken by conditional UPDATEs, the draw recorded, the prize granted in a
-second transaction), prizes of 100 units each; zero oversell checked in the database.
+the draw, a prize with stock taken by conditional UPDATEs, the draw recorded and the prize
+granted in the same transaction), prizes of 100 units each; zero oversell and no lost grant
+checked in the database.
 """
 
 from __future__ import annotations
@@ -140,7 +141,21 @@ def _totals(env: dict, campaign_id: int) -> dict:
             " WHERE campaign_id = %s",
             (campaign_id,),
         ).fetchone()
-    return {"prizes": [tuple(r) for r in prizes], "draws": draws, "pending": pending}
+        # every points prize won has its one points entry, of the prize's points
+        points_won, points_given = conn.execute(
+            "SELECT (SELECT coalesce(sum(p.points), 0) FROM game_draw d JOIN game_prize p"
+            " ON p.id = d.prize_id WHERE d.campaign_id = %s AND p.kind = 'points'),"
+            " (SELECT coalesce(sum(e.points), 0) FROM points_entry e JOIN game_draw d"
+            " ON d.points_entry_id = e.id WHERE d.campaign_id = %s)",
+            (campaign_id, campaign_id),
+        ).fetchone()
+    return {
+        "prizes": [tuple(r) for r in prizes],
+        "draws": draws,
+        "pending": pending,
+        "points_won": points_won,
+        "points_given": points_given,
+    }
 
 
 def run(*, repeats: int, log) -> dict:
@@ -184,9 +199,10 @@ def run(*, repeats: int, log) -> dict:
     p99 = med([r["p99_us"] / 1000 for r in runs])
     sent = MEMBERS * PLAYS
     answered = all(r["ok"] == sent for r in runs)
+    # a prize with stock: its counter = its winning draws <= its stock; an unlimited prize
+    # keeps no counter (its wins are its draws)
     exact = all(
-        awarded == won and (stock is None or awarded <= stock)
-        for _id, stock, awarded, won in totals["prizes"]
+        stock is None or awarded == won <= stock for _id, stock, awarded, won in totals["prizes"]
     )
     return {
         "rows": [
@@ -200,9 +216,17 @@ def run(*, repeats: int, log) -> dict:
                 answered,
             ),
             (
-                "zero oversell: every prize's winners = its counter <= its stock",
-                "; ".join(f"stock {s}, won {a}" for _i, s, a, _w in totals["prizes"]),
+                "zero oversell: every stocked prize's winners = its counter <= its stock",
+                "; ".join(
+                    f"stock {s}, counter {a}, won {w}" if s is not None else f"unlimited, won {w}"
+                    for _i, s, a, w in totals["prizes"]
+                ),
                 exact,
+            ),
+            (
+                "no lost grant: points in the winners' entries = points won",
+                f"{totals['points_given']:,} of {totals['points_won']:,}",
+                totals["points_given"] == totals["points_won"],
             ),
             (
                 "every prize granted (no draw left pending)",
@@ -220,9 +244,10 @@ def run(*, repeats: int, log) -> dict:
             f" post POST /api/mp/<brand>/games/<id>/draws {PLAYS} times a run, each with its"
             " own request key, the members interleaved so that all play at once. A free wheel"
             f" (no points), prizes of {UNITS} units (one with a daily cap of {UNITS}) falling"
-            " back to an unlimited 1-point prize, and thanks. Each request: the member's"
-            " player row locked, the draw's HMAC, the prize taken by conditional UPDATEs, the"
-            " draw recorded and committed, then the points prize granted and committed.",
+            " back to an unlimited 1-point prize, and thanks. Each request, one transaction:"
+            " the member's player row locked, the draw's HMAC, a prize with stock taken by"
+            " conditional UPDATEs (an unlimited prize takes no row), the draw recorded, the"
+            " points prize granted, one commit.",
             f"gunicorn --workers {common.GUNICORN_WORKERS} --worker-class gthread --threads"
             f" {common.GUNICORN_THREADS} for both servers; wrk -t 2 -c"
             f" {os.environ.get('WMB_BENCH_CONNECTIONS', '16')}, each line sent once;"

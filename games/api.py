@@ -68,12 +68,13 @@ def play(campaign_id: int, body: DrawIn):
         member_id=member_id,
         request_key=body.request_key,
         ip=request.remote_addr,
+        grant=True,
     )
-    db.session.commit()
-    if draw.status == PENDING_GRANT:
+    if draw.status == PENDING_GRANT:  # a replay of a draw left pending: grant it now
         draw = services.grant_draw(draw_id=draw.id)
-        db.session.commit()
-    return draw_out(draw)
+    out = draw_out(draw)  # read before the commit expires the draw (no reload)
+    db.session.commit()
+    return out
 
 
 def init_app(app: Flask) -> None:

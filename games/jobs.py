@@ -78,6 +78,19 @@ _PLAYER_STATS = text(
     " new_members = EXCLUDED.new_members"
 )
 
+# Wins per prize and hour: the only count of an unlimited prize's wins (it keeps no counter).
+_PRIZE_STATS = text(
+    "INSERT INTO game_stat_prize_hour (brand_id, prize_id, hour, campaign_id, wins, value_fen)"
+    " SELECT brand_id, prize_id,"
+    " date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', campaign_id,"
+    " count(*), coalesce(sum(value_fen), 0)"
+    " FROM game_draw WHERE campaign_id = :c AND NOT preview AND created_at >= :lo"
+    " AND prize_id IS NOT NULL"
+    " GROUP BY 1, 2, 3, 4"
+    " ON CONFLICT (prize_id, hour) DO UPDATE SET wins = EXCLUDED.wins,"
+    " value_fen = EXCLUDED.value_fen"
+)
+
 
 def refresh_stats(campaign_id: int, *, since: dt.datetime | None = None) -> None:
     """Recompute the campaign's hourly figures from ``since`` (whole hours; default: the
@@ -86,6 +99,7 @@ def refresh_stats(campaign_id: int, *, since: dt.datetime | None = None) -> None
     lo = lo.replace(minute=0, second=0, microsecond=0)
     db.session.execute(_DRAW_STATS, {"c": campaign_id, "lo": lo})
     db.session.execute(_PLAYER_STATS, {"c": campaign_id, "lo": lo})
+    db.session.execute(_PRIZE_STATS, {"c": campaign_id, "lo": lo})
 
 
 @job("low", timeout=600, retries=3)

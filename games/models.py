@@ -1,6 +1,8 @@
 """Game campaigns, their prizes, draws, players and the counters that keep them exact.
 
-Invariants live in the database: a prize's ``awarded`` never passes its ``stock``, a prize's
+Invariants live in the database: a prize's ``awarded`` never passes its ``stock`` (only prizes
+with stock keep that counter; an unlimited prize's wins are its draws, summed by hour in
+``game_stat_prize_hour``), a prize's
 day never passes its daily cap, a campaign's ``spent_fen`` never passes its budget, a
 player's counters never pass the campaign's limits (checked by conditional UPDATEs), every
 draw carries a unique idempotency key, and a draw's grant happens once (a conditional status
@@ -144,6 +146,7 @@ class GamePrize(IdMixin, TimestampMixin, BrandScoped, Audited, db.Model):
     weight: Mapped[int] = mapped_column(Integer, default=0)
     stock: Mapped[int | None] = mapped_column(Integer)  # None: unlimited
     daily_cap: Mapped[int | None] = mapped_column(Integer)
+    # Units won, kept only while the prize has stock (unlimited: see GameStatPrizeHour).
     awarded: Mapped[int] = mapped_column(Integer, default=0)
     fallback_prize_id: Mapped[int | None] = mapped_column(BigId)
     streak_day: Mapped[int | None] = mapped_column(Integer)  # check-in: the day it rewards
@@ -304,3 +307,17 @@ class GameStatHour(BrandScoped, db.Model):
     wins: Mapped[int] = mapped_column(Integer, default=0)
     value_fen: Mapped[int] = mapped_column(Integer, default=0)
     points_spent: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class GameStatPrizeHour(BrandScoped, db.Model):
+    """Per prize and hour: the winning draws and their value (a rollup of the draws, refreshed
+    with ``game_stat_hour``). A prize without stock keeps no counter of its own (no row that
+    every winner would lock), so the console reads its wins here."""
+
+    __tablename__ = "game_stat_prize_hour"
+
+    prize_id: Mapped[int] = mapped_column(BigId, ForeignKey("game_prize.id"), primary_key=True)
+    hour: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(BigId, ForeignKey("game_campaign.id"), index=True)
+    wins: Mapped[int] = mapped_column(Integer, default=0)
+    value_fen: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,5 +1,5 @@
 """Games' reads for pages and the API: a campaign as a member sees it, plays left, my prizes,
-and the console's live figures (from counters and the hourly rollup, never a count of every
+and the console's live figures (from counters and the hourly rollups, never a count of every
 draw)."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from games.models import (
     GamePlayer,
     GamePrize,
     GameStatHour,
+    GameStatPrizeHour,
 )
 
 
@@ -140,12 +141,14 @@ class Figures:
     cost_fen: int
     points_spent: int
     prizes: list[GamePrize]
+    won: dict[int, int]  # prize id -> units won
 
 
 def figures(campaign: GameCampaign) -> Figures:
     """The console's live figures: plays, players, new members and points from the hourly
-    rollup (refreshed every minute), wins and remaining stock from the prize counters, cost
-    = sum of prizes won times their value."""
+    rollup (refreshed every minute); wins and remaining stock of a prize with stock from its
+    counter, wins of an unlimited prize (which keeps no counter) from the hourly rollup per
+    prize; cost = sum of prizes won times their value."""
     totals = db.session.execute(
         select(
             func.coalesce(func.sum(GameStatHour.plays), 0),
@@ -155,8 +158,20 @@ def figures(campaign: GameCampaign) -> Figures:
         ).where(GameStatHour.campaign_id == campaign.id)
     ).one()
     pool = prizes(campaign.id)
-    wins = sum(p.awarded for p in pool if p.kind != NONE)
-    cost = sum(p.awarded * p.value_fen for p in pool if p.kind != NONE)
+    rolled = dict(
+        db.session.execute(
+            select(GameStatPrizeHour.prize_id, func.sum(GameStatPrizeHour.wins))
+            .where(GameStatPrizeHour.campaign_id == campaign.id)
+            .group_by(GameStatPrizeHour.prize_id)
+        ).all()
+    )
+    won = {
+        p.id: p.awarded if p.stock is not None else int(rolled.get(p.id) or 0)
+        for p in pool
+        if p.kind != NONE
+    }
+    wins = sum(won.values())
+    cost = sum(won[p.id] * p.value_fen for p in pool if p.kind != NONE)
     return Figures(
         plays=int(totals[0]),
         players=int(totals[1]),
@@ -165,6 +180,7 @@ def figures(campaign: GameCampaign) -> Figures:
         cost_fen=cost,
         points_spent=int(totals[3]),
         prizes=pool,
+        won=won,
     )
 
 

@@ -15,14 +15,22 @@ How a play is exact under load (everything in the caller's one transaction):
 4. the drawn prize is taken by conditional UPDATEs: the prize's ``awarded < stock``, the
    prize's day ``awarded < daily_cap``, the campaign's ``spent_fen + value <= budget``; a
    prize that cannot be given (or a member over the win limits, or not activated) passes
-   its chance to its fallback, and each such decision is recorded on the draw;
+   its chance to its fallback, and each such decision is recorded on the draw. A prize
+   without stock has no counter to take (``awarded`` counts only prizes with stock; the wins
+   of an unlimited prize are its draws), so its winners share no row lock: only prizes that
+   still have stock, a daily cap or a budget serialise their winners, and only on that row;
 5. the draw row is written with its idempotency key (a replay answers the same draw).
 
-The prize itself is granted in a second step, ``grant_draw`` (coupons and points through
-their services with the key ``game-draw:<id>``), after the play's commit: the draw goes
-``pending_grant`` -> ``granted`` by a conditional change under the draw's row lock, and the
-periodic ``games.jobs.recover_grants`` grants any draw a dead worker left pending. Callers
-(pages, API) therefore do::
+The prize itself (coupons and points through their services with the key
+``game-draw:<id>``) is granted either in the play's own transaction (``grant=True``, what the
+pages and the API do: one commit, the draw is ``granted`` when it is visible at all) or in a
+second step, ``grant_draw``, after the play's commit: the draw goes ``pending_grant`` ->
+``granted`` by a conditional change under the draw's row lock, and the periodic
+``games.jobs.recover_grants`` grants any draw a dead worker left pending (check-ins, and
+callers that grant in two steps)::
+
+    draw = services.play(campaign_id=..., member_id=..., request_key=..., ip=..., grant=True)
+    db.session.commit()
 
     draw = services.play(campaign_id=..., member_id=..., request_key=..., ip=...)
     db.session.commit()
@@ -359,7 +367,7 @@ def _win_allowed(campaign: GameCampaign, player: _Player | None) -> bool:
 
 _TAKE_STOCK = text(
     "UPDATE game_prize SET awarded = awarded + 1"
-    " WHERE id = :id AND brand_id = :b AND (stock IS NULL OR awarded < stock) RETURNING id"
+    " WHERE id = :id AND brand_id = :b AND awarded < stock RETURNING id"
 )
 _GIVE_STOCK = text("UPDATE game_prize SET awarded = awarded - 1 WHERE id = :id AND brand_id = :b")
 _TAKE_DAY = text(
@@ -387,7 +395,12 @@ def _take(prize: GamePrize, campaign: GameCampaign, day: dt.date) -> str | None:
         ).scalar()
         if took is None:
             return "daily_cap"
-    if db.session.execute(_TAKE_STOCK, {"id": prize.id, "b": b}).scalar() is None:
+    # An unlimited prize has no counter row to take: its wins are its draws (no row lock
+    # shared by every winner of it).
+    if (
+        prize.stock is not None
+        and db.session.execute(_TAKE_STOCK, {"id": prize.id, "b": b}).scalar() is None
+    ):
         if prize.daily_cap is not None:
             db.session.execute(_GIVE_DAY, {"id": prize.id, "day": day})
         return "stock"
@@ -396,7 +409,8 @@ def _take(prize: GamePrize, campaign: GameCampaign, day: dt.date) -> str | None:
             _TAKE_BUDGET, {"v": prize.value_fen, "c": campaign.id, "b": b}
         ).scalar()
         if took is None:
-            db.session.execute(_GIVE_STOCK, {"id": prize.id, "b": b})
+            if prize.stock is not None:
+                db.session.execute(_GIVE_STOCK, {"id": prize.id, "b": b})
             if prize.daily_cap is not None:
                 db.session.execute(_GIVE_DAY, {"id": prize.id, "day": day})
             return "budget"
@@ -462,10 +476,13 @@ def play(
     request_key: str,
     ip: str | None,
     preview: bool = False,
+    grant: bool = False,
     now: dt.datetime | None = None,
 ) -> GameDraw:
     """One draw of a wheel, scratch card or nine-grid for the member; idempotent on
-    ``request_key`` (a replay answers the same draw).
+    ``request_key`` (a replay answers the same draw). ``grant``: give a won coupon or points
+    in this same transaction (the draw is then ``granted`` or ``grant_failed`` when it
+    commits; without it the draw is left ``pending_grant`` for ``grant_draw``).
 
     Raises ``games.errors.GameError`` subclasses (``not_started``, ``ended``, ``paused``,
     ``limit_reached``, ``no_points``, ``not_eligible``, ``rate_limited``) and 404 for another
@@ -550,6 +567,8 @@ def play(
     )
     db.session.add(draw)
     db.session.flush()
+    if grant and draw.status == PENDING_GRANT:
+        _grant(draw, prize, campaign.name, now)
     return draw
 
 
@@ -600,6 +619,13 @@ def grant_draw(*, draw_id: int, now: dt.datetime | None = None) -> GameDraw:
     if draw.status != PENDING_GRANT:
         return draw
     prize = db.session.get(GamePrize, draw.prize_id)
+    return _grant(draw, prize, _campaign_name(draw.campaign_id), now)
+
+
+def _grant(draw: GameDraw, prize: GamePrize, reason: str, now: dt.datetime) -> GameDraw:
+    """Give the prize of a pending draw held by this transaction (its row just written, or
+    locked): a coupon or points through their services with the key ``game-draw:<id>``, in
+    a savepoint; a refusal of those services marks the draw ``grant_failed``."""
     key = f"game-draw:{draw.id}"
     try:
         with db.session.begin_nested():
@@ -609,7 +635,7 @@ def grant_draw(*, draw_id: int, now: dt.datetime | None = None) -> GameDraw:
                 entry = points.adjust(
                     member_id=draw.member_id,
                     points=prize.points,
-                    reason=_campaign_name(draw.campaign_id),
+                    reason=reason,
                     idempotency_key=key,
                     operator=None,
                     now=now,

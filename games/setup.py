@@ -33,6 +33,7 @@ from games.models import (
     POINTS,
     PRIZE_KINDS,
     GameCampaign,
+    GameDraw,
     GamePrize,
 )
 
@@ -268,11 +269,14 @@ def _write_prizes(campaign: GameCampaign, rows: list[dict], existing: list[GameP
             "daily_cap",
             "streak_day",
         ):
+            if name == "stock" and prize.stock is None and row["stock"] is not None and prize.id:
+                # an unlimited prize keeps no counter: count its wins when it gets a stock
+                prize.awarded = _wins(prize.id)
             setattr(prize, name, row[name])
         kept.append(prize)
     for p in existing:
         if p not in kept:
-            if p.awarded:
+            if p.awarded or (p.stock is None and _wins(p.id)):
                 raise Conflict(_l("A prize already won cannot be removed."), field="prizes")
             db.session.delete(p)
     db.session.flush()
@@ -284,6 +288,13 @@ def _write_prizes(campaign: GameCampaign, rows: list[dict], existing: list[GameP
                 field=f"prizes-{row['position'] - 1}-stock",
             )
     db.session.flush()
+
+
+def _wins(prize_id: int) -> int:
+    """The real (not preview) draws that won the prize."""
+    return db.session.scalar(
+        select(func.count()).where(GameDraw.prize_id == prize_id, GameDraw.preview.is_(False))
+    )
 
 
 def _widened(old: list, new: list) -> bool:

@@ -226,6 +226,7 @@ def play(campaign_id: int):
                 member_id=member_id,
                 request_key=key,
                 ip=request.remote_addr,
+                grant=True,
             )
         db.session.commit()
     except GameError as exc:
