@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, String, case, cast, false, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import BIT
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -56,6 +57,7 @@ from campaigns.models.push import (
 )
 from core.db import db, utcnow
 from core.jobs import enqueue, job
+from core.labels import register_labels
 from core.redis import get_redis, key
 from core.tenancy import require_brand_id, use_brand
 from coupons import services as coupon_services
@@ -835,3 +837,13 @@ def tick(*, now: dt.datetime | None = None) -> dict:
 def tick_job() -> dict:
     """The periodic campaigns tick (listed in ``app.periodic_jobs``)."""
     return tick()
+
+
+register_labels(
+    "job",
+    {
+        "campaigns.fanout.prepare_campaign": _l("Prepare a push campaign's recipients"),
+        "campaigns.fanout.send_chunk": _l("Send a batch of a push campaign"),
+        "campaigns.fanout.tick_job": _l("Start due pushes and resume stalled batches"),
+    },
+)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, text
 
 from core.db import db, utcnow
 from core.jobs import job
+from core.labels import register_labels
 from core.tenancy import all_brands, use_brand
 from games.models import ENDED, LIVE, PAUSED, PENDING_GRANT, GameCampaign, GameDraw
 
@@ -133,3 +135,13 @@ def end_due() -> int:
     ).rowcount
     db.session.commit()
     return n
+
+
+register_labels(
+    "job",
+    {
+        "games.jobs.recover_grants": _l("Grant game prizes left pending"),
+        "games.jobs.stats_all": _l("Game figures per hour"),
+        "games.jobs.end_due": _l("End game campaigns past their end"),
+    },
+)

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from core.cli import demo_step
 from core.db import db, utcnow
 from core.tenancy import use_brand
-from guide_distribution import commission, ledger, settlement
+from guide_distribution import commission, ledger, payouts, settlement
 from guide_distribution.models import OrderAttribution
 from guide_distribution.models.commission import CommissionRule
 from guide_distribution.settings import update_settings
@@ -78,6 +78,8 @@ def demo_commission() -> list[str]:
                 ledger.on_completed(order.id, now=now - dt.timedelta(days=20))
         settlement.settle_due(now=now)
         db.session.flush()
+        if ledger.balances(guide.id).settled >= 100:  # a first withdrawal of ¥1.00
+            payouts.request(guide_id=guide.id, amount_fen=100, request_key="demo-first")
         bal = ledger.balances(guide.id)
     return [
         f"Commission: rules, a tier plan and {len(orders)} orders credited to {guide.name}"

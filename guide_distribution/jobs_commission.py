@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from core.db import db, utcnow
 from core.jobs import enqueue, job
+from core.labels import register_labels
 from core.tenancy import use_brand
 from guide_distribution import payouts, settlement
 from guide_distribution.models.commission import (
@@ -119,3 +121,25 @@ def query_transfer(brand_id: int, payout_id: int) -> str:
         state = payouts.query(payout_id).state
         db.session.commit()
         return state
+
+
+register_labels(
+    "job",
+    {
+        "guide_distribution.jobs_commission.settle_all": _l("Settle due commission (all brands)"),
+        "guide_distribution.jobs_commission.settle_brand": _l("Settle a brand's due commission"),
+        "guide_distribution.jobs_commission.statements_all": _l(
+            "Monthly commission statements (all brands)"
+        ),
+        "guide_distribution.jobs_commission.close_month": _l(
+            "Close a month's commission statements"
+        ),
+        "guide_distribution.jobs_commission.transfer_payout": _l(
+            "Send a commission payout to WeChat Pay"
+        ),
+        "guide_distribution.jobs_commission.query_transfers_all": _l(
+            "Check waiting commission transfers"
+        ),
+        "guide_distribution.jobs_commission.query_transfer": _l("Check a commission transfer"),
+    },
+)

@@ -218,6 +218,7 @@ def payouts():
 @bp.post("/payouts/<int:payout_id>/approve")
 @roles_required(*ADMIN)
 def approve(payout_id: int):
+    payout_service.get_payout(payout_id)  # another brand's payout: 404
     if EmptyForm().validate_on_submit():
         try:
             payout = payout_service.approve(payout_id)
@@ -233,6 +234,7 @@ def approve(payout_id: int):
 @bp.post("/payouts/<int:payout_id>/refuse")
 @roles_required(*ADMIN)
 def refuse(payout_id: int):
+    payout_service.get_payout(payout_id)  # another brand's payout: 404
     if EmptyForm().validate_on_submit():
         try:
             payout_service.refuse(payout_id, reason=(request.form.get("reason") or "")[:200])

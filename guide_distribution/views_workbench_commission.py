@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from core.auth import roles_required
+from core.auth import has_role, roles_required
 from core.console import form_error
 from core.db import db
 from core.errors import AppError
@@ -108,9 +108,12 @@ def withdraw():
 
 
 @bp.post("/payouts/<int:payout_id>/check")
-@roles_required("guide")
+@roles_required("brand_admin", "store_manager", "guide")
 def check(payout_id: int):
     """After the guide confirmed the transfer in WeChat: ask WeChat Pay how it went."""
+    payouts.get_payout(payout_id)  # another brand's payout: 404 whoever asks
+    if not has_role("guide"):
+        abort(403)
     if EmptyForm().validate_on_submit():
         payouts.get_payout(payout_id, guide_id=current_user.id)
         try:

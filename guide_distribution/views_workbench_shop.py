@@ -8,19 +8,22 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from sqlalchemy import select
 
 from core import storage
-from core.auth import roles_required
+from core.auth import has_role, roles_required
 from core.console import form_error
 from core.db import db
 from core.errors import AppError
 from guide_distribution import posters, shops
 from guide_distribution.forms import EmptyForm, ItemForm, ProfileForm
+from guide_distribution.models import GuideShopItem
 from org.models import Brand
 from wechat import gateway
 
 bp = Blueprint("guide_workbench_shop", __name__, url_prefix="/console/workbench/shop")
 GUIDE = ("guide",)
+ROLES = ("brand_admin", "store_manager", "guide")
 
 
 def _share_url() -> str:
@@ -109,8 +112,16 @@ def add_item():
 
 
 @bp.post("/items/<int:item_id>")
-@roles_required(*GUIDE)
+@roles_required(*ROLES)
 def edit_item(item_id: int):
+    # Another brand's item is unknown here (404) whoever asks; only its guide may change it.
+    if (
+        db.session.execute(select(GuideShopItem.id).where(GuideShopItem.id == item_id)).first()
+        is None
+    ):
+        abort(404)
+    if not has_role(*GUIDE):
+        abort(403)
     form = ItemForm()
     action = request.form.get("action", "save")
     if not form.validate_on_submit():

@@ -149,7 +149,10 @@ def test_a_guide_sees_commission_frozen_halved_by_a_refund_and_withdraws(browser
         w.saved()
         with live_server.app.app_context(), use_brand(data["brand_id"]):
             payout = db.session.execute(
-                select(Payout).where(Payout.guide_id == data["guide_id"])
+                select(Payout)
+                .where(Payout.guide_id == data["guide_id"], Payout.amount_fen == start.settled)
+                .order_by(Payout.id.desc())
+                .limit(1)
             ).scalar_one()
             assert payout.method == "transfer"
             # the job sends it to WeChat Pay (the outbox runs it, or this call does it)
