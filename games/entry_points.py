@@ -5,7 +5,7 @@ through sign-in and activation for a newcomer)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, url_for
+from flask import Blueprint, Response, current_app
 from flask_babel import gettext as _
 
 from core.auth import roles_required
@@ -26,7 +26,12 @@ _KIND_WORDS = {"大转盘": "wheel", "刮刮卡": "scratch", "九宫格": "grid"
 
 
 def public_url(brand_slug: str, endpoint: str, **values) -> str:
-    return current_app.config["PUBLIC_URL"] + url_for(endpoint, brand_slug=brand_slug, **values)
+    """An absolute link to a member page. Built from the URL map itself: the callback's fast
+    path answers a keyword without a request context, where ``url_for`` cannot build."""
+    path = current_app.url_map.bind("localhost").build(
+        endpoint, {"brand_slug": brand_slug, **values}
+    )
+    return current_app.config["PUBLIC_URL"].rstrip("/") + path
 
 
 def game_link(ctx: router.Context) -> router.Reply:

@@ -369,3 +369,15 @@ def test_console_qr_poster_downloads_a_png(client, brand):
     assert r.status_code == 200 and r.mimetype == "image/png"
     assert r.data[:8] == b"\x89PNG\r\n\x1a\n"
     assert client.get("/console/games/999999/qr.png").status_code == 404
+
+
+def test_the_keyword_link_is_built_without_a_request(app):
+    """The callback's fast path answers a keyword with no request context at all."""
+    from flask import has_request_context
+
+    from games.entry_points import public_url
+
+    with app.app_context():
+        assert not has_request_context()
+        url = public_url("demo", "games_member.game", campaign_id=7)
+    assert url == app.config["PUBLIC_URL"].rstrip("/") + "/m/demo/games/7"

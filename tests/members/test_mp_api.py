@@ -255,6 +255,7 @@ def test_openapi_document(wx_client):
         "/api/mp/{brand_slug}/shop/after-sales/{request_no}/tracking",
         # guide distribution: a guide's shop by the scene of their mini-program code
         "/api/mp/{brand_slug}/guide-shops/{scene}",
+        "/api/mp/{brand_slug}/games/{campaign_id}/draws",
     }
     assert set(paths["/api/mp/{brand_slug}/profile"]) == {"get", "patch"}
     login_op = paths["/api/mp/{brand_slug}/login"]["post"]
