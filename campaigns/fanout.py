@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -182,11 +181,6 @@ def prepare_campaign(campaign_id: int) -> str:
         )
         .on_conflict_do_nothing()
     )
-    # A new campaign's id is in no statistics yet: the planner would take its recipients for
-    # a handful of rows and join each batch's arrays to them by scanning every recipient of
-    # the campaign (seconds a batch at 100,000 members). Sampled now, the batch statements
-    # look recipients up by the primary key. (ANALYZE counts this transaction's own rows.)
-    db.session.execute(text("ANALYZE campaign_recipient"))
     size = chunk_size()
     db.session.execute(
         text(
@@ -778,22 +772,6 @@ class Stopped(Exception):  # noqa: N818 - a signal, not an error
 
 # how often the job's thread asks whether the campaign was paused or cancelled mid-batch
 STOP_POLL = 0.5
-_pool: ThreadPoolExecutor | None = None
-_pool_of: tuple[int, int] = (0, 0)
-_pool_lock = threading.Lock()
-
-
-def _executor(size: int) -> ThreadPoolExecutor:
-    """The process's sending threads, kept between batches and chunks (a new pool in a
-    forked child, whose parent's threads did not come along)."""
-    global _pool, _pool_of  # noqa: PLW0603
-    with _pool_lock:
-        if _pool is None or _pool_of != (os.getpid(), size):
-            if _pool is not None and _pool_of[0] == os.getpid():
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="campaign-send")
-            _pool_of = (os.getpid(), size)
-        return _pool
 
 
 class _Allowance:
@@ -863,17 +841,18 @@ def _in_parallel(
     if threads == 1 and stopped is None:
         results = run(parts[0])
     else:
-        futures = [_executor(send_threads()).submit(run, part) for part in parts]
-        try:
-            while True:
-                _done, waiting = wait(futures, timeout=STOP_POLL)
-                if not waiting:
-                    break
-                if stopped is not None and not stop.is_set() and stopped():
-                    stop.set()
-        except BaseException:
-            stop.set()
-            raise
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="campaign-send") as ex:
+            futures = [ex.submit(run, part) for part in parts]
+            try:
+                while True:
+                    _done, waiting = wait(futures, timeout=STOP_POLL)
+                    if not waiting:
+                        break
+                    if stopped is not None and not stop.is_set() and stopped():
+                        stop.set()
+            except BaseException:
+                stop.set()
+                raise
         results = [r for f in futures for r in f.result()]
     out = {m: o for m, o, _e in results if o is not None}
     busy = next((e for _m, _o, e in results if e is not None), None)
