@@ -20,8 +20,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from types import SimpleNamespace
 
 from flask import current_app
@@ -72,7 +73,7 @@ log = logging.getLogger(__name__)
 CHUNK_SIZE = 1000
 # sends of one batch in flight at once (each waits on WeChat's answer)
 SEND_THREADS = 8
-BATCH = 100
+BATCH = 500
 LEASE = dt.timedelta(seconds=120)
 # backoff of a chunk after WeChat said -1 (busy) or 45009 (daily quota reached)
 BUSY_BACKOFF = (5, 30, 120, 600)
@@ -462,13 +463,15 @@ def process_chunk(campaign_id: int, no: int, *, now: dt.datetime | None = None) 
                 "cid": campaign_id,
                 "lo": chunk.first_member_id,
                 "hi": chunk.last_member_id,
-                "n": BATCH,
+                "n": batch_size(),
             },
         ).all()
         if not rows:
             break
         try:
             sender.batch(rows)
+        except Stopped:
+            continue  # the campaign was paused or cancelled: released at the loop's top
         except gateway.RetryableError as exc:
             db.session.rollback()
             sender.apply_early_reports()
@@ -526,6 +529,7 @@ class _Sender:
         self.cid = campaign.id
         self.mass = campaign.channel == MASS
         self.msgids: list[int] = []
+        self.claimed: set[int] = set()
         self.tpl = None
         if campaign.coupon_template_id:
             self.tpl = coupon_services.get_template(campaign.coupon_template_id)
@@ -566,6 +570,7 @@ class _Sender:
                 {"cid": self.cid, "ids": pending},
             ).scalars()
         )
+        self.claimed = claimed
         sending = claimed | {r.member_id for r in rows if r.state == "sending"}
         taken = {r.member_id for r in rows if r.contact_taken}
         need = sorted(sending - taken)
@@ -653,10 +658,9 @@ class _Sender:
         if c.channel == NO_MESSAGE:
             return {m: channels.Outcome("sent", delivered=True) for m in ids}
         targets = self._targets(ids)
-        take_tokens(
-            self.brand.id, 1 if c.channel == MASS else len(targets), rate=self.rules.rate_per_second
-        )
+        rate = self.rules.rate_per_second
         if c.channel == MASS:
+            take_tokens(self.brand.id, 1, rate=rate)
             return channels.send_mass(c, targets, brand_id=self.brand.id, url=link_for(c, None))
         allowed: set[str] = set()
         openids = [t.openid for t in targets if t.openid]
@@ -680,13 +684,33 @@ class _Sender:
                 )
             return channels.send_sms(c, t, brand_id=brand_id, brand_name=brand_name, url=url)
 
-        out, busy = _in_parallel(one, targets, brand_id=brand_id)
+        tokens = _Allowance(brand_id, rate=rate, total=len(targets))
+        out, busy = _in_parallel(
+            one, targets, brand_id=brand_id, tokens=tokens, stopped=self._stopped
+        )
         if busy is not None:
             # what went out before WeChat said stop is recorded; the rest stays ``sending``
             self._record(out, self.clock().astimezone(self.brand.tz).date())
             db.session.commit()
             raise busy
+        if len(out) < len(targets):
+            # paused or cancelled while the batch went out: the members no send was tried for
+            # go back to ``pending`` (kept with their coupon), so cancel skips them and resume
+            # sends them
+            self._record(out, self.clock().astimezone(self.brand.tz).date())
+            back = [t.member_id for t in targets if t.member_id not in out]
+            self._set("state = 'pending'", [m for m in back if m in self.claimed])
+            db.session.commit()
+            raise Stopped
         return out
+
+    def _stopped(self) -> bool:
+        """Whether the campaign was paused or cancelled (asked on the job's connection)."""
+        status = db.session.execute(
+            text("SELECT status FROM campaign WHERE id = :cid"), {"cid": self.cid}
+        ).scalar()
+        db.session.commit()
+        return status != RUNNING
 
     def _record(self, outcomes: dict[int, channels.Outcome], day: dt.date) -> None:
         if not outcomes:
@@ -736,34 +760,102 @@ class _Sender:
                 give_back_contacts(changed, local_day=day, mass=self.mass)
 
 
+def batch_size() -> int:
+    return int(current_app.config.get("CAMPAIGN_BATCH_SIZE") or BATCH)
+
+
 def send_threads() -> int:
     return int(current_app.config.get("CAMPAIGN_SEND_THREADS") or SEND_THREADS)
 
 
-def _in_parallel(send, targets: list[channels.Target], *, brand_id: int):
-    """Send to a batch over a few threads (each send waits on WeChat's answer); returns the
-    outcomes and the first retryable error (-1, 45009, a timeout), if WeChat gave one."""
+class Stopped(Exception):  # noqa: N818 - a signal, not an error
+    """The campaign was paused or cancelled while a batch went out."""
+
+
+# how often the job's thread asks whether the campaign was paused or cancelled mid-batch
+STOP_POLL = 0.5
+
+
+class _Allowance:
+    """The brand's token bucket shared by a batch's sending threads: each send takes one
+    token just before it goes; tokens come from Redis a few at a time (at most a tenth of
+    a second's worth), so the sends never outrun the bucket (``rate`` a second, bursts of
+    at most ``rate``), whatever the number of threads and workers."""
+
+    def __init__(self, brand_id: int, *, rate: int, total: int):
+        self.brand_id, self.rate, self.left = brand_id, max(1, int(rate)), total
+        self.step = max(1, min(50, self.rate // 10))
+        self.have = 0
+        self.lock = threading.Lock()
+
+    def take(self) -> None:
+        with self.lock:
+            if self.have == 0:
+                n = max(1, min(self.step, self.left))
+                take_tokens(self.brand_id, n, rate=self.rate)
+                self.have, self.left = n, self.left - n
+            self.have -= 1
+
+
+def _in_parallel(
+    send,
+    targets: list[channels.Target],
+    *,
+    brand_id: int,
+    tokens: _Allowance | None = None,
+    stopped=None,
+):
+    """Send to a batch over the process's sending threads (each send waits on WeChat's
+    answer); the job's own thread meanwhile asks every ``STOP_POLL`` seconds whether the
+    campaign was paused or cancelled, and the threads then stop before their next send.
+    Returns the outcomes and the first retryable error (-1, 45009, a timeout), if WeChat
+    gave one; targets without an outcome were not sent to."""
     app = current_app._get_current_object()  # noqa: SLF001
+    stop = threading.Event()
 
     def run(part: list[channels.Target]) -> list:
-        # one application context (and database session) per thread, not per send
+        # one application context (and database session) per thread and batch, not per send
         done = []
         with app.app_context(), use_brand(brand_id):
+            # held for the thread's sends: the gateway's brand lookup is then answered from
+            # the session's (weak) identity map, not by a query and a secret decrypted per send
+            brand = db.session.get(Brand, brand_id)  # noqa: F841
             for t in part:
+                if stop.is_set():
+                    break
+                if tokens is not None:
+                    tokens.take()
+                    if stop.is_set():
+                        break
                 try:
                     done.append((t.member_id, send(t), None))
                 except gateway.RetryableError as exc:
                     done.append((t.member_id, None, exc))
-                    break  # WeChat said stop: the rest of this part stays ``sending``
+                    stop.set()  # WeChat said stop: the rest of the batch stays ``sending``
+                    break
+                except BaseException:
+                    stop.set()
+                    raise
         return done
 
     threads = max(1, min(send_threads(), len(targets)))
     parts = [targets[i::threads] for i in range(threads)]
-    if threads == 1:
+    if threads == 1 and stopped is None:
         results = run(parts[0])
     else:
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="campaign-send") as ex:
-            results = [r for part in ex.map(run, parts) for r in part]
+            futures = [ex.submit(run, part) for part in parts]
+            try:
+                while True:
+                    _done, waiting = wait(futures, timeout=STOP_POLL)
+                    if not waiting:
+                        break
+                    if stopped is not None and not stop.is_set() and stopped():
+                        stop.set()
+            except BaseException:
+                stop.set()
+                raise
+        results = [r for f in futures for r in f.result()]
     out = {m: o for m, o, _e in results if o is not None}
     busy = next((e for _m, _o, e in results if e is not None), None)
     return out, busy
