@@ -68,6 +68,10 @@ from members.tiers_tags import tags as member_tags
 from org.models import Brand, Store
 from wechat import gateway
 
+# Per-batch statements name the campaign as ``(SELECT CAST(:cid AS bigint))``: a new
+# campaign's id has no statistics yet, and with the literal the planner takes its recipients
+# for one row and scans all of them per batch; with the parameter it probes the primary key
+# (campaign_id, member_id) once per member of the batch.
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1000
@@ -456,7 +460,8 @@ def process_chunk(campaign_id: int, no: int, *, now: dt.datetime | None = None) 
         rows = db.session.execute(
             text(
                 "SELECT member_id, state, contact_taken, coupon_id FROM campaign_recipient"
-                " WHERE campaign_id = :cid AND member_id BETWEEN :lo AND :hi AND holdout = 0"
+                " WHERE campaign_id = (SELECT CAST(:cid AS bigint))"
+                " AND member_id BETWEEN :lo AND :hi AND holdout = 0"
                 " AND state IN ('pending', 'sending') ORDER BY member_id LIMIT :n"
             ),
             {
@@ -546,7 +551,8 @@ class _Sender:
         return (
             db.session.execute(
                 text(
-                    f"UPDATE campaign_recipient SET {sql} WHERE campaign_id = :cid"  # noqa: S608
+                    f"UPDATE campaign_recipient SET {sql}"  # noqa: S608
+                    " WHERE campaign_id = (SELECT CAST(:cid AS bigint))"
                     " AND member_id = ANY(CAST(:ids AS bigint[])) RETURNING member_id"
                 ),
                 {"cid": self.cid, "ids": sorted(ids), **params},
@@ -563,7 +569,8 @@ class _Sender:
             db.session.execute(
                 text(
                     "UPDATE campaign_recipient SET state = 'sending', attempts = attempts + 1"
-                    " WHERE campaign_id = :cid AND member_id = ANY(CAST(:ids AS bigint[]))"
+                    " WHERE campaign_id = (SELECT CAST(:cid AS bigint))"
+                    " AND member_id = ANY(CAST(:ids AS bigint[]))"
                     " AND state = 'pending'"
                     " RETURNING member_id"
                 ),
@@ -620,7 +627,8 @@ class _Sender:
                 " LEFT JOIN LATERAL (SELECT value FROM member_identity WHERE member_id ="
                 "  r.member_id AND kind = 'oa_openid' ORDER BY id LIMIT 1) i ON true"
                 " LEFT JOIN coupon c ON c.id = r.coupon_id"
-                " WHERE r.campaign_id = :cid AND r.member_id = ANY(CAST(:ids AS bigint[]))"
+                " WHERE r.campaign_id = (SELECT CAST(:cid AS bigint))"
+                " AND r.member_id = ANY(CAST(:ids AS bigint[]))"
                 " ORDER BY r.member_id"
             ),
             {"cid": self.cid, "ids": ids},
@@ -725,7 +733,8 @@ class _Sender:
                     " msgid = s.msgid, delivered_at = CASE WHEN s.delivered THEN :now END"
                     " FROM unnest(CAST(:ids AS bigint[]), CAST(:msgids AS bigint[]),"
                     " CAST(:delivered AS boolean[])) AS s(member_id, msgid, delivered)"
-                    " WHERE r.campaign_id = :cid AND r.member_id = s.member_id"
+                    " WHERE r.campaign_id = (SELECT CAST(:cid AS bigint))"
+                    " AND r.member_id = s.member_id"
                     " AND r.state = 'sending' RETURNING r.member_id"
                 ),
                 {

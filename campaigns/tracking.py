@@ -83,7 +83,8 @@ def unbump(campaign_id: int, metric: str, member_ids: list[int], *, value: str |
             " FROM campaign_recipient r, LATERAL (VALUES ('', ''),"
             "  ('store', coalesce(r.store_id::text, '')), ('city', coalesce(r.city, '')),"
             "  ('tier', coalesce(r.tier_id::text, ''))) d(dim, k)"
-            " WHERE r.campaign_id = :cid AND r.member_id = ANY(CAST(:ids AS bigint[]))"
+            " WHERE r.campaign_id = (SELECT CAST(:cid AS bigint))"
+            " AND r.member_id = ANY(CAST(:ids AS bigint[]))"
             " GROUP BY d.dim, d.k, r.holdout) s"
             " WHERE c.campaign_id = :cid AND c.metric = :metric AND c.dim = s.dim"
             " AND c.dim_key = s.k AND c.grp = s.grp"
@@ -224,7 +225,7 @@ def record_claims(campaign_id: int, coupons: dict[int, int], *, now: dt.datetime
                 "UPDATE campaign_recipient r SET coupon_id = c.coupon_id, claimed_at = :now"
                 " FROM unnest(CAST(:mids AS bigint[]), CAST(:cids AS bigint[]))"
                 " AS c(member_id, coupon_id)"
-                " WHERE r.campaign_id = :cid AND r.member_id = c.member_id"
+                " WHERE r.campaign_id = (SELECT CAST(:cid AS bigint)) AND r.member_id = c.member_id"
                 " AND r.claimed_at IS NULL RETURNING r.member_id"
             ),
             {"now": now, "mids": ids, "cids": [coupons[m] for m in ids], "cid": campaign_id},
