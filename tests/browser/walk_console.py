@@ -244,9 +244,11 @@ def shop_rules(w: Walker) -> None:
     page.get_by_label("满额包邮（元，0 表示不包邮）").fill("99")
     page.get_by_label("按省份设置运费（每行一个，如：新疆 20）").fill("新疆 20\n西藏 25")
     page.get_by_label("完成后可申请售后（天）").fill("30")
+    page.get_by_label("发货后自动确认收货（天）").fill("14")
     w.submit(page.get_by_role("button", name="保存"))
     w.saved()
     expect(page.get_by_label("抵扣 1 元所需积分")).to_have_value("200")
+    expect(page.get_by_label("发货后自动确认收货（天）")).to_have_value("14")
     expect(page.get_by_label("默认运费（元）")).to_have_value("8.00")
     expect(page.get_by_label("按省份设置运费（每行一个，如：新疆 20）")).to_have_value(
         "新疆 20.00\n西藏 25.00"
