@@ -23,6 +23,7 @@ from tests.guide_distribution.commission_helpers import (
     receive_and_complete,
     refund,
 )
+from tests.shop.conftest import product
 
 LATER = dt.timedelta(days=16)
 RATE_BP = 1250
@@ -51,12 +52,15 @@ def test_totals_match_to_the_fen(shop, fake_pay, steps):
     db.session.commit()
     g = guide(shop)
     m = bound_member(g)
+    # Each example buys from its own SKU: examples share the fixture's brand, and a shared
+    # pool of stock would run out after enough of them.
+    sku = product(name="乌龙茶", price_fen=2000, category=shop.tea, stock_units=100)
     orders, completed = [], set()
     now = utcnow()
     for step in [("order", 2), *steps]:
         kind = step[0]
         if kind == "order":
-            orders.append(paid_order(m, [(shop.sku, step[1])]))
+            orders.append(paid_order(m, [(sku, step[1])]))
         elif kind == "complete" and orders:
             o = orders[step[1] % len(orders)]
             if o.id not in completed:
