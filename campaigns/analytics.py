@@ -285,6 +285,7 @@ REASON_LABELS = {
     "unfollowed": _l("Unfollowed"),
     "no_openid": _l("Not following"),
     "no_opt_in": _l("No subscription"),
+    "mass_single": _l("A mass message needs two followers or more"),
     "no_window": _l("Outside the 48-hour window"),
     "no_phone": _l("No phone number"),
     "cancelled": _l("Cancelled"),

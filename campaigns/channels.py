@@ -34,6 +34,8 @@ CS_WINDOW = dt.timedelta(hours=48)
 MASS_PER_MONTH = 4
 ERR_UNFOLLOWED = 43004
 ERR_NO_OPT_IN = 43101
+# a mass message by openid list reaches 2 to 10,000 followers per call
+MASS_MIN_OPENIDS, MASS_MAX_OPENIDS = 2, 10_000
 CS_WINDOW_CLOSED = (45015, 45047)
 
 
@@ -190,6 +192,10 @@ def send_mass(campaign, targets: list[Target], *, brand_id: int, url: str) -> di
     out = {t.member_id: Outcome("skipped", "no_openid") for t in targets if not t.openid}
     reach = [t for t in targets if t.openid]
     if not reach:
+        return out
+    if len(reach) < MASS_MIN_OPENIDS:
+        # WeChat sends a mass message by openid list to 2 to 10,000 followers, never to one
+        out.update({t.member_id: Outcome("skipped", "mass_single") for t in reach})
         return out
     try:
         gateway.send_mass_text(brand_id, [t.openid for t in reach], cs_text(campaign, url))

@@ -433,6 +433,8 @@ def process_chunk(campaign_id: int, no: int, *, now: dt.datetime | None = None) 
         return "not-claimed"
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None or campaign.status not in (RUNNING,):
+        if campaign is not None and campaign.status == CANCELLED:
+            _skip_left_sending(campaign, chunk, clock())
         _release(campaign_id, no, available_at=None)
         db.session.commit()
         return campaign.status if campaign else "gone"
@@ -454,6 +456,8 @@ def process_chunk(campaign_id: int, no: int, *, now: dt.datetime | None = None) 
     while True:
         db.session.refresh(campaign)
         if campaign.status != RUNNING:
+            if campaign.status == CANCELLED:
+                _skip_left_sending(campaign, chunk, clock())
             _release(campaign_id, no, available_at=None)
             db.session.commit()
             return campaign.status
@@ -468,7 +472,7 @@ def process_chunk(campaign_id: int, no: int, *, now: dt.datetime | None = None) 
                 "cid": campaign_id,
                 "lo": chunk.first_member_id,
                 "hi": chunk.last_member_id,
-                "n": batch_size(),
+                "n": sender.batch_limit,
             },
         ).all()
         if not rows:
@@ -509,6 +513,29 @@ def process_chunk(campaign_id: int, no: int, *, now: dt.datetime | None = None) 
     return "done"
 
 
+def _skip_left_sending(campaign: Campaign, chunk: CampaignChunk, now: dt.datetime) -> None:
+    """A cancelled campaign's chunk, held by this job: the members WeChat's busy answer left
+    ``sending`` (no message reached them; cancel itself only skips ``pending`` members, as a
+    ``sending`` one may be in another worker's hands) are skipped as cancelled, and the
+    frequency-cap contact counted for them is given back."""
+    rows = db.session.execute(
+        text(
+            "UPDATE campaign_recipient SET state = 'skipped', skip_reason = 'cancelled'"
+            " WHERE campaign_id = (SELECT CAST(:cid AS bigint))"
+            " AND member_id BETWEEN :lo AND :hi AND holdout = 0 AND state = 'sending'"
+            " RETURNING member_id, contact_taken"
+        ),
+        {"cid": campaign.id, "lo": chunk.first_member_id, "hi": chunk.last_member_id},
+    ).all()
+    tracking.bump(campaign.id, "skipped", [r.member_id for r in rows])
+    brand = db.session.get(Brand, campaign.brand_id)
+    give_back_contacts(
+        [r.member_id for r in rows if r.contact_taken],
+        local_day=now.astimezone(brand.tz).date(),
+        mass=campaign.channel == MASS,
+    )
+
+
 def _maybe_complete(campaign_id: int, now: dt.datetime) -> bool:
     left = db.session.execute(
         text("SELECT count(*) FROM campaign_chunk WHERE campaign_id = :cid AND state <> 'done'"),
@@ -533,6 +560,13 @@ class _Sender:
         self.campaign, self.brand, self.rules, self.clock = campaign, brand, rules, clock
         self.cid = campaign.id
         self.mass = campaign.channel == MASS
+        # a mass message goes to a whole chunk in one call (WeChat takes 2 to 10,000 openids),
+        # so that a batch of one, which WeChat refuses, is left only to a chunk of one
+        self.batch_limit = (
+            min(channels.MASS_MAX_OPENIDS, max(batch_size(), chunk_size()))
+            if self.mass
+            else batch_size()
+        )
         self.msgids: list[int] = []
         self.claimed: set[int] = set()
         self.tpl = None

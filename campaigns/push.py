@@ -344,20 +344,22 @@ def cancel(*, campaign_id: int, now: dt.datetime | None = None) -> Campaign:
     campaign.status = CANCELLED
     campaign.finished_at = now
     campaign.next_run_at = None
-    skipped = (
-        db.session.execute(
-            text(
-                "UPDATE campaign_recipient SET state = 'skipped', skip_reason = 'cancelled'"
-                " WHERE campaign_id = :cid AND state = 'pending' RETURNING member_id"
-            ),
-            {"cid": campaign.id},
-        )
-        .scalars()
-        .all()
-    )
+    skipped = db.session.execute(
+        text(
+            "UPDATE campaign_recipient SET state = 'skipped', skip_reason = 'cancelled'"
+            " WHERE campaign_id = :cid AND state = 'pending' RETURNING member_id, contact_taken"
+        ),
+        {"cid": campaign.id},
+    ).all()
     from campaigns import tracking
 
-    tracking.bump(campaign.id, "skipped", skipped)
+    tracking.bump(campaign.id, "skipped", [r.member_id for r in skipped])
+    # a member sent back to ``pending`` by a pause kept the contact counted for them
+    fanout.give_back_contacts(
+        [r.member_id for r in skipped if r.contact_taken],
+        local_day=now.astimezone(_brand_tz()).date(),
+        mass=campaign.channel == MASS,
+    )
     db.session.execute(
         update(Campaign)
         .where(Campaign.parent_id == campaign.id, Campaign.status == SCHEDULED)

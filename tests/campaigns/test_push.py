@@ -346,3 +346,93 @@ def test_paused_before_its_recipients_were_chosen_then_resumed(wx_app, wx_brand)
         db.session.refresh(c2)
         assert c2.status == "completed" and c2.targeted == 20
         assert analytics.report(c2).funnel["sent"] == _states(c.id)["sent"]
+
+
+def test_cancel_after_wechat_said_stop_leaves_no_member_half_sent(
+    wx_app, wx_brand, chunks_of_100
+):
+    """WeChat's 45009 stops a batch midway (its unsent members stay ``sending`` for the
+    retry); cancelled meanwhile, the retry skips them as cancelled and gives back the
+    frequency-cap contact counted for them, so a later campaign may still reach them."""
+    with use_brand(wx_brand.id):
+        ps.rules(per_day=1, per_week=3)
+        ps.without_callback(wx_brand)
+        ps.followers(wx_brand, 200)
+        c = _campaign(ps.segment(), factories.coupon_template())
+        chunks = _prepare(wx_app)
+        store.inject_fault(ps.TEMPLATE_SEND, errcode=45009, times=1)
+        ps.run_job(wx_app, chunks[0])
+        assert _states(c.id).get("sending", 0) > 0
+        push.cancel(campaign_id=c.id)
+        db.session.commit()
+        calls = store.calls(ps.TEMPLATE_SEND)
+        ps.drain(wx_app)
+        assert store.calls(ps.TEMPLATE_SEND) == calls  # nothing more went out
+        states = _states(c.id)
+        assert set(states) <= {"sent", "skipped"}
+        rep = analytics.report(db.session.get(Campaign, c.id))
+        assert rep.funnel["sent"] == states.get("sent", 0) == calls - 1
+        assert rep.skipped == states["skipped"]
+        assert rep.funnel["sent"] + rep.skipped == rep.funnel["targeted"]
+        counted = dict(
+            db.session.execute(
+                text("SELECT member_id, day_n FROM campaign_member_contact")
+            ).all()
+        )
+        skipped = db.session.execute(
+            text(
+                "SELECT member_id FROM campaign_recipient WHERE campaign_id = :c"
+                " AND state = 'skipped'"
+            ),
+            {"c": c.id},
+        ).scalars()
+        assert all(counted.get(m, 0) == 0 for m in skipped)
+        sent = db.session.execute(
+            text(
+                "SELECT member_id FROM campaign_recipient WHERE campaign_id = :c"
+                " AND state = 'sent'"
+            ),
+            {"c": c.id},
+        ).scalars()
+        assert all(counted[m] == 1 for m in sent)
+
+
+def test_mass_message_goes_to_a_chunk_in_one_call_and_never_to_one_follower(
+    wx_app, wx_brand, chunks_of_100, monkeypatch
+):
+    """A mass message campaign: each chunk's followers in one call (WeChat takes 2 to
+    10,000 openids); a chunk with a single follower left is skipped with its reason (WeChat
+    refuses a list of one), its contact given back; nobody gets it twice."""
+    mass_send = "/cgi-bin/message/mass/send"
+    monkeypatch.setattr(fanout, "BRAND_HOLDOUT_PCT", 0)  # every follower a target
+    with use_brand(wx_brand.id):
+        ps.rules(per_day=5, per_week=10)
+        ps.without_callback(wx_brand)
+        openids = ps.followers(wx_brand, 201)  # chunks of 100, 100 and 1
+        c = _campaign(
+            ps.segment(), None, channel="mass", wx_template_id="", title="周末上新", body="全场八折"
+        )
+        _prepare(wx_app)
+        ps.drain(wx_app)
+        c = db.session.get(Campaign, c.id)
+        db.session.refresh(c)
+        assert c.status == "completed" and c.chunks_total == 3
+        assert store.calls(mass_send) == 2
+        assert _states(c.id) == {"sent": 200, "skipped": 1}
+        counts = ps.messages_per_openid(wx_brand.appid, list(openids.values()))
+        assert sorted(counts.values()).count(1) == 200 and sum(counts.values()) == 200
+        reason, member_id = db.session.execute(
+            text(
+                "SELECT skip_reason, member_id FROM campaign_recipient WHERE campaign_id = :c"
+                " AND state = 'skipped'"
+            ),
+            {"c": c.id},
+        ).one()
+        assert reason == "mass_single"
+        left = db.session.execute(
+            text("SELECT mass_n FROM campaign_member_contact WHERE member_id = :m"),
+            {"m": member_id},
+        ).scalar()
+        assert not left  # the month's mass quota was not spent on them
+        rep = analytics.report(c)
+        assert rep.funnel["sent"] == 200 and rep.skipped == 1

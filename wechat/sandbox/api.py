@@ -365,8 +365,9 @@ def mass_send():
     appid = current_appid()
     data = body_json()
     openids = data.get("touser")
-    if not isinstance(openids, list) or not openids or len(openids) > 10000:
-        return err(40130, "invalid openid list size")
+    # WeChat: "OpenID最少2个，最多10000个"
+    if not isinstance(openids, list) or not 2 <= len(openids) <= 10000:
+        return err(40130, "invalid openid list size, at least two openid")
     if data.get("msgtype") != "text" or not (data.get("text") or {}).get("content"):
         return err(40097)
     msg_id = store.next_id("mass_msgid") + 1_000_000_000
