@@ -348,9 +348,7 @@ def test_paused_before_its_recipients_were_chosen_then_resumed(wx_app, wx_brand)
         assert analytics.report(c2).funnel["sent"] == _states(c.id)["sent"]
 
 
-def test_cancel_after_wechat_said_stop_leaves_no_member_half_sent(
-    wx_app, wx_brand, chunks_of_100
-):
+def test_cancel_after_wechat_said_stop_leaves_no_member_half_sent(wx_app, wx_brand, chunks_of_100):
     """WeChat's 45009 stops a batch midway (its unsent members stay ``sending`` for the
     retry); cancelled meanwhile, the retry skips them as cancelled and gives back the
     frequency-cap contact counted for them, so a later campaign may still reach them."""
@@ -375,9 +373,7 @@ def test_cancel_after_wechat_said_stop_leaves_no_member_half_sent(
         assert rep.skipped == states["skipped"]
         assert rep.funnel["sent"] + rep.skipped == rep.funnel["targeted"]
         counted = dict(
-            db.session.execute(
-                text("SELECT member_id, day_n FROM campaign_member_contact")
-            ).all()
+            db.session.execute(text("SELECT member_id, day_n FROM campaign_member_contact")).all()
         )
         skipped = db.session.execute(
             text(
@@ -389,8 +385,7 @@ def test_cancel_after_wechat_said_stop_leaves_no_member_half_sent(
         assert all(counted.get(m, 0) == 0 for m in skipped)
         sent = db.session.execute(
             text(
-                "SELECT member_id FROM campaign_recipient WHERE campaign_id = :c"
-                " AND state = 'sent'"
+                "SELECT member_id FROM campaign_recipient WHERE campaign_id = :c AND state = 'sent'"
             ),
             {"c": c.id},
         ).scalars()
