@@ -6,7 +6,8 @@ extra plays, gift addresses; campaign settings from ``games.setup``). Reads are 
 ``games.queries``; the generated rules in ``games.rules``. Its periodic jobs
 (``games.jobs``: grant recovery, the hourly rollup, ending campaigns past their end) are
 listed in ``app.periodic_jobs()``. A paid order (``shop.signals.order_paid``) earns extra
-plays in the campaigns that give them.
+plays in the campaigns that give them; a member merge moves plays, wins, check-ins and extra
+plays to the kept member (``games.merge``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ def init_app(app: Flask) -> None:
     from games import api, cli, demo, hooks, jobs, labels, models, views_console  # noqa: F401
 
     hooks.connect()
+    from games import merge
+    from members.merge import register_merge_handler
+
+    register_merge_handler(merge.merge_member)
     app.register_blueprint(views_console.bp)
     api.init_app(app)
     cli.init_app(app)

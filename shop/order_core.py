@@ -15,6 +15,10 @@ def init_app(app: Flask) -> None:
         views_pay,
     )
 
+    from members.merge import register_merge_handler
+    from shop import merge
+
+    register_merge_handler(merge.merge_member)
     app.register_blueprint(views_pay.bp)
     app.extensions["csrf"].exempt(views_pay.bp)
     app.register_blueprint(till.bp)
