@@ -6,17 +6,16 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from members.merge import register_merge_handler
     from shop import (  # noqa: F401 - jobs, hooks
         api_orders,
         jobs,
+        merge,
         till,
         txhooks,
         views_member_orders,
         views_pay,
     )
-
-    from members.merge import register_merge_handler
-    from shop import merge
 
     register_merge_handler(merge.merge_member)
     app.register_blueprint(views_pay.bp)
