@@ -34,3 +34,20 @@
     btn.setAttribute("data-copied", "1");
   });
 })();
+
+// A picture chosen in a file field shows at once: <input type=file data-preview="<img id>">.
+(function () {
+  "use strict";
+  document.addEventListener("change", function (ev) {
+    var input = ev.target;
+    if (!input.matches || !input.matches("input[type=file][data-preview]")) return;
+    var img = document.getElementById(input.getAttribute("data-preview"));
+    var file = input.files && input.files[0];
+    if (!img || !file || !window.URL || !/^image\//.test(file.type)) return;
+    img.src = URL.createObjectURL(file);
+    img.hidden = false;
+    document.querySelectorAll('[data-preview-of="' + img.id + '"]').forEach(function (el) {
+      el.hidden = true;
+    });
+  });
+})();

@@ -1,7 +1,8 @@
 """The guide's workbench as a demo guide sees it in WeChat's browser (390x844, WeChat's user
 agent): the home with the month's sales, target and rank and a tile for each section;
 materials with a copy button; a task from HQ whose customer is marked sent; my customers
-(all, and bound to me); my orders; the leaderboard of my store and region."""
+(all, and bound to me); my orders; the leaderboard of my store and region; my shop (a product's
+line, the intro), adding products and my commission, each the phone shell too."""
 
 from __future__ import annotations
 
@@ -82,9 +83,54 @@ def test_a_guide_walks_the_workbench_on_the_phone(browser, live_server):
         w.follow(page.locator(".wb-tabs a", has_text="我的大区"))
         expect(page.locator(".wb-rank").first).to_be_visible()
         w.follow(page.locator(".m-bar__back"))
+
+        # My shop, adding products and my commission are phone pages like the others.
+        w.open("/console/workbench/home")
+        w.follow(page.locator(".wb-tile", has_text="我的小店"))
+        _phone_page(page, "我的小店")
+        line = page.locator("[data-testid=my-products] input[name=line]").first
+        line.fill("今天到店可以试喝")
+        w.submit(
+            page.locator("[data-testid=my-products] li").first.get_by_role("button", name="保存")
+        )
+        expect(line).to_have_value("今天到店可以试喝")
+        page.get_by_label("自我介绍").fill("在店里五年，懂茶也懂你。")
+        w.submit(
+            page.locator("form", has=page.get_by_label("自我介绍")).get_by_role(
+                "button", name="保存"
+            )
+        )
+        w.saved("在店里五年，懂茶也懂你。")
+        w.follow(page.get_by_test_id("pick"))
+        _phone_page(page, "添加商品")
+        w.follow(page.locator(".m-bar__back"))
+        expect(page.locator(".m-bar__title")).to_have_text("我的小店")
+
+        w.open("/console/workbench/home")
+        w.follow(page.locator(".wb-tile", has_text="我的提成"))
+        _phone_page(page, "我的提成")
+        expect(page.get_by_label("提现金额（元）")).to_be_visible()
+        w.follow(page.locator(".m-bar__back"))
+        expect(page.get_by_test_id("wb-name")).to_have_text("张小美")
         w.check()
     finally:
         context.close()
+
+
+def _phone_page(page, title: str) -> None:
+    """The workbench's phone shell: its top bar, no console sidebar, nothing wider than the
+    screen, and every button and text box at least 40px tall."""
+    expect(page.locator(".m-bar__title")).to_have_text(title)
+    expect(page.locator("aside.sidebar")).to_have_count(0)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    small = page.evaluate(
+        """() => [...document.querySelectorAll(
+              'main button, main .weui-btn, main input[type=text], main input[type=search]')]
+          .filter(e => e.getClientRects().length > 0)
+          .filter(e => e.getBoundingClientRect().height < 40)
+          .map(e => e.outerHTML.slice(0, 80))"""
+    )
+    assert not small, small
 
 
 def test_hq_sets_materials_tasks_and_targets_in_the_console(browser, live_server, tmp_path):
