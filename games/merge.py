@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from core.db import db
 from core.tenancy import require_brand_id
+from members.merge import move_member_rows
 
 
 def merge_member(kept_id: int, merged_id: int) -> dict:
@@ -77,18 +78,9 @@ def merge_member(kept_id: int, merged_id: int) -> dict:
         ),
         params,
     )
-    for name, table in (
+    moved = (
         ("game_check_ins", "game_checkin"),
         ("game_draws", "game_draw"),
         ("game_extra_plays", "game_extra_play"),
-    ):
-        n = db.session.execute(
-            text(
-                f"UPDATE {table} SET member_id = :kept"  # noqa: S608 - fixed table names
-                " WHERE brand_id = :b AND member_id = :merged"
-            ),
-            params,
-        ).rowcount
-        if n:
-            counts[name] = n
-    return counts
+    )
+    return counts | move_member_rows(kept_id, merged_id, moved)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 
 from core.audit import current_actor
 from core.db import db
@@ -44,6 +44,24 @@ def register_merge_handler(fn: MergeHandler) -> MergeHandler:
     if fn not in MERGE_HANDLERS:
         MERGE_HANDLERS.append(fn)
     return fn
+
+
+def move_member_rows(kept_id: int, merged_id: int, tables) -> dict:
+    """For merge handlers: give every row of these ``(count name, table)`` pairs (brand-scoped
+    tables with a ``member_id``) that belongs to the merged member to the kept one; returns
+    the counts of the tables that had any."""
+    counts = {}
+    for name, table in tables:
+        n = db.session.execute(
+            text(
+                f"UPDATE {table} SET member_id = :kept"  # noqa: S608 - the packages' own names
+                " WHERE brand_id = :b AND member_id = :merged"
+            ),
+            {"b": require_brand_id(), "kept": kept_id, "merged": merged_id},
+        ).rowcount
+        if n:
+            counts[name] = n
+    return counts
 
 
 def _move(model, kept_id: int, merged_id: int) -> int:

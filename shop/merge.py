@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from core.db import db
 from core.tenancy import require_brand_id
+from members.merge import move_member_rows
 
 # tables whose rows simply change hands
 _MOVED = (
@@ -19,17 +20,7 @@ _MOVED = (
 
 def merge_member(kept_id: int, merged_id: int) -> dict:
     params = {"b": require_brand_id(), "kept": kept_id, "merged": merged_id}
-    counts: dict[str, int] = {}
-    for name, table in _MOVED:
-        n = db.session.execute(
-            text(
-                f"UPDATE {table} SET member_id = :kept"  # noqa: S608 - fixed table names
-                " WHERE brand_id = :b AND member_id = :merged"
-            ),
-            params,
-        ).rowcount
-        if n:
-            counts[name] = n
+    counts = move_member_rows(kept_id, merged_id, _MOVED)
     # the cart: a SKU in both carts keeps the larger quantity (one person's one wish)
     db.session.execute(
         text(
