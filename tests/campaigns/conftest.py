@@ -177,3 +177,20 @@ def world(brand) -> World:
         manager=factories.staff(brand, "store_manager", store=stores[0]),
         admin=factories.staff(brand, "brand_admin"),
     )
+
+
+@pytest.fixture
+def sms_daytime(monkeypatch):
+    """The fan-out's clock at the next noon, brand time (Asia/Shanghai): SMS may only go
+    08:00-21:00 brand time, so a test that sends SMS must not depend on when it runs."""
+    import zoneinfo
+
+    from campaigns import fanout
+
+    local = utcnow().astimezone(zoneinfo.ZoneInfo("Asia/Shanghai"))
+    noon = local.replace(hour=12, minute=0, second=0, microsecond=0)
+    if noon < local:
+        noon += dt.timedelta(days=1)
+    fixed = noon.astimezone(dt.UTC)
+    monkeypatch.setattr(fanout, "utcnow", lambda: fixed)
+    return fixed

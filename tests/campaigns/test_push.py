@@ -125,7 +125,7 @@ def test_cancel_stops_the_push_and_skips_the_rest(wx_app, wx_brand, chunks_of_10
             push.cancel(campaign_id=c.id)
 
 
-def test_frequency_cap_holds_across_two_campaigns(wx_app, wx_brand):
+def test_frequency_cap_holds_across_two_campaigns(wx_app, wx_brand, sms_daytime):
     with use_brand(wx_brand.id):
         ps.rules(per_day=1, per_week=3)
         ps.without_callback(wx_brand)

@@ -119,7 +119,7 @@ def test_pause_resume_cancel_buttons(wx_app, wx_brand, wx_client):
     assert wx_client.post(f"{detail}/pause").status_code == 400
 
 
-def test_a_store_manager_sees_only_their_stores_campaigns(wx_app, wx_brand, wx_client):
+def test_a_store_manager_sees_only_their_stores_campaigns(wx_app, wx_brand, wx_client, sms_daytime):
     with use_brand(wx_brand.id):
         ps.rules()
         mine, other = factories.store(wx_brand), factories.store(wx_brand)
