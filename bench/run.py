@@ -88,6 +88,13 @@ def render(sections: list[tuple[str, dict]], repeats: int, kept: dict[str, str])
         " and the load generator share the machine.",
         "",
     ]
+    if kept:
+        names = ", ".join(f'"{title}"' for title, _ in sections)
+        out[-1:] = [
+            f"Measured in this run: {names}. The other sections are kept as an earlier run"
+            " wrote them (their own notes say when and how many runs).",
+            "",
+        ]
     out += list(kept.values())
     for title, res in sections:
         out += [
