@@ -15,7 +15,7 @@ from core.db import db, utcnow
 from core.jobs import enqueue, job
 from coupons.errors import LimitReached, SoldOut
 from coupons.models import CouponSettings, CouponTemplate
-from wechat import notice
+from wechat import brand_settings, notice
 
 log = logging.getLogger(__name__)
 EXPIRE_BATCH = 50_000
@@ -121,16 +121,23 @@ def send_reminder(member_id: int, coupon_ids: list[int]) -> str:
     return "sent"
 
 
+def _welcome_template() -> int | None:
+    return db.session.execute(select(CouponSettings.welcome_template_id)).scalar_one_or_none()
+
+
+brand_settings.watch(CouponSettings)
+
+
 def welcome_coupon(member_id: int) -> None:
     """Members' welcome-gift hook: the brand's welcome coupon, once per member."""
     from coupons.issuance import issue
 
-    s = db.session.execute(select(CouponSettings)).scalar_one_or_none()
-    if s is None or s.welcome_template_id is None:
+    template_id = brand_settings.get("welcome-coupon", _welcome_template)
+    if template_id is None:
         return
     try:
         issue(
-            template_id=s.welcome_template_id,
+            template_id=template_id,
             member_id=member_id,
             source="welcome",
             idempotency_key=f"welcome:{member_id}",

@@ -241,21 +241,29 @@ def bind(
     guide_id: int | None = None,
     store_id: int | None = None,
     new_customer: bool | None = None,
+    fresh: bool = False,
     reason: str = "",
     now: dt.datetime | None = None,
 ) -> Outcome:
     """Apply the brand's rules to a scan, a share link, an activation or a till sale.
 
     ``guide_id`` that is not an active guide of the brand binds nothing; ``store_id`` alone
-    (a store's code) gives the member a service store when they have none. Flushes.
+    (a store's code) gives the member a service store when they have none. ``fresh``: the
+    member's row was made in the caller's transaction (an activation), so no one else can
+    see it yet and it has no binding: neither is locked nor looked up. Flushes.
     """
     now = now or utcnow()
     guide = active_guide(guide_id) if guide_id else None
     if guide_id and guide is None:
         return Outcome(NO_GUIDE, None)
     store = _own_store(guide.store_id if guide is not None else store_id)
-    member = _lock_member(member_id)
-    b = binding_of(member_id, lock=True)
+    if fresh:
+        member, b = db.session.get(Member, member_id), None
+        if member is None or member.status != ACTIVE:
+            raise NotFound(_l("no such member"))
+    else:
+        member = _lock_member(member_id)
+        b = binding_of(member_id, lock=True)
     actor = ("member", member_id) if source in ("scan", "share_link") else (None, None)
     kept_store = b.store_id if b is not None and b.store_id else None
 

@@ -52,6 +52,7 @@ def _on_activated(brand_id, *, member_id, created=False, store_id=None, guide_id
             store_id=store_id,
             source="activation",
             new_customer=created,
+            fresh=created,
         )
 
 

@@ -12,6 +12,7 @@ from core.errors import ValidationError
 from core.tenancy import require_brand_id
 from core.validators import whole
 from guide_distribution.models import BIND_MODES, DistributionSettings
+from wechat import brand_settings
 
 DEFAULTS: dict = {
     "bind_mode": "first",
@@ -39,9 +40,22 @@ FLAGS = ("self_purchase_earns", "commission_on_promotions")
 
 
 def get_settings() -> DistributionSettings:
-    """The current brand's rules; the defaults (an unsaved row) when it has set none."""
+    """The current brand's rules; the defaults (an unsaved row) when it has set none. Member
+    requests read a copy cached in the process (``wechat.brand_settings``); ``update_settings``
+    reads the row itself."""
+    return brand_settings.get("distribution", _load, _copy)
+
+
+def _load() -> dict:
     row = db.session.execute(select(DistributionSettings)).scalar_one_or_none()
-    return row if row is not None else DistributionSettings(**DEFAULTS)
+    return brand_settings.columns(row) if row is not None else dict(DEFAULTS)
+
+
+def _copy(values: dict) -> DistributionSettings:
+    return brand_settings.instance(DistributionSettings, values)
+
+
+brand_settings.watch(DistributionSettings)
 
 
 def _whole(field: str, value) -> int:

@@ -136,6 +136,37 @@ def insert_identity(member_id: int, kind: str, value: str) -> int:
 
 _IDENTITY_COLUMNS = ("brand_id", "member_id", "kind", "value", "created_at")
 
+_INSERT_MANY = text(
+    "INSERT INTO member_identity (brand_id, member_id, kind, value, created_at)"
+    " SELECT :brand, :member, t.kind, t.value, :now"
+    " FROM unnest(CAST(:kinds AS varchar[]), CAST(:values AS varchar[])) AS t(kind, value)"
+    " ON CONFLICT (brand_id, kind, value) DO NOTHING RETURNING kind"
+).bindparams(
+    bindparam("brand", type_=BigInteger),
+    bindparam("member", type_=BigInteger),
+    bindparam("now", type_=UTCDateTime),
+)
+
+
+def insert_identities(member_id: int, idents: dict[str, str]) -> dict[str, int | None]:
+    """``insert_identity`` of several kinds in one statement: each kind's owner id."""
+    if len(idents) < 2:
+        return {k: insert_identity(member_id, k, v) for k, v in idents.items()}
+    db.session.flush()
+    inserted = set(
+        db.session.execute(
+            _INSERT_MANY,
+            {
+                "brand": require_brand_id(),
+                "member": member_id,
+                "now": utcnow(),
+                "kinds": list(idents),
+                "values": list(idents.values()),
+            },
+        ).scalars()
+    )
+    return {k: member_id if k in inserted else owner_of(k, v) for k, v in idents.items()}
+
 
 def attach_identity(*, member_id: int, kind: str, value: str) -> MemberIdentity:
     """Attach an identity to a member; a phone-less holder is merged in, else Conflict."""

@@ -34,6 +34,7 @@ from points.models import (
     PointsCampaign,
     PointsSettings,
 )
+from wechat import brand_settings
 
 PERMILLE = 1000
 MAX_PERMILLE = 100_000  # 100x: anything above is a typing mistake
@@ -57,7 +58,20 @@ def brand_tz() -> zoneinfo.ZoneInfo:
 
 
 def get_settings() -> PointsSettings:
-    """The current brand's rules, created with the product defaults on first use."""
+    """The current brand's rules to read (member requests: a copy cached in the process,
+    ``wechat.brand_settings``), created with the product defaults on first use."""
+    return brand_settings.get(
+        "points",
+        lambda: brand_settings.columns(settings_row()),
+        lambda v: brand_settings.instance(PointsSettings, v),
+    )
+
+
+brand_settings.watch(PointsSettings)
+
+
+def settings_row() -> PointsSettings:
+    """The current brand's rules row (to change it), created with the defaults on first use."""
     bid = require_brand_id()
     row = db.session.execute(select(PointsSettings)).scalar_one_or_none()
     if row is not None:
@@ -70,7 +84,7 @@ def get_settings() -> PointsSettings:
 
 def update_settings(**values) -> PointsSettings:
     """Change the current brand's rules; every value is checked before anything is written."""
-    settings = get_settings()
+    settings = settings_row()
     clean = {}
     for name, value in values.items():
         if name in SETTINGS_FIELDS:

@@ -262,12 +262,18 @@ def clear() -> None:
         fn()
 
 
+def changed_in(session: Session, brand_id: int) -> None:
+    """The brand (or settings cached under its marker, ``wechat.brand_settings``) changes in
+    ``session``: every process reloads it once the session commits."""
+    session.info.setdefault(_CHANGED, set()).add(brand_id)
+
+
 @event.listens_for(Brand, "after_update")
 @event.listens_for(Brand, "after_delete")
 def _brand_changed(_mapper, _connection, target: Brand) -> None:
     session = object_session(target)
     if session is not None:
-        session.info.setdefault(_CHANGED, set()).add(target.id)
+        changed_in(session, target.id)
 
 
 @event.listens_for(Session, "after_commit")

@@ -24,7 +24,7 @@ from members.identities import (
     advisory_lock,
     check_identity,
     create_member_row,
-    insert_identity,
+    insert_identities,
     lock_key,
 )
 from members.merge import merge_members
@@ -161,8 +161,8 @@ def activate_member(
         member_id, created = create_member_row(phone=phone, source=source)
     for other in others:
         merge_members(kept_id=member_id, merged_id=other.id, reason="same phone at activation")
-    for k, v in idents.items():
-        if insert_identity(member_id, k, v) != member_id:
+    for k, owner in insert_identities(member_id, idents).items():
+        if owner != member_id:
             raise Conflict(_l("this identity belongs to another member"), field=k)
 
     member = db.session.execute(

@@ -102,11 +102,10 @@ def _digest(brand_id: int, phone: str, code: str) -> str:
 def send_code(*, brand_id: int, phone: str, ip: str, brand_name: str) -> str:
     """Send a new code to ``phone``; returns the normalised phone. RateLimited when too often."""
     phone = check_phone(phone)
-    for limit, window in PHONE_LIMITS:
-        if not ratelimit.hit(brand_id, f"sms-phone-{window}", phone, limit=limit, window=window):
-            raise RateLimited(_l("too many codes requested, please wait"), field="phone")
     ip_limit = int(current_app.config.get("SMS_IP_LIMIT") or IP_LIMIT[0])
-    if not ratelimit.hit(brand_id, "sms-ip", ip or "-", limit=ip_limit, window=IP_LIMIT[1]):
+    checks = [(f"sms-phone-{window}", phone, limit, window) for limit, window in PHONE_LIMITS]
+    checks.append(("sms-ip", ip or "-", ip_limit, IP_LIMIT[1]))
+    if ratelimit.hit_each(brand_id, checks):
         raise RateLimited(_l("too many codes requested, please wait"), field="phone")
     code = f"{secrets.randbelow(10**6):06d}"
     get_redis().set(

@@ -31,6 +31,7 @@ from members.models import (
     TagHistory,
 )
 from org.models import Brand, Staff
+from wechat import brand_settings
 
 SYSTEM_TAGS = {
     "activated": "已激活",
@@ -189,7 +190,11 @@ def add_tag(
     """Put a tag on a member; False when it was already there. History records who and why."""
     _member(member_id)
     tag = get_tag(tag_id=tag_id)
-    if not tag.active:
+    return _add(member_id, tag.id, tag.active, staff_id, source, reason)
+
+
+def _add(member_id, tag_id, active, staff_id, source, reason) -> bool:
+    if not active:
         raise ValidationError(_l("this tag is inactive"), field="tag_id")
     source = source or ("staff" if staff_id else "system")
     db.session.flush()
@@ -271,9 +276,24 @@ def quick_tag(*, member_id: int, tag_id: int, staff_id: int, remove: bool = Fals
 
 
 def apply_system_tag(*, member_id: int, code: str, reason: str = "") -> bool:
-    """Set a system behaviour tag on a member (an event happened)."""
-    tag = system_tag(code=code)
-    return add_tag(member_id=member_id, tag_id=tag.id, source="system", reason=reason or code)
+    """Set a system behaviour tag on a member (an event happened). Member requests find the
+    tag's id cached in the process (``wechat.brand_settings``) once the tag exists."""
+    tag = brand_settings.get(f"system-tag:{code}", lambda: _tag_state(code))
+    if tag is None:
+        found = system_tag(code=code)
+        tag = (found.id, found.active)
+    _member(member_id)
+    return _add(member_id, *tag, None, "system", reason or code)
+
+
+brand_settings.watch(TagDefinition)
+
+
+def _tag_state(code: str) -> tuple[int, bool] | None:
+    row = db.session.execute(
+        select(TagDefinition.id, TagDefinition.active).where(TagDefinition.code == code)
+    ).first()
+    return tuple(row) if row is not None else None
 
 
 def clear_system_tag(*, member_id: int, code: str, reason: str = "") -> bool:

@@ -33,7 +33,7 @@ from members.models import (
 )
 from members.tiers_tags import tags
 from org.models import Brand
-from wechat import brand_cache
+from wechat import brand_cache, brand_settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +80,20 @@ def last_review_date(*, settings: TierSettings, brand: Brand, now: dt.datetime) 
 
 
 def get_settings(*, now: dt.datetime | None = None) -> TierSettings:
-    """The brand's tier settings, created with defaults on first use (spend, review 1 Jan)."""
+    """The brand's tier settings to read (member requests: a copy cached in the process,
+    ``wechat.brand_settings``), created with defaults on first use (spend, review 1 Jan)."""
+    return brand_settings.get(
+        "tiers",
+        lambda: brand_settings.columns(settings_row(now=now)),
+        lambda values: brand_settings.instance(TierSettings, values),
+    )
+
+
+brand_settings.watch(TierSettings, TierLevel)
+
+
+def settings_row(*, now: dt.datetime | None = None) -> TierSettings:
+    """The brand's tier settings row (to change it), created with defaults on first use."""
     settings = db.session.execute(select(TierSettings)).scalar_one_or_none()
     if settings is not None:
         return settings
@@ -122,7 +135,7 @@ def update_settings(
         raise ValidationError(_l("day: 1-28"), field="review_day")
     if growth_per_yuan < 0:
         raise ValidationError(_l("must not be negative"), field="growth_per_yuan")
-    settings = get_settings()
+    settings = settings_row()
     settings.basis = basis
     settings.review_month = review_month
     settings.review_day = review_day
@@ -132,11 +145,17 @@ def update_settings(
 
 
 def list_levels(*, include_inactive: bool = False) -> list[TierLevel]:
-    """The brand's levels, lowest rank first."""
+    """The brand's levels, lowest rank first (the active ones of a member request: copies
+    cached in the process, ``wechat.brand_settings``)."""
     q = select(TierLevel).order_by(TierLevel.rank)
-    if not include_inactive:
-        q = q.where(TierLevel.active.is_(True))
-    return list(db.session.execute(q).scalars())
+    if include_inactive:
+        return list(db.session.execute(q).scalars())
+    q = q.where(TierLevel.active.is_(True))
+    return brand_settings.get(
+        "tier-levels",
+        lambda: tuple(brand_settings.columns(lv) for lv in db.session.execute(q).scalars()),
+        lambda rows: [brand_settings.instance(TierLevel, values) for values in rows],
+    )
 
 
 def _check_level(code, name, rank, threshold, multiplier) -> None:
@@ -473,7 +492,7 @@ def review_tiers(*, now: dt.datetime | None = None, force: bool = False) -> int:
     value reaches, down as well as up. Runs once per review date unless ``force``.
     Returns how many members changed level."""
     now = now or utcnow()
-    settings, brand = get_settings(now=now), _brand()
+    settings, brand = settings_row(now=now), _brand()
     due = last_review_date(settings=settings, brand=brand, now=now)
     if not force and settings.last_review_on is not None and settings.last_review_on >= due:
         return 0
