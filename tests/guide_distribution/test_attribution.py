@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from core.db import db, utcnow
 from core.tenancy import require_brand_id
-from guide_distribution import attribution, settings
+from guide_distribution import attribution, ledger, settings
 from guide_distribution.models import (
     CustomerBinding,
     GuideSalesDay,
@@ -18,10 +18,12 @@ from guide_distribution.models import (
     OrderAttribution,
     PerformanceLine,
 )
+from guide_distribution.models.commission import CommissionLine
 from shop import checkout, payments
 from shop import signals as shop_signals
 from shop.pricing import Item
 from tests import factories
+from tests.guide_distribution.commission_helpers import receive_and_complete, refund
 from tests.shop.conftest import ADDRESS, member
 
 NOW = utcnow()
@@ -134,6 +136,7 @@ def test_an_expired_binding_or_an_inactive_guide_credits_nobody(shop, fake_pay):
 
 def test_attribution_stays_as_frozen_when_the_binding_changes_later(shop, fake_pay):
     a, b = _guides(shop)
+    settings.update_settings(default_rate_bp=1000)
     m = member()
     _bind(m, a)
     order = _order(shop, m)
@@ -144,6 +147,15 @@ def test_attribution_stays_as_frozen_when_the_binding_changes_later(shop, fake_p
     assert _att(order).guide_id == a.id
     (line,) = db.session.execute(select(PerformanceLine)).scalars().all()
     assert (line.guide_id, line.store_id) == (a.id, a.store_id)
+    # the commission too: the guide on the order earns it, not the one bound now
+    (cl,) = db.session.execute(select(CommissionLine)).scalars().all()
+    assert (cl.guide_id, cl.store_id, cl.amount_fen) == (a.id, a.store_id, 400)
+    assert ledger.balances(a.id).pending == 400
+    assert ledger.balances(b.id) == ledger.Balances()
+    # and it stays there through receipt and a refund, with the customer bound to b
+    receive_and_complete(order, m)
+    refund(order, amount_fen=1000)
+    assert (ledger.balances(a.id).frozen, ledger.balances(b.id)) == (300, ledger.Balances())
 
 
 def test_performance_on_payment_and_refund_once_each_and_never_past_the_sale(shop, fake_pay):
