@@ -13,7 +13,7 @@ from core.tenancy import use_brand
 from members.activation import activate_member
 from members.identities import attach_identity
 from members.merge import merge_members
-from points import rules, services
+from points import ledger, rules, services
 from points.models import PointsAccount, PointsEntry, PointsLot
 from tests import factories
 from tests.support.points import T0, check_invariants
@@ -36,7 +36,10 @@ def _sync_rows():
     )
 
 
-def test_changes_are_notified_by_a_batched_retried_job(wx_brand, wx_consumer):
+def test_changes_are_notified_by_a_batched_retried_job(wx_brand, wx_consumer, monkeypatch):
+    # One sync job per brand and 10-second slot: the three changes below stay in one slot
+    # however slowly a loaded machine runs them.
+    monkeypatch.setattr(ledger, "sync_key", lambda brand_id: f"points:sync:{brand_id}:slot")
     with use_brand(wx_brand.id):
         rules.update_settings(pending_days=0, change_template_id="tpl-points")
         member = factories.member().id
