@@ -285,9 +285,9 @@ def overview_daily(*, period, store_id: int | None) -> list[tuple]:
     return [(d, *v) for d, v in sorted(out.items())]
 
 
-def usable_count(member_id: int) -> int:
-    """How many coupons the member can use now (the figure on the member's card page)."""
-    stmt = select(func.count(Coupon.id)).where(
+def usable_count_query(member_id: int) -> Select:
+    """The query of how many coupons the member can use now (the figure on the member's card
+    page)."""
+    return select(func.count(Coupon.id)).where(
         Coupon.member_id == member_id, Coupon.status == AVAILABLE, Coupon.valid_until > utcnow()
     )
-    return int(db.session.execute(stmt).scalar_one())

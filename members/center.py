@@ -6,11 +6,13 @@ Points and coupons use both::
     bp = member_blueprint(Blueprint("points_member", __name__, url_prefix="/m/<brand_slug>"))
     register_center_slot(
         "points", _l("My points"), "points_member.my_points", order=10,
-        figure=lambda member_id: queries.balance(member_id).balance,
+        figure=queries.available_points_query,
     )
 
 A slot with a ``figure`` also shows that number (points balance, usable coupons) at the top
 of the card page: the members package shows figures of higher packages without importing them.
+A figure is a query (one number for the member), not a number: the card page reads every
+slot's figure in one statement.
 The signed-in member of such a page comes from ``members.session``. ``g.brand`` is the brand
 as cached for every request (``wechat.brand_cache.BrandKeys``: id, slug, name, time zone), not
 an ORM object; a page that changes the brand loads it. A guest on a page that
@@ -25,7 +27,9 @@ import dataclasses
 from collections.abc import Callable
 
 from flask import Blueprint, abort, g, redirect, request, session, url_for
+from sqlalchemy import Select, select
 
+from core.db import db
 from core.errors import register_error_page
 from core.tenancy import set_brand
 from members import session as member_session
@@ -38,7 +42,7 @@ class CenterSlot:
     title: object
     endpoint: str
     order: int
-    figure: Callable[[int], int] | None = None
+    figure: Callable[[int], Select] | None = None
     figure_label: object = None
 
 
@@ -54,13 +58,14 @@ def register_center_slot(
     endpoint: str,
     order: int = 50,
     *,
-    figure: Callable[[int], int] | None = None,
+    figure: Callable[[int], Select] | None = None,
     figure_label=None,
 ) -> None:
     """Show a link (points, coupons, games, shop...) on the member's card page.
 
     ``endpoint`` takes ``brand_slug`` as its only URL argument; ``title`` is a lazy string.
-    ``figure(member_id)``, if given, is a number shown on the card under ``figure_label``.
+    ``figure(member_id)``, if given, is a one-column SELECT of one number for the member
+    (brand-scoped as any ORM query), shown on the card under ``figure_label``.
     """
     CENTER_SLOTS[key] = CenterSlot(key, title, endpoint, order, figure, figure_label or title)
 
@@ -70,8 +75,13 @@ def center_slots() -> list[CenterSlot]:
 
 
 def center_figures(member_id: int) -> list[tuple[CenterSlot, int]]:
-    """The figures the slots give for this member (points balance, usable coupons...)."""
-    return [(s, s.figure(member_id)) for s in center_slots() if s.figure is not None]
+    """The figures the slots give for this member (points balance, usable coupons...), all
+    read in one statement."""
+    slots = [s for s in center_slots() if s.figure is not None]
+    if not slots:
+        return []
+    row = db.session.execute(select(*(s.figure(member_id).scalar_subquery() for s in slots)))
+    return [(s, int(v or 0)) for s, v in zip(slots, row.one(), strict=True)]
 
 
 def _bind_brand(_endpoint, values):

@@ -420,9 +420,12 @@ def assign_base_level(*, member: Member, value: int | None = None) -> None:
             member.tier_since = utcnow()
 
 
-def _settings_and_value(*, member_id: int, now: dt.datetime, brand) -> tuple[TierSettings, int]:
-    """The brand's settings and the member's rolling value by both bases, in one statement
-    (as ``get_settings`` and ``member_value``; the settings are created on first use)."""
+def _settings_value_and_levels(
+    *, member_id: int, now: dt.datetime, brand
+) -> tuple[TierSettings, int, list[TierLevel]]:
+    """The brand's settings, the member's rolling value by its basis and the active levels
+    (lowest rank first), in one statement (as ``get_settings``, ``member_value`` and
+    ``list_levels``; the settings are created on first use)."""
     start = window_start(brand=brand, now=now)
     window = (
         MemberActivity.member_id == member_id,
@@ -431,14 +434,20 @@ def _settings_and_value(*, member_id: int, now: dt.datetime, brand) -> tuple[Tie
     )
     spend = select(func.coalesce(func.sum(MemberActivity.amount_fen), 0)).where(*window)
     growth = select(func.coalesce(func.sum(MemberActivity.growth), 0)).where(*window)
-    row = db.session.execute(
-        select(TierSettings, spend.scalar_subquery(), growth.scalar_subquery())
-    ).first()
-    if row is None:
+    # One row per active level (one with no level when there is none), the settings and
+    # the sums repeated on each: PostgreSQL computes the sums once.
+    rows = db.session.execute(
+        select(TierSettings, spend.scalar_subquery(), growth.scalar_subquery(), TierLevel)
+        .outerjoin(TierLevel, TierLevel.active.is_(True))
+        .order_by(TierLevel.rank)
+    ).all()
+    if not rows:
         settings = get_settings(now=now)
-        return settings, member_value(member_id=member_id, now=now, settings=settings)
-    settings, by_spend, by_growth = row
-    return settings, int(by_spend if settings.basis == BASIS_SPEND else by_growth)
+        value = member_value(member_id=member_id, now=now, settings=settings)
+        return settings, value, list_levels()
+    settings, by_spend, by_growth, _level = rows[0]
+    levels = [row[3] for row in rows if row[3] is not None]
+    return settings, int(by_spend if settings.basis == BASIS_SPEND else by_growth), levels
 
 
 def tier_progress(*, member_id: int, now: dt.datetime | None = None, member=None) -> TierProgress:
@@ -450,8 +459,7 @@ def tier_progress(*, member_id: int, now: dt.datetime | None = None, member=None
     if member is None or member.brand_id != require_brand_id():
         raise NotFound(_l("no such member"))
     brand = _brand()
-    settings, value = _settings_and_value(member_id=member_id, now=now, brand=brand)
-    levels = list_levels()
+    settings, value, levels = _settings_value_and_levels(member_id=member_id, now=now, brand=brand)
     current = next((lv for lv in levels if lv.id == member.tier_id), None)
     rank = current.rank if current else -1
     higher = [lv for lv in levels if lv.rank > rank]
