@@ -50,13 +50,19 @@ STATUS_LABELS = {
 }
 
 
-@bp.app_context_processor
-def _globals():
-    return {
-        "campaign_status_label": lambda s: STATUS_LABELS.get(s, s),
-        "campaign_channel_label": lambda c: CHANNEL_LABELS.get(c, c),
-        "campaign_schedule_label": lambda s: SCHEDULE_LABELS.get(s, s),
-    }
+@bp.app_template_global("campaign_status_label")
+def campaign_status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)
+
+
+@bp.app_template_global("campaign_channel_label")
+def campaign_channel_label(channel: str) -> str:
+    return CHANNEL_LABELS.get(channel, channel)
+
+
+@bp.app_template_global("campaign_schedule_label")
+def campaign_schedule_label(schedule: str) -> str:
+    return SCHEDULE_LABELS.get(schedule, schedule)
 
 
 def _my_store() -> int | None:

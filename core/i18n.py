@@ -2,12 +2,42 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, has_request_context, request
-from flask_babel import Babel, get_locale
+from flask import Flask, current_app, g, has_app_context, has_request_context, request
+from flask_babel import Babel, Domain, get_locale
+from werkzeug.utils import cached_property
 
 from config import BASE_DIR
 
-babel = Babel()
+
+class RequestDomain(Domain):
+    """Flask-Babel's message domain, keeping the translations it finds for the rest of the
+    request: every ``_()`` (a page has dozens) otherwise goes through the locale selector's
+    cache and the catalog cache by locale name again. Kept with the locale they were found
+    for, so ``refresh()`` and ``force_locale()``, which change that locale, are obeyed."""
+
+    def get_translations(self):
+        try:
+            ctx = g._flask_babel.__dict__  # Flask-Babel's per-request state
+        except (AttributeError, RuntimeError):  # not yet made; no app context
+            ctx = None
+        if ctx is not None:
+            hit = ctx.get("wmb_translations")
+            if hit is not None and hit[0] is self and hit[1] is ctx.get("babel_locale", hit):
+                return hit[2]
+        translations = super().get_translations()
+        if has_app_context() and "_flask_babel" in g:
+            ctx = g._flask_babel.__dict__
+            ctx["wmb_translations"] = (self, ctx.get("babel_locale"), translations)
+        return translations
+
+
+class _Babel(Babel):
+    @cached_property
+    def domain_instance(self):
+        return RequestDomain(domain=self.domain)
+
+
+babel = _Babel()
 
 # Every package keeps its own catalog; Flask-Babel merges them.
 CATALOGS = (

@@ -35,7 +35,7 @@ def _center_links() -> None:
     """Link "my coupons" and the mall from the member's card page (when members offers it)."""
     from flask_babel import lazy_gettext as _l
 
-    from coupons.queries import usable_count
+    from coupons.queries import USABLE_COUNT
     from members.center import register_center_slot
 
     register_center_slot(
@@ -43,7 +43,7 @@ def _center_links() -> None:
         _l("My coupons"),
         "coupons_member.my_coupons",
         order=20,
-        figure=usable_count,
+        figure=USABLE_COUNT,
         figure_label=_l("Coupons"),
     )
     register_center_slot("mall", _l("Points mall"), "coupons_member.mall_page", order=30)

@@ -8,7 +8,7 @@ import io
 import qrcode
 import qrcode.image.svg
 from markupsafe import Markup
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 
 from core import rollups
 from core.db import db, utcnow
@@ -285,9 +285,12 @@ def overview_daily(*, period, store_id: int | None) -> list[tuple]:
     return [(d, *v) for d, v in sorted(out.items())]
 
 
-def usable_count(member_id: int) -> int:
-    """How many coupons the member can use now (the figure on the member's card page)."""
-    stmt = select(func.count(Coupon.id)).where(
-        Coupon.member_id == member_id, Coupon.status == AVAILABLE, Coupon.valid_until > utcnow()
-    )
-    return int(db.session.execute(stmt).scalar_one())
+_cp = Coupon.__table__.c
+# The figure on the member's card page (members.center): how many coupons the member can use
+# now.
+USABLE_COUNT = select(func.count(_cp.id)).where(
+    _cp.member_id == bindparam("member_id"),
+    _cp.brand_id == bindparam("brand_id"),
+    _cp.status == AVAILABLE,
+    _cp.valid_until > bindparam("now"),
+)

@@ -37,9 +37,9 @@ nav_item("coupons_console.pos_keys", _l("POS API keys"), group="settings", roles
 nav_item("coupons_console.report", _l("Coupon report"), group="coupons", roles=ADMIN, order=65)
 
 
-@bp.app_context_processor
-def _globals():
-    return {"coupon_kind_label": lambda k: label(k, "coupon_kind")}
+@bp.app_template_global("coupon_kind_label")
+def coupon_kind_label(kind: str) -> str:
+    return label(kind, "coupon_kind")
 
 
 @bp.get("/templates")

@@ -4,6 +4,7 @@ end."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -39,16 +40,15 @@ class PreviewForm(FlaskForm):
     member_id = PickerField(_l("Test member"), kind="members")
 
 
-@bp.app_context_processor
-def _globals():
-    return {
-        "game_kind_label": lambda k: label(k, "game_kind"),
-        "game_status_label": lambda k: label(k, "game_status"),
-        "game_prize_kind_label": lambda k: label(k, "game_prize_kind"),
-        "game_draw_status_label": lambda k: label(k, "game_draw_status"),
-        "game_fallback_label": lambda k: label(k, "game_fallback"),
-        "game_paid_label": lambda k: label(k, "game_paid_with"),
-    }
+for _name, _kind in (
+    ("game_kind_label", "game_kind"),
+    ("game_status_label", "game_status"),
+    ("game_prize_kind_label", "game_prize_kind"),
+    ("game_draw_status_label", "game_draw_status"),
+    ("game_fallback_label", "game_fallback"),
+    ("game_paid_label", "game_paid_with"),
+):
+    bp.add_app_template_global(functools.partial(label, kind=_kind), _name)
 
 
 @bp.get("")

@@ -183,7 +183,7 @@ def _wechat(fn, *args):
 # --- shaping ------------------------------------------------------------------------------------
 
 
-def _tier(level: TierLevel | None) -> TierOut | None:
+def _tier(level: TierLevel | tiers.LevelView | None) -> TierOut | None:
     if level is None:
         return None
     return TierOut(

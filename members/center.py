@@ -6,11 +6,15 @@ Points and coupons use both::
     bp = member_blueprint(Blueprint("points_member", __name__, url_prefix="/m/<brand_slug>"))
     register_center_slot(
         "points", _l("My points"), "points_member.my_points", order=10,
-        figure=lambda member_id: queries.balance(member_id).balance,
+        figure=queries.AVAILABLE_POINTS,
     )
 
 A slot with a ``figure`` also shows that number (points balance, usable coupons) at the top
 of the card page: the members package shows figures of higher packages without importing them.
+A figure is a query, not a number: a one-column SELECT built once, with the bind parameters
+``:member_id``, ``:brand_id`` (it states the brand itself: the card page reads every slot's
+figure in one Core statement, past the ORM's brand scoping) and, if it needs the time,
+``:now``.
 The signed-in member of such a page comes from ``members.session``. ``g.brand`` is the brand
 as cached for every request (``wechat.brand_cache.BrandKeys``: id, slug, name, time zone), not
 an ORM object; a page that changes the brand loads it. A guest on a page that
@@ -22,12 +26,13 @@ for; JSON APIs (``/api/...``) are not member blueprints and keep answering 401.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
 from flask import Blueprint, abort, g, redirect, request, session, url_for
+from sqlalchemy import Select, select
 
+from core.db import db, utcnow
 from core.errors import register_error_page
-from core.tenancy import set_brand
+from core.tenancy import require_brand_id, set_brand
 from members import session as member_session
 from wechat import brand_cache
 
@@ -38,7 +43,7 @@ class CenterSlot:
     title: object
     endpoint: str
     order: int
-    figure: Callable[[int], int] | None = None
+    figure: Select | None = None
     figure_label: object = None
 
 
@@ -54,13 +59,14 @@ def register_center_slot(
     endpoint: str,
     order: int = 50,
     *,
-    figure: Callable[[int], int] | None = None,
+    figure: Select | None = None,
     figure_label=None,
 ) -> None:
     """Show a link (points, coupons, games, shop...) on the member's card page.
 
     ``endpoint`` takes ``brand_slug`` as its only URL argument; ``title`` is a lazy string.
-    ``figure(member_id)``, if given, is a number shown on the card under ``figure_label``.
+    ``figure``, if given, is a one-column SELECT of one number for the member (parameters
+    ``:member_id``, ``:brand_id``, ``:now``), shown on the card under ``figure_label``.
     """
     CENTER_SLOTS[key] = CenterSlot(key, title, endpoint, order, figure, figure_label or title)
 
@@ -69,9 +75,26 @@ def center_slots() -> list[CenterSlot]:
     return sorted(CENTER_SLOTS.values(), key=lambda s: (s.order, s.key))
 
 
+# the slots' figures -> the one statement that reads them all
+_FIGURES: dict[tuple[Select, ...], Select] = {}
+
+
 def center_figures(member_id: int) -> list[tuple[CenterSlot, int]]:
-    """The figures the slots give for this member (points balance, usable coupons...)."""
-    return [(s, s.figure(member_id)) for s in center_slots() if s.figure is not None]
+    """The figures the slots give for this member (points balance, usable coupons...), all
+    read in one statement."""
+    slots = [s for s in center_slots() if s.figure is not None]
+    if not slots:
+        return []
+    figures = tuple(s.figure for s in slots)
+    stmt = _FIGURES.get(figures)
+    if stmt is None:
+        stmt = _FIGURES[figures] = select(*(f.scalar_subquery() for f in figures))
+    row = (
+        db.session.connection()
+        .execute(stmt, {"member_id": member_id, "brand_id": require_brand_id(), "now": utcnow()})
+        .one()
+    )
+    return [(s, int(v or 0)) for s, v in zip(slots, row, strict=True)]
 
 
 def _bind_brand(_endpoint, values):

@@ -53,9 +53,9 @@ nav_item(
 nav_item("members_console.merges", _l("Merges"), group="members", roles=ADMIN, order=29)
 
 
-@bp.app_context_processor
-def _globals():
-    return {"tag_kind_label": lambda k: label(k, "tag_kind")}
+@bp.app_template_global("tag_kind_label")
+def tag_kind_label(kind: str) -> str:
+    return label(kind, "tag_kind")
 
 
 def _int_arg(name: str) -> int | None:

@@ -61,9 +61,12 @@ def topbar_name(user) -> str:
     return f"{ROLE_LABELS.get(user.role, '')} {mask_phone(user.phone or '')}".strip()
 
 
-@bp.app_context_processor
-def _org_globals():
-    return {"roles_label": lambda role: ROLE_LABELS.get(role, role), "topbar_name": topbar_name}
+@bp.app_template_global("roles_label")
+def roles_label(role: str) -> str:
+    return ROLE_LABELS.get(role, role)
+
+
+bp.add_app_template_global(topbar_name, "topbar_name")
 
 
 def _store_scope() -> int | None:

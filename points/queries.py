@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import distinct, func, select
+from sqlalchemy import bindparam, distinct, func, select
 
 from core import rollups
 from core.db import db, utcnow
@@ -96,9 +96,16 @@ def balance(member_id: int) -> Balance:
     return Balance(member_id, *(int(v or 0) for v in row[1:]))
 
 
+_acct = PointsAccount.__table__.c
+# The figure on the card page (members.center): the member page already checked the member,
+# so this reads the account alone; no account reads as 0.
+AVAILABLE_POINTS = select(_acct.balance).where(
+    _acct.member_id == bindparam("member_id"), _acct.brand_id == bindparam("brand_id")
+)
+
+
 def available_points(member_id: int) -> int:
-    """The signed-in member's available points (the figure on the card page: the member
-    page already checked the member, so this reads the account alone)."""
+    """The signed-in member's available points."""
     value = db.session.execute(
         select(PointsAccount.balance).where(PointsAccount.member_id == member_id)
     ).scalar()

@@ -28,9 +28,9 @@ from points.models import PointsCampaign
 bp = Blueprint("points", __name__, url_prefix="/console/points")
 
 
-@bp.app_context_processor
-def _points_globals():
-    return {"points_kind_label": lambda kind: label(kind, "points_kind")}
+@bp.app_template_global("points_kind_label")
+def points_kind_label(kind: str) -> str:
+    return label(kind, "points_kind")
 
 
 @bp.route("/settings", methods=["GET", "POST"])

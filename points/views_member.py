@@ -64,6 +64,6 @@ def init_app(app) -> None:
         _l("My points"),
         "points_member.my_points",
         order=10,
-        figure=queries.available_points,
+        figure=queries.AVAILABLE_POINTS,
         figure_label=_l("Points"),
     )

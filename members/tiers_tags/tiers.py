@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from core.db import db, utcnow
@@ -36,14 +36,32 @@ from org.models import Brand
 from wechat import brand_cache, brand_settings
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class LevelView:
+    """A level as progress shows it (not an ORM object)."""
+
+    id: int
+    code: str
+    name: str
+    rank: int
+    threshold: int
+    points_multiplier_permille: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _ReviewDay:
+    review_month: int
+    review_day: int
+
+
 @dataclasses.dataclass(frozen=True)
 class TierProgress:
     """Where a member stands: current and next level, value so far and what is still needed."""
 
     basis: str
     value: int
-    current: TierLevel | None
-    next: TierLevel | None
+    current: LevelView | None
+    next: LevelView | None
     needed: int
     window_start: dt.datetime
     next_review_on: dt.date
@@ -439,25 +457,77 @@ def assign_base_level(*, member: Member, value: int | None = None) -> None:
             member.tier_since = utcnow()
 
 
-def _settings_and_value(*, member_id: int, now: dt.datetime, brand) -> tuple[TierSettings, int]:
-    """The brand's settings and the member's rolling value by both bases, in one statement
-    (as ``get_settings`` and ``member_value``; the settings are created on first use)."""
-    start = window_start(brand=brand, now=now)
-    window = (
-        MemberActivity.member_id == member_id,
-        MemberActivity.occurred_at > start,
-        MemberActivity.occurred_at <= now,
+_ts = TierSettings.__table__.c
+_tl = TierLevel.__table__.c
+_ma = MemberActivity.__table__.c
+_WINDOW = (
+    _ma.member_id == bindparam("member_id"),
+    _ma.brand_id == bindparam("brand_id"),
+    _ma.occurred_at > bindparam("start"),
+    _ma.occurred_at <= bindparam("now"),
+)
+# The brand's settings, the member's rolling value by both bases and the active levels, lowest
+# rank first, in one statement: one row per level (one with no level when there is none), the
+# settings and the sums repeated on each (PostgreSQL computes the sums once). Core, not the
+# ORM: the brand is in the WHERE and the ON.
+_PROGRESS = (
+    select(
+        _ts.basis,
+        _ts.review_month,
+        _ts.review_day,
+        select(func.coalesce(func.sum(_ma.amount_fen), 0)).where(*_WINDOW).scalar_subquery(),
+        select(func.coalesce(func.sum(_ma.growth), 0)).where(*_WINDOW).scalar_subquery(),
+        _tl.id,
+        _tl.code,
+        _tl.name,
+        _tl.rank,
+        _tl.threshold,
+        _tl.points_multiplier_permille,
     )
-    spend = select(func.coalesce(func.sum(MemberActivity.amount_fen), 0)).where(*window)
-    growth = select(func.coalesce(func.sum(MemberActivity.growth), 0)).where(*window)
-    row = db.session.execute(
-        select(TierSettings, spend.scalar_subquery(), growth.scalar_subquery())
-    ).first()
-    if row is None:
+    .select_from(
+        TierSettings.__table__.outerjoin(
+            TierLevel.__table__, (_tl.brand_id == _ts.brand_id) & _tl.active.is_(True)
+        )
+    )
+    .where(_ts.brand_id == bindparam("brand_id"))
+    .order_by(_tl.rank)
+)
+
+
+def _level_view(level: TierLevel) -> LevelView:
+    return LevelView(
+        level.id,
+        level.code,
+        level.name,
+        level.rank,
+        level.threshold,
+        level.points_multiplier_permille,
+    )
+
+
+def _settings_value_and_levels(
+    *, member_id: int, now: dt.datetime, brand
+) -> tuple[str, _ReviewDay | TierSettings, int, list[LevelView]]:
+    """The brand's basis and review day, the member's rolling value by that basis and the
+    active levels (lowest rank first), in one statement (as ``get_settings``,
+    ``member_value`` and ``list_levels``; the settings are created on first use)."""
+    params = {
+        "member_id": member_id,
+        "brand_id": brand.id,
+        "start": window_start(brand=brand, now=now),
+        "now": now,
+    }
+    if db.session.autoflush:
+        db.session.flush()  # as an ORM query would: this member's activity just recorded
+    rows = db.session.connection().execute(_PROGRESS, params).all()
+    if not rows:
         settings = get_settings(now=now)
-        return settings, member_value(member_id=member_id, now=now, settings=settings)
-    settings, by_spend, by_growth = row
-    return settings, int(by_spend if settings.basis == BASIS_SPEND else by_growth)
+        value = member_value(member_id=member_id, now=now, settings=settings)
+        return settings.basis, settings, value, [_level_view(lv) for lv in list_levels()]
+    basis, month, day, by_spend, by_growth = rows[0][:5]
+    levels = [LevelView(*row[5:]) for row in rows if row[5] is not None]
+    value = int(by_spend if basis == BASIS_SPEND else by_growth)
+    return basis, _ReviewDay(month, day), value, levels
 
 
 def tier_progress(*, member_id: int, now: dt.datetime | None = None, member=None) -> TierProgress:
@@ -469,21 +539,22 @@ def tier_progress(*, member_id: int, now: dt.datetime | None = None, member=None
     if member is None or member.brand_id != require_brand_id():
         raise NotFound(_l("no such member"))
     brand = _brand()
-    settings, value = _settings_and_value(member_id=member_id, now=now, brand=brand)
-    levels = list_levels()
+    basis, review, value, levels = _settings_value_and_levels(
+        member_id=member_id, now=now, brand=brand
+    )
     current = next((lv for lv in levels if lv.id == member.tier_id), None)
     rank = current.rank if current else -1
     higher = [lv for lv in levels if lv.rank > rank]
     nxt = min(higher, key=lambda lv: lv.rank) if higher else None
-    last = last_review_date(settings=settings, brand=brand, now=now)
+    last = last_review_date(settings=review, brand=brand, now=now)
     return TierProgress(
-        basis=settings.basis,
+        basis=basis,
         value=value,
         current=current,
         next=nxt,
         needed=max(0, nxt.threshold - value) if nxt else 0,
         window_start=window_start(brand=brand, now=now),
-        next_review_on=_review_date(settings, last.year + 1),
+        next_review_on=_review_date(review, last.year + 1),
     )
 
 

@@ -40,3 +40,23 @@ def test_the_check_finds_a_msgid_translated_two_ways(tmp_path):
     found = _script(tmp_path).conflicts()
     assert list(found) == [(None, "Staff")]
     assert sorted(found[(None, "Staff")]) == ["员工", "店员"]
+
+
+def test_a_request_keeps_its_translations_and_follows_a_locale_change(app):
+    from flask_babel import force_locale, gettext, refresh
+
+    with app.test_request_context("/?lang=en"):
+        assert gettext("Back") == "Back" and gettext("Back") == "Back"
+        with force_locale("zh"):
+            assert gettext("Back") == "返回"
+        assert gettext("Back") == "Back"
+    with app.test_request_context("/"):
+        assert gettext("Back") == "返回"
+        with force_locale("en"):
+            assert gettext("Back") == "Back"
+        assert gettext("Back") == "返回"
+        from flask import request
+
+        request.args = {"lang": "en"}
+        refresh()
+        assert gettext("Back") == "Back"
