@@ -48,12 +48,6 @@ class LevelView:
     points_multiplier_permille: int
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _ReviewDay:
-    review_month: int
-    review_day: int
-
-
 @dataclasses.dataclass(frozen=True)
 class TierProgress:
     """Where a member stands: current and next level, value so far and what is still needed."""
@@ -457,8 +451,6 @@ def assign_base_level(*, member: Member, value: int | None = None) -> None:
             member.tier_since = utcnow()
 
 
-_ts = TierSettings.__table__.c
-_tl = TierLevel.__table__.c
 _ma = MemberActivity.__table__.c
 _WINDOW = (
     _ma.member_id == bindparam("member_id"),
@@ -466,32 +458,11 @@ _WINDOW = (
     _ma.occurred_at > bindparam("start"),
     _ma.occurred_at <= bindparam("now"),
 )
-# The brand's settings, the member's rolling value by both bases and the active levels, lowest
-# rank first, in one statement: one row per level (one with no level when there is none), the
-# settings and the sums repeated on each (PostgreSQL computes the sums once). Core, not the
-# ORM: the brand is in the WHERE and the ON.
-_PROGRESS = (
-    select(
-        _ts.basis,
-        _ts.review_month,
-        _ts.review_day,
-        select(func.coalesce(func.sum(_ma.amount_fen), 0)).where(*_WINDOW).scalar_subquery(),
-        select(func.coalesce(func.sum(_ma.growth), 0)).where(*_WINDOW).scalar_subquery(),
-        _tl.id,
-        _tl.code,
-        _tl.name,
-        _tl.rank,
-        _tl.threshold,
-        _tl.points_multiplier_permille,
-    )
-    .select_from(
-        TierSettings.__table__.outerjoin(
-            TierLevel.__table__, (_tl.brand_id == _ts.brand_id) & _tl.active.is_(True)
-        )
-    )
-    .where(_ts.brand_id == bindparam("brand_id"))
-    .order_by(_tl.rank)
-)
+# A member's rolling value by each basis, built once (Core: the brand is in the WHERE).
+_VALUE = {
+    BASIS_SPEND: select(func.coalesce(func.sum(_ma.amount_fen), 0)).where(*_WINDOW),
+    BASIS_GROWTH: select(func.coalesce(func.sum(_ma.growth), 0)).where(*_WINDOW),
+}
 
 
 def _level_view(level: TierLevel) -> LevelView:
@@ -505,12 +476,9 @@ def _level_view(level: TierLevel) -> LevelView:
     )
 
 
-def _settings_value_and_levels(
-    *, member_id: int, now: dt.datetime, brand
-) -> tuple[str, _ReviewDay | TierSettings, int, list[LevelView]]:
-    """The brand's basis and review day, the member's rolling value by that basis and the
-    active levels (lowest rank first), in one statement (as ``get_settings``,
-    ``member_value`` and ``list_levels``; the settings are created on first use)."""
+def _value(*, basis: str, member_id: int, now: dt.datetime, brand) -> int:
+    """``member_value`` in one prepared statement (pending changes flushed first, as an ORM
+    query would: this member's activity just recorded)."""
     params = {
         "member_id": member_id,
         "brand_id": brand.id,
@@ -518,16 +486,8 @@ def _settings_value_and_levels(
         "now": now,
     }
     if db.session.autoflush:
-        db.session.flush()  # as an ORM query would: this member's activity just recorded
-    rows = db.session.connection().execute(_PROGRESS, params).all()
-    if not rows:
-        settings = get_settings(now=now)
-        value = member_value(member_id=member_id, now=now, settings=settings)
-        return settings.basis, settings, value, [_level_view(lv) for lv in list_levels()]
-    basis, month, day, by_spend, by_growth = rows[0][:5]
-    levels = [LevelView(*row[5:]) for row in rows if row[5] is not None]
-    value = int(by_spend if basis == BASIS_SPEND else by_growth)
-    return basis, _ReviewDay(month, day), value, levels
+        db.session.flush()
+    return int(db.session.connection().execute(_VALUE[basis], params).scalar_one())
 
 
 def tier_progress(*, member_id: int, now: dt.datetime | None = None, member=None) -> TierProgress:
@@ -539,14 +499,15 @@ def tier_progress(*, member_id: int, now: dt.datetime | None = None, member=None
     if member is None or member.brand_id != require_brand_id():
         raise NotFound(_l("no such member"))
     brand = _brand()
-    basis, review, value, levels = _settings_value_and_levels(
-        member_id=member_id, now=now, brand=brand
-    )
+    settings = get_settings(now=now)  # member pages: cached in the process, as the levels
+    basis = settings.basis
+    value = _value(basis=basis, member_id=member_id, now=now, brand=brand)
+    levels = [_level_view(lv) for lv in list_levels()]
     current = next((lv for lv in levels if lv.id == member.tier_id), None)
     rank = current.rank if current else -1
     higher = [lv for lv in levels if lv.rank > rank]
     nxt = min(higher, key=lambda lv: lv.rank) if higher else None
-    last = last_review_date(settings=review, brand=brand, now=now)
+    last = last_review_date(settings=settings, brand=brand, now=now)
     return TierProgress(
         basis=basis,
         value=value,
@@ -554,7 +515,7 @@ def tier_progress(*, member_id: int, now: dt.datetime | None = None, member=None
         next=nxt,
         needed=max(0, nxt.threshold - value) if nxt else 0,
         window_start=window_start(brand=brand, now=now),
-        next_review_on=_review_date(review, last.year + 1),
+        next_review_on=_review_date(settings, last.year + 1),
     )
 
 
