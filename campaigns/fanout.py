@@ -702,7 +702,8 @@ class _Sender:
             }
         )
         if c.channel == NO_MESSAGE:
-            return {m: channels.Outcome("sent", delivered=True) for m in ids}
+            # the coupon is in the member's account: sent, but no message to be delivered
+            return {m: channels.Outcome("sent") for m in ids}
         targets = self._targets(ids)
         rate = self.rules.rate_per_second
         if c.channel == MASS:
