@@ -20,6 +20,7 @@ from sqlalchemy import select, text
 from campaigns.models.push import (
     BRAND_HOLDOUT,
     CAMPAIGN_HOLDOUT,
+    NO_MESSAGE,
     TARGET,
     Campaign,
     CampaignCounter,
@@ -75,9 +76,16 @@ class Group:
         return None if not self.members else self.purchase_fen / self.members
 
 
+def delivery_applies(campaign: Campaign) -> bool:
+    """Whether the campaign sends a message that can be delivered: a coupon-only push puts
+    the coupon in the member's account and sends nothing, so it has no delivery figure."""
+    return campaign.channel != NO_MESSAGE
+
+
 @dataclasses.dataclass
 class Report:
-    funnel: dict[str, int]
+    # ``delivered`` is None for a coupon-only push (no message to deliver)
+    funnel: dict[str, int | None]
     skipped: int
     failed: int
     unfollowed: int
@@ -135,8 +143,11 @@ def report(campaign: Campaign) -> Report:
     def group(grp: int) -> Group:
         return Group(n("targeted", grp), n("purchased", grp), n("purchase_fen", grp))
 
+    funnel: dict[str, int | None] = {m: n(m) for m in FUNNEL}
+    if not delivery_applies(campaign):
+        funnel["delivered"] = None
     return Report(
-        funnel={m: n(m) for m in FUNNEL},
+        funnel=funnel,
         skipped=n("skipped"),
         failed=n("failed"),
         unfollowed=n("unfollowed"),
@@ -223,7 +234,11 @@ def _names(dim: str, keys: set[str]) -> dict[str, str]:
 
 
 def funnel_chart(rep: Report) -> dict:
-    rows = [{"name": str(FUNNEL_LABELS[m]), "n": rep.funnel[m]} for m in FUNNEL]
+    rows = [
+        {"name": str(FUNNEL_LABELS[m]), "n": rep.funnel[m]}
+        for m in FUNNEL
+        if rep.funnel[m] is not None
+    ]
     return charts.bars(rows, x="name", series=[("n", _("Members"))], horizontal=True)
 
 
@@ -237,7 +252,9 @@ def breakdown_chart(rows: list[BreakdownRow]) -> dict:
 def reach_by_day(*, d0: dt.date, d1: dt.date) -> list[dict] | None:
     """The brand dashboard's reach: per brand-local day a campaign started in ``[d0, d1)``,
     its targets' targeted, sent, delivered and opened counters (from the rollups); None when
-    the brand has sent no campaign yet."""
+    the brand has sent no campaign yet. ``reach_targeted`` and ``reach_opened`` count only
+    the pushes that send a message (the reach and click rates' base): a coupon-only push
+    delivers nothing and adds no ``delivered``."""
     from org.models import Brand
 
     brand_id = require_brand_id()
@@ -246,7 +263,8 @@ def reach_by_day(*, d0: dt.date, d1: dt.date) -> list[dict] | None:
     end = dt.datetime.combine(d1, dt.time(), tz).astimezone(dt.UTC)
     rows = db.session.execute(
         text(
-            "SELECT c.started_at, k.metric, k.n FROM campaign c JOIN campaign_counter k"
+            "SELECT c.started_at, c.channel, k.metric, k.n FROM campaign c"
+            " JOIN campaign_counter k"
             " ON k.campaign_id = c.id AND k.dim = '' AND k.grp = 0"
             " AND k.metric IN ('targeted', 'sent', 'delivered', 'opened')"
             " WHERE c.brand_id = :b AND c.started_at >= :s AND c.started_at < :e"
@@ -256,12 +274,26 @@ def reach_by_day(*, d0: dt.date, d1: dt.date) -> list[dict] | None:
     if not rows:
         return None
     days: dict[dt.date, dict] = {}
-    for started, metric, n in rows:
+    for started, channel, metric, n in rows:
         day = started.astimezone(tz).date()
         entry = days.setdefault(
-            day, {"day": day, "targeted": 0, "sent": 0, "delivered": 0, "opened": 0}
+            day,
+            {
+                "day": day,
+                "targeted": 0,
+                "sent": 0,
+                "delivered": 0,
+                "opened": 0,
+                "reach_targeted": 0,
+                "reach_opened": 0,
+            },
         )
+        message = channel != NO_MESSAGE
+        if metric == "delivered" and not message:
+            continue  # counted as delivered before coupon-only pushes stopped claiming it
         entry[metric] += int(n)
+        if message and metric in ("targeted", "opened"):
+            entry[f"reach_{metric}"] += int(n)
     return [days[d] for d in sorted(days)]
 
 
@@ -322,6 +354,7 @@ def write_recipients_csv(export: exports.ExportFile, out: BinaryIO, progress) ->
     out.write(("\ufeff" + head.getvalue()).encode("utf-8"))
     stores = dict(db.session.execute(select(Store.id, Store.name)).all())
     tz = campaign_tz(campaign)
+    delivery = delivery_applies(campaign)
     rows = 0
     last = 0
     while True:
@@ -350,7 +383,7 @@ def write_recipients_csv(export: exports.ExportFile, out: BinaryIO, progress) ->
                     stores.get(r.store_id, ""),
                     r.city or "",
                     r.sent_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if r.sent_at else "",
-                    yes if r.delivered_at else no,
+                    (yes if r.delivered_at else no) if delivery else "—",
                     yes if r.opened_at else no,
                     yes if r.claimed_at else no,
                     yes if r.redeemed_at else no,

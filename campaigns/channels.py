@@ -6,6 +6,8 @@ WeChat and the law allow:
   never an advert, so only for campaigns that give a coupon.
 - ``subscribe``: marketing text to members whose current choice for the template is accept
   with an acceptance left (one send per one-time opt-in; WeChat answers 43101 otherwise).
+  The acceptance is taken before WeChat is called (``reserve_opt_ins``), so two pushes at
+  once never send with the same one, and given back only when WeChat surely did not use it.
 - ``mass``: the official account's message to a follower, at most 4 per member per natural
   month (counted with the frequency cap in ``campaign_member_contact``).
 - ``customer_service``: only inside the 48 hours after the member's last message.
@@ -22,11 +24,11 @@ import dataclasses
 import datetime as dt
 
 from flask_babel import gettext as _
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from core.db import db
+from members import consent
 from members.activation import sms
-from members.models.consent import ACCEPT, SubscribeConsent
 from wechat import gateway, notice
 
 SMS_HOURS = (8, 21)  # sends allowed from 08:00 to 21:00 brand time
@@ -48,6 +50,10 @@ class Outcome:
     reason: str | None = None
     msgid: int | None = None
     delivered: bool = False
+    # subscribe sends: what became of the acceptance taken (used, refused, give_back) and
+    # WeChat's msgid of the message (not a template msgid: delivery is not tracked by it)
+    opt_in: str | None = None
+    opt_in_msgid: str | None = None
 
 
 @dataclasses.dataclass
@@ -105,28 +111,54 @@ def subscribe_data(campaign) -> dict:
     }
 
 
-def opted_in(openids: list[str], template_id: str) -> set[str]:
-    """Of ``openids``, those whose current choice for the template is accept with a send left."""
-    if not openids:
-        return set()
-    rows = db.session.execute(
-        select(SubscribeConsent.openid).where(
-            SubscribeConsent.openid.in_(openids),
-            SubscribeConsent.template_id == template_id,
-            SubscribeConsent.status == ACCEPT,
-            SubscribeConsent.accepts > SubscribeConsent.sends,
-        )
-    ).scalars()
-    return set(rows)
+def opt_in_key(campaign_id: int, member_id: int) -> str:
+    """The idempotency key of the acceptance one push takes for one member."""
+    return f"campaign:{campaign_id}:{member_id}"
 
 
-def send_subscribe(campaign, target: Target, *, brand_id: int, url: str, allowed: set[str]):
+def reserve_opt_ins(campaign, targets: list[Target]) -> dict[int, str]:
+    """Take an acceptance of the campaign's template for each target that has one left
+    (member id -> ``reserved``, or ``used`` when WeChat already reported the message of an
+    earlier try); commit before sending, so the reservation holds while WeChat answers."""
+    wanted = {opt_in_key(campaign.id, t.member_id): t for t in targets if t.openid}
+    held = consent.reserve_sends(
+        template_id=campaign.wx_template_id,
+        wanted={k: t.openid for k, t in wanted.items()},
+    )
+    return {wanted[k].member_id: state for k, state in held.items()}
+
+
+def settle_opt_ins(campaign_id: int, outcomes: dict[int, Outcome], *, uncertain=(), untried=()):
+    """Record what became of the acceptances a batch took: used by a send, kept when WeChat
+    said none was left or may have used it (``uncertain``: no answer), given back when
+    WeChat refused for another reason or no send was tried (``untried``)."""
+    used, refused, back = {}, [], [opt_in_key(campaign_id, m) for m in untried]
+    for m, o in outcomes.items():
+        if o.opt_in == "used":
+            used[opt_in_key(campaign_id, m)] = o.opt_in_msgid
+        elif o.opt_in == "refused":
+            refused.append(opt_in_key(campaign_id, m))
+        elif o.opt_in == "give_back":
+            back.append(opt_in_key(campaign_id, m))
+    consent.settle_sends(
+        used=used,
+        refused=refused,
+        uncertain=[opt_in_key(campaign_id, m) for m in uncertain],
+        give_back=back,
+    )
+
+
+def send_subscribe(campaign, target: Target, *, brand_id: int, url: str, held: dict[int, str]):
     if not target.openid:
         return Outcome("skipped", "no_openid")
-    if target.openid not in allowed:
+    state = held.get(target.member_id)
+    if state is None:
         return Outcome("skipped", "no_opt_in")
+    if state == "used":
+        # WeChat reported this message of an earlier try (its answer was lost): not again
+        return Outcome("sent", delivered=True)
     try:
-        gateway.send_subscribe_message(
+        msgid = gateway.send_subscribe_message(
             brand_id,
             target.openid,
             campaign.wx_template_id,
@@ -137,8 +169,17 @@ def send_subscribe(campaign, target: Target, *, brand_id: int, url: str, allowed
     except gateway.RetryableError:
         raise
     except gateway.WeChatAPIError as exc:
-        return _refused(exc)
-    return Outcome("sent", delivered=True)
+        out = _refused(exc)
+        # 43101: WeChat has no acceptance left, so ours was stale and stays taken; any other
+        # refusal (unfollowed, a bad argument) did not use it
+        out.opt_in = "refused" if exc.errcode == ERR_NO_OPT_IN else "give_back"
+        return out
+    return Outcome(
+        "sent",
+        delivered=True,
+        opt_in="used",
+        opt_in_msgid=str(msgid) if msgid is not None else None,
+    )
 
 
 def in_window(openids: list[str], *, now: dt.datetime) -> set[str]:

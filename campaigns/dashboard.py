@@ -196,8 +196,9 @@ def rebuild() -> int:
 def reach_series(*, d0: dt.date, d1: dt.date) -> list[dict] | None:
     """Campaign sends per brand-local day in ``[d0, d1)``: dicts of ``day``, ``targeted``
     (members a campaign meant to reach), ``sent``, ``delivered`` and ``opened`` (tracked
-    link opens, the coupon "clicks"). ``None`` until push campaigns provide it; the
-    dashboard then says so instead of showing a rate."""
+    link opens, the coupon "clicks"), and ``reach_targeted`` / ``reach_opened``: the same
+    for pushes that send a message only (a coupon-only push delivers nothing). ``None``
+    until push campaigns provide it; the dashboard then says so instead of showing a rate."""
     from campaigns import analytics
 
     return analytics.reach_by_day(d0=d0, d1=d1)
@@ -408,14 +409,15 @@ def reach(w: Window) -> dict | None:
     sent = sum(r["sent"] for r in rows)
     delivered = sum(r["delivered"] for r in rows)
     opened = sum(r["opened"] for r in rows)
+    # the rates count only pushes that send a message: a coupon-only push delivers nothing
     return {
         "rows": rows,
         "targeted": targeted,
         "sent": sent,
         "delivered": delivered,
         "opened": opened,
-        "reach_permille": _permille(delivered, targeted),
-        "click_permille": _permille(opened, delivered),
+        "reach_permille": _permille(delivered, sum(r["reach_targeted"] for r in rows)),
+        "click_permille": _permille(sum(r["reach_opened"] for r in rows), delivered),
     }
 
 

@@ -528,6 +528,9 @@ def _skip_left_sending(campaign: Campaign, chunk: CampaignChunk, now: dt.datetim
         {"cid": campaign.id, "lo": chunk.first_member_id, "hi": chunk.last_member_id},
     ).all()
     tracking.bump(campaign.id, "skipped", [r.member_id for r in rows])
+    if campaign.channel == SUBSCRIBE:
+        # acceptances taken for sends never tried go back (an uncertain one stays taken)
+        channels.settle_opt_ins(campaign.id, {}, untried=[r.member_id for r in rows])
     brand = db.session.get(Brand, campaign.brand_id)
     give_back_contacts(
         [r.member_id for r in rows if r.contact_taken],
@@ -560,6 +563,7 @@ class _Sender:
         self.campaign, self.brand, self.rules, self.clock = campaign, brand, rules, clock
         self.cid = campaign.id
         self.mass = campaign.channel == MASS
+        self.subscribe = campaign.channel == SUBSCRIBE
         # a mass message goes to a whole chunk in one call (WeChat takes 2 to 10,000 openids),
         # so that a batch of one, which WeChat refuses, is left only to a chunk of one
         self.batch_limit = (
@@ -698,16 +702,21 @@ class _Sender:
             }
         )
         if c.channel == NO_MESSAGE:
-            return {m: channels.Outcome("sent", delivered=True) for m in ids}
+            # the coupon is in the member's account: sent, but no message to be delivered
+            return {m: channels.Outcome("sent") for m in ids}
         targets = self._targets(ids)
         rate = self.rules.rate_per_second
         if c.channel == MASS:
             take_tokens(self.brand.id, 1, rate=rate)
             return channels.send_mass(c, targets, brand_id=self.brand.id, url=link_for(c, None))
         allowed: set[str] = set()
+        held: dict[int, str] = {}
         openids = [t.openid for t in targets if t.openid]
         if c.channel == SUBSCRIBE:
-            allowed = channels.opted_in(openids, c.wx_template_id)
+            # taken and committed before WeChat is called: another push running at the same
+            # time finds the acceptance gone and skips the member without calling WeChat
+            held = channels.reserve_opt_ins(c, targets)
+            db.session.commit()
         elif c.channel == CUSTOMER_SERVICE:
             allowed = channels.in_window(openids, now=self.clock())
         brand_id, brand_name = self.brand.id, self.brand.name
@@ -719,7 +728,7 @@ class _Sender:
                     c, t, brand_id=brand_id, brand_name=brand_name, url=url
                 )
             if c.channel == SUBSCRIBE:
-                return channels.send_subscribe(c, t, brand_id=brand_id, url=url, allowed=allowed)
+                return channels.send_subscribe(c, t, brand_id=brand_id, url=url, held=held)
             if c.channel == CUSTOMER_SERVICE:
                 return channels.send_customer_service(
                     c, t, brand_id=brand_id, url=url, window=allowed
@@ -727,12 +736,17 @@ class _Sender:
             return channels.send_sms(c, t, brand_id=brand_id, brand_name=brand_name, url=url)
 
         tokens = _Allowance(brand_id, rate=rate, total=len(targets))
-        out, busy = _in_parallel(
+        out, busy, errors = _in_parallel(
             one, targets, brand_id=brand_id, tokens=tokens, stopped=self._stopped
         )
         if busy is not None:
             # what went out before WeChat said stop is recorded; the rest stays ``sending``
             self._record(out, self.clock().astimezone(self.brand.tz).date())
+            if c.channel == SUBSCRIBE:
+                # no answer (a timeout, a dropped connection, -1): WeChat may have used the
+                # acceptance, so it stays taken; the retry sends with the same one
+                unsure = [m for m, e in errors.items() if e.errcode in (None, -1)]
+                channels.settle_opt_ins(self.cid, {}, uncertain=unsure)
             db.session.commit()
             raise busy
         if len(out) < len(targets):
@@ -741,7 +755,9 @@ class _Sender:
             # sends them
             self._record(out, self.clock().astimezone(self.brand.tz).date())
             back = [t.member_id for t in targets if t.member_id not in out]
-            self._set("state = 'pending'", [m for m in back if m in self.claimed])
+            back = self._set("state = 'pending'", [m for m in back if m in self.claimed])
+            if c.channel == SUBSCRIBE:
+                channels.settle_opt_ins(self.cid, {}, untried=back)
             db.session.commit()
             raise Stopped
         return out
@@ -782,6 +798,8 @@ class _Sender:
             .scalars()
             .all()
         )
+        if self.subscribe:
+            channels.settle_opt_ins(self.cid, outcomes)
         tracking.bump(self.cid, "sent", done)
         self.msgids.extend(outcomes[m].msgid for m in done if outcomes[m].msgid)
         tracking.bump(self.cid, "delivered", [m for m in done if outcomes[m].delivered])
@@ -851,8 +869,9 @@ def _in_parallel(
     """Send to a batch over the process's sending threads (each send waits on WeChat's
     answer); the job's own thread meanwhile asks every ``STOP_POLL`` seconds whether the
     campaign was paused or cancelled, and the threads then stop before their next send.
-    Returns the outcomes and the first retryable error (-1, 45009, a timeout), if WeChat
-    gave one; targets without an outcome were not sent to."""
+    Returns the outcomes, the first retryable error (-1, 45009, a timeout), if WeChat
+    gave one, and the retryable error of each target that got one; targets without an
+    outcome were not sent to (or, with an error, may have been)."""
     app = current_app._get_current_object()  # noqa: SLF001
     stop = threading.Event()
 
@@ -900,8 +919,9 @@ def _in_parallel(
                 raise
         results = [r for f in futures for r in f.result()]
     out = {m: o for m, o, _e in results if o is not None}
-    busy = next((e for _m, _o, e in results if e is not None), None)
-    return out, busy
+    errors = {m: e for m, _o, e in results if e is not None}
+    busy = next(iter(errors.values()), None)
+    return out, busy, errors
 
 
 def link_for(campaign, member_id: int | None) -> str:

@@ -10,7 +10,7 @@
 * ``columns``: the brand column and member key the member-owned tables share.
 """
 
-from members.models.consent import SubscribeConsent, SubscribeConsentEvent
+from members.models.consent import SubscribeConsent, SubscribeConsentEvent, SubscribeConsentUse
 from members.models.imports import MemberImport
 from members.models.member import (
     ACTIVE,
@@ -85,6 +85,7 @@ __all__ = [
     "StoreLocation",
     "SubscribeConsent",
     "SubscribeConsentEvent",
+    "SubscribeConsentUse",
     "TagDefinition",
     "TagHistory",
     "TierLevel",
