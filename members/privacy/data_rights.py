@@ -25,6 +25,9 @@ from members.models import (
     MemberIdentity,
     MemberMerge,
     MemberTag,
+    SubscribeConsent,
+    SubscribeConsentEvent,
+    SubscribeConsentUse,
     TagDefinition,
     TagHistory,
     TierLevel,
@@ -104,7 +107,18 @@ def delete_member(*, member_id: int, reason: str = "member request") -> Member:
         raise NotFound(_l("no such member"))
     if member.status == DELETED:
         return member
+    # The subscribe-message choices WeChat reported for the member's openids go with them.
+    openids = select(MemberIdentity.value).where(
+        MemberIdentity.member_id == member_id,
+        MemberIdentity.kind.in_(("oa_openid", "mp_openid")),
+    )
+    consents = 0
+    for model in (SubscribeConsentUse, SubscribeConsentEvent, SubscribeConsent):
+        consents += db.session.execute(
+            delete(model).where(model.openid.in_(openids))
+        ).rowcount
     counts = {
+        "subscribe_consents": consents,
         "identities": db.session.execute(
             delete(MemberIdentity).where(MemberIdentity.member_id == member_id)
         ).rowcount,

@@ -3,6 +3,7 @@ posted through the real callback, recorded once however often WeChat retries."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -100,3 +101,27 @@ def test_changes_and_sends_update_the_choice_and_older_news_never_wins(brand_wx)
             select(SubscribeConsentEvent.kind).order_by(SubscribeConsentEvent.id)
         ).all()
     assert kinds == ["popup", "sent", "change", "change", "sent"]
+
+
+def test_deleting_an_account_deletes_its_subscribe_choices(brand_wx):
+    from members.identities import attach_identity
+    from members.models import SubscribeConsent
+    from members.privacy import data_rights
+    from tests import factories
+
+    b, wx = brand_wx
+    now = int(time.time())
+    wx.post_aes(popup(now - 20, (T_A, "accept"), (T_B, "accept")))
+    with use_brand(b.id):
+        consent.record_choice(
+            openid="o-someone-else", template_id=T_A, kind="popup", status="accept",
+            at=dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+        member = factories.member(phone="13900000021", activated=True).id
+        attach_identity(member_id=member, kind="oa_openid", value=OPENID)
+        db.session.commit()
+        data_rights.delete_member(member_id=member)
+        db.session.commit()
+        left = db.session.scalars(select(SubscribeConsent.openid)).all()
+        events = db.session.scalars(select(SubscribeConsentEvent.openid)).all()
+    assert left == ["o-someone-else"] and set(events) == {"o-someone-else"}
