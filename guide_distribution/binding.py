@@ -25,7 +25,8 @@ import dataclasses
 import datetime as dt
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, literal, select, update
+from sqlalchemy.orm import aliased
 
 from core import audit
 from core.audit import current_actor
@@ -125,6 +126,23 @@ def is_staff_phone(phone: str | None) -> bool:
         ).first()
         is not None
     )
+
+
+def _guide_and_staff_phone(guide_id: int | None, phone: str | None) -> tuple[Staff | None, bool]:
+    """``active_guide(guide_id)`` and, when there is one, ``is_staff_phone(phone)``, in one
+    statement."""
+    if not guide_id:
+        return None, False
+    other = aliased(Staff)
+    staff_phone = (
+        exists().where(other.phone == phone, other.active.is_(True)) if phone else literal(False)
+    )
+    row = db.session.execute(
+        select(Staff, staff_phone).where(
+            Staff.id == guide_id, Staff.role == "guide", Staff.active.is_(True)
+        )
+    ).first()
+    return (None, False) if row is None else (row[0], bool(row[1]))
 
 
 def is_new_customer(member: Member, now: dt.datetime) -> bool:
@@ -253,15 +271,18 @@ def bind(
     see it yet and it has no binding: neither is locked nor looked up. Flushes.
     """
     now = now or utcnow()
-    guide = active_guide(guide_id) if guide_id else None
-    if guide_id and guide is None:
-        return Outcome(NO_GUIDE, None)
-    store = _own_store(guide.store_id if guide is not None else store_id)
+    staff_phone = None
     if fresh:
         member, b = db.session.get(Member, member_id), None
         if member is None or member.status != ACTIVE:
             raise NotFound(_l("no such member"))
+        guide, staff_phone = _guide_and_staff_phone(guide_id, member.phone)
     else:
+        guide = active_guide(guide_id) if guide_id else None
+    if guide_id and guide is None:
+        return Outcome(NO_GUIDE, None)
+    store = _own_store(guide.store_id if guide is not None else store_id)
+    if not fresh:
         member = _lock_member(member_id)
         b = binding_of(member_id, lock=True)
     actor = ("member", member_id) if source in ("scan", "share_link") else (None, None)
@@ -277,7 +298,7 @@ def bind(
 
     if guide is None:
         return store_only(NO_GUIDE)
-    if is_staff_phone(member.phone):
+    if staff_phone if staff_phone is not None else is_staff_phone(member.phone):
         return store_only(STAFF)
     current = guide_in_force(b, now)
     if current == guide.id:

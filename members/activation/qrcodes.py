@@ -8,6 +8,7 @@ scene of another brand, or one typed by hand, attributes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 
@@ -27,7 +28,6 @@ from members.models import (
     QR_GUIDE,
     QR_STORE,
     MemberQrCode,
-    MemberQrEvent,
 )
 from org.models import Brand, Staff, Store
 from org.services import list_stores
@@ -157,7 +157,9 @@ _RECORD_EVENT = text(
 )
 
 
-def record_event(*, qr: MemberQrCode, kind: str, openid: str, member_id: int | None = None) -> int:
+def record_event(
+    *, qr: MemberQrCode | ScannedCode, kind: str, openid: str, member_id: int | None = None
+) -> int:
     """Count a scan, a follow or an activation for a code; returns the event's id."""
     if kind not in (EV_SCAN, EV_FOLLOW, EV_ACTIVATION):
         raise ValidationError(_l("unknown QR event"), field="kind")
@@ -179,24 +181,42 @@ def record_event(*, qr: MemberQrCode, kind: str, openid: str, member_id: int | N
             "activations": int(kind == EV_ACTIVATION),
         },
     ).scalar_one()
-    db.session.expire(qr, ["scans", "follows", "activations"])
+    if isinstance(qr, MemberQrCode):
+        db.session.expire(qr, ["scans", "follows", "activations"])
     return event_id
 
 
-def last_scanned(*, openid: str, now: dt.datetime | None = None) -> MemberQrCode | None:
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScannedCode:
+    """What an activation needs of the code its consumer scanned last."""
+
+    id: int
+    brand_id: int
+    store_id: int | None
+    staff_id: int | None
+    scene: str
+
+
+_LAST_SCANNED = text(
+    "SELECT q.id, q.brand_id, q.store_id, q.staff_id, q.scene"
+    " FROM member_qr_event e JOIN member_qr_code q ON q.id = e.qr_id"
+    " WHERE e.brand_id = :brand_id AND q.brand_id = :brand_id AND e.openid = :openid"
+    " AND e.kind IN ('scan', 'follow') AND e.created_at >= :since"
+    " ORDER BY e.created_at DESC, e.id DESC LIMIT 1"
+).bindparams(
+    bindparam("brand_id", type_=BigInteger),
+    bindparam("openid", type_=String),
+    bindparam("since", type_=UTCDateTime),
+)
+
+
+def last_scanned(*, openid: str, now: dt.datetime | None = None) -> ScannedCode | None:
     """The code this WeChat user scanned last (within the attribution window), if any."""
     since = (now or utcnow()) - ATTRIBUTION_WINDOW
-    return db.session.execute(
-        select(MemberQrCode)
-        .join(MemberQrEvent, MemberQrEvent.qr_id == MemberQrCode.id)
-        .where(
-            MemberQrEvent.openid == openid,
-            MemberQrEvent.kind.in_((EV_SCAN, EV_FOLLOW)),
-            MemberQrEvent.created_at >= since,
-        )
-        .order_by(MemberQrEvent.created_at.desc(), MemberQrEvent.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    row = db.session.execute(
+        _LAST_SCANNED, {"brand_id": require_brand_id(), "openid": openid, "since": since}
+    ).first()
+    return ScannedCode(*row) if row is not None else None
 
 
 def stats(*, qr_ids: list[int]) -> dict[int, dict[str, int]]:

@@ -114,9 +114,7 @@ def delete_member(*, member_id: int, reason: str = "member request") -> Member:
     )
     consents = 0
     for model in (SubscribeConsentUse, SubscribeConsentEvent, SubscribeConsent):
-        consents += db.session.execute(
-            delete(model).where(model.openid.in_(openids))
-        ).rowcount
+        consents += db.session.execute(delete(model).where(model.openid.in_(openids))).rowcount
     counts = {
         "subscribe_consents": consents,
         "identities": db.session.execute(

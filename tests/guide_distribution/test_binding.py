@@ -317,3 +317,34 @@ def test_two_scans_of_one_customer_at_once_give_one_binding(app, shop):
     assert len(rows) == 1
     events = _events(m)
     assert len(events) == 1 and events[0].new_guide_id == rows[0].guide_id
+
+
+def test_activating_with_a_guides_code_binds_a_new_customer_but_never_a_guide(shop):
+    a, b = _guides(shop)
+    from members.activation import activate_member
+
+    new, created = activate_member(
+        phone="13900000031", oa_openid="o-new-31", guide_id=a.id, store_id=a.store_id,
+        source="oa", consent_version="v1",
+    )  # fmt: skip
+    db.session.commit()
+    row = _binding(new)
+    assert created and row.guide_id == a.id and row.store_id == a.store_id
+    assert row.protected_until is not None and [e.source for e in _events(new)] == ["activation"]
+    # Guide b activates their own member card from guide a's code: a service store, no guide.
+    guide_b, created = activate_member(
+        phone=b.phone, oa_openid="o-guide-b", guide_id=a.id, store_id=a.store_id,
+        source="oa", consent_version="v1",
+    )  # fmt: skip
+    db.session.commit()
+    row = _binding(guide_b)
+    assert created and row.guide_id is None and row.store_id == a.store_id
+    # A guide no longer active binds nothing, not even a store.
+    a.active = False
+    db.session.commit()
+    late, _ = activate_member(
+        phone="13900000032", oa_openid="o-new-32", guide_id=a.id, store_id=a.store_id,
+        source="oa", consent_version="v1",
+    )  # fmt: skip
+    db.session.commit()
+    assert _binding(late) is None
