@@ -25,12 +25,11 @@ import dataclasses
 import datetime as dt
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, exists, func, literal, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import BigInteger, String, bindparam, delete, func, select, text, update
 
 from core import audit
 from core.audit import current_actor
-from core.db import db, utcnow
+from core.db import UTCDateTime, db, utcnow
 from core.errors import Conflict, NotFound, ValidationError
 from core.tenancy import require_brand_id
 from guide_distribution.attribution import active_guide
@@ -128,21 +127,40 @@ def is_staff_phone(phone: str | None) -> bool:
     )
 
 
-def _guide_and_staff_phone(guide_id: int | None, phone: str | None) -> tuple[Staff | None, bool]:
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Guide:
+    id: int
+    store_id: int | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _StoreRef:
+    id: int
+
+
+# The guide's store only when it is the brand's (as ``_own_store`` checks).
+_GUIDE_AND_STAFF_PHONE = text(
+    "SELECT s.id, st.id, EXISTS (SELECT 1 FROM staff o WHERE o.brand_id = :brand_id"
+    " AND o.phone = :phone AND o.active) FROM staff s"
+    " LEFT JOIN store st ON st.id = s.store_id AND st.brand_id = :brand_id"
+    " WHERE s.id = :guide_id AND s.brand_id = :brand_id AND s.role = 'guide' AND s.active"
+).bindparams(
+    bindparam("brand_id", type_=BigInteger),
+    bindparam("guide_id", type_=BigInteger),
+    bindparam("phone", type_=String),
+)
+
+
+def _guide_and_staff_phone(guide_id: int | None, phone: str | None) -> tuple[_Guide | None, bool]:
     """``active_guide(guide_id)`` and, when there is one, ``is_staff_phone(phone)``, in one
-    statement."""
+    prepared statement."""
     if not guide_id:
         return None, False
-    other = aliased(Staff)
-    staff_phone = (
-        exists().where(other.phone == phone, other.active.is_(True)) if phone else literal(False)
-    )
     row = db.session.execute(
-        select(Staff, staff_phone).where(
-            Staff.id == guide_id, Staff.role == "guide", Staff.active.is_(True)
-        )
+        _GUIDE_AND_STAFF_PHONE,
+        {"brand_id": require_brand_id(), "guide_id": guide_id, "phone": phone or ""},
     ).first()
-    return (None, False) if row is None else (row[0], bool(row[1]))
+    return (None, False) if row is None else (_Guide(row[0], row[1]), bool(phone) and row[2])
 
 
 def is_new_customer(member: Member, now: dt.datetime) -> bool:
@@ -220,8 +238,13 @@ def _write(
     now: dt.datetime,
     actor_kind: str | None = None,
     actor_id: int | None = None,
+    statement: bool = False,
 ) -> CustomerBinding:
-    """Set the binding (a new term when the guide changes) and record the event."""
+    """Set the binding (a new term when the guide changes) and record the event.
+    ``statement``: a member without a binding gets it and its event in one statement, and an
+    unsaved copy of the row back (automatic bindings, whose callers read nothing else)."""
+    if b is None and statement:
+        return _first(member_id, store_id, guide_id, source, reason, now, actor_kind, actor_id)
     old_store, old_guide = (b.store_id, b.guide_id) if b is not None else (None, None)
     if b is None:
         b = CustomerBinding(member_id=member_id, source=source, bound_at=now)
@@ -250,6 +273,49 @@ def _write(
     )
     db.session.flush()
     return b
+
+
+_FIRST = text(
+    "WITH b AS (INSERT INTO guide_binding (brand_id, member_id, store_id, guide_id, source,"
+    " bound_at, protected_until, expires_at, updated_at) VALUES (:brand_id, :member_id,"
+    " :store_id, :guide_id, :source, :now, :protected_until, :expires_at, :now)"
+    " RETURNING member_id)"
+    " INSERT INTO guide_binding_event (brand_id, member_id, old_store_id, new_store_id,"
+    " old_guide_id, new_guide_id, source, reason, actor_kind, actor_id, created_at)"
+    " SELECT :brand_id, member_id, NULL, :store_id, NULL, :guide_id, :source, :reason,"
+    " :actor_kind, :actor_id, :now FROM b"
+).bindparams(
+    *(bindparam(n, type_=BigInteger) for n in ("brand_id", "member_id", "store_id", "guide_id")),
+    bindparam("actor_id", type_=BigInteger),
+    *(bindparam(n, type_=UTCDateTime) for n in ("now", "protected_until", "expires_at")),
+    *(bindparam(n, type_=String) for n in ("source", "reason", "actor_kind")),
+)
+
+
+def _first(member_id, store_id, guide_id, source, reason, now, actor_kind, actor_id):
+    protected, expires = binding_term(now) if guide_id else (None, None)
+    kind, who = actor_of(actor_kind, actor_id)
+    values = dict(
+        member_id=member_id,
+        store_id=store_id,
+        guide_id=guide_id,
+        source=source,
+        protected_until=protected,
+        expires_at=expires,
+    )
+    db.session.flush()
+    db.session.execute(
+        _FIRST,
+        dict(
+            values,
+            brand_id=require_brand_id(),
+            now=now,
+            reason=(reason or "")[:REASON_MAX],
+            actor_kind=kind,
+            actor_id=who,
+        ),
+    )
+    return CustomerBinding(**values, bound_at=now, updated_at=now)
 
 
 def bind(
@@ -281,7 +347,10 @@ def bind(
         guide = active_guide(guide_id) if guide_id else None
     if guide_id and guide is None:
         return Outcome(NO_GUIDE, None)
-    store = _own_store(guide.store_id if guide is not None else store_id)
+    if isinstance(guide, _Guide):  # its store already checked
+        store = _StoreRef(guide.store_id) if guide.store_id else None
+    else:
+        store = _own_store(guide.store_id if guide is not None else store_id)
     if not fresh:
         member = _lock_member(member_id)
         b = binding_of(member_id, lock=True)
@@ -292,7 +361,8 @@ def bind(
         if store is not None and kept_store is None:
             gid = guide_in_force(b, now)
             b2 = _write(member_id, b, store_id=store.id, guide_id=gid, source=source,
-                        reason=reason, now=now, actor_kind=actor[0], actor_id=actor[1])  # fmt: skip
+                        reason=reason, now=now, actor_kind=actor[0], actor_id=actor[1],
+                        statement=True)  # fmt: skip
             return Outcome(STORE_ONLY, b2)
         return Outcome(result, b)
 
@@ -323,6 +393,7 @@ def bind(
         now=now,
         actor_kind=actor[0],
         actor_id=actor[1],
+        statement=True,
     )
     return Outcome(BOUND, b)
 
