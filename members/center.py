@@ -79,22 +79,22 @@ def center_slots() -> list[CenterSlot]:
 _FIGURES: dict[tuple[Select, ...], Select] = {}
 
 
-def center_figures(member_id: int) -> list[tuple[CenterSlot, int]]:
-    """The figures the slots give for this member (points balance, usable coupons...), all
-    read in one statement."""
+def card_figures(
+    member_id: int, *, extra: tuple[Select, ...], params: dict | None = None
+) -> tuple[list[tuple[CenterSlot, int]], list]:
+    """The slots' figures and the values of ``extra`` one-column SELECTs (parameters
+    ``:member_id``, ``:brand_id`` and ``params``) for this member, in one statement."""
     slots = [s for s in center_slots() if s.figure is not None]
-    if not slots:
-        return []
-    figures = tuple(s.figure for s in slots)
+    figures = tuple(s.figure for s in slots) + extra
+    if not figures:
+        return [], []
     stmt = _FIGURES.get(figures)
     if stmt is None:
         stmt = _FIGURES[figures] = select(*(f.scalar_subquery() for f in figures))
-    row = (
-        db.session.connection()
-        .execute(stmt, {"member_id": member_id, "brand_id": require_brand_id(), "now": utcnow()})
-        .one()
-    )
-    return [(s, int(v or 0)) for s, v in zip(slots, row, strict=True)]
+    values = {"member_id": member_id, "brand_id": require_brand_id(), "now": utcnow()}
+    row = db.session.connection().execute(stmt, values | (params or {})).one()
+    shown = [(s, int(v or 0)) for s, v in zip(slots, row[: len(slots)], strict=True)]
+    return shown, list(row[len(slots) :])
 
 
 def _bind_brand(_endpoint, values):

@@ -35,14 +35,14 @@ from flask import (
 from flask_babel import gettext as _
 
 from core.audit import Actor, acting_as
-from core.db import db
+from core.db import db, utcnow
 from core.errors import AppError
 from members import barcode, queries, tillcode
 from members import session as member_session
 from members.activation import card, sms
 from members.activation.services import check_phone
 from members.center import (
-    center_figures,
+    card_figures,
     center_slots,
     member_blueprint,
     pop_next,
@@ -288,17 +288,22 @@ def card_page():
     member = _member()
     store, guide = queries.home_of(member)
     code = tillcode.make_till_code(member_id=member.id)
+    now = utcnow()
+    value, params = tiers.value_query(now=now)
+    figures, (tier_value,) = card_figures(member.id, extra=(value,), params=params)
     return render_template(
         "members/member/card.html",
         member=member,
         store=store,
         guide=guide,
-        progress=tiers.tier_progress(member_id=member.id, member=member),
+        progress=tiers.tier_progress(
+            member_id=member.id, member=member, now=now, value=int(tier_value)
+        ),
         till_code=code,
         barcode=barcode.code128_svg(code),
         qrcode=barcode.qr_svg(code),
         seconds_left=tillcode.seconds_left(),
-        figures=center_figures(member.id),
+        figures=figures,
         slots=center_slots(),
         welcome=request.args.get("welcome") == "1",
     )

@@ -130,13 +130,30 @@ def ensure_all(*, store_id: int | None = None) -> int:
     return created
 
 
-def qr_by_scene(scene: str | None) -> MemberQrCode | None:
-    """The brand's own code with this scene, or None (another brand's scene is unknown here)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScannedCode:
+    """What an activation needs of the code its consumer scanned last."""
+
+    id: int
+    brand_id: int
+    store_id: int | None
+    staff_id: int | None
+    scene: str
+
+
+_BY_SCENE = text(
+    "SELECT id, brand_id, store_id, staff_id, scene FROM member_qr_code"
+    " WHERE brand_id = :brand_id AND scene = :scene"
+).bindparams(bindparam("brand_id", type_=BigInteger), bindparam("scene", type_=String))
+
+
+def qr_by_scene(scene: str | None) -> ScannedCode | None:
+    """The brand's own code with this scene, or None (another brand's scene is unknown here):
+    what a scan needs of it, read by one prepared statement (every scan of a code asks)."""
     if not scene or len(scene) > 64:
         return None
-    return db.session.execute(
-        select(MemberQrCode).where(MemberQrCode.scene == scene)
-    ).scalar_one_or_none()
+    row = db.session.execute(_BY_SCENE, {"brand_id": require_brand_id(), "scene": scene}).first()
+    return ScannedCode(*row) if row is not None else None
 
 
 _RECORD_EVENT = text(
@@ -184,17 +201,6 @@ def record_event(
     if isinstance(qr, MemberQrCode):
         db.session.expire(qr, ["scans", "follows", "activations"])
     return event_id
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ScannedCode:
-    """What an activation needs of the code its consumer scanned last."""
-
-    id: int
-    brand_id: int
-    store_id: int | None
-    staff_id: int | None
-    scene: str
 
 
 _LAST_SCANNED = text(

@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from core.db import db, utcnow
@@ -490,9 +490,19 @@ def _value(*, basis: str, member_id: int, now: dt.datetime, brand) -> int:
     return int(db.session.connection().execute(_VALUE[basis], params).scalar_one())
 
 
-def tier_progress(*, member_id: int, now: dt.datetime | None = None, member=None) -> TierProgress:
+def value_query(*, now: dt.datetime) -> tuple[Select, dict]:
+    """The statement of ``member_value`` by the brand's basis and its parameters other than
+    ``member_id`` and ``brand_id`` (for a page that reads it with other figures)."""
+    basis = get_settings(now=now).basis
+    return _VALUE[basis], {"start": window_start(brand=_brand(), now=now), "now": now}
+
+
+def tier_progress(
+    *, member_id: int, now: dt.datetime | None = None, member=None, value: int | None = None
+) -> TierProgress:
     """Current level, next level and the amount still needed to reach it (``member``: the
-    member already read, anything with ``id``, ``brand_id`` and ``tier_id``)."""
+    member already read, anything with ``id``, ``brand_id`` and ``tier_id``; ``value``: the
+    member's value when the caller read it with ``value_query`` at the same ``now``)."""
     now = now or utcnow()
     if member is None or member.id != member_id:
         member = db.session.get(Member, member_id)
@@ -501,7 +511,8 @@ def tier_progress(*, member_id: int, now: dt.datetime | None = None, member=None
     brand = _brand()
     settings = get_settings(now=now)  # member pages: cached in the process, as the levels
     basis = settings.basis
-    value = _value(basis=basis, member_id=member_id, now=now, brand=brand)
+    if value is None:
+        value = _value(basis=basis, member_id=member_id, now=now, brand=brand)
     levels = [_level_view(lv) for lv in list_levels()]
     current = next((lv for lv in levels if lv.id == member.tier_id), None)
     rank = current.rank if current else -1

@@ -120,7 +120,9 @@ def test_stats_count_scans_follows_and_activations(wx_client, wx_brand, wx_consu
     with use_brand(wx_brand.id):
         qrcodes.ensure_all()
         db.session.commit()
-        qr = qrcodes.qr_by_scene("s:SH001")
+        qr = db.session.execute(
+            select(MemberQrCode).where(MemberQrCode.scene == "s:SH001")
+        ).scalar_one()
     phone = Phone(wx_client, wx_brand, wx_consumer)
     phone.scan(qr, following=False)  # a new follow (counts as a scan too)
     phone.scan(qr)
