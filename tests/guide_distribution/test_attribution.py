@@ -19,11 +19,15 @@ from guide_distribution.models import (
     PerformanceLine,
 )
 from guide_distribution.models.commission import CommissionLine
-from shop import checkout, payments
+from shop import checkout
 from shop import signals as shop_signals
 from shop.pricing import Item
 from tests import factories
-from tests.guide_distribution.commission_helpers import receive_and_complete, refund
+from tests.guide_distribution.commission_helpers import (
+    pay_in_full,
+    receive_and_complete,
+    refund,
+)
 from tests.shop.conftest import ADDRESS, member
 
 NOW = utcnow()
@@ -60,20 +64,6 @@ def _order(shop, m, key="k1"):
     )
     db.session.commit()
     return placed.order
-
-
-def _pay(order, m):
-    payment, _ = payments.start_payment(
-        order_no=order.order_no, member_id=m.id, mini_program=True, notify_url="https://x/n"
-    )
-    db.session.commit()
-    payments.mark_paid(
-        out_trade_no=payment.out_trade_no,
-        transaction_id=f"T{order.id}",
-        amount_fen=order.pay_fen,
-        via="notify",
-    )
-    db.session.commit()
 
 
 def _att(order):
@@ -143,7 +133,7 @@ def test_attribution_stays_as_frozen_when_the_binding_changes_later(shop, fake_p
     binding = db.session.execute(select(CustomerBinding)).scalar_one()
     binding.guide_id = b.id
     db.session.commit()
-    _pay(order, m)
+    pay_in_full(order, m)
     assert _att(order).guide_id == a.id
     (line,) = db.session.execute(select(PerformanceLine)).scalars().all()
     assert (line.guide_id, line.store_id) == (a.id, a.store_id)
@@ -163,7 +153,7 @@ def test_performance_on_payment_and_refund_once_each_and_never_past_the_sale(sho
     m = member()
     _bind(m, a)
     order = _order(shop, m)  # 2 x 20.00 + 8.00 shipping
-    _pay(order, m)
+    pay_in_full(order, m)
     _pay_again = attribution.on_paid(db.session.get(type(order), order.id))
     assert _pay_again is False  # a repeated notify adds nothing
     for refund_id, amount in ((1, 1500), (1, 1500), (2, 3000)):
@@ -192,13 +182,13 @@ def test_a_guide_buying_for_themselves_earns_nothing_unless_the_brand_allows(sho
     order = _order(shop, me)
     att = _att(order)
     assert att.self_purchase and not att.earns and att.guide_id == a.id
-    _pay(order, me)
+    pay_in_full(order, me)
     assert db.session.scalar(select(func.count()).select_from(PerformanceLine)) == 0
     settings.update_settings(self_purchase_earns=True)
     db.session.commit()
     again = _order(shop, me, key="k2")
     assert _att(again).earns
-    _pay(again, me)
+    pay_in_full(again, me)
     assert db.session.scalar(select(func.count()).select_from(PerformanceLine)) == 1
 
 

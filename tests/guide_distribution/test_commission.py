@@ -13,7 +13,7 @@ from core.errors import NotFound, ValidationError
 from guide_distribution import commission, handover, ledger, payouts, settings, settlement
 from guide_distribution.models.commission import CommissionStatement, Payout
 from org import services as org_services
-from shop import aftersale, checkout, fulfilment, payments, refunds
+from shop import aftersale, checkout, fulfilment, refunds
 from shop.models import PICKUP, AfterSale, Order, OrderLine, Product, Refund
 from shop.pricing import Item
 from tests import factories
@@ -23,6 +23,7 @@ from tests.guide_distribution.commission_helpers import (
     guide,
     lines,
     paid_order,
+    pay_in_full,
     receive_and_complete,
     refund,
 )
@@ -199,17 +200,7 @@ def _checkout_and_pay(m, items, **kw):
     )
     db.session.commit()
     order = placed.order
-    payment, _ = payments.start_payment(
-        order_no=order.order_no, member_id=m.id, mini_program=True, notify_url="https://x/n"
-    )
-    db.session.commit()
-    payments.mark_paid(
-        out_trade_no=payment.out_trade_no,
-        transaction_id=f"T{order.id}",
-        amount_fen=order.pay_fen,
-        via="notify",
-    )
-    db.session.commit()
+    pay_in_full(order, m)
     return order
 
 

@@ -7,8 +7,9 @@ import itertools
 
 from core.db import db, utcnow
 from guide_distribution.models import CustomerBinding
-from shop import checkout, payments
+from shop import checkout
 from shop.pricing import Item
+from tests.guide_distribution.commission_helpers import pay_in_full
 from tests.shop.conftest import ADDRESS, member
 
 _keys = itertools.count(1)
@@ -46,15 +47,5 @@ def paid_order(shop, m, qty: int = 2):
     )
     db.session.commit()
     order = placed.order
-    payment, _ = payments.start_payment(
-        order_no=order.order_no, member_id=m.id, mini_program=True, notify_url="https://x/n"
-    )
-    db.session.commit()
-    payments.mark_paid(
-        out_trade_no=payment.out_trade_no,
-        transaction_id=f"T{order.id}",
-        amount_fen=order.pay_fen,
-        via="notify",
-    )
-    db.session.commit()
+    pay_in_full(order, m)
     return order
