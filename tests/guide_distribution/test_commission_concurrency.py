@@ -8,7 +8,6 @@ WeChat Pay sandbox) and the settlement job run by the job runner."""
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 import threading
 
 import pytest
@@ -21,7 +20,7 @@ from guide_distribution import jobs_commission, ledger, payouts, settings, settl
 from guide_distribution.models.commission import CommissionEntry, CommissionLine
 from members.identities import attach_identity
 from shop import checkout, payments
-from shop.models import H5, PAID, Order, ShopSettings
+from shop.models import H5, PAID, Order
 from shop.pricing import Item
 from tests import factories
 from tests.guide_distribution.commission_helpers import (
@@ -32,9 +31,8 @@ from tests.guide_distribution.commission_helpers import (
     paid_order,
     receive_and_complete,
 )
-from tests.shop.conftest import ADDRESS, product
+from tests.shop.conftest import ADDRESS, product, sandbox_merchant
 from tests.support.concurrency import run_concurrently
-from tests.support.wechat_sandbox import give_pay_settings
 from wechat.sandbox import paynotify, paystore
 
 LATER = dt.timedelta(days=16)
@@ -188,21 +186,8 @@ def sandbox_shop(wx_app, wx_brand, wx_consumer):
     """A brand paid through the WeChat Pay sandbox (a merchant of this test alone), a store,
     two products, a guide and a customer the guide activated; commission at 10%, settling as
     soon as an order completes."""
-    mch_id = "19" + "".join(secrets.choice("0123456789") for _ in range(8))
-    give_pay_settings(wx_brand, mch_id=mch_id)
-    db.session.commit()
+    mch_id, store = sandbox_merchant(wx_brand)
     with use_brand(wx_brand.id):
-        store = factories.store(wx_brand)
-        db.session.add(
-            ShopSettings(
-                points_per_yuan=100,
-                max_points_percent=50,
-                pay_timeout_minutes=15,
-                shipping_fee_fen=800,
-                free_shipping_fen=10000,
-            )
-        )
-        db.session.commit()
         tea = product(name="乌龙茶", price_fen=2000)
         cup = product(name="茶杯", price_fen=3000)
         g = factories.staff(wx_brand, role="guide", store=store)

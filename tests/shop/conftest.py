@@ -10,17 +10,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
+import secrets
 import types
 
 import pytest
 
 from core.db import db
+from core.tenancy import use_brand
 from coupons import issuance
 from members.identities import attach_identity
 from points import services as points
 from shop import stock
 from shop.models import Category, FlashSale, Product, ShopSettings, Sku
 from tests import factories
+from tests.support.wechat_sandbox import give_pay_settings
 
 _seq = itertools.count(1)
 
@@ -54,6 +57,28 @@ def product(
         )
     db.session.commit()
     return sku
+
+
+def sandbox_merchant(brand):
+    """The brand made a merchant of the WeChat Pay sandbox for this test alone (the sandbox's
+    orders, controls and trade bill are per merchant), with a store and shop settings;
+    answers (mch_id, store). The caller works inside ``use_brand(brand.id)`` afterwards."""
+    mch_id = "19" + "".join(secrets.choice("0123456789") for _ in range(8))
+    give_pay_settings(brand, mch_id=mch_id)
+    db.session.commit()
+    with use_brand(brand.id):
+        store = factories.store(brand)
+        db.session.add(
+            ShopSettings(
+                points_per_yuan=100,
+                max_points_percent=50,
+                pay_timeout_minutes=15,
+                shipping_fee_fen=800,
+                free_shipping_fen=10000,
+            )
+        )
+        db.session.commit()
+    return mch_id, store
 
 
 def member(*, points_balance: int = 0, store=None, openids: bool = True):

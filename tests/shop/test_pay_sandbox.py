@@ -47,7 +47,7 @@ from shop.models import (
 )
 from shop.pricing import Item
 from tests import factories
-from tests.shop.conftest import ADDRESS, coupon, product
+from tests.shop.conftest import ADDRESS, coupon, product, sandbox_merchant
 from tests.support.mini_program import activate, api, bearer
 from tests.support.wechat_sandbox import WX_APIV3_KEY, give_pay_settings
 from wechat import gateway
@@ -66,21 +66,8 @@ class World:
 def world(wx_app, wx_brand, wx_consumer):
     # A merchant of this test alone: the sandbox's orders, controls and trade bill are
     # per merchant.
-    mch_id = "19" + "".join(secrets.choice("0123456789") for _ in range(8))
-    give_pay_settings(wx_brand, mch_id=mch_id)
-    db.session.commit()
+    mch_id, store = sandbox_merchant(wx_brand)
     with use_brand(wx_brand.id):
-        store = factories.store(wx_brand)
-        db.session.add(
-            ShopSettings(
-                points_per_yuan=100,
-                max_points_percent=50,
-                pay_timeout_minutes=15,
-                shipping_fee_fen=800,
-                free_shipping_fen=10000,
-            )
-        )
-        db.session.commit()
         sku = product(name="乌龙茶", price_fen=2000)
         m = factories.member(activated=True, store=store, openid=wx_consumer["openid"])
         attach_identity(member_id=m.id, kind="mp_openid", value=wx_consumer["mp_openid"])
