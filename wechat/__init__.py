@@ -16,7 +16,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from wechat import callback, labels, views_console  # noqa: F401 - labels: names of jobs
+    from wechat import callback, labels, pay_shim, views_console  # noqa: F401 - labels: job names
 
     callback.init_app(app)
     views_console.init_app(app)
+    pay_shim.init_app(app)
