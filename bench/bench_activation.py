@@ -341,7 +341,7 @@ def run(*, repeats: int, log) -> dict:
             PUBLIC_URL=base,
             WECHAT_SANDBOX="1",
             SMS_IP_LIMIT="1000000",
-            PROMETHEUS_MULTIPROC_DIR="",
+            PROMETHEUS_MULTIPROC_DIR=common.metrics_dir(),
         )
         os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")})
         from app import create_app

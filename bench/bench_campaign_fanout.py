@@ -214,7 +214,7 @@ def run(*, repeats: int, log) -> dict:
     env = common.bench_env(
         WECHAT_API_BASE=f"http://127.0.0.1:{sandbox_port}/sandbox/wechat",
         WECHAT_SANDBOX="1",
-        PROMETHEUS_MULTIPROC_DIR="",
+        PROMETHEUS_MULTIPROC_DIR=common.metrics_dir(),
         CHECK_DATA_KEYS="0",
     )
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")})

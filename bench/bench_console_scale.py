@@ -236,7 +236,7 @@ def _build(app, size: int, log) -> dict:
 def _measure_size(app, size: int, n: int, log) -> dict:
     from core.db import db
 
-    env = common.bench_env(database=DB, PROMETHEUS_MULTIPROC_DIR="")
+    env = common.bench_env(database=DB, PROMETHEUS_MULTIPROC_DIR=common.metrics_dir())
     out = {"size": size, "n": n, "build": _build(app, size, log)}
     out["rollups"] = _rollups(env, log)
     with app.app_context():

@@ -10,6 +10,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -44,6 +45,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def metrics_dir() -> str:
+    """A folder of its own for the gunicorn workers' Prometheus samples (multiprocess mode, as
+    in production); an empty PROMETHEUS_MULTIPROC_DIR would put them in the current folder."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkdtemp(prefix="metrics-", dir=OUT)
 
 
 def bench_env(*, database: str | None = None, **extra: str) -> dict[str, str]:

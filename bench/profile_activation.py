@@ -106,7 +106,7 @@ def main() -> int:
         PUBLIC_URL=base,
         WECHAT_SANDBOX="1",
         SMS_IP_LIMIT="1000000",
-        PROMETHEUS_MULTIPROC_DIR="",
+        PROMETHEUS_MULTIPROC_DIR=common.metrics_dir(),
         JOBS_INLINE="0",
     )
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")})
