@@ -8,10 +8,11 @@ pages, the mini-program API, the callback's handlers) reads them here instead:
 
 - a value is cached per (brand, name) together with the brand's generation marker it was
   loaded under, for at most ``TTL`` seconds;
-- every committed write of a watched table (ORM objects and ``insert``/``update``/``delete``
-  statements run through the session), by whichever process, clears the brand's marker in
-  Redis (``brand_cache.forget``), so the next request of every process reloads the brand and
-  with it these values; only when that Redis write fails does a change wait for ``TTL``;
+- every committed write of a watched table (ORM objects, and ``insert``/``update``/``delete``
+  constructs of its model run through the session while a brand is current), by whichever
+  process, clears the brand's marker in Redis (``brand_cache.forget``), so the next request of
+  every process reloads the brand and with it these values; a change made otherwise (raw SQL
+  text, no current brand) or whose Redis write fails is seen within ``TTL``;
 - the console, jobs and commands (no cached brand) always read the database, as writers must;
 - callers get a copy made for them (``copy``), never the cached object: a value is shared by
   the threads of a process.
