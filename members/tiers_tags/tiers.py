@@ -251,19 +251,8 @@ def member_value(
     *, member_id: int, now: dt.datetime | None = None, settings: TierSettings | None = None
 ) -> int:
     """Rolling-12-month spend (fen) or growth of a member, per the brand's basis."""
-    now = now or utcnow()
-    settings = settings or get_settings()
-    col = MemberActivity.amount_fen if settings.basis == BASIS_SPEND else MemberActivity.growth
-    start = window_start(brand=_brand(), now=now)
-    return int(
-        db.session.execute(
-            select(func.coalesce(func.sum(col), 0)).where(
-                MemberActivity.member_id == member_id,
-                MemberActivity.occurred_at > start,
-                MemberActivity.occurred_at <= now,
-            )
-        ).scalar_one()
-    )
+    basis = (settings or get_settings()).basis
+    return _value(basis=basis, member_id=member_id, now=now or utcnow(), brand=_brand())
 
 
 def _locked_member(member_id: int) -> Member:

@@ -225,13 +225,14 @@ def one_thread(wx_app, monkeypatch):
     monkeypatch.setitem(wx_app.config, "CAMPAIGN_SEND_THREADS", 1)
 
 
-def test_a_refused_send_gives_the_acceptance_back_and_an_unanswered_one_keeps_it(
-    wx_app, wx_brand, one_thread
-):
+def _push_waiting_on_its_chunk(wx_app, wx_brand, n: int):
+    """A subscribe push to ``n`` followers who each accepted once, fanned out to its one chunk
+    job (not run yet): the push, the followers' openids by member, the chunk job and the
+    member ids in order."""
     with use_brand(wx_brand.id):
         ps.rules()
         ps.without_callback(wx_brand)
-        openids = ps.followers(wx_brand, 12)
+        openids = ps.followers(wx_brand, n)
         _accept(wx_brand, openids.values())
         c = _campaign(ps.segment(), "春季上新")
     jobs = ps.due_jobs()
@@ -239,6 +240,13 @@ def test_a_refused_send_gives_the_acceptance_back_and_an_unanswered_one_keeps_it
     (chunk_job,) = ps.due_jobs()
     with use_brand(wx_brand.id):
         order = sorted(_outcomes(c.id))
+    return c, openids, chunk_job, order
+
+
+def test_a_refused_send_gives_the_acceptance_back_and_an_unanswered_one_keeps_it(
+    wx_app, wx_brand, one_thread
+):
+    c, openids, chunk_job, order = _push_waiting_on_its_chunk(wx_app, wx_brand, 12)
     first, second, rest = order[0], order[1], order[2:]
     # WeChat refuses the first send (48001: not authorised; nothing used) and the second gets
     # no answer (the connection drops: WeChat may have used the acceptance)
@@ -270,17 +278,7 @@ def test_a_refused_send_gives_the_acceptance_back_and_an_unanswered_one_keeps_it
 
 
 def test_cancel_gives_back_the_acceptances_of_sends_never_tried(wx_app, wx_brand, one_thread):
-    with use_brand(wx_brand.id):
-        ps.rules()
-        ps.without_callback(wx_brand)
-        openids = ps.followers(wx_brand, 10)
-        _accept(wx_brand, openids.values())
-        c = _campaign(ps.segment(), "春季上新")
-    jobs = ps.due_jobs()
-    ps.run_job(wx_app, jobs[0])
-    (chunk_job,) = ps.due_jobs()
-    with use_brand(wx_brand.id):
-        order = sorted(_outcomes(c.id))
+    c, openids, chunk_job, order = _push_waiting_on_its_chunk(wx_app, wx_brand, 10)
     store.inject_fault(BIZSEND, drop=True, times=1)  # the first send gets no answer
     ps.run_job(wx_app, chunk_job)  # WeChat gave no answer: the chunk backs off
     with use_brand(wx_brand.id):

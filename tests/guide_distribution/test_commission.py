@@ -268,6 +268,19 @@ def test_commission_freezes_when_the_pick_up_code_is_verified(shop, fake_pay):
     assert settlement.settle_due(now=now + LATER).amount_fen == 400
 
 
+def _ask_refund(order, m, amount_fen: int, reason: str, at):
+    """The member asks for ``amount_fen`` back on the order's one line (refund only)."""
+    line = db.session.execute(select(OrderLine).where(OrderLine.order_id == order.id)).scalar_one()
+    return aftersale.request(
+        order_id=order.id,
+        member_id=m.id,
+        kind="refund_only",
+        items=[refunds.Item(line.id, 0, amount_fen)],
+        reason=reason,
+        now=at,
+    )
+
+
 def test_an_open_after_sale_request_holds_settlement_until_it_is_decided(shop, fake_pay):
     g = guide(shop)
     m = bound_member(g)
@@ -277,15 +290,7 @@ def test_an_open_after_sale_request_holds_settlement_until_it_is_decided(shop, f
     held, plain = paid_order(m, [(shop.sku, 3)]), paid_order(m, [(shop.other_sku, 1)])
     receive_and_complete(held, m, now=now)
     receive_and_complete(plain, m, now=now)
-    line = db.session.execute(select(OrderLine).where(OrderLine.order_id == held.id)).scalar_one()
-    req = aftersale.request(
-        order_id=held.id,
-        member_id=m.id,
-        kind="refund_only",
-        items=[refunds.Item(line.id, 0, 1000)],
-        reason="茶叶受潮",
-        now=now + dt.timedelta(days=3),
-    )
+    req = _ask_refund(held, m, 1000, "茶叶受潮", now + dt.timedelta(days=3))
     db.session.commit()
     # due by the date, but the customer is still asking for money back: only the other
     # order settles
@@ -312,15 +317,7 @@ def test_an_approved_after_sale_settles_net_of_its_refund_once_refunded(shop, fa
     now = utcnow()
     order = paid_order(m, [(shop.sku, 3)])  # ¥60 -> ¥6
     receive_and_complete(order, m, now=now)
-    line = db.session.execute(select(OrderLine).where(OrderLine.order_id == order.id)).scalar_one()
-    req = aftersale.request(
-        order_id=order.id,
-        member_id=m.id,
-        kind="refund_only",
-        items=[refunds.Item(line.id, 0, 2000)],
-        reason="少了一包",
-        now=now + dt.timedelta(days=1),
-    )
+    req = _ask_refund(order, m, 2000, "少了一包", now + dt.timedelta(days=1))
     db.session.commit()
     aftersale.approve(after_sale_id=req.id, operator="ops")
     db.session.commit()
