@@ -53,7 +53,7 @@ from core import ratelimit
 from core.db import db, utcnow
 from core.errors import AppError, Conflict, NotFound, ValidationError
 from core.tenancy import require_brand_id
-from games import draws
+from games import draws, ledger, live
 from games.errors import (
     AlreadyCheckedIn,
     CampaignNotFound,
@@ -315,46 +315,6 @@ def _lock_player(campaign: GameCampaign, member: Member, now: dt.datetime):
     return db.session.execute(_LOCK_PLAYER, {**params, "new": bool(new), "now": now}).one()
 
 
-def _count_play(campaign: GameCampaign, member: Member, day: dt.date, now) -> tuple[str, _Player]:
-    """Take one play from the member's allowance; answer how it is paid for."""
-    row = _lock_player(campaign, member, now)
-    same_day = row.day == day
-    plays_day = row.plays_day if same_day else 0
-    free_used = row.free_used_day if same_day else 0
-    if campaign.plays_total is not None and row.plays_total >= campaign.plays_total:
-        raise LimitReached(_l("You have used all your plays in this game."))
-    if campaign.plays_per_day is not None and plays_day >= campaign.plays_per_day:
-        raise LimitReached(_l("You have used all your plays for today. Come back tomorrow."))
-    free = extra = 0
-    if campaign.cost_points == 0 and campaign.free_per_day == 0:
-        paid_with = PAID_FREE  # a free game: only the limits count
-    elif free_used < campaign.free_per_day:
-        paid_with, free = PAID_FREE, 1
-    elif row.extra_plays > 0:
-        paid_with, extra = PAID_EXTRA, 1
-    elif campaign.cost_points > 0:
-        paid_with = PAID_POINTS
-    else:
-        raise LimitReached(_l("You have no plays left today. Come back tomorrow."))
-    counted = db.session.execute(
-        _COUNT_PLAY,
-        {
-            "id": row.id,
-            "day": day,
-            "free": free,
-            "extra": extra,
-            "now": now,
-            "ppd": campaign.plays_per_day,
-            "pt": campaign.plays_total,
-            "fpd": campaign.free_per_day,
-        },
-    ).scalar()
-    if counted is None:  # cannot happen under the row lock; the guard says it anyway
-        raise LimitReached(_l("You have used all your plays in this game."))
-    wins_day = row.wins_day if same_day else 0
-    return paid_with, _Player(row.id, wins_day, row.wins_total)
-
-
 def _win_allowed(campaign: GameCampaign, player: _Player | None) -> bool:
     if player is None:
         return True
@@ -505,27 +465,148 @@ def play(
     if preview:
         if campaign.status == ENDED:
             raise Ended(_l("This game has ended."))
-    else:
-        _check_open(campaign, now)
-        _rate_limit(campaign, member.id, ip, now)
-        _check_eligible(campaign, member)
+        return _preview(campaign, member, stored_key, ip, now)
+    _check_open(campaign, now)
+    _rate_limit(campaign, member.id, ip, now)
+    _check_eligible(campaign, member)
     day = brand_day(now)
-    player = None
-    paid_with, points_spent = PAID_FREE, 0
-    if not preview:
-        paid_with, player = _count_play(campaign, member, day, now)
-        if paid_with == PAID_POINTS:
-            _spend_points(campaign, member.id, stored_key, now)
-            points_spent = campaign.cost_points
-    draw_id = _next_draw_id()
-    random_hex = (
-        draws.preview_random()
-        if preview
-        else draws.draw_random(campaign.seed, campaign.id, draw_id)
-    )
     prizes = _prizes(campaign.id)
-    slots = [draws.Slot(p.id, p.weight) for p in prizes]
-    picked = draws.pick(random_hex, slots)
+    draw_id = _next_draw_id()
+    random_hex = draws.draw_random(campaign.seed, campaign.id, draw_id)
+    picked = draws.pick(random_hex, [draws.Slot(p.id, p.weight) for p in prizes])
+    new = member.created_at is not None and now - member.created_at <= NEW_MEMBER_WINDOW
+    record = {
+        "id": draw_id,
+        "brand_id": campaign.brand_id,
+        "campaign_id": campaign.id,
+        "member_id": member.id,
+        "key": stored_key,
+        "random_hex": random_hex,
+        "picked": picked,
+        "points_spent": 0,
+        "day": day.isoformat(),
+        "ip": (ip or None) and ip[:64],
+        "created_at": now.isoformat(timespec="microseconds"),
+        "new_member": bool(new),
+        "campaign_name": campaign.name,
+        "sync": 1,
+    }
+    decision = _decide(
+        campaign, member, request_key, day, now, record, _chain(picked, prizes), pay="auto"
+    )
+    if decision["r"] == "pay":
+        paid_with = _pay(campaign, member.id, stored_key, now)
+        if paid_with == PAID_POINTS:
+            record["points_spent"] = campaign.cost_points
+        decision = _decide(
+            campaign, member, request_key, day, now, record, _chain(picked, prizes), pay=paid_with
+        )
+    if decision["r"] == "replay":
+        # decided earlier, not yet written (its request is still running or died): write it
+        earlier = decision["draw"]
+        if earlier["campaign_id"] != campaign.id:
+            raise Conflict(_l("This request key was already used."), field="request_key")
+        ledger.record([earlier], paid=False)
+        return _replay(db.session.get(GameDraw, earlier["id"]), campaign_id, member_id)
+    if decision["r"] == "limit_total":
+        raise LimitReached(_l("You have used all your plays in this game."))
+    if decision["r"] in ("limit_day", "pay"):
+        raise LimitReached(_l("You have used all your plays for today. Come back tomorrow."))
+    decided = decision["draw"]
+    ledger.record([decided], paid=True)
+    live.drop_after_commit(campaign.brand_id, decision["sid"])
+    draw = db.session.get(GameDraw, decided["id"])
+    if grant and draw.status == PENDING_GRANT:
+        by_id = {p.id: p for p in prizes}
+        _grant(draw, by_id[draw.prize_id], campaign.name, now)
+    return draw
+
+
+def _chain(picked: int | None, prizes: list[GamePrize]) -> list[live.ChainPrize]:
+    """The drawn prize and its fallbacks in order, to the first "thanks" (a cycle ends the
+    way: thanks)."""
+    by_id = {p.id: p for p in prizes}
+    chain: list[live.ChainPrize] = []
+    seen: set[int] = set()
+    current = picked
+    while current is not None and current not in seen and current in by_id:
+        seen.add(current)
+        p = by_id[current]
+        chain.append(
+            live.ChainPrize(
+                id=p.id,
+                name=p.name,
+                kind=p.kind,
+                value=p.value_fen,
+                stock=-1 if p.stock is None else p.stock,
+                cap=-1 if p.daily_cap is None else p.daily_cap,
+                none=p.kind == NONE,
+            )
+        )
+        if p.kind == NONE:
+            break
+        current = p.fallback_prize_id
+    return chain
+
+
+def _limit(value: int | None) -> int:
+    return -1 if value is None else value
+
+
+def _decide(campaign, member, request_key, day, now, record, chain, *, pay: str) -> dict:
+    """The play's script, filling the campaign's or the member's counters from PostgreSQL
+    first when Redis has none."""
+    limits = live.Limits(
+        plays_per_day=_limit(campaign.plays_per_day),
+        plays_total=_limit(campaign.plays_total),
+        free_per_day=campaign.free_per_day,
+        wins_per_day=_limit(campaign.wins_per_day),
+        wins_total=_limit(campaign.wins_total),
+        budget=_limit(campaign.budget_fen),
+        free_game=campaign.cost_points == 0 and campaign.free_per_day == 0,
+    )
+    where = {"brand_id": campaign.brand_id, "campaign_id": campaign.id}
+    for _attempt in range(3):
+        decision = live.decide(
+            **where,
+            member_id=member.id,
+            request_key=request_key,
+            day=day,
+            pay=pay,
+            limits=limits,
+            activated=is_activated(member),
+            chain=chain,
+            record=record,
+            ends_at=campaign.ends_at,
+            now=now,
+        )
+        if decision["r"] == "load_state":
+            live.load_state(**where, day=day, ends_at=campaign.ends_at, now=now)
+        elif decision["r"] == "load_player":
+            live.load_player(**where, member_id=member.id, ends_at=campaign.ends_at, now=now)
+        else:
+            return decision
+    raise RuntimeError("games: the live counters could not be loaded")
+
+
+def _pay(campaign: GameCampaign, member_id: int, stored_key: str, now) -> str:
+    """A play beyond the day's free ones: an earned extra play, else points."""
+    params = {"c": campaign.id, "m": member_id, "b": campaign.brand_id}
+    if db.session.execute(ledger.TAKE_EXTRA, params).first() is not None:
+        return PAID_EXTRA
+    if campaign.cost_points > 0:
+        _spend_points(campaign, member_id, stored_key, now)
+        return PAID_POINTS
+    raise LimitReached(_l("You have no plays left today. Come back tomorrow."))
+
+
+def _preview(campaign: GameCampaign, member: Member, stored_key: str, ip, now) -> GameDraw:
+    """An operator's test play: drawn like a play, no stock, limits or points taken."""
+    day = brand_day(now)
+    draw_id = _next_draw_id()
+    random_hex = draws.preview_random()
+    prizes = _prizes(campaign.id)
+    picked = draws.pick(random_hex, [draws.Slot(p.id, p.weight) for p in prizes])
     by_id = {p.id: p for p in prizes}
     final, fallbacks = _resolve(
         picked,
@@ -533,25 +614,19 @@ def play(
         campaign=campaign,
         day=day,
         activated=is_activated(member),
-        win_ok=_win_allowed(campaign, player),
-        preview=preview,
+        win_ok=True,
+        preview=True,
     )
     prize = by_id.get(final) if final is not None else None
     won = prize is not None and prize.kind != NONE
-    if won and player is not None:
-        counted = db.session.execute(
-            _COUNT_WIN, {"id": player.id, "wpd": campaign.wins_per_day, "wt": campaign.wins_total}
-        ).scalar()
-        if counted is None:  # cannot happen under the row lock
-            raise LimitReached(_l("You have reached the win limit of this game."))
     draw = GameDraw(
         id=draw_id,
         campaign_id=campaign.id,
         member_id=member.id,
         idempotency_key=stored_key,
-        preview=preview,
-        paid_with=paid_with,
-        points_spent=points_spent,
+        preview=True,
+        paid_with=PAID_FREE,
+        points_spent=0,
         random_hex=random_hex,
         picked_prize_id=picked,
         fallbacks=fallbacks,
@@ -560,15 +635,13 @@ def play(
         prize_name=prize.name if prize is not None else "",
         prize_kind=prize.kind if won else NONE,
         value_fen=prize.value_fen if won else 0,
-        status=_first_status(prize if won else None, preview),
+        status=PREVIEW,
         day=day,
         ip=(ip or None) and ip[:64],
         created_at=now,
     )
     db.session.add(draw)
     db.session.flush()
-    if grant and draw.status == PENDING_GRANT:
-        _grant(draw, prize, campaign.name, now)
     return draw
 
 
