@@ -26,6 +26,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views_console.bp)
     api.init_app(app)
     cli.init_app(app)
+    # the mini-program's play, ahead of Flask's pipeline (its route above answers the rest)
+    from games import front
+
+    front.init_app(app)
 
     # the member's pages: the games, their rules and fairness, my prizes; the entry points
     # (the member center's slot, the official account's keywords, the console's QR poster)

@@ -31,6 +31,7 @@ from games.models import (
 log = logging.getLogger(__name__)
 PLAY_GRACE = dt.timedelta(seconds=60)  # a play's own request writes its draw first
 STREAM_BATCH = 500
+STREAM_BATCHES = 40
 GRANT_GRACE = dt.timedelta(seconds=30)  # the play's own request grants first
 STATS_HOURS = 3  # hours recomputed on each run (a transaction never spans them)
 
@@ -55,17 +56,32 @@ def _stream_brands(now: dt.datetime) -> list[int]:
 
 @job("default", timeout=600, retries=3)
 def record_plays(grace_seconds: int | None = None) -> int:
-    """Write the plays Redis decided whose request did not write them (it died between the
-    decision and its commit) once they are ``PLAY_GRACE`` old, take their payment and grant
-    their prizes; answers how many draws were written now."""
-    from games import ledger, live, services
-
+    """Write the plays Redis decided and left in its stream, take their payment and grant
+    their prizes: the mini-program's plays (``games.front``) at once, and plays whose request
+    did not write them (it died between the decision and its commit) once they are
+    ``PLAY_GRACE`` old. Answers how many draws were written now."""
     grace = PLAY_GRACE if grace_seconds is None else dt.timedelta(seconds=grace_seconds)
     now = utcnow()
     cutoff_ms = int((now - grace).timestamp() * 1000)
     written = 0
     for brand_id in _stream_brands(now):
-        entries = live.stream_entries(brand_id, STREAM_BATCH)
+        written += _record_brand(brand_id, cutoff_ms)
+    if written:
+        log.info("games: wrote %d plays left in the stream", written)
+    return written
+
+
+def _record_brand(brand_id: int, cutoff_ms: int) -> int:
+    """Write one brand's due plays, a batch at a time, until none is due (or
+    ``STREAM_BATCHES`` batches: the next run goes on)."""
+    from games import ledger, live, services
+
+    written, after = 0, None
+    for _batch in range(STREAM_BATCHES):
+        entries = live.stream_entries(brand_id, STREAM_BATCH, after=after)
+        if not entries:
+            break
+        after = entries[-1][0]
         due = [
             (sid, d) for sid, d in entries if d.get("sync") == 0 or live.stream_ms(sid) < cutoff_ms
         ]
@@ -78,7 +94,7 @@ def record_plays(grace_seconds: int | None = None) -> int:
             except Exception:
                 db.session.rollback()
                 log.exception("games: writing %d plays of brand %s failed", len(due), brand_id)
-                continue
+                break
             live.drop_stream_entries(brand_id, [sid for sid, _d in due])
             written += len(new)
             for d in new:
@@ -90,8 +106,8 @@ def record_plays(grace_seconds: int | None = None) -> int:
                 except Exception:
                     db.session.rollback()
                     log.exception("games: grant of draw %s failed", d["id"])
-    if written:
-        log.info("games: wrote %d plays left in the stream", written)
+        if len(entries) < STREAM_BATCH:
+            break
     return written
 
 

@@ -53,14 +53,33 @@ local req = cjson.decode(ARGV[1])
 local seen = redis.call('GET', KEYS[3])
 if seen then return '{"r":"replay","draw":' .. seen .. '}' end
 if redis.call('HEXISTS', KEYS[1], 'init') == 0 then return '{"r":"load_state"}' end
-if redis.call('HEXISTS', KEYS[2], 'init') == 0 then return '{"r":"load_player"}' end
+if redis.call('HEXISTS', KEYS[2], 'init') == 0 then
+  local i = req.player_init
+  if not i then return '{"r":"load_player"}' end
+  redis.call('HSET', KEYS[2], 'init', 1, 'day', i.day, 'pd', i.pd, 'wd', i.wd, 'fd', i.fd,
+    'pt', i.pt, 'wt', i.wt)
+end
+local ipn = 0
+if req.rate.count then
+  redis.call('SET', KEYS[5], 0, 'EX', req.rate.member_window, 'NX')
+  if redis.call('INCR', KEYS[5]) > req.rate.member_limit then return '{"r":"rate_member"}' end
+  if req.rate.ip then
+    redis.call('SET', KEYS[6], 0, 'EX', req.rate.ip_window, 'NX')
+    ipn = redis.call('INCR', KEYS[6])
+    if ipn > req.rate.ip_limit then return '{"r":"rate_ip","ipn":' .. ipn .. '}' end
+  end
+end
 local p = redis.call('HMGET', KEYS[2], 'day', 'pd', 'wd', 'fd', 'pt', 'wt')
 local same = p[1] == req.day
 local pd, wd, fd = 0, 0, 0
 if same then pd, wd, fd = tonumber(p[2]), tonumber(p[3]), tonumber(p[4]) end
 local pt, wt = tonumber(p[5]), tonumber(p[6])
-if req.plays_total >= 0 and pt >= req.plays_total then return '{"r":"limit_total"}' end
-if req.plays_per_day >= 0 and pd >= req.plays_per_day then return '{"r":"limit_day"}' end
+if req.plays_total >= 0 and pt >= req.plays_total then
+  return '{"r":"limit_total","ipn":' .. ipn .. '}'
+end
+if req.plays_per_day >= 0 and pd >= req.plays_per_day then
+  return '{"r":"limit_day","ipn":' .. ipn .. '}'
+end
 local paid, free = req.pay, 0
 if paid == 'auto' then
   if req.free_game then
@@ -68,7 +87,7 @@ if paid == 'auto' then
   elseif fd < req.free_per_day then
     paid, free = 'free', 1
   else
-    return '{"r":"pay"}'
+    return '{"r":"pay","ipn":' .. ipn .. '}'
   end
 end
 local win_ok = (req.wins_per_day < 0 or wd < req.wins_per_day)
@@ -141,7 +160,7 @@ end
 local out = cjson.encode(draw)
 redis.call('SET', KEYS[3], out, 'PX', req.replay_ms)
 local sid = redis.call('XADD', KEYS[4], '*', 'd', out)
-return '{"r":"ok","sid":"' .. sid .. '","draw":' .. out .. '}'
+return '{"r":"ok","ipn":' .. ipn .. ',"sid":"' .. sid .. '","draw":' .. out .. '}'
 """
 
 # Fill a missing hash from PostgreSQL's figures, unless another process did it first.
@@ -190,9 +209,6 @@ class ChainPrize:
     cap: int  # -1: no daily cap
     none: bool  # "thanks for playing": given without counting
 
-    def as_arg(self) -> dict:
-        return dataclasses.asdict(self)
-
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
@@ -205,6 +221,20 @@ class Limits:
     wins_total: int
     budget: int
     free_game: bool  # no cost and no free allowance: only the limits count
+
+
+@dataclasses.dataclass(frozen=True)
+class Rate:
+    """The play's rate limits, counted in the script (``count``: this call counts the
+    attempt; the call after a payment does not). Keys are ``core.ratelimit``'s."""
+
+    member_key: str
+    member_limit: int
+    member_window: int
+    ip_key: str | None
+    ip_limit: int
+    ip_window: int
+    count: bool
 
 
 def _ms(delta: dt.timedelta) -> int:
@@ -223,27 +253,43 @@ def decide(
     activated: bool,
     chain: list[ChainPrize],
     record: dict,
+    rate: Rate,
     ends_at: dt.datetime,
     now: dt.datetime,
+    player_init: dict | None = None,
 ) -> dict:
     """Run the play's script once: ``{"r": "ok", "sid": <stream id>, "draw": {...}}``, or
     ``{"r": reason}`` (``replay`` with the earlier ``draw``, ``load_state``,
-    ``load_player``, ``limit_total``, ``limit_day``, ``pay``)."""
+    ``load_player``, ``rate_member``, ``rate_ip``, ``limit_total``, ``limit_day``, ``pay``);
+    ``ipn``: the attempts of the network address in its window, when counted.
+    ``player_init``: the member's counters read from PostgreSQL in this request
+    (``player_fields``), used when Redis has none."""
     req = {
         "day": day.isoformat(),
         "pay": pay,
-        **dataclasses.asdict(limits),
+        **limits.__dict__,
         "activated": activated,
-        "chain": [p.as_arg() for p in chain],
+        "chain": [p.__dict__ for p in chain],
         "draw": record,
         "player_ms": _ms(ends_at - now + PLAYER_KEEP),
         "replay_ms": _ms(REPLAY_KEEP),
+        "player_init": player_init or False,
+        "rate": {
+            "count": rate.count,
+            "member_limit": rate.member_limit,
+            "member_window": rate.member_window,
+            "ip": rate.ip_key is not None,
+            "ip_limit": rate.ip_limit,
+            "ip_window": rate.ip_window,
+        },
     }
     keys = [
         state_key(brand_id, campaign_id),
         player_key(brand_id, campaign_id, member_id),
         replay_key(brand_id, campaign_id, member_id, request_key),
         stream_key(brand_id),
+        rate.member_key,
+        rate.ip_key or rate.member_key,
     ]
     raw = run_script(get_redis(), _script("DECIDE"), keys, [json.dumps(req)])
     return json.loads(raw)
@@ -286,17 +332,26 @@ def load_player(*, brand_id: int, campaign_id: int, member_id: int, ends_at, now
         ),
         {"c": campaign_id, "m": member_id, "b": brand_id},
     ).one_or_none()
-    fields = {"day": "", "pd": 0, "wd": 0, "fd": 0, "pt": 0, "wt": 0}
-    if row is not None:
-        fields = {
-            "day": row.day.isoformat() if row.day else "",
-            "pd": row.plays_day,
-            "wd": row.wins_day,
-            "fd": row.free_used_day,
-            "pt": row.plays_total,
-            "wt": row.wins_total,
-        }
-    _init(player_key(brand_id, campaign_id, member_id), ends_at - now + PLAYER_KEEP, fields)
+    _init(
+        player_key(brand_id, campaign_id, member_id),
+        ends_at - now + PLAYER_KEEP,
+        player_fields(row),
+    )
+
+
+def player_fields(row) -> dict:
+    """The script's counters of a member from their ``game_player`` row (day, plays_day,
+    wins_day, free_used_day, plays_total, wins_total; None: no row, all zero)."""
+    if row is None or row.plays_total is None:
+        return {"day": "", "pd": 0, "wd": 0, "fd": 0, "pt": 0, "wt": 0}
+    return {
+        "day": row.day.isoformat() if row.day else "",
+        "pd": row.plays_day,
+        "wd": row.wins_day,
+        "fd": row.free_used_day,
+        "pt": row.plays_total,
+        "wt": row.wins_total,
+    }
 
 
 def forget_players(brand_id: int, pairs: list[tuple[int, int]]) -> None:
@@ -306,9 +361,11 @@ def forget_players(brand_id: int, pairs: list[tuple[int, int]]) -> None:
         get_redis().delete(*(player_key(brand_id, c, m) for c, m in pairs))
 
 
-def stream_entries(brand_id: int, count: int) -> list[tuple[str, dict]]:
-    """The oldest ``count`` plays of the brand's stream: (stream id, record)."""
-    rows = get_redis().xrange(stream_key(brand_id), count=count)
+def stream_entries(brand_id: int, count: int, after: str | None = None) -> list[tuple[str, dict]]:
+    """The oldest ``count`` plays of the brand's stream (after the stream id ``after``):
+    (stream id, record)."""
+    start = "-" if after is None else f"({after}"
+    rows = get_redis().xrange(stream_key(brand_id), min=start, count=count)
     return [(sid.decode(), json.loads(fields[b"d"])) for sid, fields in rows]
 
 

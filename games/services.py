@@ -52,6 +52,7 @@ from sqlalchemy.exc import IntegrityError
 from core import ratelimit
 from core.db import db, utcnow
 from core.errors import AppError, Conflict, NotFound, ValidationError
+from core.redis import key as redis_key
 from core.tenancy import require_brand_id
 from games import draws, ledger, live
 from games.errors import (
@@ -169,22 +170,26 @@ def is_staff(member: Member) -> bool:
     return bool(db.session.scalar(select(exists().where(Staff.phone == member.phone))))
 
 
-def ineligible_reason(campaign: GameCampaign, member: Member) -> str | None:
-    """Why the member may not play this campaign (None: they may)."""
-    if is_staff(member):
+def ineligible_reason(
+    campaign: GameCampaign, member: Member, *, staff: bool | None = None, tagged=None
+) -> str | None:
+    """Why the member may not play this campaign (None: they may). ``staff`` and ``tagged``
+    (whether the member has one of the campaign's tags): when the caller read them."""
+    if is_staff(member) if staff is None else staff:
         return str(_l("Staff of the brand may not take part."))
     if campaign.tier_ids and member.tier_id not in campaign.tier_ids:
         return str(_l("This game is for members of certain tiers only."))
     if campaign.store_ids and member.store_id not in campaign.store_ids:
         return str(_l("This game is for members of certain stores only."))
     if campaign.tag_ids:
-        tagged = db.session.scalar(
-            select(
-                exists().where(
-                    MemberTag.member_id == member.id, MemberTag.tag_id.in_(campaign.tag_ids)
+        if tagged is None:
+            tagged = db.session.scalar(
+                select(
+                    exists().where(
+                        MemberTag.member_id == member.id, MemberTag.tag_id.in_(campaign.tag_ids)
+                    )
                 )
             )
-        )
         if not tagged:
             return str(_l("This game is for selected members only."))
     return None
@@ -221,6 +226,37 @@ def _rate_limit(campaign: GameCampaign, member_id: int, ip: str | None, now) -> 
     if seen >= flag_at and (seen == flag_at or seen % flag_at == 0 or not allowed):
         _flag(campaign.id, ip, seen, now)
     if not allowed:
+        raise GameRateLimited(_l("Too many plays from your network. Try again in a minute."))
+
+
+def _rate(campaign, member_id: int, ip: str | None, *, count: bool) -> live.Rate:
+    """The play's rate limits as the play's script counts them (the keys and limits of
+    ``_rate_limit``)."""
+    brand_id = campaign.brand_id
+    ip = ip[:64] if ip else None
+    return live.Rate(
+        member_key=redis_key(brand_id, "rl", "game-member", str(member_id)),
+        member_limit=_config("GAMES_MEMBER_RATE", 10),
+        member_window=10,
+        ip_key=redis_key(brand_id, "rl", "game-ip", ip) if ip else None,
+        ip_limit=_config("GAMES_IP_RATE", 600),
+        ip_window=60,
+        count=count,
+    )
+
+
+def _rated(decision: dict, campaign, ip: str | None, now) -> None:
+    """After the play's script: flag a burst from the network address, refuse a play over a
+    rate limit (as ``_rate_limit``)."""
+    if decision["r"] == "rate_member":
+        raise GameRateLimited(_l("You are playing too fast. Wait a moment and try again."))
+    seen = int(decision.get("ipn") or 0)
+    if ip and seen:
+        allowed = decision["r"] != "rate_ip"
+        flag_at = _config("GAMES_FLAG_PER_MINUTE", 120)
+        if seen >= flag_at and (seen == flag_at or seen % flag_at == 0 or not allowed):
+            _flag(campaign.id, ip[:64], seen, now)
+    if decision["r"] == "rate_ip":
         raise GameRateLimited(_l("Too many plays from your network. Try again in a minute."))
 
 
@@ -467,11 +503,104 @@ def play(
             raise Ended(_l("This game has ended."))
         return _preview(campaign, member, stored_key, ip, now)
     _check_open(campaign, now)
-    _rate_limit(campaign, member.id, ip, now)
     _check_eligible(campaign, member)
-    day = brand_day(now)
     prizes = _prizes(campaign.id)
-    draw_id = _next_draw_id()
+    decided, sid = _play_live(
+        campaign, member, prizes, request_key, stored_key, ip, now, draw_id=_next_draw_id()
+    )
+    if decided.get("replay"):  # decided earlier, written now
+        return _replay(db.session.get(GameDraw, decided["id"]), campaign_id, member_id)
+    ledger.record([decided], paid=True)
+    live.drop_after_commit(campaign.brand_id, sid)
+    draw = db.session.get(GameDraw, decided["id"])
+    if grant and draw.status == PENDING_GRANT:
+        by_id = {p.id: p for p in prizes}
+        _grant(draw, by_id[draw.prize_id], campaign.name, now)
+    return draw
+
+
+def play_decided(
+    *,
+    campaign,
+    member,
+    prizes: list,
+    request_key: str,
+    ip: str | None,
+    eligible_reason: str | None,
+    draw_id: int,
+    now: dt.datetime,
+    player_init: dict | None = None,
+) -> tuple[dict, bool]:
+    """A play of the mini-program's hot path (``games.front``): the campaign, its prizes and
+    the member are snapshots the caller keeps (``games.front``), the draw id one it reserved.
+    The play is decided in Redis and left in the stream for ``games.jobs.record_plays``
+    (its prize granted there, within seconds); a play the member's free plays do not cover is
+    paid and written in this transaction, and a replay answers the written draw. Answers the
+    draw's fields and whether the caller must commit (True: written in this transaction).
+
+    Raises what ``play`` raises, with the same checks in the same order."""
+    request_key = _check_request_key(request_key)
+    stored_key = f"play:{member.id}:{request_key}"
+    _check_open(campaign, now)
+    if eligible_reason:
+        raise NotEligible(eligible_reason)
+    decided, sid = _play_live(
+        campaign,
+        member,
+        prizes,
+        request_key,
+        stored_key,
+        ip,
+        now,
+        draw_id=draw_id,
+        sync=False,
+        player_init=player_init,
+    )
+    if sid is not None:
+        return decided, False
+    draw = db.session.get(GameDraw, decided["id"])
+    if decided.get("replay"):
+        draw = _replay(draw, campaign.id, member.id)
+    if draw.status == PENDING_GRANT:  # written here: granted at once
+        draw = grant_draw(draw_id=draw.id, now=now)
+    return draw_fields(draw), True
+
+
+def draw_fields(draw: GameDraw) -> dict:
+    """The fields of a written draw, as ``play_decided`` answers them."""
+    return {
+        "id": draw.id,
+        "campaign_id": draw.campaign_id,
+        "member_id": draw.member_id,
+        "prize_id": draw.prize_id,
+        "slot_prize_id": draw.slot_prize_id,
+        "prize_name": draw.prize_name,
+        "prize_kind": draw.prize_kind,
+        "status": draw.status,
+        "paid_with": draw.paid_with,
+        "points_spent": draw.points_spent,
+        "created_at": draw.created_at.isoformat(timespec="microseconds"),
+    }
+
+
+def _play_live(
+    campaign,
+    member,
+    prizes,
+    request_key,
+    stored_key,
+    ip,
+    now,
+    *,
+    draw_id,
+    sync=True,
+    player_init=None,
+) -> tuple[dict, str | None]:
+    """Draw, decide in Redis, and answer (the decided record, its stream id); the stream id
+    is None when the play was written to PostgreSQL here: paid with an extra play or points
+    (then written in this transaction), or a replay of a play decided earlier (the record
+    then has ``replay``)."""
+    day = brand_day(now)
     random_hex = draws.draw_random(campaign.seed, campaign.id, draw_id)
     picked = draws.pick(random_hex, [draws.Slot(p.id, p.weight) for p in prizes])
     new = member.created_at is not None and now - member.created_at <= NEW_MEMBER_WINDOW
@@ -489,37 +618,51 @@ def play(
         "created_at": now.isoformat(timespec="microseconds"),
         "new_member": bool(new),
         "campaign_name": campaign.name,
-        "sync": 1,
+        "sync": 1 if sync else 0,
     }
+    chain = _chain(picked, prizes)
+    rate = _rate(campaign, member.id, ip, count=True)
     decision = _decide(
-        campaign, member, request_key, day, now, record, _chain(picked, prizes), pay="auto"
+        campaign,
+        member,
+        request_key,
+        day,
+        now,
+        record,
+        chain,
+        rate,
+        pay="auto",
+        player_init=player_init,
     )
+    if decision["r"] != "replay":
+        _rated(decision, campaign, ip, now)
+    paid = False
     if decision["r"] == "pay":
         paid_with = _pay(campaign, member.id, stored_key, now)
         if paid_with == PAID_POINTS:
             record["points_spent"] = campaign.cost_points
+        record["sync"] = 1  # its payment is in this transaction: written with it
+        rate = dataclasses.replace(rate, count=False)
         decision = _decide(
-            campaign, member, request_key, day, now, record, _chain(picked, prizes), pay=paid_with
+            campaign, member, request_key, day, now, record, chain, rate, pay=paid_with
         )
+        paid = True
     if decision["r"] == "replay":
         # decided earlier, not yet written (its request is still running or died): write it
         earlier = decision["draw"]
         if earlier["campaign_id"] != campaign.id:
             raise Conflict(_l("This request key was already used."), field="request_key")
         ledger.record([earlier], paid=False)
-        return _replay(db.session.get(GameDraw, earlier["id"]), campaign_id, member_id)
+        return {**earlier, "replay": True}, None
     if decision["r"] == "limit_total":
         raise LimitReached(_l("You have used all your plays in this game."))
     if decision["r"] in ("limit_day", "pay"):
         raise LimitReached(_l("You have used all your plays for today. Come back tomorrow."))
-    decided = decision["draw"]
-    ledger.record([decided], paid=True)
-    live.drop_after_commit(campaign.brand_id, decision["sid"])
-    draw = db.session.get(GameDraw, decided["id"])
-    if grant and draw.status == PENDING_GRANT:
-        by_id = {p.id: p for p in prizes}
-        _grant(draw, by_id[draw.prize_id], campaign.name, now)
-    return draw
+    if paid and not sync:
+        ledger.record([decision["draw"]], paid=True)
+        live.drop_after_commit(campaign.brand_id, decision["sid"])
+        return decision["draw"], None
+    return decision["draw"], decision["sid"]
 
 
 def _chain(picked: int | None, prizes: list[GamePrize]) -> list[live.ChainPrize]:
@@ -553,7 +696,9 @@ def _limit(value: int | None) -> int:
     return -1 if value is None else value
 
 
-def _decide(campaign, member, request_key, day, now, record, chain, *, pay: str) -> dict:
+def _decide(
+    campaign, member, request_key, day, now, record, chain, rate, *, pay: str, player_init=None
+) -> dict:
     """The play's script, filling the campaign's or the member's counters from PostgreSQL
     first when Redis has none."""
     limits = live.Limits(
@@ -577,8 +722,10 @@ def _decide(campaign, member, request_key, day, now, record, chain, *, pay: str)
             activated=is_activated(member),
             chain=chain,
             record=record,
+            rate=rate,
             ends_at=campaign.ends_at,
             now=now,
+            player_init=player_init,
         )
         if decision["r"] == "load_state":
             live.load_state(**where, day=day, ends_at=campaign.ends_at, now=now)
