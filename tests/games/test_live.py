@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from core.db import db
 from core.redis import get_redis
 from games import jobs, ledger, live, services
-from games.models import GameDraw, GamePlayer, GamePrize
 from games.errors import LimitReached
+from games.models import GameDraw, GamePlayer, GamePrize
 from points import queries as points_queries
 from points import services as points
 from points.models import PointsEntry
