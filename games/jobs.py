@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 PLAY_GRACE = dt.timedelta(seconds=60)  # a play's own request writes its draw first
 STREAM_BATCH = 500
 STREAM_BATCHES = 40
+GRANT_BATCH = 100  # grants per transaction (each in its savepoint)
 GRANT_GRACE = dt.timedelta(seconds=30)  # the play's own request grants first
 STATS_HOURS = 3  # hours recomputed on each run (a transaction never spans them)
 
@@ -97,15 +98,15 @@ def _record_brand(brand_id: int, cutoff_ms: int) -> int:
                 break
             live.drop_stream_entries(brand_id, [sid for sid, _d in due])
             written += len(new)
-            for d in new:
-                if d["status"] != PENDING_GRANT:
-                    continue
+            pending = [d["id"] for d in new if d["status"] == PENDING_GRANT]
+            for at in range(0, len(pending), GRANT_BATCH):
+                batch = pending[at : at + GRANT_BATCH]
                 try:
-                    services.grant_draw(draw_id=d["id"])
+                    services.grant_draws(draw_ids=batch)
                     db.session.commit()
-                except Exception:
+                except Exception:  # left pending: recover_grants grants them
                     db.session.rollback()
-                    log.exception("games: grant of draw %s failed", d["id"])
+                    log.exception("games: granting draws %s.. failed", batch[0])
         if len(entries) < STREAM_BATCH:
             break
     return written

@@ -842,6 +842,40 @@ def grant_draw(*, draw_id: int, now: dt.datetime | None = None) -> GameDraw:
     return _grant(draw, prize, _campaign_name(draw.campaign_id), now)
 
 
+def grant_draws(*, draw_ids: list[int], now: dt.datetime | None = None) -> int:
+    """``grant_draw`` of several draws in the current transaction (each grant in its own
+    savepoint); a draw another transaction is granting is skipped (it grants it). Answers
+    how many were granted or failed now."""
+    now = now or utcnow()
+    pending = list(
+        db.session.scalars(
+            select(GameDraw)
+            .where(GameDraw.id.in_(draw_ids), GameDraw.status == PENDING_GRANT)
+            .order_by(GameDraw.id)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+    )
+    if not pending:
+        return 0
+    prizes = {
+        p.id: p
+        for p in db.session.scalars(
+            select(GamePrize).where(GamePrize.id.in_({d.prize_id for d in pending}))
+        )
+    }
+    names = dict(
+        db.session.execute(
+            select(GameCampaign.id, GameCampaign.name).where(
+                GameCampaign.id.in_({d.campaign_id for d in pending})
+            )
+        ).all()
+    )
+    for draw in pending:
+        _grant(draw, prizes[draw.prize_id], names[draw.campaign_id], now)
+    return len(pending)
+
+
 def _grant(draw: GameDraw, prize: GamePrize, reason: str, now: dt.datetime) -> GameDraw:
     """Give the prize of a pending draw held by this transaction (its row just written, or
     locked): a coupon or points through their services with the key ``game-draw:<id>``, in
