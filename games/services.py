@@ -4,27 +4,27 @@ settings (create, update, start, pause, stop) are in ``games.setup`` and re-expo
 All functions work in the current brand (``use_brand``), flush and never commit, and take
 ``now=`` so tests control the clock.
 
-How a play is exact under load (everything in the caller's one transaction):
+How a play is exact under load:
 
-1. the member's player row is locked (``SELECT ... FOR UPDATE``): plays of one member are
-   serialised, and its counters (plays today / in total, free plays used, extra plays) change
-   by one guarded UPDATE that cannot pass the limits;
-2. a play paid in points spends them through ``points.services`` with the draw's key;
-3. the draw's id comes from its sequence and its random number is
-   HMAC-SHA256(seed, "campaign_id:draw_id") (``games.draws``), mapped to the weights;
-4. the drawn prize is taken by conditional UPDATEs: the prize's ``awarded < stock``, the
-   prize's day ``awarded < daily_cap``, the campaign's ``spent_fen + value <= budget``; a
-   prize that cannot be given (or a member over the win limits, or not activated) passes
-   its chance to its fallback, and each such decision is recorded on the draw. A prize
-   without stock has no counter to take (``awarded`` counts only prizes with stock; the wins
-   of an unlimited prize are its draws), so its winners share no row lock: only prizes that
-   still have stock, a daily cap or a budget serialise their winners, and only on that row;
-5. the draw row is written with its idempotency key (a replay answers the same draw).
+1. its draw id comes from the draws' sequence and its random number is
+   HMAC-SHA256(seed, "campaign_id:draw_id") (``games.draws``), mapped to the weights; the
+   drawn prize and its fallbacks make the way the play's script walks;
+2. one Redis script (``games.live``) decides it atomically: the replay key, the rate limits,
+   the member's limits and counters, each prize's stock, daily cap and the budget (a prize
+   that cannot be given, or a member over the win limits or not activated, passes its
+   chance to its fallback, and each such decision is recorded on the draw), and appends the
+   draw's record to the brand's stream;
+3. a play the free plays do not cover is paid first, in the caller's transaction (an earned
+   extra play, or points through ``points.services`` with the play's key), then decided;
+4. the draw is written to PostgreSQL by ``games.ledger`` (idempotent on its id and key) with
+   the counters it moves: in the caller's transaction (``play``), or by the job
+   ``games.jobs.record_plays`` (the mini-program's plays, ``play_decided``; and any play whose
+   request died before its commit).
 
 The prize itself (coupons and points through their services with the key
 ``game-draw:<id>``) is granted either in the play's own transaction (``grant=True``, what the
-pages and the API do: one commit, the draw is ``granted`` when it is visible at all) or in a
-second step, ``grant_draw``, after the play's commit: the draw goes ``pending_grant`` ->
+pages do: one commit, the draw is ``granted`` when it is visible at all) or in a second
+step, ``grant_draw``, after the play's commit: the draw goes ``pending_grant`` ->
 ``granted`` by a conditional change under the draw's row lock, and the periodic
 ``games.jobs.recover_grants`` grants any draw a dead worker left pending (check-ins, and
 callers that grant in two steps)::
@@ -36,6 +36,9 @@ callers that grant in two steps)::
     db.session.commit()
     services.grant_draw(draw_id=draw.id)
     db.session.commit()
+
+Check-ins are counted in PostgreSQL alone: the member's player row locked, its counters moved
+by guarded UPDATEs, the reward's stock taken by conditional UPDATEs.
 """
 
 from __future__ import annotations
