@@ -6,9 +6,9 @@ extra plays, gift addresses; campaign settings from ``games.setup``). Reads are 
 ``games.queries``; the generated rules in ``games.rules``. Its periodic jobs
 (``games.jobs``: writing the plays Redis decided, grant recovery, the hourly rollup, ending
 campaigns past their end) are listed in ``app.periodic_jobs()``; the mini-program's play is
-served by ``games.front`` ahead of Flask's pipeline. A paid order (``shop.signals.order_paid``) earns extra
-plays in the campaigns that give them; a member merge moves plays, wins, check-ins and extra
-plays to the kept member (``games.merge``).
+served by ``games.front`` ahead of Flask's pipeline. A paid order
+(``shop.signals.order_paid``) earns extra plays in the campaigns that give them; a member
+merge moves plays, wins, check-ins and extra plays to the kept member (``games.merge``).
 """
 
 from __future__ import annotations

@@ -248,19 +248,21 @@ def _rate(campaign, member_id: int, ip: str | None, *, count: bool) -> live.Rate
     )
 
 
-def _rated(decision: dict, campaign, ip: str | None, now) -> None:
-    """After the play's script: flag a burst from the network address, refuse a play over a
-    rate limit (as ``_rate_limit``)."""
+def _rated(decision: dict, campaign, ip: str | None, now) -> bool:
+    """After the play's script: flag a burst from the network address (True: flagged now),
+    refuse a play over a rate limit (as ``_rate_limit``)."""
     if decision["r"] == "rate_member":
         raise GameRateLimited(_l("You are playing too fast. Wait a moment and try again."))
-    seen = int(decision.get("ipn") or 0)
+    seen, flagged = int(decision.get("ipn") or 0), False
     if ip and seen:
         allowed = decision["r"] != "rate_ip"
         flag_at = _config("GAMES_FLAG_PER_MINUTE", 120)
         if seen >= flag_at and (seen == flag_at or seen % flag_at == 0 or not allowed):
             _flag(campaign.id, ip[:64], seen, now)
+            flagged = True
     if decision["r"] == "rate_ip":
         raise GameRateLimited(_l("Too many plays from your network. Try again in a minute."))
+    return flagged
 
 
 def _flag(campaign_id: int, ip: str, plays: int, now: dt.datetime) -> None:
@@ -560,7 +562,7 @@ def play_decided(
         player_init=player_init,
     )
     if sid is not None:
-        return decided, False
+        return decided, bool(decided.get("flagged"))
     draw = db.session.get(GameDraw, decided["id"])
     if decided.get("replay"):
         draw = _replay(draw, campaign.id, member.id)
@@ -637,8 +639,7 @@ def _play_live(
         pay="auto",
         player_init=player_init,
     )
-    if decision["r"] != "replay":
-        _rated(decision, campaign, ip, now)
+    flagged = decision["r"] != "replay" and _rated(decision, campaign, ip, now)
     paid = False
     if decision["r"] == "pay":
         paid_with = _pay(campaign, member.id, stored_key, now)
@@ -661,11 +662,14 @@ def _play_live(
         raise LimitReached(_l("You have used all your plays in this game."))
     if decision["r"] in ("limit_day", "pay"):
         raise LimitReached(_l("You have used all your plays for today. Come back tomorrow."))
+    decided = decision["draw"]
     if paid and not sync:
-        ledger.record([decision["draw"]], paid=True)
+        ledger.record([decided], paid=True)
         live.drop_after_commit(campaign.brand_id, decision["sid"])
-        return decision["draw"], None
-    return decision["draw"], decision["sid"]
+        return decided, None
+    if flagged:  # a burst's flag was written in this transaction
+        decided["flagged"] = True
+    return decided, decision["sid"]
 
 
 def _chain(picked: int | None, prizes: list[GamePrize]) -> list[live.ChainPrize]:

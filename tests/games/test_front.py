@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from core.db import db
 from core.tenancy import use_brand
 from games import jobs, live, services
-from games.models import GameDraw
+from games.models import GameDraw, GameFlag
 from members.models import Member
 from points import queries as points_queries
 from points import services as points
@@ -73,13 +73,19 @@ def test_what_the_front_does_not_answer_flask_s_route_refuses(wx_client, wx_bran
         "no session": (url, {"request_key": "k"}, {}),
         "an expired session": (url, {"request_key": "k"}, bearer("mp_" + "x" * 40)),
         "an unknown game": (
-            api(wx_brand, "games/999999/draws"), {"request_key": "k"}, bearer(token)
+            api(wx_brand, "games/999999/draws"),
+            {"request_key": "k"},
+            bearer(token),
         ),
         "a check-in": (
-            api(wx_brand, f"games/{checkin_id}/draws"), {"request_key": "k"}, bearer(token)
+            api(wx_brand, f"games/{checkin_id}/draws"),
+            {"request_key": "k"},
+            bearer(token),
         ),
         "an unknown brand": (
-            f"/api/mp/nosuchbrand/games/{campaign_id}/draws", {"request_key": "k"}, bearer(token)
+            f"/api/mp/nosuchbrand/games/{campaign_id}/draws",
+            {"request_key": "k"},
+            bearer(token),
         ),
     }
     for what, (path, body, headers) in refused.items():
@@ -131,17 +137,26 @@ def test_an_operator_s_pause_is_seen_at_the_next_play(wx_client, wx_brand, wx_co
     assert r.json["error"]["message"] == "该游戏已暂停，请稍后再来。"
 
 
-def test_too_fast_plays_are_refused(wx_client, wx_brand, wx_consumer):
+def test_too_fast_plays_are_refused_and_a_burst_is_flagged(
+    wx_app, wx_client, wx_brand, wx_consumer
+):
     with use_brand(wx_brand.id):
         campaign_id = make_campaign(prizes=WIN).id
     token, _ = activate(wx_client, wx_brand, wx_consumer)
     url = api(wx_brand, f"games/{campaign_id}/draws")
-    codes = [
-        wx_client.post(url, json={"request_key": f"k{i}"}, headers=bearer(token)).status_code
-        for i in range(11)
-    ]
+    wx_app.config["GAMES_FLAG_PER_MINUTE"] = 4
+    try:
+        codes = [
+            wx_client.post(url, json={"request_key": f"k{i}"}, headers=bearer(token)).status_code
+            for i in range(11)
+        ]
+    finally:
+        wx_app.config.pop("GAMES_FLAG_PER_MINUTE")
     assert codes == [200] * 10 + [429]
     assert _stream(wx_brand) == 10
+    with use_brand(wx_brand.id):
+        flags = db.session.scalars(select(GameFlag)).all()
+        assert [(f.ip, f.plays) for f in flags] == [("127.0.0.1", 8)]
 
 
 def test_a_lost_redis_answers_503_and_changes_nothing(wx_app, wx_client, wx_brand, wx_consumer):

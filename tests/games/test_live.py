@@ -65,9 +65,7 @@ def _balance(member_id: int) -> int:
     return points_queries.balance(member_id).balance
 
 
-def test_a_play_whose_request_died_before_its_commit_is_written_paid_and_granted_once(
-    app, brand
-):
+def test_a_play_whose_request_died_before_its_commit_is_written_paid_and_granted_once(app, brand):
     c = make_campaign(prizes=[POINTS_50, THANKS], cost_points=10, plays_per_day=5)
     m = player()
     points.adjust(member_id=m.id, points=100, reason="测试", idempotency_key="seed")
@@ -119,9 +117,7 @@ def test_counters_redis_lost_are_read_back_from_postgresql(brand):
         assert services.play(campaign_id=c.id, member_id=first.id, request_key=k, ip=None).won
         db.session.commit()
     # Redis loses the campaign's counters and the member's
-    get_redis().delete(
-        live.state_key(brand.id, c.id), live.player_key(brand.id, c.id, first.id)
-    )
+    get_redis().delete(live.state_key(brand.id, c.id), live.player_key(brand.id, c.id, first.id))
     won = [
         services.play(campaign_id=c.id, member_id=m.id, request_key="x", ip=None).won
         for m in others
