@@ -211,7 +211,8 @@ class DrawFront:
         if found is None or environ.get("REQUEST_METHOD") != "POST":
             return self.wsgi_app(environ, start_response)
         length = wire.get_content_length(environ)
-        if length is None or length > MAX_BODY:
+        json_body = environ.get("CONTENT_TYPE", "").startswith("application/json")
+        if length is None or length > MAX_BODY or not json_body:
             return self.wsgi_app(environ, start_response)
         body = wire.get_input_stream(environ).read(length)
         environ["wsgi.input"] = io.BytesIO(body)  # what Flask's route reads if it answers

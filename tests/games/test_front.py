@@ -92,6 +92,8 @@ def test_what_the_front_does_not_answer_flask_s_route_refuses(wx_client, wx_bran
         r = wx_client.post(path, json=body, headers=headers)
         assert 400 <= r.status_code < 500, (what, r.status_code)
         assert "error" in r.json, what
+    r = wx_client.post(url, data="request_key=k", headers=bearer(token))  # not JSON
+    assert 400 <= r.status_code < 500
     assert _draws(wx_brand) == 0 and _stream(wx_brand) == 0
 
 
