@@ -229,6 +229,7 @@ def end_due() -> int:
 register_labels(
     "job",
     {
+        "games.jobs.record_plays": _l("Write game plays and grant their prizes"),
         "games.jobs.recover_grants": _l("Grant game prizes left pending"),
         "games.jobs.stats_all": _l("Game figures per hour"),
         "games.jobs.end_due": _l("End game campaigns past their end"),
