@@ -287,7 +287,7 @@ def run(*, repeats: int, log) -> dict:
             " campaign and eligibility kept in the process, the rate limits (Redis), the"
             " draw's HMAC, the play decided and put in the stream by one Redis script. One"
             " `flask rq worker` and the scheduler write the draws to PostgreSQL and grant the"
-            " prizes during the runs (games.jobs.record_plays every 2 s), on the same 2 CPUs.",
+            " prizes during the runs (games.jobs.record_plays every 5 s), on the same 2 CPUs.",
             f"gunicorn --workers {common.GUNICORN_WORKERS} --worker-class gthread --threads"
             f" {common.GUNICORN_THREADS} for both servers; wrk -t 2 -c"
             f" {os.environ.get('WMB_BENCH_CONNECTIONS', '16')}, each line sent once;"
