@@ -57,6 +57,7 @@ def periodic_jobs():
         Periodic("shop-release-due", shop_jobs.release_due, every=60),
         Periodic("shop-query-pending", shop_jobs.query_pending, every=60),
         # games: grant prizes a dead worker left pending, the hourly figures, end campaigns
+        Periodic("games-record-plays", games_jobs.record_plays, every=5),
         Periodic("games-recover-grants", games_jobs.recover_grants, every=60),
         Periodic("games-stats", games_jobs.stats_all, every=60),
         Periodic("games-end-due", games_jobs.end_due, every=60),

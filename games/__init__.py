@@ -4,10 +4,11 @@ over one draw engine, with exact prize pools and provably fair draws.
 Other packages change games data only through ``games.services`` (plays, check-ins, grants,
 extra plays, gift addresses; campaign settings from ``games.setup``). Reads are in
 ``games.queries``; the generated rules in ``games.rules``. Its periodic jobs
-(``games.jobs``: grant recovery, the hourly rollup, ending campaigns past their end) are
-listed in ``app.periodic_jobs()``. A paid order (``shop.signals.order_paid``) earns extra
-plays in the campaigns that give them; a member merge moves plays, wins, check-ins and extra
-plays to the kept member (``games.merge``).
+(``games.jobs``: writing the plays Redis decided, grant recovery, the hourly rollup, ending
+campaigns past their end) are listed in ``app.periodic_jobs()``; the mini-program's play is
+served by ``games.front`` ahead of Flask's pipeline. A paid order
+(``shop.signals.order_paid``) earns extra plays in the campaigns that give them; a member
+merge moves plays, wins, check-ins and extra plays to the kept member (``games.merge``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views_console.bp)
     api.init_app(app)
     cli.init_app(app)
+    # the mini-program's play, ahead of Flask's pipeline (its route above answers the rest)
+    from games import front
+
+    front.init_app(app)
 
     # the member's pages: the games, their rules and fairness, my prizes; the entry points
     # (the member center's slot, the official account's keywords, the console's QR poster)

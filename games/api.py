@@ -1,6 +1,7 @@
 """Game draws in the mini-program API (``POST /api/mp/<brand_slug>/games/<id>/draws``,
-documented in ``/api/mp/openapi.json``). The member pages' own JSON endpoints use the same
-services."""
+documented in ``/api/mp/openapi.json``). The usual request is answered by ``games.front``
+ahead of Flask's pipeline; this route answers the rest (and is the one documented). The
+member pages' own JSON endpoints use the same services."""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ def draw_out(draw) -> DrawOut:
 @bp.post("/games/<int:campaign_id>/draws")
 @api_operation(
     "mp", "post", f"{PREFIX}/games/{{campaign_id}}/draws",
-    summary="Play once (wheel, scratch card, nine-grid); the prize is granted at once",
+    summary="Play once (wheel, scratch card, nine-grid); a free play's prize is granted within"
+    " seconds (pending_grant), a paid play's at once",
     body=DrawIn, response=DrawOut, errors=(403, 409, 429),
 )  # fmt: skip
 def play(campaign_id: int, body: DrawIn):

@@ -1,7 +1,9 @@
-"""Games jobs: grant recovery, the hourly figures, and ending campaigns past their end.
+"""Games jobs: writing plays left in Redis's stream, grant recovery, the hourly figures, and
+ending campaigns past their end.
 
-All are idempotent: a grant is a conditional change of the draw's status, the rollup
-recomputes whole hours, and ending only moves campaigns still live or paused.
+All are idempotent: a play is written once (``games.ledger``), a grant is a conditional
+change of the draw's status, the rollup recomputes whole hours, and ending only moves
+campaigns still live or paused.
 """
 
 from __future__ import annotations
@@ -16,11 +18,98 @@ from core.db import db, utcnow
 from core.jobs import job
 from core.labels import register_labels
 from core.tenancy import all_brands, use_brand
-from games.models import ENDED, LIVE, PAUSED, PENDING_GRANT, GameCampaign, GameDraw
+from games.models import (
+    CHANCE_KINDS,
+    ENDED,
+    LIVE,
+    PAUSED,
+    PENDING_GRANT,
+    GameCampaign,
+    GameDraw,
+)
 
 log = logging.getLogger(__name__)
+PLAY_GRACE = dt.timedelta(seconds=60)  # a play's own request writes its draw first
+STREAM_BATCH = 500
+STREAM_BATCHES = 40
+GRANT_BATCH = 100  # grants per transaction (each in its savepoint)
 GRANT_GRACE = dt.timedelta(seconds=30)  # the play's own request grants first
 STATS_HOURS = 3  # hours recomputed on each run (a transaction never spans them)
+
+
+def _stream_brands(now: dt.datetime) -> list[int]:
+    """Brands whose chance campaigns may have plays in Redis (open, or ended this month)."""
+    rows = db.session.execute(
+        all_brands(
+            select(GameCampaign.brand_id)
+            .where(
+                GameCampaign.kind.in_(CHANCE_KINDS),
+                GameCampaign.status != "draft",
+                GameCampaign.ends_at > now - dt.timedelta(days=30),
+            )
+            .distinct()
+        )
+    ).scalars()
+    brands = sorted(rows)
+    db.session.commit()
+    return brands
+
+
+@job("default", timeout=600, retries=3)
+def record_plays(grace_seconds: int | None = None) -> int:
+    """Write the plays Redis decided and left in its stream, take their payment and grant
+    their prizes: the mini-program's plays (``games.front``) at once, and plays whose request
+    did not write them (it died between the decision and its commit) once they are
+    ``PLAY_GRACE`` old. Answers how many draws were written now."""
+    grace = PLAY_GRACE if grace_seconds is None else dt.timedelta(seconds=grace_seconds)
+    now = utcnow()
+    cutoff_ms = int((now - grace).timestamp() * 1000)
+    written = 0
+    for brand_id in _stream_brands(now):
+        written += _record_brand(brand_id, cutoff_ms)
+    if written:
+        log.info("games: wrote %d plays left in the stream", written)
+    return written
+
+
+def _record_brand(brand_id: int, cutoff_ms: int) -> int:
+    """Write one brand's due plays, a batch at a time, until none is due (or
+    ``STREAM_BATCHES`` batches: the next run goes on)."""
+    from games import ledger, live, services
+
+    written, after = 0, None
+    for _batch in range(STREAM_BATCHES):
+        entries = live.stream_entries(brand_id, STREAM_BATCH, after=after)
+        if not entries:
+            break
+        after = entries[-1][0]
+        due = [
+            (sid, d) for sid, d in entries if d.get("sync") == 0 or live.stream_ms(sid) < cutoff_ms
+        ]
+        if not due:
+            continue
+        with use_brand(brand_id):
+            try:
+                new = ledger.record([d for _sid, d in due], paid=False)
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                log.exception("games: writing %d plays of brand %s failed", len(due), brand_id)
+                break
+            live.drop_stream_entries(brand_id, [sid for sid, _d in due])
+            written += len(new)
+            pending = [d["id"] for d in new if d["status"] == PENDING_GRANT]
+            for at in range(0, len(pending), GRANT_BATCH):
+                batch = pending[at : at + GRANT_BATCH]
+                try:
+                    services.grant_draws(draw_ids=batch)
+                    db.session.commit()
+                except Exception:  # left pending: recover_grants grants them
+                    db.session.rollback()
+                    log.exception("games: granting draws %s.. failed", batch[0])
+        if len(entries) < STREAM_BATCH:
+            break
+    return written
 
 
 @job("default", timeout=600, retries=3)
@@ -140,6 +229,7 @@ def end_due() -> int:
 register_labels(
     "job",
     {
+        "games.jobs.record_plays": _l("Write game plays and grant their prizes"),
         "games.jobs.recover_grants": _l("Grant game prizes left pending"),
         "games.jobs.stats_all": _l("Game figures per hour"),
         "games.jobs.end_due": _l("End game campaigns past their end"),

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from core.db import db
 from core.tenancy import require_brand_id
+from games import live
 from members.merge import move_member_rows
 
 
@@ -24,13 +25,17 @@ def merge_member(kept_id: int, merged_id: int) -> dict:
     # in id order, as a play locks it), then drop the merged member's
     rows = db.session.execute(
         text(
-            "SELECT id, member_id FROM game_player"
+            "SELECT id, member_id, campaign_id FROM game_player"
             " WHERE brand_id = :b AND member_id IN (:kept, :merged)"
             " ORDER BY id FOR UPDATE"
         ),
         params,
     ).all()
     merged_rows = sum(1 for r in rows if r.member_id == merged_id)
+    # the live counters in Redis of both are read again from these rows at their next play
+    live.forget_players_after_commit(
+        params["b"], [(r.campaign_id, m) for r in rows for m in (kept_id, merged_id)]
+    )
     if merged_rows:
         db.session.execute(
             text(

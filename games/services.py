@@ -4,27 +4,27 @@ settings (create, update, start, pause, stop) are in ``games.setup`` and re-expo
 All functions work in the current brand (``use_brand``), flush and never commit, and take
 ``now=`` so tests control the clock.
 
-How a play is exact under load (everything in the caller's one transaction):
+How a play is exact under load:
 
-1. the member's player row is locked (``SELECT ... FOR UPDATE``): plays of one member are
-   serialised, and its counters (plays today / in total, free plays used, extra plays) change
-   by one guarded UPDATE that cannot pass the limits;
-2. a play paid in points spends them through ``points.services`` with the draw's key;
-3. the draw's id comes from its sequence and its random number is
-   HMAC-SHA256(seed, "campaign_id:draw_id") (``games.draws``), mapped to the weights;
-4. the drawn prize is taken by conditional UPDATEs: the prize's ``awarded < stock``, the
-   prize's day ``awarded < daily_cap``, the campaign's ``spent_fen + value <= budget``; a
-   prize that cannot be given (or a member over the win limits, or not activated) passes
-   its chance to its fallback, and each such decision is recorded on the draw. A prize
-   without stock has no counter to take (``awarded`` counts only prizes with stock; the wins
-   of an unlimited prize are its draws), so its winners share no row lock: only prizes that
-   still have stock, a daily cap or a budget serialise their winners, and only on that row;
-5. the draw row is written with its idempotency key (a replay answers the same draw).
+1. its draw id comes from the draws' sequence and its random number is
+   HMAC-SHA256(seed, "campaign_id:draw_id") (``games.draws``), mapped to the weights; the
+   drawn prize and its fallbacks make the way the play's script walks;
+2. one Redis script (``games.live``) decides it atomically: the replay key, the rate limits,
+   the member's limits and counters, each prize's stock, daily cap and the budget (a prize
+   that cannot be given, or a member over the win limits or not activated, passes its
+   chance to its fallback, and each such decision is recorded on the draw), and appends the
+   draw's record to the brand's stream;
+3. a play the free plays do not cover is paid first, in the caller's transaction (an earned
+   extra play, or points through ``points.services`` with the play's key), then decided;
+4. the draw is written to PostgreSQL by ``games.ledger`` (idempotent on its id and key) with
+   the counters it moves: in the caller's transaction (``play``), or by the job
+   ``games.jobs.record_plays`` (the mini-program's plays, ``play_decided``; and any play whose
+   request died before its commit).
 
 The prize itself (coupons and points through their services with the key
 ``game-draw:<id>``) is granted either in the play's own transaction (``grant=True``, what the
-pages and the API do: one commit, the draw is ``granted`` when it is visible at all) or in a
-second step, ``grant_draw``, after the play's commit: the draw goes ``pending_grant`` ->
+pages do: one commit, the draw is ``granted`` when it is visible at all) or in a second
+step, ``grant_draw``, after the play's commit: the draw goes ``pending_grant`` ->
 ``granted`` by a conditional change under the draw's row lock, and the periodic
 ``games.jobs.recover_grants`` grants any draw a dead worker left pending (check-ins, and
 callers that grant in two steps)::
@@ -36,6 +36,9 @@ callers that grant in two steps)::
     db.session.commit()
     services.grant_draw(draw_id=draw.id)
     db.session.commit()
+
+Check-ins are counted in PostgreSQL alone: the member's player row locked, its counters moved
+by guarded UPDATEs, the reward's stock taken by conditional UPDATEs.
 """
 
 from __future__ import annotations
@@ -52,8 +55,9 @@ from sqlalchemy.exc import IntegrityError
 from core import ratelimit
 from core.db import db, utcnow
 from core.errors import AppError, Conflict, NotFound, ValidationError
+from core.redis import key as redis_key
 from core.tenancy import require_brand_id
-from games import draws
+from games import draws, ledger, live
 from games.errors import (
     AlreadyCheckedIn,
     CampaignNotFound,
@@ -169,22 +173,26 @@ def is_staff(member: Member) -> bool:
     return bool(db.session.scalar(select(exists().where(Staff.phone == member.phone))))
 
 
-def ineligible_reason(campaign: GameCampaign, member: Member) -> str | None:
-    """Why the member may not play this campaign (None: they may)."""
-    if is_staff(member):
+def ineligible_reason(
+    campaign: GameCampaign, member: Member, *, staff: bool | None = None, tagged=None
+) -> str | None:
+    """Why the member may not play this campaign (None: they may). ``staff`` and ``tagged``
+    (whether the member has one of the campaign's tags): when the caller read them."""
+    if is_staff(member) if staff is None else staff:
         return str(_l("Staff of the brand may not take part."))
     if campaign.tier_ids and member.tier_id not in campaign.tier_ids:
         return str(_l("This game is for members of certain tiers only."))
     if campaign.store_ids and member.store_id not in campaign.store_ids:
         return str(_l("This game is for members of certain stores only."))
     if campaign.tag_ids:
-        tagged = db.session.scalar(
-            select(
-                exists().where(
-                    MemberTag.member_id == member.id, MemberTag.tag_id.in_(campaign.tag_ids)
+        if tagged is None:
+            tagged = db.session.scalar(
+                select(
+                    exists().where(
+                        MemberTag.member_id == member.id, MemberTag.tag_id.in_(campaign.tag_ids)
+                    )
                 )
             )
-        )
         if not tagged:
             return str(_l("This game is for selected members only."))
     return None
@@ -222,6 +230,39 @@ def _rate_limit(campaign: GameCampaign, member_id: int, ip: str | None, now) -> 
         _flag(campaign.id, ip, seen, now)
     if not allowed:
         raise GameRateLimited(_l("Too many plays from your network. Try again in a minute."))
+
+
+def _rate(campaign, member_id: int, ip: str | None, *, count: bool) -> live.Rate:
+    """The play's rate limits as the play's script counts them (the keys and limits of
+    ``_rate_limit``)."""
+    brand_id = campaign.brand_id
+    ip = ip[:64] if ip else None
+    return live.Rate(
+        member_key=redis_key(brand_id, "rl", "game-member", str(member_id)),
+        member_limit=_config("GAMES_MEMBER_RATE", 10),
+        member_window=10,
+        ip_key=redis_key(brand_id, "rl", "game-ip", ip) if ip else None,
+        ip_limit=_config("GAMES_IP_RATE", 600),
+        ip_window=60,
+        count=count,
+    )
+
+
+def _rated(decision: dict, campaign, ip: str | None, now) -> bool:
+    """After the play's script: flag a burst from the network address (True: flagged now),
+    refuse a play over a rate limit (as ``_rate_limit``)."""
+    if decision["r"] == "rate_member":
+        raise GameRateLimited(_l("You are playing too fast. Wait a moment and try again."))
+    seen, flagged = int(decision.get("ipn") or 0), False
+    if ip and seen:
+        allowed = decision["r"] != "rate_ip"
+        flag_at = _config("GAMES_FLAG_PER_MINUTE", 120)
+        if seen >= flag_at and (seen == flag_at or seen % flag_at == 0 or not allowed):
+            _flag(campaign.id, ip[:64], seen, now)
+            flagged = True
+    if decision["r"] == "rate_ip":
+        raise GameRateLimited(_l("Too many plays from your network. Try again in a minute."))
+    return flagged
 
 
 def _flag(campaign_id: int, ip: str, plays: int, now: dt.datetime) -> None:
@@ -313,46 +354,6 @@ def _lock_player(campaign: GameCampaign, member: Member, now: dt.datetime):
     params = {"b": campaign.brand_id, "c": campaign.id, "m": member.id}
     new = member.created_at is not None and now - member.created_at <= NEW_MEMBER_WINDOW
     return db.session.execute(_LOCK_PLAYER, {**params, "new": bool(new), "now": now}).one()
-
-
-def _count_play(campaign: GameCampaign, member: Member, day: dt.date, now) -> tuple[str, _Player]:
-    """Take one play from the member's allowance; answer how it is paid for."""
-    row = _lock_player(campaign, member, now)
-    same_day = row.day == day
-    plays_day = row.plays_day if same_day else 0
-    free_used = row.free_used_day if same_day else 0
-    if campaign.plays_total is not None and row.plays_total >= campaign.plays_total:
-        raise LimitReached(_l("You have used all your plays in this game."))
-    if campaign.plays_per_day is not None and plays_day >= campaign.plays_per_day:
-        raise LimitReached(_l("You have used all your plays for today. Come back tomorrow."))
-    free = extra = 0
-    if campaign.cost_points == 0 and campaign.free_per_day == 0:
-        paid_with = PAID_FREE  # a free game: only the limits count
-    elif free_used < campaign.free_per_day:
-        paid_with, free = PAID_FREE, 1
-    elif row.extra_plays > 0:
-        paid_with, extra = PAID_EXTRA, 1
-    elif campaign.cost_points > 0:
-        paid_with = PAID_POINTS
-    else:
-        raise LimitReached(_l("You have no plays left today. Come back tomorrow."))
-    counted = db.session.execute(
-        _COUNT_PLAY,
-        {
-            "id": row.id,
-            "day": day,
-            "free": free,
-            "extra": extra,
-            "now": now,
-            "ppd": campaign.plays_per_day,
-            "pt": campaign.plays_total,
-            "fpd": campaign.free_per_day,
-        },
-    ).scalar()
-    if counted is None:  # cannot happen under the row lock; the guard says it anyway
-        raise LimitReached(_l("You have used all your plays in this game."))
-    wins_day = row.wins_day if same_day else 0
-    return paid_with, _Player(row.id, wins_day, row.wins_total)
 
 
 def _win_allowed(campaign: GameCampaign, player: _Player | None) -> bool:
@@ -505,27 +506,261 @@ def play(
     if preview:
         if campaign.status == ENDED:
             raise Ended(_l("This game has ended."))
-    else:
-        _check_open(campaign, now)
-        _rate_limit(campaign, member.id, ip, now)
-        _check_eligible(campaign, member)
-    day = brand_day(now)
-    player = None
-    paid_with, points_spent = PAID_FREE, 0
-    if not preview:
-        paid_with, player = _count_play(campaign, member, day, now)
-        if paid_with == PAID_POINTS:
-            _spend_points(campaign, member.id, stored_key, now)
-            points_spent = campaign.cost_points
-    draw_id = _next_draw_id()
-    random_hex = (
-        draws.preview_random()
-        if preview
-        else draws.draw_random(campaign.seed, campaign.id, draw_id)
-    )
+        return _preview(campaign, member, stored_key, ip, now)
+    _check_open(campaign, now)
+    _check_eligible(campaign, member)
     prizes = _prizes(campaign.id)
-    slots = [draws.Slot(p.id, p.weight) for p in prizes]
-    picked = draws.pick(random_hex, slots)
+    decided, sid = _play_live(
+        campaign, member, prizes, request_key, stored_key, ip, now, draw_id=_next_draw_id()
+    )
+    if decided.get("replay"):  # decided earlier, written now
+        return _replay(db.session.get(GameDraw, decided["id"]), campaign_id, member_id)
+    ledger.record([decided], paid=True)
+    live.drop_after_commit(campaign.brand_id, sid)
+    draw = db.session.get(GameDraw, decided["id"])
+    if grant and draw.status == PENDING_GRANT:
+        by_id = {p.id: p for p in prizes}
+        _grant(draw, by_id[draw.prize_id], campaign.name, now)
+    return draw
+
+
+def play_decided(
+    *,
+    campaign,
+    member,
+    prizes: list,
+    request_key: str,
+    ip: str | None,
+    eligible_reason: str | None,
+    draw_id: int,
+    now: dt.datetime,
+    player_init: dict | None = None,
+) -> tuple[dict, bool]:
+    """A play of the mini-program's hot path (``games.front``): the campaign, its prizes and
+    the member are snapshots the caller keeps (``games.front``), the draw id one it reserved.
+    The play is decided in Redis and left in the stream for ``games.jobs.record_plays``
+    (its prize granted there, within seconds); a play the member's free plays do not cover is
+    paid and written in this transaction, and a replay answers the written draw. Answers the
+    draw's fields and whether the caller must commit (True: written in this transaction).
+
+    Raises what ``play`` raises, with the same checks in the same order."""
+    request_key = _check_request_key(request_key)
+    stored_key = f"play:{member.id}:{request_key}"
+    _check_open(campaign, now)
+    if eligible_reason:
+        raise NotEligible(eligible_reason)
+    decided, sid = _play_live(
+        campaign,
+        member,
+        prizes,
+        request_key,
+        stored_key,
+        ip,
+        now,
+        draw_id=draw_id,
+        sync=False,
+        player_init=player_init,
+    )
+    if sid is not None:
+        return decided, bool(decided.get("flagged"))
+    draw = db.session.get(GameDraw, decided["id"])
+    if decided.get("replay"):
+        draw = _replay(draw, campaign.id, member.id)
+    if draw.status == PENDING_GRANT:  # written here: granted at once
+        draw = grant_draw(draw_id=draw.id, now=now)
+    return draw_fields(draw), True
+
+
+def draw_fields(draw: GameDraw) -> dict:
+    """The fields of a written draw, as ``play_decided`` answers them."""
+    return {
+        "id": draw.id,
+        "campaign_id": draw.campaign_id,
+        "member_id": draw.member_id,
+        "prize_id": draw.prize_id,
+        "slot_prize_id": draw.slot_prize_id,
+        "prize_name": draw.prize_name,
+        "prize_kind": draw.prize_kind,
+        "status": draw.status,
+        "paid_with": draw.paid_with,
+        "points_spent": draw.points_spent,
+        "created_at": draw.created_at.isoformat(timespec="microseconds"),
+    }
+
+
+def _play_live(
+    campaign,
+    member,
+    prizes,
+    request_key,
+    stored_key,
+    ip,
+    now,
+    *,
+    draw_id,
+    sync=True,
+    player_init=None,
+) -> tuple[dict, str | None]:
+    """Draw, decide in Redis, and answer (the decided record, its stream id); the stream id
+    is None when the play was written to PostgreSQL here: paid with an extra play or points
+    (then written in this transaction), or a replay of a play decided earlier (the record
+    then has ``replay``)."""
+    day = brand_day(now)
+    random_hex = draws.draw_random(campaign.seed, campaign.id, draw_id)
+    picked = draws.pick(random_hex, [draws.Slot(p.id, p.weight) for p in prizes])
+    new = member.created_at is not None and now - member.created_at <= NEW_MEMBER_WINDOW
+    record = {
+        "id": draw_id,
+        "brand_id": campaign.brand_id,
+        "campaign_id": campaign.id,
+        "member_id": member.id,
+        "key": stored_key,
+        "random_hex": random_hex,
+        "picked": picked,
+        "points_spent": 0,
+        "day": day.isoformat(),
+        "ip": (ip or None) and ip[:64],
+        "created_at": now.isoformat(timespec="microseconds"),
+        "new_member": bool(new),
+        "campaign_name": campaign.name,
+        "sync": 1 if sync else 0,
+    }
+    chain = _chain(picked, prizes)
+    rate = _rate(campaign, member.id, ip, count=True)
+    decision = _decide(
+        campaign,
+        member,
+        request_key,
+        day,
+        now,
+        record,
+        chain,
+        rate,
+        pay="auto",
+        player_init=player_init,
+    )
+    flagged = decision["r"] != "replay" and _rated(decision, campaign, ip, now)
+    paid = False
+    if decision["r"] == "pay":
+        paid_with = _pay(campaign, member.id, stored_key, now)
+        if paid_with == PAID_POINTS:
+            record["points_spent"] = campaign.cost_points
+        record["sync"] = 1  # its payment is in this transaction: written with it
+        rate = dataclasses.replace(rate, count=False)
+        decision = _decide(
+            campaign, member, request_key, day, now, record, chain, rate, pay=paid_with
+        )
+        paid = True
+    if decision["r"] == "replay":
+        # decided earlier, not yet written (its request is still running or died): write it
+        earlier = decision["draw"]
+        if earlier["campaign_id"] != campaign.id:
+            raise Conflict(_l("This request key was already used."), field="request_key")
+        ledger.record([earlier], paid=False)
+        return {**earlier, "replay": True}, None
+    if decision["r"] == "limit_total":
+        raise LimitReached(_l("You have used all your plays in this game."))
+    if decision["r"] in ("limit_day", "pay"):
+        raise LimitReached(_l("You have used all your plays for today. Come back tomorrow."))
+    decided = decision["draw"]
+    if paid and not sync:
+        ledger.record([decided], paid=True)
+        live.drop_after_commit(campaign.brand_id, decision["sid"])
+        return decided, None
+    if flagged:  # a burst's flag was written in this transaction
+        decided["flagged"] = True
+    return decided, decision["sid"]
+
+
+def _chain(picked: int | None, prizes: list[GamePrize]) -> list[live.ChainPrize]:
+    """The drawn prize and its fallbacks in order, to the first "thanks" (a cycle ends the
+    way: thanks)."""
+    by_id = {p.id: p for p in prizes}
+    chain: list[live.ChainPrize] = []
+    seen: set[int] = set()
+    current = picked
+    while current is not None and current not in seen and current in by_id:
+        seen.add(current)
+        p = by_id[current]
+        chain.append(
+            live.ChainPrize(
+                id=p.id,
+                name=p.name,
+                kind=p.kind,
+                value=p.value_fen,
+                stock=-1 if p.stock is None else p.stock,
+                cap=-1 if p.daily_cap is None else p.daily_cap,
+                none=p.kind == NONE,
+            )
+        )
+        if p.kind == NONE:
+            break
+        current = p.fallback_prize_id
+    return chain
+
+
+def _limit(value: int | None) -> int:
+    return -1 if value is None else value
+
+
+def _decide(
+    campaign, member, request_key, day, now, record, chain, rate, *, pay: str, player_init=None
+) -> dict:
+    """The play's script, filling the campaign's or the member's counters from PostgreSQL
+    first when Redis has none."""
+    limits = live.Limits(
+        plays_per_day=_limit(campaign.plays_per_day),
+        plays_total=_limit(campaign.plays_total),
+        free_per_day=campaign.free_per_day,
+        wins_per_day=_limit(campaign.wins_per_day),
+        wins_total=_limit(campaign.wins_total),
+        budget=_limit(campaign.budget_fen),
+        free_game=campaign.cost_points == 0 and campaign.free_per_day == 0,
+    )
+    where = {"brand_id": campaign.brand_id, "campaign_id": campaign.id}
+    for _attempt in range(3):
+        decision = live.decide(
+            **where,
+            member_id=member.id,
+            request_key=request_key,
+            day=day,
+            pay=pay,
+            limits=limits,
+            activated=is_activated(member),
+            chain=chain,
+            record=record,
+            rate=rate,
+            ends_at=campaign.ends_at,
+            now=now,
+            player_init=player_init,
+        )
+        if decision["r"] == "load_state":
+            live.load_state(**where, day=day, ends_at=campaign.ends_at, now=now)
+        elif decision["r"] == "load_player":
+            live.load_player(**where, member_id=member.id, ends_at=campaign.ends_at, now=now)
+        else:
+            return decision
+    raise RuntimeError("games: the live counters could not be loaded")
+
+
+def _pay(campaign: GameCampaign, member_id: int, stored_key: str, now) -> str:
+    """A play beyond the day's free ones: an earned extra play, else points."""
+    params = {"c": campaign.id, "m": member_id, "b": campaign.brand_id}
+    if db.session.execute(ledger.TAKE_EXTRA, params).first() is not None:
+        return PAID_EXTRA
+    if campaign.cost_points > 0:
+        _spend_points(campaign, member_id, stored_key, now)
+        return PAID_POINTS
+    raise LimitReached(_l("You have no plays left today. Come back tomorrow."))
+
+
+def _preview(campaign: GameCampaign, member: Member, stored_key: str, ip, now) -> GameDraw:
+    """An operator's test play: drawn like a play, no stock, limits or points taken."""
+    day = brand_day(now)
+    draw_id = _next_draw_id()
+    random_hex = draws.preview_random()
+    prizes = _prizes(campaign.id)
+    picked = draws.pick(random_hex, [draws.Slot(p.id, p.weight) for p in prizes])
     by_id = {p.id: p for p in prizes}
     final, fallbacks = _resolve(
         picked,
@@ -533,25 +768,19 @@ def play(
         campaign=campaign,
         day=day,
         activated=is_activated(member),
-        win_ok=_win_allowed(campaign, player),
-        preview=preview,
+        win_ok=True,
+        preview=True,
     )
     prize = by_id.get(final) if final is not None else None
     won = prize is not None and prize.kind != NONE
-    if won and player is not None:
-        counted = db.session.execute(
-            _COUNT_WIN, {"id": player.id, "wpd": campaign.wins_per_day, "wt": campaign.wins_total}
-        ).scalar()
-        if counted is None:  # cannot happen under the row lock
-            raise LimitReached(_l("You have reached the win limit of this game."))
     draw = GameDraw(
         id=draw_id,
         campaign_id=campaign.id,
         member_id=member.id,
         idempotency_key=stored_key,
-        preview=preview,
-        paid_with=paid_with,
-        points_spent=points_spent,
+        preview=True,
+        paid_with=PAID_FREE,
+        points_spent=0,
         random_hex=random_hex,
         picked_prize_id=picked,
         fallbacks=fallbacks,
@@ -560,15 +789,13 @@ def play(
         prize_name=prize.name if prize is not None else "",
         prize_kind=prize.kind if won else NONE,
         value_fen=prize.value_fen if won else 0,
-        status=_first_status(prize if won else None, preview),
+        status=PREVIEW,
         day=day,
         ip=(ip or None) and ip[:64],
         created_at=now,
     )
     db.session.add(draw)
     db.session.flush()
-    if grant and draw.status == PENDING_GRANT:
-        _grant(draw, prize, campaign.name, now)
     return draw
 
 
@@ -620,6 +847,40 @@ def grant_draw(*, draw_id: int, now: dt.datetime | None = None) -> GameDraw:
         return draw
     prize = db.session.get(GamePrize, draw.prize_id)
     return _grant(draw, prize, _campaign_name(draw.campaign_id), now)
+
+
+def grant_draws(*, draw_ids: list[int], now: dt.datetime | None = None) -> int:
+    """``grant_draw`` of several draws in the current transaction (each grant in its own
+    savepoint); a draw another transaction is granting is skipped (it grants it). Answers
+    how many were granted or failed now."""
+    now = now or utcnow()
+    pending = list(
+        db.session.scalars(
+            select(GameDraw)
+            .where(GameDraw.id.in_(draw_ids), GameDraw.status == PENDING_GRANT)
+            .order_by(GameDraw.id)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+    )
+    if not pending:
+        return 0
+    prizes = {
+        p.id: p
+        for p in db.session.scalars(
+            select(GamePrize).where(GamePrize.id.in_({d.prize_id for d in pending}))
+        )
+    }
+    names = dict(
+        db.session.execute(
+            select(GameCampaign.id, GameCampaign.name).where(
+                GameCampaign.id.in_({d.campaign_id for d in pending})
+            )
+        ).all()
+    )
+    for draw in pending:
+        _grant(draw, prizes[draw.prize_id], names[draw.campaign_id], now)
+    return len(pending)
 
 
 def _grant(draw: GameDraw, prize: GamePrize, reason: str, now: dt.datetime) -> GameDraw:

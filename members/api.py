@@ -134,13 +134,28 @@ def current_session() -> dict:
     token = header[7:].strip() if header[:7].lower() == "bearer " else ""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100 or not token.isascii():
         raise Unauthorized(_l("missing or invalid session token"))
-    raw = get_redis().get(_session_key(g.mp_brand.id, token))
-    if raw is None:
-        raise Unauthorized(_l("invalid or expired session token"))
-    data = json.loads(raw)
-    if data.get("brand_id") != g.mp_brand.id:
+    data = session_of(g.mp_brand.id, token)
+    if data is None:
         raise Unauthorized(_l("invalid or expired session token"))
     return data
+
+
+def session_of(brand_id: int, token: str) -> dict | None:
+    """The session of a well-formed bearer ``token`` in the brand (None: none, or expired)."""
+    return parse_session(get_redis().get(_session_key(brand_id, token)), brand_id)
+
+
+def session_key(brand_id: int, token: str) -> str:
+    """The Redis key of a bearer token's session (for a caller reading it in a pipeline)."""
+    return _session_key(brand_id, token)
+
+
+def parse_session(raw: bytes | None, brand_id: int) -> dict | None:
+    """The session stored under ``session_key`` (None: none, expired, another brand's)."""
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    return data if data.get("brand_id") == brand_id else None
 
 
 def _member_of(session: dict) -> member_session.SignedInMember | None:

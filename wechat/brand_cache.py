@@ -31,6 +31,7 @@ import logging
 import secrets
 import time
 import zoneinfo
+from collections.abc import Callable
 
 import redis
 from flask import g, has_app_context
@@ -165,6 +166,27 @@ def current(slug: str) -> BrandKeys | None:
     if keys is not None:
         remember(keys)
     return keys
+
+
+def current_with(slug: str, read: Callable) -> tuple[BrandKeys | None, list]:
+    """``current(slug)`` and the answers of the reads ``read(brand_id, pipeline)`` queues on
+    a Redis pipeline, in one round trip while the process's entry is fresh (the marker is
+    read with them). A Redis error of the reads is raised."""
+    keys = _CACHE.get(slug)
+    if keys is not None and keys.expires > time.monotonic():
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.hget(hash_key(keys.id), "gen")
+        read(keys.id, pipe)
+        gen, *answers = pipe.execute()
+        if gen is not None and gen.decode() == keys.gen:
+            remember(keys)
+            return keys, answers
+    keys = current(slug)
+    if keys is None:
+        return None, []
+    pipe = get_redis().pipeline(transaction=False)
+    read(keys.id, pipe)
+    return keys, pipe.execute()
 
 
 def remember(keys: BrandKeys) -> None:

@@ -1,5 +1,5 @@
-"""The mini-program play endpoint: a draw over HTTP, granted at once, idempotent, refusals as
-JSON errors."""
+"""The mini-program play endpoint: a draw over HTTP decided at once and granted by the job that
+writes plays (within seconds), idempotent, refusals as JSON errors."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from core.db import db
 from core.tenancy import use_brand
 from coupons.models import Coupon
+from games import jobs
 from games.models import GameDraw
 from members.models import Member
 from tests import factories
@@ -36,14 +37,20 @@ def test_play_over_http_grants_the_coupon_and_a_replay_answers_the_same(
     assert r.status_code == 200, r.json
     body = r.json
     assert (body["won"], body["prize_name"], body["kind"], body["status"]) == (
-        True, "满50减5", "coupon", "granted",
+        True, "满50减5", "coupon", "pending_grant",
     )  # fmt: skip
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert r.headers["X-Request-ID"] and r.headers["X-Content-Type-Options"] == "nosniff"
     again = wx_client.post(url, json={"request_key": "tap-1"}, headers=bearer(token)).json
     assert again["draw_id"] == body["draw_id"]
     # the only unit is gone: the next play falls back to thanks
     second = wx_client.post(url, json={"request_key": "tap-2"}, headers=bearer(token)).json
     assert (second["won"], second["status"]) == (False, "lost")
     with use_brand(wx_brand.id):
+        # the job writes the plays left in the stream and grants their prizes
+        assert jobs.record_plays() == 1  # the replay wrote the first
+        assert jobs.record_plays() == 0
+        assert db.session.get(GameDraw, body["draw_id"]).status == "granted"
         member_id = db.session.scalar(select(Member.id).where(Member.phone == "13912345678"))
         coupons = db.session.scalars(select(Coupon).where(Coupon.member_id == member_id)).all()
         assert len(coupons) == 1 and coupons[0].source == "game"
