@@ -9,6 +9,7 @@ retried later), ``OAuthCodeError`` (40029/40163), ``WeChatAPIError`` for any oth
 
 from __future__ import annotations
 
+import copy
 import secrets
 import time
 from typing import Any
@@ -360,7 +361,11 @@ def authorize_url(
     """Where to send a member's browser to sign in with WeChat."""
     if scope not in ("snsapi_base", "snsapi_userinfo"):
         raise ValueError("scope is snsapi_base or snsapi_userinfo")
-    return _oauth(brand_id, redirect_uri=redirect_uri, scope=scope, state=state).authorize_url
+    # The URL is made from the client's settings only: a copy of the brand's kept client
+    # (sharing its HTTP session, unused here) instead of a new client and session per page.
+    oauth = copy.copy(_code_exchanger(brand_id))
+    oauth.redirect_uri, oauth.scope, oauth.state = redirect_uri, scope, state
+    return oauth.authorize_url
 
 
 _oauth_clients: dict[tuple, _OAuth] = {}
