@@ -48,6 +48,7 @@ from wechat.pay import (
 )
 from wechat.pay_bill import pay_trade_bill
 from wechat.pay_notify import PayNotice, PayNotifyError, pay_notify_answer, pay_parse_notify
+from wechat.pooled import PooledGetter
 
 __all__ = [
     "NotConfigured",
@@ -329,7 +330,8 @@ def get_wxacode_unlimited(brand_id: int, scene: str, page: str | None = None) ->
 
 
 class _OAuth(WeChatOAuth):
-    """WeChatOAuth aimed at WECHAT_API_BASE, with a timeout (it has none of its own)."""
+    """WeChatOAuth aimed at WECHAT_API_BASE, with a timeout (it has none of its own); the
+    gateway's own calls (code exchange, user info) go through ``pooled``."""
 
     def __init__(
         self, appid: str, secret: str, redirect_uri: str = "", scope: str = "", state: str = ""
@@ -341,6 +343,8 @@ class _OAuth(WeChatOAuth):
             "https://open.weixin.qq.com/connect/" if is_real_wechat() else base + "/connect/"
         )
         inprocess.aim(self._http, base)
+        app = current_app._get_current_object() if inprocess.enabled() else None  # noqa: SLF001
+        self.pooled = PooledGetter(base, wsgi_app=app.wsgi_app if app is not None else None)
 
     def _request(self, method, url_or_endpoint, **kwargs):
         kwargs.setdefault("timeout", timeout())
@@ -394,9 +398,9 @@ def fetch_oauth_user(brand_id: int, code: str) -> dict:
     token = transport(
         brand_id,
         "sns.oauth2",
-        lambda: oauth._http.get(
+        lambda: oauth.pooled.get(
             oauth.API_BASE_URL + "sns/oauth2/access_token",
-            params={
+            {
                 "appid": oauth.app_id,
                 "secret": oauth.secret,
                 "code": code,
@@ -416,9 +420,9 @@ def fetch_oauth_user(brand_id: int, code: str) -> dict:
         info = transport(
             brand_id,
             "sns.userinfo",
-            lambda: oauth._http.get(
+            lambda: oauth.pooled.get(
                 oauth.API_BASE_URL + "sns/userinfo",
-                params={
+                {
                     "access_token": token["access_token"],
                     "openid": token["openid"],
                     "lang": "zh_CN",
