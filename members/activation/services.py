@@ -28,9 +28,10 @@ from members.identities import (
     create_member_row,
     insert_identities,
     lock_key,
+    owner_of,
 )
 from members.merge import merge_members
-from members.models import ACTIVE, SOURCES, Member, MemberAttribution, card_no_sql
+from members.models import ACTIVE, ADDED, SOURCES, Member, MemberAttribution, card_no_sql
 from members.tiers_tags import tags, tiers
 
 WelcomeGift = Callable[[int], None]
@@ -107,9 +108,11 @@ _HOLDERS = text(
     " LEFT JOIN staff g ON g.id = :guide AND g.brand_id = :brand"
 )
 
-# A member made already activated, with its first touch, in one statement (the card number
-# computed as ``create_member_row`` does); nothing when the phone is taken meanwhile by a
-# writer that takes no lock (the import).
+# A new member, already activated, in one statement: the member (the card number computed as
+# ``create_member_row`` does), its first touch, its identities (those another writer took
+# meanwhile are left out, as ``insert_identities`` leaves them) and, given :tag, the
+# ``activated`` tag with its history row (as ``tags.apply_system_tag`` writes them). Nothing
+# when the phone is taken meanwhile by a writer that takes no lock (the import).
 _NEW_ACTIVATED = text(
     "WITH n AS (SELECT nextval(pg_get_serial_sequence('member', 'id')) AS id),"
     " m AS (INSERT INTO member (id, brand_id, phone, card_no, source, status, name, gender,"
@@ -121,12 +124,25 @@ _NEW_ACTIVATED = text(
     " a AS (INSERT INTO member_attribution"
     " (brand_id, member_id, kind, store_id, guide_id, source, scene, created_at)"
     " SELECT :brand, m.id, 'first_touch', :store, :guide, :source, :scene, :created"
-    " FROM m WHERE :touch)"
-    " SELECT id, card_no FROM m".replace("{card_no}", card_no_sql("n.id"))
+    " FROM m WHERE :touch),"
+    " i AS (INSERT INTO member_identity (brand_id, member_id, kind, value, created_at)"
+    " SELECT :brand, m.id, t.kind, t.value, :created FROM m,"
+    " unnest(CAST(:kinds AS varchar[]), CAST(:values AS varchar[])) AS t(kind, value)"
+    " ON CONFLICT (brand_id, kind, value) DO NOTHING RETURNING kind),"
+    " t AS (INSERT INTO member_tag (brand_id, member_id, tag_id, source, staff_id, created_at)"
+    " SELECT :brand, m.id, :tag, 'system', NULL, :created FROM m WHERE :tag IS NOT NULL"
+    " ON CONFLICT (member_id, tag_id) DO NOTHING RETURNING member_id),"
+    " h AS (INSERT INTO tag_history"
+    " (brand_id, member_id, tag_id, action, source, staff_id, reason, created_at)"
+    " SELECT :brand, member_id, :tag, :added, 'system', NULL, 'activated', :created FROM t)"
+    " SELECT id, card_no, ARRAY(SELECT kind FROM i) FROM m".replace(
+        "{card_no}", card_no_sql("n.id")
+    )
 ).bindparams(
-    *(bindparam(n, type_=BigInteger) for n in ("brand", "store", "guide", "tier")),
+    *(bindparam(n, type_=BigInteger) for n in ("brand", "store", "guide", "tier", "tag")),
     *(bindparam(n, type_=UTCDateTime) for n in ("now", "created", "tier_since")),
     *(bindparam(n, type_=String) for n in ("phone", "source", "status", "consent", "scene")),
+    bindparam("added", type_=String),
 )
 
 
@@ -160,7 +176,7 @@ def activate_member(
     advisory_lock(f"member:{bid}:phone:{phone}", *(lock_key(k, v) for k, v in idents.items()))
 
     db.session.flush()
-    by_phone, owners, *found = (
+    by_phone, holder_ids, *found = (
         db.session.connection()
         .execute(
             _HOLDERS,
@@ -176,7 +192,7 @@ def activate_member(
         .one()
     )
     store_id, guide_id = _checked_touch(store_id, guide_id, *found)
-    holders = set(owners or ())
+    holders = set(holder_ids or ())
     holders.discard(by_phone)
     others = (
         db.session.execute(select(Member).where(Member.id.in_(holders)).order_by(Member.id))
@@ -189,8 +205,7 @@ def activate_member(
         # This WeChat user is bound to a member with another phone number.
         raise Conflict(_l("this WeChat account is linked to another phone number"), field="phone")
 
-    created = False
-    member = None
+    created, member, owners, tagged = False, None, {}, False
     consent_version = consent_version.strip()[:20]
     if by_phone is not None:
         member_id = by_phone
@@ -201,8 +216,9 @@ def activate_member(
         db.session.get(Member, member_id).phone = phone
         db.session.flush()
     else:
-        member = _create_activated(
+        made = _create_activated(
             phone=phone,
+            idents=idents,
             source=source,
             store_id=store_id,
             guide_id=guide_id,
@@ -210,13 +226,16 @@ def activate_member(
             consent_version=consent_version,
             now=now,
         )
-        if member is not None:
+        if made is not None:
+            member, owners, tagged = made
             member_id, created = member.id, True
         else:
             member_id, created = create_member_row(phone=phone, source=source)
     for other in others:
         merge_members(kept_id=member_id, merged_id=other.id, reason="same phone at activation")
-    for k, owner in insert_identities(member_id, idents).items():
+    if member is None:
+        owners = insert_identities(member_id, idents)
+    for k, owner in owners.items():
         if owner != member_id:
             raise Conflict(_l("this identity belongs to another member"), field=k)
 
@@ -244,7 +263,8 @@ def activate_member(
             member.consent_version = consent_version
             member.consented_at = now
     if first_activation:
-        tags.apply_system_tag(member_id=member.id, code="activated")
+        if not tagged:
+            tags.apply_system_tag(member_id=member.id, code="activated")
         for gift in WELCOME_GIFTS:
             gift(member.id)
         signals.member_activated.send(
@@ -262,22 +282,27 @@ def activate_member(
 def _create_activated(
     *,
     phone: str,
+    idents: dict[str, str],
     source: str,
     store_id: int | None,
     guide_id: int | None,
     scene: str | None,
     consent_version: str,
     now: dt.datetime,
-) -> Member | None:
-    """A new member, activated, with its first touch and base level, written by one statement
-    and returned as a loaded row (no SELECT); None when the phone was taken meanwhile, or when
-    an audit actor is set (the ORM path then writes the audit log)."""
+) -> tuple[Member, dict[str, int | None], bool] | None:
+    """A new member, activated, with its first touch, base level, identities and (when the tag
+    is active) the ``activated`` tag, written by one statement. Returns the member as a loaded
+    row (no SELECT), each identity's owner (as ``insert_identities``) and whether it was
+    tagged; None when the phone was taken meanwhile, or when an audit actor is set (the ORM
+    path then writes the audit log)."""
     if current_actor() is not None:
         return None
     if source not in SOURCES:
         raise ValidationError(_l("unknown source"), field="source")
     # A member created by this call has no activity yet: its value is 0.
     level = tiers.base_level(value=0)
+    # An inactive tag is left to ``apply_system_tag``, which refuses it.
+    tag_id, tag_active = tags.system_tag_state(code="activated")
     created_at = utcnow()
     values = {
         "brand_id": require_brand_id(),
@@ -294,6 +319,7 @@ def _create_activated(
         "created_at": created_at,
         "updated_at": created_at,
     }
+    db.session.flush()
     row = db.session.execute(
         _NEW_ACTIVATED,
         {
@@ -310,13 +336,18 @@ def _create_activated(
             "created": created_at,
             "scene": scene,
             "touch": store_id is not None or guide_id is not None,
+            "kinds": list(idents),
+            "values": list(idents.values()),
+            "tag": tag_id if tag_active else None,
+            "added": ADDED,
         },
     ).first()
     if row is None:
         return None
+    member_id, card_no, inserted = row
     member = Member(
-        id=row[0],
-        card_no=row[1],
+        id=member_id,
+        card_no=card_no,
         name="",
         gender="",
         birthday=None,
@@ -327,7 +358,8 @@ def _create_activated(
     # Known as written: kept in the session as if it had been read back.
     make_transient_to_detached(member)
     db.session.add(member)
-    return member
+    owners = {k: member_id if k in inserted else owner_of(k, v) for k, v in idents.items()}
+    return member, owners, tag_active
 
 
 def _record_touch(
