@@ -1,9 +1,9 @@
 """WeChat's plain JSON GETs (the web OAuth's code exchange and user info) over a urllib3 pool.
 
 wechatpy's clients speak through requests. These calls are made by the gateway itself and
-need nothing requests adds on every call (cookies, hooks, auth, settings merged per request):
-that work was about a third of the OAuth return's CPU. The pool keeps what the requests
-session gave them: the environment's proxy and CA bundle for the API base (read once), the
+need nothing requests adds on every call (cookies, hooks, auth, settings merged per request),
+work that cost more CPU than the exchange's own. The pool keeps what the requests session
+gave them: the environment's proxy and CA bundle for the API base (read once), the
 timeout, the in-process sandbox (``wechat.inprocess``), and the exceptions callers expect:
 a failure to connect or read raises requests' exception for it, as a requests session would.
 """
