@@ -6,6 +6,7 @@ work that cost more CPU than the exchange's own. The pool keeps what the request
 gave them: the environment's proxy and CA bundle for the API base (read once), the
 timeout, the in-process sandbox (``wechat.inprocess``), and the exceptions callers expect:
 a failure to connect or read raises requests' exception for it, as a requests session would.
+Redirects are not followed: WeChat's API answers where it is asked.
 """
 
 from __future__ import annotations
