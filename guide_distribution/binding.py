@@ -138,29 +138,83 @@ class _StoreRef:
     id: int
 
 
-# The guide's store only when it is the brand's (as ``_own_store`` checks).
-_GUIDE_AND_STAFF_PHONE = text(
-    "SELECT s.id, st.id, EXISTS (SELECT 1 FROM staff o WHERE o.brand_id = :brand_id"
-    " AND o.phone = :phone AND o.active) FROM staff s"
-    " LEFT JOIN store st ON st.id = s.store_id AND st.brand_id = :brand_id"
-    " WHERE s.id = :guide_id AND s.brand_id = :brand_id AND s.role = 'guide' AND s.active"
+# For a member made in the caller's transaction (no binding yet), in one statement: the
+# guide, its store only when it is the brand's (as ``_own_store`` checks), whether the
+# member's phone is an active staff member's (``is_staff_phone``) and, with :write, the
+# binding and its event as ``_first`` writes them when the guide wins (not a staff phone).
+_FRESH = text(
+    "WITH g AS (SELECT s.id, st.id AS store_id, :phone <> '' AND EXISTS (SELECT 1 FROM staff o"
+    " WHERE o.brand_id = :brand_id AND o.phone = :phone AND o.active) AS staff_phone"
+    " FROM staff s LEFT JOIN store st ON st.id = s.store_id AND st.brand_id = :brand_id"
+    " WHERE s.id = :guide_id AND s.brand_id = :brand_id AND s.role = 'guide' AND s.active),"
+    " b AS (INSERT INTO guide_binding (brand_id, member_id, store_id, guide_id, source,"
+    " bound_at, protected_until, expires_at, updated_at) SELECT :brand_id, :member_id,"
+    " g.store_id, g.id, :source, :now, :protected_until, :expires_at, :now FROM g"
+    " WHERE :write AND NOT g.staff_phone RETURNING member_id, store_id, guide_id),"
+    " e AS (INSERT INTO guide_binding_event (brand_id, member_id, old_store_id, new_store_id,"
+    " old_guide_id, new_guide_id, source, reason, actor_kind, actor_id, created_at)"
+    " SELECT :brand_id, member_id, NULL, store_id, NULL, guide_id, :source, :reason,"
+    " :actor_kind, :actor_id, :now FROM b)"
+    " SELECT g.id, g.store_id, g.staff_phone, EXISTS (SELECT 1 FROM b) FROM g"
 ).bindparams(
-    bindparam("brand_id", type_=BigInteger),
-    bindparam("guide_id", type_=BigInteger),
-    bindparam("phone", type_=String),
+    *(bindparam(n, type_=BigInteger) for n in ("brand_id", "member_id", "guide_id")),
+    bindparam("actor_id", type_=BigInteger),
+    *(bindparam(n, type_=UTCDateTime) for n in ("now", "protected_until", "expires_at")),
+    *(bindparam(n, type_=String) for n in ("phone", "source", "reason", "actor_kind")),
 )
 
 
-def _guide_and_staff_phone(guide_id: int | None, phone: str | None) -> tuple[_Guide | None, bool]:
-    """``active_guide(guide_id)`` and, when there is one, ``is_staff_phone(phone)``, in one
-    prepared statement."""
-    if not guide_id:
-        return None, False
+def _fresh_guide(
+    member: Member,
+    guide_id: int,
+    *,
+    write: bool,
+    source: str,
+    reason: str,
+    now: dt.datetime,
+    actor: tuple[str | None, int | None],
+) -> tuple[_Guide | None, bool, CustomerBinding | None]:
+    """``active_guide(guide_id)``, ``is_staff_phone(member.phone)`` and, with ``write``, the
+    binding to that guide when it wins (an unsaved copy of the row, as ``_first`` returns)."""
+    protected, expires = binding_term(now)
+    kind, who = actor_of(*actor)
+    db.session.flush()
     row = db.session.execute(
-        _GUIDE_AND_STAFF_PHONE,
-        {"brand_id": require_brand_id(), "guide_id": guide_id, "phone": phone or ""},
+        _FRESH,
+        {
+            "brand_id": require_brand_id(),
+            "member_id": member.id,
+            "guide_id": guide_id,
+            "phone": member.phone or "",
+            "write": write,
+            "source": source,
+            "now": now,
+            "protected_until": protected,
+            "expires_at": expires,
+            "reason": (reason or "")[:REASON_MAX],
+            "actor_kind": kind,
+            "actor_id": who,
+        },
     ).first()
-    return (None, False) if row is None else (_Guide(row[0], row[1]), bool(phone) and row[2])
+    if row is None:
+        return None, False, None
+    guide, staff_phone, bound = _Guide(row[0], row[1]), bool(row[2]), row[3]
+    if not bound:
+        return guide, staff_phone, None
+    return (
+        guide,
+        staff_phone,
+        CustomerBinding(
+            member_id=member.id,
+            store_id=guide.store_id,
+            guide_id=guide.id,
+            source=source,
+            protected_until=protected,
+            expires_at=expires,
+            bound_at=now,
+            updated_at=now,
+        ),
+    )
 
 
 def is_new_customer(member: Member, now: dt.datetime) -> bool:
@@ -338,11 +392,20 @@ def bind(
     """
     now = now or utcnow()
     staff_phone = None
+    actor = ("member", member_id) if source in ("scan", "share_link") else (None, None)
     if fresh:
-        member, b = db.session.get(Member, member_id), None
+        member, b, guide = db.session.get(Member, member_id), None, None
         if member is None or member.status != ACTIVE:
             raise NotFound(_l("no such member"))
-        guide, staff_phone = _guide_and_staff_phone(guide_id, member.phone)
+        if guide_id:
+            # No binding yet, so the guide wins at once unless it is a staff phone or the
+            # brand binds new customers only and the caller does not say this is one.
+            write = get_settings().bind_mode != BIND_NEW_ONLY or bool(new_customer)
+            guide, staff_phone, bound = _fresh_guide(
+                member, guide_id, write=write, source=source, reason=reason, now=now, actor=actor
+            )
+            if bound is not None:
+                return Outcome(BOUND, bound)
     else:
         guide = active_guide(guide_id) if guide_id else None
     if guide_id and guide is None:
@@ -354,7 +417,6 @@ def bind(
     if not fresh:
         member = _lock_member(member_id)
         b = binding_of(member_id, lock=True)
-    actor = ("member", member_id) if source in ("scan", "share_link") else (None, None)
     kept_store = b.store_id if b is not None and b.store_id else None
 
     def store_only(result: str) -> Outcome:
@@ -375,7 +437,7 @@ def bind(
         return Outcome(SAME, b)
     settings = get_settings()
     if settings.bind_mode == BIND_NEW_ONLY:
-        new = is_new_customer(member, now) or bool(new_customer)
+        new = bool(new_customer) or is_new_customer(member, now)
         if not new:
             return store_only(NOT_NEW)
     if current is not None:

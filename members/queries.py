@@ -8,6 +8,8 @@ import dataclasses
 from sqlalchemy import (
     ColumnElement,
     Select,
+    bindparam,
+    func,
     or_,
     select,
     text,
@@ -213,6 +215,28 @@ _HOME = text(
     " LEFT JOIN store s ON s.id = :store AND s.brand_id = :brand"
     " LEFT JOIN staff t ON t.id = :guide AND t.brand_id = :brand"
 )
+
+
+# ``home_of`` as two one-column SELECTs (parameters ``:store``, ``:guide``, ``:brand_id``)
+# for a page that reads them with its other figures: one JSON array per row found.
+_HOME_FIGURES = (
+    select(func.json_build_array(Store.id, Store.code, Store.name, Store.city)).where(
+        Store.id == bindparam("store"), Store.brand_id == bindparam("brand_id")
+    ),
+    select(func.json_build_array(Staff.id, Staff.name)).where(
+        Staff.id == bindparam("guide"), Staff.brand_id == bindparam("brand_id")
+    ),
+)
+
+
+def home_figures(member) -> tuple[tuple[Select, Select], dict]:
+    """The SELECTs of ``home_of`` and their parameters (read them with ``home_from``)."""
+    return _HOME_FIGURES, {"store": member.store_id, "guide": member.guide_id}
+
+
+def home_from(store: list | None, guide: list | None) -> tuple[HomeStore | None, HomeGuide | None]:
+    """``home_of``'s answer from the values of ``home_figures``' SELECTs."""
+    return (HomeStore(*store) if store else None, HomeGuide(*guide) if guide else None)
 
 
 def home_of(member) -> tuple[HomeStore | None, HomeGuide | None]:

@@ -286,11 +286,14 @@ def _member() -> member_session.SignedInMember:
 @center_bp.get("/", endpoint="card")
 def card_page():
     member = _member()
-    store, guide = queries.home_of(member)
     code = tillcode.make_till_code(member_id=member.id)
     now = utcnow()
     value, params = tiers.value_query(now=now)
-    figures, (tier_value,) = card_figures(member.id, extra=(value,), params=params)
+    home, home_params = queries.home_figures(member)
+    figures, (tier_value, *found) = card_figures(
+        member.id, extra=(value, *home), params=params | home_params
+    )
+    store, guide = queries.home_from(*found)
     return render_template(
         "members/member/card.html",
         member=member,

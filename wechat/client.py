@@ -29,6 +29,7 @@ from core.metrics import WECHAT_CALLS
 from core.redis import get_redis, key
 from org.models import Brand
 from wechat import inprocess
+from wechat.pooled import Answer
 
 log = logging.getLogger(__name__)
 
@@ -250,8 +251,9 @@ class GatewayClient(WeChatClient):
         return result["access_token"], int(result.get("expires_in", 7200))
 
 
-def transport(brand_id: int, api: str, send: Callable[[], requests.Response]) -> dict:
-    """Send one raw request, count it and turn its errcode into our exceptions."""
+def transport(brand_id: int, api: str, send: Callable[[], requests.Response | Answer]) -> dict:
+    """Send one raw request, count it and turn its errcode into our exceptions (``send``
+    raises requests' exceptions when the request cannot be made)."""
     try:
         res = send()
     except requests.Timeout as exc:

@@ -9,6 +9,7 @@ retried later), ``OAuthCodeError`` (40029/40163), ``WeChatAPIError`` for any oth
 
 from __future__ import annotations
 
+import copy
 import secrets
 import time
 from typing import Any
@@ -47,6 +48,7 @@ from wechat.pay import (
 )
 from wechat.pay_bill import pay_trade_bill
 from wechat.pay_notify import PayNotice, PayNotifyError, pay_notify_answer, pay_parse_notify
+from wechat.pooled import PooledGetter
 
 __all__ = [
     "NotConfigured",
@@ -328,7 +330,8 @@ def get_wxacode_unlimited(brand_id: int, scene: str, page: str | None = None) ->
 
 
 class _OAuth(WeChatOAuth):
-    """WeChatOAuth aimed at WECHAT_API_BASE, with a timeout (it has none of its own)."""
+    """WeChatOAuth aimed at WECHAT_API_BASE, with a timeout (it has none of its own); the
+    gateway's own calls (code exchange, user info) go through ``pooled``."""
 
     def __init__(
         self, appid: str, secret: str, redirect_uri: str = "", scope: str = "", state: str = ""
@@ -340,6 +343,8 @@ class _OAuth(WeChatOAuth):
             "https://open.weixin.qq.com/connect/" if is_real_wechat() else base + "/connect/"
         )
         inprocess.aim(self._http, base)
+        app = current_app._get_current_object() if inprocess.enabled() else None  # noqa: SLF001
+        self.pooled = PooledGetter(base, wsgi_app=app.wsgi_app if app is not None else None)
 
     def _request(self, method, url_or_endpoint, **kwargs):
         kwargs.setdefault("timeout", timeout())
@@ -360,7 +365,11 @@ def authorize_url(
     """Where to send a member's browser to sign in with WeChat."""
     if scope not in ("snsapi_base", "snsapi_userinfo"):
         raise ValueError("scope is snsapi_base or snsapi_userinfo")
-    return _oauth(brand_id, redirect_uri=redirect_uri, scope=scope, state=state).authorize_url
+    # The URL is made from the client's settings only: a copy of the brand's kept client
+    # (sharing its HTTP session, unused here) instead of a new client and session per page.
+    oauth = copy.copy(_code_exchanger(brand_id))
+    oauth.redirect_uri, oauth.scope, oauth.state = redirect_uri, scope, state
+    return oauth.authorize_url
 
 
 _oauth_clients: dict[tuple, _OAuth] = {}
@@ -389,9 +398,9 @@ def fetch_oauth_user(brand_id: int, code: str) -> dict:
     token = transport(
         brand_id,
         "sns.oauth2",
-        lambda: oauth._http.get(
+        lambda: oauth.pooled.get(
             oauth.API_BASE_URL + "sns/oauth2/access_token",
-            params={
+            {
                 "appid": oauth.app_id,
                 "secret": oauth.secret,
                 "code": code,
@@ -411,9 +420,9 @@ def fetch_oauth_user(brand_id: int, code: str) -> dict:
         info = transport(
             brand_id,
             "sns.userinfo",
-            lambda: oauth._http.get(
+            lambda: oauth.pooled.get(
                 oauth.API_BASE_URL + "sns/userinfo",
-                params={
+                {
                     "access_token": token["access_token"],
                     "openid": token["openid"],
                     "lang": "zh_CN",

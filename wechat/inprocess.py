@@ -18,6 +18,7 @@ import requests
 from flask import current_app
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
+from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 
@@ -29,29 +30,11 @@ class InProcessAdapter(BaseAdapter):
         self.wsgi_app = wsgi_app
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
-        parts = urlsplit(request.url)
         body = request.body.encode() if isinstance(request.body, str) else request.body
         headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
-        builder = EnvironBuilder(
-            path=parts.path,
-            query_string=parts.query,
-            method=request.method,
-            headers=headers,
-            data=body or b"",
-            base_url=f"{parts.scheme}://{parts.netloc}",
+        status, resp_headers, content = dispatch(
+            self.wsgi_app, request.method, request.url, headers=headers, body=body or b""
         )
-        environ = builder.get_environ()
-        builder.close()
-
-        def call():
-            app_iter, status, resp_headers = run_wsgi_app(self.wsgi_app, environ, buffered=True)
-            try:
-                return status, resp_headers, b"".join(app_iter)
-            finally:
-                if hasattr(app_iter, "close"):
-                    app_iter.close()
-
-        status, resp_headers, content = contextvars.Context().run(call)
         response = requests.Response()
         response.status_code = int(status.split(" ", 1)[0])
         response.reason = status.split(" ", 1)[1] if " " in status else ""
@@ -66,6 +49,34 @@ class InProcessAdapter(BaseAdapter):
 
     def close(self) -> None:
         return None
+
+
+def dispatch(
+    wsgi_app, method: str, url: str, *, headers: dict | None = None, body: bytes = b""
+) -> tuple[str, Headers, bytes]:
+    """(status line, headers, body) of ``wsgi_app``'s answer to this request, made in a fresh
+    context (as a separate request would be)."""
+    parts = urlsplit(url)
+    builder = EnvironBuilder(
+        path=parts.path,
+        query_string=parts.query,
+        method=method,
+        headers=headers or {},
+        data=body,
+        base_url=f"{parts.scheme}://{parts.netloc}",
+    )
+    environ = builder.get_environ()
+    builder.close()
+
+    def call():
+        app_iter, status, resp_headers = run_wsgi_app(wsgi_app, environ, buffered=True)
+        try:
+            return status, resp_headers, b"".join(app_iter)
+        finally:
+            if hasattr(app_iter, "close"):
+                app_iter.close()
+
+    return contextvars.Context().run(call)
 
 
 def enabled() -> bool:

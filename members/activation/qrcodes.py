@@ -13,7 +13,18 @@ import datetime as dt
 import re
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, Select, String, bindparam, case, func, or_, select, text
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import insert
 
 from core.db import UTCDateTime, db, utcnow
@@ -21,6 +32,7 @@ from core.errors import NotFound, ValidationError
 from core.paging import Key
 from core.tenancy import require_brand_id
 from members.activation import posters
+from members.identities import check_identity
 from members.models import (
     EV_ACTIVATION,
     EV_FOLLOW,
@@ -154,6 +166,61 @@ def qr_by_scene(scene: str | None) -> ScannedCode | None:
         return None
     row = db.session.execute(_BY_SCENE, {"brand_id": require_brand_id(), "scene": scene}).first()
     return ScannedCode(*row) if row is not None else None
+
+
+# A scan in one statement: the brand's code of the scene, the WeChat user's member when they
+# hold the card (as ``identities.card_holder_id`` reads it), and for a known code the event
+# and its counters (as ``record_event`` writes them).
+_SCAN = text(
+    "WITH q AS (SELECT id, brand_id, store_id, staff_id, scene FROM member_qr_code"
+    " WHERE brand_id = :brand_id AND scene = :scene),"
+    " h AS (SELECT m.id FROM member_identity i JOIN member m ON m.id = i.member_id"
+    " WHERE i.brand_id = :brand_id AND i.kind = 'oa_openid' AND i.value = :holder"
+    " AND m.brand_id = :brand_id AND m.activated_at IS NOT NULL),"
+    " ev AS (INSERT INTO member_qr_event (brand_id, qr_id, kind, openid, member_id, created_at)"
+    " SELECT :brand_id, q.id, :kind, :openid, (SELECT id FROM h), :created_at FROM q"
+    " RETURNING qr_id),"
+    " c AS (UPDATE member_qr_code SET scans = scans + 1, follows = follows + :follows"
+    " WHERE id = (SELECT qr_id FROM ev) AND brand_id = :brand_id)"
+    " SELECT q.id, q.brand_id, q.store_id, q.staff_id, q.scene, (SELECT id FROM h) FROM q"
+).bindparams(
+    bindparam("brand_id", type_=BigInteger),
+    bindparam("follows", type_=Integer),
+    bindparam("created_at", type_=UTCDateTime),
+    *(bindparam(n, type_=String) for n in ("scene", "holder", "kind", "openid")),
+)
+
+
+def count_scan(
+    *, scene: str | None, kind: str, openid: str
+) -> tuple[ScannedCode | None, int | None]:
+    """A scan or follow of the brand's code with this scene, counted: ``qr_by_scene``,
+    ``card_holder_id`` of the WeChat user and ``record_event`` in one statement. Returns
+    (code, card holder's member id); (None, None) and nothing counted for an unknown scene."""
+    if kind not in (EV_SCAN, EV_FOLLOW):
+        raise ValidationError(_l("unknown QR event"), field="kind")
+    if not scene or len(scene) > 64:
+        return None, None
+    try:
+        holder = check_identity("oa_openid", openid)
+    except ValidationError:
+        if qr_by_scene(scene) is None:
+            return None, None
+        raise
+    db.session.flush()
+    row = db.session.execute(
+        _SCAN,
+        {
+            "brand_id": require_brand_id(),
+            "scene": scene,
+            "holder": holder,
+            "kind": kind,
+            "openid": openid,
+            "follows": int(kind == EV_FOLLOW),
+            "created_at": utcnow(),
+        },
+    ).first()
+    return (ScannedCode(*row[:5]), row[5]) if row is not None else (None, None)
 
 
 _RECORD_EVENT = text(

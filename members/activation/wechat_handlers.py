@@ -12,7 +12,6 @@ from flask_babel import gettext as _
 from core.db import db
 from members.activation import card, qrcodes
 from members.activation.services import record_scan
-from members.identities import card_holder_id
 from members.models import EV_FOLLOW, EV_SCAN
 from org.models import Brand
 from wechat import brand_cache, router
@@ -29,12 +28,10 @@ def _link(brand_id: int, endpoint: str) -> str:
 @router.on("event", "SCAN", priority=PRIORITY)
 def on_qr_scan(ctx: router.Context) -> router.Reply | None:
     """A store or guide code: count it, record a member's touch, answer with the card link."""
-    qr = qrcodes.qr_by_scene(ctx.scene)
+    kind = EV_FOLLOW if ctx.event_lower == "subscribe" else EV_SCAN
+    qr, member_id = qrcodes.count_scan(scene=ctx.scene, kind=kind, openid=ctx.openid)
     if qr is None:
         return None  # a plain follow, another brand's scene or an unknown one
-    kind = EV_FOLLOW if ctx.event_lower == "subscribe" else EV_SCAN
-    member_id = card_holder_id(kind="oa_openid", value=ctx.openid)
-    qrcodes.record_event(qr=qr, kind=kind, openid=ctx.openid, member_id=member_id)
     if member_id is not None:
         record_scan(
             member_id=member_id,

@@ -276,14 +276,20 @@ def quick_tag(*, member_id: int, tag_id: int, staff_id: int, remove: bool = Fals
 
 
 def apply_system_tag(*, member_id: int, code: str, reason: str = "") -> bool:
-    """Set a system behaviour tag on a member (an event happened). Member requests find the
-    tag's id cached in the process (``wechat.brand_settings``) once the tag exists."""
+    """Set a system behaviour tag on a member (an event happened)."""
+    tag = system_tag_state(code=code)
+    _member(member_id)
+    return _add(member_id, *tag, None, "system", reason or code)
+
+
+def system_tag_state(*, code: str) -> tuple[int, bool]:
+    """(id, active) of the system tag ``code``, created on first use. Member requests find it
+    cached in the process (``wechat.brand_settings``) once the tag exists."""
     tag = brand_settings.get(f"system-tag:{code}", lambda: _tag_state(code))
     if tag is None:
         found = system_tag(code=code)
         tag = (found.id, found.active)
-    _member(member_id)
-    return _add(member_id, *tag, None, "system", reason or code)
+    return tag
 
 
 brand_settings.watch(TagDefinition)

@@ -431,13 +431,18 @@ def assign_base_level(*, member: Member, value: int | None = None) -> None:
     """Give a member without a level the level their value reaches (at least the base one);
     ``value``: the member's value when the caller knows it (0 for a member just created)."""
     if member.tier_id is None:
-        settings = get_settings()  # created with the defaults on first use, as always
         if value is None:
-            value = member_value(member_id=member.id, settings=settings)
-        level = level_for(value, list_levels())
+            value = member_value(member_id=member.id, settings=get_settings())
+        level = base_level(value=value)
         if level is not None:
             member.tier_id = level.id
             member.tier_since = utcnow()
+
+
+def base_level(*, value: int) -> TierLevel | None:
+    """The level a member without one gets for ``value`` (at least the base one), or None."""
+    get_settings()  # created with the defaults on first use, as always
+    return level_for(value, list_levels())
 
 
 _ma = MemberActivity.__table__.c

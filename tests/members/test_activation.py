@@ -7,6 +7,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from core.audit import Actor, AuditLog, acting_as
 from core.db import db
 from core.errors import Conflict, ValidationError
 from core.jobs import OutboxJob, enqueue, job
@@ -107,6 +108,33 @@ def test_scan_again_is_not_duplicated_and_other_guide_is_history(world, welcome_
     assert activation.record_scan(member_id=m1.id, guide_id=world.guide.id) is None
     scan = activation.record_scan(member_id=m1.id, store_id=world.store2.id)
     assert scan.kind == "scan" and scan.store_id == world.store2.id
+
+
+def test_a_new_member_activated_by_an_operator_is_audited_as_before(world):
+    # Without an actor the new member is written by one statement; with one, the activation's
+    # fields go through the ORM, whose flush writes the audit log.
+    with acting_as(Actor("staff", 7, "operator")):
+        m, created = activation.activate_member(
+            phone="13800138077",
+            oa_openid="oAUDITED00000000000000000001",
+            guide_id=world.guide.id,
+            source="oa",
+            consent_version=CONSENT,
+        )
+        db.session.commit()
+    assert created and m.activated_at is not None and m.guide_id == world.guide.id
+    rows = (
+        db.session.execute(
+            select(AuditLog).where(
+                AuditLog.object_type == "member", AuditLog.object_id == str(m.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert [r.action for r in rows] == ["update"] and rows[0].after["consent_version"] == CONSENT
+    assert [t.code for t in tags.member_tags(member_id=m.id)] == ["activated"]
+    assert count(MemberAttribution, MemberAttribution.member_id == m.id) == 1
 
 
 @pytest.mark.parametrize("phone", ["12345678901", "1380013800", "abc", "", "+1 2025550123"])

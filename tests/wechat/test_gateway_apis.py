@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -275,6 +276,42 @@ def test_oauth_authorize_page_lists_consumers(wx_brand, wx_consumer):
     assert "微信授权登录" in page.text and "以下列身份继续" in page.text
     code = oauth.authorize_code(wx_brand.appid, wx_consumer["uid"], "snsapi_base")
     assert gateway.fetch_oauth_user(wx_brand.id, code)["openid"] == wx_consumer["openid"]
+
+
+ACCESS_TOKEN = "/sns/oauth2/access_token"
+
+
+def test_oauth_code_exchange_timeout_and_dropped_connection_are_retryable(
+    wx_app, wx_brand, wx_consumer, monkeypatch
+):
+    monkeypatch.setitem(wx_app.config, "WECHAT_TIMEOUT", 0.5)
+    store.inject_fault(ACCESS_TOKEN, delay=3)
+    started = time.monotonic()
+    with pytest.raises(gateway.RetryableError) as hung:
+        gateway.fetch_oauth_user(
+            wx_brand.id, oauth.authorize_code(wx_brand.appid, wx_consumer["uid"], "snsapi_base")
+        )
+    assert time.monotonic() - started < 2
+    assert hung.value.errcode is None and "timed out" in str(hung.value)
+    code = oauth.authorize_code(wx_brand.appid, wx_consumer["uid"], "snsapi_base")
+    store.inject_fault(ACCESS_TOKEN, drop=True)
+    with pytest.raises(gateway.RetryableError) as dropped:
+        gateway.fetch_oauth_user(wx_brand.id, code)
+    assert "network error" in str(dropped.value)
+    errors = gateway.call_stats(wx_brand.id)["by_api"]["sns.oauth2"]["errors"]
+    assert errors == {"timeout": 1, "network": 1}
+    # Nothing is left broken: the code the dropped call did not redeem still gives the member.
+    assert gateway.fetch_oauth_user(wx_brand.id, code)["openid"] == wx_consumer["openid"]
+
+
+def test_oauth_code_exchange_with_wechat_unreachable_is_a_network_error(
+    wx_app, wx_brand, monkeypatch
+):
+    monkeypatch.setitem(wx_app.config, "WECHAT_API_BASE", "http://127.0.0.1:9/sandbox/wechat")
+    with pytest.raises(gateway.RetryableError) as raised:
+        gateway.fetch_oauth_user(wx_brand.id, "any-code")
+    assert raised.value.errcode is None and "network error" in str(raised.value)
+    assert gateway.call_stats(wx_brand.id)["by_api"]["sns.oauth2"]["errors"] == {"network": 1}
 
 
 def test_jsapi_signature_matches_the_js_sdk_algorithm_and_the_ticket_is_cached(wx_brand):

@@ -12,6 +12,7 @@ from members.models import MemberQrCode
 from org.models import Brand
 from tests.support.apps import build_app
 from wechat import gateway
+from wechat.sandbox import oauth, store
 
 NOWHERE = "http://127.0.0.1:9"  # nothing listens here: any real HTTP call would fail
 
@@ -45,4 +46,8 @@ def test_demo_creates_qr_codes_through_the_inprocess_sandbox(app):
             paid = local.test_client().post("/sandbox/wechat/_sandbox/pay/v3/jsapi", json=params)
             assert paid.status_code == 200, paid.get_data(as_text=True)
             assert gateway.pay_query(brand.id, "DEMO000001").trade_state == "SUCCESS"
+            # A member page's sign-in: the OAuth code exchange answers in-process too.
+            code = oauth.authorize_code(brand.appid, "probe-uid", "snsapi_base")
+            user = gateway.fetch_oauth_user(brand.id, code)
+            assert user["openid"] == store.openid_for(brand.appid, "probe-uid")
         db.session.remove()
