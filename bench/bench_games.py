@@ -230,7 +230,8 @@ def run(*, repeats: int, log) -> dict:
     rps = med([_rps(r) for r in runs])
     p99 = med([r["p99_us"] / 1000 for r in runs])
     sent = MEMBERS * PLAYS
-    answered = all(r["ok"] == sent for r in runs)
+    # wrk may send a line once more at the end of a run (a replay: the same draw answers)
+    answered = all(r["ok"] >= sent and r["other"] + r["errors"] == 0 for r in runs)
     # a prize with stock: its counter = its winning draws <= its stock; an unlimited prize
     # keeps no counter (its wins are its draws)
     exact = all(
@@ -249,7 +250,7 @@ def run(*, repeats: int, log) -> dict:
         ],
         "checks": [
             (
-                f"every play answered 200 ({sent:,} a run)",
+                f"every play answered 200 ({sent:,} a run; a line wrk resends is a replay)",
                 ", ".join(f"{r['ok']:,} ok / {r['other'] + r['errors']} other" for r in runs),
                 answered,
             ),
