@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import weakref
 
 import pytest
 from sqlalchemy import text
@@ -109,6 +110,48 @@ def _router_registrations():
     saved = router.snapshot()
     yield
     router.restore(saved)
+
+
+def _package_signals():
+    """Every signal the packages declare (coupons, members, shop)."""
+    from blinker import Signal
+
+    from coupons import signals as coupon_signals
+    from members import signals as member_signals
+    from shop import signals as shop_signals
+
+    return [
+        value
+        for module in (coupon_signals, member_signals, shop_signals)
+        for value in vars(module).values()
+        if isinstance(value, Signal)
+    ]
+
+
+def _receiver_name(receiver) -> str:
+    if isinstance(receiver, weakref.ref):  # blinker keeps weak receivers as references
+        receiver = receiver()
+    return f"{getattr(receiver, '__module__', '?')}.{getattr(receiver, '__qualname__', receiver)}"
+
+
+@pytest.fixture(scope="session")
+def _package_receivers(app):
+    """The receivers the packages connect when the app is built: signal -> {id: name}."""
+    return {
+        sig: {rid: _receiver_name(r) for rid, r in sig.receivers.items()}
+        for sig in _package_signals()
+    }
+
+
+@pytest.fixture(autouse=True)
+def _package_receivers_stay(_package_receivers):
+    """A test disconnects only what it connected (``Signal.connected_to``): were it to clear
+    a signal's receivers, the ledgers and counters that listen to it would miss every later
+    test's orders."""
+    yield
+    for sig, receivers in _package_receivers.items():
+        missing = sorted(name for rid, name in receivers.items() if rid not in sig.receivers)
+        assert not missing, f"receivers of {sig.name!r} disconnected by the test: {missing}"
 
 
 @pytest.fixture(autouse=True)

@@ -28,8 +28,7 @@ def _reload(order_id: int) -> Order:
 def test_delivery_ship_receive_complete_sends_completed_once(brand, store, skus, member_id):
     order = sf.paid_order(member_id=member_id, lines=[(skus[0], 1)], store_id=store.id)
     sent = []
-    signals.order_completed.connect(lambda sender, **kw: sent.append(kw), weak=False)
-    try:
+    with signals.order_completed.connected_to(lambda sender, **kw: sent.append(kw)):
         fulfilment.ship(order_id=order.id, carrier="顺丰", tracking_no="SF1234567890")
         db.session.commit()
         assert _reload(order.id).status == SHIPPED
@@ -44,8 +43,6 @@ def test_delivery_ship_receive_complete_sends_completed_once(brand, store, skus,
         assert fulfilment.complete(order_id=order.id) is True
         assert fulfilment.complete(order_id=order.id) is False
         db.session.commit()
-    finally:
-        signals.order_completed.receivers.clear()
     o = _reload(order.id)
     assert o.status == COMPLETED and o.carrier == "顺丰" and o.tracking_no == "SF1234567890"
     assert sent == [{"order_id": o.id, "member_id": member_id, "store_id": store.id}]
@@ -134,8 +131,7 @@ def test_two_staff_verifying_one_code_at_once_one_wins(app, brand, store, skus, 
     code = fulfilment.mark_ready(order_id=order.id).pickup_code
     db.session.commit()
     sent = []
-    signals.order_completed.connect(lambda sender, **kw: sent.append(kw), weak=False)
-    try:
+    with signals.order_completed.connected_to(lambda sender, **kw: sent.append(kw)):
         results = run_concurrently(
             app,
             brand.id,
@@ -144,8 +140,6 @@ def test_two_staff_verifying_one_code_at_once_one_wins(app, brand, store, skus, 
                 code=code, store_id=store.id, guess_ident=f"staff:{i}"
             ).id,
         )
-    finally:
-        signals.order_completed.receivers.clear()
     assert sorted(r[0] for r in results) == ["error"] * 7 + ["ok"]
     assert {r[1] for r in results if r[0] == "error"} == {"PickupCodeUnknown"}
     with use_brand(brand.id):

@@ -30,11 +30,8 @@ def test_the_same_refund_notify_ten_times_at_once_applies_once(
     db.session.commit()
     notice = Notice(f"{order.order_no}P1", r.out_refund_no, "50300123", "SUCCESS", r.amount_fen)
     sent = []
-    signals.order_refunded.connect(lambda sender, **kw: sent.append(kw), weak=False)
-    try:
+    with signals.order_refunded.connected_to(lambda sender, **kw: sent.append(kw)):
         results = run_concurrently(app, brand.id, 10, lambda i: refunds.on_refund_notify(notice))
-    finally:
-        signals.order_refunded.receivers.clear()
     outcomes = sorted(r[1] for r in results)
     assert outcomes == ["applied"] + ["duplicate"] * 9, results
     assert len(sent) == 1

@@ -96,8 +96,7 @@ def test_full_refund_returns_pay_fen_points_coupon_and_signals_once(
     assert _balance(member_id) == before - 1000
     assert db.session.get(Coupon, coupon.id).status == "redeemed"
     sent = []
-    signals.order_refunded.connect(lambda sender, **kw: sent.append(kw), weak=False)
-    try:
+    with signals.order_refunded.connected_to(lambda sender, **kw: sent.append(kw)):
         items = [refunds.Item(ln.id, ln.quantity) for ln in _lines(order)]
         r = refunds.start(order_id=order.id, items=items, reason="cancel")
         db.session.commit()
@@ -105,8 +104,6 @@ def test_full_refund_returns_pay_fen_points_coupon_and_signals_once(
         db.session.commit()
         refunds.submit(refund_id=r.id)  # a retried job changes nothing
         db.session.commit()
-    finally:
-        signals.order_refunded.receivers.clear()
     r = _reload(Refund, r.id)
     order = _reload(Order, order.id)
     # Not shipped yet: the shipping fee goes back too, so exactly what was paid.
