@@ -3,11 +3,6 @@ recovery, however many recoveries and retries race for it."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
-
 from sqlalchemy import func, select
 
 from core.db import db
@@ -16,44 +11,8 @@ from games import jobs, services
 from games.models import GameDraw
 from points.models import PointsEntry
 from tests import factories
-from tests.games.conftest import make_campaign, player
+from tests.games.conftest import make_campaign, play_and_die, player
 from tests.support.concurrency import run_concurrently
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-# A worker process that plays, commits the draw, and dies before granting it.
-DYING_WORKER = textwrap.dedent(
-    """
-    import os, sys
-    sys.path.insert(0, {root!r})
-    from core.db import db
-    from core.tenancy import use_brand
-    from games import services
-    from tests.support.apps import build_app
-
-    app = build_app()
-    with app.app_context(), use_brand({brand_id}):
-        draw = services.play(
-            campaign_id={campaign_id}, member_id={member_id}, request_key="k1", ip=None
-        )
-        db.session.commit()
-        print(draw.id, draw.status, flush=True)
-        os._exit(9)  # killed: the grant never runs
-    """
-)
-
-
-def _kill_after_draw(brand_id: int, campaign_id: int, member_id: int) -> tuple[int, str]:
-    script = DYING_WORKER.format(
-        root=ROOT, brand_id=brand_id, campaign_id=campaign_id, member_id=member_id
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT,
-        env=os.environ.copy(),
-    )  # fmt: skip
-    assert done.returncode == 9, done.stderr[-2000:]
-    draw_id, status = done.stdout.split()[-2:]
-    return int(draw_id), status
 
 
 def test_a_killed_worker_s_coupon_is_granted_exactly_once_after_recovery(app, brand):
@@ -65,7 +24,7 @@ def test_a_killed_worker_s_coupon_is_granted_exactly_once_after_recovery(app, br
     ]  # fmt: skip
     c = make_campaign(prizes=prizes)
     m = player()
-    draw_id, status = _kill_after_draw(brand.id, c.id, m.id)
+    draw_id, status = play_and_die(brand.id, c.id, m.id, commit=True)
     assert status == "pending_grant"
     assert db.session.scalar(select(func.count()).select_from(Coupon)) == 0
     # the recovery job and late retries of the grant race for it
@@ -93,7 +52,7 @@ def test_points_are_granted_once_by_the_periodic_recovery(app, brand):
     ]
     c = make_campaign(prizes=prizes)
     m = player()
-    draw_id, _ = _kill_after_draw(brand.id, c.id, m.id)
+    draw_id, _ = play_and_die(brand.id, c.id, m.id, commit=True)
     assert jobs.recover_grants(older_than_seconds=0) == 1
     assert jobs.recover_grants(older_than_seconds=0) == 0
     services.grant_draw(draw_id=draw_id)

@@ -4,11 +4,6 @@ read back from PostgreSQL; writing a play twice counts it once."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import pytest
 from sqlalchemy import func, select
 
@@ -20,44 +15,11 @@ from games.models import GameDraw, GamePlayer, GamePrize
 from points import queries as points_queries
 from points import services as points
 from points.models import PointsEntry
-from tests.games.conftest import make_campaign, player
+from tests.games.conftest import make_campaign, play_and_die, player
 from tests.support.concurrency import run_concurrently
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-# A worker process that plays and dies before its transaction commits.
-DIES_BEFORE_COMMIT = textwrap.dedent(
-    """
-    import os, sys
-    sys.path.insert(0, {root!r})
-    from core.tenancy import use_brand
-    from games import services
-    from tests.support.apps import build_app
-
-    app = build_app()
-    with app.app_context(), use_brand({brand_id}):
-        draw = services.play(
-            campaign_id={campaign_id}, member_id={member_id}, request_key="k1", ip=None
-        )
-        print(draw.id, draw.status, flush=True)
-        os._exit(9)  # killed: no commit
-    """
-)
 
 POINTS_50 = {"name": "50积分", "kind": "points", "points": 50, "value_fen": 50, "weight": 1}
 THANKS = {"name": "谢谢参与", "kind": "none", "weight": 0}
-
-
-def _die_before_commit(brand_id: int, campaign_id: int, member_id: int) -> int:
-    script = DIES_BEFORE_COMMIT.format(
-        root=ROOT, brand_id=brand_id, campaign_id=campaign_id, member_id=member_id
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT,
-        env=os.environ.copy(),
-    )  # fmt: skip
-    assert done.returncode == 9, done.stderr[-2000:]
-    return int(done.stdout.split()[-2])
 
 
 def _balance(member_id: int) -> int:
@@ -70,7 +32,7 @@ def test_a_play_whose_request_died_before_its_commit_is_written_paid_and_granted
     m = player()
     points.adjust(member_id=m.id, points=100, reason="测试", idempotency_key="seed")
     db.session.commit()
-    draw_id = _die_before_commit(brand.id, c.id, m.id)
+    draw_id, _status = play_and_die(brand.id, c.id, m.id, commit=False)
     # nothing of it is in PostgreSQL: its transaction (the points it paid) was rolled back
     assert db.session.get(GameDraw, draw_id) is None
     assert _balance(m.id) == 100
