@@ -354,13 +354,6 @@ def player_fields(row) -> dict:
     }
 
 
-def forget_players(brand_id: int, pairs: list[tuple[int, int]]) -> None:
-    """Drop members' counters (``(campaign_id, member_id)``): read again from PostgreSQL at
-    their next play (after a merge changed their rows there)."""
-    if pairs:
-        get_redis().delete(*(player_key(brand_id, c, m) for c, m in pairs))
-
-
 def stream_entries(brand_id: int, count: int, after: str | None = None) -> list[tuple[str, dict]]:
     """The oldest ``count`` plays of the brand's stream (after the stream id ``after``):
     (stream id, record)."""
@@ -393,7 +386,9 @@ _FORGET = "games_forget_players"
 
 
 def forget_players_after_commit(brand_id: int, pairs: list[tuple[int, int]]) -> None:
-    """``forget_players`` once the current transaction commits."""
+    """Drop members' counters in Redis (``(campaign_id, member_id)``) once the current
+    transaction commits: read again from PostgreSQL at their next play (after a merge
+    changed their rows there)."""
     db.session.info.setdefault(_FORGET, []).extend((brand_id, c, m) for c, m in pairs)
 
 
