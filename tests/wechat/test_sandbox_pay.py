@@ -164,6 +164,8 @@ def test_out_of_order_sends_the_refund_notify_before_the_payment_notify(
     assert _wait_for(lambda: len(_posts(recorder)) == 2)
     kinds = [_parse(wx_brand, p).kind for p in _posts(recorder)]
     assert kinds == ["refund", "transaction"]
+    # The sandbox logs a delivery once the app has answered it, just after the post lands.
+    assert _wait_for(lambda: len(paynotify.deliveries(WX_MCH_ID, "SO200001")) == 2)
     log = paynotify.deliveries(WX_MCH_ID, "SO200001")
     assert [d["kind"] for d in log] == ["refund", "transaction"]
 
