@@ -8,6 +8,9 @@ play of an activated member with a valid session, is answered here, in an app co
 
 - the brand from ``wechat.brand_cache`` (its generation marker: one HGET), the session's
   openid (one GET), the member as a light row kept ``MEMBER_TTL`` seconds per process;
+  a token seen before in this process skips that round trip: its brand and openid are kept,
+  and the play's script checks the marker and the session first (``games.live.Guard``),
+  so a logout or an operator's change is still seen at the next play;
 - the campaign and its prizes kept per process under the brand's generation marker
   (``wechat.brand_settings``: an operator's change is seen at the next request), whether the
   member may play it (staff, tiers, stores, tags) kept ``MEMBER_TTL`` seconds;
@@ -41,6 +44,7 @@ from core.jobs import relay_committed
 from core.logs import request_id
 from core.metrics import record_request
 from core.tenancy import use_brand
+from games import live
 from games.models import CHANCE_KINDS, GameCampaign, GamePrize
 from members.models import ACTIVE
 from wechat import brand_cache, brand_settings, wire
@@ -112,6 +116,33 @@ _PLAYER = text(
     " LEFT JOIN game_player p ON p.campaign_id = :c AND p.member_id = m.id"
     " WHERE i.brand_id = :b AND i.kind = 'mp_openid' AND i.value = :v"
 )
+
+
+class _Sessions:
+    """(slug, bearer token) -> (brand id, openid) of sessions this process has read; the
+    play's script checks them again (``games.live.Guard``)."""
+
+    MAX = 100_000
+
+    def __init__(self) -> None:
+        self.rows: dict = {}
+
+    def get(self, slug: str, token: str):
+        found = self.rows.get((slug, token))
+        if found is None:
+            return None
+        brand = brand_cache.kept(slug)
+        if brand is None or brand.id != found[0]:
+            return None
+        return brand, found[1]
+
+    def keep(self, slug: str, token: str, brand_id: int, openid: str) -> None:
+        if len(self.rows) >= self.MAX:
+            self.rows.clear()
+        self.rows[(slug, token)] = (brand_id, openid)
+
+    def drop(self, slug: str, token: str) -> None:
+        self.rows.pop((slug, token), None)
 
 
 class _DrawIds:
@@ -204,6 +235,7 @@ class DrawFront:
         self.app = app
         self.wsgi_app = wsgi_app
         self.players = _Players()
+        self.sessions = _Sessions()
         self.ids = _DrawIds()
 
     def __call__(self, environ, start_response):
@@ -246,8 +278,6 @@ class DrawFront:
         return response(environ, start_response)
 
     def serve(self, environ, slug: str, campaign_id: int, body: bytes) -> wire.Answer | None:
-        from games import services
-
         request_key = _request_key(body)
         header = environ.get("HTTP_AUTHORIZATION", "")
         token = header[7:].strip() if header[:7].lower() == "bearer " else ""
@@ -255,6 +285,17 @@ class DrawFront:
             return None
         from members import api as mp
 
+        kept = self.sessions.get(slug, token)
+        if kept is not None:
+            brand, openid = kept
+            brand_cache.remember(brand)
+            guard = live.Guard(
+                brand_cache.hash_key(brand.id), brand.gen, mp.session_key(brand.id, token)
+            )
+            try:
+                return self.play(environ, brand, openid, campaign_id, request_key, guard)
+            except live.Stale:
+                self.sessions.drop(slug, token)
         brand, answers = brand_cache.current_with(
             slug, lambda brand_id, pipe: pipe.get(mp.session_key(brand_id, token))
         )
@@ -263,11 +304,17 @@ class DrawFront:
         session = mp.parse_session(answers[0], brand.id)
         if session is None:
             return None
+        self.sessions.keep(slug, token, brand.id, session["openid"])
+        return self.play(environ, brand, session["openid"], campaign_id, request_key, None)
+
+    def play(self, environ, brand, openid: str, campaign_id: int, request_key: str, guard):
+        from games import services
+
         with use_brand(brand.id):
             campaign, prizes = _campaign(campaign_id, brand)
             if campaign is None:
                 return None
-            member, reason, counters = self.players.get(campaign, brand.id, session["openid"])
+            member, reason, counters = self.players.get(campaign, brand.id, openid)
             if member is None or member.status != ACTIVE or not member.activated_at:
                 return None
             if not member.phone:
@@ -282,6 +329,7 @@ class DrawFront:
                 draw_id=self.ids.next(),
                 now=utcnow(),
                 player_init=counters,
+                guard=guard,
             )
             if written:
                 db.session.commit()

@@ -50,6 +50,10 @@ REPLAY_KEEP = dt.timedelta(days=1)
 
 DECIDE = """
 local req = cjson.decode(ARGV[1])
+if req.guard and (redis.call('HGET', KEYS[7], 'gen') ~= req.guard
+    or redis.call('EXISTS', KEYS[8]) == 0) then
+  return '{"r":"stale"}'
+end
 local seen = redis.call('GET', KEYS[3])
 if seen then return '{"r":"replay","draw":' .. seen .. '}' end
 if redis.call('HEXISTS', KEYS[1], 'init') == 0 then return '{"r":"load_state"}' end
@@ -197,6 +201,22 @@ def stream_key(brand_id: int) -> str:
     return key(brand_id, "game", "draws")
 
 
+class Stale(Exception):
+    """The play's guard failed: the brand's marker moved on or the session is gone; nothing
+    was changed (the caller reads both again and retries)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Guard:
+    """What a caller that kept the brand and the session in its process checks in the play's
+    script: the brand's marker (``marker_key``'s ``gen``) still ``gen``, the session key still
+    there. A play decided on stale snapshots is refused before anything is counted."""
+
+    marker_key: str
+    gen: str
+    session_key: str
+
+
 @dataclasses.dataclass(frozen=True)
 class ChainPrize:
     """A prize on the way from the drawn one along its fallbacks, as the script needs it."""
@@ -257,14 +277,16 @@ def decide(
     ends_at: dt.datetime,
     now: dt.datetime,
     player_init: dict | None = None,
+    guard: Guard | None = None,
 ) -> dict:
     """Run the play's script once: ``{"r": "ok", "sid": <stream id>, "draw": {...}}``, or
     ``{"r": reason}`` (``replay`` with the earlier ``draw``, ``load_state``,
     ``load_player``, ``rate_member``, ``rate_ip``, ``limit_total``, ``limit_day``, ``pay``);
     ``ipn``: the attempts of the network address in its window, when counted.
     ``player_init``: the member's counters read from PostgreSQL in this request
-    (``player_fields``), used when Redis has none."""
+    (``player_fields``), used when Redis has none. ``guard``: checked first (``Stale``)."""
     req = {
+        "guard": guard.gen if guard is not None else False,
         "day": day.isoformat(),
         "pay": pay,
         **limits.__dict__,
@@ -291,8 +313,13 @@ def decide(
         rate.member_key,
         rate.ip_key or rate.member_key,
     ]
+    if guard is not None:
+        keys += [guard.marker_key, guard.session_key]
     raw = run_script(get_redis(), _script("DECIDE"), keys, [json.dumps(req)])
-    return json.loads(raw)
+    decision = json.loads(raw)
+    if decision["r"] == "stale":
+        raise Stale()
+    return decision
 
 
 def _init(hash_key: str, keep: dt.timedelta, fields: dict) -> None:

@@ -535,6 +535,7 @@ def play_decided(
     draw_id: int,
     now: dt.datetime,
     player_init: dict | None = None,
+    guard: live.Guard | None = None,
 ) -> tuple[dict, bool]:
     """A play of the mini-program's hot path (``games.front``): the campaign, its prizes and
     the member are snapshots the caller keeps (``games.front``), the draw id one it reserved.
@@ -543,7 +544,8 @@ def play_decided(
     paid and written in this transaction, and a replay answers the written draw. Answers the
     draw's fields and whether the caller must commit (True: written in this transaction).
 
-    Raises what ``play`` raises, with the same checks in the same order."""
+    Raises what ``play`` raises, with the same checks in the same order, and
+    ``live.Stale`` (nothing changed) when ``guard`` fails."""
     request_key = _check_request_key(request_key)
     stored_key = f"play:{member.id}:{request_key}"
     _check_open(campaign, now)
@@ -560,6 +562,7 @@ def play_decided(
         draw_id=draw_id,
         sync=False,
         player_init=player_init,
+        guard=guard,
     )
     if sid is not None:
         return decided, bool(decided.get("flagged"))
@@ -600,6 +603,7 @@ def _play_live(
     draw_id,
     sync=True,
     player_init=None,
+    guard=None,
 ) -> tuple[dict, str | None]:
     """Draw, decide in Redis, and answer (the decided record, its stream id); the stream id
     is None when the play was written to PostgreSQL here: paid with an extra play or points
@@ -638,6 +642,7 @@ def _play_live(
         rate,
         pay="auto",
         player_init=player_init,
+        guard=guard,
     )
     flagged = decision["r"] != "replay" and _rated(decision, campaign, ip, now)
     paid = False
@@ -704,10 +709,21 @@ def _limit(value: int | None) -> int:
 
 
 def _decide(
-    campaign, member, request_key, day, now, record, chain, rate, *, pay: str, player_init=None
+    campaign,
+    member,
+    request_key,
+    day,
+    now,
+    record,
+    chain,
+    rate,
+    *,
+    pay: str,
+    player_init=None,
+    guard=None,
 ) -> dict:
     """The play's script, filling the campaign's or the member's counters from PostgreSQL
-    first when Redis has none."""
+    first when Redis has none; ``guard`` checked by the script first (``live.Stale``)."""
     limits = live.Limits(
         plays_per_day=_limit(campaign.plays_per_day),
         plays_total=_limit(campaign.plays_total),
@@ -733,6 +749,7 @@ def _decide(
             ends_at=campaign.ends_at,
             now=now,
             player_init=player_init,
+            guard=guard,
         )
         if decision["r"] == "load_state":
             live.load_state(**where, day=day, ends_at=campaign.ends_at, now=now)

@@ -168,6 +168,13 @@ def current(slug: str) -> BrandKeys | None:
     return keys
 
 
+def kept(slug: str) -> BrandKeys | None:
+    """The process's fresh entry of ``slug``, unchecked (no Redis): for a caller that checks
+    the marker itself in the same round trip as its own work (``hash_key``'s ``gen``)."""
+    keys = _CACHE.get(slug)
+    return keys if keys is not None and keys.expires > time.monotonic() else None
+
+
 def current_with(slug: str, read: Callable) -> tuple[BrandKeys | None, list]:
     """``current(slug)`` and the answers of the reads ``read(brand_id, pipeline)`` queues on
     a Redis pipeline, in one round trip while the process's entry is fresh (the marker is

@@ -175,3 +175,43 @@ def test_a_lost_redis_answers_503_and_changes_nothing(wx_app, wx_client, wx_bran
         wx_app.extensions["wmb_redis"] = kept
     assert r.status_code == 503 and r.headers.get("Retry-After")
     assert _stream(wx_brand) == 1 and _draws(wx_brand) == 0
+
+
+def test_a_known_session_plays_in_one_round_trip_and_its_end_is_seen_at_once(
+    wx_app, wx_client, wx_brand, wx_consumer, monkeypatch
+):
+    from members import api as mp
+    from wechat import brand_cache
+
+    with use_brand(wx_brand.id):
+        campaign_id = make_campaign(prizes=WIN).id
+    token, _ = activate(wx_client, wx_brand, wx_consumer)
+    url = api(wx_brand, f"games/{campaign_id}/draws")
+    reads = []
+    real = brand_cache.current_with
+    monkeypatch.setattr(brand_cache, "current_with", lambda *a: reads.append(a) or real(*a))
+    codes = [
+        wx_client.post(url, json={"request_key": f"k{i}"}, headers=bearer(token)).status_code
+        for i in range(3)
+    ]
+    # the first play reads the brand's marker and the session; the next ones let the play's
+    # script check both
+    assert codes == [200, 200, 200] and len(reads) == 1
+    assert _stream(wx_brand) == 3
+
+    from core.redis import get_redis
+
+    get_redis().delete(mp.session_key(wx_brand.id, token))  # the session expires
+    r = wx_client.post(url, json={"request_key": "k3"}, headers=bearer(token))
+    assert (r.status_code, r.json["error"]["code"]) == (401, "invalid_session")
+    assert _stream(wx_brand) == 3 and len(reads) == 2  # nothing counted, read again
+
+    # an operator's change moves the brand's marker: the kept brand is read again
+    token, _ = activate(wx_client, wx_brand, wx_consumer)
+    assert wx_client.post(url, json={"request_key": "k4"}, headers=bearer(token)).status_code == 200
+    with use_brand(wx_brand.id):
+        services.pause_campaign(campaign_id=campaign_id)
+        db.session.commit()
+    r = wx_client.post(url, json={"request_key": "k5"}, headers=bearer(token))
+    assert (r.status_code, r.json["error"]["code"]) == (409, "paused")
+    assert _stream(wx_brand) == 4
