@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 PLAY_GRACE = dt.timedelta(seconds=60)  # a play's own request writes its draw first
 STREAM_BATCH = 500
 STREAM_BATCHES = 40
-GRANT_BATCH = 100  # grants per transaction (each in its savepoint)
+GRANT_BATCH = 100  # grants per transaction (points in one batch credit)
 GRANT_GRACE = dt.timedelta(seconds=30)  # the play's own request grants first
 STATS_HOURS = 3  # hours recomputed on each run (a transaction never spans them)
 

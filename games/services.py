@@ -51,6 +51,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core import ratelimit
 from core.db import db, utcnow
@@ -867,9 +868,10 @@ def grant_draw(*, draw_id: int, now: dt.datetime | None = None) -> GameDraw:
 
 
 def grant_draws(*, draw_ids: list[int], now: dt.datetime | None = None) -> int:
-    """``grant_draw`` of several draws in the current transaction (each grant in its own
-    savepoint); a draw another transaction is granting is skipped (it grants it). Answers
-    how many were granted or failed now."""
+    """``grant_draw`` of several draws in the current transaction; a draw another
+    transaction is granting is skipped (it grants it). Points prizes are granted together
+    (one batch credit, then one ``UPDATE`` of their draws); the others each in its own
+    savepoint. Answers how many were granted or failed now."""
     now = now or utcnow()
     pending = list(
         db.session.scalars(
@@ -895,9 +897,75 @@ def grant_draws(*, draw_ids: list[int], now: dt.datetime | None = None) -> int:
             )
         ).all()
     )
+    wins = [d for d in pending if prizes[d.prize_id].kind == POINTS]
+    if wins:
+        _grant_points(wins, prizes, names, now)
     for draw in pending:
-        _grant(draw, prizes[draw.prize_id], names[draw.campaign_id], now)
+        if prizes[draw.prize_id].kind != POINTS:
+            _grant(draw, prizes[draw.prize_id], names[draw.campaign_id], now)
     return len(pending)
+
+
+# Each draw granted (its entry) or failed (its error), still pending and held by this
+# transaction.
+_MARK_GRANTS = text(
+    "UPDATE game_draw d SET status = r.status, points_entry_id = r.entry,"
+    " grant_error = r.error,"
+    " granted_at = CASE WHEN r.status = :granted THEN CAST(:now AS timestamptz)"
+    "  ELSE d.granted_at END"
+    " FROM jsonb_to_recordset(CAST(:rows AS jsonb))"
+    "  AS r(id bigint, status varchar, entry bigint, error varchar)"
+    " WHERE d.id = r.id AND d.brand_id = :b AND d.status = :pending"
+)
+
+
+def _grant_points(
+    draws: list[GameDraw], prizes: dict[int, GamePrize], names: dict[int, str], now
+) -> None:
+    """Give the points of pending draws held by this transaction in one batch credit (the
+    key ``game-draw:<id>``, the campaign's name as the reason, as ``_grant``), then mark
+    them with one statement; a credit the points service refuses fails its draw."""
+    from points import services as points
+
+    outcome = points.credit_many(
+        [
+            points.Credit(
+                member_id=d.member_id,
+                points=prizes[d.prize_id].points,
+                key=f"game-draw:{d.id}",
+                reason=names[d.campaign_id],
+            )
+            for d in draws
+        ],
+        now=now,
+    )
+    rows = []
+    for d in draws:
+        result = outcome[f"game-draw:{d.id}"]
+        if result.ok:
+            status, entry_id, error = GRANTED, result.entry_id, None
+        else:
+            status, entry_id, error = GRANT_FAILED, None, result.error.message[:200]
+        rows.append({"id": d.id, "status": status, "entry": entry_id, "error": error})
+    n = db.session.execute(
+        _MARK_GRANTS,
+        {
+            "rows": _json(rows),
+            "b": require_brand_id(),
+            "granted": GRANTED,
+            "pending": PENDING_GRANT,
+            "now": now,
+        },
+    ).rowcount
+    if n != len(rows):  # the draws are locked by this transaction: cannot happen
+        raise RuntimeError("game draws changed while their points were granted")
+    # Keep the loaded rows in step without making the ORM write them again.
+    for d, row in zip(draws, rows, strict=True):
+        set_committed_value(d, "status", row["status"])
+        set_committed_value(d, "points_entry_id", row["entry"])
+        set_committed_value(d, "grant_error", row["error"])
+        if row["status"] == GRANTED:
+            set_committed_value(d, "granted_at", now)
 
 
 def _grant(draw: GameDraw, prize: GamePrize, reason: str, now: dt.datetime) -> GameDraw:
@@ -1024,7 +1092,7 @@ def submit_gift_address(
     return draw
 
 
-def _json(value: dict) -> str:
+def _json(value: dict | list) -> str:
     import json
 
     return json.dumps(value, ensure_ascii=False)

@@ -1,7 +1,8 @@
 """The points ledger's public operations; the only way other packages change points.
 
 The brand's rules and bonus campaigns are written by ``points.rules`` and re-exported here
-(``get_settings``, ``update_settings``, ``save_campaign``).
+(``get_settings``, ``update_settings``, ``save_campaign``); the batch credit of many members
+in a handful of statements (game wins) by ``points.crediting`` (``credit_many``).
 
 All functions work in the current brand (``use_brand``), flush and never commit, and take
 ``now=`` so that tests and replays control the clock. Each mutation has an idempotency key
@@ -19,6 +20,7 @@ from core import audit
 from core.db import db, utcnow
 from core.errors import NotFound, ValidationError
 from points import ledger, rules, spending
+from points.crediting import Credit, Credited, credit_many
 from points.errors import IdempotencyConflict, InsufficientPoints, InvalidPoints, UnknownMember
 from points.membership import check_member_id, require_member, tier_permille
 from points.models import (
@@ -35,12 +37,15 @@ from points.queries import balance, expiring_soon, history
 from points.rules import get_settings, save_campaign, update_settings
 
 __all__ = [
+    "Credit",
+    "Credited",
     "IdempotencyConflict",
     "InsufficientPoints",
     "InvalidPoints",
     "UnknownMember",
     "adjust",
     "balance",
+    "credit_many",
     "earn_for_purchase",
     "expiring_soon",
     "get_settings",

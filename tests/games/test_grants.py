@@ -75,3 +75,46 @@ def test_the_recovery_waits_for_the_play_s_own_grant(app, brand):
     services.play(campaign_id=c.id, member_id=m.id, request_key="k", ip=None)
     db.session.commit()
     assert jobs.recover_grants() == 0  # younger than the grace period
+
+
+def test_a_batch_grants_points_wins_together_and_coupons_each(app, brand):
+    wheel = make_campaign(
+        prizes=[
+            {"name": "50积分", "kind": "points", "points": 50, "value_fen": 50, "weight": 1},
+            {"name": "谢谢参与", "kind": "none", "weight": 0},
+        ]
+    )
+    tpl = factories.coupon_template()
+    scratch = make_campaign(
+        name="刮刮卡",
+        prizes=[
+            {"name": "券", "kind": "coupon", "coupon_template_id": tpl.id, "value_fen": 500,
+             "weight": 1, "stock": 10},
+            {"name": "谢谢参与", "kind": "none", "weight": 0},
+        ],
+    )  # fmt: skip
+    members = [player() for _ in range(4)]
+    draw_ids = []
+    for i, (c, m) in enumerate(zip((wheel, wheel, wheel, scratch), members, strict=True)):
+        draw = services.play(campaign_id=c.id, member_id=m.id, request_key=f"k{i}", ip=None)
+        assert draw.status == "pending_grant"
+        draw_ids.append(draw.id)
+    members[2].status = "deleted"  # gone before the grant: refused by the points service
+    db.session.commit()
+
+    assert services.grant_draws(draw_ids=draw_ids) == 4
+    db.session.commit()
+    db.session.expire_all()
+    draws = [db.session.get(GameDraw, i) for i in draw_ids]
+    assert [d.status for d in draws] == ["granted", "granted", "grant_failed", "granted"]
+    for d, m in zip(draws[:2], members, strict=False):
+        entry = db.session.get(PointsEntry, d.points_entry_id)
+        assert (entry.member_id, entry.points, entry.kind) == (m.id, 50, "adjust")
+        assert (entry.idempotency_key, entry.reason) == (f"game-draw:{d.id}", "幸运大转盘")
+        assert entry.operator is None and d.granted_at is not None
+    assert draws[2].grant_error and draws[2].points_entry_id is None
+    assert draws[2].granted_at is None
+    assert draws[3].coupon_id == db.session.scalars(select(Coupon.id)).one()
+    # Granted once: the draws are no longer pending.
+    assert services.grant_draws(draw_ids=draw_ids) == 0
+    assert db.session.scalar(select(func.count()).select_from(PointsEntry)) == 2
