@@ -82,12 +82,13 @@ class _Players:
             return found[1], found[2], None
         from games import live, services
 
-        row = db.session.execute(
-            _PLAYER,
-            {"b": brand_id, "v": openid, "c": campaign.id, "tags": list(campaign.tag_ids or [])},
-        ).first()
+        tags = list(campaign.tag_ids or [])
+        params = {"b": brand_id, "v": openid, "c": campaign.id, "tags": tags}
+        with _reading() as conn:
+            found_row = _driver(conn).execute(_PLAYER, params, prepare=True).fetchone()
         member, reason, counters = None, None, None
-        if row is not None:
+        if found_row is not None:
+            row = types.SimpleNamespace(**dict(zip(_PLAYER_COLUMNS, found_row, strict=True)))
             member = types.SimpleNamespace(**{f: getattr(row, f) for f in _MEMBER_FIELDS})
             reason = services.ineligible_reason(
                 campaign, member, staff=row.staff, tagged=row.tagged
@@ -102,19 +103,24 @@ class _Players:
 _MEMBER_FIELDS = (
     "id", "brand_id", "status", "phone", "created_at", "activated_at", "tier_id", "store_id",
 )  # fmt: skip
+_PLAYER_COLUMNS = (
+    *_MEMBER_FIELDS, "staff", "tagged", "day", "plays_day", "wins_day", "free_used_day",
+    "plays_total", "wins_total",
+)  # fmt: skip
 # The member of an openid, whether they are staff or have one of the campaign's tags, and
-# their counters in the campaign, in one statement.
-_PLAYER = text(
+# their counters in the campaign, in one statement (sent to the driver as it is: prepared
+# per connection, its rows plain tuples).
+_PLAYER = (
     "SELECT m.id, m.brand_id, m.status, m.phone, m.created_at, m.activated_at, m.tier_id,"
     " m.store_id,"
     " (m.phone IS NOT NULL AND EXISTS (SELECT 1 FROM staff s"
     "  WHERE s.brand_id = m.brand_id AND s.phone = m.phone)) AS staff,"
     " EXISTS (SELECT 1 FROM member_tag t WHERE t.member_id = m.id"
-    "  AND t.tag_id = ANY(CAST(:tags AS bigint[]))) AS tagged,"
+    "  AND t.tag_id = ANY(CAST(%(tags)s AS bigint[]))) AS tagged,"
     " p.day, p.plays_day, p.wins_day, p.free_used_day, p.plays_total, p.wins_total"
     " FROM member_identity i JOIN member m ON m.id = i.member_id"
-    " LEFT JOIN game_player p ON p.campaign_id = :c AND p.member_id = m.id"
-    " WHERE i.brand_id = :b AND i.kind = 'mp_openid' AND i.value = :v"
+    " LEFT JOIN game_player p ON p.campaign_id = %(c)s AND p.member_id = m.id"
+    " WHERE i.brand_id = %(b)s AND i.kind = 'mp_openid' AND i.value = %(v)s"
 )
 
 
@@ -145,6 +151,23 @@ class _Sessions:
         self.rows.pop((slug, token), None)
 
 
+def _reading():
+    """A pooled connection in autocommit for the front's single-statement reads: the
+    statement alone goes to PostgreSQL (no BEGIN before it, no ROLLBACK when the request
+    ends), and the request's session stays unused."""
+    return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _driver(conn):
+    """The driver's own connection under ``conn`` (psycopg)."""
+    return conn.connection.driver_connection
+
+
+_ID_BLOCK = text(
+    "SELECT nextval(pg_get_serial_sequence('game_draw', 'id')) FROM generate_series(1, :n)"
+)
+
+
 class _DrawIds:
     """Draw ids reserved from ``game_draw``'s sequence, ``ID_BLOCK`` at a time (unused ones
     are gaps, as a rolled-back play's are)."""
@@ -156,15 +179,8 @@ class _DrawIds:
     def next(self) -> int:
         with self.lock:
             if not self.ids:
-                self.ids.extend(
-                    db.session.execute(
-                        text(
-                            "SELECT nextval(pg_get_serial_sequence('game_draw', 'id'))"
-                            " FROM generate_series(1, :n)"
-                        ),
-                        {"n": ID_BLOCK},
-                    ).scalars()
-                )
+                with _reading() as conn:
+                    self.ids.extend(conn.execute(_ID_BLOCK, {"n": ID_BLOCK}).scalars())
             return self.ids.popleft()
 
 
