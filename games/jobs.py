@@ -115,7 +115,9 @@ def _record_brand(brand_id: int, cutoff_ms: int) -> int:
 @job("default", timeout=600, retries=3)
 def recover_grants(older_than_seconds: int | None = None) -> int:
     """Grant every draw a worker left ``pending_grant`` (it died between the play's commit
-    and the grant's); each in its own transaction. Answers how many were granted now."""
+    and the grant's), ``GRANT_BATCH`` draws a transaction (points wins in one batch credit);
+    a batch that fails is granted draw by draw, so one bad draw holds back only itself.
+    Answers how many were granted (or refused for good) now."""
     from games import services
 
     grace = GRANT_GRACE if older_than_seconds is None else dt.timedelta(seconds=older_than_seconds)
@@ -129,19 +131,37 @@ def recover_grants(older_than_seconds: int | None = None) -> int:
         )
     ).all()
     db.session.commit()
-    granted = 0
+    by_brand: dict[int, list[int]] = {}
     for draw_id, brand_id in rows:
+        by_brand.setdefault(brand_id, []).append(draw_id)
+    granted = 0
+    for brand_id, ids in by_brand.items():
         with use_brand(brand_id):
-            try:
-                draw = services.grant_draw(draw_id=draw_id)
-                db.session.commit()
-                granted += draw.status != PENDING_GRANT
-            except Exception:
-                db.session.rollback()
-                log.exception("games: grant of draw %s failed", draw_id)
+            for at in range(0, len(ids), GRANT_BATCH):
+                granted += _recover_batch(services, ids[at : at + GRANT_BATCH])
     if granted:
         log.info("games: granted %d pending draws", granted)
     return granted
+
+
+def _recover_batch(services, batch: list[int]) -> int:
+    try:
+        done = services.grant_draws(draw_ids=batch)
+        db.session.commit()
+        return done
+    except Exception:
+        db.session.rollback()
+        log.exception("games: granting draws %s.. failed; granting them one by one", batch[0])
+    done = 0
+    for draw_id in batch:
+        try:
+            draw = services.grant_draw(draw_id=draw_id)
+            db.session.commit()
+            done += draw.status != PENDING_GRANT
+        except Exception:
+            db.session.rollback()
+            log.exception("games: grant of draw %s failed", draw_id)
+    return done
 
 
 _DRAW_STATS = text(

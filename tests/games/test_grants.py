@@ -118,3 +118,24 @@ def test_a_batch_grants_points_wins_together_and_coupons_each(app, brand):
     # Granted once: the draws are no longer pending.
     assert services.grant_draws(draw_ids=draw_ids) == 0
     assert db.session.scalar(select(func.count()).select_from(PointsEntry)) == 2
+
+
+def test_a_recovery_batch_that_fails_is_granted_draw_by_draw(app, brand, monkeypatch):
+    prizes = [
+        {"name": "50积分", "kind": "points", "points": 50, "value_fen": 50, "weight": 1},
+        {"name": "谢谢参与", "kind": "none", "weight": 0},
+    ]
+    c = make_campaign(prizes=prizes)
+    members = [player(), player()]
+    draws = [play_and_die(brand.id, c.id, m.id, commit=True)[0] for m in members]
+
+    def broken(**_kw):
+        raise RuntimeError("the batch's statement failed")
+
+    monkeypatch.setattr(services, "grant_draws", broken)
+    assert jobs.recover_grants(older_than_seconds=0) == 2
+    db.session.expire_all()
+    assert [db.session.get(GameDraw, d).status for d in draws] == ["granted", "granted"]
+    entries = db.session.scalars(select(PointsEntry).where(PointsEntry.points == 50)).all()
+    assert sorted(e.member_id for e in entries) == sorted(m.id for m in members)
+    assert jobs.recover_grants(older_than_seconds=0) == 0
