@@ -80,7 +80,7 @@ class _Players:
         found = self.rows.get(k)
         if found is not None and found[0] > time.monotonic():
             return found[1], found[2], None
-        from games import live, services
+        from games import services
 
         tags = list(campaign.tag_ids or [])
         params = {"b": brand_id, "v": openid, "c": campaign.id, "tags": tags}
