@@ -18,6 +18,7 @@ from core.db import db, utcnow
 from core.errors import ValidationError
 from core.validators import is_mobile, normalize_phone
 from games import draws
+from games.grants import ADDRESS_FIELDS
 from games.models import (
     AWAITING_ADDRESS,
     COUPON,
@@ -238,15 +239,6 @@ def result(draw, *, urls: dict[str, str]) -> dict:
 
 
 # --- a gift's delivery --------------------------------------------------------------------
-
-ADDRESS_FIELDS = {
-    "name": 40,
-    "phone": 20,
-    "province": 20,
-    "city": 30,
-    "district": 30,
-    "detail": 120,
-}
 
 
 def check_address(values: dict) -> dict:
