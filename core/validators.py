@@ -61,3 +61,40 @@ def whole(value, field: str, low: int, high: int) -> int:
             _l("Enter a whole number from %(low)d to %(high)d.", low=low, high=high), field=field
         )
     return value
+
+
+# A delivery address: its fields and their longest lengths (district may be empty).
+ADDRESS_FIELDS = {
+    "name": 40,
+    "phone": 20,
+    "province": 20,
+    "city": 30,
+    "district": 30,
+    "detail": 120,
+}
+OPTIONAL_ADDRESS_FIELDS = frozenset({"district"})
+
+
+def check_address(values: dict, *, prefix: str = "") -> dict:
+    """A delivery address (``ADDRESS_FIELDS``) trimmed and checked, the phone in its 11-digit
+    form; else a ValidationError on the first bad field (named ``prefix`` + the field). A
+    value that is not a string counts as empty."""
+    from flask_babel import lazy_gettext as _l
+
+    from core.errors import ValidationError
+
+    out = {}
+    for name, limit in ADDRESS_FIELDS.items():
+        value = values.get(name)
+        value = value.strip() if isinstance(value, str) else ""
+        if not value and name not in OPTIONAL_ADDRESS_FIELDS:
+            raise ValidationError(_l("This field is required."), field=prefix + name)
+        if len(value) > limit:
+            raise ValidationError(_l("At most %(n)d characters.", n=limit), field=prefix + name)
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValidationError(_l("Remove the control characters."), field=prefix + name)
+        out[name] = value
+    out["phone"] = normalize_phone(out["phone"])
+    if not is_mobile(out["phone"]):
+        raise ValidationError(_l("Enter a mobile number."), field=prefix + "phone")
+    return out

@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, text
 from sqlalchemy.orm.attributes import set_committed_value
 
+from core import validators
 from core.db import db, utcnow
 from core.errors import AppError, Conflict, NotFound, ValidationError
 from core.tenancy import require_brand_id
@@ -208,15 +209,6 @@ def pending_grants(*, older_than: dt.timedelta, limit: int = 500) -> list[int]:
 
 # --- gifts ---------------------------------------------------------------------------------
 
-ADDRESS_FIELDS = {
-    "name": 40,
-    "phone": 20,
-    "province": 20,
-    "city": 30,
-    "district": 30,
-    "detail": 120,
-}
-
 
 def submit_gift_address(
     *, draw_id: int, member_id: int, address: dict, now: dt.datetime | None = None
@@ -241,17 +233,7 @@ def submit_gift_address(
             raise ValidationError(_l("This store does not hand out the prize."), field="store_id")
         clean = {"store_id": store.id, "store_name": store.name}
     else:
-        clean = {}
-        for name, max_len in ADDRESS_FIELDS.items():
-            value = address.get(name) or ""
-            if not isinstance(value, str):
-                raise ValidationError(_l("Invalid value."), field=name)
-            value = value.strip()
-            if len(value) > max_len:
-                raise ValidationError(_l("Too long."), field=name)
-            if not value and name != "district":
-                raise ValidationError(_l("Required."), field=name)
-            clean[name] = value
+        clean = validators.check_address(address)
     changed = db.session.execute(
         text(
             "UPDATE game_draw SET status = :granted, granted_at = :now,"

@@ -15,10 +15,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from core.db import db, utcnow
-from core.errors import ValidationError
-from core.validators import is_mobile, normalize_phone
 from games import draws
-from games.grants import ADDRESS_FIELDS
 from games.models import (
     AWAITING_ADDRESS,
     COUPON,
@@ -235,28 +232,6 @@ def result(draw, *, urls: dict[str, str]) -> dict:
         )
     else:
         out.update(message=_("Not this time. Better luck next play!"))
-    return out
-
-
-# --- a gift's delivery --------------------------------------------------------------------
-
-
-def check_address(values: dict) -> dict:
-    """A delivery address from a form, trimmed and checked (raises ``ValidationError``)."""
-    out = {}
-    for name, limit in ADDRESS_FIELDS.items():
-        value = values.get(name)
-        value = value.strip() if isinstance(value, str) else ""
-        if not value and name != "district":
-            raise ValidationError(_("This field is required."), field=name)
-        if len(value) > limit:
-            raise ValidationError(_("At most %(n)s characters.", n=limit), field=name)
-        if any(ord(c) < 32 for c in value):
-            raise ValidationError(_("Remove the control characters."), field=name)
-        out[name] = value
-    out["phone"] = normalize_phone(out["phone"])
-    if not is_mobile(out["phone"]):
-        raise ValidationError(_("Enter a mobile number."), field="phone")
     return out
 
 

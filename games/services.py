@@ -90,7 +90,6 @@ from games.errors import (
     NotEligible,
 )
 from games.grants import (  # noqa: F401 - re-exported: grants and gifts
-    ADDRESS_FIELDS,
     _grant,
     grant_draw,
     grant_draws,

@@ -26,6 +26,7 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, StringField
 from wtforms.validators import Optional
 
+from core import validators
 from core.db import db
 from core.errors import AppError, ValidationError
 from games import member_pages, queries, services
@@ -321,7 +322,7 @@ def claim(draw_id: int):
     if form.validate_on_submit():
         try:
             address_given = any(
-                (getattr(form, f).data or "").strip() for f in member_pages.ADDRESS_FIELDS
+                (getattr(form, f).data or "").strip() for f in validators.ADDRESS_FIELDS
             )
             if form.how.data == "pickup" or (form.store_id.data and not address_given):
                 store = next((s for s in stores if s.id == form.store_id.data), None)
@@ -331,8 +332,8 @@ def claim(draw_id: int):
                     draw_id=draw.id, member_id=member_id, address={"store_id": store.id}
                 )
             else:
-                address = member_pages.check_address(
-                    {f: getattr(form, f).data for f in member_pages.ADDRESS_FIELDS}
+                address = validators.check_address(
+                    {f: getattr(form, f).data for f in validators.ADDRESS_FIELDS}
                 )
                 services.submit_gift_address(draw_id=draw.id, member_id=member_id, address=address)
             db.session.commit()

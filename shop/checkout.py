@@ -16,11 +16,11 @@ import datetime as dt
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, text
 
+from core import validators
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, ValidationError
 from core.jobs import enqueue
 from core.tenancy import require_brand_id
-from core.validators import is_mobile, normalize_phone
 from coupons import redemption
 from members.models import ACTIVE, Member
 from org.models import Store
@@ -45,14 +45,6 @@ from shop.models import (
 ONLINE_CHANNELS = (MINI_PROGRAM, H5)
 MAX_KEY = 100
 POINTS_REASON = "shop"
-ADDRESS_FIELDS = {
-    "name": 40,
-    "phone": 20,
-    "province": 20,
-    "city": 30,
-    "district": 30,
-    "detail": 120,
-}
 
 
 def spend_key(order_no: str) -> str:
@@ -79,19 +71,7 @@ def lock_member(member_id: int) -> None:
 def check_address(address) -> dict:
     if not isinstance(address, dict):
         raise ValidationError(_l("A delivery address is required."), field="address")
-    out = {}
-    for name, limit in ADDRESS_FIELDS.items():
-        value = address.get(name)
-        value = value.strip() if isinstance(value, str) else ""
-        if not value and name != "district":
-            raise ValidationError(_l("This field is required."), field=f"address.{name}")
-        if len(value) > limit:
-            raise ValidationError(_l("At most %(n)d characters.", n=limit), field=f"address.{name}")
-        out[name] = value
-    out["phone"] = normalize_phone(out["phone"])
-    if not is_mobile(out["phone"]):
-        raise ValidationError(_l("Enter a mobile number."), field="address.phone")
-    return out
+    return validators.check_address(address, prefix="address.")
 
 
 def _pickup_store(store_id) -> Store:
