@@ -260,8 +260,9 @@ def run(*, repeats: int, log) -> dict:
             " 1,000, batches of 500 (one bulk coupon issuance and set-based state updates per"
             " batch), each batch's messages over 8 sending threads per worker taking their"
             " tokens from the brand's bucket as they go; 2 `flask rq worker` processes and the"
-            " scheduler relaying the outbox; the sandbox under gunicorn (2 workers, 4 threads)"
-            " on the same machine.",
+            " scheduler relaying the outbox; the sandbox under gunicorn"
+            f" ({common.GUNICORN_WORKERS} workers, {common.GUNICORN_THREADS} threads) on the"
+            " same machine.",
             "Ours: from the campaign's creation to its completion (materialising the"
             " recipients, the frequency cap, the coupons with one idempotency key each, one"
             " template message per member over HTTP, the outcomes and rollups). Baseline: the"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import runpy
 import signal
 import socket
 import statistics
@@ -24,9 +25,11 @@ PG_ADMIN = os.environ.get("WMB_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5
 BENCH_DB = os.environ.get("WMB_BENCH_DB", "wmb_bench")
 BENCH_REDIS_DB = os.environ.get("WMB_BENCH_REDIS_DB", "8")
 
-# Both sides of every comparison run under exactly these settings.
-GUNICORN_WORKERS = 2
-GUNICORN_THREADS = 4
+# Both sides of every comparison run under exactly these settings: production's, from
+# gunicorn.conf.py (two processes per CPU, two threads each), with this machine's CPUs.
+_SERVE = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+GUNICORN_WORKERS = _SERVE["workers"]
+GUNICORN_THREADS = _SERVE["threads"]
 GUNICORN_ARGS = [
     "--workers",
     str(GUNICORN_WORKERS),
