@@ -26,6 +26,7 @@ from flask import (
     abort,
     current_app,
     g,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -36,7 +37,7 @@ from flask_babel import gettext as _
 
 from core.audit import Actor, acting_as
 from core.db import db, utcnow
-from core.errors import AppError
+from core.errors import AppError, wants_json
 from members import barcode, queries, tillcode
 from members import session as member_session
 from members.activation import card, sms
@@ -182,9 +183,15 @@ def _need_openid() -> str:
 
 @activate_bp.post("/activate/code")
 def send_code():
+    """Send the SMS code. The page's script asks for JSON and stays on the page (the code
+    step appears in place); without the script the form posts here and is redirected to the
+    code step."""
     _need_openid()
     form = PhoneForm()
+    as_json = wants_json()
     if not form.validate_on_submit():
+        if as_json:
+            return _code_refused(form, 400)
         return _render_activate(form, step="phone", status=400)
     try:
         phone = sms.send_code(
@@ -194,18 +201,42 @@ def send_code():
             brand_name=g.brand.name,
         )
     except AppError as exc:
+        form.phone.errors = [exc.message]
+        if as_json:
+            return _code_refused(form, exc.status)
         step = _code_step()
-        resend = step is not None and _same_phone(step[0], form.phone.data)
-        if resend and exc.code == "rate_limited":
+        if (
+            step is not None
+            and _same_phone(step[0], form.phone.data)
+            and exc.code == "rate_limited"
+        ):
             # A resend inside the minute (the button's countdown was skipped): stay on the
             # code step, whose button counts down again.
             again = ActivateForm(formdata=None, phone=step[0])
             again.phone.errors = [exc.message]
             return _render_activate(again, step="code", status=exc.status, phone=step[0])
-        form.phone.errors = [exc.message]
         return _render_activate(form, step="phone", status=exc.status)
     session[_sent_key()] = {"p": phone, "t": int(time.time())}
+    if as_json:
+        inbox = (
+            url_for("members_sandbox_sms.sandbox_inbox", phone=phone)
+            if current_app.config.get("SANDBOX_ENABLED") and sms.uses_sandbox_sender(current_app)
+            else None
+        )
+        return jsonify(
+            phone=phone,
+            sent=_("A 6-digit code was sent to %(phone)s.", phone=phone),
+            resend_in=RESEND_SECONDS,
+            inbox=inbox,
+        )
     return redirect(url_for(".start"), 303)
+
+
+def _code_refused(form, status: int):
+    """The JSON answer of a code that was not sent, with the phone field's message."""
+    errors = form.phone.errors or [e for errs in form.errors.values() for e in errs]
+    body = {"error": {"code": "not_sent", "message": str(errors[0]), "field": "phone"}}
+    return jsonify(body), status
 
 
 @activate_bp.post("/activate")

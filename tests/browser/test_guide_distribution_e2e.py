@@ -150,7 +150,11 @@ def test_a_new_customer_buys_through_a_share_link_and_the_guide_earns(browser, l
         m.submit(page.get_by_role("button", name="创建并继续"))
         expect(page.locator("h1")).to_have_text("激活会员卡")
         page.locator("#phone").fill(PHONE)
-        m.submit(page.locator("#send-code"))
+        # The code is sent without leaving the page: the code step appears in place.
+        page.locator("#send-code").click()
+        expect(page.locator("#code")).to_be_visible()
+        expect(page.locator("#resend")).to_be_disabled()
+        m.shot("activate-code-sent")
         with live_server.app.app_context():
             code = sms.sandbox_last(PHONE)["code"]
         page.locator("#code").fill(code)

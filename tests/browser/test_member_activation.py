@@ -64,9 +64,19 @@ def test_scan_a_guides_code_follow_activate_and_see_the_card(page, live_server):
     expect(page.locator("#browser")).to_be_visible()
     frame = page.frame_locator("#browser-frame")
     expect(frame.locator("h1")).to_have_text("激活会员卡")
+    # The code is sent without leaving the page: a mistyped number is refused in place,
+    # then the code step replaces the phone form in the same page.
+    frame.locator("body").evaluate("() => { window.stayed = true; }")
+    frame.locator("#phone").fill("12345")
+    frame.locator("#send-code").click()
+    expect(frame.locator("#phone-error")).to_be_visible()
+    expect(frame.locator("#phone-error")).to_contain_text("手机")
     frame.locator("#phone").fill(PHONE)
     frame.locator("#send-code").click()
     expect(frame.locator("#code")).to_be_visible()
+    expect(frame.locator("[data-sent]")).to_contain_text(PHONE)
+    expect(frame.locator("#resend")).to_be_disabled()
+    assert frame.locator("body").evaluate("() => window.stayed === true")
     with live_server.app.app_context():
         code = sms.sandbox_last(PHONE)["code"]
     frame.locator("#code").fill(code)
