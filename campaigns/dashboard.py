@@ -24,7 +24,7 @@ from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from core import rollups
-from core.db import db, utcnow
+from core.db import db, savepoint_event, utcnow
 from core.tenancy import require_brand_id
 from org.models import Brand
 from shop import signals
@@ -129,6 +129,8 @@ def record_refunded(
 
 @event.listens_for(Session, "before_commit")
 def _write_rows(session: Session) -> None:
+    if savepoint_event(session):
+        return
     items = session.info.pop(_QUEUE, None)
     if not items:
         return

@@ -103,6 +103,15 @@ def insert_ignoring(
     return stmt
 
 
+def savepoint_event(session: Session) -> bool:
+    """Whether a commit or rollback event is a savepoint's (``begin_nested``): SQLAlchemy
+    sends ``before_commit``, ``after_commit`` and ``after_rollback`` for a savepoint's release
+    or rollback too, while the transaction around it goes on. A hook acting on what the whole
+    transaction did (writing its shared rows, relaying its jobs, dropping what Redis kept for
+    it) returns early on those, and acts at the outermost commit or rollback."""
+    return session.in_nested_transaction()
+
+
 def is_postgres() -> bool:
     return db.engine.dialect.name == "postgresql"
 

@@ -35,7 +35,15 @@ from rq import Queue
 from sqlalchemy import JSON, Index, Integer, String, Text, event, func, insert, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.db import BigId, IdMixin, UTCDateTime, db, insert_ignoring, utcnow
+from core.db import (
+    BigId,
+    IdMixin,
+    UTCDateTime,
+    db,
+    insert_ignoring,
+    savepoint_event,
+    utcnow,
+)
 from core.metrics import JOB_SECONDS, JOBS
 from core.redis import get_redis, key
 from core.tenancy import current_brand_id, use_brand
@@ -173,6 +181,8 @@ def enqueue(
 
 @event.listens_for(Session, "after_commit")
 def _outbox_committed(session: Session) -> None:
+    if savepoint_event(session):
+        return
     ids = session.info.pop("wmb_outbox", None)
     if ids:
         session.info.setdefault("wmb_outbox_committed", []).extend(ids)
@@ -180,6 +190,8 @@ def _outbox_committed(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _outbox_rolled_back(session: Session) -> None:
+    if savepoint_event(session):
+        return
     session.info.pop("wmb_outbox", None)
 
 

@@ -39,7 +39,7 @@ import redis
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
-from core.db import db
+from core.db import db, savepoint_event
 from core.redis import get_redis, key, run_script
 
 log = logging.getLogger(__name__)
@@ -421,6 +421,8 @@ def forget_players_after_commit(brand_id: int, pairs: list[tuple[int, int]]) -> 
 
 @event.listens_for(Session, "after_commit")
 def _written(session: Session) -> None:
+    if savepoint_event(session):
+        return
     forget = session.info.pop(_FORGET, None)
     if forget:
         get_redis().delete(*(player_key(b, c, m) for b, c, m in forget))

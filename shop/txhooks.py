@@ -13,7 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from core.db import db
+from core.db import db, savepoint_event
 
 log = logging.getLogger(__name__)
 _COMMIT = "shop_on_commit"
@@ -40,7 +40,7 @@ def _run(fns: list[Callable[[], None]] | None) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
-    if session.in_nested_transaction():  # a savepoint: the transaction goes on
+    if savepoint_event(session):  # a savepoint: the transaction goes on
         return
     session.info.pop(_ROLLBACK, None)
     _run(session.info.pop(_COMMIT, None))

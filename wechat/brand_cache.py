@@ -38,7 +38,7 @@ from flask import g, has_app_context
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, object_session
 
-from core.db import db
+from core.db import db, savepoint_event
 from core.redis import get_redis, key
 from org.models import DEFAULT_TZ, Brand
 from wechat.crypto import CryptoError, MessageCrypto
@@ -307,6 +307,8 @@ def _brand_changed(_mapper, _connection, target: Brand) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _forget_committed(session: Session) -> None:
+    if savepoint_event(session):
+        return
     for brand_id in session.info.pop(_CHANGED, ()):
         try:
             forget(brand_id)
@@ -316,4 +318,6 @@ def _forget_committed(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_nothing(session: Session) -> None:
+    if savepoint_event(session):
+        return
     session.info.pop(_CHANGED, None)

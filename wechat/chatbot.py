@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from core.db import db, utcnow
+from core.db import db, savepoint_event, utcnow
 from core.errors import Conflict, ValidationError
 from core.jobs import enqueue
 from core.tenancy import current_brand_id
@@ -58,6 +58,8 @@ def _touch(settings: ChatbotSettings | None = None) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _publish_revs(session: Session) -> None:
+    if savepoint_event(session):
+        return
     revs = session.info.pop(_REVS, None)
     for brand_id, rev in (revs or {}).items():
         try:
@@ -69,6 +71,8 @@ def _publish_revs(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_revs(session: Session) -> None:
+    if savepoint_event(session):
+        return
     session.info.pop(_REVS, None)
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import event, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from core.db import db, insert_ignoring
+from core.db import db, insert_ignoring, savepoint_event
 from core.jobs import job
 from core.redis import get_redis, key
 from org.models import Brand
@@ -124,6 +124,8 @@ def flush_inbound(limit: int = FLUSH_MAX) -> int:
 
 @event.listens_for(Session, "after_commit")
 def _ack_committed(session: Session) -> None:
+    if savepoint_event(session):
+        return
     acks = session.info.pop(_ACK, None)
     if not acks:
         return
@@ -139,4 +141,6 @@ def _ack_committed(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_acks(session: Session) -> None:
+    if savepoint_event(session):
+        return
     session.info.pop(_ACK, None)

@@ -293,3 +293,36 @@ def test_one_members_concurrent_first_payments_make_one_new_customer(app, brand)
     dashboard.rebuild()
     db.session.commit()
     assert _totals(brand.id) == (n, 1000 * n, 1, 0)
+
+
+def test_the_rollup_row_waits_for_the_outermost_commit(brand):
+    """A savepoint released after the payment (a receiver of ``order_paid`` keeps its own
+    work in one) does not write the shared row of the day: taken mid-transaction, before the
+    shop's own sales row, two payments would take the two rows in opposite orders and
+    deadlock."""
+    member_id = factories.member().id
+    order = Order(
+        order_no="S0001",
+        channel="mini_program",
+        status="paid",
+        member_id=member_id,
+        goods_fen=1000,
+        pay_fen=1000,
+        paid_fen=1000,
+        paid_at=utcnow(),
+    )
+    db.session.add(order)
+    db.session.flush()
+    signals.order_paid.send(
+        brand.id, order_id=order.id, member_id=member_id, store_id=None, channel="h5"
+    )
+    with db.session.begin_nested():
+        db.session.execute(text("SELECT 1"))
+    rows = "SELECT count(*) FROM campaign_customer_day WHERE brand_id = :b"
+    assert db.session.scalar(text(rows), {"b": brand.id}) == 0
+    # A savepoint rolled back keeps the payment's row pending: it is the transaction's.
+    savepoint = db.session.begin_nested()
+    db.session.execute(text("SELECT 1"))
+    savepoint.rollback()
+    db.session.commit()
+    assert _totals(brand.id) == (1, 1000, 1, 0)

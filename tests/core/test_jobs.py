@@ -212,3 +212,26 @@ def test_inline_mode_runs_after_commit(ctx):
         db.session.commit()
         jobs.relay_committed()
         assert len(effects("m9")) == 1
+
+
+def test_savepoints_inside_the_transaction_neither_relay_nor_drop_its_jobs(app, ctx):
+    """SQLAlchemy reports a savepoint's release as a commit and its rollback as a rollback:
+    the jobs of the transaction around it are relayed at its own commit, all of them."""
+    first = jobs.enqueue(record_effect, "m10")
+    with db.session.begin_nested():  # released: the transaction goes on
+        second = jobs.enqueue(record_effect, "m11")
+    assert "wmb_outbox_committed" not in db.session.info
+    savepoint = db.session.begin_nested()
+    db.session.execute(select(1))
+    savepoint.rollback()  # rolled back: the jobs enqueued before it stay
+    db.session.commit()
+    assert sorted(db.session.info["wmb_outbox_committed"]) == sorted([first, second])
+    assert jobs.relay_committed() == 2
+
+
+def test_a_released_savepoint_in_a_rolled_back_transaction_relays_nothing(app, ctx):
+    with db.session.begin_nested():
+        jobs.enqueue(record_effect, "m12")
+    db.session.rollback()
+    assert "wmb_outbox_committed" not in db.session.info
+    assert jobs.relay_committed() == 0

@@ -111,3 +111,25 @@ def test_a_play_written_twice_counts_once(brand):
     row = db.session.scalars(select(GamePlayer)).one()
     assert (row.plays_total, row.plays_day, row.wins_total, row.wins_day) == (1, 1, 1, 1)
     assert db.session.get(type(c), c.id).spent_fen == 50
+
+
+def test_a_play_leaves_the_stream_only_when_its_transaction_commits(brand):
+    """A savepoint released in the play's transaction (the prize's grant keeps its own work
+    in one) is not the commit: the play stays in the stream until its draw is committed,
+    so a transaction that fails after it leaves the play to ``record_plays``."""
+    r = get_redis()
+    stream = live.stream_key(brand.id)
+    kept = r.xadd(stream, {"r": "{}"}).decode()
+    live.drop_after_commit(brand.id, kept)
+    with db.session.begin_nested():
+        db.session.execute(select(1))
+    assert r.xlen(stream) == 1
+    db.session.rollback()
+    assert r.xlen(stream) == 1  # not written: still there for the job
+    dropped = r.xadd(stream, {"r": "{}"}).decode()
+    live.drop_after_commit(brand.id, dropped)
+    with db.session.begin_nested():
+        db.session.execute(select(1))
+    assert r.xlen(stream) == 2
+    db.session.commit()
+    assert [e[0].decode() for e in r.xrange(stream)] == [kept]
