@@ -263,28 +263,32 @@ def test_concurrent_till_orders_are_all_counted(app, brand):
     assert _totals(brand.id) == (n, sum(100 * (i + 1) for i in range(n)), n, 0)
 
 
+def _pay(brand_id: int, member_id: int, order_no: str) -> int:
+    """An order paid as the order core pays it, and the shop's signal."""
+    order = Order(
+        order_no=order_no,
+        channel="mini_program",
+        status="paid",
+        member_id=member_id,
+        goods_fen=1000,
+        pay_fen=1000,
+        paid_fen=1000,
+        paid_at=utcnow(),
+    )
+    db.session.add(order)
+    db.session.flush()
+    signals.order_paid.send(
+        brand_id, order_id=order.id, member_id=member_id, store_id=None, channel="h5"
+    )
+    return order.id
+
+
 def test_one_members_concurrent_first_payments_make_one_new_customer(app, brand):
     member_id = factories.member().id
     n = 6
 
     def pay(i: int) -> int:
-        # an order paid as the order core pays it, and the shop's signal
-        order = Order(
-            order_no=f"C{i:04d}",
-            channel="mini_program",
-            status="paid",
-            member_id=member_id,
-            goods_fen=1000,
-            pay_fen=1000,
-            paid_fen=1000,
-            paid_at=utcnow(),
-        )
-        db.session.add(order)
-        db.session.flush()
-        signals.order_paid.send(
-            brand.id, order_id=order.id, member_id=member_id, store_id=None, channel="h5"
-        )
-        return order.id
+        return _pay(brand.id, member_id, f"C{i:04d}")
 
     results = run_concurrently(app, brand.id, n, pay)
     assert [r[0] for r in results] == ["ok"] * n, results
@@ -300,22 +304,7 @@ def test_the_rollup_row_waits_for_the_outermost_commit(brand):
     work in one) does not write the shared row of the day: taken mid-transaction, before the
     shop's own sales row, two payments would take the two rows in opposite orders and
     deadlock."""
-    member_id = factories.member().id
-    order = Order(
-        order_no="S0001",
-        channel="mini_program",
-        status="paid",
-        member_id=member_id,
-        goods_fen=1000,
-        pay_fen=1000,
-        paid_fen=1000,
-        paid_at=utcnow(),
-    )
-    db.session.add(order)
-    db.session.flush()
-    signals.order_paid.send(
-        brand.id, order_id=order.id, member_id=member_id, store_id=None, channel="h5"
-    )
+    _pay(brand.id, factories.member().id, "S0001")
     with db.session.begin_nested():
         db.session.execute(text("SELECT 1"))
     rows = "SELECT count(*) FROM campaign_customer_day WHERE brand_id = :b"
