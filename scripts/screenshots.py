@@ -126,8 +126,8 @@ def _member(browser, base: str, paths: list[str], out: Path) -> int:
     page.goto(base + f"/m/{BRAND}/activate")
     page.screenshot(path=out / "member-00-activate.png", full_page=True)
     page.get_by_label("手机号").fill(MEMBER_PHONE)
-    with page.expect_navigation():
-        page.get_by_role("button", name="发送验证码").click()
+    page.get_by_role("button", name="发送验证码").click()  # the code step appears in place
+    page.get_by_label("短信验证码").wait_for()
     sms = context.request.get(base + f"/sandbox/sms?phone={MEMBER_PHONE}&format=json")
     if not sms.ok:
         page.screenshot(path=out / "member-00-activate-failed.png", full_page=True)

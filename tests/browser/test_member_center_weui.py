@@ -67,7 +67,9 @@ def _activate_with_a_reload(m: Walker) -> None:
     m.open(f"/m/{BRAND}/activate")
     expect(page.locator("[data-back]")).to_have_count(0)  # the first step is where it starts
     page.get_by_label("手机号").fill(MEMBER_PHONE)
-    m.submit(page.get_by_role("button", name="发送验证码"))
+    page.get_by_role("button", name="发送验证码").click()  # the code step appears in place
+    expect(page.get_by_label("短信验证码")).to_be_visible()
+    m.check()
     # Reopened (reload, or the link again from the chat): still the code step, counting down.
     for again in (page.reload, lambda: m.open(f"/m/{BRAND}/activate")):
         again()

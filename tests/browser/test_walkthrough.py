@@ -74,7 +74,9 @@ def _sign_in_as_demo_member(m: Walker) -> None:
     m.open(f"/m/{BRAND}/mall")
     expect(page).to_have_url(re.compile(rf"/m/{BRAND}/activate(#.*)?$"))
     page.get_by_label("手机号").fill(MEMBER_PHONE)
-    m.submit(page.get_by_role("button", name="发送验证码"))
+    page.get_by_role("button", name="发送验证码").click()  # the code step appears in place
+    expect(page.get_by_label("短信验证码")).to_be_visible()
+    m.check()
     sms = m.context.request.get(f"/sandbox/sms?phone={MEMBER_PHONE}")
     assert sms.ok, sms.text()
     page.get_by_label("短信验证码").fill(sms.json()["code"])
