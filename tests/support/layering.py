@@ -37,8 +37,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tests", "bench"),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
-# Top-level modules that are not packages, and the layer they belong to.
-TOP_LEVEL_MODULES = {"app": "app", "wsgi": "app", "config": "config"}
+# Top-level modules that are not packages, and the layer they belong to (gunicorn.conf.py,
+# the web server's settings, counts as "gunicorn").
+TOP_LEVEL_MODULES = {"app": "app", "wsgi": "app", "gunicorn": "app", "config": "config"}
 # Top-level directories that hold no product code: not checked.
 NOT_PRODUCT = {"tests", "bench", "migrations", "scripts"}
 SANDBOX = "wechat.sandbox"
