@@ -194,6 +194,18 @@ def test_held_refunds_complete_on_demand_with_the_status_given(wx_brand, wx_cons
     assert gateway.pay_refund(wx_brand.id, out_refund_no="RF2", **kwargs).refund_fen == 5000
 
 
+def test_injected_system_errors_are_taken_one_by_one_and_none_leaves_nothing(wx_ctx):
+    from core.redis import get_redis
+
+    paystore.inject_system_error(WX_MCH_ID, times=2)
+    assert [paystore.take_system_error(WX_MCH_ID) for _ in range(4)] == [True, True, False, False]
+    # Taking none writes nothing: a call in flight across the next test's flush cannot
+    # leave an error behind for it.
+    get_redis().delete(paystore.key_of("syserr", WX_MCH_ID))
+    assert paystore.take_system_error(WX_MCH_ID) is False
+    assert get_redis().exists(paystore.key_of("syserr", WX_MCH_ID)) == 0
+
+
 def test_control_endpoints_over_http(wx_brand, wx_consumer, recorder, sandbox_url):
     def control(**body):
         return requests.post(sandbox_url + "/_sandbox/pay/v3/control", json=body, timeout=10)

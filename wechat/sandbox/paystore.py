@@ -317,14 +317,20 @@ def inject_system_error(mch_id: str, times: int = 1) -> None:
     get_redis().incrby(_k("syserr", mch_id), int(times))
 
 
+_TAKE_ONE = """
+local left = tonumber(redis.call('GET', KEYS[1]) or '0')
+if left > 0 then
+  redis.call('DECR', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
 def take_system_error(mch_id: str) -> bool:
-    r = get_redis()
-    k = _k("syserr", mch_id)
-    left = r.decr(k)
-    if left < 0:
-        r.incr(k)
-        return False
-    return True
+    """Whether this call answers an injected SYSTEM_ERROR, taking one if so (in one step: a
+    decrement undone afterwards could land around a flush and leave an error behind)."""
+    return bool(get_redis().eval(_TAKE_ONE, 1, _k("syserr", mch_id)))
 
 
 def refunds_held(mch_id: str) -> bool:
