@@ -164,6 +164,28 @@ def run_wrk(
     raise RuntimeError(f"wrk printed no summary:\n{out.stdout}\n{out.stderr}")
 
 
+def count_round_trips() -> list[str]:
+    """From now on, every round trip of this process to PostgreSQL appended to the list
+    answered, counted at the driver: SQLAlchemy's statements, the pool's pre-ping and the
+    commits (``"COMMIT"``). For the in-process profiles."""
+    import psycopg
+
+    statements: list[str] = []
+    execute, commit = psycopg.Cursor.execute, psycopg.Connection.commit
+
+    def counted_execute(self, query, *a, **kw):
+        statements.append(query if isinstance(query, str) else str(query))
+        return execute(self, query, *a, **kw)
+
+    def counted_commit(self):
+        statements.append("COMMIT")
+        return commit(self)
+
+    psycopg.Cursor.execute = counted_execute
+    psycopg.Connection.commit = counted_commit
+    return statements
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 

@@ -56,28 +56,12 @@ def main() -> int:
     lines = bench._setup(env)
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")})
 
-    import psycopg
-
     from app import create_app
     from bench.bare_app import app as bare
     from config import Config
 
     app = create_app(Config(env))
-    # Every round trip to PostgreSQL, counted at the driver: SQLAlchemy's statements, its
-    # pool's pre-ping, and the commits.
-    statements: list[str] = []
-    execute, commit = psycopg.Cursor.execute, psycopg.Connection.commit
-
-    def counted_execute(self, query, *a, **kw):
-        statements.append(query if isinstance(query, str) else str(query))
-        return execute(self, query, *a, **kw)
-
-    def counted_commit(self):
-        statements.append("COMMIT")
-        return commit(self)
-
-    psycopg.Cursor.execute = counted_execute
-    psycopg.Connection.commit = counted_commit
+    statements = common.count_round_trips()
 
     client = app.test_client(use_cookies=False)
 

@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 from core import rollups
 from core.db import db, savepoint_event, utcnow
 from core.tenancy import require_brand_id
-from org.models import Brand
 from shop import signals
 from shop.models import Order
+from wechat import brand_cache
 
 PERIODS = (30, 90, 180)
 TOP = 10
@@ -95,7 +95,7 @@ _REBUILD = text(
 
 
 def _tz() -> zoneinfo.ZoneInfo:
-    return db.session.get(Brand, require_brand_id()).tz
+    return brand_cache.tz_of(require_brand_id())
 
 
 # The receivers only note what happened; the rows are written just before the commit (one
@@ -153,7 +153,7 @@ def _write_rows(session: Session) -> None:
         if kind == "refunded":
             rows.append((day, store_key, _REFUNDED, {"fen": amount}, brand_id))
             continue
-        tz = session.get(Brand, brand_id).tz
+        tz = brand_cache.tz_of(brand_id)
         local = order.paid_at.astimezone(tz)
         start = dt.datetime.combine(local.date(), dt.time(), tz).astimezone(dt.UTC)
         end = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), tz)

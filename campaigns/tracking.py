@@ -13,7 +13,7 @@ import datetime as dt
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import BigInteger, bindparam, select, text, update
+from sqlalchemy import BigInteger, bindparam, text, update
 
 from campaigns.models.push import CampaignRecipient
 from core.db import db, utcnow
@@ -300,7 +300,8 @@ def on_order_paid(brand_id, *, order_id, member_id, **_ignored) -> None:
     if member_id is None:
         return
     with use_brand(brand_id):
-        amount = db.session.execute(select(Order.pay_fen).where(Order.id == order_id)).scalar()
+        order = db.session.get(Order, order_id)  # the paying request has it loaded
+        amount = order.pay_fen if order is not None else 0
         if not amount:
             return
         since = utcnow() - dt.timedelta(days=ATTRIBUTION_DAYS)

@@ -112,6 +112,29 @@ def savepoint_event(session: Session) -> bool:
     return session.in_nested_transaction()
 
 
+_MEMOS = "wmb_transaction_memos"
+
+
+def transaction_memo(name: str) -> dict:
+    """A dict kept with the current transaction of ``db.session``, for what cannot change
+    while it lasts (a row it locked, a snapshot it wrote or read) and that several of its
+    steps ask for: the session keeps loaded rows only while something refers to them. It is
+    emptied when the transaction ends and when any savepoint rolls back (what it kept may
+    have been written or locked there)."""
+    return db.session.info.setdefault(_MEMOS, {}).setdefault(name, {})
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_memos_on_rollback(session: Session, _previous) -> None:
+    session.info.pop(_MEMOS, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_memos(session: Session, transaction) -> None:
+    if transaction.parent is None and not transaction.nested:
+        session.info.pop(_MEMOS, None)
+
+
 def is_postgres() -> bool:
     return db.engine.dialect.name == "postgresql"
 

@@ -48,7 +48,8 @@ def revoke_key(*, key_id: int) -> PosKey:
     return row
 
 
-def _authenticate(brand: Brand) -> PosKey:
+def authenticate_key() -> PosKey:
+    """The current brand's active POS key of the request's bearer token (403 otherwise)."""
     header = request.headers.get("Authorization", "")
     raw = header[7:].strip() if header.lower().startswith("bearer ") else ""
     row = None
@@ -100,7 +101,7 @@ def _redemption_json(red) -> dict:
 def redeem(brand_slug: str):
     brand = _brand_or_404(brand_slug)
     with use_brand(brand.id):
-        key = _authenticate(brand)
+        key = authenticate_key()
         data = _body()
         red = redemption.redeem(
             code=str(data.get("code") or ""),
@@ -123,7 +124,7 @@ def check(brand_slug: str):
     """What the coupon would take off this order, without redeeming it."""
     brand = _brand_or_404(brand_slug)
     with use_brand(brand.id):
-        key = _authenticate(brand)
+        key = authenticate_key()
         data = _body()
         amount = redemption.check_amount(data.get("order_amount_fen"))
         coupon = redemption.find(code=str(data.get("code") or ""), guess_ident=f"pos:{key.id}")
@@ -149,7 +150,7 @@ def reverse(brand_slug: str):
     """The order was cancelled or refunded: give its coupons back (repeatable)."""
     brand = _brand_or_404(brand_slug)
     with use_brand(brand.id):
-        key = _authenticate(brand)
+        key = authenticate_key()
         data = _body()
         order_id = str(data.get("order_id") or "").strip()
         if not order_id:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import types
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, text
@@ -54,6 +55,7 @@ from games.models import (
     GameExtraPlay,
 )
 from members.models import Member
+from wechat import brand_settings
 
 # --- extra plays and check-ins --------------------------------------------------------------
 
@@ -104,20 +106,38 @@ def grant_extra_plays(
     return True
 
 
-def live_campaigns_rewarding(field: str, now: dt.datetime) -> list[GameCampaign]:
-    """Live chance campaigns open now whose ``field`` (extra plays per ...) is set."""
+def live_campaigns_rewarding(field: str, now: dt.datetime) -> list[types.SimpleNamespace]:
+    """Live chance campaigns open now whose ``field`` (extra plays per ...) is set: their
+    ``id``, ``brand_id``, ``field``, ``starts_at`` and ``ends_at``. Every paid order and
+    check-in asks; member requests and the till find the list cached in the process
+    (``wechat.brand_settings``: an operator's change is seen at the next request)."""
+    rows = brand_settings.get(f"games-rewarding:{field}", lambda: _rewarding(field))
+    return [
+        types.SimpleNamespace(**row) for row in rows if row["starts_at"] <= now < row["ends_at"]
+    ]
+
+
+def _rewarding(field: str) -> tuple[dict, ...]:
     column = getattr(GameCampaign, field)
-    return list(
-        db.session.scalars(
-            select(GameCampaign).where(
-                GameCampaign.status == LIVE,
-                GameCampaign.kind.in_(CHANCE_KINDS),
-                GameCampaign.starts_at <= now,
-                GameCampaign.ends_at > now,
-                column > 0,
-            )
+    found = db.session.execute(
+        select(
+            GameCampaign.id,
+            GameCampaign.brand_id,
+            column,
+            GameCampaign.starts_at,
+            GameCampaign.ends_at,
+        ).where(
+            GameCampaign.status == LIVE,
+            GameCampaign.kind.in_(CHANCE_KINDS),
+            GameCampaign.ends_at > utcnow(),
+            column > 0,
         )
     )
+    keys = ("id", "brand_id", field, "starts_at", "ends_at")
+    return tuple(dict(zip(keys, row, strict=True)) for row in found)
+
+
+brand_settings.watch(GameCampaign)
 
 
 @dataclasses.dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from core.db import db
+from core.db import db, utcnow
 from core.tenancy import use_brand
 from shop import signals
 
@@ -17,9 +17,14 @@ def _order_paid(sender, *, order_id: int, member_id: int | None = None, **_kw) -
     undoes the payment being recorded."""
     from games import services
 
+    if member_id is None:
+        return
     try:
-        with use_brand(sender), db.session.begin_nested():
-            services.reward_purchase(order_id=order_id, member_id=member_id)
+        with use_brand(sender):
+            if not services.live_campaigns_rewarding("extra_per_purchase", utcnow()):
+                return  # the usual case: no campaign gives plays for purchases
+            with db.session.begin_nested():
+                services.reward_purchase(order_id=order_id, member_id=member_id)
     except Exception:
         log.exception("games: extra plays for order %s failed", order_id)
 

@@ -22,7 +22,7 @@ import datetime as dt
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
-from core.db import db, utcnow
+from core.db import db, transaction_memo, utcnow
 from core.tenancy import require_brand_id
 from guide_distribution.models import (
     SOURCE_BINDING,
@@ -110,7 +110,8 @@ def resolve(
         return Decision(None, None, SOURCE_NONE, False, False)
     self_purchase = False
     if member_id is not None:
-        phone = db.session.execute(select(Member.phone).where(Member.id == member_id)).scalar()
+        member = db.session.get(Member, member_id)  # the ordering request has it loaded
+        phone = member.phone if member is not None else None
         self_purchase = bool(phone) and phone == guide.phone
     earns = not self_purchase or settings.self_purchase_earns
     return Decision(guide.id, guide.store_id, source, self_purchase, earns)
@@ -131,7 +132,7 @@ def record(
     if existing is not None:
         return existing
     d = resolve(member_id=member_id, channel=channel, till_guide_id=till_guide_id, now=now)
-    db.session.execute(
+    made = db.session.scalars(
         insert(OrderAttribution)
         .values(
             brand_id=require_brand_id(),
@@ -147,14 +148,30 @@ def record(
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["brand_id", "order_id"])
-    )
-    return for_order(order_id)
+        .returning(OrderAttribution)
+    ).first()
+    if made is None:  # recorded meanwhile by another transaction
+        return for_order(order_id)
+    transaction_memo(_KEPT)[order_id] = made
+    return made
+
+
+# An order's paying steps (the guide's performance, the commission) each ask for its
+# snapshot, which never changes: kept for the transaction once read or written.
+_KEPT = "guide_order_attributions"
 
 
 def for_order(order_id: int) -> OrderAttribution | None:
-    return db.session.execute(
-        select(OrderAttribution).where(OrderAttribution.order_id == order_id)
-    ).scalar_one_or_none()
+    """The order's attribution snapshot, or None when none was recorded."""
+    kept = transaction_memo(_KEPT)
+    found = kept.get(order_id)
+    if found is None:
+        found = db.session.execute(
+            select(OrderAttribution).where(OrderAttribution.order_id == order_id)
+        ).scalar_one_or_none()
+        if found is not None:
+            kept[order_id] = found
+    return found
 
 
 _ROLLUP = text(

@@ -235,6 +235,9 @@ def on_completed(order_id: int, *, now=None) -> int:
 
     from guide_distribution.settings import get_settings
 
+    att = attribution.for_order(order_id)  # read already by the order's transaction
+    if att is None or att.guide_id is None or not att.earns:
+        return 0  # no commission line was made for the order (``on_paid``)
     now = now or utcnow()
     _freeze(order_id, now)
     due = now + dt.timedelta(days=get_settings().settle_after_days)

@@ -138,10 +138,15 @@ def _render_activate(form, *, step: str, status: int = 200, phone: str = ""):
         step=step,
         phone=phone,
         resend_in=code_step[1] if code_step and code_step[0] == phone else 0,
-        sandbox_sms=current_app.config.get("SANDBOX_ENABLED")
-        and sms.uses_sandbox_sender(current_app),
+        sandbox_sms=_sandbox_sms(),
     )
     return html, status
+
+
+def _sandbox_sms() -> bool:
+    """Whether codes go to the WeChat sandbox's SMS inbox (a page links to it) rather than
+    to a real SMS provider."""
+    return bool(current_app.config.get("SANDBOX_ENABLED")) and sms.uses_sandbox_sender(current_app)
 
 
 @activate_bp.get("/activate/oauth")
@@ -219,9 +224,7 @@ def send_code():
     session[_sent_key()] = {"p": phone, "t": int(time.time())}
     if as_json:
         inbox = (
-            url_for("members_sandbox_sms.sandbox_inbox", phone=phone)
-            if current_app.config.get("SANDBOX_ENABLED") and sms.uses_sandbox_sender(current_app)
-            else None
+            url_for("members_sandbox_sms.sandbox_inbox", phone=phone) if _sandbox_sms() else None
         )
         return jsonify(
             phone=phone,

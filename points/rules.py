@@ -23,7 +23,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from core.db import db
 from core.errors import NotFound, ValidationError
 from core.tenancy import require_brand_id
-from org.models import Brand
 from org.services import list_stores
 from points.models import (
     EXPIRE_MONTHS,
@@ -34,7 +33,7 @@ from points.models import (
     PointsCampaign,
     PointsSettings,
 )
-from wechat import brand_settings
+from wechat import brand_cache, brand_settings
 
 PERMILLE = 1000
 MAX_PERMILLE = 100_000  # 100x: anything above is a typing mistake
@@ -53,8 +52,7 @@ SETTINGS_FIELDS = {
 
 def brand_tz() -> zoneinfo.ZoneInfo:
     """The current brand's time zone."""
-    brand = db.session.get(Brand, require_brand_id())
-    return brand.tz
+    return brand_cache.tz_of(require_brand_id())
 
 
 def get_settings() -> PointsSettings:
@@ -166,30 +164,48 @@ def save_campaign(
 def best_campaign(
     *, local_day: dt.date, store_id: int | None, category: str | None
 ) -> PointsCampaign | None:
-    """The active campaign with the highest multiplier for this day, store and category."""
-    rows = (
-        db.session.execute(
-            select(PointsCampaign).where(
-                PointsCampaign.active.is_(True),
-                PointsCampaign.start_date <= local_day,
-                PointsCampaign.end_date >= local_day,
-            )
-        )
-        .scalars()
-        .all()
-    )
+    """The active campaign with the highest multiplier for this day, store and category (an
+    unsaved copy of it). Every purchase asks: member requests and the till find the brand's
+    campaigns not over yet cached in the process (``wechat.brand_settings``); a purchase of
+    an earlier day (a till order sent late) reads that day's from the database."""
+    since = _campaigns_since()
+    if local_day >= since:
+        rows = brand_settings.get("points-campaigns", lambda: _campaigns_until(since))
+    else:
+        rows = _campaigns_until(local_day)
     best = None
     bit = 1 << local_day.weekday()
     for c in rows:
-        if c.weekdays and not c.weekdays & bit:
+        if not c["start_date"] <= local_day <= c["end_date"]:
             continue
-        if c.store_id is not None and c.store_id != store_id:
+        if c["weekdays"] and not c["weekdays"] & bit:
             continue
-        if c.category is not None and c.category != category:
+        if c["store_id"] is not None and c["store_id"] != store_id:
             continue
-        if best is None or c.multiplier_permille > best.multiplier_permille:
+        if c["category"] is not None and c["category"] != category:
+            continue
+        if best is None or c["multiplier_permille"] > best["multiplier_permille"]:
             best = c
-    return best
+    return brand_settings.instance(PointsCampaign, best) if best is not None else None
+
+
+def _campaigns_since() -> dt.date:
+    """The first day whose campaigns are cached: yesterday in UTC, so that it is never after
+    today in any brand's time zone."""
+    return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+
+
+def _campaigns_until(day: dt.date) -> tuple[dict, ...]:
+    """The brand's active campaigns that end on ``day`` or later, as column values."""
+    rows = db.session.execute(
+        select(PointsCampaign).where(
+            PointsCampaign.active.is_(True), PointsCampaign.end_date >= day
+        )
+    ).scalars()
+    return tuple(brand_settings.columns(c) for c in rows)
+
+
+brand_settings.watch(PointsCampaign)
 
 
 def purchase_points(

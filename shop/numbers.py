@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from core.db import db, utcnow
 from core.tenancy import require_brand_id
-from org.models import Brand
+from wechat import brand_cache
 
 RANDOM_DIGITS = 10
 ORDER_NO_RE = re.compile(r"^\d{16,20}$")
@@ -25,8 +25,7 @@ TRIES = 8
 
 def local_day(when: dt.datetime | None = None) -> dt.date:
     """The current brand's calendar date of a UTC time (now by default)."""
-    brand = db.session.get(Brand, require_brand_id())
-    return (when or utcnow()).astimezone(brand.tz).date()
+    return (when or utcnow()).astimezone(brand_cache.tz_of(require_brand_id())).date()
 
 
 def candidate(day: dt.date) -> str:

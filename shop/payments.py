@@ -34,6 +34,7 @@ from shop.models import (
     PAY_PENDING,
     RES_CONFIRMED,
     RES_HELD,
+    TILL,
     Order,
     OrderLine,
     Payment,
@@ -298,16 +299,17 @@ def after_paid(order: Order) -> None:
         channel=order.channel,
     )
     facts.record_paid(order, day=numbers.local_day(order.paid_at))
-    db.session.execute(
-        _CONFIRM,
-        {
-            "confirmed": RES_CONFIRMED,
-            "held": RES_HELD,
-            "now": utcnow(),
-            "id": order.id,
-            "b": brand_id,
-        },
-    )
+    if order.channel != TILL:  # a till order takes its stock at once, reserving none
+        db.session.execute(
+            _CONFIRM,
+            {
+                "confirmed": RES_CONFIRMED,
+                "held": RES_HELD,
+                "now": utcnow(),
+                "id": order.id,
+                "b": brand_id,
+            },
+        )
     db.session.execute(_SOLD, {"id": order.id, "b": brand_id})
 
 

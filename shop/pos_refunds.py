@@ -17,7 +17,7 @@ from sqlalchemy import select
 from core.db import db
 from core.errors import NotFound, ValidationError
 from core.tenancy import use_brand
-from coupons.pos_api import _authenticate, _body, _brand_or_404
+from coupons.pos_api import _body, _brand_or_404, authenticate_key
 from shop import refunds
 from shop.models import TILL, Order, OrderLine, Refund, RefundLine
 
@@ -69,7 +69,7 @@ def _json(refund: Refund) -> dict:
 def refund(brand_slug: str, pos_order_no: str):
     brand = _brand_or_404(brand_slug)
     with use_brand(brand.id):
-        key = _authenticate(brand)
+        key = authenticate_key()
         data = _body()
         idem = str(data.get("idempotency_key") or "").strip()
         if not idem or len(idem) > 100:

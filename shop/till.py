@@ -29,13 +29,14 @@ from core.tenancy import require_brand_id, use_brand
 from core.validators import is_mobile, normalize_phone
 from coupons import redemption
 from coupons.models import PosKey
-from coupons.pos_api import _authenticate
+from coupons.pos_api import authenticate_key
 from members.models import ACTIVE, Member
 from members.tillcode import verify_till_code
-from org.models import Brand, Staff
+from org.models import Staff
 from shop import numbers, payments, pricing, signals, stock
 from shop.checkout import lock_member
 from shop.models import COMPLETED, IN_STORE, TILL, Category, Order, OrderLine, Product, Sku
+from wechat import brand_cache
 
 bp = Blueprint("shop_till", __name__, url_prefix="/api/pos")
 MAX_LINES = 200
@@ -83,7 +84,8 @@ class TillOrderOut(BaseModel):
     points_earned: int
 
 
-def _member(data: TillMember | None) -> int | None:
+def _member_id(data: TillMember | None) -> int | None:
+    """The id of the member the till names (by till code or phone), not yet checked."""
     if data is None or not (data.till_code or data.phone):
         return None
     if data.till_code:
@@ -97,10 +99,14 @@ def _member(data: TillMember | None) -> int | None:
         ).scalar()
         if member_id is None:
             raise NotFound(_l("No member with this mobile number."), field="member.phone")
+    return member_id
+
+
+def _active_member(member_id: int) -> Member:
     member = db.session.get(Member, member_id)
     if member is None or member.status != ACTIVE:
         raise NotFound(_l("Unknown member."), field="member")
-    return member.id
+    return member
 
 
 def _guide(phone: str | None, store_id: int) -> int | None:
@@ -155,7 +161,7 @@ def create_order(*, store_id: int, data: TillOrderIn, key_id: int) -> tuple[Orde
                 code="other_store",
             )
         if data.member and data.member.phone:
-            member_id = _member(data.member)
+            member_id = _active_member(_member_id(data.member)).id
         if not _same(existing, data, member_id):
             raise Conflict(
                 _l("This idempotency key was already used for another order."),
@@ -163,11 +169,15 @@ def create_order(*, store_id: int, data: TillOrderIn, key_id: int) -> tuple[Orde
                 code="idempotency_conflict",
             )
         return existing, False
-    member_id = _member(data.member)
+    member_id = _member_id(data.member)
+    member = None
     if member_id is not None:
         # One member's orders from several tills at once take the member's rows (points,
-        # purchase activity, tier) in turn, as the online checkout does.
+        # purchase activity, tier) in turn, as the online checkout does; the member is read
+        # once that is so, and kept for the whole order (the points, the purchase activity,
+        # the tier and the tags each find it in the session instead of reading it again).
         lock_member(member_id)
+        member = _active_member(member_id)
     guide_id = _guide(data.guide_phone, store_id)
     now = utcnow()
     paid_at = data.paid_at or now
@@ -180,11 +190,14 @@ def create_order(*, store_id: int, data: TillOrderIn, key_id: int) -> tuple[Orde
         sku = product = None
         category = None
         if line.sku_code:
-            sku = db.session.execute(
-                select(Sku).where(Sku.code == line.sku_code.strip())
-            ).scalar_one_or_none()
+            found = db.session.execute(
+                select(Sku, Product)
+                .join(Product, Product.id == Sku.product_id)
+                .where(Sku.code == line.sku_code.strip())
+            ).first()
+            if found is not None:
+                sku, product = found
         if sku is not None:
-            product = db.session.get(Product, sku.product_id)
             if product.category_id is not None:
                 category = db.session.execute(
                     select(Category.code).where(Category.id == product.category_id)
@@ -305,6 +318,7 @@ def create_order(*, store_id: int, data: TillOrderIn, key_id: int) -> tuple[Orde
         except stock.OutOfStock as exc:
             exc.field = f"lines.{first}.quantity"
             raise
+    del member  # held until here: the session keeps loaded rows only while they are used
     return order, True
 
 
@@ -333,11 +347,14 @@ def _out(order: Order, created: bool) -> TillOrderOut:
     errors=(400, 403, 409),
 )
 def post_order(brand_slug: str, body: TillOrderIn):
-    brand = Brand.by_slug(brand_slug)
-    if brand is None or not brand.active:
+    # The brand as member requests find it (cached in the process, its marker checked in
+    # Redis): the rules an order reads (points, tiers, tags, distribution) come from the same
+    # process cache as an online order's.
+    brand = brand_cache.current(brand_slug)
+    if brand is None:
         abort(404)
     with use_brand(brand.id):
-        key = _authenticate(brand)
+        key = authenticate_key()
         store_id, key_id = key.store_id, key.id
         # The key's "last used" is written at the end and at most once a minute: held from
         # the start, that row's lock would make a store's tills wait for each other.

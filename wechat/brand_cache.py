@@ -209,6 +209,12 @@ def cached(brand_id: int) -> BrandKeys | None:
     return keys if keys is not None and keys.id == brand_id else None
 
 
+def tz_of(brand_id: int) -> zoneinfo.ZoneInfo:
+    """The brand's time zone: the request's cached brand's (``cached``), else its row's."""
+    keys = cached(brand_id)
+    return keys.tz if keys is not None else db.session.get(Brand, brand_id).tz
+
+
 def _prepare(aes_key: str, appid: str) -> MessageCrypto | CryptoError:
     try:
         return MessageCrypto(aes_key, appid)

@@ -304,10 +304,10 @@ def _tag_state(code: str) -> tuple[int, bool] | None:
 
 def clear_system_tag(*, member_id: int, code: str, reason: str = "") -> bool:
     """Clear a system behaviour tag if the member has it."""
-    tag = tag_by_code(code=code)
-    if tag is None:
+    tag = brand_settings.get(f"system-tag:{code}", lambda: _tag_state(code))
+    if tag is None:  # never used: no member has it
         return False
-    return remove_tag(member_id=member_id, tag_id=tag.id, source="system", reason=reason or code)
+    return remove_tag(member_id=member_id, tag_id=tag[0], source="system", reason=reason or code)
 
 
 def member_tags(*, member_id: int) -> list[TagDefinition]:

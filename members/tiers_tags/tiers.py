@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from core.db import db, utcnow
+from core.db import db, transaction_memo, utcnow
 from core.errors import Conflict, NotFound, ValidationError
 from core.tenancy import require_brand_id
 from members import signals
@@ -256,11 +256,17 @@ def member_value(
 
 
 def _locked_member(member_id: int) -> Member:
-    member = db.session.execute(
-        select(Member).where(Member.id == member_id).with_for_update()
-    ).scalar_one_or_none()
+    """The member, its row locked until the transaction ends (a purchase's activity and its
+    upgrade lock it once)."""
+    locked = transaction_memo("tiers_locked_members")
+    member = locked.get(member_id)
+    if member is None:
+        member = db.session.execute(
+            select(Member).where(Member.id == member_id).with_for_update()
+        ).scalar_one_or_none()
     if member is None or member.status != ACTIVE:
         raise NotFound(_l("no such member"))
+    locked[member_id] = member
     return member
 
 
@@ -303,7 +309,7 @@ def _record(
     if occurred_at.tzinfo is None:
         raise ValidationError(_l("time zone missing"), field="occurred_at")
     _locked_member(member_id)
-    new_id = db.session.execute(
+    made = db.session.scalars(
         insert(MemberActivity)
         .values(
             brand_id=require_brand_id(),
@@ -318,9 +324,9 @@ def _record(
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["brand_id", "idempotency_key"])
-        .returning(MemberActivity.id)
-    ).scalar()
-    if new_id is None:
+        .returning(MemberActivity)
+    ).first()
+    if made is None:
         existing = db.session.execute(
             select(MemberActivity).where(MemberActivity.idempotency_key == idempotency_key)
         ).scalar_one()
@@ -332,7 +338,7 @@ def _record(
         ):
             raise Conflict(_l("this key was used for another event"), field="idempotency_key")
         return existing, False
-    return db.session.get(MemberActivity, new_id), True
+    return made, True
 
 
 def _positive(value: int, field: str) -> None:

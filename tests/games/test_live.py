@@ -119,17 +119,19 @@ def test_a_play_leaves_the_stream_only_when_its_transaction_commits(brand):
     so a transaction that fails after it leaves the play to ``record_plays``."""
     r = get_redis()
     stream = live.stream_key(brand.id)
-    kept = r.xadd(stream, {"r": "{}"}).decode()
-    live.drop_after_commit(brand.id, kept)
-    with db.session.begin_nested():
-        db.session.execute(select(1))
+
+    def play_then_savepoint() -> str:
+        entry = r.xadd(stream, {"r": "{}"}).decode()
+        live.drop_after_commit(brand.id, entry)
+        with db.session.begin_nested():
+            db.session.execute(select(1))
+        return entry
+
+    kept = play_then_savepoint()
     assert r.xlen(stream) == 1
     db.session.rollback()
     assert r.xlen(stream) == 1  # not written: still there for the job
-    dropped = r.xadd(stream, {"r": "{}"}).decode()
-    live.drop_after_commit(brand.id, dropped)
-    with db.session.begin_nested():
-        db.session.execute(select(1))
+    play_then_savepoint()
     assert r.xlen(stream) == 2
     db.session.commit()
     assert [e[0].decode() for e in r.xrange(stream)] == [kept]

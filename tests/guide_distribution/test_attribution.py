@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from core.db import db, utcnow
 from core.tenancy import require_brand_id
@@ -217,3 +217,28 @@ def test_a_guide_chosen_at_the_till_is_credited_for_that_till_order(client, shop
     assert (att.guide_id, att.source, att.fulfil_store_id) == (a.id, "till", shop.store.id)
     (line,) = db.session.execute(select(PerformanceLine)).scalars().all()
     assert (line.guide_id, line.amount_fen, line.orders) == (a.id, 2000, 1)
+
+
+def test_a_snapshot_of_a_rolled_back_savepoint_is_not_found_afterwards(shop, fake_pay):
+    """The snapshots a transaction reads or writes are kept for its later steps; one written
+    in a savepoint that rolls back is gone with it, and the next record writes it again."""
+    a, _b = _guides(shop)
+    m = member()
+    _bind(m, a)
+    order = _order(shop, m)
+    order_id = order.id
+    db.session.execute(delete(OrderAttribution).where(OrderAttribution.order_id == order_id))
+    db.session.commit()
+    with db.session.begin_nested() as nested:
+        made = attribution.record(
+            order_id=order_id, member_id=m.id, fulfil_store_id=None, channel="mini_program"
+        )
+        assert made.guide_id == a.id and attribution.for_order(order_id) is made
+        nested.rollback()
+    assert attribution.for_order(order_id) is None
+    again = attribution.record(
+        order_id=order_id, member_id=m.id, fulfil_store_id=None, channel="mini_program"
+    )
+    db.session.commit()
+    assert again.guide_id == a.id
+    assert _att(order).id == again.id

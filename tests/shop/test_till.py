@@ -281,3 +281,102 @@ def test_one_members_orders_from_many_tills_at_once_all_succeed_and_earn_exactly
     assert earned[0] == 8 and earned[1] % 8 == 0 and earned[1] > 0
     db.session.expire_all()
     assert db.session.get(Sku, shop.sku.id).stock == 100 - 8 * 2
+
+
+def test_a_change_of_the_points_rules_is_seen_by_the_next_till_order(client, shop, till):
+    """The till reads the brand's rules from the process's cache, as member pages do: an
+    operator's change is committed, and the very next order earns by the new rule."""
+    from points import rules
+
+    m = member()
+    first = _post(client, shop, till, _body(shop, member={"phone": m.phone}))
+    assert first.status_code == 201 and first.get_json()["points_earned"] == 40
+    rules.update_settings(earn_permille=2000)
+    db.session.commit()
+    again = _body(shop, member={"phone": m.phone}, idempotency_key="sale-2", pos_order_no="P2")
+    second = _post(client, shop, till, again)
+    assert second.status_code == 201 and second.get_json()["points_earned"] == 81
+
+
+def test_a_deactivated_brand_takes_no_till_order(client, shop, till):
+    assert _post(client, shop, till, _body(shop)).status_code == 201
+    shop.brand.active = False
+    db.session.commit()
+    again = _body(shop, idempotency_key="sale-2", pos_order_no="P2")
+    assert _post(client, shop, till, again).status_code == 404
+    assert _orders() == 1
+
+
+def test_a_till_order_reads_the_member_once_and_no_settings_row(client, shop, till, monkeypatch):
+    """The member is read once and kept for the whole order (points, purchase activity, tier,
+    tags, guide attribution); the brand and its rules come from the process's cache."""
+    import psycopg
+
+    m = member()
+    guide = factories.staff(shop.brand, role="guide", store=shop.store)
+    # The first orders create the system tags (which makes every process reload the brand's
+    # cached rules); the one after them is the everyday order.
+    for n in range(2):
+        warm = _body(shop, member={"phone": m.phone}, idempotency_key=f"w{n}", pos_order_no="W")
+        assert _post(client, shop, till, warm).status_code == 201
+    sent: list[str] = []
+    execute = psycopg.Cursor.execute
+
+    def counted(self, query, *args, **kwargs):
+        sent.append(" ".join(str(query).split()))
+        return execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counted)
+    body = _body(
+        shop,
+        member={"phone": m.phone},
+        guide_phone=guide.phone,
+        idempotency_key="sale-2",
+        pos_order_no="P2",
+    )
+    r = _post(client, shop, till, body)
+    monkeypatch.undo()
+    assert r.status_code == 201, r.get_json()
+    reads = [s for s in sent if s.startswith("SELECT")]
+
+    def reading(table: str) -> list[str]:
+        return [s for s in reads if f" FROM {table} " in s + " "]
+
+    settings = ("brand", "points_settings", "tier_settings", "guide_settings", "tag_definition")
+    assert [s for t in settings for s in reading(t)] == []
+    member_reads = [s for s in reading("member") if "FOR UPDATE" not in s]
+    assert len(member_reads) == 2  # the phone's member id, then the member
+    assert len(reading("guide_order_attribution")) == 1  # none yet: then it is written
+    order = db.session.scalars(select(Order).where(Order.pos_order_no == "P2")).one()
+    assert order.guide_id == guide.id and order.points_earned == 40
+
+
+def test_points_campaigns_count_from_the_next_till_order_and_for_an_order_sent_late(
+    client, shop, till
+):
+    """Today's campaigns are read from the process's cache (an operator's new one counts from
+    the next order); an order of an earlier day, sent late by the till, gets that day's."""
+    import datetime as dt
+
+    from core.db import utcnow
+    from points import rules
+
+    m = member()
+
+    def order(n: int, **kw) -> int:
+        body = _body(shop, member={"phone": m.phone}, idempotency_key=f"c{n}", pos_order_no=f"C{n}")
+        r = _post(client, shop, till, {**body, **kw})
+        assert r.status_code == 201, r.get_json()
+        return r.get_json()["points_earned"]
+
+    assert order(1) == 40  # 40.50 yuan at 1 point a yuan
+    today = utcnow().astimezone(shop.brand.tz).date()
+    rules.save_campaign(name="双倍日", multiplier_permille=2000, start_date=today, end_date=today)
+    db.session.commit()
+    assert order(2) == 81
+    past = today - dt.timedelta(days=10)
+    rules.save_campaign(name="三倍日", multiplier_permille=3000, start_date=past, end_date=past)
+    db.session.commit()
+    sent_late = dt.datetime.combine(past, dt.time(12), tzinfo=shop.brand.tz).isoformat()
+    assert order(3, paid_at=sent_late) == 121
+    assert order(4) == 81
