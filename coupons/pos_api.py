@@ -19,7 +19,7 @@ from core.errors import Forbidden, NotFound, ValidationError
 from core.tenancy import use_brand
 from coupons import redemption
 from coupons.models import PosKey
-from org.models import Brand
+from wechat import brand_cache
 
 bp = Blueprint("coupons_pos", __name__, url_prefix="/api/pos")
 KEY_PREFIX = "wmbpos_"
@@ -78,9 +78,12 @@ def _str_list(value, field: str) -> list[str] | None:
     return [str(v) for v in value]
 
 
-def _brand_or_404(slug: str) -> Brand:
-    brand = Brand.by_slug(slug)
-    if brand is None or not brand.active:
+def pos_brand(slug: str) -> brand_cache.BrandKeys:
+    """The active brand of a POS request's URL, found as member requests find it (the
+    process's brand cache, its marker checked in Redis), so the rules the request applies
+    come from the process's settings cache too; 404 for an unknown or inactive brand."""
+    brand = brand_cache.current(slug)
+    if brand is None:
         abort(404)
     return brand
 
@@ -99,7 +102,7 @@ def _redemption_json(red) -> dict:
 
 @bp.post("/<brand_slug>/coupons/redeem")
 def redeem(brand_slug: str):
-    brand = _brand_or_404(brand_slug)
+    brand = pos_brand(brand_slug)
     with use_brand(brand.id):
         key = authenticate_key()
         data = _body()
@@ -122,7 +125,7 @@ def redeem(brand_slug: str):
 @bp.post("/<brand_slug>/coupons/check")
 def check(brand_slug: str):
     """What the coupon would take off this order, without redeeming it."""
-    brand = _brand_or_404(brand_slug)
+    brand = pos_brand(brand_slug)
     with use_brand(brand.id):
         key = authenticate_key()
         data = _body()
@@ -148,7 +151,7 @@ def check(brand_slug: str):
 @bp.post("/<brand_slug>/orders/reverse")
 def reverse(brand_slug: str):
     """The order was cancelled or refunded: give its coupons back (repeatable)."""
-    brand = _brand_or_404(brand_slug)
+    brand = pos_brand(brand_slug)
     with use_brand(brand.id):
         key = authenticate_key()
         data = _body()

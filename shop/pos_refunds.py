@@ -17,7 +17,7 @@ from sqlalchemy import select
 from core.db import db
 from core.errors import NotFound, ValidationError
 from core.tenancy import use_brand
-from coupons.pos_api import _body, _brand_or_404, authenticate_key
+from coupons.pos_api import _body, authenticate_key, pos_brand
 from shop import refunds
 from shop.models import TILL, Order, OrderLine, Refund, RefundLine
 
@@ -67,7 +67,7 @@ def _json(refund: Refund) -> dict:
 
 @bp.post("/<brand_slug>/orders/<pos_order_no>/refunds")
 def refund(brand_slug: str, pos_order_no: str):
-    brand = _brand_or_404(brand_slug)
+    brand = pos_brand(brand_slug)
     with use_brand(brand.id):
         key = authenticate_key()
         data = _body()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, abort
+from flask import Blueprint
 from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import or_, select, text, update
@@ -29,14 +29,13 @@ from core.tenancy import require_brand_id, use_brand
 from core.validators import is_mobile, normalize_phone
 from coupons import redemption
 from coupons.models import PosKey
-from coupons.pos_api import authenticate_key
+from coupons.pos_api import authenticate_key, pos_brand
 from members.models import ACTIVE, Member
 from members.tillcode import verify_till_code
 from org.models import Staff
 from shop import numbers, payments, pricing, signals, stock
 from shop.checkout import lock_member
 from shop.models import COMPLETED, IN_STORE, TILL, Category, Order, OrderLine, Product, Sku
-from wechat import brand_cache
 
 bp = Blueprint("shop_till", __name__, url_prefix="/api/pos")
 MAX_LINES = 200
@@ -347,12 +346,7 @@ def _out(order: Order, created: bool) -> TillOrderOut:
     errors=(400, 403, 409),
 )
 def post_order(brand_slug: str, body: TillOrderIn):
-    # The brand as member requests find it (cached in the process, its marker checked in
-    # Redis): the rules an order reads (points, tiers, tags, distribution) come from the same
-    # process cache as an online order's.
-    brand = brand_cache.current(brand_slug)
-    if brand is None:
-        abort(404)
+    brand = pos_brand(brand_slug)
     with use_brand(brand.id):
         key = authenticate_key()
         store_id, key_id = key.store_id, key.id
