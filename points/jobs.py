@@ -8,19 +8,20 @@ holds a transaction for long. Every job is idempotent (see ``points.expiry``).
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from core.db import db, utcnow
 from core.jobs import enqueue, job
 from core.redis import get_redis, key
 from core.tenancy import use_brand
 from points import expiry, queries, rules
-from points.membership import wechat_target
+from points.membership import wechat_targets
 from points.models import PointsAccount, PointsEntry, PointsLot
 from wechat import notice
 
@@ -82,10 +83,7 @@ def remind_all() -> int:
 @job("low", timeout=120, retries=2)
 def sync_all() -> int:
     """Enqueue a WeChat sync for every brand with changes not yet synced (a sweep)."""
-    stmt = select(PointsAccount.brand_id).where(
-        PointsAccount.last_entry_id > PointsAccount.synced_entry_id
-    )
-    brands = _brands(stmt)
+    brands = _brands(select(PointsAccount.brand_id).where(PointsAccount.sync_due))
     for bid in brands:
         enqueue(sync_members, bid, brand_id=bid, dedupe_key=f"points:sync:{bid}:sweep{_slot(60)}")
     return len(brands)
@@ -129,8 +127,9 @@ def remind_brand(brand_id: int) -> int:
         reminders = expiry.due_reminders(limit=SYNC_BATCH)
         tz = rules.brand_tz()
         sent = 0
+        targets = wechat_targets(r["member_id"] for r in reminders)
         for r in reminders:
-            target = wechat_target(r["member_id"])
+            target = targets[r["member_id"]]
             if not settings.expiring_template_id or not target.openid:
                 continue
             day = r["expires_at"].astimezone(tz).strftime("%Y-%m-%d")
@@ -208,43 +207,61 @@ def sync_members(brand_id: int) -> int:
             r.delete(lock)
 
 
+# The entries each due account has not been told about: (synced, last] of its own.
+_UNSYNCED_ENTRIES = text(
+    "SELECT e.* FROM points_entry e"
+    " JOIN jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id bigint, lo bigint, hi bigint)"
+    " ON e.account_id = r.id AND e.id > r.lo AND e.id <= r.hi"
+    " WHERE e.brand_id = :b ORDER BY e.account_id, e.id"
+)
+# Each account synced up to the entry read; one changed meanwhile keeps its later entries due.
+_MARK_SYNCED = text(
+    "UPDATE points_account a SET synced_entry_id = r.hi"
+    " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id bigint, hi bigint)"
+    " WHERE a.id = r.id AND a.brand_id = :b AND a.synced_entry_id < r.hi"
+)
+
+
 def _sync_batch(brand_id: int, gateway) -> int:
+    """One batch of the brand's due accounts (``sync_due``, through its partial index), their
+    unsynced entries and their WeChat targets in one statement each, the pushes, then one
+    statement marking them synced."""
     settings = rules.get_settings()
     accounts = (
         db.session.execute(
             select(PointsAccount)
-            .where(PointsAccount.last_entry_id > PointsAccount.synced_entry_id)
+            .where(PointsAccount.sync_due)
             .order_by(PointsAccount.id)
             .limit(SYNC_BATCH)
         )
         .scalars()
         .all()
     )
+    if not accounts:
+        return 0
+    ranges = [{"id": a.id, "lo": a.synced_entry_id, "hi": a.last_entry_id} for a in accounts]
+    unsynced: dict[int, list] = {a.id: [] for a in accounts}
+    rows = db.session.execute(
+        select(PointsEntry).from_statement(_UNSYNCED_ENTRIES),
+        {"rows": json.dumps(ranges), "b": brand_id},
+    ).scalars()
+    for entry in rows:
+        unsynced[entry.account_id].append(entry)
+    targets = wechat_targets(a.member_id for a in accounts)
     for account in accounts:
-        entries = (
-            db.session.execute(
-                select(PointsEntry)
-                .where(
-                    PointsEntry.account_id == account.id,
-                    PointsEntry.id > account.synced_entry_id,
-                    PointsEntry.id <= account.last_entry_id,
-                )
-                .order_by(PointsEntry.id)
+        if unsynced[account.id]:
+            _push(
+                brand_id,
+                gateway,
+                settings,
+                account,
+                unsynced[account.id],
+                targets[account.member_id],
             )
-            .scalars()
-            .all()
-        )
-        target = wechat_target(account.member_id)
-        if entries:
-            _push(brand_id, gateway, settings, account, entries, target)
-        db.session.execute(
-            PointsAccount.__table__.update()
-            .where(
-                PointsAccount.__table__.c.id == account.id,
-                PointsAccount.__table__.c.synced_entry_id < account.last_entry_id,
-            )
-            .values(synced_entry_id=account.last_entry_id)
-        )
+    db.session.execute(
+        _MARK_SYNCED,
+        {"rows": json.dumps([{"id": r["id"], "hi": r["hi"]} for r in ranges]), "b": brand_id},
+    )
     if len(accounts) >= SYNC_BATCH:
         enqueue(sync_members, brand_id, dedupe_key=f"points:sync:{brand_id}:{secrets.token_hex(6)}")
     return len(accounts)

@@ -63,25 +63,35 @@ class WeChatTarget:
     card_id: str | None
 
 
-def wechat_target(member_id: int) -> WeChatTarget:
-    """The member's official-account openid and WeChat member card, when known."""
-    openid = db.session.execute(
-        select(MemberIdentity.value)
-        .where(MemberIdentity.member_id == member_id, MemberIdentity.kind == "oa_openid")
-        .order_by(MemberIdentity.id)
-        .limit(1)
-    ).scalar_one_or_none()
-    card_code, card_id = _card_of(member_id)
-    return WeChatTarget(openid=openid, card_code=card_code, card_id=card_id)
-
-
-def _card_of(member_id: int) -> tuple[str | None, str | None]:
-    """(card code, card_id) of the member's activated WeChat member card, if they hold one;
-    without one only the template message is sent."""
-    row = db.session.execute(
-        select(MemberCardCode.code, MemberCardCode.card_id)
-        .where(MemberCardCode.member_id == member_id, MemberCardCode.activated_at.is_not(None))
-        .order_by(MemberCardCode.activated_at.desc())
-        .limit(1)
-    ).first()
-    return (row.code, row.card_id) if row else (None, None)
+def wechat_targets(member_ids) -> dict[int, WeChatTarget]:
+    """Where to tell each of these members about their points, in two statements: their
+    first official-account openid, and the WeChat member card they activated last (without
+    one only the template message is sent)."""
+    ids = sorted(set(member_ids))
+    if not ids:
+        return {}
+    openids = dict(
+        db.session.execute(
+            select(MemberIdentity.member_id, MemberIdentity.value)
+            .where(MemberIdentity.member_id.in_(ids), MemberIdentity.kind == "oa_openid")
+            .distinct(MemberIdentity.member_id)
+            .order_by(MemberIdentity.member_id, MemberIdentity.id)
+        ).all()
+    )
+    cards = {
+        row.member_id: row
+        for row in db.session.execute(
+            select(MemberCardCode.member_id, MemberCardCode.code, MemberCardCode.card_id)
+            .where(MemberCardCode.member_id.in_(ids), MemberCardCode.activated_at.is_not(None))
+            .distinct(MemberCardCode.member_id)
+            .order_by(MemberCardCode.member_id, MemberCardCode.activated_at.desc())
+        )
+    }
+    return {
+        i: WeChatTarget(
+            openid=openids.get(i),
+            card_code=cards[i].code if i in cards else None,
+            card_id=cards[i].card_id if i in cards else None,
+        )
+        for i in ids
+    }

@@ -41,6 +41,9 @@ def app(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _clean_state(app):
     yield
+    from wechat.sandbox import push
+
+    push.wait_pushes()  # the sandbox's late events write to the tables emptied below
     with app.app_context():
         db.session.remove()
         tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)

@@ -64,6 +64,9 @@ class MemberCardCode(IdMixin, BrandScoped, db.Model):
     __table_args__ = (
         UniqueConstraint("brand_id", "code"),
         Index("ix_member_card_code_openid", "brand_id", "openid"),
+        # A member's activated card (points sync, the card page), and their rows when the
+        # member is merged or deleted.
+        Index("ix_member_card_code_member", "member_id", "activated_at"),
     )
 
     card_id: Mapped[str] = mapped_column(String(64))

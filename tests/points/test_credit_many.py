@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import delete, func, select
 
 from core.db import db
 from core.errors import ValidationError
@@ -19,6 +19,7 @@ from points.models import EXPIRE_NEVER, EXPIRE_YEAR_END, PointsEntry, PointsLot
 from points.services import Credit
 from tests import factories
 from tests.support.points import T0, account_of, check_invariants
+from tests.support.statements import Statements
 
 
 def _entries() -> int:
@@ -240,25 +241,11 @@ def test_expiry_and_the_brand_s_local_day(member):
     check_invariants(member)
 
 
-class _Statements(list):
-    """The SQL statements sent while it is open."""
-
-    def __enter__(self):
-        event.listen(db.engine, "before_cursor_execute", self._add)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(db.engine, "before_cursor_execute", self._add)
-
-    def _add(self, conn, cursor, statement, *args):
-        self.append(statement)
-
-
 def test_the_card_sync_is_asked_for_once_per_batch(member):
     members = [member] + [factories.member().id for _ in range(4)]
     db.session.execute(delete(OutboxJob))
     db.session.commit()
-    with _Statements() as sent:
+    with Statements() as sent:
         services.credit_many(
             [Credit(member_id=m, points=5, key=f"k{m}", reason="r") for m in members], now=T0
         )
@@ -276,7 +263,7 @@ def test_a_batch_takes_the_same_few_statements_whatever_its_size(brand):
             Credit(member_id=m, points=1 + i % 3, key=f"{tag}-{i}", reason="r")
             for i, m in enumerate(members[:size] * 2)  # each member twice, some accounts new
         ]
-        with _Statements() as sent:
+        with Statements() as sent:
             out = services.credit_many(items, now=T0)
         assert all(r.written for r in out.values())
         db.session.commit()

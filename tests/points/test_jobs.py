@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from core import jobs
 from core.db import db
@@ -17,6 +17,7 @@ from points import ledger, rules, services
 from points.models import PointsAccount, PointsEntry, PointsLot
 from tests import factories
 from tests.support.points import T0, check_invariants
+from tests.support.statements import Statements
 from wechat.sandbox import store
 
 
@@ -207,3 +208,125 @@ def test_member_card_bonus_follows_the_ledger(wx_brand, wx_consumer):
         (row,) = _sync_rows()
         assert jobs.run_outbox_job(row.id) == "done"
         assert store.get_doc("card_code", wx_brand.appid, code)["bonus"] == 123
+
+
+def _consumer(brand, name):
+    consumer = store.create_consumer(name)
+    openid = store.openid_for(brand.appid, consumer["uid"])
+    store.set_following(brand.appid, openid, True)
+    return openid
+
+
+def test_one_sync_tells_every_due_member_in_the_same_few_statements(wx_brand):
+    """Members with a card and an openid, an openid only, or neither: each told once with
+    their own balance, every account synced, another brand's due account left to its own
+    sync; and the batch costs the same statements for 3 members as for 24."""
+    from members.models import MemberCardCode
+    from points import jobs as points_jobs
+    from wechat import gateway
+    from wechat.sandbox import api_mp
+
+    other = factories.brand()
+    with use_brand(other.id):
+        rules.update_settings(pending_days=0)
+        stranger = factories.member().id
+        services.earn_for_purchase(member_id=stranger, amount_fen=500, idempotency_key="x")
+    with use_brand(wx_brand.id):
+        rules.update_settings(pending_days=0, change_template_id="tpl-points")
+        card_id = gateway.create_member_card(
+            wx_brand.id, {"card_type": "MEMBER_CARD", "member_card": {"base_info": {"title": "卡"}}}
+        )
+    db.session.commit()
+
+    def due_members(count, start):
+        made = []
+        with use_brand(wx_brand.id):
+            for i in range(start, start + count):
+                member = factories.member().id
+                openid, code = None, None
+                if i % 3 != 2:  # two in three follow the official account
+                    openid = _consumer(wx_brand, f"会员{i}")
+                    attach_identity(member_id=member, kind="oa_openid", value=openid)
+                if i % 3 == 0:  # one in three holds the card too
+                    code = api_mp.give_card(wx_brand.appid, openid, card_id)
+                    gateway.activate_member_card(
+                        wx_brand.id, code=code, card_id=card_id, membership_number=f"M{i}"
+                    )
+                    db.session.add(
+                        MemberCardCode(
+                            card_id=card_id,
+                            code=code,
+                            openid=openid,
+                            member_id=member,
+                            activated_at=T0,
+                        )
+                    )
+                amount = 1_000 * (i + 1)
+                services.earn_for_purchase(
+                    member_id=member, amount_fen=amount, idempotency_key=f"s{i}"
+                )
+                made.append((member, openid, code, amount // 100))
+        db.session.commit()
+        return made
+
+    def sync():
+        with Statements() as sent:
+            assert points_jobs.sync_members(wx_brand.id) == len(made)
+        db.session.commit()
+        return len(sent)
+
+    made = due_members(3, 0)
+    few = sync()
+    made = due_members(24, 3)
+    many = sync()
+    assert many == few
+
+    for _member, openid, code, points in made:
+        if openid is not None:
+            (told,) = [
+                m for m in store.messages(wx_brand.appid, openid) if m.get("via") == "template"
+            ]
+            assert told["data"]["keyword1"]["value"] == f"+{points}"
+            assert told["data"]["keyword2"]["value"] == str(points)
+        if code is not None:
+            assert store.get_doc("card_code", wx_brand.appid, code)["bonus"] == points
+    with use_brand(wx_brand.id):
+        assert (
+            db.session.scalars(select(PointsAccount.id).where(PointsAccount.sync_due)).all() == []
+        )
+    with use_brand(other.id):
+        (due,) = db.session.scalars(select(PointsAccount).where(PointsAccount.sync_due))
+        assert due.member_id == stranger
+
+
+def test_the_sync_finds_a_brands_few_due_accounts_through_its_index(brand):
+    """Of 20,000 accounts 3 are due: the planner reads the partial index, not every account
+    of the brand (a brand of a million members made the sync scan them all)."""
+    rules.update_settings(pending_days=0)
+    db.session.execute(
+        text(
+            "INSERT INTO member (brand_id, card_no, name, gender, source, status, created_at,"
+            " updated_at) SELECT :b, 'IX' || g, '', '', 'import', 'active', now(), now()"
+            " FROM generate_series(1, 20000) g"
+        ),
+        {"b": brand.id},
+    )
+    db.session.execute(
+        text(
+            "INSERT INTO points_account (brand_id, member_id, balance, pending, debt,"
+            " lifetime_earned, lifetime_spent, lifetime_expired, last_entry_id, synced_entry_id,"
+            " updated_at, created_at)"
+            " SELECT :b, m.id, 0, 0, 0, 0, 0, 0, 5, 5, now(), now()"
+            " FROM member m WHERE m.brand_id = :b"
+        ),
+        {"b": brand.id},
+    )
+    for i in range(3):
+        member = factories.member().id
+        services.earn_for_purchase(member_id=member, amount_fen=100, idempotency_key=f"d{i}")
+    db.session.commit()
+    db.session.execute(text("ANALYZE points_account"))
+    query = "SELECT * FROM points_account WHERE brand_id = :b AND sync_due ORDER BY id LIMIT 200"
+    plan = "\n".join(db.session.execute(text("EXPLAIN " + query), {"b": brand.id}).scalars())
+    assert "ix_points_account_sync_due" in plan
+    assert len(db.session.execute(text(query), {"b": brand.id}).all()) == 3

@@ -21,6 +21,8 @@ from wechatpy.crypto import WeChatCrypto
 from wechat.sandbox import accounts, store
 
 log = logging.getLogger(__name__)
+_PUSHING: set[threading.Thread] = set()  # events pushed later, not yet delivered
+_PUSHING_LOCK = threading.Lock()
 
 # What a member sees when the account's server fails to answer.
 UNAVAILABLE = "该公众号暂时无法提供服务，请稍后再试"
@@ -207,12 +209,29 @@ def push_event_later(appid: str, openid: str, fields: dict, *, delay: float = 0.
     store.record_push(appid, {"openid": openid, "fields": full, "at": time.time()})
 
     def run() -> None:
-        time.sleep(delay)
         try:
-            res = post_to_callback(account, full, openid)
-            status = res.status_code
-        except requests.RequestException as exc:
-            status = f"error: {type(exc).__name__}"
-        log.debug("sandbox pushed %s to %s: %s", fields.get("Event"), appid, status)
+            time.sleep(delay)
+            try:
+                res = post_to_callback(account, full, openid)
+                status = res.status_code
+            except requests.RequestException as exc:
+                status = f"error: {type(exc).__name__}"
+            log.debug("sandbox pushed %s to %s: %s", fields.get("Event"), appid, status)
+        finally:
+            with _PUSHING_LOCK:
+                _PUSHING.discard(threading.current_thread())
 
-    threading.Thread(target=run, name="sandbox-push", daemon=True).start()
+    thread = threading.Thread(target=run, name="sandbox-push", daemon=True)
+    with _PUSHING_LOCK:
+        _PUSHING.add(thread)
+    thread.start()
+
+
+def wait_pushes(timeout: float = 30.0) -> None:
+    """Wait until the events pushed later so far have reached the account (or failed): a
+    test's end waits for them before it empties the database they write to."""
+    deadline = time.monotonic() + timeout
+    with _PUSHING_LOCK:
+        threads = list(_PUSHING)
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
