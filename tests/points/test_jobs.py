@@ -330,3 +330,54 @@ def test_the_sync_finds_a_brands_few_due_accounts_through_its_index(brand):
     plan = "\n".join(db.session.execute(text("EXPLAIN " + query), {"b": brand.id}).scalars())
     assert "ix_points_account_sync_due" in plan
     assert len(db.session.execute(text(query), {"b": brand.id}).all()) == 3
+
+
+def test_the_periodic_runs_start_a_job_only_for_brands_with_work_due(ctx):
+    """Each periodic run enqueues its per-brand job for exactly the brands with something
+    due: pending points to release, lots past their expiry, points expiring unreminded, a
+    card sync; a brand with points and nothing due gets none."""
+    from points import jobs as points_jobs
+
+    now = dt.datetime.now(dt.UTC)
+    brands = {}
+    for name in ("release", "expire", "remind", "sync", "idle"):
+        brand = factories.brand()
+        with use_brand(brand.id):
+            rules.update_settings(pending_days=0)
+            member = factories.member().id
+            services.earn_for_purchase(member_id=member, amount_fen=5_000, idempotency_key="o")
+        brands[name] = brand.id
+    db.session.commit()
+    lots = PointsLot.__table__
+    accounts = PointsAccount.__table__
+    # Nothing due anywhere: synced, reminded, released, expiring in a year.
+    db.session.execute(
+        lots.update().values(reminded_at=now, expires_at=now + dt.timedelta(days=365))
+    )
+    db.session.execute(accounts.update().values(synced_entry_id=accounts.c.last_entry_id))
+    due = {
+        "release": {"released": False, "available_at": now - dt.timedelta(minutes=1)},
+        "expire": {"expires_at": now - dt.timedelta(minutes=1)},
+        "remind": {"reminded_at": None},
+    }
+    for name, values in due.items():
+        db.session.execute(lots.update().where(lots.c.brand_id == brands[name]).values(**values))
+    db.session.execute(
+        accounts.update().where(accounts.c.brand_id == brands["sync"]).values(synced_entry_id=0)
+    )
+    db.session.execute(jobs.OutboxJob.__table__.delete())
+    db.session.commit()
+
+    runs = {
+        "release": (points_jobs.release_all, "points.jobs.release_brand"),
+        "expire": (points_jobs.expire_all, "points.jobs.expire_brand"),
+        "remind": (points_jobs.remind_all, "points.jobs.remind_brand"),
+        "sync": (points_jobs.sync_all, "points.jobs.sync_members"),
+    }
+    for name, (run, job_name) in runs.items():
+        assert run() == 1
+        db.session.commit()
+        enqueued = db.session.scalars(
+            select(jobs.OutboxJob.brand_id).where(jobs.OutboxJob.func == job_name)
+        ).all()
+        assert enqueued == [brands[name]], name
