@@ -295,7 +295,10 @@ def run(*, repeats: int, log) -> dict:
         "notes": [
             f"{MEMBERS:,} activated members, each with a mini-program session (bearer token),"
             f" post POST /api/mp/<brand>/games/<id>/draws {PLAYS} times a run, each with its"
-            " own request key, the members interleaved so that all play at once. A free wheel"
+            " own request key, the members interleaved so that all play at once. Each member"
+            " holds points before the runs (an account and an entry), and the database is"
+            " analysed (VACUUM ANALYZE) after the setup, as a database in service has its"
+            " statistics. A free wheel"
             f" (no points), prizes of {UNITS} units (one with a daily cap of {UNITS}) falling"
             " back to an unlimited 1-point prize, and thanks. Each request (games.front, ahead"
             " of Flask's pipeline): the member, campaign and eligibility kept in the process"
