@@ -205,7 +205,14 @@ class PointsLot(IdMixin, BrandScoped, db.Model):
         CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining"),
         Index("ix_points_lot_spend", "account_id", "released", "expires_at", "id"),
         Index("ix_points_lot_release", "brand_id", "released", "available_at"),
-        Index("ix_points_lot_expiry", "brand_id", "expires_at"),
+        # Lots still holding points, by expiry (expiry runs, reminders, the brands with work
+        # due): a brand's years of spent and expired lots are not in it.
+        Index(
+            "ix_points_lot_open_expiry",
+            "brand_id",
+            "expires_at",
+            postgresql_where=text("remaining > 0"),
+        ),
     )
 
     account_id: Mapped[int] = mapped_column(

@@ -381,3 +381,58 @@ def test_the_periodic_runs_start_a_job_only_for_brands_with_work_due(ctx):
             select(jobs.OutboxJob.brand_id).where(jobs.OutboxJob.func == job_name)
         ).all()
         assert enqueued == [brands[name]], name
+
+
+def test_expiry_reads_only_the_lots_still_holding_points(brand):
+    """A brand of years: 20,000 lots spent or expired long ago and one past its expiry with
+    points left. The periodic run's probe and the expiry's own read plan through the index of
+    lots holding points (not through every lot of the brand), and the one lot expires."""
+    from sqlalchemy import event
+
+    from points import expiry
+    from points import jobs as points_jobs
+
+    rules.update_settings(pending_days=0)
+    member = factories.member().id
+    services.earn_for_purchase(member_id=member, amount_fen=5_000, idempotency_key="old")
+    db.session.commit()
+    lots = PointsLot.__table__
+    db.session.execute(
+        lots.update().values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+    )
+    db.session.execute(
+        text(
+            "INSERT INTO points_lot (brand_id, account_id, entry_id, amount, remaining, released,"
+            " earned_at, available_at, expires_at)"
+            " SELECT :b, a.id, 0, 10, 0, true, now() - interval '3 years',"
+            " now() - interval '3 years', now() - interval '2 years' + g * interval '1 minute'"
+            " FROM points_account a, generate_series(1, 20000) g WHERE a.brand_id = :b"
+        ),
+        {"b": brand.id},
+    )
+    db.session.commit()
+    db.session.execute(text("ANALYZE points_lot"))
+    db.session.commit()
+
+    sent = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        if "points_lot" in statement and statement.lstrip().startswith("SELECT"):
+            sent.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", keep)
+    try:
+        assert points_jobs.expire_all() == 1
+        assert expiry.expire_due() == 50
+        db.session.commit()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", keep)
+    reads = [(s, p) for s, p in sent if "expires_at <=" in s]
+    assert len(reads) >= 2
+    for statement, parameters in reads:
+        plan = "\n".join(
+            row[0]
+            for row in db.session.connection().exec_driver_sql("EXPLAIN " + statement, parameters)
+        )
+        assert "ix_points_lot_open_expiry" in plan, plan
+    db.session.rollback()
