@@ -15,10 +15,17 @@ KEEP_DONE = dt.timedelta(days=7)
 
 @job("low", timeout=300, retries=1)
 def purge_finished_jobs() -> int:
-    """Delete outbox rows that finished successfully more than a week ago."""
+    """Delete outbox rows that finished successfully more than a week ago. A job finishes
+    after it becomes available, so the rows are found as a range of ``ix_outbox_job_due``
+    (status, available_at): the hour's rows to delete, not the week's kept ones."""
+    cutoff = utcnow() - KEEP_DONE
     result = db.session.execute(
         delete(OutboxJob)
-        .where(OutboxJob.status == DONE, OutboxJob.finished_at < utcnow() - KEEP_DONE)
+        .where(
+            OutboxJob.status == DONE,
+            OutboxJob.available_at < cutoff,
+            OutboxJob.finished_at < cutoff,
+        )
         .execution_options(all_brands=True)
     )
     return result.rowcount

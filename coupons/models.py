@@ -113,6 +113,13 @@ class Coupon(IdMixin, BrandScoped, db.Model):
         Index("ix_coupon_member_status", "member_id", "status"),
         Index("ix_coupon_template", "template_id"),
         Index("ix_coupon_due", "valid_until", postgresql_where="status = 'available'"),
+        # A brand's coupons to remind of their expiry (coupons.jobs.remind_expiring, hourly).
+        Index(
+            "ix_coupon_remind_due",
+            "brand_id",
+            "valid_until",
+            postgresql_where="status = 'available' AND reminded_at IS NULL",
+        ),
         # Rollups add the coupons issued or expired since their watermark (core.rollups).
         Index("ix_coupon_issued_at", "brand_id", "issued_at"),
         Index(

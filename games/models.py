@@ -176,6 +176,8 @@ class GamePlayer(IdMixin, BrandScoped, db.Model):
             name="counts",
         ),
         Index("ix_game_player_member", "member_id"),
+        # The hourly figures read the players who started in the last hours (every minute).
+        Index("ix_game_player_first_play", "campaign_id", "first_play_at"),
     )
 
     campaign_id: Mapped[int] = mapped_column(BigId, ForeignKey("game_campaign.id"))

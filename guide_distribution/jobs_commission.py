@@ -26,6 +26,7 @@ from guide_distribution.models.commission import (
     GuideAccount,
     Payout,
 )
+from org.queries import brands_with
 
 QUERY_AFTER = dt.timedelta(minutes=5)
 
@@ -34,17 +35,11 @@ def _slot(seconds: int) -> int:
     return int(time.time()) // seconds
 
 
-def _brands(stmt) -> list[int]:
-    return sorted(set(db.session.execute(stmt.execution_options(all_brands=True)).scalars()))
-
-
 @job("low", timeout=120, retries=2)
 def settle_all() -> int:
     """Enqueue the settlement of every brand with frozen commission due."""
-    brands = _brands(
-        select(CommissionLine.brand_id)
-        .where(CommissionLine.state == FROZEN, CommissionLine.settle_due_at <= utcnow())
-        .distinct()
+    brands = brands_with(
+        CommissionLine, CommissionLine.state == FROZEN, CommissionLine.settle_due_at <= utcnow()
     )
     for bid in brands:
         enqueue(settle_brand, bid, brand_id=bid, dedupe_key=f"guide:settle:{bid}:{_slot(3600)}")
@@ -67,7 +62,7 @@ def statements_all() -> int:
     brands = db.session.execute(
         select(Brand).where(Brand.active.is_(True)).execution_options(all_brands=True)
     ).scalars()
-    with_accounts = set(_brands(select(GuideAccount.brand_id).distinct()))
+    with_accounts = set(brands_with(GuideAccount))
     for b in brands:
         if b.id not in with_accounts:
             continue

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import literal, or_, select
 
 from core.db import db
 from core.tenancy import use_brand
@@ -22,6 +22,18 @@ def search_brands(*, q: str = ""):
 def list_brands() -> list[Brand]:
     """Every brand, by slug."""
     return list(db.session.execute(select(Brand).order_by(Brand.slug)).scalars())
+
+
+def brands_with(model, *where) -> list[int]:
+    """Ids of the brands with at least one row of ``model`` (a brand-owned table) matching
+    ``where``, for the periodic jobs that start one job per brand with work due: one probe
+    per brand through the table's index that leads with ``brand_id``, never a
+    scan of every brand's rows nor their brand ids sent back one row each."""
+    # A scalar subquery with LIMIT 1 (not EXISTS): PostgreSQL runs it per brand as written,
+    # where it may turn an EXISTS into a join that reads every brand's matching rows first.
+    probe = select(literal(1)).where(model.brand_id == Brand.id, *where).limit(1)
+    stmt = select(Brand.id).where(probe.scalar_subquery().is_not(None)).order_by(Brand.id)
+    return list(db.session.execute(stmt.execution_options(all_brands=True)).scalars())
 
 
 def search_stores(*, q: str = "", store_id: int | None = None):

@@ -14,13 +14,13 @@ import secrets
 import time
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, select, text
+from sqlalchemy import select, text
 
 from core.db import db, utcnow
 from core.jobs import enqueue, job
 from core.redis import get_redis, key
 from core.tenancy import use_brand
-from org.models import Brand
+from org.queries import brands_with
 from points import expiry, queries, rules
 from points.membership import wechat_targets
 from points.models import PointsAccount, PointsEntry, PointsLot
@@ -35,15 +35,6 @@ def _slot(seconds: int) -> int:
     return int(time.time()) // seconds
 
 
-def _brands(model, *where) -> list[int]:
-    """The brands with a row of ``model`` (lots or accounts) matching ``where``: one probe
-    per brand through the table's brand-leading index, never a scan of every brand's rows
-    (nor their brand ids sent back one row each)."""
-    found = exists().where(model.brand_id == Brand.id, *where)
-    stmt = select(Brand.id).where(found).order_by(Brand.id)
-    return list(db.session.execute(stmt.execution_options(all_brands=True)).scalars())
-
-
 # --- periodic fan-out ---------------------------------------------------------------------------
 
 
@@ -51,7 +42,7 @@ def _brands(model, *where) -> list[int]:
 def release_all() -> int:
     """Enqueue a release run for every brand with pending points now due."""
     now = utcnow()
-    brands = _brands(PointsLot, PointsLot.released.is_(False), PointsLot.available_at <= now)
+    brands = brands_with(PointsLot, PointsLot.released.is_(False), PointsLot.available_at <= now)
     for bid in brands:
         enqueue(release_brand, bid, brand_id=bid, dedupe_key=f"points:release:{bid}:{_slot(300)}")
     return len(brands)
@@ -61,7 +52,7 @@ def release_all() -> int:
 def expire_all() -> int:
     """Enqueue an expiry run for every brand with lots past their expiry."""
     now = utcnow()
-    brands = _brands(PointsLot, PointsLot.expires_at <= now, PointsLot.remaining > 0)
+    brands = brands_with(PointsLot, PointsLot.expires_at <= now, PointsLot.remaining > 0)
     for bid in brands:
         enqueue(expire_brand, bid, brand_id=bid, dedupe_key=f"points:expire:{bid}:{_slot(300)}")
     return len(brands)
@@ -71,7 +62,7 @@ def expire_all() -> int:
 def remind_all() -> int:
     """Enqueue an expiry-reminder run for every brand with points expiring soon."""
     now = utcnow()
-    brands = _brands(
+    brands = brands_with(
         PointsLot,
         PointsLot.expires_at > now,
         PointsLot.remaining > 0,
@@ -85,7 +76,7 @@ def remind_all() -> int:
 @job("low", timeout=120, retries=2)
 def sync_all() -> int:
     """Enqueue a WeChat sync for every brand with changes not yet synced (a sweep)."""
-    brands = _brands(PointsAccount, PointsAccount.sync_due)
+    brands = brands_with(PointsAccount, PointsAccount.sync_due)
     for bid in brands:
         enqueue(sync_members, bid, brand_id=bid, dedupe_key=f"points:sync:{bid}:sweep{_slot(60)}")
     return len(brands)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from core.db import utcnow
 from core.jobs import enqueue, job
 from core.tenancy import use_brand
+from org.queries import brands_with
 from shop import fulfilment, reconcile, refunds
 from shop.models import RECEIVED, RF_PROCESSING, SHIPPED, Order, Refund
 
@@ -29,12 +30,6 @@ def _slot(seconds: int) -> int:
     return int(time.time()) // seconds
 
 
-def _brands(stmt) -> list[int]:
-    from core.db import db
-
-    return sorted(set(db.session.execute(stmt.execution_options(all_brands=True)).scalars()))
-
-
 @job("default", timeout=60, retries=6, backoff=(10, 30, 60, 300, 900, 3600))
 def submit_refund(refund_id: int) -> str:
     """Send a refund to WeChat Pay (a retry after a timeout is safe: same out_refund_no)."""
@@ -44,7 +39,7 @@ def submit_refund(refund_id: int) -> str:
 @job("low", timeout=120, retries=2)
 def fulfilment_all() -> int:
     """Enqueue the fulfilment sweep for every brand with shipped or received orders."""
-    brands = _brands(select(Order.brand_id).where(Order.status.in_((SHIPPED, RECEIVED))))
+    brands = brands_with(Order, Order.status.in_((SHIPPED, RECEIVED)))
     for bid in brands:
         enqueue(fulfilment_brand, bid, brand_id=bid, dedupe_key=f"shop:fulfil:{bid}:{_slot(3600)}")
     return len(brands)
@@ -61,10 +56,8 @@ def fulfilment_brand(brand_id: int) -> int:
 @job("low", timeout=120, retries=2)
 def refunds_query_all() -> int:
     """Enqueue a refund query for every brand with refunds processing for a while."""
-    brands = _brands(
-        select(Refund.brand_id).where(
-            Refund.status == RF_PROCESSING, Refund.created_at <= utcnow() - REFUND_QUERY_AFTER
-        )
+    brands = brands_with(
+        Refund, Refund.status == RF_PROCESSING, Refund.created_at <= utcnow() - REFUND_QUERY_AFTER
     )
     for bid in brands:
         enqueue(refunds_query_brand, bid, brand_id=bid, dedupe_key=f"shop:rq:{bid}:{_slot(300)}")

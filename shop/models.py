@@ -398,6 +398,8 @@ class Payment(IdMixin, BrandScoped, db.Model):
         UniqueConstraint("brand_id", "out_trade_no"),
         UniqueConstraint("brand_id", "transaction_id"),
         Index("ix_shop_payment_pending", "created_at", postgresql_where="status = 'pending'"),
+        # A brand's payments of a day, for the daily reconciliation with WeChat Pay's bill.
+        Index("ix_shop_payment_paid", "brand_id", "paid_at", postgresql_where="status = 'paid'"),
     )
 
     order_id: Mapped[int] = mapped_column(

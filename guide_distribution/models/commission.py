@@ -220,6 +220,12 @@ class Payout(IdMixin, BrandScoped, db.Model):
         UniqueConstraint("brand_id", "request_key"),
         Index("ix_guide_payout_guide", "brand_id", "guide_id", "id"),
         Index("ix_guide_payout_state", "brand_id", "state", "id"),
+        # Transfers to ask WeChat Pay about, across brands (every 5 minutes).
+        Index(
+            "ix_guide_payout_in_flight",
+            "updated_at",
+            postgresql_where="state IN ('transferring', 'wait_confirm')",
+        ),
         CheckConstraint("amount_fen > 0", name="amount"),
     )
 
