@@ -8,37 +8,22 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from core.db import db
 from core.tenancy import use_brand
 from tests import factories
+from tests.support.statements import Statements
 
 
-class _Sent(list):
-    """(statement, parameters) of the statements naming ``table`` sent while it is open."""
-
-    def __init__(self, table: str):
-        super().__init__()
-        self.table = table
-
-    def __enter__(self):
-        event.listen(db.engine, "before_cursor_execute", self._add)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(db.engine, "before_cursor_execute", self._add)
-
-    def _add(self, conn, cursor, statement, parameters, context, executemany):
-        if re.search(rf"\b{self.table}\b", statement) and not executemany:
-            self.append((statement, parameters))
-
-
-def _plans(sent) -> list[str]:
+def _plans(statements: Statements, table: str) -> list[str]:
+    """PostgreSQL's plan of each statement sent that names ``table``."""
     plans = []
     with db.engine.connect() as conn:
         conn.exec_driver_sql("SET enable_seqscan = off")
-        for statement, parameters in sent:
+        for statement, parameters in statements.sent:
+            if not re.search(rf"\b{table}\b", statement):
+                continue
             rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters)
             plans.append("\n".join(r[0] for r in rows))
         conn.rollback()
@@ -127,19 +112,20 @@ def test_a_periodic_job_finds_its_due_rows_through_its_index(ctx, job, table, in
         if job == "coupons.jobs.remind_expiring":
             _coupons_of_years(brand)
         db.session.commit()
-    with _Sent(table) as sent:
+    with Statements() as sent:
         _run(job)()
         db.session.commit()
-    assert sent, f"{job} read nothing from {table}"
-    for plan in _plans(sent):
+    plans = _plans(sent, table)
+    assert plans, f"{job} read nothing from {table}"
+    for plan in plans:
         assert column in _index_cond(plan, index), plan
 
 
 def test_the_hourly_game_figures_read_the_new_players_only(ctx):
     from games import jobs
 
-    with _Sent("game_player") as sent:
+    with Statements() as sent:
         jobs.refresh_stats(1)
         db.session.commit()
-    (plan,) = _plans(sent)
+    (plan,) = _plans(sent, "game_player")
     assert "first_play_at" in _index_cond(plan, "ix_game_player_first_play"), plan

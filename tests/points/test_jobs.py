@@ -387,8 +387,6 @@ def test_expiry_reads_only_the_lots_still_holding_points(brand):
     """A brand of years: 20,000 lots spent or expired long ago and one past its expiry with
     points left. The periodic run's probe and the expiry's own read plan through the index of
     lots holding points (not through every lot of the brand), and the one lot expires."""
-    from sqlalchemy import event
-
     from points import expiry
     from points import jobs as points_jobs
 
@@ -414,20 +412,15 @@ def test_expiry_reads_only_the_lots_still_holding_points(brand):
     db.session.execute(text("ANALYZE points_lot"))
     db.session.commit()
 
-    sent = []
-
-    def keep(conn, cursor, statement, parameters, context, executemany):
-        if "points_lot" in statement and statement.lstrip().startswith("SELECT"):
-            sent.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", keep)
-    try:
+    with Statements() as sent:
         assert points_jobs.expire_all() == 1
         assert expiry.expire_due() == 50
         db.session.commit()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", keep)
-    reads = [(s, p) for s, p in sent if "expires_at <=" in s]
+    reads = [
+        (s, p)
+        for s, p in sent.sent
+        if s.lstrip().startswith("SELECT") and "points_lot" in s and "expires_at <=" in s
+    ]
     assert len(reads) >= 2
     for statement, parameters in reads:
         plan = "\n".join(
