@@ -287,8 +287,14 @@ def member_view(order: Order) -> dict:
     # the member got back and those taken back with them.
     done: dict[int, int] = {}
     points_back = points_taken = 0
+    # A second payment of the order (paid in two places): returned whole, not a refund.
+    paid_twice = [
+        {"amount_fen": refund.amount_fen, "returned": refund.status == RF_SUCCESS}
+        for refund, _lines in s.refunds
+        if refund.payment_id is not None
+    ]
     for refund, refund_lines in s.refunds:
-        if refund.status != RF_SUCCESS:
+        if refund.status != RF_SUCCESS or refund.payment_id is not None:
             continue
         points_back += refund.points_returned
         points_taken += refund.points_reversed
@@ -309,4 +315,10 @@ def member_view(order: Order) -> dict:
                 "open_request": ln.id in busy,
             }
         )
-    return {"s": s, "lines": lines, "points_back": points_back, "points_taken": points_taken}
+    return {
+        "s": s,
+        "lines": lines,
+        "points_back": points_back,
+        "points_taken": points_taken,
+        "paid_twice": paid_twice,
+    }

@@ -87,6 +87,7 @@ def _order_out(order: Order) -> OrderOut:
                 amount_fen=r.amount_fen,
                 status=r.status,
                 points_returned=r.points_returned,
+                paid_twice=r.payment_id is not None,
             )
             for r, _rls in s.refunds
         ],

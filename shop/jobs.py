@@ -6,6 +6,10 @@ Both are idempotent: an order closes once (``checkout.close_order``'s conditiona
 a payment is applied once (``payments.mark_paid``'s). Before closing an order with a pending
 payment, WeChat Pay is asked: a paid order is marked paid instead, and the attempt is closed
 there before the order closes here.
+
+Once an order is paid, its other attempts are closed at WeChat Pay (``close_attempts``, a job
+the payment enqueues); the active query closes any attempt of an order that no longer waits
+for payment, so none stays pending.
 """
 
 from __future__ import annotations
@@ -81,10 +85,20 @@ def release_due() -> int:
     return closed
 
 
+@job("default", timeout=120, retries=5, backoff=(30, 60, 300, 900))
+def close_attempts(order_id: int) -> int:
+    """Close at WeChat Pay the pending attempts of a paid order (its brand's), so that the
+    member cannot pay it twice; one paid meanwhile is returned."""
+    from shop import payments
+
+    return payments.close_attempts(order_id)
+
+
 @job("low", timeout=600, retries=1)
 def query_pending() -> int:
     """Ask WeChat Pay about attempts still pending after two minutes (a notify may be late
-    or lost); the paid ones are marked paid."""
+    or lost); the paid ones are marked paid. An attempt of an order that no longer waits for
+    payment is closed (or, paid meanwhile, returned)."""
     from shop import payments
 
     before = utcnow() - QUERY_AFTER
@@ -100,7 +114,9 @@ def query_pending() -> int:
             try:
                 payment = db.session.get(Payment, payment_id)
                 order = db.session.get(Order, payment.order_id)
-                if order.status == CREATED and payments.sync_payment(payment) == "applied":
+                if order.status != CREATED:
+                    payments.close_attempt(payment)
+                elif payments.sync_payment(payment) == "applied":
                     applied += 1
                 db.session.commit()
             except Exception:

@@ -52,7 +52,12 @@ register_labels(
 )
 register_labels(
     "shop_pay_status",
-    {"pending": _l("Awaiting payment"), "paid": _l("Paid"), "closed": _l("Closed")},
+    {
+        "pending": _l("Awaiting payment"),
+        "paid": _l("Paid"),
+        "closed": _l("Closed"),
+        "surplus": _l("Paid twice, returned"),
+    },
 )
 register_labels(
     "shop_recon_kind",
@@ -62,6 +67,7 @@ register_labels(
         "amount": _l("Amounts differ"),
         "state": _l("States differ"),
         "refund": _l("Refunds differ"),
+        "surplus": _l("Paid twice, not returned"),
     },
 )
 register_labels(
@@ -85,6 +91,7 @@ register_labels(
         "shop.jobs.release_order": _l("Close an unpaid order at its deadline"),
         "shop.jobs.release_due": _l("Close unpaid orders past their deadline"),
         "shop.jobs.query_pending": _l("Ask WeChat Pay about unconfirmed payments"),
+        "shop.jobs.close_attempts": _l("Close a paid order's other payment attempts"),
     },
 )
 register_labels(
@@ -103,6 +110,7 @@ register_labels(
     "shop_recon_state",
     {
         "paid": _l("Paid"),
+        "surplus": _l("Paid twice"),
         "pending": _l("Awaiting payment"),
         "closed": _l("Closed"),
         "none": _l("None"),
@@ -127,5 +135,10 @@ register_labels(
         "unknown": _l("unknown refund"),
         "order": _l("another order"),
         "amount": _l("another amount"),
+        "surplus": _l("Paid twice, being returned"),
+        "unknown_order": _l("unknown order"),
+        "closed": _l("closed attempt"),
+        "transaction": _l("another transaction"),
+        "incomplete": _l("incomplete"),
     },
 )

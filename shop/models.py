@@ -57,8 +57,9 @@ FULFILMENTS = (DELIVERY, PICKUP, IN_STORE)
 # Refund state of an order (independent of its fulfilment state).
 REFUND_NONE, REFUND_PARTIAL, REFUND_FULL = "none", "partial", "full"
 
-# Payment states.
-PAY_PENDING, PAY_PAID, PAY_CLOSED = "pending", "paid", "closed"
+# Payment states. A surplus payment is money WeChat Pay took for an attempt after the order
+# stopped waiting for it (paid by another attempt, or closed): it is returned in full.
+PAY_PENDING, PAY_PAID, PAY_CLOSED, PAY_SURPLUS = "pending", "paid", "closed", "surplus"
 
 # After-sale requests.
 REFUND_ONLY, RETURN_REFUND = "refund_only", "return_refund"
@@ -399,7 +400,12 @@ class Payment(IdMixin, BrandScoped, db.Model):
         UniqueConstraint("brand_id", "transaction_id"),
         Index("ix_shop_payment_pending", "created_at", postgresql_where="status = 'pending'"),
         # A brand's payments of a day, for the daily reconciliation with WeChat Pay's bill.
-        Index("ix_shop_payment_paid", "brand_id", "paid_at", postgresql_where="status = 'paid'"),
+        Index(
+            "ix_shop_payment_paid",
+            "brand_id",
+            "paid_at",
+            postgresql_where="status IN ('paid', 'surplus')",
+        ),
     )
 
     order_id: Mapped[int] = mapped_column(
@@ -482,12 +488,23 @@ class Refund(IdMixin, BrandScoped, db.Model):
         Index("ix_shop_refund_processing", "created_at", postgresql_where="status = 'processing'"),
         # A till's refund request: the same key posted again is the same refund.
         UniqueConstraint("brand_id", "idempotency_key"),
+        # One return per surplus payment.
+        Index(
+            "uq_shop_refund_payment",
+            "brand_id",
+            "payment_id",
+            unique=True,
+            postgresql_where="payment_id IS NOT NULL",
+        ),
     )
 
     order_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("shop_order.id", ondelete="CASCADE"), index=True
     )
     after_sale_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("shop_after_sale.id"))
+    # Set only for the return of a surplus payment (PAY_SURPLUS): the whole of that payment
+    # goes back and nothing of the order changes.
+    payment_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("shop_payment.id"))
     out_refund_no: Mapped[str] = mapped_column(String(64))
     refund_id: Mapped[str | None] = mapped_column(String(64))
     amount_fen: Mapped[int] = mapped_column(BigInteger)

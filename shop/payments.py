@@ -9,6 +9,13 @@ conditional UPDATEs that one caller wins, and that caller alone confirms the res
 earns the points, records the purchase and the facts, and sends ``order_paid``. A payment
 learned twice (the notify delivered five times, the query meanwhile) is a duplicate that
 changes nothing.
+
+A member can pay an order twice: the pay page in the official account and the mini-program
+are two attempts, and WeChat Pay takes either. The attempt that pays second lands on an order
+no longer waiting for it: its money is recorded as a surplus payment and returned in full
+(``take_surplus``: a refund of that payment, sent by a job; nothing of the order changes).
+Once an order is paid, its other attempts are closed at WeChat Pay (``close_attempts``, a
+job), so a second payment is rare; the periodic query closes any attempt left open.
 """
 
 from __future__ import annotations
@@ -32,12 +39,15 @@ from shop.models import (
     PAY_CLOSED,
     PAY_PAID,
     PAY_PENDING,
+    PAY_SURPLUS,
     RES_CONFIRMED,
     RES_HELD,
+    RF_PROCESSING,
     TILL,
     Order,
     OrderLine,
     Payment,
+    Refund,
 )
 
 log = logging.getLogger(__name__)
@@ -195,9 +205,11 @@ def mark_paid(
 ) -> str:
     """Record that WeChat Pay took ``amount_fen`` for ``out_trade_no``.
 
-    Answers "applied" (this call paid the order) or "duplicate" (already recorded with this
-    transaction id); raises PaymentRefused (nothing changed) for an unknown trade number, an
-    amount other than the order's, another transaction id, or an order no longer open.
+    Answers "applied" (this call paid the order), "duplicate" (already recorded with this
+    transaction id) or "surplus" (the order no longer waited for this attempt: the money is
+    kept as a surplus payment and returned, see ``take_surplus``); raises PaymentRefused
+    (nothing changed) for an unknown trade number, an amount other than the attempt's, or
+    another transaction id.
     """
     if via not in VIAS:
         raise ValueError(f"unknown way {via!r}")
@@ -213,9 +225,12 @@ def mark_paid(
     if payment is None:
         raise PaymentRefused("unknown_order", _l("No such order."))
     order = db.session.get(Order, payment.order_id)
-    if amount_fen != payment.amount_fen or amount_fen != order.pay_fen:
+    if amount_fen != payment.amount_fen:
         log.warning(
-            "payment %s refused: amount %s, expected %s", out_trade_no, amount_fen, order.pay_fen
+            "payment %s refused: amount %s, expected %s",
+            out_trade_no,
+            amount_fen,
+            payment.amount_fen,
         )
         raise PaymentRefused("amount", _l("The amount paid differs from the order's."))
     now = utcnow()
@@ -235,7 +250,7 @@ def mark_paid(
     ).scalar()
     if won is None:
         db.session.refresh(payment)
-        if payment.status == PAY_PAID and payment.transaction_id == transaction_id:
+        if payment.status in (PAY_PAID, PAY_SURPLUS) and payment.transaction_id == transaction_id:
             return "duplicate"
         raise PaymentRefused(
             "closed" if payment.status == PAY_CLOSED else "transaction",
@@ -254,11 +269,62 @@ def mark_paid(
         },
     ).scalar()
     if paid is None:
-        log.warning("payment %s refused: order %s is %s", out_trade_no, order.id, order.status)
-        raise PaymentRefused("order_state", _l("This order is no longer waiting for payment."))
+        take_surplus(payment)
+        return "surplus"
     db.session.refresh(order)
     after_paid(order)
+    if db.session.execute(
+        select(Payment.id)
+        .where(Payment.order_id == order.id, Payment.status == PAY_PENDING)
+        .limit(1)
+    ).first():
+        from core.jobs import enqueue
+
+        enqueue(
+            "shop.jobs.close_attempts",
+            order.id,
+            brand_id=brand_id,
+            dedupe_key=f"shop:close:{order.id}",
+        )
     return "applied"
+
+
+def take_surplus(payment: Payment) -> Refund:
+    """WeChat Pay took the money of ``payment`` (just marked paid in this transaction) for an
+    order that no longer waits for it: mark it surplus and return all of it (a refund of that
+    payment, sent to WeChat Pay by a job after the commit). The order is left as it is."""
+    from core.jobs import enqueue
+    from shop import refunds
+
+    order = refunds.lock_order(payment.order_id)
+    db.session.execute(
+        text("UPDATE shop_payment SET status = :surplus WHERE id = :id AND status = :paid"),
+        {"surplus": PAY_SURPLUS, "paid": PAY_PAID, "id": payment.id},
+    )
+    n = db.session.execute(
+        select(func.count()).select_from(Refund).where(Refund.order_id == order.id)
+    ).scalar_one()
+    refund = Refund(
+        order_id=order.id,
+        payment_id=payment.id,
+        out_refund_no=numbers.out_refund_no(order.order_no, n + 1),
+        amount_fen=payment.amount_fen,
+        status=RF_PROCESSING,
+        created_at=utcnow(),
+    )
+    db.session.add(refund)
+    db.session.flush()
+    db.session.refresh(payment)
+    log.warning(
+        "payment %s came after order %s was %s: returning %s fen as %s",
+        payment.out_trade_no,
+        order.order_no,
+        order.status,
+        payment.amount_fen,
+        refund.out_refund_no,
+    )
+    enqueue(refunds.submit_job_name(), refund.id, brand_id=require_brand_id())
+    return refund
 
 
 def settle(order: Order, *, paid_at: dt.datetime, via: str) -> None:
@@ -387,28 +453,53 @@ def pending_payments(order_id: int) -> list[Payment]:
     )
 
 
-def settle_before_close(order: Order) -> bool:
-    """Before an unpaid order closes: each pending attempt is queried (paid: the order is
-    marked paid and True answered) and closed at WeChat Pay, then here. An attempt WeChat
-    refuses to close (paid at that moment) is queried once more."""
+def close_attempt(payment: Payment) -> str:
+    """Close a pending attempt at WeChat Pay, then here; answers "closed", or mark_paid's
+    outcome when WeChat Pay says it was paid (asked first, and again when it refuses to close:
+    paid at that moment). An attempt WeChat Pay never heard of is closed here alone."""
     gateway = _gateway()
-    for payment in pending_payments(order.id):
-        if sync_payment(payment) == "applied":
-            return True
-        try:
-            gateway.pay_close(require_brand_id(), payment.out_trade_no)
-        except Exception:
-            if sync_payment(payment) == "applied":
-                return True
+    outcome = sync_payment(payment)
+    if outcome is not None:
+        return outcome
+    try:
+        gateway.pay_close(require_brand_id(), payment.out_trade_no)
+    except Exception as exc:
+        if getattr(exc, "code", None) != "ORDER_NOT_EXIST":
+            outcome = sync_payment(payment)
+            if outcome is not None:
+                return outcome
             raise
-        db.session.execute(
-            text(
-                "UPDATE shop_payment SET status = :closed, closed_at = :now"
-                " WHERE id = :id AND status = :pending"
-            ),
-            {"closed": PAY_CLOSED, "pending": PAY_PENDING, "now": utcnow(), "id": payment.id},
-        )
+    db.session.execute(
+        text(
+            "UPDATE shop_payment SET status = :closed, closed_at = :now"
+            " WHERE id = :id AND status = :pending"
+        ),
+        {"closed": PAY_CLOSED, "pending": PAY_PENDING, "now": utcnow(), "id": payment.id},
+    )
+    return "closed"
+
+
+def settle_before_close(order: Order) -> bool:
+    """Before an unpaid order closes: each pending attempt is closed (``close_attempt``); if
+    WeChat Pay says one was paid, the order is marked paid instead and True answered."""
+    for payment in pending_payments(order.id):
+        if close_attempt(payment) == "applied":
+            return True
     return False
+
+
+def close_attempts(order_id: int) -> int:
+    """Close the pending attempts of an order that no longer waits for payment (paid by
+    another attempt, or closed); an attempt paid meanwhile becomes a surplus payment and is
+    returned. Answers how many attempts were closed or returned."""
+    order = db.session.get(Order, order_id)
+    if order is None or order.status == CREATED:
+        return 0
+    done = 0
+    for payment in pending_payments(order.id):
+        close_attempt(payment)
+        done += 1
+    return done
 
 
 def check_via(via: str) -> str:

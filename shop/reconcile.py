@@ -9,7 +9,11 @@ that day is looked for in the bill. What disagrees becomes a ``ReconciliationIss
 - ``missing_there``: paid here that day, absent from the bill;
 - ``amount``: the paid amounts differ;
 - ``state``: the bill says the payment was not a success but we recorded it paid;
-- ``refund``: a refund in the bill that we do not have as succeeded, or of another amount.
+- ``refund``: a refund in the bill that we do not have as succeeded, or of another amount;
+- ``surplus``: not from the bill: a surplus payment (an order paid twice) that WeChat Pay
+  would not return (``refunds.fail``), to be returned by hand.
+
+A surplus payment counts as paid here: it is in the bill as paid, and its return as a refund.
 
 ``ours`` and ``theirs`` say what each side has as "<state> <fen> [<refund number>]" (a state
 code of ours or WeChat Pay's trade or refund state; the console shows them in words).
@@ -33,6 +37,7 @@ from core.errors import NotFound
 from core.tenancy import require_brand_id
 from shop.models import (
     PAY_PAID,
+    PAY_SURPLUS,
     RF_SUCCESS,
     Payment,
     ReconciliationIssue,
@@ -41,7 +46,8 @@ from shop.models import (
 
 log = logging.getLogger(__name__)
 
-KINDS = ("missing_here", "missing_there", "amount", "state", "refund")
+KINDS = ("missing_here", "missing_there", "amount", "state", "refund", "surplus")
+PAID_HERE = (PAY_PAID, PAY_SURPLUS)
 REFUND_STATES = ("REFUND", "REVOKED")  # bill rows of refunds rather than payments
 
 
@@ -120,7 +126,7 @@ def compare(*, bill_date: dt.date, rows: list[dict]) -> list[dict]:
         pay = payments.get(no)
         amount = _fen(row.get("amount_fen"))
         if state == "SUCCESS":
-            if pay is None or pay.status != PAY_PAID:
+            if pay is None or pay.status not in PAID_HERE:
                 add(
                     no,
                     "missing_here",
@@ -128,18 +134,18 @@ def compare(*, bill_date: dt.date, rows: list[dict]) -> list[dict]:
                     f"SUCCESS {amount}",
                 )
             elif pay.amount_fen != amount:
-                add(no, "amount", f"paid {pay.amount_fen}", f"SUCCESS {amount}")
-        elif pay is not None and pay.status == PAY_PAID:
-            add(no, "state", f"paid {pay.amount_fen}", f"{state} {amount}")
+                add(no, "amount", f"{pay.status} {pay.amount_fen}", f"SUCCESS {amount}")
+        elif pay is not None and pay.status in PAID_HERE:
+            add(no, "state", f"{pay.status} {pay.amount_fen}", f"{state} {amount}")
 
     ours_paid = db.session.execute(
-        select(Payment.out_trade_no, Payment.amount_fen).where(
-            Payment.status == PAY_PAID, Payment.paid_at >= start, Payment.paid_at < end
+        select(Payment.out_trade_no, Payment.status, Payment.amount_fen).where(
+            Payment.status.in_(PAID_HERE), Payment.paid_at >= start, Payment.paid_at < end
         )
     ).all()
-    for no, amount in ours_paid:
+    for no, status, amount in ours_paid:
         if no not in seen:
-            add(no, "missing_there", f"paid {amount}", "none")
+            add(no, "missing_there", f"{status} {amount}", "none")
     return issues
 
 

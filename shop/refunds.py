@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 
 MAX_REASON = 200
 MAX_REFUNDS_PER_ORDER = 99
+# What WeChat Pay shows the payer with the return of a surplus payment (an order paid twice).
+SURPLUS_REASON = "重复支付，原路退回"
 # WeChat Pay's refund states (APIv3): SUCCESS, CLOSED, PROCESSING, ABNORMAL.
 WX_SUCCESS, WX_PROCESSING = "SUCCESS", "PROCESSING"
 WX_FAILED = ("CLOSED", "ABNORMAL")
@@ -177,6 +179,14 @@ def order_lines(order_id: int) -> dict[int, OrderLine]:
         .execution_options(populate_existing=True)
     ).scalars()
     return {line.id: line for line in rows}
+
+
+def payment_of(refund: Refund, order: Order) -> Payment | None:
+    """The payment a refund returns money of: the surplus payment it returns whole, or the
+    order's payment."""
+    if refund.payment_id is not None:
+        return db.session.get(Payment, refund.payment_id)
+    return paid_payment(order)
 
 
 def paid_payment(order: Order) -> Payment | None:
@@ -369,7 +379,7 @@ def submit(*, refund_id: int, now: dt.datetime | None = None) -> str:
     if refund.status != RF_PROCESSING:
         return refund.status
     order = db.session.get(Order, refund.order_id)
-    payment = paid_payment(order)
+    payment = payment_of(refund, order)
     if payment is None:
         fail(refund_id=refund.id, why="no paid payment", now=now)
         return RF_FAILED
@@ -380,7 +390,7 @@ def submit(*, refund_id: int, now: dt.datetime | None = None) -> str:
             out_refund_no=refund.out_refund_no,
             refund_fen=refund.amount_fen,
             total_fen=payment.amount_fen,
-            reason=refund.reason or "退款",
+            reason=refund.reason or (SURPLUS_REASON if refund.payment_id else "退款"),
             notify_url=notify_url(),
         )
     except gateway.PayError as exc:
@@ -474,7 +484,7 @@ def on_refund_notify(notice) -> str:
         outcome = "refused:unknown"
     else:
         order = db.session.get(Order, refund.order_id)
-        payment = paid_payment(order)
+        payment = payment_of(refund, order)
         if payment is None or notice.out_trade_no != payment.out_trade_no:
             outcome = "refused:order"
         elif notice.refund_fen != refund.amount_fen:
@@ -519,6 +529,9 @@ def succeed(*, refund_id: int, refund_no: str | None, via: str, now=None) -> boo
     refund = db.session.execute(
         select(Refund).where(Refund.id == refund_id).execution_options(populate_existing=True)
     ).scalar_one()
+    if refund.payment_id is not None:  # a surplus payment went back: the order is as it was
+        log.info("surplus payment returned as %s via %s", refund.out_refund_no, via)
+        return True
     order = lock_order(refund.order_id)
     rlines = (
         db.session.execute(select(RefundLine).where(RefundLine.refund_id == refund.id))
@@ -608,12 +621,17 @@ def fail(*, refund_id: int, why: str, now=None) -> bool:
         update(Refund)
         .where(Refund.id == refund_id, Refund.status == RF_PROCESSING)
         .values(status=RF_FAILED, reason=func.left(Refund.reason + " [" + why + "]", MAX_REASON))
-        .returning(Refund.id, Refund.order_id, Refund.amount_fen, Refund.after_sale_id)
+        .returning(
+            Refund.id, Refund.order_id, Refund.amount_fen, Refund.after_sale_id, Refund.payment_id
+        )
         .execution_options(synchronize_session=False)
     ).first()
     if won is None:
         return False
-    rid, order_id, amount, after_sale_id = won
+    rid, order_id, amount, after_sale_id, payment_id = won
+    if payment_id is not None:  # a surplus payment WeChat Pay would not return
+        _surplus_stuck(rid, payment_id, amount, why, now)
+        return True
     lock_order(order_id)
     for rl in db.session.execute(select(RefundLine).where(RefundLine.refund_id == rid)).scalars():
         db.session.execute(
@@ -642,6 +660,31 @@ def fail(*, refund_id: int, why: str, now=None) -> bool:
     db.session.flush()
     log.warning("refund %s failed: %s", rid, why)
     return True
+
+
+def _surplus_stuck(refund_id: int, payment_id: int, amount: int, why: str, now) -> None:
+    """A surplus payment WeChat Pay refused to return: a reconciliation issue the brand's
+    operators see and settle by hand (in WeChat Pay's merchant platform)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    from shop.models import ReconciliationIssue
+
+    payment = db.session.get(Payment, payment_id)
+    refund = db.session.get(Refund, refund_id)
+    db.session.execute(
+        pg_insert(ReconciliationIssue)
+        .values(
+            brand_id=require_brand_id(),
+            bill_date=_brand_day(now),
+            out_trade_no=payment.out_trade_no,
+            kind="surplus",
+            ours=f"failed {amount} {refund.out_refund_no}",
+            theirs=f"SUCCESS {payment.amount_fen}",
+        )
+        .on_conflict_do_nothing(index_elements=["brand_id", "bill_date", "out_trade_no", "kind"])
+    )
+    db.session.flush()
+    log.error("surplus payment %s not returned: %s", payment.out_trade_no, why)
 
 
 __all__ = [

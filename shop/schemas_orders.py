@@ -77,6 +77,10 @@ class RefundOut(_Out):
     amount_fen: int
     status: str = Field(description="processing, success or failed")
     points_returned: int
+    paid_twice: bool = Field(
+        default=False,
+        description="The return of a second payment of the order (paid in two places), whole",
+    )
 
 
 class OrderOut(_Out):

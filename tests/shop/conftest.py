@@ -228,3 +228,6 @@ def fake_pay(monkeypatch):
     ):
         monkeypatch.setattr(gateway, name, getattr(fake, name), raising=False)
     return fake
+
+
+from tests.shop.pay_world import paid_signals, world  # noqa: E402, F401 - fixtures

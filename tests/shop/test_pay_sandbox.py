@@ -25,16 +25,13 @@ from sqlalchemy import func, select, text
 
 from core.db import db
 from core.tenancy import use_brand
-from members.identities import attach_identity
 from members.models import MemberActivity
 from points import services as points
 from points.models import PointsEntry
-from shop import checkout, jobs, payments, reconcile, refunds, signals
+from shop import jobs, payments, reconcile, refunds
 from shop.models import (
     CREATED,
-    H5,
     PAID,
-    PAY_PAID,
     PAY_PENDING,
     RF_PROCESSING,
     RF_SUCCESS,
@@ -45,9 +42,18 @@ from shop.models import (
     ReconciliationIssue,
     ShopSettings,
 )
-from shop.pricing import Item
 from tests import factories
-from tests.shop.conftest import ADDRESS, coupon, product, sandbox_merchant
+from tests.shop.conftest import ADDRESS, coupon, product
+from tests.shop.pay_world import (
+    World,
+    control,
+    counts,
+    fresh,
+    outcomes,
+    place,
+    points_now,
+    start_attempt,
+)
 from tests.support.mini_program import activate, api, bearer
 from tests.support.wechat_sandbox import WX_APIV3_KEY, give_pay_settings
 from wechat import gateway
@@ -56,124 +62,14 @@ from wechat.sandbox import paynotify, paystore
 CHINA = zoneinfo.ZoneInfo("Asia/Shanghai")
 
 
-class World:
-    def __init__(self, brand, mch_id, member, sku, notify_url, app):
-        self.brand, self.mch_id, self.member, self.sku = brand, mch_id, member, sku
-        self.notify_url, self.app = notify_url, app
-
-
-@pytest.fixture
-def world(wx_app, wx_brand, wx_consumer):
-    # A merchant of this test alone: the sandbox's orders, controls and trade bill are
-    # per merchant.
-    mch_id, store = sandbox_merchant(wx_brand)
-    with use_brand(wx_brand.id):
-        sku = product(name="乌龙茶", price_fen=2000)
-        m = factories.member(activated=True, store=store, openid=wx_consumer["openid"])
-        attach_identity(member_id=m.id, kind="mp_openid", value=wx_consumer["mp_openid"])
-        points.adjust(member_id=m.id, points=1000, reason="grant", idempotency_key=f"g:{m.id}")
-        db.session.commit()
-        url = f"{wx_app.config['PUBLIC_URL']}/pay/notify/{wx_brand.slug}"
-        yield World(wx_brand, mch_id, m, sku, url, wx_app)
-    paystore.clear_controls(mch_id)
-    paystore.hold_refunds(mch_id, False)
-
-
-@pytest.fixture
-def paid_signals():
-    got, lock = [], threading.Lock()
-
-    def on_paid(sender, **kw):
-        with lock:
-            got.append(kw["order_id"])
-
-    signals.order_paid.connect(on_paid)
-    yield got
-    signals.order_paid.disconnect(on_paid)
-
-
-def _order(w: World, *, quantity=2, **kw) -> Order:
-    placed = checkout.checkout(
-        member_id=w.member.id,
-        items=[Item(w.sku.id, quantity)],
-        channel=H5,
-        idempotency_key=secrets.token_hex(6),
-        address=ADDRESS,
-        from_cart=False,
-        **kw,
-    )
-    db.session.commit()
-    return placed.order
-
-
-def _start(w: World, order: Order) -> tuple[Payment, dict]:
-    payment, params = payments.start_payment(
-        order_no=order.order_no, member_id=w.member.id, mini_program=False, notify_url=w.notify_url
-    )
-    db.session.commit()
-    return payment, params
-
-
-def _control(w: World, **kw) -> None:
-    if kw.get("mode"):
-        paystore.set_delivery(
-            w.mch_id,
-            kw["mode"],
-            out_trade_no=kw.get("out_trade_no"),
-            delay=0,
-            amount=kw.get("amount"),
-        )
-
-
-def _fresh():
-    db.session.rollback()
-    db.session.expire_all()
-
-
-def _counts(w: World, order: Order) -> dict:
-    _fresh()
-    return {
-        "status": db.session.get(Order, order.id).status,
-        "paid_payments": db.session.scalar(
-            select(func.count()).where(Payment.order_id == order.id, Payment.status == PAY_PAID)
-        ),
-        "earned": db.session.scalar(
-            select(func.count()).where(
-                PointsEntry.member_id == w.member.id,
-                PointsEntry.idempotency_key == f"shop:{order.order_no}:earn",
-            )
-        ),
-        "purchases": db.session.scalar(
-            select(func.count()).where(
-                MemberActivity.member_id == w.member.id, MemberActivity.kind == "purchase"
-            )
-        ),
-    }
-
-
-def _points(w: World) -> int:
-    """The member's points, available and pending (earned points wait a few days)."""
-    b = points.balance(w.member.id)
-    return b.balance + b.pending
-
-
-def _outcomes(order: Order) -> list[str]:
-    _fresh()
-    return sorted(
-        db.session.scalars(
-            select(PayNotifyLog.outcome).where(PayNotifyLog.out_trade_no.like(order.order_no + "%"))
-        )
-    )
-
-
 # --- one payment however often it is learned ---------------------------------------------------
 
 
 def test_a_notify_delivered_five_times_pays_the_order_once(world, paid_signals, sandbox_url):
     w = world
-    order = _order(w)
-    payment, _ = _start(w, order)
-    balance_before = _points(w)
+    order = place(w)
+    payment, _ = start_attempt(w, order)
+    balance_before = points_now(w)
 
     # The phone pays: the sandbox posts the notify now, before the page's own query.
     paid = paynotify.pay_order(w.mch_id, payment.out_trade_no)
@@ -195,21 +91,21 @@ def test_a_notify_delivered_five_times_pays_the_order_once(world, paid_signals, 
         t.join(20)
     assert [r["status"] for r in results] == [204] * 4  # acknowledged: WeChat stops retrying
 
-    counts = _counts(w, order)
-    assert counts == {"status": PAID, "paid_payments": 1, "earned": 1, "purchases": 1}
+    got = counts(w, order)
+    assert got == {"status": PAID, "paid_payments": 1, "earned": 1, "purchases": 1}
     assert paid_signals.count(order.id) == 1
-    assert _outcomes(order) == ["applied"] + ["duplicate"] * 4
+    assert outcomes(order) == ["applied"] + ["duplicate"] * 4
     row = db.session.get(Order, order.id)
     assert row.paid_fen == 4800 and row.points_earned > 0
     assert db.session.get(Payment, payment.id).transaction_id == paid["order"]["transaction_id"]
-    assert _points(w) == balance_before + row.points_earned
+    assert points_now(w) == balance_before + row.points_earned
 
 
 def test_concurrent_first_notifies_and_query_apply_once(world, paid_signals):
     w = world
-    order = _order(w)
-    payment, _ = _start(w, order)
-    _control(w, mode="never")
+    order = place(w)
+    payment, _ = start_attempt(w, order)
+    control(w, mode="never")
     paynotify.pay_order(w.mch_id, payment.out_trade_no)  # paid, nothing posted yet
     results: list[dict] = []
     barrier = threading.Barrier(5)
@@ -237,7 +133,7 @@ def test_concurrent_first_notifies_and_query_apply_once(world, paid_signals):
     for t in threads:
         t.join(20)
     assert len(results) == 4 and all(r["status"] in (204, 503) for r in results)
-    assert _counts(w, order) == {"status": PAID, "paid_payments": 1, "earned": 1, "purchases": 1}
+    assert counts(w, order) == {"status": PAID, "paid_payments": 1, "earned": 1, "purchases": 1}
     assert paid_signals.count(order.id) == 1
 
 
@@ -247,9 +143,9 @@ def test_concurrent_first_notifies_and_query_apply_once(world, paid_signals):
 def _unpaid_order_paid_there(w: World):
     """An order waiting for payment here whose trade the sandbox has as paid (its notify
     not sent): what a forger would imitate."""
-    order = _order(w)
-    payment, _ = _start(w, order)
-    _control(w, mode="never", out_trade_no=payment.out_trade_no)
+    order = place(w)
+    payment, _ = start_attempt(w, order)
+    control(w, mode="never", out_trade_no=payment.out_trade_no)
     sandbox_order = paynotify.pay_order(w.mch_id, payment.out_trade_no)["order"]
     return order, payment, sandbox_order
 
@@ -290,7 +186,7 @@ def test_forged_notifies_are_refused_and_change_nothing(world, paid_signals):
         r = _post(w, forged.get("resource"), **{k: v for k, v in forged.items() if k != "resource"})
         assert 400 <= r.status_code < 500, (name, r.status_code, r.text)
         assert json.loads(r.text)["code"] == "FAIL", name
-        assert _counts(w, order) == {
+        assert counts(w, order) == {
             "status": CREATED,
             "paid_payments": 0,
             "earned": 0,
@@ -308,18 +204,18 @@ def test_forged_notifies_are_refused_and_change_nothing(world, paid_signals):
     # The genuine notify still pays the order, once.
     (answer,) = paynotify.redeliver(w.mch_id, payment.out_trade_no)
     assert answer["status"] == 204
-    assert _counts(w, order)["status"] == PAID and paid_signals == [order.id]
+    assert counts(w, order)["status"] == PAID and paid_signals == [order.id]
 
 
 def test_a_notify_for_another_amount_from_the_sandbox_is_refused(world):
     w = world
-    order = _order(w)
-    payment, _ = _start(w, order)
-    _control(w, mode="wrong_amount", out_trade_no=payment.out_trade_no)
+    order = place(w)
+    payment, _ = start_attempt(w, order)
+    control(w, mode="wrong_amount", out_trade_no=payment.out_trade_no)
     result = paynotify.pay_order(w.mch_id, payment.out_trade_no)
     assert [n["status"] for n in result["notifies"]] == [400]
-    assert _counts(w, order)["status"] == CREATED
-    assert _outcomes(order) == ["refused:amount"]
+    assert counts(w, order)["status"] == CREATED
+    assert outcomes(order) == ["refused:amount"]
 
 
 # --- the active query ------------------------------------------------------------------------
@@ -327,11 +223,11 @@ def test_a_notify_for_another_amount_from_the_sandbox_is_refused(world):
 
 def test_the_query_job_finds_a_payment_whose_notify_never_came(world, paid_signals):
     w = world
-    order = _order(w)
-    payment, _ = _start(w, order)
-    unpaid = _order(w, quantity=1)
-    unpaid_payment, _ = _start(w, unpaid)
-    _control(w, mode="never")
+    order = place(w)
+    payment, _ = start_attempt(w, order)
+    unpaid = place(w, quantity=1)
+    unpaid_payment, _ = start_attempt(w, unpaid)
+    control(w, mode="never")
     paynotify.pay_order(w.mch_id, payment.out_trade_no)
     db.session.execute(
         text("UPDATE shop_payment SET created_at = created_at - interval '3 minutes'")
@@ -339,7 +235,7 @@ def test_the_query_job_finds_a_payment_whose_notify_never_came(world, paid_signa
     db.session.commit()
 
     assert jobs.query_pending() == 1
-    assert _counts(w, order) == {"status": PAID, "paid_payments": 1, "earned": 1, "purchases": 1}
+    assert counts(w, order) == {"status": PAID, "paid_payments": 1, "earned": 1, "purchases": 1}
     assert db.session.get(Payment, payment.id).confirmed_by == "query"
     assert db.session.get(Order, unpaid.id).status == CREATED
     assert db.session.get(Payment, unpaid_payment.id).status == PAY_PENDING
@@ -348,8 +244,8 @@ def test_the_query_job_finds_a_payment_whose_notify_never_came(world, paid_signa
 
 def test_releasing_an_unpaid_order_closes_the_trade_at_wechat(world):
     w = world
-    order = _order(w)
-    payment, _ = _start(w, order)
+    order = place(w)
+    payment, _ = start_attempt(w, order)
     db.session.execute(
         text("UPDATE shop_order SET pay_deadline = now() - interval '1 minute' WHERE id = :id"),
         {"id": order.id},
@@ -360,7 +256,7 @@ def test_releasing_an_unpaid_order_closes_the_trade_at_wechat(world):
     assert paystore.get_order(w.mch_id, payment.out_trade_no)["trade_state"] == "CLOSED"
     with pytest.raises(paynotify.PayRefused):
         paynotify.pay_order(w.mch_id, payment.out_trade_no)
-    _fresh()
+    fresh()
     assert db.session.get(Order, order.id).status != PAID
 
 
@@ -368,10 +264,10 @@ def test_releasing_an_unpaid_order_closes_the_trade_at_wechat(world):
 
 
 def _paid(w: World, **kw) -> tuple[Order, Payment]:
-    order = _order(w, **kw)
-    payment, _ = _start(w, order)
+    order = place(w, **kw)
+    payment, _ = start_attempt(w, order)
     paynotify.pay_order(w.mch_id, payment.out_trade_no)
-    assert _counts(w, order)["status"] == PAID
+    assert counts(w, order)["status"] == PAID
     return db.session.get(Order, order.id), db.session.get(Payment, payment.id)
 
 
@@ -388,10 +284,10 @@ def test_a_refund_whose_notify_comes_late_and_twice_has_one_effect(world):
     db.session.commit()
     assert refunds.submit(refund_id=refund.id) == RF_PROCESSING
     db.session.commit()
-    balance_before = _points(w)
+    balance_before = points_now(w)
 
     # The refund completes; its notify is lost; the query job learns it first.
-    _control(w, mode="never", out_trade_no=payment.out_trade_no)
+    control(w, mode="never", out_trade_no=payment.out_trade_no)
     paynotify.complete_refund(w.mch_id, refund.out_refund_no)
     assert refunds.query_processing(older_than=dt.timedelta(0)) == 1
     db.session.commit()
@@ -401,11 +297,11 @@ def test_a_refund_whose_notify_comes_late_and_twice_has_one_effect(world):
     answers = [paynotify.notify_refund(sandbox_refund) for _ in range(2)]
     assert [a["status"] for a in answers] == [204, 204]
 
-    _fresh()
+    fresh()
     done = db.session.get(type(refund), refund.id)
     assert done.status == RF_SUCCESS and done.refund_id == sandbox_refund["refund_id"]
     assert done.amount_fen == sandbox_refund["refund"] == line.pay_fen // 2
-    assert _outcomes(order)[-2:] == ["duplicate", "duplicate"]
+    assert outcomes(order)[-2:] == ["duplicate", "duplicate"]
     reversed_ = db.session.scalars(
         select(PointsEntry).where(
             PointsEntry.idempotency_key == f"shop:{refund.out_refund_no}:reverse"
@@ -418,7 +314,7 @@ def test_a_refund_whose_notify_comes_late_and_twice_has_one_effect(world):
     ).all()
     assert len(reversed_) == 1 and len(returned) == 1
     assert -reversed_[0].points == earned // 2 and returned[0].points == 250
-    after = _points(w)
+    after = points_now(w)
     assert after == balance_before - earned // 2 + 250
     refunds_of_member = db.session.scalar(
         select(func.count()).where(
@@ -440,10 +336,10 @@ def test_a_refund_notify_first_then_again(world):
     paynotify.complete_refund(w.mch_id, refund.out_refund_no)  # the notify: applied
     again = paynotify.notify_refund(paystore.get_refund(w.mch_id, refund.out_refund_no))
     assert again["status"] == 204
-    _fresh()
+    fresh()
     assert db.session.get(type(refund), refund.id).status == RF_SUCCESS
-    assert _outcomes(order).count("applied") == 2  # the payment's, then the refund's
-    assert _outcomes(order).count("duplicate") == 1
+    assert outcomes(order).count("applied") == 2  # the payment's, then the refund's
+    assert outcomes(order).count("duplicate") == 1
     assert refunds.query_processing(older_than=dt.timedelta(0)) == 0
 
 
@@ -460,7 +356,7 @@ def test_a_refund_notify_for_another_amount_is_refused(world):
     forged["refund"] += 1
     answer = paynotify.notify_refund(forged)
     assert answer["status"] == 400
-    _fresh()
+    fresh()
     assert db.session.get(type(refund), refund.id).status == RF_PROCESSING
 
 
@@ -477,7 +373,7 @@ def test_reconciliation_with_the_sandbox_trade_bill(world):
     refunds.submit(refund_id=refund.id)
     db.session.commit()
     paynotify.complete_refund(w.mch_id, refund.out_refund_no)
-    _fresh()
+    fresh()
     assert db.session.get(type(refund), refund.id).status == RF_SUCCESS
     today = dt.datetime.now(CHINA).date()
 
@@ -487,9 +383,9 @@ def test_reconciliation_with_the_sandbox_trade_bill(world):
     db.session.commit()
 
     # A payment WeChat took whose notify never came and that nobody queried yet.
-    lost = _order(w, quantity=1)
-    lost_payment, _ = _start(w, lost)
-    _control(w, mode="never", out_trade_no=lost_payment.out_trade_no)
+    lost = place(w, quantity=1)
+    lost_payment, _ = start_attempt(w, lost)
+    control(w, mode="never", out_trade_no=lost_payment.out_trade_no)
     paynotify.pay_order(w.mch_id, lost_payment.out_trade_no)
     assert reconcile.run_day(bill_date=today) == 1
     db.session.commit()
@@ -506,7 +402,7 @@ def test_reconciliation_with_the_sandbox_trade_bill(world):
 
 def test_the_pay_page_gives_parameters_the_sandbox_pay_shim_pays_with(world, sandbox_url):
     w = world
-    order = _order(w)
+    order = place(w)
     client = w.app.test_client()
     factories.sign_in_member(client, w.brand, w.member.id)
     page_url = f"/m/{w.brand.slug}/shop/orders/{order.order_no}/pay"
@@ -528,12 +424,12 @@ def test_the_pay_page_gives_parameters_the_sandbox_pay_shim_pays_with(world, san
     checked = client.post(page_url + "/check", headers=headers).get_json()
     assert checked["status"] == PAID
     assert checked["next"].endswith(f"/shop/orders/{order.order_no}")
-    assert _counts(w, order) == {"status": PAID, "paid_payments": 1, "earned": 1, "purchases": 1}
+    assert counts(w, order) == {"status": PAID, "paid_payments": 1, "earned": 1, "purchases": 1}
 
 
 def test_wechat_pay_busy_at_prepay_answers_503_json_and_keeps_nothing(world):
     w = world
-    order = _order(w)
+    order = place(w)
     client = w.app.test_client()
     factories.sign_in_member(client, w.brand, w.member.id)
     page_url = f"/m/{w.brand.slug}/shop/orders/{order.order_no}/pay"
@@ -547,7 +443,7 @@ def test_wechat_pay_busy_at_prepay_answers_503_json_and_keeps_nothing(world):
         "field": None,
     }
     paystore.clear_controls(w.mch_id)
-    _fresh()
+    fresh()
     assert db.session.scalar(select(func.count()).where(Payment.order_id == order.id)) == 0
     r = client.post(page_url, headers=headers)  # WeChat Pay is back
     assert r.status_code == 200 and r.get_json()["out_trade_no"] == order.order_no + "P1"
