@@ -443,11 +443,19 @@ def month_bounds(month: dt.date, tz) -> tuple[dt.datetime, dt.datetime]:
 
 def close_month(month: dt.date, *, pay_out: bool = True) -> int:
     """Write each guide's statement of ``month`` (once) and pay out what is withdrawable
-    when it reaches the brand's minimum. Returns the statements written."""
+    when it reaches the brand's minimum. Returns the statements written.
+
+    A month with statements is closed (all of them are written by one statement, and the
+    entries of a month are all in before it ends): closing it again reads nothing else."""
     from org.models import Brand
 
-    brand = db.session.get(Brand, require_brand_id())
     first = month.replace(day=1)
+    closed = db.session.execute(
+        select(CommissionStatement.id).where(CommissionStatement.month == first).limit(1)
+    ).first()
+    if closed is not None:
+        return 0
+    brand = db.session.get(Brand, require_brand_id())
     start, end = month_bounds(first, brand.tz)
     written = db.session.execute(
         _STATEMENTS,

@@ -4,15 +4,19 @@ Periodic (listed in ``app.periodic_jobs()``):
 
 * ``review_due_tiers``: hourly; applies the yearly tier review of every brand whose review
   date (brand-local) has come, once per review date.
-* ``tag_lapsed_members``: hourly; sets/clears the ``lapsed_90d`` behaviour tag.
+* ``tag_lapsed_members``: hourly; enqueues ``tag_lapsed_brand`` per brand, which sets the
+  ``lapsed_90d`` behaviour tag on the members who lapsed since its last run (a purchase
+  clears it at once).
 """
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import select
 
 from core.db import db
-from core.jobs import job
+from core.jobs import enqueue, job
 from core.tenancy import use_brand
 from members import imports
 from members.tiers_tags import tags, tiers
@@ -33,14 +37,26 @@ def review_due_tiers() -> dict[int, int]:
     return changed
 
 
+@job("low", timeout=300, retries=2)
+def tag_lapsed_members() -> int:
+    """Enqueue the lapsed tag of every active brand (one job per brand and hour)."""
+    slot = int(time.time()) // 3600
+    brand_ids = _brand_ids()
+    for brand_id in brand_ids:
+        enqueue(
+            tag_lapsed_brand,
+            brand_id,
+            brand_id=brand_id,
+            dedupe_key=f"members:lapsed:{brand_id}:{slot}",
+        )
+    return len(brand_ids)
+
+
 @job("low", timeout=1800, retries=2)
-def tag_lapsed_members() -> dict[int, tuple[int, int]]:
-    """Tag (and untag) members lapsed for 90 brand-local days, in every brand."""
-    out = {}
-    for brand_id in _brand_ids():
-        with use_brand(brand_id):
-            out[brand_id] = tags.tag_lapsed()
-    return out
+def tag_lapsed_brand(brand_id: int) -> int:
+    """Tag a brand's members who lapsed for 90 brand-local days since the last run."""
+    with use_brand(brand_id):
+        return tags.tag_lapsed()
 
 
 @job("low", timeout=6 * 3600, retries=0)

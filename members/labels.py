@@ -111,6 +111,7 @@ register_labels(
         ),
         "members.jobs.review_due_tiers": _l("Yearly tier review"),
         "members.jobs.tag_lapsed_members": _l("Tag members with no purchase in 90 days"),
+        "members.jobs.tag_lapsed_brand": _l("Tag a brand's members with no purchase in 90 days"),
         "members.jobs.import_members_job": _l("Import members"),
     },
 )

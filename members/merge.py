@@ -30,6 +30,7 @@ from members.models import (
     TagHistory,
     TierLevel,
 )
+from members.tiers_tags import tags
 
 MergeHandler = Callable[[int, int], dict]
 MERGE_HANDLERS: list[MergeHandler] = []
@@ -83,6 +84,7 @@ def merge_members(*, kept_id: int, merged_id: int, reason: str) -> MemberMerge:
             .where(Member.id.in_([kept_id, merged_id]))
             .order_by(Member.id)
             .with_for_update()
+            .execution_options(populate_existing=True)
         )
         .scalars()
         .all()
@@ -112,10 +114,15 @@ def merge_members(*, kept_id: int, merged_id: int, reason: str) -> MemberMerge:
             counts[name] = int(n)
 
     _fill_blanks(kept, merged)
+    if merged.last_purchase_at is not None and (
+        kept.last_purchase_at is None or merged.last_purchase_at > kept.last_purchase_at
+    ):
+        kept.last_purchase_at = merged.last_purchase_at
     merged.status = MERGED
     merged.merged_into_id = kept.id
     merged.phone = None
     db.session.flush()
+    tags.recheck_lapsed(member_id=kept_id)
     actor = current_actor()
     record = MemberMerge(
         kept_id=kept_id,

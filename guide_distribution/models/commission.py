@@ -194,7 +194,11 @@ class CommissionStatement(IdMixin, BrandScoped, db.Model):
     balances at its end."""
 
     __tablename__ = "guide_commission_statement"
-    __table_args__ = (UniqueConstraint("brand_id", "guide_id", "month"),)
+    __table_args__ = (
+        UniqueConstraint("brand_id", "guide_id", "month"),
+        # Whether a brand's month is closed already (payouts.close_month runs once).
+        Index("ix_guide_commission_statement_month", "brand_id", "month"),
+    )
 
     guide_id: Mapped[int] = mapped_column(BigId)
     month: Mapped[dt.date] = mapped_column(Date)  # the first day, brand-local

@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     select,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -112,6 +113,21 @@ class Member(IdMixin, TimestampMixin, BrandScoped, Audited, db.Model):
         Index("ix_member_brand_created", "brand_id", "created_at"),
         Index("ix_member_brand_activated", "brand_id", "activated_at"),
         Index("ix_member_brand_updated", "brand_id", "updated_at"),
+        # The hourly lapsed tag (members.tiers_tags.tags.tag_lapsed): the active members
+        # whose last purchase, or activation if they never bought, fell past the cutoff
+        # since the last run.
+        Index(
+            "ix_member_lapse",
+            "brand_id",
+            "last_purchase_at",
+            postgresql_where=text("status = 'active' AND last_purchase_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_member_lapse_never_bought",
+            "brand_id",
+            "activated_at",
+            postgresql_where=text("status = 'active' AND last_purchase_at IS NULL"),
+        ),
     )
 
     brand_id: Mapped[int] = brand_column(references_brand=True)
@@ -129,6 +145,8 @@ class Member(IdMixin, TimestampMixin, BrandScoped, Audited, db.Model):
     tier_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("tier_level.id"))
     tier_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The latest purchase recorded (members.tiers_tags.tiers.record_purchase).
+    last_purchase_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     consent_version: Mapped[str | None] = mapped_column(String(20))
     consented_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

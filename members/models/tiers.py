@@ -33,6 +33,8 @@ class TierSettings(IdMixin, TimestampMixin, BrandScoped, Audited, db.Model):
     growth value. Upgrades happen at once; downgrades only at the yearly review on
     ``review_month``/``review_day`` (00:00 in the brand's time zone). ``last_review_on`` is
     the review date last applied, which makes the periodic review idempotent.
+    ``lapsed_tagged_until`` is the cutoff the hourly lapsed tag last ran to (members whose
+    last purchase is older were tagged); the next run looks only past it.
     """
 
     __tablename__ = "tier_settings"
@@ -48,6 +50,7 @@ class TierSettings(IdMixin, TimestampMixin, BrandScoped, Audited, db.Model):
     # Growth value a purchase earns per yuan spent (refunds take it back).
     growth_per_yuan: Mapped[int] = mapped_column(Integer, default=1)
     last_review_on: Mapped[dt.date | None] = mapped_column(Date)
+    lapsed_tagged_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class TierLevel(IdMixin, TimestampMixin, BrandScoped, Audited, db.Model):

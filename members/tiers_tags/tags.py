@@ -12,7 +12,7 @@ import re
 import secrets
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, String, bindparam, delete, func, select, text
+from sqlalchemy import BigInteger, String, bindparam, delete, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from core.db import UTCDateTime, db, utcnow
@@ -21,14 +21,13 @@ from core.tenancy import require_brand_id
 from members.models import (
     ACTIVE,
     ADDED,
-    PURCHASE,
     REMOVED,
     TAG_KINDS,
     Member,
-    MemberActivity,
     MemberTag,
     TagDefinition,
     TagHistory,
+    TierSettings,
 )
 from org.models import Brand, Staff
 from wechat import brand_settings
@@ -44,6 +43,7 @@ SYSTEM_TAGS = {
     "campaign_redeemed": "营销券已核销",
 }
 LAPSED_DAYS = 90
+LAPSED_BATCH = 5000  # members tagged per statement
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
@@ -340,46 +340,73 @@ def lapsed_cutoff(*, brand: Brand, now: dt.datetime) -> dt.datetime:
     return dt.datetime.combine(local_day, dt.time(), tzinfo=brand.tz).astimezone(dt.UTC)
 
 
-def tag_lapsed(*, now: dt.datetime | None = None) -> tuple[int, int]:
-    """Tag members of the current brand whose last purchase (or activation) is 90 days old,
-    untag those who bought since. Set-based; returns (added, removed)."""
+def tag_lapsed(*, now: dt.datetime | None = None) -> int:
+    """Tag the current brand's active members whose last purchase (or, never having bought,
+    activation) fell past the cutoff since the last run; answers how many were tagged.
+
+    Only the members who crossed the cutoff since the brand's mark
+    (``TierSettings.lapsed_tagged_until``) are read, through two index ranges (the last
+    purchase, the activation of those who never bought); the mark then moves to the cutoff.
+    Nothing is untagged here: a purchase clears the tag at once (``tiers.record_purchase``)
+    and a merge sets it anew (``recheck_lapsed``)."""
     now = now or utcnow()
     brand = db.session.get(Brand, require_brand_id())
     cutoff = lapsed_cutoff(brand=brand, now=now)
-    tag = system_tag(code="lapsed_90d")
-    last_purchase = (
-        select(func.max(MemberActivity.occurred_at))
-        .where(MemberActivity.member_id == Member.id, MemberActivity.kind == PURCHASE)
-        .correlate(Member)
-        .scalar_subquery()
+    since = _lapse_mark()
+    if since is not None and since >= cutoff:
+        return 0
+    bought = select(Member.id).where(
+        Member.status == ACTIVE,
+        Member.last_purchase_at.is_not(None),
+        Member.last_purchase_at < cutoff,
     )
-    last_touch = func.coalesce(last_purchase, Member.activated_at)
-    has_tag = (
-        select(MemberTag.id)
-        .where(MemberTag.member_id == Member.id, MemberTag.tag_id == tag.id)
-        .correlate(Member)
-        .exists()
+    never = select(Member.id).where(
+        Member.status == ACTIVE,
+        Member.last_purchase_at.is_(None),
+        Member.activated_at < cutoff,
     )
-    to_add = (
-        db.session.execute(
-            select(Member.id).where(Member.status == ACTIVE, last_touch < cutoff, ~has_tag)
-        )
-        .scalars()
-        .all()
-    )
-    to_remove = (
-        db.session.execute(
-            select(Member.id).where(Member.status == ACTIVE, last_touch >= cutoff, has_tag)
-        )
-        .scalars()
-        .all()
-    )
+    if since is not None:
+        bought = bought.where(Member.last_purchase_at >= since)
+        never = never.where(Member.activated_at >= since)
+    ids = db.session.execute(bought.union_all(never)).scalars().all()
     reason = f"no purchase for {LAPSED_DAYS} days"
-    for mid in to_add:
-        add_tag(member_id=mid, tag_id=tag.id, source="system", reason=reason)
-    for mid in to_remove:
-        remove_tag(member_id=mid, tag_id=tag.id, source="system", reason="purchased again")
-    return len(to_add), len(to_remove)
+    added = 0
+    for at in range(0, len(ids), LAPSED_BATCH):
+        added += apply_system_tag_many(
+            member_ids=list(ids[at : at + LAPSED_BATCH]), code="lapsed_90d", reason=reason
+        )
+    db.session.execute(
+        update(TierSettings)
+        .where(TierSettings.brand_id == brand.id)
+        .values(lapsed_tagged_until=cutoff)
+        .execution_options(synchronize_session=False)
+    )
+    return added
+
+
+def _lapse_mark() -> dt.datetime | None:
+    """The brand's lapsed-tag mark, its settings row locked (one run of a brand at a time)."""
+    from members.tiers_tags.tiers import settings_row
+
+    settings_row()
+    return db.session.execute(
+        select(TierSettings.lapsed_tagged_until).with_for_update()
+    ).scalar_one()
+
+
+def recheck_lapsed(*, member_id: int, now: dt.datetime | None = None) -> None:
+    """Set or clear one member's lapsed tag by their last purchase or activation (after a
+    merge joined two members' histories and tags)."""
+    member = db.session.get(Member, member_id)
+    brand = db.session.get(Brand, require_brand_id())
+    touch = member.last_purchase_at or member.activated_at
+    cutoff = lapsed_cutoff(brand=brand, now=now or utcnow())
+    if member.status == ACTIVE and touch is not None and touch < cutoff:
+        apply_system_tag(
+            member_id=member_id, code="lapsed_90d", reason=f"no purchase for {LAPSED_DAYS} days"
+        )
+    else:
+        clear_system_tag(member_id=member_id, code="lapsed_90d", reason="purchased again")
 
 
 _ADD_TAG_MANY = text(

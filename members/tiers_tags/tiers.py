@@ -12,10 +12,10 @@ import dataclasses
 import datetime as dt
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import Select, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
-from core.db import db, transaction_memo, utcnow
+from core.db import UTCDateTime, db, transaction_memo, utcnow
 from core.errors import Conflict, NotFound, ValidationError
 from core.tenancy import require_brand_id
 from members import signals
@@ -346,6 +346,12 @@ def _positive(value: int, field: str) -> None:
         raise ValidationError(_l("must be a positive whole number"), field=field)
 
 
+# The member row is locked already (_record); the latest purchase wins, a late one does not.
+_LAST_PURCHASE = text(
+    "UPDATE member SET last_purchase_at = GREATEST(last_purchase_at, :at) WHERE id = :id"
+).bindparams(bindparam("at", type_=UTCDateTime))
+
+
 def record_purchase(
     *,
     member_id: int,
@@ -369,6 +375,7 @@ def record_purchase(
         note=note,
     )
     if created:
+        db.session.execute(_LAST_PURCHASE, {"id": member_id, "at": occurred_at})
         tags.apply_system_tag(member_id=member_id, code="purchased")
         if store_id is not None:
             tags.apply_system_tag(member_id=member_id, code="visited_store")

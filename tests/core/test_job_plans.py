@@ -129,3 +129,43 @@ def test_the_hourly_game_figures_read_the_new_players_only(ctx):
         db.session.commit()
     (plan,) = _plans(sent, "game_player")
     assert "first_play_at" in _index_cond(plan, "ix_game_player_first_play"), plan
+
+
+def test_the_hourly_lapsed_tag_reads_only_the_members_past_its_mark(ctx):
+    """Past its first run, a brand's lapsed tag reads the members whose last purchase (or,
+    never having bought, activation) lies between its mark and the new cutoff."""
+    import datetime as dt
+
+    from members.tiers_tags import tags
+
+    brand = factories.brand()
+    with use_brand(brand.id):
+        tags.tag_lapsed(now=dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+        db.session.commit()
+        with Statements() as sent:
+            tags.tag_lapsed()
+            db.session.commit()
+    (plan,) = _plans(sent, "member")
+    assert "last_purchase_at >=" in _index_cond(plan, "ix_member_lapse"), plan
+    assert "activated_at >=" in _index_cond(plan, "ix_member_lapse_never_bought"), plan
+
+
+def test_a_closed_month_of_guide_statements_is_not_closed_again(ctx):
+    """The statements job comes back every six hours: a month closed already is found by
+    its index and the commission ledger is not read again."""
+    import datetime as dt
+
+    from guide_distribution import payouts
+    from guide_distribution.models import CommissionStatement
+
+    brand = factories.brand()
+    month = dt.date(2026, 11, 1)
+    with use_brand(brand.id):
+        db.session.add(CommissionStatement(guide_id=1, month=month))
+        db.session.commit()
+        with Statements() as sent:
+            assert payouts.close_month(month) == 0
+            db.session.commit()
+    assert _plans(sent, "guide_commission_entry") == []
+    (plan,) = _plans(sent, "guide_commission_statement")
+    assert "month" in _index_cond(plan, "ix_guide_commission_statement_month"), plan

@@ -66,10 +66,10 @@ def test_lapsed_90_days_in_brand_time_zone(world):
     # 90 whole local days without a purchase are 2 January to 1 April: lapsed from
     # 2 April 00:00 in Shanghai (1 April 16:00 UTC). Counted in UTC days, the purchase
     # (31 December UTC) would already be lapsed at 1 April 15:30 UTC.
-    assert tags.tag_lapsed(now=dt.datetime(2026, 4, 1, 15, 30, tzinfo=UTC)) == (0, 0)
-    assert tags.tag_lapsed(now=dt.datetime(2026, 4, 1, 16, 30, tzinfo=UTC)) == (1, 0)
+    assert tags.tag_lapsed(now=dt.datetime(2026, 4, 1, 15, 30, tzinfo=UTC)) == 0
+    assert tags.tag_lapsed(now=dt.datetime(2026, 4, 1, 16, 30, tzinfo=UTC)) == 1
     assert "lapsed_90d" in codes(m.id)
-    assert tags.tag_lapsed(now=dt.datetime(2026, 4, 2, tzinfo=UTC)) == (0, 0)  # idempotent
+    assert tags.tag_lapsed(now=dt.datetime(2026, 4, 2, tzinfo=UTC)) == 0  # idempotent
     tiers.record_purchase(
         member_id=m.id,
         amount_fen=500,
