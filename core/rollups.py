@@ -358,13 +358,16 @@ def check(name: str, *, brand_id: int, tz: str) -> list[str]:
 # --- every brand: the job, the command line ------------------------------------------------
 
 
-def brands(slug: str | None = None) -> list[tuple[int, str, str]]:
-    """(id, slug, time zone) of every brand, or of the one named."""
+def brands(slug: str | None = None, *, brand_id: int | None = None) -> list[tuple[int, str, str]]:
+    """(id, slug, time zone) of every brand, or of the one named (by slug or id)."""
     sql = "SELECT id, slug, coalesce(nullif(timezone, ''), 'Asia/Shanghai') FROM brand"
     params = {}
     if slug is not None:
         sql += " WHERE slug = :s"
         params["s"] = slug
+    elif brand_id is not None:
+        sql += " WHERE id = :id"
+        params["id"] = brand_id
     return [tuple(r) for r in db.session.execute(text(sql + " ORDER BY id"), params).all()]
 
 
@@ -422,9 +425,8 @@ def advance_all() -> int:
 @job("low", timeout=1800, retries=3)
 def advance_one(brand_id: int) -> int:
     """Add one brand's ledger rows recorded since its watermark to every rollup."""
-    for bid, _slug, tz in brands():
-        if bid == brand_id:
-            return advance_brand(bid, tz)
+    for bid, _slug, tz in brands(brand_id=brand_id):
+        return advance_brand(bid, tz)
     return 0
 
 
@@ -441,13 +443,12 @@ def check_all() -> int:
 @job("low", timeout=3600, retries=1)
 def check_one(brand_id: int) -> int:
     """Advance one brand's rollups, then compare each with the ledger; log every mismatch."""
-    for bid, slug, tz in brands():
-        if bid == brand_id:
-            advance_brand(bid, tz)
-            mismatches = check_brand(bid, tz)
-            for m in mismatches:
-                log.error("rollup mismatch in brand %s: %s", slug, m)
-            return len(mismatches)
+    for bid, slug, tz in brands(brand_id=brand_id):
+        advance_brand(bid, tz)
+        mismatches = check_brand(bid, tz)
+        for m in mismatches:
+            log.error("rollup mismatch in brand %s: %s", slug, m)
+        return len(mismatches)
     return 0
 
 

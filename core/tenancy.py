@@ -14,7 +14,7 @@ import contextvars
 from collections.abc import Iterator
 
 from flask import abort
-from sqlalchemy import ForeignKey, event
+from sqlalchemy import ForeignKey, Index, UniqueConstraint, event
 from sqlalchemy.orm import (
     Mapped,
     ORMExecuteState,
@@ -70,8 +70,29 @@ def all_brands(stmt):
     return stmt.execution_options(all_brands=True)
 
 
+def _led_by_brand(table_args) -> bool:
+    """Whether the table declares a whole (not partial) index or unique constraint of several
+    columns that begins with ``brand_id``: it serves every lookup by brand (and the brand's
+    cascading delete), so an index on ``brand_id`` alone would only cost every write."""
+    if not isinstance(table_args, tuple):
+        return False
+    for arg in table_args:
+        if isinstance(arg, Index):
+            columns = list(arg.expressions)
+            if arg.dialect_kwargs.get("postgresql_where") is not None:
+                continue
+        elif isinstance(arg, UniqueConstraint):
+            columns = list(getattr(arg, "_pending_colargs", ()))
+        else:
+            continue
+        if len(columns) > 1 and columns[0] == "brand_id":
+            return True
+    return False
+
+
 class BrandScoped:
-    """Mixin for brand-owned tables: a non-null ``brand_id`` defaulting to the current brand."""
+    """Mixin for brand-owned tables: a non-null ``brand_id`` defaulting to the current brand,
+    indexed unless another index of the table leads with it (``_led_by_brand``)."""
 
     @declared_attr
     def brand_id(cls) -> Mapped[int]:  # noqa: N805
@@ -79,7 +100,7 @@ class BrandScoped:
             BigId,
             ForeignKey("brand.id", ondelete="CASCADE"),
             nullable=False,
-            index=True,
+            index=not _led_by_brand(cls.__dict__.get("__table_args__")),
             default=require_brand_id,
         )
 

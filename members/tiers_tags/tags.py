@@ -285,7 +285,7 @@ def apply_system_tag(*, member_id: int, code: str, reason: str = "") -> bool:
 def system_tag_state(*, code: str) -> tuple[int, bool]:
     """(id, active) of the system tag ``code``, created on first use. Member requests find it
     cached in the process (``wechat.brand_settings``) once the tag exists."""
-    tag = brand_settings.get(f"system-tag:{code}", lambda: _tag_state(code))
+    tag = _cached_tag_state(code)
     if tag is None:
         found = system_tag(code=code)
         tag = (found.id, found.active)
@@ -293,6 +293,12 @@ def system_tag_state(*, code: str) -> tuple[int, bool]:
 
 
 brand_settings.watch(TagDefinition)
+
+
+def _cached_tag_state(code: str) -> tuple[int, bool] | None:
+    """(id, active) of the tag ``code`` from the process's cache of the brand (None: no such
+    tag yet)."""
+    return brand_settings.get(f"system-tag:{code}", lambda: _tag_state(code))
 
 
 def _tag_state(code: str) -> tuple[int, bool] | None:
@@ -304,7 +310,7 @@ def _tag_state(code: str) -> tuple[int, bool] | None:
 
 def clear_system_tag(*, member_id: int, code: str, reason: str = "") -> bool:
     """Clear a system behaviour tag if the member has it."""
-    tag = brand_settings.get(f"system-tag:{code}", lambda: _tag_state(code))
+    tag = _cached_tag_state(code)
     if tag is None:  # never used: no member has it
         return False
     return remove_tag(member_id=member_id, tag_id=tag[0], source="system", reason=reason or code)
