@@ -19,6 +19,7 @@ import secrets
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from core import audit, ratelimit
 from core.db import db, utcnow
@@ -264,6 +265,9 @@ def complete(*, order_id: int, now: dt.datetime | None = None) -> bool:
     ).first()
     if won is None:
         return False
+    loaded = db.session.identity_map.get(Session.identity_key(Order, won[0]))
+    if loaded is not None:  # what the signal's receivers read of it is the completed order
+        db.session.expire(loaded)
     signals.order_completed.send(
         require_brand_id(), order_id=won[0], member_id=won[1], store_id=won[2]
     )

@@ -27,8 +27,15 @@ def _reload(order_id: int) -> Order:
 
 def test_delivery_ship_receive_complete_sends_completed_once(brand, store, skus, member_id):
     order = sf.paid_order(member_id=member_id, lines=[(skus[0], 1)], store_id=store.id)
-    sent = []
-    with signals.order_completed.connected_to(lambda sender, **kw: sent.append(kw)):
+    sent, seen = [], []
+
+    def on_completed(sender, **kw):
+        sent.append(kw)
+        # A receiver reads the order as it is now, even one loaded before in the session.
+        got = db.session.get(Order, kw["order_id"])
+        seen.append((got.status, got.completed_at is not None))
+
+    with signals.order_completed.connected_to(on_completed):
         fulfilment.ship(order_id=order.id, carrier="顺丰", tracking_no="SF1234567890")
         db.session.commit()
         assert _reload(order.id).status == SHIPPED
@@ -46,6 +53,7 @@ def test_delivery_ship_receive_complete_sends_completed_once(brand, store, skus,
     o = _reload(order.id)
     assert o.status == COMPLETED and o.carrier == "顺丰" and o.tracking_no == "SF1234567890"
     assert sent == [{"order_id": o.id, "member_id": member_id, "store_id": store.id}]
+    assert seen == [(COMPLETED, True)]
 
 
 def test_ship_needs_carrier_and_tracking_number(brand, store, skus, member_id):
