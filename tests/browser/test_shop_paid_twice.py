@@ -7,6 +7,7 @@ Screenshots of every page go to WMB_WALKTHROUGH_SHOTS (see walk.py)."""
 from __future__ import annotations
 
 import secrets
+import time
 
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -28,7 +29,7 @@ from wechat.sandbox import paynotify, paystore
 BRAND = "demo"
 
 
-def _paid_twice(live_server) -> dict:
+def _paid_twice(live_server, *, hold_refunds: bool = False) -> dict:
     """The demo brand's member with an order paid in both places; answers what the pages
     need once the second payment is back."""
     live_server.invoke("demo")
@@ -36,7 +37,7 @@ def _paid_twice(live_server) -> dict:
     with app.app_context():
         brand = Brand.by_slug(BRAND)
         admin = f.staff(brand, "brand_admin")
-        paystore.hold_refunds(brand.mch_id, False)
+        paystore.hold_refunds(brand.mch_id, hold_refunds)
         with use_brand(brand.id):
             member = f.member(phone="13900008888", name="李雷", activated=True,
                               openid="o-e2e-purchase")  # fmt: skip
@@ -147,6 +148,58 @@ def test_an_order_paid_twice_reads_plainly_to_the_member_and_the_operator(browse
         expect(cpage.locator("main")).not_to_contain_text("surplus")
         cpage.locator("[data-testid='refunds']").scroll_into_view_if_needed()
         w.shot("order-payments")
+        w.check()
+    finally:
+        console.close()
+
+
+def test_a_second_payment_wechat_pay_would_not_return_is_listed_for_the_operator(
+    browser, live_server
+):
+    data = _paid_twice(live_server, hold_refunds=True)
+    with live_server.app.app_context(), use_brand(data["brand_id"]):
+        for _ in range(60):  # the refund job sends the return; WeChat Pay holds it
+            back = db.session.scalars(
+                select(Refund).where(Refund.order_id == data["order_id"])
+            ).one_or_none()
+            there = back and paystore.get_refund(data["mch_id"], back.out_refund_no)
+            if there:
+                break
+            db.session.remove()
+            time.sleep(0.25)
+        assert there, "the return never reached WeChat Pay"
+        out_refund_no, out_trade_no = back.out_refund_no, there["out_trade_no"]
+        db.session.remove()
+        # The payer's bank card was closed: WeChat Pay cannot return it.
+        answer = paynotify.complete_refund(data["mch_id"], out_refund_no, status="ABNORMAL")
+        assert answer["status"] == "ABNORMAL"
+    yuan = f"¥{data['pay_fen'] / 100:.2f}"
+    console = browser.new_context(
+        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
+    )
+    w = Walker(console, "shop-paid-twice-not-returned")
+    cpage = w.page
+    try:
+        w.open("/console/login")
+        cpage.get_by_label("品牌代码").fill(BRAND)
+        cpage.get_by_label("手机号或用户名").fill(data["admin"])
+        cpage.get_by_label("密码").fill(f.PASSWORD)
+        w.submit(cpage.get_by_role("button", name="登录"))
+        w.open("/console/shop/reconciliation")
+        row = cpage.locator("[data-testid='issues'] tbody tr", has_text=out_trade_no)
+        expect(row).to_have_count(1)
+        expect(row).to_contain_text("重复支付，未能退回（请在微信支付商户平台处理）")
+        expect(row).to_contain_text(f"退款失败 {yuan} {out_refund_no}")
+        expect(row).to_contain_text(f"已付款 {yuan}")
+        w.shot("reconciliation")
+        w.submit(row.get_by_role("button", name="标记为已处理"))
+        expect(
+            cpage.locator("[data-testid='issues'] tbody tr", has_text=out_trade_no)
+        ).to_contain_text("已处理")
+        w.open(f"/console/shop/orders/{data['order_id']}")
+        refunds = cpage.locator("[data-testid='refunds'] tbody tr")
+        expect(refunds.first).to_contain_text("退款失败")
+        expect(cpage.locator("[data-testid='order-status']")).to_have_text("待发货")
         w.check()
     finally:
         console.close()
