@@ -56,8 +56,8 @@ SUCCESS = "SUCCESS"
 
 
 class PaymentRefused(Conflict):
-    """A payment that does not match its order (unknown, wrong amount, order not open):
-    nothing is changed."""
+    """A payment that does not match its attempt (unknown, another amount, another
+    transaction id): nothing is changed."""
 
     code = "payment_refused"
 
