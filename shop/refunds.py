@@ -63,6 +63,9 @@ MAX_REASON = 200
 MAX_REFUNDS_PER_ORDER = 99
 # What WeChat Pay shows the payer with the return of a surplus payment (an order paid twice).
 SURPLUS_REASON = "重复支付，原路退回"
+# How long the return of a surplus payment is sent again while the merchant's balance cannot
+# pay it (NOT_ENOUGH), before it fails and the operators are told (a reconciliation issue).
+SURPLUS_PATIENCE = dt.timedelta(days=1)
 # WeChat Pay's refund states (APIv3): SUCCESS, CLOSED, PROCESSING, ABNORMAL.
 WX_SUCCESS, WX_PROCESSING = "SUCCESS", "PROCESSING"
 WX_FAILED = ("CLOSED", "ABNORMAL")
@@ -394,10 +397,23 @@ def submit(*, refund_id: int, now: dt.datetime | None = None) -> str:
             notify_url=notify_url(),
         )
     except gateway.PayError as exc:
+        if _waits_for_funds(refund, exc, now=now):
+            log.warning("surplus return %s waits for the balance: %s", refund.out_refund_no, exc)
+            return RF_PROCESSING
         log.warning("refund %s refused by WeChat Pay: %s", refund.out_refund_no, exc)
         fail(refund_id=refund.id, why=f"refused:{exc.code}", now=now)
         return RF_FAILED
     return apply_state(refund=refund, status=state.status, refund_no=state.refund_id, now=now)
+
+
+def _waits_for_funds(refund: Refund, exc, *, now=None) -> bool:
+    """Whether a refund WeChat Pay refused for the merchant's balance stays processing, to be
+    sent again by the refund query (``query_processing``): the return of a surplus payment
+    does, for a day (nobody is waiting to decide it); an operator's refund fails at once and
+    says why."""
+    if refund.payment_id is None or getattr(exc, "code", None) != "NOT_ENOUGH":
+        return False
+    return (now or utcnow()) - refund.created_at < SURPLUS_PATIENCE
 
 
 def apply_state(*, refund: Refund, status: str, refund_no: str | None, now=None) -> str:
@@ -447,8 +463,10 @@ def query_processing(*, older_than: dt.timedelta = dt.timedelta(minutes=5), now=
             state = gateway.pay_refund_query(refund.brand_id, refund.out_refund_no)
         except gateway.PayError as exc:
             if exc.code in ("RESOURCE_NOT_EXISTS", "NOT_FOUND"):
-                # WeChat never got it (the submit job died first): send it again.
-                submit(refund_id=rid, now=now)
+                # WeChat never got it (the submit job died first, or the balance could not
+                # pay a surplus return): send it again.
+                if submit(refund_id=rid, now=now) in (RF_SUCCESS, RF_FAILED):
+                    decided += 1
                 continue
             raise
         if apply_state(refund=refund, status=state.status, refund_no=state.refund_id, now=now) in (

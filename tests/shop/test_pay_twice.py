@@ -24,7 +24,7 @@ from core.db import db
 from core.jobs import OutboxJob, run_outbox_job
 from core.tenancy import use_brand
 from members.models import MemberActivity
-from shop import jobs, payments, reconcile
+from shop import jobs, payments, reconcile, refunds
 from shop.models import (
     PAID,
     PAY_CLOSED,
@@ -342,3 +342,52 @@ def test_a_return_wechat_pay_refuses_is_a_reconciliation_issue(world):
     page = client.get("/console/shop/reconciliation").get_data(as_text=True)
     assert "重复支付，未能退回" in page and mp.out_trade_no in page
     assert f"退款失败 ¥{order.pay_fen / 100:.2f} {back.out_refund_no}" in page
+
+
+def test_a_return_the_balance_cannot_pay_is_sent_again_until_it_goes_through(world):
+    w = world
+    order, h5, mp = _two_attempts(w)
+    paynotify.pay_order(w.mch_id, h5.out_trade_no)
+    paynotify.pay_order(w.mch_id, mp.out_trade_no)
+    back = _surplus_refund(mp)
+    paystore.short_of_funds(w.mch_id)  # WeChat Pay answers NOT_ENOUGH
+    _run(SUBMIT, back.id)
+    assert db.session.get(Refund, back.id).status == RF_PROCESSING
+    assert paystore.get_refund(w.mch_id, back.out_refund_no) is None
+    assert refunds.query_processing(older_than=dt.timedelta(0)) == 0
+    db.session.commit()
+    fresh()
+    assert db.session.get(Refund, back.id).status == RF_PROCESSING
+    assert db.session.scalar(select(func.count()).select_from(ReconciliationIssue)) == 0
+
+    # The merchant tops the balance up: the refund query sends it again.
+    paystore.short_of_funds(w.mch_id, False)
+    paystore.hold_refunds(w.mch_id, True)
+    refunds.query_processing(older_than=dt.timedelta(0))
+    db.session.commit()
+    assert paystore.get_refund(w.mch_id, back.out_refund_no)["refund"] == order.pay_fen
+    paynotify.complete_refund(w.mch_id, back.out_refund_no)
+    fresh()
+    assert db.session.get(Refund, back.id).status == RF_SUCCESS
+
+
+def test_a_return_the_balance_cannot_pay_for_a_day_is_handed_to_the_operators(world):
+    w = world
+    order, h5, mp = _two_attempts(w)
+    paystore.short_of_funds(w.mch_id)
+    paynotify.pay_order(w.mch_id, h5.out_trade_no)
+    paynotify.pay_order(w.mch_id, mp.out_trade_no)
+    back = _surplus_refund(mp)
+    _run(SUBMIT, back.id)
+    db.session.execute(
+        text("UPDATE shop_refund SET created_at = created_at - interval '25 hours' WHERE id = :id"),
+        {"id": back.id},
+    )
+    db.session.commit()
+    assert refunds.query_processing(older_than=dt.timedelta(0)) == 1
+    db.session.commit()
+    fresh()
+    assert db.session.get(Refund, back.id).status == RF_FAILED
+    issue = db.session.scalars(select(ReconciliationIssue)).one()
+    assert (issue.kind, issue.out_trade_no) == ("surplus", mp.out_trade_no)
+    assert db.session.get(Order, order.id).refunded_fen == 0

@@ -268,6 +268,8 @@ def v3_refund():
     # One refund decision at a time per order, as WeChat Pay serialises them.
     with paystore.order_lock(mch_id, order["out_trade_no"]):
         existing = paystore.get_refund(mch_id, out_refund_no)
+        if existing is None and paystore.funds_short(mch_id):
+            return _fail(403, "NOT_ENOUGH", "基本账户余额不足，请充值后重新发起")
         if existing is None:
             if not paystore.reserve_refund(
                 mch_id, order["out_trade_no"], amount["refund"], order["total"]

@@ -310,6 +310,8 @@ def clear_controls(mch_id: str | None = None) -> None:
         r.delete(k)
     for k in r.scan_iter(_k("syserr", mch_id or "*")):
         r.delete(k)
+    for k in r.scan_iter(_k("short", mch_id or "*")):
+        r.delete(k)
 
 
 def inject_system_error(mch_id: str, times: int = 1) -> None:
@@ -331,6 +333,20 @@ def take_system_error(mch_id: str) -> bool:
     """Whether this call answers an injected SYSTEM_ERROR, taking one if so (in one step: a
     decrement undone afterwards could land around a flush and leave an error behind)."""
     return bool(get_redis().eval(_TAKE_ONE, 1, _k("syserr", mch_id)))
+
+
+def short_of_funds(mch_id: str, short: bool = True) -> None:
+    """The merchant's balance cannot pay refunds: a new refund answers 403 NOT_ENOUGH, as
+    WeChat Pay does until the merchant tops the balance up."""
+    r = get_redis()
+    if short:
+        r.set(_k("short", mch_id), 1)
+    else:
+        r.delete(_k("short", mch_id))
+
+
+def funds_short(mch_id: str) -> bool:
+    return bool(get_redis().get(_k("short", mch_id)))
 
 
 def refunds_held(mch_id: str) -> bool:
