@@ -78,6 +78,20 @@ def _paid_twice(live_server, *, hold_refunds: bool = False) -> dict:
     return data
 
 
+def _operator(browser, live_server, data: dict, name: str):
+    """The brand admin signed in to the console (1366x900): (context, walker)."""
+    console = browser.new_context(
+        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
+    )
+    w = Walker(console, name)
+    w.open("/console/login")
+    w.page.get_by_label("品牌代码").fill(BRAND)
+    w.page.get_by_label("手机号或用户名").fill(data["admin"])
+    w.page.get_by_label("密码").fill(f.PASSWORD)
+    w.submit(w.page.get_by_role("button", name="登录"))
+    return console, w
+
+
 def _returned(live_server, data: dict, page) -> Refund:
     """The return of the second payment, once WeChat Pay (the sandbox, a moment after the
     refund job sent it) says it is done."""
@@ -120,17 +134,9 @@ def test_an_order_paid_twice_reads_plainly_to_the_member_and_the_operator(browse
     finally:
         m.check()
 
-    console = browser.new_context(
-        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
-    )
-    w = Walker(console, "shop-paid-twice-console")
+    console, w = _operator(browser, live_server, data, "shop-paid-twice-console")
     cpage = w.page
     try:
-        w.open("/console/login")
-        cpage.get_by_label("品牌代码").fill(BRAND)
-        cpage.get_by_label("手机号或用户名").fill(data["admin"])
-        cpage.get_by_label("密码").fill(f.PASSWORD)
-        w.submit(cpage.get_by_role("button", name="登录"))
         w.open(f"/console/shop/orders/{data['order_id']}")
         expect(cpage.locator("[data-testid='order-status']")).to_have_text("待发货")
         pays = cpage.locator("[data-testid='payments'] tbody tr")
@@ -174,17 +180,9 @@ def test_a_second_payment_wechat_pay_would_not_return_is_listed_for_the_operator
         answer = paynotify.complete_refund(data["mch_id"], out_refund_no, status="ABNORMAL")
         assert answer["status"] == "ABNORMAL"
     yuan = f"¥{data['pay_fen'] / 100:.2f}"
-    console = browser.new_context(
-        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
-    )
-    w = Walker(console, "shop-paid-twice-not-returned")
+    console, w = _operator(browser, live_server, data, "shop-paid-twice-not-returned")
     cpage = w.page
     try:
-        w.open("/console/login")
-        cpage.get_by_label("品牌代码").fill(BRAND)
-        cpage.get_by_label("手机号或用户名").fill(data["admin"])
-        cpage.get_by_label("密码").fill(f.PASSWORD)
-        w.submit(cpage.get_by_role("button", name="登录"))
         w.open("/console/shop/reconciliation")
         row = cpage.locator("[data-testid='issues'] tbody tr", has_text=out_trade_no)
         expect(row).to_have_count(1)
