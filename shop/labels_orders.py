@@ -51,6 +51,18 @@ register_labels(
     {"processing": _l("Refunding"), "success": _l("Refunded"), "failed": _l("Refund failed")},
 )
 register_labels(
+    "shop_refund_failure",
+    {
+        "abnormal": _l("Refund abnormal: settle it in WeChat Pay's merchant platform"),
+        "closed": _l("Refund closed by WeChat Pay"),
+        "refused": _l("Refused by WeChat Pay"),
+        "no paid payment": _l("No paid payment to refund"),
+        "NOT_ENOUGH": _l("the merchant's balance is not enough"),
+        "USER_ACCOUNT_ABNORMAL": _l("the payer's account is abnormal"),
+        "INVALID_REQUEST": _l("the request does not fit the payment"),
+    },
+)
+register_labels(
     "shop_pay_status",
     {
         "pending": _l("Awaiting payment"),

@@ -10,6 +10,7 @@ brand admins see all.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
@@ -19,7 +20,7 @@ from core.auth import roles_required
 from core.console import form_error, nav_item
 from core.db import db
 from core.errors import AppError
-from core.labels import label
+from core.labels import has_label, label
 from core.paging import newest_first, page_from_request
 from core.tenancy import get_or_404
 from core.validators import mask_phone
@@ -56,9 +57,33 @@ def notify_text(value: str | None) -> str:
     return "：".join(label(p, "shop_notify_outcome") for p in (value or "").split(":"))
 
 
+_FAILED_WHY = re.compile(r"\s*\[([^\]]*)\]$")
+
+
+def refund_reason(refund) -> str:
+    """A refund's reason in words: the one given, the return of a second payment, and why it
+    failed (``refunds.fail`` keeps that code in brackets at the end)."""
+    reason, why = refund.reason or "", ""
+    found = _FAILED_WHY.search(reason)
+    if found:
+        reason = reason[: found.start()]
+        kind, _, detail = found.group(1).partition(":")
+        why = label(kind, "shop_refund_failure")
+        if detail and has_label(detail, "shop_refund_failure"):
+            why += f"（{label(detail, 'shop_refund_failure')}）"
+    if not reason.strip() and refund.payment_id is not None:
+        reason = str(_l("Paid twice: the second payment is returned whole"))
+    return "；".join(part for part in (reason.strip(), why) if part)
+
+
 @bp.context_processor
 def _helpers():
-    return {"mask_phone": mask_phone, "recon_text": recon_text, "notify_text": notify_text}
+    return {
+        "mask_phone": mask_phone,
+        "recon_text": recon_text,
+        "notify_text": notify_text,
+        "refund_reason": refund_reason,
+    }
 
 
 def _scope() -> int | None:

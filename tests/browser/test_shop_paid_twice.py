@@ -197,6 +197,10 @@ def test_a_second_payment_wechat_pay_would_not_return_is_listed_for_the_operator
         w.open(f"/console/shop/orders/{data['order_id']}")
         refunds = cpage.locator("[data-testid='refunds'] tbody tr")
         expect(refunds.first).to_contain_text("退款失败")
+        expect(refunds.first).to_contain_text(
+            "重复支付：多付的一笔全额原路退回；退款异常，请在微信支付商户平台处理"
+        )
+        expect(refunds.first).not_to_contain_text("abnormal")
         expect(cpage.locator("[data-testid='order-status']")).to_have_text("待发货")
         w.check()
     finally:

@@ -182,3 +182,24 @@ def test_overview_shows_the_sales_section(client, brand, store, skus, member_id)
     factories.login(client, brand, factories.staff(brand))
     html = client.get("/console/").get_data(as_text=True)
     assert "商城销售" in html and "按渠道" in html
+
+
+def test_a_refunds_reason_reads_in_words_with_why_it_failed(app):
+    from shop.views_console_orders import refund_reason
+
+    cases = [
+        (Refund(reason="尺码不合适"), "尺码不合适"),
+        (
+            Refund(reason="尺码不合适 [refused:NOT_ENOUGH]"),
+            "尺码不合适；微信支付拒绝退款（商户账户余额不足）",
+        ),
+        (Refund(reason=" [refused:SOME_NEW_CODE]"), "微信支付拒绝退款"),
+        (Refund(reason="坏了 [closed]"), "坏了；微信支付已关闭此退款"),
+        (Refund(reason="", payment_id=7), "重复支付：多付的一笔全额原路退回"),
+        (
+            Refund(reason=" [abnormal]", payment_id=7),
+            "重复支付：多付的一笔全额原路退回；退款异常，请在微信支付商户平台处理",
+        ),
+    ]
+    with app.test_request_context("/console/shop/orders"):
+        assert [refund_reason(r) for r, _want in cases] == [want for _r, want in cases]
