@@ -301,13 +301,11 @@ def take_surplus(payment: Payment) -> Refund:
         text("UPDATE shop_payment SET status = :surplus WHERE id = :id AND status = :paid"),
         {"surplus": PAY_SURPLUS, "paid": PAY_PAID, "id": payment.id},
     )
-    n = db.session.execute(
-        select(func.count()).select_from(Refund).where(Refund.order_id == order.id)
-    ).scalar_one()
+    _n, out_refund_no = refunds.next_refund_no(order)
     refund = Refund(
         order_id=order.id,
         payment_id=payment.id,
-        out_refund_no=numbers.out_refund_no(order.order_no, n + 1),
+        out_refund_no=out_refund_no,
         amount_fen=payment.amount_fen,
         status=RF_PROCESSING,
         created_at=utcnow(),

@@ -149,27 +149,30 @@ def compare(*, bill_date: dt.date, rows: list[dict]) -> list[dict]:
     return issues
 
 
+def add_issue(*, bill_date: dt.date, out_trade_no: str, kind: str, ours: str, theirs: str) -> bool:
+    """Store one difference of the brand's day, unless that (day, out_trade_no, kind) is
+    already there (resolved or not); answers whether it is new."""
+    inserted = db.session.execute(
+        pg_insert(ReconciliationIssue)
+        .values(
+            brand_id=require_brand_id(),
+            bill_date=bill_date,
+            out_trade_no=out_trade_no[:64],
+            kind=kind,
+            ours=ours[:120],
+            theirs=theirs[:120],
+        )
+        .on_conflict_do_nothing(index_elements=["brand_id", "bill_date", "out_trade_no", "kind"])
+        .returning(ReconciliationIssue.id)
+    ).scalar()
+    return inserted is not None
+
+
 def record(*, bill_date: dt.date, rows: list[dict]) -> int:
     """Store the day's differences (idempotent); answers how many are new."""
-    brand_id = require_brand_id()
-    new = 0
-    for issue in compare(bill_date=bill_date, rows=rows):
-        inserted = db.session.execute(
-            pg_insert(ReconciliationIssue)
-            .values(
-                brand_id=brand_id,
-                bill_date=bill_date,
-                out_trade_no=issue["out_trade_no"][:64],
-                kind=issue["kind"],
-                ours=issue["ours"][:120],
-                theirs=issue["theirs"][:120],
-            )
-            .on_conflict_do_nothing(
-                index_elements=["brand_id", "bill_date", "out_trade_no", "kind"]
-            )
-            .returning(ReconciliationIssue.id)
-        ).scalar()
-        new += inserted is not None
+    new = sum(
+        add_issue(bill_date=bill_date, **issue) for issue in compare(bill_date=bill_date, rows=rows)
+    )
     db.session.flush()
     return new
 

@@ -33,7 +33,7 @@ from sqlalchemy import func, select, update
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, ValidationError
 from core.tenancy import require_brand_id
-from shop import facts, signals, stock
+from shop import facts, numbers, signals, stock
 from shop.models import (
     AS_APPROVED,
     AS_REFUNDED,
@@ -174,6 +174,18 @@ def lock_order(order_id: int) -> Order:
     return order
 
 
+def next_refund_no(order: Order) -> tuple[int, str]:
+    """The order's next refund: its number among the order's refunds and its out_refund_no
+    (the order is locked, so two refunds of one order never take the same number)."""
+    n = (
+        db.session.execute(
+            select(func.count()).select_from(Refund).where(Refund.order_id == order.id)
+        ).scalar_one()
+        + 1
+    )
+    return n, numbers.out_refund_no(order.order_no, n)
+
+
 def order_lines(order_id: int) -> dict[int, OrderLine]:
     rows = db.session.execute(
         select(OrderLine)
@@ -289,19 +301,14 @@ def start(
             if ln.id not in picked_ids and ln.points_used > ln.refunded_points:
                 picked.append((ln, 0, 0))
 
-    n = (
-        db.session.execute(
-            select(func.count()).select_from(Refund).where(Refund.order_id == order.id)
-        ).scalar_one()
-        + 1
-    )
+    n, out_refund_no = next_refund_no(order)
     if n > MAX_REFUNDS_PER_ORDER:
         raise NotRefundable(_l("This order has too many refunds."))
     amount = sum(fen for _ln, _q, fen in picked) + shipping_back
     refund = Refund(
         order_id=order.id,
         after_sale_id=after_sale_id,
-        out_refund_no=f"{order.order_no}R{n}",
+        out_refund_no=out_refund_no,
         amount_fen=amount,
         status=RF_PROCESSING,
         reason=reason,
@@ -640,15 +647,20 @@ def fail(*, refund_id: int, why: str, now=None) -> bool:
         .where(Refund.id == refund_id, Refund.status == RF_PROCESSING)
         .values(status=RF_FAILED, reason=func.left(Refund.reason + " [" + why + "]", MAX_REASON))
         .returning(
-            Refund.id, Refund.order_id, Refund.amount_fen, Refund.after_sale_id, Refund.payment_id
+            Refund.id,
+            Refund.order_id,
+            Refund.amount_fen,
+            Refund.after_sale_id,
+            Refund.payment_id,
+            Refund.out_refund_no,
         )
         .execution_options(synchronize_session=False)
     ).first()
     if won is None:
         return False
-    rid, order_id, amount, after_sale_id, payment_id = won
+    rid, order_id, amount, after_sale_id, payment_id, out_refund_no = won
     if payment_id is not None:  # a surplus payment WeChat Pay would not return
-        _surplus_stuck(rid, payment_id, amount, why, now)
+        _surplus_stuck(out_refund_no, payment_id, amount, why, now)
         return True
     lock_order(order_id)
     for rl in db.session.execute(select(RefundLine).where(RefundLine.refund_id == rid)).scalars():
@@ -680,26 +692,18 @@ def fail(*, refund_id: int, why: str, now=None) -> bool:
     return True
 
 
-def _surplus_stuck(refund_id: int, payment_id: int, amount: int, why: str, now) -> None:
+def _surplus_stuck(out_refund_no: str, payment_id: int, amount: int, why: str, now) -> None:
     """A surplus payment WeChat Pay refused to return: a reconciliation issue the brand's
     operators see and settle by hand (in WeChat Pay's merchant platform)."""
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    from shop.models import ReconciliationIssue
+    from shop import reconcile
 
     payment = db.session.get(Payment, payment_id)
-    refund = db.session.get(Refund, refund_id)
-    db.session.execute(
-        pg_insert(ReconciliationIssue)
-        .values(
-            brand_id=require_brand_id(),
-            bill_date=_brand_day(now),
-            out_trade_no=payment.out_trade_no,
-            kind="surplus",
-            ours=f"failed {amount} {refund.out_refund_no}",
-            theirs=f"SUCCESS {payment.amount_fen}",
-        )
-        .on_conflict_do_nothing(index_elements=["brand_id", "bill_date", "out_trade_no", "kind"])
+    reconcile.add_issue(
+        bill_date=_brand_day(now),
+        out_trade_no=payment.out_trade_no,
+        kind="surplus",
+        ours=f"failed {amount} {out_refund_no}",
+        theirs=f"SUCCESS {payment.amount_fen}",
     )
     db.session.flush()
     log.error("surplus payment %s not returned: %s", payment.out_trade_no, why)

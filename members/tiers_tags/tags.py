@@ -43,6 +43,8 @@ SYSTEM_TAGS = {
     "campaign_redeemed": "营销券已核销",
 }
 LAPSED_DAYS = 90
+LAPSED = "lapsed_90d"  # the behaviour tag's code
+LAPSED_REASON = f"no purchase for {LAPSED_DAYS} days"
 LAPSED_BATCH = 5000  # members tagged per statement
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
@@ -375,11 +377,10 @@ def tag_lapsed(*, now: dt.datetime | None = None) -> int:
         bought = bought.where(Member.last_purchase_at >= since)
         never = never.where(Member.activated_at >= since)
     ids = db.session.execute(bought.union_all(never)).scalars().all()
-    reason = f"no purchase for {LAPSED_DAYS} days"
     added = 0
     for at in range(0, len(ids), LAPSED_BATCH):
         added += apply_system_tag_many(
-            member_ids=list(ids[at : at + LAPSED_BATCH]), code="lapsed_90d", reason=reason
+            member_ids=list(ids[at : at + LAPSED_BATCH]), code=LAPSED, reason=LAPSED_REASON
         )
     db.session.execute(
         update(TierSettings)
@@ -408,11 +409,9 @@ def recheck_lapsed(*, member_id: int, now: dt.datetime | None = None) -> None:
     touch = member.last_purchase_at or member.activated_at
     cutoff = lapsed_cutoff(brand=brand, now=now or utcnow())
     if member.status == ACTIVE and touch is not None and touch < cutoff:
-        apply_system_tag(
-            member_id=member_id, code="lapsed_90d", reason=f"no purchase for {LAPSED_DAYS} days"
-        )
+        apply_system_tag(member_id=member_id, code=LAPSED, reason=LAPSED_REASON)
     else:
-        clear_system_tag(member_id=member_id, code="lapsed_90d", reason="purchased again")
+        clear_system_tag(member_id=member_id, code=LAPSED, reason="purchased again")
 
 
 _ADD_TAG_MANY = text(
