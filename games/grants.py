@@ -109,7 +109,7 @@ def _grant_points(
     them with one statement; a credit the points service refuses fails its draw."""
     from points import services as points
 
-    outcome = points.credit_many(
+    outcome = points.credit_game_wins(
         [
             points.Credit(
                 member_id=d.member_id,
@@ -160,15 +160,13 @@ def _grant(draw: GameDraw, prize: GamePrize, reason: str, now: dt.datetime) -> G
             if prize.kind == POINTS:
                 from points import services as points
 
-                entry = points.adjust(
-                    member_id=draw.member_id,
-                    points=prize.points,
-                    reason=reason,
-                    idempotency_key=key,
-                    operator=None,
-                    now=now,
+                credit = points.Credit(
+                    member_id=draw.member_id, points=prize.points, key=key, reason=reason
                 )
-                draw.points_entry_id = entry.id
+                result = points.credit_game_wins([credit], now=now)[key]
+                if not result.ok:
+                    raise result.error
+                draw.points_entry_id = result.entry_id
             else:
                 from coupons import services as coupons
 

@@ -56,9 +56,9 @@ from members.models import ACTIVE
 from points import ledger, rules
 from points.errors import IdempotencyConflict, UnknownMember
 from points.membership import check_member_id
-from points.models import ADJUST, WELCOME, PointsAccount
+from points.models import ADJUST, GAME, WELCOME, PointsAccount
 
-CREDIT_KINDS = (ADJUST, WELCOME)
+CREDIT_KINDS = (ADJUST, WELCOME, GAME)
 MAX_REASON = 500
 _ATTEMPTS = 3
 

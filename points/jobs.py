@@ -162,6 +162,7 @@ _LABELS = {
     "merge_in": _l("Points merged"),
     "merge_out": _l("Points merged"),
     "return": _l("Points returned for a refund"),
+    "game": _l("Points won in a game"),
 }
 
 

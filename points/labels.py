@@ -18,6 +18,7 @@ ENTRY_KIND = {
     "merge_in": _l("Merged member"),
     "merge_out": _l("Merged member"),
     "return": _l("Points returned for a refund"),
+    "game": _l("Game reward"),
 }
 MERGE_MOVED = {
     "ledger_accounts": _l("Points accounts"),

@@ -51,7 +51,10 @@ WELCOME = "welcome"  # the welcome gift of a new member
 MERGE_IN = "merge_in"  # points moved here from a merged duplicate member
 MERGE_OUT = "merge_out"  # points moved away to the member that absorbed this one
 RETURN = "return"  # spent points given back (a refunded order paid partly with points)
-KINDS = (EARN, RELEASE, SPEND, EXPIRE, REFUND, ADJUST, WELCOME, MERGE_IN, MERGE_OUT, RETURN)
+GAME = "game"  # points won in a game campaign
+KINDS = (
+    EARN, RELEASE, SPEND, EXPIRE, REFUND, ADJUST, WELCOME, MERGE_IN, MERGE_OUT, RETURN, GAME
+)  # fmt: skip
 
 # Expiry policies.
 EXPIRE_NEVER = "never"

@@ -18,6 +18,7 @@ from points.membership import check_member_id, require_member
 from points.models import (
     ADJUST,
     EARN,
+    GAME,
     SPEND,
     WELCOME,
     PointsAccount,
@@ -281,7 +282,7 @@ def history_before(
 # the entries recorded since the rollup's watermark); a store's figures (a store manager's)
 # follow its members, so they are one aggregate over the (brand_id, local_day) index.
 
-ISSUING_KINDS = (EARN, WELCOME, ADJUST)
+ISSUING_KINDS = (EARN, WELCOME, ADJUST, GAME)
 ACTIVE_KINDS = (EARN, SPEND)
 
 

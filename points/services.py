@@ -26,6 +26,7 @@ from points.membership import check_member_id, require_member, tier_permille
 from points.models import (
     ADJUST,
     EARN,
+    GAME,
     REFUND,
     RETURN,
     SPEND,
@@ -36,6 +37,12 @@ from points.models import (
 from points.queries import balance, expiring_soon, history
 from points.rules import get_settings, save_campaign, update_settings
 
+
+def credit_game_wins(items, *, now: dt.datetime | None = None) -> dict[str, Credited]:
+    """Points won in game campaigns (entries of the kind ``game``), as ``credit_many``."""
+    return credit_many(items, kind=GAME, now=now)
+
+
 __all__ = [
     "Credit",
     "Credited",
@@ -45,6 +52,7 @@ __all__ = [
     "UnknownMember",
     "adjust",
     "balance",
+    "credit_game_wins",
     "credit_many",
     "earn_for_purchase",
     "expiring_soon",

@@ -109,7 +109,7 @@ def test_a_batch_grants_points_wins_together_and_coupons_each(app, brand):
     assert [d.status for d in draws] == ["granted", "granted", "grant_failed", "granted"]
     for d, m in zip(draws[:2], members, strict=False):
         entry = db.session.get(PointsEntry, d.points_entry_id)
-        assert (entry.member_id, entry.points, entry.kind) == (m.id, 50, "adjust")
+        assert (entry.member_id, entry.points, entry.kind) == (m.id, 50, "game")
         assert (entry.idempotency_key, entry.reason) == (f"game-draw:{d.id}", "幸运大转盘")
         assert entry.operator is None and d.granted_at is not None
     assert draws[2].grant_error and draws[2].points_entry_id is None
@@ -138,4 +138,5 @@ def test_a_recovery_batch_that_fails_is_granted_draw_by_draw(app, brand, monkeyp
     assert [db.session.get(GameDraw, d).status for d in draws] == ["granted", "granted"]
     entries = db.session.scalars(select(PointsEntry).where(PointsEntry.points == 50)).all()
     assert sorted(e.member_id for e in entries) == sorted(m.id for m in members)
+    assert {e.kind for e in entries} == {"game"}  # a game's prize, not a manual adjustment
     assert jobs.recover_grants(older_than_seconds=0) == 0
