@@ -14,7 +14,7 @@ from core import jobs
 from core.db import db, utcnow
 from core.tenancy import use_brand
 from tests import factories as f
-from tests.browser.walk import Walker
+from tests.browser.walk import console, console_login
 from tests.support import bulk
 
 
@@ -49,17 +49,10 @@ def _brand(app):
 
 def test_build_a_segment_schedule_a_push_and_see_it_complete(browser, live_server):
     slug, brand_id, phone, n = _brand(live_server.app)
-    context = browser.new_context(
-        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
-    )
-    w = Walker(context, "push")
+    w = console(browser, live_server.url, "push")
     page = w.page
     try:
-        w.open("/console/login")
-        page.get_by_label("品牌代码").fill(slug)
-        page.get_by_label("手机号或用户名").fill(phone)
-        page.get_by_label("密码").fill(f.PASSWORD)
-        w.submit(page.get_by_role("button", name="登录"))
+        console_login(w, slug, phone, f.PASSWORD)
 
         # the segment: at least 200 points, its count following the edit
         w.open("/console/campaigns/segments/")
@@ -102,7 +95,7 @@ def test_build_a_segment_schedule_a_push_and_see_it_complete(browser, live_serve
         expect(page.get_by_test_id("campaign-status").first).to_have_text("已完成")
         w.check()
     finally:
-        context.close()
+        w.context.close()
 
     with live_server.app.app_context(), use_brand(brand_id):
         campaign = db.session.execute(select(Campaign)).scalar_one()

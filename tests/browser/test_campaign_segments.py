@@ -11,7 +11,7 @@ from core.db import db
 from core.tenancy import use_brand
 from members.tiers_tags import tiers
 from tests import factories as f
-from tests.browser.walk import Walker
+from tests.browser.walk import console, console_login
 from tests.support import bulk
 
 
@@ -51,17 +51,10 @@ def _brand(app):
 
 def test_build_count_and_save_a_segment(browser, live_server):
     slug, brand_id, phone, (gold_n, both_n) = _brand(live_server.app)
-    context = browser.new_context(
-        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
-    )
-    w = Walker(context, "segments")
+    w = console(browser, live_server.url, "segments")
     page = w.page
     try:
-        w.open("/console/login")
-        page.get_by_label("品牌代码").fill(slug)
-        page.get_by_label("手机号或用户名").fill(phone)
-        page.get_by_label("密码").fill(f.PASSWORD)
-        w.submit(page.get_by_role("button", name="登录"))
+        console_login(w, slug, phone, f.PASSWORD)
 
         w.open("/console/campaigns/segments/")
         w.follow(page.get_by_role("link", name="新建人群").first)
@@ -100,7 +93,7 @@ def test_build_count_and_save_a_segment(browser, live_server):
         w.shot("brand-dashboard")
         w.check()
     finally:
-        context.close()
+        w.context.close()
 
     with live_server.app.app_context(), use_brand(brand_id):
         seg = db.session.execute(select(Segment)).scalar_one()

@@ -13,7 +13,7 @@ import re
 from playwright.sync_api import expect
 
 from tests.browser import walk_console as console
-from tests.browser.walk import WECHAT_UA, Walker
+from tests.browser.walk import WECHAT_UA, Walker, console_login
 
 ALL_GROUPS = [
     "概况",
@@ -34,13 +34,8 @@ ENGLISH_WORD = re.compile(r"[A-Za-z]{3,}")
 
 
 def _log_in(w: Walker, phone: str) -> None:
-    page = w.page
-    w.open("/console/login")
-    page.get_by_label("品牌代码").fill(console.BRAND)
-    page.get_by_label("手机号或用户名").fill(phone)
-    page.get_by_label("密码").fill(console.PASSWORD)
-    w.submit(page.get_by_role("button", name="登录"))
-    expect(page).to_have_url(re.compile(r"/console/$"))
+    console_login(w, console.BRAND, phone, console.PASSWORD)
+    expect(w.page).to_have_url(re.compile(r"/console/$"))
 
 
 def _groups(w: Walker) -> list[str]:

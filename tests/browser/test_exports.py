@@ -12,7 +12,7 @@ from core.tenancy import use_brand
 from members.privacy.export import Segment, request_member_export
 from org.models import Staff
 from tests import factories as f
-from tests.browser.walk import Walker
+from tests.browser.walk import Walker, console_login
 
 
 def _brand(app):
@@ -53,11 +53,7 @@ def test_export_shows_progress_live_and_downloads(browser, live_server):
     w = Walker(context, "exports")
     page = w.page
     try:
-        w.open("/console/login")
-        page.get_by_label("品牌代码").fill(slug)
-        page.get_by_label("手机号或用户名").fill("13800007777")
-        page.get_by_label("密码").fill(f.PASSWORD)
-        w.submit(page.get_by_role("button", name="登录"))
+        console_login(w, slug, "13800007777", f.PASSWORD)
 
         outbox_id, export_id = _queue_export(app, brand_id, admin_id)
         w.open("/console/members/export")

@@ -15,7 +15,7 @@ from guide_distribution import settings
 from guide_distribution.models import CustomerBinding
 from members.activation import record_scan
 from tests import factories as f
-from tests.browser.walk import Walker
+from tests.browser.walk import console, console_login
 from tests.browser.walk_console import pick
 
 
@@ -40,17 +40,10 @@ def _seed(app):
 def test_rules_lookup_forced_change_and_hand_over(browser, live_server, tmp_path):
     data = _seed(live_server.app)
     shots = os.environ.get("WMB_WALKTHROUGH_SHOTS") or str(tmp_path)
-    context = browser.new_context(
-        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
-    )
-    w = Walker(context, "binding")
+    w = console(browser, live_server.url, "binding")
     page = w.page
     try:
-        w.open("/console/login")
-        page.get_by_label("品牌代码").fill(data["slug"])
-        page.get_by_label("手机号或用户名").fill(data["admin"])
-        page.get_by_label("密码").fill(f.PASSWORD)
-        w.submit(page.get_by_role("button", name="登录"))
+        console_login(w, data["slug"], data["admin"], f.PASSWORD)
 
         w.open("/console/distribution/binding/rules")
         expect(page.locator("nav.nav [data-group=distribution]")).to_contain_text("绑定规则")
@@ -82,7 +75,7 @@ def test_rules_lookup_forced_change_and_hand_over(browser, live_server, tmp_path
         page.screenshot(path=os.path.join(shots, "binding-hand-over.png"), full_page=True)
         w.check()
     finally:
-        context.close()
+        w.context.close()
     with live_server.app.app_context(), use_brand(data["id"]):
         row = db.session.execute(select(CustomerBinding)).scalar_one()
         assert row.guide_id == data["a"] and row.source == "guide_left"

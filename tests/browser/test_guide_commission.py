@@ -23,7 +23,7 @@ from shop import checkout, fulfilment, payments, refunds
 from shop.models import OrderLine, Sku
 from shop.pricing import Item
 from tests import factories as f
-from tests.browser.walk import WECHAT_UA, Walker
+from tests.browser.walk import WECHAT_UA, Walker, console, console_login
 from tests.shop.conftest import ADDRESS
 
 BRAND = "demo"
@@ -121,11 +121,7 @@ def test_a_guide_sees_commission_frozen_halved_by_a_refund_and_withdraws(browser
     w = Walker(phone, "guide-commission")
     page = w.page
     try:
-        w.open("/console/login")
-        page.get_by_label("品牌代码").fill(BRAND)
-        page.get_by_label("手机号或用户名").fill(data["guide"])
-        page.get_by_label("密码").fill(DEMO_PASSWORD)
-        w.submit(page.get_by_role("button", name="登录"))
+        console_login(w, BRAND, data["guide"], DEMO_PASSWORD)
 
         with live_server.app.app_context(), use_brand(data["brand_id"]):
             start = ledger.balances(data["guide_id"])
@@ -181,17 +177,10 @@ def test_a_guide_sees_commission_frozen_halved_by_a_refund_and_withdraws(browser
 
 def test_an_admin_types_rules_a_tier_step_and_settings(browser, live_server):
     live_server.invoke("demo")
-    context = browser.new_context(
-        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
-    )
-    w = Walker(context, "guide-commission-console")
+    w = console(browser, live_server.url, "guide-commission-console")
     page = w.page
     try:
-        w.open("/console/login")
-        page.get_by_label("品牌代码").fill(BRAND)
-        page.get_by_label("手机号或用户名").fill("13800000000")
-        page.get_by_label("密码").fill(DEMO_PASSWORD)
-        w.submit(page.get_by_role("button", name="登录"))
+        console_login(w, BRAND, "13800000000", DEMO_PASSWORD)
         page.get_by_role("button", name="导购分销").click()
         w.follow(page.get_by_role("link", name="提成规则").first)
         expect(page.get_by_test_id("rules")).to_contain_text("品类提成比例")
@@ -222,4 +211,4 @@ def test_an_admin_types_rules_a_tier_step_and_settings(browser, live_server):
         w.follow(page.get_by_role("link", name="提成月结单").first, form=False)
         w.check()
     finally:
-        context.close()
+        w.context.close()

@@ -27,7 +27,7 @@ from members.models import Member
 from org.cli import DEMO_ADMIN_PHONE, DEMO_PASSWORD
 from org.models import Brand, Staff
 from shop.models import RF_SUCCESS, Order, OrderLine, Refund, Sku
-from tests.browser.walk import WECHAT_UA, Walker
+from tests.browser.walk import WECHAT_UA, Walker, console, console_login
 from wechat.sandbox import paystore
 
 BRAND = "demo"
@@ -94,16 +94,10 @@ def _yuan(fen: int) -> str:
 def _console(browser, live_server, name: str, login: str, *, phone: bool) -> Walker:
     """A signed-in console: the guide's workbench in WeChat, or the brand admin's desk."""
     if phone:
-        context = _phone(browser, live_server)
+        w = Walker(_phone(browser, live_server), name)
     else:
-        context = browser.new_context(base_url=live_server.url, locale="zh-CN",
-                                      viewport={"width": 1366, "height": 900})  # fmt: skip
-    w = Walker(context, name)
-    w.open("/console/login")
-    w.page.get_by_label("品牌代码").fill(BRAND)
-    w.page.get_by_label("手机号或用户名").fill(login)
-    w.page.get_by_label("密码").fill(DEMO_PASSWORD)
-    w.submit(w.page.get_by_role("button", name="登录"))
+        w = console(browser, live_server.url, name)
+    console_login(w, BRAND, login, DEMO_PASSWORD)
     return w
 
 

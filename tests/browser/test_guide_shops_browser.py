@@ -15,7 +15,7 @@ from core.tenancy import use_brand
 from guide_distribution import shops
 from guide_distribution.models import CustomerBinding
 from tests import factories
-from tests.browser.walk import WECHAT_UA, Walker
+from tests.browser.walk import WECHAT_UA, Walker, console_login
 from tests.shop.catalog_helpers import png, product
 
 
@@ -88,12 +88,8 @@ def test_a_consumer_opens_a_guides_share_link_in_wechat(browser, live_server, tm
         # the guide's own page, on the phone
         guide_ctx = _phone(browser, live_server)
         w = Walker(guide_ctx, "guide-shop")
-        w.open("/console/login")
+        console_login(w, data["slug"], data["guide_phone"], factories.PASSWORD)
         page = w.page
-        page.get_by_label("品牌代码").fill(data["slug"])
-        page.get_by_label("手机号或用户名").fill(data["guide_phone"])
-        page.get_by_label("密码").fill(factories.PASSWORD)
-        w.submit(page.get_by_role("button", name="登录"))
         w.open("/console/workbench/shop")
         expect(page.locator("[data-testid=my-products] input[name=line]").first).to_have_value(
             "回甘明显，冷泡也好喝"

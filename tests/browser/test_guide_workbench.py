@@ -10,7 +10,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.walk import WECHAT_UA, Walker
+from tests.browser.walk import WECHAT_UA, Walker, console, console_login
 
 GUIDE_PHONE, PASSWORD = "13800000201", "demo-pass-2026"  # 张小美, the demo's first guide
 
@@ -30,11 +30,7 @@ def test_a_guide_walks_the_workbench_on_the_phone(browser, live_server):
     w = Walker(context, "guide")
     page = w.page
     try:
-        w.open("/console/login")
-        page.get_by_label("品牌代码").fill("demo")
-        page.get_by_label("手机号或用户名").fill(GUIDE_PHONE)
-        page.get_by_label("密码").fill(PASSWORD)
-        w.submit(page.get_by_role("button", name="登录"))
+        console_login(w, "demo", GUIDE_PHONE, PASSWORD)
 
         w.open("/console/workbench/home")
         expect(page.get_by_test_id("wb-name")).to_have_text("张小美")
@@ -141,17 +137,10 @@ def test_hq_sets_materials_tasks_and_targets_in_the_console(browser, live_server
     live_server.invoke("demo")
     picture = tmp_path / "new.png"
     Image.new("RGB", (200, 200), (7, 193, 96)).save(picture)
-    context = browser.new_context(
-        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
-    )
-    w = Walker(context, "hq")
+    w = console(browser, live_server.url, "hq")
     page = w.page
     try:
-        w.open("/console/login")
-        page.get_by_label("品牌代码").fill("demo")
-        page.get_by_label("手机号或用户名").fill("13800000000")
-        page.get_by_label("密码").fill(PASSWORD)
-        w.submit(page.get_by_role("button", name="登录"))
+        console_login(w, "demo", "13800000000", PASSWORD)
         expect(page.locator("main")).to_contain_text("导购业绩")
         guided = page.locator("#ov-guide_sales")
         expect(guided).to_contain_text("导购销售占比")
@@ -190,4 +179,4 @@ def test_hq_sets_materials_tasks_and_targets_in_the_console(browser, live_server
         expect(page.locator("tbody")).to_contain_text("¥2500.00")
         w.check()
     finally:
-        context.close()
+        w.context.close()

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests import factories
-from tests.browser.walk import Walker
+from tests.browser.walk import Walker, console, console_login
 from tests.core.test_overview import build_world
 
 
@@ -17,18 +17,11 @@ def admin_walker(browser, live_server):
     with live_server.app.app_context():
         world = build_world()
         phone, slug = world["admin"].phone, world["brand"].slug
-    context = browser.new_context(
-        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
-    )
-    w = Walker(context, "overview")
-    w.open("/console/login")
-    w.page.get_by_label("品牌代码").fill(slug)
-    w.page.get_by_label("手机号或用户名").fill(phone)
-    w.page.get_by_label("密码").fill(factories.PASSWORD)
-    w.submit(w.page.get_by_role("button", name="登录"))
+    w = console(browser, live_server.url, "overview")
+    console_login(w, slug, phone, factories.PASSWORD)
     expect(w.page).to_have_url(re.compile(r"/console/$"))
     yield w
-    context.close()
+    w.context.close()
 
 
 def _drawn(w: Walker, at_least: int) -> None:

@@ -16,7 +16,7 @@ from members.models import Member
 from members.tiers_tags import tiers
 from org.models import Staff, Store
 from tests import factories as f
-from tests.browser.walk import Walker
+from tests.browser.walk import console, console_login
 from tests.browser.walk_console import pick
 
 
@@ -45,17 +45,10 @@ def _brand_with_members(app):
 
 def test_issue_to_a_picked_tier_and_store(browser, live_server):
     b, admin, ids, tpl_id = _brand_with_members(live_server.app)
-    context = browser.new_context(
-        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
-    )
-    w = Walker(context, "picker")
+    w = console(browser, live_server.url, "picker")
     page = w.page
     try:
-        w.open("/console/login")
-        page.get_by_label("品牌代码").fill(b["slug"])
-        page.get_by_label("手机号或用户名").fill(b["admin"])
-        page.get_by_label("密码").fill(f.PASSWORD)
-        w.submit(page.get_by_role("button", name="登录"))
+        console_login(w, b["slug"], b["admin"], f.PASSWORD)
 
         w.open(f"/console/coupons/templates/{tpl_id}/issue")
         # the search answers as the operator types, by name and by store code
@@ -80,7 +73,7 @@ def test_issue_to_a_picked_tier_and_store(browser, live_server):
         w.saved("选择器测试券")
         w.check()
     finally:
-        context.close()
+        w.context.close()
 
     with live_server.app.app_context(), use_brand(b["id"]):
         holders = db.session.execute(

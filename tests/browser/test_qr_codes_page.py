@@ -14,8 +14,8 @@ from core.tenancy import use_brand
 from members.models import MemberQrCode
 from org.models import Brand, Store
 from tests import factories as f
+from tests.browser import walk
 from tests.browser import walk_console as console
-from tests.browser.walk import Walker
 
 URL = "/console/members/qrcodes"
 # Stores (with their codes) beyond the demo's, so that the list has a second page.
@@ -84,19 +84,10 @@ def test_qr_codes_page_as_admin_and_as_store_manager(browser, live_server):
     finally:
         w.context.close()
 
-    m = Walker(
-        browser.new_context(
-            base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
-        ),
-        "manager",
-    )
+    m = walk.console(browser, live_server.url, "manager")
     try:
-        m.open("/console/login")
+        walk.console_login(m, console.BRAND, manager_phone, f.PASSWORD)
         page = m.page
-        page.get_by_label("品牌代码").fill(console.BRAND)
-        page.get_by_label("手机号或用户名").fill(manager_phone)
-        page.get_by_label("密码").fill(f.PASSWORD)
-        m.submit(page.get_by_role("button", name="登录"))
         expect(page).to_have_url(re.compile(r"/console/"))
         m.open(URL)
         assert set(_scenes(m)) == mine

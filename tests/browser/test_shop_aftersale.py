@@ -14,7 +14,7 @@ from core.tenancy import use_brand
 from shop import aftersale, fulfilment, refunds
 from shop.models import AfterSale, Order, OrderLine
 from tests import factories as f
-from tests.browser.walk import WECHAT_UA, Walker
+from tests.browser.walk import WECHAT_UA, Walker, console, console_login
 from tests.shop import factories as sf
 from tests.shop.aftersale_fixtures import FakePay
 
@@ -70,17 +70,10 @@ def test_console_order_detail_and_after_sale_queue(browser, live_server, monkeyp
     pay = FakePay()
     monkeypatch.setattr(gateway, "pay_refund", pay.pay_refund, raising=False)
     data = _setup(live_server)
-    context = browser.new_context(
-        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
-    )
-    w = Walker(context, "shop-orders")
+    w = console(browser, live_server.url, "shop-orders")
     page = w.page
     try:
-        w.open("/console/login")
-        page.get_by_label("品牌代码").fill(data["brand"])
-        page.get_by_label("手机号或用户名").fill(data["admin"])
-        page.get_by_label("密码").fill(f.PASSWORD)
-        w.submit(page.get_by_role("button", name="登录"))
+        console_login(w, data["brand"], data["admin"], f.PASSWORD)
         w.open("/console/shop/orders")
         expect(page.get_by_test_id("orders")).to_contain_text(data["delivery_no"])
         w.follow(page.get_by_role("link", name=data["delivery_no"]))
@@ -111,7 +104,7 @@ def test_console_order_detail_and_after_sale_queue(browser, live_server, monkeyp
         expect(page.get_by_test_id("after-sales")).to_contain_text("已退款")
         w.check()
     finally:
-        context.close()
+        w.context.close()
     with live_server.app.app_context(), use_brand(data["brand_id"]):
         a, b = (db.session.get(AfterSale, i) for i in data["requests"])
         assert (a.status, b.status) == ("refunded", "refused")

@@ -17,7 +17,7 @@ from core.storage import LocalStorage
 from core.tenancy import use_brand
 from shop import catalog
 from tests import factories
-from tests.browser.walk import WECHAT_UA, Walker
+from tests.browser.walk import WECHAT_UA, Walker, console, console_login
 from tests.shop.catalog_helpers import png, product, sku
 
 
@@ -40,17 +40,10 @@ def test_console_product_form(browser, live_server, ctx, tmp_path):
         db.session.commit()
     image = tmp_path / "shirt.png"
     image.write_bytes(png(300, 300, colour=(30, 90, 160)))
-    context = browser.new_context(
-        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
-    )
-    w = Walker(context, "catalog")
+    w = console(browser, live_server.url, "catalog")
     try:
-        w.open("/console/login")
+        console_login(w, b.slug, admin.phone, factories.PASSWORD)
         page = w.page
-        page.get_by_label("品牌代码").fill(b.slug)
-        page.get_by_label("手机号或用户名").fill(admin.phone)
-        page.get_by_label("密码").fill(factories.PASSWORD)
-        w.submit(page.get_by_role("button", name="登录"))
         w.open("/console/shop/products")
         expect(page.locator("nav.nav [data-group=shop]")).to_contain_text("商品")
         w.follow(page.get_by_role("link", name="新建商品").first)
@@ -112,7 +105,7 @@ def test_console_product_form(browser, live_server, ctx, tmp_path):
             )
         w.check()
     finally:
-        context.close()
+        w.context.close()
         live_server.app.extensions["storage"] = saved
 
 

@@ -21,7 +21,7 @@ from shop.models import H5, Order, Refund
 from shop.pricing import Item
 from tests import factories as f
 from tests.browser.test_shop_purchase import _member_cookie
-from tests.browser.walk import WECHAT_UA, Walker
+from tests.browser.walk import WECHAT_UA, Walker, console, console_login
 from tests.shop import factories as sf
 from tests.shop.conftest import ADDRESS
 from wechat.sandbox import paynotify, paystore
@@ -78,18 +78,11 @@ def _paid_twice(live_server, *, hold_refunds: bool = False) -> dict:
     return data
 
 
-def _operator(browser, live_server, data: dict, name: str):
-    """The brand admin signed in to the console (1366x900): (context, walker)."""
-    console = browser.new_context(
-        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
-    )
-    w = Walker(console, name)
-    w.open("/console/login")
-    w.page.get_by_label("品牌代码").fill(BRAND)
-    w.page.get_by_label("手机号或用户名").fill(data["admin"])
-    w.page.get_by_label("密码").fill(f.PASSWORD)
-    w.submit(w.page.get_by_role("button", name="登录"))
-    return console, w
+def _operator(browser, live_server, data: dict, name: str) -> Walker:
+    """The brand admin signed in to the console (1366x900)."""
+    w = console(browser, live_server.url, name)
+    console_login(w, BRAND, data["admin"], f.PASSWORD)
+    return w
 
 
 def _returned(live_server, data: dict, page) -> Refund:
@@ -134,7 +127,7 @@ def test_an_order_paid_twice_reads_plainly_to_the_member_and_the_operator(browse
     finally:
         m.check()
 
-    console, w = _operator(browser, live_server, data, "shop-paid-twice-console")
+    w = _operator(browser, live_server, data, "shop-paid-twice-console")
     cpage = w.page
     try:
         w.open(f"/console/shop/orders/{data['order_id']}")
@@ -156,7 +149,7 @@ def test_an_order_paid_twice_reads_plainly_to_the_member_and_the_operator(browse
         w.shot("order-payments")
         w.check()
     finally:
-        console.close()
+        w.context.close()
 
 
 def test_a_second_payment_wechat_pay_would_not_return_is_listed_for_the_operator(
@@ -180,7 +173,7 @@ def test_a_second_payment_wechat_pay_would_not_return_is_listed_for_the_operator
         answer = paynotify.complete_refund(data["mch_id"], out_refund_no, status="ABNORMAL")
         assert answer["status"] == "ABNORMAL"
     yuan = f"¥{data['pay_fen'] / 100:.2f}"
-    console, w = _operator(browser, live_server, data, "shop-paid-twice-not-returned")
+    w = _operator(browser, live_server, data, "shop-paid-twice-not-returned")
     cpage = w.page
     try:
         w.open("/console/shop/reconciliation")
@@ -204,4 +197,4 @@ def test_a_second_payment_wechat_pay_would_not_return_is_listed_for_the_operator
         expect(cpage.locator("[data-testid='order-status']")).to_have_text("待发货")
         w.check()
     finally:
-        console.close()
+        w.context.close()

@@ -19,7 +19,7 @@ from org.models import Brand
 from points import services as points
 from shop.models import Order, OrderLine, Refund
 from tests import factories as f
-from tests.browser.walk import WECHAT_UA, Walker
+from tests.browser.walk import WECHAT_UA, Walker, console, console_login
 from tests.shop import factories as sf
 from wechat.sandbox import paystore
 
@@ -157,17 +157,10 @@ def test_a_member_buys_pays_and_gets_a_line_refunded(browser, live_server):
         m.check()
 
     # The operator approves it in the console.
-    console = browser.new_context(
-        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
-    )
-    w = Walker(console, "shop-purchase-console")
+    w = console(browser, live_server.url, "shop-purchase-console")
     cpage = w.page
     try:
-        w.open("/console/login")
-        cpage.get_by_label("品牌代码").fill(BRAND)
-        cpage.get_by_label("手机号或用户名").fill(data["admin"])
-        cpage.get_by_label("密码").fill(f.PASSWORD)
-        w.submit(cpage.get_by_role("button", name="登录"))
+        console_login(w, BRAND, data["admin"], f.PASSWORD)
         w.open("/console/shop/after-sales")
         row = cpage.locator("tr", has_text="尺码不合适")
         expect(row).to_have_count(1)
@@ -175,7 +168,7 @@ def test_a_member_buys_pays_and_gets_a_line_refunded(browser, live_server):
         w.saved()
         w.check()
     finally:
-        console.close()
+        w.context.close()
 
     # The sandbox completes the refund a moment later and posts its notify.
     with live_server.app.app_context(), use_brand(data["brand_id"]):

@@ -20,7 +20,7 @@ from coupons.models import Redemption
 from members.identities import create_member_row
 from tests import factories as f
 from tests.browser.conftest import CHROMIUM_ARGS
-from tests.browser.walk import Walker
+from tests.browser.walk import Walker, console, console_login
 
 
 def _setup(live_server) -> dict:
@@ -54,23 +54,11 @@ def _setup(live_server) -> dict:
         }
 
 
-def _log_in(w: Walker, data: dict) -> None:
-    page = w.page
-    w.open("/console/login")
-    page.get_by_label("品牌代码").fill(data["brand"])
-    page.get_by_label("手机号或用户名").fill(data["admin"])
-    page.get_by_label("密码").fill(f.PASSWORD)
-    w.submit(page.get_by_role("button", name="登录"))
-
-
 def test_redeem_by_typing_outside_wechat_and_the_store_is_remembered(browser, live_server):
     data = _setup(live_server)
-    context = browser.new_context(
-        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
-    )
-    w = Walker(context, "redeem")
+    w = console(browser, live_server.url, "redeem")
     try:
-        _log_in(w, data)
+        console_login(w, data["brand"], data["admin"], f.PASSWORD)
         page = w.page
         w.open("/console/coupons/redeem")
         # Outside WeChat: the camera scanner (jsQR) is offered, under the right label.
@@ -90,7 +78,7 @@ def test_redeem_by_typing_outside_wechat_and_the_store_is_remembered(browser, li
         expect(page.get_by_label("门店")).to_have_value(str(data["stores"][1]))
         w.check()
     finally:
-        context.close()
+        w.context.close()
     with live_server.app.app_context(), use_brand(data["brand_id"]):
         red = db.session.scalars(select(Redemption)).one()
         assert (red.store_id, red.order_amount_fen, red.channel) == (
@@ -137,7 +125,7 @@ def test_the_camera_reads_a_coupon_code(browser, live_server, tmp_path):
         )
         context.grant_permissions(["camera"])
         w = Walker(context, "scan")
-        _log_in(w, data)
+        console_login(w, data["brand"], data["admin"], f.PASSWORD)
         page = w.page
         w.open("/console/coupons/redeem")
         page.get_by_role("button", name="扫描优惠券二维码").click()

@@ -10,7 +10,7 @@ import pathlib
 import re
 from urllib.parse import urlsplit
 
-from playwright.sync_api import BrowserContext, Locator, Page, Response, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, Response, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 # Set WMB_WALKTHROUGH_SHOTS=/some/dir to keep a screenshot of every page the walk sees.
@@ -127,6 +127,24 @@ class Walker:
         expect(self.page.locator(".flash.error")).to_have_count(0)
         for text in texts:
             expect(self.page.locator("main")).to_contain_text(text)
+
+
+def console(browser: Browser, base_url: str, name: str) -> Walker:
+    """A new console context on a laptop screen (1366x900, zh-CN); close: ``w.context.close()``."""
+    context = browser.new_context(
+        base_url=base_url, locale="zh-CN", viewport={"width": 1366, "height": 900}
+    )
+    return Walker(context, name)
+
+
+def console_login(w: Walker, brand: str, login: str, password: str) -> None:
+    """Sign in to the console with its login form: brand code, phone or username, password."""
+    w.open("/console/login")
+    page = w.page
+    page.get_by_label("品牌代码").fill(brand)
+    page.get_by_label("手机号或用户名").fill(login)
+    page.get_by_label("密码").fill(password)
+    w.submit(page.get_by_role("button", name="登录"))
 
 
 def assert_editable(page: Page) -> None:

@@ -10,7 +10,8 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.walk import Walker, form_with
+from tests.browser import walk
+from tests.browser.walk import Walker, console_login, form_with
 
 BRAND = "demo"
 ADMIN_PHONE, PASSWORD = "13800000000", "demo-pass-2026"
@@ -27,21 +28,13 @@ def pick(page, label: str, text: str) -> None:
 
 def console(browser, live_server) -> Walker:
     """The console as the brand admin sees it, on a laptop screen."""
-    context = browser.new_context(
-        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900}
-    )
-    return Walker(context, "console")
+    return walk.console(browser, live_server.url, "console")
 
 
 def log_in(w: Walker) -> None:
     """Log in as the demo brand's admin with the login form."""
-    w.open("/console/login")
-    page = w.page
-    page.get_by_label("品牌代码").fill(BRAND)
-    page.get_by_label("手机号或用户名").fill(ADMIN_PHONE)
-    page.get_by_label("密码").fill(PASSWORD)
-    w.submit(page.get_by_role("button", name="登录"))
-    expect(page).to_have_url(re.compile(r"/console/$"))
+    console_login(w, BRAND, ADMIN_PHONE, PASSWORD)
+    expect(w.page).to_have_url(re.compile(r"/console/$"))
 
 
 def every_page_in_the_menu(w: Walker) -> None:
