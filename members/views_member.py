@@ -123,13 +123,23 @@ def start():
     if request.args.get("change") == "1":
         session.pop(_sent_key(), None)
         return redirect(url_for(".start"))
+    return _step_page()
+
+
+def _step_page(*, address: str | None = None):
+    """The activation page at its current step: the code step while a sent code can still be
+    used, else the phone step. ``address``: the page's own address, which its script puts in
+    the address bar when the page answered another one (the OAuth return)."""
     step = _code_step()
     if step is not None:
-        return _render_activate(ActivateForm(formdata=None, phone=step[0]), step="code")
-    return _render_activate(PhoneForm(), step="phone")
+        form = ActivateForm(formdata=None, phone=step[0])
+        return _render_activate(form, step="code", address=address)
+    return _render_activate(PhoneForm(), step="phone", address=address)
 
 
-def _render_activate(form, *, step: str, status: int = 200, phone: str = ""):
+def _render_activate(
+    form, *, step: str, status: int = 200, phone: str = "", address: str | None = None
+):
     code_step = _code_step() if step == "code" else None
     phone = phone or (code_step[0] if code_step else "")
     html = render_template(
@@ -139,6 +149,7 @@ def _render_activate(form, *, step: str, status: int = 200, phone: str = ""):
         phone=phone,
         resend_in=code_step[1] if code_step and code_step[0] == phone else 0,
         sandbox_sms=_sandbox_sms(),
+        address=address,
     )
     return html, status
 
@@ -176,7 +187,9 @@ def oauth():
     member_session.login(brand_id=g.brand.id, openid=openid, unionid=unionid, member_id=member_id)
     if member_id is not None:
         return redirect(pop_next() or url_for("members_center.card"))
-    return redirect(url_for(".start"))
+    # The activation page answers here (one redirect less on the way in); its script puts
+    # /activate in the address bar, so that reloading it does not reuse the spent code.
+    return _step_page(address=url_for(".start"))
 
 
 def _need_openid() -> str:

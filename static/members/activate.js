@@ -3,6 +3,12 @@
 // before another code may be sent (the server's limit) instead of letting the server refuse
 // it. Without this script the forms post and the server redirects to the code step.
 (function () {
+  // Answered by the OAuth return: its address (a spent code) is replaced by the page's own.
+  var own = document.querySelector("[data-address]");
+  if (own && window.history && history.replaceState) {
+    history.replaceState(null, "", own.getAttribute("data-address"));
+  }
+
   function countdown(btn, seconds) {
     if (!btn) return;
     if (btn._timer) clearInterval(btn._timer);

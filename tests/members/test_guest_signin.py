@@ -59,7 +59,8 @@ def test_after_activation_the_guest_lands_on_the_page_asked_for(wx_client, wx_br
     # The entry remembers where to come back, then sends the guest to WeChat's OAuth.
     assert "/connect/oauth2/authorize" in wx_client.get(entry).headers["Location"]
     phone = Phone(wx_client, wx_brand, wx_consumer)
-    assert phone.sign_in().headers["Location"].endswith("/activate")  # not a member yet
+    signed_in = phone.sign_in()  # not a member yet: the activation page, there and then
+    assert signed_in.status_code == 200 and "发送验证码" in signed_in.get_data(as_text=True)
     phone.request_code("13912345670")
     r = phone.activate("13912345670")
     assert r.status_code == 302 and r.headers["Location"].endswith(f"{base}/coupons?tab=expired")
