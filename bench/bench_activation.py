@@ -44,33 +44,7 @@ APPID, SECRET, TOKEN = "wxbenchact000001", "bench-act-secret", "benchacttoken"
 AES_KEY = base64.b64encode(b"b" * 32).decode()[:43]
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_seconds(pids) -> float:
-    """User + system CPU time of these processes (those still alive)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / _TICK
-
-
-def _group(pgid: int) -> list[int]:
-    """The processes of a process group (a gunicorn master and its workers)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid:
-                pids.append(int(entry))
-    return pids
+_cpu_seconds, _group = common.cpu_seconds, common.group
 
 
 def _pg_backends() -> list[int]:

@@ -133,18 +133,68 @@ def gunicorn(app_spec: str, *, env: dict[str, str], ready_path: str = "/") -> It
 
 
 def _wait_ready(url: str, proc: subprocess.Popen) -> None:
+    """Until the server answers ``url`` and every worker has booted (``_wait_settled``)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {proc.returncode}; see {OUT}")
         try:
             urllib.request.urlopen(url, timeout=2).close()  # noqa: S310 - loopback only
-            return
+            break
         except urllib.error.HTTPError:
-            return
+            break
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within 30 s")
+    else:
+        raise RuntimeError(f"{url} did not answer within 30 s")
+    _wait_settled(proc.pid, deadline)
+
+
+def _wait_settled(pgid: int, deadline: float) -> None:
+    """Until the server started as process group ``pgid`` has all its workers and they sit
+    idle: the first worker answers while the others still import the app, and a load that
+    starts then puts every keep-alive connection on that one process (one CPU's worth of
+    Python for the whole run, whatever the workers' count)."""
+    last = cpu_seconds(group(pgid))
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        pids = group(pgid)
+        now = cpu_seconds(pids)
+        if len(pids) > GUNICORN_WORKERS and now - last < 0.05:
+            return
+        last = now
+    raise RuntimeError(f"gunicorn's workers did not settle within 30 s; see {OUT}")
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids) -> float:
+    """User + system CPU time of these processes (those still alive)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / _TICK
+
+
+def group(pgid: int) -> list[int]:
+    """The processes of a process group (a gunicorn master and its workers)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:
+                pids.append(int(entry))
+    return pids
 
 
 def run_wrk(
