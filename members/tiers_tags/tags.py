@@ -401,6 +401,19 @@ def _lapse_mark() -> dt.datetime | None:
     ).scalar_one()
 
 
+def purchased(*, member_id: int, latest: dt.datetime, now: dt.datetime | None = None) -> None:
+    """A purchase was recorded and the member's latest purchase is now ``latest``: the lapsed
+    tag goes, unless even the latest is before the cutoff (a purchase recorded long after it
+    happened, of a member who has not bought since)."""
+    now = now or utcnow()
+    # The cutoff is a brand-local midnight 90 to 91 days ago: a later purchase is after it.
+    if latest < now - dt.timedelta(days=LAPSED_DAYS - 1):
+        brand = db.session.get(Brand, require_brand_id())
+        if latest < lapsed_cutoff(brand=brand, now=now):
+            return
+    clear_system_tag(member_id=member_id, code=LAPSED, reason="purchased again")
+
+
 def recheck_lapsed(*, member_id: int, now: dt.datetime | None = None) -> None:
     """Set or clear one member's lapsed tag by their last purchase or activation (after a
     merge joined two members' histories and tags)."""

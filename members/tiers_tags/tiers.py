@@ -347,9 +347,14 @@ def _positive(value: int, field: str) -> None:
 
 
 # The member row is locked already (_record); the latest purchase wins, a late one does not.
-_LAST_PURCHASE = text(
-    "UPDATE member SET last_purchase_at = GREATEST(last_purchase_at, :at) WHERE id = :id"
-).bindparams(bindparam("at", type_=UTCDateTime))
+_LAST_PURCHASE = (
+    text(
+        "UPDATE member SET last_purchase_at = GREATEST(last_purchase_at, :at) WHERE id = :id"
+        " RETURNING last_purchase_at"
+    )
+    .bindparams(bindparam("at", type_=UTCDateTime))
+    .columns(last_purchase_at=UTCDateTime)
+)
 
 
 def record_purchase(
@@ -375,11 +380,13 @@ def record_purchase(
         note=note,
     )
     if created:
-        db.session.execute(_LAST_PURCHASE, {"id": member_id, "at": occurred_at})
+        latest = db.session.execute(
+            _LAST_PURCHASE, {"id": member_id, "at": occurred_at}
+        ).scalar_one()
         tags.apply_system_tag(member_id=member_id, code="purchased")
         if store_id is not None:
             tags.apply_system_tag(member_id=member_id, code="visited_store")
-        tags.clear_system_tag(member_id=member_id, code="lapsed_90d", reason="purchased again")
+        tags.purchased(member_id=member_id, latest=latest)
         evaluate_upgrade(member_id=member_id)
         signals.purchase_recorded.send(
             require_brand_id(),

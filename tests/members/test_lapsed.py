@@ -67,6 +67,22 @@ def test_each_run_tags_the_members_who_lapsed_since_the_last(world):
     assert added == 4
 
 
+def test_a_purchase_recorded_long_after_it_happened_leaves_the_tag(world):
+    m = f.member(activated=True, now=_ago(200)).id
+    assert tags.tag_lapsed(now=NOW) == 1
+    _buy(m, _ago(120), "late")  # bought 120 days ago, recorded now: still 90 days without
+    db.session.commit()
+    assert "lapsed_90d" in codes(m)
+    assert db.session.get(Member, m).last_purchase_at == _ago(120)
+    _buy(m, _ago(10), "recent")
+    db.session.commit()
+    assert "lapsed_90d" not in codes(m)
+    _buy(m, _ago(100), "late again")  # an older purchase recorded later changes nothing
+    db.session.commit()
+    assert "lapsed_90d" not in codes(m)
+    assert tags.tag_lapsed(now=NOW + dt.timedelta(hours=1)) == 0
+
+
 def test_a_purchase_clears_the_tag_until_the_member_lapses_again(world):
     m = f.member(activated=True, now=_ago(200)).id
     assert tags.tag_lapsed(now=NOW) == 1
