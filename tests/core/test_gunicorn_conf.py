@@ -63,6 +63,30 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_sockets(pid: int) -> int:
+    """The process's open TCP connections to port 5432."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            cols = line.split()
+            if cols[2].endswith(":1538") and cols[9] in inodes:  # 0x1538 = 5432
+                count += 1
+    return count
+
+
 def test_gunicorn_serves_the_app_with_these_settings(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -102,6 +126,17 @@ def test_gunicorn_serves_the_app_with_these_settings(tmp_path):
         while len(_children(proc.pid)) != 3 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert len(_children(proc.pid)) == 3, log.read_text()
+        # The app was loaded once, by the master, before the workers were forked: a worker
+        # answers as soon as it exists, having imported nothing of its own.
+        workers = _children(proc.pid)
+        assert max(_cpu_seconds(w) for w in workers) < _cpu_seconds(proc.pid) / 3
+        # Every worker uses PostgreSQL through connections of its own; the one the master
+        # opened while loading the app was closed before the first fork.
+        for _ in range(12):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                assert r.status == 200
+        assert _postgres_sockets(proc.pid) == 0
+        assert sum(_postgres_sockets(w) for w in workers) >= 1
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
