@@ -237,6 +237,11 @@ def test_scratch_the_card_with_the_mouse(browser, live_server, tmp_path):
         _shot(page, tmp_path, "scratch-result")
         draw = _recorded(live_server, data, int(dialog.get_attribute("data-draw")))
         assert draw.prize_name == "10积分" and draw.status == "granted"
+        # The member's points history says where the 10 points came from.
+        m.open(f"/m/{data['brand']}/points", form=False)
+        won = page.get_by_test_id("history").filter(has_text="游戏奖励").first
+        expect(won).to_contain_text("+10")
+        _shot(page, tmp_path, "points-history")
         m.check()
     finally:
         m.context.close()
