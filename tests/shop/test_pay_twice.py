@@ -92,6 +92,15 @@ def _surplus_refund(payment: Payment) -> Refund:
     return db.session.scalars(select(Refund).where(Refund.payment_id == payment.id)).one()
 
 
+def _paid_in_both(w: World):
+    """An order paid in the pages (H5) and then again in the mini-program: (order, the H5
+    payment, the mini-program's, the return of the mini-program's, not yet sent)."""
+    order, h5, mp = _two_attempts(w)
+    paynotify.pay_order(w.mch_id, h5.out_trade_no)
+    paynotify.pay_order(w.mch_id, mp.out_trade_no)
+    return order, h5, mp, _surplus_refund(mp)
+
+
 def _facts(w: World) -> tuple[int, int]:
     fresh()
     row = db.session.get(MemberPurchaseFacts, w.member.id)
@@ -320,10 +329,7 @@ def test_both_attempts_learned_at_once_apply_one_and_return_the_other(world, pai
 
 def test_a_return_wechat_pay_refuses_is_a_reconciliation_issue(world):
     w = world
-    order, h5, mp = _two_attempts(w)
-    paynotify.pay_order(w.mch_id, h5.out_trade_no)
-    paynotify.pay_order(w.mch_id, mp.out_trade_no)
-    back = _surplus_refund(mp)
+    order, h5, mp, back = _paid_in_both(w)
     paystore.hold_refunds(w.mch_id, True)
     _run(SUBMIT, back.id)
     paynotify.complete_refund(w.mch_id, back.out_refund_no, status="ABNORMAL")
@@ -346,10 +352,7 @@ def test_a_return_wechat_pay_refuses_is_a_reconciliation_issue(world):
 
 def test_a_return_the_balance_cannot_pay_is_sent_again_until_it_goes_through(world):
     w = world
-    order, h5, mp = _two_attempts(w)
-    paynotify.pay_order(w.mch_id, h5.out_trade_no)
-    paynotify.pay_order(w.mch_id, mp.out_trade_no)
-    back = _surplus_refund(mp)
+    order, h5, mp, back = _paid_in_both(w)
     paystore.short_of_funds(w.mch_id)  # WeChat Pay answers NOT_ENOUGH
     _run(SUBMIT, back.id)
     assert db.session.get(Refund, back.id).status == RF_PROCESSING
@@ -373,11 +376,8 @@ def test_a_return_the_balance_cannot_pay_is_sent_again_until_it_goes_through(wor
 
 def test_a_return_the_balance_cannot_pay_for_a_day_is_handed_to_the_operators(world):
     w = world
-    order, h5, mp = _two_attempts(w)
+    order, h5, mp, back = _paid_in_both(w)
     paystore.short_of_funds(w.mch_id)
-    paynotify.pay_order(w.mch_id, h5.out_trade_no)
-    paynotify.pay_order(w.mch_id, mp.out_trade_no)
-    back = _surplus_refund(mp)
     _run(SUBMIT, back.id)
     db.session.execute(
         text("UPDATE shop_refund SET created_at = created_at - interval '25 hours' WHERE id = :id"),
