@@ -44,9 +44,6 @@ APPID, SECRET, TOKEN = "wxbenchact000001", "bench-act-secret", "benchacttoken"
 AES_KEY = base64.b64encode(b"b" * 32).decode()[:43]
 
 
-_cpu_seconds, _group = common.cpu_seconds, common.group
-
-
 def _pg_backends() -> list[int]:
     import psycopg
 
@@ -355,19 +352,19 @@ def run(*, repeats: int, log) -> dict:
             _gunicorn(sandbox_port, env, sandbox_spec) as (_, sandbox_pgid),
             _gunicorn(port, env) as (_, app_pgid),
         ):
-            groups = {"app": _group(app_pgid), "sandbox": _group(sandbox_pgid)}
-            before = {k: _cpu_seconds(v) for k, v in groups.items()}
-            pg_before = {pid: _cpu_seconds([pid]) for pid in _pg_backends()}
+            groups = {"app": common.group(app_pgid), "sandbox": common.group(sandbox_pgid)}
+            before = {k: common.cpu_seconds(v) for k, v in groups.items()}
+            pg_before = {pid: common.cpu_seconds([pid]) for pid in _pg_backends()}
             client_before = time.process_time()
             load_before = os.getloadavg()[0]
             started = time.perf_counter()
             with app.app_context(), ThreadPoolExecutor(CONCURRENCY) as pool:
                 list(pool.map(work, consumers))
             wall = time.perf_counter() - started
-            cpu = {k: _cpu_seconds(v) - before[k] for k, v in groups.items()}
+            cpu = {k: common.cpu_seconds(v) - before[k] for k, v in groups.items()}
             cpu["client"] = time.process_time() - client_before
             cpu["postgres"] = sum(
-                _cpu_seconds([pid]) - pg_before.get(pid, 0.0) for pid in _pg_backends()
+                common.cpu_seconds([pid]) - pg_before.get(pid, 0.0) for pid in _pg_backends()
             )
             load_after = os.getloadavg()[0]
         with app.app_context(), use_brand(brand_id):
