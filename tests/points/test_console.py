@@ -47,6 +47,19 @@ def test_adjustment_form_writes_entry_and_audit(client, brand, member):
     assert "补录门店积分" in html and 'id="points-balance">120<' in html
 
 
+def test_points_won_in_a_game_read_as_a_game_reward_with_the_campaign(client, brand, member):
+    _admin(client, brand)
+    with use_brand(brand.id):
+        won = services.credit_game_wins(
+            [services.Credit(member_id=member, points=10, key="game-draw:1", reason="幸运大转盘")]
+        )
+        db.session.commit()
+    assert won["game-draw:1"].ok
+    html = client.get(f"/console/points/members/{member}").get_data(as_text=True)
+    row = re.search(r"<tr>\s*<td>[^<]*</td>\s*<td>游戏奖励</td>.*?</tr>", html, re.S)
+    assert row is not None and "+10" in row.group(0) and "幸运大转盘" in row.group(0)
+
+
 def test_adjustment_without_reason_or_beyond_balance_writes_nothing(client, brand, member):
     _admin(client, brand)
     token = factories.csrf_token(client, f"/console/points/members/{member}")
