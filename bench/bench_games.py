@@ -193,6 +193,45 @@ def _totals(env: dict, campaign_id: int) -> dict:
     }
 
 
+_PARTS = ("app", "redis", "postgres", "writer")
+
+
+def _cpu_parts(procs) -> dict[str, float]:
+    """CPU seconds so far of the app's server, the bare one, Redis, PostgreSQL (its server
+    processes alive now) and the writer (the worker and the scheduler)."""
+    found = {"app": [], "bare": [], "redis": [], "postgres": []}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "gunicorn" in cmd and "wsgi:app" in cmd:
+            found["app"].append(int(entry))
+        elif "gunicorn" in cmd and "bench.bare_app:app" in cmd:
+            found["bare"].append(int(entry))
+        elif "redis-server" in cmd:
+            found["redis"].append(int(entry))
+        elif cmd.startswith("postgres"):
+            found["postgres"].append(int(entry))
+    writer = [pid for p in procs for pid in common.group(p.pid)]
+    return {
+        **{part: common.cpu_seconds(pids) for part, pids in found.items()},
+        "writer": common.cpu_seconds(writer),
+    }
+
+
+def _per(before: dict, after: dict, n: int, parts) -> dict[str, float]:
+    return {part: (after[part] - before[part]) * 1000 / n for part in parts}
+
+
+def _cpu_line(cpu: dict) -> str:
+    ours = ", ".join(f"{part} {cpu[part]:.2f}" for part in _PARTS)
+    return f"{ours} (together {sum(cpu[p] for p in _PARTS):.2f}); bare {cpu['bare']:.2f}"
+
+
 def run(*, repeats: int, log) -> dict:
     common.recreate_database(DATABASE)
     common.flush_redis()
@@ -218,8 +257,22 @@ def run(*, repeats: int, log) -> dict:
         common.gunicorn("bench.bare_app:app", env=env) as bare_url,
         common.gunicorn("wsgi:app", env=env, ready_path="/healthz") as app_url,
     ):
-        for rep in range(repeats):
+        cpu: list[dict] = []  # per run: CPU ms per draw of each part, per bare request
+        before: dict = {}  # CPU seconds when the run's draws started
+        for rep in range(repeats + 1):
+            # The bare endpoint gets the machine as the draws found it: the writer done with
+            # the previous run's plays (it would otherwise take CPU from the bare runs only).
+            waited = _written(env, campaign_id, MEMBERS * PLAYS * rep)
+            after = _cpu_parts(procs)
+            if rep:  # the previous run's draws, written and granted
+                cpu[-1].update(_per(before, after, runs[-1]["ok"], _PARTS))
+                log(f"    CPU ms per draw: {_cpu_line(cpu[-1])}")
+            if rep == repeats:
+                catch_up = waited
+                break
             bare = _wrk(bare_url, bare_prefix, 200, "/")
+            before = _cpu_parts(procs)
+            cpu.append({"bare": _per(after, before, bare["ok"], ("bare",))["bare"]})
             prefix = common.OUT / f"games-draws-{rep}"
             _write(prefix, _lines(campaign_id, tokens))
             draws = _wrk(app_url, prefix, 200, "/healthz")
@@ -231,10 +284,7 @@ def run(*, repeats: int, log) -> dict:
                 f" {draws['p99_us'] / 1000:.1f} ms; bare {_rps(bare):.0f} req/s p99"
                 f" {bare['p99_us'] / 1000:.1f} ms"
             )
-    try:
-        catch_up = _written(env, campaign_id, MEMBERS * PLAYS * repeats)
-    finally:
-        _stop(procs)
+    _stop(procs)
     log(f"  every play written and granted {catch_up:.1f} s after the last run")
     totals = _totals(env, campaign_id)
     log(f"  database after the runs: {totals}")
@@ -243,6 +293,8 @@ def run(*, repeats: int, log) -> dict:
     bare_p99 = med([r["p99_us"] / 1000 for r in bare_runs])
     rps = med([_rps(r) for r in runs])
     p99 = med([r["p99_us"] / 1000 for r in runs])
+    cpu_med = {part: med([c[part] for c in cpu]) for part in (*_PARTS, "bare")}
+    log(f"  CPU ms per draw, medians: {_cpu_line(cpu_med)}")
     sent = MEMBERS * PLAYS
     # wrk may send a line once more at the end of a run (a replay: the same draw answers)
     answered = all(r["ok"] >= sent and r["other"] + r["errors"] == 0 for r in runs)
@@ -255,6 +307,18 @@ def run(*, repeats: int, log) -> dict:
         "rows": [
             ("Draws per second (bare: requests per second)", rps, bare_rps, "higher"),
             ("Latency p99 (ms)", p99, bare_p99, "lower"),
+            (
+                "CPU per draw of the app's server, ms (bare: per request of its server)",
+                cpu_med["app"],
+                cpu_med["bare"],
+                "lower",
+            ),
+            (
+                "CPU per draw of the app's server, Redis, PostgreSQL and the writer, ms",
+                sum(cpu_med[p] for p in _PARTS),
+                cpu_med["bare"],
+                "lower",
+            ),
             (
                 "Seconds after the last run until every play is written and granted",
                 catch_up,
@@ -312,7 +376,14 @@ def run(*, repeats: int, log) -> dict:
             f"gunicorn --workers {common.GUNICORN_WORKERS} --worker-class gthread --threads"
             f" {common.GUNICORN_THREADS} for both servers; wrk -t 2 -c"
             f" {os.environ.get('WMB_BENCH_CONNECTIONS', '16')}, each line sent once;"
-            f" {repeats} runs, medians quoted. Bare: bench/bare_app.py's endpoint.",
+            f" {repeats} runs, medians quoted. Bare: bench/bare_app.py's endpoint, each run"
+            " started once the writer has written and granted every play before it (the"
+            " writer's work would otherwise take CPU from the bare runs only).",
+            "CPU: user + system time read from /proc, per run, of the app's gunicorn"
+            " processes, of Redis, of PostgreSQL's server processes and of the worker and the"
+            " scheduler, from the start of a run's draws until all of them are written and"
+            " granted, divided by its draws; the bare server's over its run, divided by its"
+            f" requests. Medians: {_cpu_line(cpu_med)}.",
         ],
         "raw": {"draws": runs, "bare": bare_runs},
     }
