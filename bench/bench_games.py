@@ -196,37 +196,6 @@ def _totals(env: dict, campaign_id: int) -> dict:
 _PARTS = ("app", "redis", "postgres", "writer")
 
 
-def _cpu_parts(procs) -> dict[str, float]:
-    """CPU seconds so far of the app's server, the bare one, Redis, PostgreSQL (its server
-    processes alive now) and the writer (the worker and the scheduler)."""
-    found = {"app": [], "bare": [], "redis": [], "postgres": []}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "gunicorn" in cmd and "wsgi:app" in cmd:
-            found["app"].append(int(entry))
-        elif "gunicorn" in cmd and "bench.bare_app:app" in cmd:
-            found["bare"].append(int(entry))
-        elif "redis-server" in cmd:
-            found["redis"].append(int(entry))
-        elif cmd.startswith("postgres"):
-            found["postgres"].append(int(entry))
-    writer = [pid for p in procs for pid in common.group(p.pid)]
-    return {
-        **{part: common.cpu_seconds(pids) for part, pids in found.items()},
-        "writer": common.cpu_seconds(writer),
-    }
-
-
-def _per(before: dict, after: dict, n: int, parts) -> dict[str, float]:
-    return {part: (after[part] - before[part]) * 1000 / n for part in parts}
-
-
 def _cpu_line(cpu: dict) -> str:
     ours = ", ".join(f"{part} {cpu[part]:.2f}" for part in _PARTS)
     return f"{ours} (together {sum(cpu[p] for p in _PARTS):.2f}); bare {cpu['bare']:.2f}"
@@ -263,16 +232,16 @@ def run(*, repeats: int, log) -> dict:
             # The bare endpoint gets the machine as the draws found it: the writer done with
             # the previous run's plays (it would otherwise take CPU from the bare runs only).
             waited = _written(env, campaign_id, MEMBERS * PLAYS * rep)
-            after = _cpu_parts(procs)
+            after = common.cpu_parts(procs)
             if rep:  # the previous run's draws, written and granted
-                cpu[-1].update(_per(before, after, runs[-1]["ok"], _PARTS))
+                cpu[-1].update(common.cpu_per(before, after, runs[-1]["ok"], _PARTS))
                 log(f"    CPU ms per draw: {_cpu_line(cpu[-1])}")
             if rep == repeats:
                 catch_up = waited
                 break
             bare = _wrk(bare_url, bare_prefix, 200, "/")
-            before = _cpu_parts(procs)
-            cpu.append({"bare": _per(after, before, bare["ok"], ("bare",))["bare"]})
+            before = common.cpu_parts(procs)
+            cpu.append({"bare": common.cpu_per(after, before, bare["ok"], ("bare",))["bare"]})
             prefix = common.OUT / f"games-draws-{rep}"
             _write(prefix, _lines(campaign_id, tokens))
             draws = _wrk(app_url, prefix, 200, "/healthz")

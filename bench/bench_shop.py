@@ -198,6 +198,14 @@ def _rps(r: dict) -> float:
     return r["requests"] / (r["duration_us"] / 1e6)
 
 
+_TILL_PARTS = ("app", "postgres", "redis")
+
+
+def _till_cpu_line(cpu: dict) -> str:
+    ours = ", ".join(f"{part} {cpu[part]:.2f}" for part in _TILL_PARTS)
+    return f"{ours} (together {sum(cpu[p] for p in _TILL_PARTS):.2f}); bare {cpu['bare']:.2f}"
+
+
 def run(*, repeats: int, log) -> dict:
     common.recreate_database()
     common.flush_redis()
@@ -208,18 +216,27 @@ def run(*, repeats: int, log) -> dict:
     bare_prefix = common.OUT / "shop-bare"
     _bare(bare_prefix)
     flash_runs, till_runs, bare_runs = [], [], []
+    till_cpu: list[dict] = []  # per run: CPU ms per till order of each part, per bare request
     with (
         common.gunicorn("bench.bare_app:app", env=env) as bare_url,
         common.gunicorn("wsgi:app", env=env, ready_path="/healthz") as app_url,
     ):
         for rep in range(repeats):
+            before = common.cpu_parts()
             bare = _wrk(bare_url, bare_prefix, 200, "/")
+            after = common.cpu_parts()
+            cpu = common.cpu_per(before, after, bare["ok"], ("bare",))
             prefix = common.OUT / f"shop-flash-{rep}"
             _write(prefix, data["flash"][rep])
             flash = _wrk(app_url, prefix, 303)
             prefix = common.OUT / f"shop-till-{rep}"
             _write(prefix, data["till"][rep])
+            before = common.cpu_parts()
             till = _wrk(app_url, prefix, 201)
+            after = common.cpu_parts()
+            cpu.update(common.cpu_per(before, after, till["ok"], _TILL_PARTS))
+            till_cpu.append(cpu)
+            log(f"    CPU ms per till order: {_till_cpu_line(cpu)}")
             bare_runs.append(bare)
             flash_runs.append(flash)
             till_runs.append(till)
@@ -240,6 +257,8 @@ def run(*, repeats: int, log) -> dict:
     flash_p99 = med([r["p99_us"] / 1000 for r in flash_runs])
     till_ops = med([r["ok"] / (r["duration_us"] / 1e6) for r in till_runs])
     till_p99 = med([r["p99_us"] / 1000 for r in till_runs])
+    cpu_med = {part: med([c[part] for c in till_cpu]) for part in (*_TILL_PARTS, "bare")}
+    log(f"  CPU ms per till order, medians: {_till_cpu_line(cpu_med)}")
     exact = all(
         sold == UNITS and orders == UNITS and stock == 1000 - UNITS and ledger == stock
         for _id, sold, stock, orders, ledger in totals["flash"]
@@ -259,6 +278,19 @@ def run(*, repeats: int, log) -> dict:
             ("Flash sale: latency p99 (ms)", flash_p99, bare_p99, "lower"),
             ("Till orders per second (bare: requests per second)", till_ops, bare_rps, "higher"),
             ("Till orders: latency p99 (ms)", till_p99, bare_p99, "lower"),
+            (
+                "Till orders: CPU per order of the app's server, ms (bare: per request of its"
+                " server)",
+                cpu_med["app"],
+                cpu_med["bare"],
+                "lower",
+            ),
+            (
+                "Till orders: CPU per order of the app's server, PostgreSQL and Redis, ms",
+                sum(cpu_med[p] for p in _TILL_PARTS),
+                cpu_med["bare"],
+                "lower",
+            ),
         ],  # fmt: skip
         "checks": [
             (
@@ -300,6 +332,10 @@ def run(*, repeats: int, log) -> dict:
             f" {common.GUNICORN_THREADS} for both servers; wrk -t {WRK_THREADS} -c"
             f" {CONNECTIONS}, each line sent once; {repeats} runs, medians quoted. Bare:"
             " bench/bare_app.py's endpoint, the same in both comparisons.",
+            "CPU: user + system time read from /proc over each till run, of the app's"
+            " gunicorn processes, of PostgreSQL's server processes and of Redis, divided by"
+            " the orders created; the bare server's over its run, divided by its requests."
+            f" Medians: {_till_cpu_line(cpu_med)}.",
         ],
         "raw": {"flash": flash_runs, "till": till_runs, "bare": bare_runs},
     }

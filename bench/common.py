@@ -182,6 +182,40 @@ def cpu_seconds(pids) -> float:
     return total / _TICK
 
 
+def cpu_parts(writers=()) -> dict[str, float]:
+    """CPU seconds so far of the app's gunicorn processes (``app``), the bare endpoint's
+    (``bare``), Redis, PostgreSQL (its server processes alive now) and ``writer``: the
+    process groups of ``writers`` (a worker and the scheduler, started in sessions of their
+    own)."""
+    found: dict[str, list[int]] = {"app": [], "bare": [], "redis": [], "postgres": []}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "gunicorn" in cmd and "wsgi:app" in cmd:
+            found["app"].append(int(entry))
+        elif "gunicorn" in cmd and "bench.bare_app:app" in cmd:
+            found["bare"].append(int(entry))
+        elif "redis-server" in cmd:
+            found["redis"].append(int(entry))
+        elif cmd.startswith("postgres"):
+            found["postgres"].append(int(entry))
+    writer = [pid for p in writers for pid in group(p.pid)]
+    return {
+        **{part: cpu_seconds(pids) for part, pids in found.items()},
+        "writer": cpu_seconds(writer),
+    }
+
+
+def cpu_per(before: dict, after: dict, n: int, parts) -> dict[str, float]:
+    """Milliseconds of CPU per item of each of ``parts`` between two ``cpu_parts``."""
+    return {part: (after[part] - before[part]) * 1000 / max(n, 1) for part in parts}
+
+
 def group(pgid: int) -> list[int]:
     """The processes of a process group (a gunicorn master and its workers)."""
     pids = []
