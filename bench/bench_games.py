@@ -196,11 +196,6 @@ def _totals(env: dict, campaign_id: int) -> dict:
 _PARTS = ("app", "redis", "postgres", "writer")
 
 
-def _cpu_line(cpu: dict) -> str:
-    ours = ", ".join(f"{part} {cpu[part]:.2f}" for part in _PARTS)
-    return f"{ours} (together {sum(cpu[p] for p in _PARTS):.2f}); bare {cpu['bare']:.2f}"
-
-
 def run(*, repeats: int, log) -> dict:
     common.recreate_database(DATABASE)
     common.flush_redis()
@@ -222,38 +217,40 @@ def run(*, repeats: int, log) -> dict:
         _start(["rq", "worker"], env, "games-worker"),
         _start(["rq", "scheduler", "--interval", "0.5"], env, "games-scheduler"),
     ]
-    with (
-        common.gunicorn("bench.bare_app:app", env=env) as bare_url,
-        common.gunicorn("wsgi:app", env=env, ready_path="/healthz") as app_url,
-    ):
-        cpu: list[dict] = []  # per run: CPU ms per draw of each part, per bare request
-        before: dict = {}  # CPU seconds when the run's draws started
-        for rep in range(repeats + 1):
-            # The bare endpoint gets the machine as the draws found it: the writer done with
-            # the previous run's plays (it would otherwise take CPU from the bare runs only).
-            waited = _written(env, campaign_id, MEMBERS * PLAYS * rep)
-            after = common.cpu_parts(procs)
-            if rep:  # the previous run's draws, written and granted
-                cpu[-1].update(common.cpu_per(before, after, runs[-1]["ok"], _PARTS))
-                log(f"    CPU ms per draw: {_cpu_line(cpu[-1])}")
-            if rep == repeats:
-                catch_up = waited
-                break
-            bare = _wrk(bare_url, bare_prefix, 200, "/")
-            before = common.cpu_parts(procs)
-            cpu.append({"bare": common.cpu_per(after, before, bare["ok"], ("bare",))["bare"]})
-            prefix = common.OUT / f"games-draws-{rep}"
-            _write(prefix, _lines(campaign_id, tokens))
-            draws = _wrk(app_url, prefix, 200, "/healthz")
-            bare_runs.append(bare)
-            runs.append(draws)
-            log(
-                f"  run {rep + 1}: {_rps(draws):.0f} draws/s, {draws['ok']} ok, other"
-                f" {draws['other']}, errors {draws['errors']}, p99"
-                f" {draws['p99_us'] / 1000:.1f} ms; bare {_rps(bare):.0f} req/s p99"
-                f" {bare['p99_us'] / 1000:.1f} ms"
-            )
-    _stop(procs)
+    try:
+        with (
+            common.gunicorn("bench.bare_app:app", env=env) as bare_url,
+            common.gunicorn("wsgi:app", env=env, ready_path="/healthz") as app_url,
+        ):
+            cpu: list[dict] = []  # per run: CPU ms per draw of each part, per bare request
+            before: dict = {}  # CPU seconds when the run's draws started
+            for rep in range(repeats + 1):
+                # The bare endpoint gets the machine as the draws found it: the writer done with
+                # the previous run's plays (it would otherwise take CPU from the bare runs only).
+                waited = _written(env, campaign_id, MEMBERS * PLAYS * rep)
+                after = common.cpu_parts(procs)
+                if rep:  # the previous run's draws, written and granted
+                    cpu[-1].update(common.cpu_per(before, after, runs[-1]["ok"], _PARTS))
+                    log(f"    CPU ms per draw: {common.cpu_line(cpu[-1], _PARTS)}")
+                if rep == repeats:
+                    catch_up = waited
+                    break
+                bare = _wrk(bare_url, bare_prefix, 200, "/")
+                before = common.cpu_parts(procs)
+                cpu.append({"bare": common.cpu_per(after, before, bare["ok"], ("bare",))["bare"]})
+                prefix = common.OUT / f"games-draws-{rep}"
+                _write(prefix, _lines(campaign_id, tokens))
+                draws = _wrk(app_url, prefix, 200, "/healthz")
+                bare_runs.append(bare)
+                runs.append(draws)
+                log(
+                    f"  run {rep + 1}: {_rps(draws):.0f} draws/s, {draws['ok']} ok, other"
+                    f" {draws['other']}, errors {draws['errors']}, p99"
+                    f" {draws['p99_us'] / 1000:.1f} ms; bare {_rps(bare):.0f} req/s p99"
+                    f" {bare['p99_us'] / 1000:.1f} ms"
+                )
+    finally:
+        _stop(procs)
     log(f"  every play written and granted {catch_up:.1f} s after the last run")
     totals = _totals(env, campaign_id)
     log(f"  database after the runs: {totals}")
@@ -263,7 +260,7 @@ def run(*, repeats: int, log) -> dict:
     rps = med([_rps(r) for r in runs])
     p99 = med([r["p99_us"] / 1000 for r in runs])
     cpu_med = {part: med([c[part] for c in cpu]) for part in (*_PARTS, "bare")}
-    log(f"  CPU ms per draw, medians: {_cpu_line(cpu_med)}")
+    log(f"  CPU ms per draw, medians: {common.cpu_line(cpu_med, _PARTS)}")
     sent = MEMBERS * PLAYS
     # wrk may send a line once more at the end of a run (a replay: the same draw answers)
     answered = all(r["ok"] >= sent and r["other"] + r["errors"] == 0 for r in runs)
@@ -352,7 +349,7 @@ def run(*, repeats: int, log) -> dict:
             " processes, of Redis, of PostgreSQL's server processes and of the worker and the"
             " scheduler, from the start of a run's draws until all of them are written and"
             " granted, divided by its draws; the bare server's over its run, divided by its"
-            f" requests. Medians: {_cpu_line(cpu_med)}.",
+            f" requests. Medians: {common.cpu_line(cpu_med, _PARTS)}.",
         ],
         "raw": {"draws": runs, "bare": bare_runs},
     }

@@ -201,11 +201,6 @@ def _rps(r: dict) -> float:
 _TILL_PARTS = ("app", "postgres", "redis")
 
 
-def _till_cpu_line(cpu: dict) -> str:
-    ours = ", ".join(f"{part} {cpu[part]:.2f}" for part in _TILL_PARTS)
-    return f"{ours} (together {sum(cpu[p] for p in _TILL_PARTS):.2f}); bare {cpu['bare']:.2f}"
-
-
 def run(*, repeats: int, log) -> dict:
     common.recreate_database()
     common.flush_redis()
@@ -236,7 +231,7 @@ def run(*, repeats: int, log) -> dict:
             after = common.cpu_parts()
             cpu.update(common.cpu_per(before, after, till["ok"], _TILL_PARTS))
             till_cpu.append(cpu)
-            log(f"    CPU ms per till order: {_till_cpu_line(cpu)}")
+            log(f"    CPU ms per till order: {common.cpu_line(cpu, _TILL_PARTS)}")
             bare_runs.append(bare)
             flash_runs.append(flash)
             till_runs.append(till)
@@ -258,7 +253,7 @@ def run(*, repeats: int, log) -> dict:
     till_ops = med([r["ok"] / (r["duration_us"] / 1e6) for r in till_runs])
     till_p99 = med([r["p99_us"] / 1000 for r in till_runs])
     cpu_med = {part: med([c[part] for c in till_cpu]) for part in (*_TILL_PARTS, "bare")}
-    log(f"  CPU ms per till order, medians: {_till_cpu_line(cpu_med)}")
+    log(f"  CPU ms per till order, medians: {common.cpu_line(cpu_med, _TILL_PARTS)}")
     exact = all(
         sold == UNITS and orders == UNITS and stock == 1000 - UNITS and ledger == stock
         for _id, sold, stock, orders, ledger in totals["flash"]
@@ -335,7 +330,7 @@ def run(*, repeats: int, log) -> dict:
             "CPU: user + system time read from /proc over each till run, of the app's"
             " gunicorn processes, of PostgreSQL's server processes and of Redis, divided by"
             " the orders created; the bare server's over its run, divided by its requests."
-            f" Medians: {_till_cpu_line(cpu_med)}.",
+            f" Medians: {common.cpu_line(cpu_med, _TILL_PARTS)}.",
         ],
         "raw": {"flash": flash_runs, "till": till_runs, "bare": bare_runs},
     }

@@ -216,6 +216,12 @@ def cpu_per(before: dict, after: dict, n: int, parts) -> dict[str, float]:
     return {part: (after[part] - before[part]) * 1000 / max(n, 1) for part in parts}
 
 
+def cpu_line(cpu: dict, parts) -> str:
+    """``cpu`` (``cpu_per`` of ``parts`` and ``bare``) as a line of the results' notes."""
+    ours = ", ".join(f"{part} {cpu[part]:.2f}" for part in parts)
+    return f"{ours} (together {sum(cpu[p] for p in parts):.2f}); bare {cpu['bare']:.2f}"
+
+
 def group(pgid: int) -> list[int]:
     """The processes of a process group (a gunicorn master and its workers)."""
     pids = []
