@@ -58,6 +58,9 @@ def test_points_won_in_a_game_read_as_a_game_reward_with_the_campaign(client, br
     html = client.get(f"/console/points/members/{member}").get_data(as_text=True)
     row = re.search(r"<tr>\s*<td>[^<]*</td>\s*<td>游戏奖励</td>.*?</tr>", html, re.S)
     assert row is not None and "+10" in row.group(0) and "幸运大转盘" in row.group(0)
+    # The points' expiry reads as a sentence, not as "10 @ <date>".
+    assert re.search(r"<li>10 积分将于 \d{4}-\d{2}-\d{2} 过期</li>", html), html
+    assert " @ " not in html
 
 
 def test_adjustment_without_reason_or_beyond_balance_writes_nothing(client, brand, member):
